@@ -6,6 +6,8 @@ const shared = { testTimeout: 60_000, hookTimeout: 600_000, pool: 'forks' as con
 
 export default defineConfig({
   test: {
+    // Real-service suites share one Docker engine and one Temporal server: run files one by one.
+    fileParallelism: false,
     projects: [
       { test: { ...shared, name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 15_000 } },
       {
@@ -14,12 +16,11 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           exclude: ['test/integration/slurm/**', 'test/integration/kubernetes/**'],
-          fileParallelism: false,
         },
       },
-      { test: { ...shared, name: 'slurm', include: ['test/integration/slurm/**/*.test.ts'], fileParallelism: false } },
-      { test: { ...shared, name: 'kubernetes', include: ['test/integration/kubernetes/**/*.test.ts'], fileParallelism: false } },
-      { test: { ...shared, name: 'e2e', include: ['test/e2e/**/*.test.ts'], fileParallelism: false, testTimeout: 300_000 } },
+      { test: { ...shared, name: 'slurm', include: ['test/integration/slurm/**/*.test.ts'] } },
+      { test: { ...shared, name: 'kubernetes', include: ['test/integration/kubernetes/**/*.test.ts'] } },
+      { test: { ...shared, name: 'e2e', include: ['test/e2e/**/*.test.ts'], testTimeout: 300_000 } },
     ],
   },
 });

@@ -1,0 +1,28 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import { builtinModules } from 'node:module';
+
+const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'test/infra/.state/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Workflows must stay deterministic: no Node builtins, no I/O, no wall clock.
+    files: ['src/workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: nodeBuiltins, patterns: ['../activities/*!(types)', '../backends/*', '../project/*', '../config/*'] }],
+      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'Use workflow time only via sleep/condition; no Date.now() in workflows.' }],
+      'no-restricted-globals': ['error', 'process', 'setTimeout', 'setInterval'],
+    },
+  },
+);

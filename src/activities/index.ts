@@ -1,0 +1,207 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { createWriteStream } from 'node:fs';
+import { appendFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type Docker from 'dockerode';
+import type { Backend, JobHandle, JobStatus } from '../backends/types.js';
+import { buildEnvironmentImage } from '../backends/docker/image-builder.js';
+import { paths } from '../config/env.js';
+import { loadUserConfig, resolveBackend } from '../config/user-config.js';
+import { RepriseError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { environmentHash, imageTag, renderDockerfile } from '../project/environment.js';
+import { specsAt } from '../project/environment-at.js';
+import { digestFile, digestTree, exportSources, recordRun, snapshotSources } from '../project/history.js';
+import type { RunRecord } from '../project/run-record.js';
+import { BUILD_LOG, JOB_LOG, type FinishInput, type PreparedImage, type PreparedSources, type RunInput } from './types.js';
+import type { BackendConfig } from '../config/user-config.js';
+
+export interface ActivityDeps {
+  home: string;
+  logger: Logger;
+  /** The engine images are built on (local Docker). */
+  docker: Docker;
+  createBackend: (config: BackendConfig) => Backend;
+  /** How often awaitJob polls the backend. */
+  pollIntervalMs?: number;
+}
+
+/**
+ * Activities built from injected dependencies. Every activity is idempotent: a retry after a
+ * worker crash finds and continues what the first attempt did.
+ */
+export function createActivities(deps: ActivityDeps) {
+  const runDir = (runId: string) => paths.runDir(deps.home, runId);
+  const pollMs = deps.pollIntervalMs ?? 1000;
+
+  async function backendFor(name: string): Promise<{ backend: Backend; kind: string }> {
+    const { config } = resolveBackend(await loadUserConfig(deps.home), name);
+    return { backend: deps.createBackend(config), kind: config.kind };
+  }
+
+  return {
+    async checkBackend(input: RunInput): Promise<string> {
+      return guard(async () => (await (await backendFor(input.backend)).backend.check()).version);
+    },
+
+    async snapshot(input: RunInput): Promise<PreparedSources> {
+      return guard(() => snapshotSources(input.projectRoot, input.runId));
+    },
+
+    /** Build (or reuse) the image for the environment recorded in the source commit. */
+    async buildImage(input: RunInput, sourceCommit: string): Promise<PreparedImage> {
+      return guard(async () => {
+        const { project, environment } = await specsAt(input.projectRoot, sourceCommit);
+        const hash = environmentHash(environment);
+        const dir = runDir(input.runId);
+        await mkdir(dir, { recursive: true });
+        const buildLog = join(dir, BUILD_LOG);
+        await writeFile(buildLog, '');
+        const ctx = Context.current();
+        const beat = setInterval(() => ctx.heartbeat(), 5000);
+        try {
+          const built = await buildEnvironmentImage(deps.docker, {
+            tag: imageTag(project.name, hash),
+            dockerfile: renderDockerfile(environment),
+            base: environment.base,
+            envHash: hash,
+            onOutput: (line) => void appendFile(buildLog, line + '\n').catch(() => undefined),
+            onProgress: (p) => ctx.heartbeat(p),
+          });
+          return { digest: built.digest, tag: built.tag, environment: hash, reused: built.reused };
+        } finally {
+          clearInterval(beat);
+        }
+      });
+    },
+
+    /** For reruns: the recorded image must still exist; it is never rebuilt. */
+    async resolveRecordedImage(input: RunInput): Promise<PreparedImage> {
+      return guard(async () => {
+        const rerun = input.rerun!;
+        const { environment } = await specsAt(input.projectRoot, rerun.sourceCommit);
+        return { digest: rerun.imageDigest, environment: environmentHash(environment), reused: true };
+      });
+    },
+
+    /** Export the source commit and hand it, with the image, to the backend. */
+    async stage(input: RunInput, sourceCommit: string, image: PreparedImage) {
+      return guard(async () => {
+        const sourcesDir = join(runDir(input.runId), 'src');
+        await rm(sourcesDir, { recursive: true, force: true });
+        await exportSources(input.projectRoot, sourceCommit, sourcesDir);
+        // A run starts with an empty output/: what is there afterwards is what it produced.
+        await rm(join(sourcesDir, 'output'), { recursive: true, force: true });
+        await mkdir(join(sourcesDir, 'output'), { recursive: true, mode: 0o777 });
+        const { backend } = await backendFor(input.backend);
+        return backend.stage({ runId: input.runId, image: { digest: image.digest, tag: image.tag }, sourcesDir });
+      });
+    },
+
+    async submit(input: RunInput, staged: { image: string; sources: string }): Promise<JobHandle> {
+      return guard(async () => {
+        const { backend } = await backendFor(input.backend);
+        return backend.submit({ runId: input.runId, command: input.command, env: {}, resources: input.resources, staged });
+      });
+    },
+
+    /**
+     * Wait for the job to end: poll its status, copy its log to the run's log file, heartbeat.
+     * On retry it re-reads the log from the start, so the file is rewritten, never duplicated.
+     */
+    async awaitJob(input: RunInput, handle: JobHandle): Promise<JobStatus> {
+      const ctx = Context.current();
+      const { backend } = await backendFor(input.backend);
+      const logFile = join(runDir(input.runId), JOB_LOG);
+      await mkdir(runDir(input.runId), { recursive: true });
+      const logCopy = backend
+        .logs(handle)
+        .then((stream) => pipeline(stream, createWriteStream(logFile), { signal: ctx.cancellationSignal }))
+        .catch((err: unknown) => deps.logger.warn({ runId: input.runId, err: String(err) }, 'log stream ended early'));
+      for (;;) {
+        const status = await backend.status(handle);
+        ctx.heartbeat(status.phase);
+        if (status.phase === 'exited' || status.phase === 'lost') {
+          await Promise.race([logCopy, ctx.sleep(5000)]);
+          return status;
+        }
+        await ctx.sleep(pollMs); // rejects with CancelledFailure when the workflow cancels us
+      }
+    },
+
+    async cancelJob(input: RunInput, handle: JobHandle): Promise<JobStatus> {
+      const { backend } = await backendFor(input.backend);
+      await backend.cancel(handle);
+      for (let i = 0; i < 30; i++) {
+        const status = await backend.status(handle);
+        if (status.phase === 'exited' || status.phase === 'lost') return status;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      return backend.status(handle);
+    },
+
+    async collect(input: RunInput, handle: JobHandle): Promise<void> {
+      const { backend } = await backendFor(input.backend);
+      const dest = join(runDir(input.runId), 'outputs');
+      await rm(dest, { recursive: true, force: true });
+      await backend.collect(handle, dest);
+    },
+
+    /** One commit with this run's outputs, log and record. Returns the commit id. */
+    async record(f: FinishInput): Promise<string> {
+      return guard(async () => {
+        const dir = runDir(f.input.runId);
+        const logFile = join(dir, JOB_LOG);
+        await appendFile(logFile, ''); // a job cancelled before it started has no log yet
+        const outputsDir = join(dir, 'outputs');
+        const { project } = await specsAt(f.input.projectRoot, f.sources.sourceCommit);
+        const { kind } = await backendFor(f.input.backend);
+        const now = new Date().toISOString();
+        const record: RunRecord = {
+          version: 1,
+          runId: f.input.runId,
+          project: { name: project.name, id: project.id },
+          command: f.input.command,
+          state: f.state,
+          exitCode: f.status.exitCode ?? (f.state === 'succeeded' ? 0 : 1),
+          reason: f.status.reason,
+          backend: { name: f.input.backend, kind, jobId: f.handle?.jobId },
+          sourceCommit: f.sources.sourceCommit,
+          image: { digest: f.image.digest, tag: f.image.tag },
+          environment: f.image.environment,
+          resources: f.input.resources,
+          startedAt: f.status.startedAt ?? f.submittedAt ?? now,
+          finishedAt: f.status.finishedAt ?? now,
+          rerunOf: f.input.rerun?.runId,
+          outputs: await digestTree(outputsDir, 'output'),
+          log: await digestFile(logFile, `.reprise/activity/${f.input.runId}.log`),
+        };
+        return recordRun(f.input.projectRoot, { record, outputsDir, logFile });
+      });
+    },
+
+    /** Remove the job from the backend and the bulky parts of the run directory; keep logs. */
+    async cleanup(input: RunInput, handle?: JobHandle): Promise<void> {
+      if (handle) await (await backendFor(input.backend)).backend.cleanup(handle);
+      const dir = runDir(input.runId);
+      for (const sub of ['src', 'outputs']) await rm(join(dir, sub), { recursive: true, force: true });
+      if ((await readdir(dir).catch(() => [])).length === 0) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+
+/** User-caused errors become non-retryable failures whose type the CLI maps to an exit code. */
+async function guard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof RepriseError) {
+      throw ApplicationFailure.create({ message: err.message, type: err.kind, nonRetryable: true, details: err.detail ? [err.detail] : [] });
+    }
+    throw err;
+  }
+}

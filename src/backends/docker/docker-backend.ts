@@ -1,0 +1,161 @@
+import type Docker from 'dockerode';
+import { cp, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { formatDuration } from '../../config/resources.js';
+import { notFound } from '../../errors.js';
+import type { Backend, BackendCheck, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
+import { TIMEOUT_EXIT_CODE } from '../types.js';
+import { imageExists } from './image-builder.js';
+import { describeEndpoint, pingEngine, statusCode } from './engine.js';
+
+const RUN_LABEL = 'org.reprise.run';
+const CONTAINER_WORKDIR = '/project';
+
+interface DockerHandle extends JobHandle {
+  kind: 'docker';
+  /** Host directory mounted at /project; its output/ is what the job produced. */
+  sources: string;
+  timeSeconds: number | null;
+}
+
+/** Runs jobs as containers on a Docker engine through its HTTP API. */
+export class DockerBackend implements Backend {
+  readonly kind = 'docker';
+
+  constructor(private readonly docker: Docker) {}
+
+  async check(): Promise<BackendCheck> {
+    const version = await pingEngine(this.docker);
+    return { kind: this.kind, version, details: { endpoint: describeEndpoint(this.docker) } };
+  }
+
+  async stage(request: StageRequest): Promise<StagedJob> {
+    await pingEngine(this.docker);
+    if (!(await imageExists(this.docker, request.image.digest))) {
+      throw notFound(`image ${request.image.digest} is not in the Docker engine at ${describeEndpoint(this.docker)}; rebuild it with: reprise env build`);
+    }
+    // The engine shares this machine's filesystem: the exported sources are mounted in place.
+    return { image: request.image.digest, sources: request.sourcesDir };
+  }
+
+  async submit(job: JobSpec): Promise<JobHandle> {
+    const name = containerName(job.runId);
+    let container = await this.find(name);
+    if (!container) {
+      try {
+        const created = await this.docker.createContainer(this.containerSpec(name, job));
+        container = await created.inspect();
+      } catch (err) {
+        if (statusCode(err) !== 409) throw err; // 409: a concurrent submit made it first.
+        container = (await this.find(name))!;
+      }
+    }
+    if (container.State.Status === 'created') {
+      try {
+        await this.docker.getContainer(container.Id).start();
+      } catch (err) {
+        if (statusCode(err) !== 304) throw err; // 304: already started.
+      }
+    }
+    const handle: DockerHandle = {
+      kind: 'docker',
+      runId: job.runId,
+      jobId: container.Id,
+      sources: job.staged.sources,
+      timeSeconds: job.resources.timeSeconds ?? null,
+    };
+    return handle;
+  }
+
+  async status(handle: JobHandle): Promise<JobStatus> {
+    const h = handle as DockerHandle;
+    const info = await this.find(h.jobId);
+    if (!info) return { phase: 'lost', reason: `container ${h.jobId.slice(0, 12)} no longer exists` };
+    const s = info.State;
+    const startedAt = validTime(s.StartedAt);
+    const finishedAt = validTime(s.FinishedAt);
+    const limitMs = h.timeSeconds ? h.timeSeconds * 1000 : undefined;
+    if (s.Running || s.Status === 'created' || s.Status === 'restarting') {
+      // Docker has no time limit of its own: enforce it here, measured by the engine's clock.
+      if (limitMs && startedAt && Date.now() - Date.parse(startedAt) > limitMs) {
+        await this.cancel(h);
+        return this.status(h);
+      }
+      return { phase: s.Status === 'created' ? 'pending' : 'running', startedAt };
+    }
+    const timedOut = limitMs !== undefined && startedAt && finishedAt && s.ExitCode === 137 && Date.parse(finishedAt) - Date.parse(startedAt) >= limitMs;
+    if (timedOut) {
+      return { phase: 'exited', exitCode: TIMEOUT_EXIT_CODE, reason: `time limit ${formatDuration(h.timeSeconds!)} exceeded`, startedAt, finishedAt };
+    }
+    return { phase: 'exited', exitCode: s.ExitCode, reason: s.OOMKilled ? 'killed: out of memory' : undefined, startedAt, finishedAt };
+  }
+
+  async logs(handle: JobHandle): Promise<Readable> {
+    const container = this.docker.getContainer(handle.jobId);
+    const raw = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as Readable;
+    const out = new PassThrough();
+    this.docker.modem.demuxStream(raw, out, out);
+    raw.on('end', () => out.end());
+    raw.on('error', (err) => out.destroy(err));
+    return out;
+  }
+
+  async cancel(handle: JobHandle): Promise<void> {
+    try {
+      await this.docker.getContainer(handle.jobId).kill();
+    } catch (err) {
+      if (![304, 404, 409].includes(statusCode(err) ?? 0)) throw err; // not running or gone
+    }
+  }
+
+  async collect(handle: JobHandle, destDir: string): Promise<void> {
+    await mkdir(destDir, { recursive: true });
+    await cp(join((handle as DockerHandle).sources, 'output'), destDir, { recursive: true, force: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+
+  async cleanup(handle: JobHandle): Promise<void> {
+    try {
+      await this.docker.getContainer(handle.jobId).remove({ force: true });
+    } catch (err) {
+      if (![404, 409].includes(statusCode(err) ?? 0)) throw err;
+    }
+  }
+
+  private async find(nameOrId: string): Promise<Docker.ContainerInspectInfo | undefined> {
+    try {
+      return await this.docker.getContainer(nameOrId).inspect();
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  private containerSpec(name: string, job: JobSpec): Docker.ContainerCreateOptions {
+    const r = job.resources;
+    const uid = process.getuid?.();
+    return {
+      name,
+      Image: job.staged.image,
+      Cmd: job.command,
+      WorkingDir: CONTAINER_WORKDIR,
+      Env: Object.entries({ HOME: '/tmp', ...job.env, REPRISE_RUN_ID: job.runId }).map(([k, v]) => `${k}=${v}`),
+      Labels: { [RUN_LABEL]: job.runId },
+      // Files the job writes belong to the user who launched it, not to root.
+      User: uid && uid !== 0 ? `${uid}:${process.getgid!()}` : undefined,
+      HostConfig: {
+        Binds: [`${job.staged.sources}:${CONTAINER_WORKDIR}`],
+        NanoCpus: r.cpus ? Math.round(r.cpus * 1e9) : undefined,
+        Memory: r.memoryBytes,
+        MemorySwap: r.memoryBytes, // no swap beyond the limit
+        DeviceRequests: r.gpus ? [{ Count: r.gpus, Capabilities: [['gpu']] }] : undefined,
+      },
+    };
+  }
+}
+
+export const containerName = (runId: string) => `reprise-${runId}`;
+
+const validTime = (t: string | undefined) => (t && !t.startsWith('0001-') ? t : undefined);

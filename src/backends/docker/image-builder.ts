@@ -1,0 +1,104 @@
+import type Docker from 'dockerode';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RepriseError, ErrorKind } from '../../errors.js';
+import { isConnectionError, pingEngine, statusCode } from './engine.js';
+
+export interface BuildProgress {
+  step: number;
+  totalSteps: number;
+  line: string;
+}
+
+export interface BuildRequest {
+  tag: string;
+  dockerfile: string;
+  base: string;
+  envHash: string;
+  onProgress?: (p: BuildProgress) => void;
+  onOutput?: (line: string) => void;
+}
+
+export interface BuiltImage {
+  digest: string;
+  tag: string;
+  reused: boolean;
+}
+
+const ENV_LABEL = 'org.reprise.environment';
+
+/**
+ * Build (or reuse) the image for an environment on a Docker engine. An image whose label
+ * carries the same environment hash is reused, so an unchanged environment is never rebuilt.
+ */
+export async function buildEnvironmentImage(docker: Docker, req: BuildRequest): Promise<BuiltImage> {
+  await pingEngine(docker);
+  const existing = await inspectImage(docker, req.tag);
+  if (existing?.Config?.Labels?.[ENV_LABEL] === req.envHash) return { digest: existing.Id, tag: req.tag, reused: true };
+
+  await ensureBaseImage(docker, req.base);
+  const context = await mkdtemp(join(tmpdir(), 'reprise-build-'));
+  try {
+    await writeFile(join(context, 'Dockerfile'), req.dockerfile);
+    const stream = await docker.buildImage({ context, src: ['Dockerfile'] }, { t: req.tag, rm: true, forcerm: true });
+    const tail: string[] = [];
+    let failure: string | undefined;
+    await new Promise<void>((resolve, reject) => {
+      docker.modem.followProgress(
+        stream,
+        (err) => (err ? reject(err) : resolve()),
+        (event: { stream?: string; error?: string; status?: string }) => {
+          if (event.error) failure = event.error.trim();
+          for (const line of (event.stream ?? event.status ?? '').split('\n').filter((l) => l.trim())) {
+            tail.push(line);
+            if (tail.length > 40) tail.shift();
+            req.onOutput?.(line);
+            const step = /^Step (\d+)\/(\d+) : (.*)/.exec(line);
+            if (step) req.onProgress?.({ step: Number(step[1]), totalSteps: Number(step[2]), line: step[3]! });
+          }
+        },
+      );
+    });
+    if (failure) {
+      throw new RepriseError(ErrorKind.imageBuildFailed, `image build failed: ${failure.split('\n')[0]}; fix .reprise/environment.yaml (see the step output above)`, {
+        detail: tail.join('\n'),
+      });
+    }
+  } catch (err) {
+    if (err instanceof RepriseError) throw err;
+    if (isConnectionError(err)) await pingEngine(docker);
+    throw new RepriseError(ErrorKind.imageBuildFailed, `image build failed: ${(err as Error).message}`);
+  } finally {
+    await rm(context, { recursive: true, force: true });
+  }
+  const built = await inspectImage(docker, req.tag);
+  if (!built) throw new RepriseError(ErrorKind.imageBuildFailed, `image build reported success but ${req.tag} is missing`);
+  return { digest: built.Id, tag: req.tag, reused: false };
+}
+
+async function inspectImage(docker: Docker, ref: string): Promise<Docker.ImageInspectInfo | undefined> {
+  try {
+    return await docker.getImage(ref).inspect();
+  } catch (err) {
+    if (statusCode(err) === 404) return undefined;
+    throw err;
+  }
+}
+
+export async function imageExists(docker: Docker, ref: string): Promise<boolean> {
+  return (await inspectImage(docker, ref)) !== undefined;
+}
+
+async function ensureBaseImage(docker: Docker, base: string): Promise<void> {
+  if (await inspectImage(docker, base)) return;
+  try {
+    const stream = await docker.pull(base);
+    await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve())));
+  } catch (err) {
+    throw new RepriseError(
+      ErrorKind.baseImageUnavailable,
+      `base image "${base}" is not present and could not be pulled (${((err as Error).message.split('\n')[0] ?? '').slice(0, 200)}); pull or build it, or set "base:" in .reprise/environment.yaml to an image you have`,
+    );
+  }
+}

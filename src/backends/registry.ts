@@ -1,0 +1,15 @@
+import type { BackendConfig } from '../config/user-config.js';
+import { DockerBackend } from './docker/docker-backend.js';
+import { dockerClient } from './docker/engine.js';
+import type { Backend } from './types.js';
+
+/** Backend kinds by name; adding a kind means adding a folder and one line here. */
+const factories: { [K in BackendConfig['kind']]: (config: Extract<BackendConfig, { kind: K }>) => Backend } = {
+  docker: (config) => new DockerBackend(dockerClient(config.socketPath)),
+};
+
+export function createBackend(config: BackendConfig): Backend {
+  const factory = factories[config.kind] as ((c: BackendConfig) => Backend) | undefined;
+  if (!factory) throw new Error(`unknown backend kind "${config.kind}"; known kinds: ${Object.keys(factories).join(', ')}`);
+  return factory(config);
+}

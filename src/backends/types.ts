@@ -1,0 +1,84 @@
+import type { Readable } from 'node:stream';
+import type { Resources } from '../config/resources.js';
+
+/**
+ * One interface for every place a run can go (docker, slurm, kubernetes). Everything that
+ * crosses it is plain JSON, so handles can live in Temporal workflow state and survive a
+ * worker restart; every call is safe to repeat.
+ */
+export interface Backend {
+  readonly kind: string;
+  /** Reachability and versions; throws a BackendUnavailable RepriseError when unusable. */
+  check(): Promise<BackendCheck>;
+  /** Make the image and the run's sources available where the job will run. */
+  stage(request: StageRequest): Promise<StagedJob>;
+  /** Start the job; idempotent per run id (a repeated submit returns the job already made). */
+  submit(job: JobSpec): Promise<JobHandle>;
+  status(handle: JobHandle): Promise<JobStatus>;
+  /** The job's combined stdout/stderr from the start, following until the job ends. */
+  logs(handle: JobHandle): Promise<Readable>;
+  /** Stop the job; harmless when it already ended or never started. */
+  cancel(handle: JobHandle): Promise<void>;
+  /** Bring the job's output/ directory into `destDir` (a local, empty directory). */
+  collect(handle: JobHandle, destDir: string): Promise<void>;
+  /** Remove what the job left on the backend (containers, staged sources). */
+  cleanup(handle: JobHandle): Promise<void>;
+}
+
+export interface BackendCheck {
+  kind: string;
+  version: string;
+  details: Record<string, string>;
+}
+
+export interface ImageRef {
+  /** The image id or digest (sha256:…) a run records and a rerun uses. */
+  digest: string;
+  /** The human tag (reprise/<project>:<hash12>), when there is one. */
+  tag?: string;
+}
+
+export interface StageRequest {
+  runId: string;
+  image: ImageRef;
+  /** A local directory holding the source commit's files, output/ emptied. */
+  sourcesDir: string;
+}
+
+/** What stage() made: where sources and image are, in the backend's own terms. */
+export interface StagedJob {
+  image: string;
+  sources: string;
+}
+
+export interface JobSpec {
+  runId: string;
+  command: string[];
+  env: Record<string, string>;
+  resources: Resources;
+  staged: StagedJob;
+}
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+export interface JobHandle {
+  kind: string;
+  runId: string;
+  /** The backend's own id for the job (container id, SLURM job id, Kubernetes job name). */
+  jobId: string;
+  [key: string]: JsonValue;
+}
+
+export type JobPhase = 'pending' | 'running' | 'exited' | 'lost';
+
+export interface JobStatus {
+  phase: JobPhase;
+  exitCode?: number;
+  /** Set when the exit code alone does not tell why the job ended (time limit, OOM kill). */
+  reason?: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+/** The exit code a run reports when it hits its time limit, whatever the backend (as timeout(1)). */
+export const TIMEOUT_EXIT_CODE = 124;

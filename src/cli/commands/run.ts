@@ -1,0 +1,46 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand, backendFlag } from '../base-command.js';
+import { describeResult, launch } from '../launch.js';
+import { resourceFlags, resolveResources } from '../run-flags.js';
+import { badInput } from '../../errors.js';
+import type { RunResult } from '../../activities/types.js';
+
+export default class Run extends BaseCommand {
+  static override summary = 'Run a command in the project image on a backend and record it as an activity commit.';
+  static override description = 'Everything after -- is the command. Pending edits in code/, input/ and .reprise/ are swept into the source commit first.';
+  static override examples = [
+    '<%= config.bin %> run -- python3 code/analysis.py --n 3',
+    '<%= config.bin %> run --cpus 2 --memory 4G --time 1h -- python3 code/fit.py',
+    '<%= config.bin %> run --detach -- python3 code/long.py',
+  ];
+  static override strict = false;
+  static override flags = {
+    on: backendFlag,
+    ...resourceFlags,
+    detach: Flags.boolean({ char: 'd', description: 'start the run and print its id without waiting' }),
+  };
+
+  async run(): Promise<{ runId: string } & Partial<RunResult>> {
+    const { flags, argv } = await this.parse(Run);
+    const command = (argv as string[]).filter((a, i) => !(i === 0 && a === '--'));
+    if (command.length === 0 || command.every((a) => !a.trim())) {
+      throw badInput('no command given; put it after --, e.g.: reprise run -- python3 code/analysis.py');
+    }
+    const project = await this.project();
+    const outcome = await launch(this.env, {
+      project,
+      command,
+      backend: flags.on,
+      resources: resolveResources(flags, project.spec),
+      detach: flags.detach,
+      json: this.jsonEnabled(),
+    });
+    if (flags.detach) this.say(outcome.runId);
+    else this.note(describeResult(outcome.result!));
+    if (outcome.exitCode !== 0) {
+      if (this.jsonEnabled()) this.log(JSON.stringify({ runId: outcome.runId, ...outcome.result }, null, 2));
+      this.exit(outcome.exitCode);
+    }
+    return { runId: outcome.runId, ...outcome.result };
+  }
+}

@@ -1,0 +1,36 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand } from '../base-command.js';
+import { RunClient } from '../../client/runs.js';
+import { commandText, table } from '../table.js';
+
+interface RunRow {
+  runId: string;
+  state: string;
+  backend: string;
+  started: string;
+  command: string[];
+}
+
+export default class Runs extends BaseCommand {
+  static override summary = "List this project's runs with their live state (from the agent).";
+  static override flags = { limit: Flags.integer({ char: 'n', description: 'at most N runs', default: 20, min: 1 }) };
+
+  async run(): Promise<RunRow[]> {
+    const { flags } = await this.parse(Runs);
+    const project = await this.project();
+    const client = await RunClient.connect(this.env, { start: true });
+    try {
+      const rows: RunRow[] = [];
+      for (const r of await client.list(project.spec.id, flags.limit)) {
+        // Running workflows answer the progress query; closed ones keep their last progress too.
+        const progress = await client.progress(r.runId).catch(() => undefined);
+        rows.push({ runId: r.runId, state: progress?.state ?? r.status.toLowerCase(), backend: r.backend, started: r.startTime, command: r.command });
+      }
+      if (rows.length === 0) this.say('no runs yet; start one with: reprise run -- <command>');
+      else this.say(table(['RUN', 'STATE', 'BACKEND', 'STARTED', 'COMMAND'], rows.map((r) => [r.runId, r.state, r.backend, r.started, commandText(r.command)])));
+      return rows;
+    } finally {
+      await client.close();
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import type { RunInput, RunResult } from '../activities/types.js';
+import { RunClient, newRunId } from '../client/runs.js';
+import type { RepriseEnv } from '../config/env.js';
+import { loadUserConfig, resolveBackend, DEFAULT_BACKEND } from '../config/user-config.js';
+import { ExitCode } from '../errors.js';
+import type { Project } from '../project/layout.js';
+import { followRun } from './follow.js';
+import type { Resources } from '../config/resources.js';
+
+export interface LaunchRequest {
+  project: Project;
+  command: string[];
+  backend?: string;
+  resources: Resources;
+  detach: boolean;
+  json: boolean;
+  rerun?: RunInput['rerun'];
+}
+
+export interface LaunchOutcome {
+  runId: string;
+  result?: RunResult;
+  exitCode: number;
+}
+
+/** Start a run as a workflow; attached runs stream output and end with the job's exit code. */
+export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<LaunchOutcome> {
+  const backend = resolveBackend(await loadUserConfig(env.home), req.backend ?? req.project.spec.backend ?? DEFAULT_BACKEND);
+  const input: RunInput = {
+    runId: newRunId(),
+    projectRoot: req.project.root,
+    backend: backend.name,
+    command: req.command,
+    resources: req.resources,
+    rerun: req.rerun,
+  };
+  const client = await RunClient.connect(env, { start: true });
+  try {
+    await client.start(input, req.project.spec.id);
+    if (req.detach) return { runId: input.runId, exitCode: ExitCode.ok };
+    if (!req.json) process.stderr.write(`run ${input.runId} on ${backend.name} (${backend.config.kind})\n`);
+    let interrupts = 0;
+    const onInterrupt = () => {
+      if (++interrupts > 1) process.exit(ExitCode.cancelled); // the agent still finishes the cancel
+      process.stderr.write(`\ncancelling ${input.runId} (Ctrl-C again to stop waiting)\n`);
+      void client.cancel(input.runId).catch(() => undefined);
+    };
+    process.on('SIGINT', onInterrupt);
+    try {
+      const result = await followRun(client, input.runId, {
+        write: (text) => (req.json ? process.stderr.write(text) : process.stdout.write(text)),
+        showBuild: !req.json,
+      });
+      return { runId: input.runId, result, exitCode: exitCodeOf(result) };
+    } finally {
+      process.off('SIGINT', onInterrupt);
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+export function exitCodeOf(result: RunResult): number {
+  if (result.state === 'succeeded') return ExitCode.ok;
+  if (result.state === 'cancelled') return ExitCode.cancelled;
+  return result.exitCode > 0 && result.exitCode < 256 ? result.exitCode : ExitCode.jobFailed;
+}
+
+export function describeResult(result: RunResult): string {
+  const why = result.reason ? ` (${result.reason})` : '';
+  return `run ${result.runId} ${result.state}, exit code ${result.exitCode}${why}; recorded in ${result.commit.slice(0, 12)}`;
+}

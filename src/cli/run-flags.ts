@@ -1,0 +1,34 @@
+import { Flags } from '@oclif/core';
+import { parseDuration, parseMemory, resourcesFromYaml, type Resources } from '../config/resources.js';
+import { badInput } from '../errors.js';
+import type { ProjectSpec } from '../project/schema.js';
+
+export const resourceFlags = {
+  cpus: Flags.string({ description: 'CPUs for the job (e.g. 2 or 0.5)' }),
+  memory: Flags.string({ description: 'memory limit (e.g. 512M, 4G)' }),
+  gpus: Flags.integer({ description: 'GPUs for the job', min: 0, max: 64 }),
+  time: Flags.string({ description: 'time limit (e.g. 90s, 30m, 1h, HH:MM:SS); the job is killed past it' }),
+};
+
+/** Flags override project.yaml's defaults; each value is checked here, at the edge. */
+export function resolveResources(flags: { cpus?: string; memory?: string; gpus?: number; time?: string }, project: ProjectSpec): Resources {
+  const defaults = resourcesFromYaml(project.resources);
+  const wrap = <T>(flag: string, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      throw badInput(`--${flag}: ${(err as Error).message}`);
+    }
+  };
+  const cpus = flags.cpus === undefined ? defaults.cpus : wrap('cpus', () => {
+    const n = Number(flags.cpus);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`invalid cpus "${flags.cpus}": give a positive number`);
+    return n;
+  });
+  return {
+    cpus,
+    memoryBytes: flags.memory === undefined ? defaults.memoryBytes : wrap('memory', () => parseMemory(flags.memory!)),
+    gpus: flags.gpus ?? defaults.gpus,
+    timeSeconds: flags.time === undefined ? defaults.timeSeconds : wrap('time', () => parseDuration(flags.time!)),
+  };
+}

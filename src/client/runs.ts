@@ -1,0 +1,130 @@
+import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RunInput, RunProgress, RunResult } from '../activities/types.js';
+import { paths, type RepriseEnv } from '../config/env.js';
+import { ErrorKind, RepriseError, notFound } from '../errors.js';
+import { agentAddress, ensureAgent } from './agent.js';
+
+export const WORKFLOW_TYPE = 'runProject';
+
+/** Run ids are workflow ids: "run-" + 12 base32 characters (the first 8 are the short id). */
+export function newRunId(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  return 'run-' + Array.from(randomBytes(12), (b) => alphabet[b % 32]).join('');
+}
+
+export class RunClient {
+  private constructor(
+    readonly env: RepriseEnv,
+    readonly client: Client,
+    private readonly connection: Connection,
+  ) {}
+
+  /** Connect, starting the agent first when `start` is set. */
+  static async connect(env: RepriseEnv, options: { start: boolean }): Promise<RunClient> {
+    if (options.start) await ensureAgent(env);
+    const address = agentAddress(env);
+    let connection: Connection;
+    try {
+      connection = await Connection.connect({ address, connectTimeout: 5000 });
+    } catch (err) {
+      throw new RepriseError(ErrorKind.backendUnavailable, `cannot reach Temporal at ${address}; start the agent with: reprise agent start`, { cause: err });
+    }
+    return new RunClient(env, new Client({ connection, namespace: env.temporalNamespace }), connection);
+  }
+
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+
+  async start(input: RunInput, projectId: string): Promise<WorkflowHandle> {
+    return this.client.workflow.start(WORKFLOW_TYPE, {
+      workflowId: input.runId,
+      taskQueue: this.env.taskQueue,
+      args: [input],
+      memo: { projectRoot: input.projectRoot, projectId, command: input.command, backend: input.backend },
+    });
+  }
+
+  handle(runId: string): WorkflowHandle {
+    return this.client.workflow.getHandle(runId);
+  }
+
+  /** The live progress of a run, or undefined when Temporal does not know it. */
+  async progress(runId: string): Promise<RunProgress | undefined> {
+    try {
+      return await this.handle(runId).query<RunProgress>('progress');
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  async result(runId: string): Promise<RunResult> {
+    try {
+      return (await this.handle(runId).result()) as RunResult;
+    } catch (err) {
+      throw toRepriseError(err);
+    }
+  }
+
+  async cancel(runId: string): Promise<void> {
+    try {
+      await this.handle(runId).cancel();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw notFound(`no run "${runId}" is known to the agent; list runs with: reprise runs`);
+      throw err;
+    }
+  }
+
+  /** Runs of one project known to Temporal, newest first. */
+  async list(projectId: string, limit = 50): Promise<RunSummary[]> {
+    const out: RunSummary[] = [];
+    for await (const wf of this.client.workflow.list({ query: `WorkflowType = '${WORKFLOW_TYPE}'` })) {
+      if (wf.memo?.projectId !== projectId) continue;
+      out.push({
+        runId: wf.workflowId,
+        status: wf.status.name,
+        startTime: wf.startTime.toISOString(),
+        closeTime: wf.closeTime?.toISOString(),
+        command: (wf.memo?.command as string[] | undefined) ?? [],
+        backend: String(wf.memo?.backend ?? ''),
+      });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+}
+
+export interface RunSummary {
+  runId: string;
+  status: string;
+  startTime: string;
+  closeTime?: string;
+  command: string[];
+  backend: string;
+}
+
+/** Unwrap WorkflowFailedError → ActivityFailure → ApplicationFailure into the user's error. */
+export function toRepriseError(err: unknown): unknown {
+  if (!(err instanceof WorkflowFailedError)) return err;
+  let cause: unknown = err.cause;
+  while (cause instanceof ActivityFailure) cause = cause.cause;
+  if (cause instanceof ApplicationFailure && cause.type && Object.values(ErrorKind).includes(cause.type as ErrorKind)) {
+    const detail = cause.details?.[0];
+    return new RepriseError(cause.type as ErrorKind, cause.message, { detail: typeof detail === 'string' ? detail : undefined });
+  }
+  if (cause instanceof CancelledFailure) return new RepriseError(ErrorKind.badInput, 'the run was cancelled before it started');
+  return new Error(`run failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+}
+
+export async function readRunLog(env: RepriseEnv, runId: string, file: string): Promise<string | undefined> {
+  try {
+    return await readFile(join(paths.runDir(env.home, runId), file), 'utf8');
+  } catch {
+    return undefined;
+  }
+}

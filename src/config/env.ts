@@ -1,0 +1,29 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** Settings that come from the environment (documented in docs/configuration.md). */
+export interface RepriseEnv {
+  home: string;
+  temporalAddress?: string;
+  temporalNamespace: string;
+  taskQueue: string;
+  embeddedPort: number;
+  embeddedUiPort: number;
+}
+
+export function readEnv(env: NodeJS.ProcessEnv = process.env): RepriseEnv {
+  return {
+    home: env.REPRISE_HOME || join(homedir(), '.reprise'),
+    temporalAddress: env.TEMPORAL_ADDRESS || undefined,
+    temporalNamespace: env.TEMPORAL_NAMESPACE || 'default',
+    taskQueue: env.REPRISE_TASK_QUEUE || 'reprise',
+    embeddedPort: Number(env.REPRISE_TEMPORAL_PORT || 7233),
+    embeddedUiPort: Number(env.REPRISE_TEMPORAL_UI_PORT || 8233),
+  };
+}
+
+export const paths = {
+  userConfig: (home: string) => join(home, 'config.yaml'),
+  agentDir: (home: string) => join(home, 'agent'),
+  runDir: (home: string, runId: string) => join(home, 'runs', runId),
+};

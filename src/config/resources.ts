@@ -1,0 +1,69 @@
+import { z } from 'zod';
+
+/** Resources a run asks for; each backend maps them to its own terms. */
+export interface Resources {
+  cpus?: number;
+  memoryBytes?: number;
+  gpus?: number;
+  timeSeconds?: number;
+}
+
+const memoryUnits: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+/** "512M", "4G", "1.5g", "1024" (bytes) → bytes. */
+export function parseMemory(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?$/.exec(text.trim());
+  if (!m) throw new Error(`invalid memory "${text}": use a number with K, M, G or T, e.g. 4G`);
+  const bytes = Math.round(Number(m[1]) * memoryUnits[m[2]!.toUpperCase()]!);
+  if (bytes < 6 * 2 ** 20) throw new Error(`invalid memory "${text}": at least 6M is needed`);
+  return bytes;
+}
+
+const timeUnits: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** "90s", "30m", "1h", "1h30m", "2d", "HH:MM:SS", "MM:SS" → seconds. */
+export function parseDuration(text: string): number {
+  const t = text.trim();
+  const clock = /^(?:(\d+):)?(\d{1,2}):(\d{2})$/.exec(t);
+  if (clock) return Number(clock[1] ?? 0) * 3600 + Number(clock[2]) * 60 + Number(clock[3]);
+  if (/^(\d+[smhd])+$/.test(t)) {
+    let total = 0;
+    for (const [, n, u] of t.matchAll(/(\d+)([smhd])/g)) total += Number(n) * timeUnits[u!]!;
+    if (total > 0) return total;
+  }
+  throw new Error(`invalid time "${text}": use e.g. 90s, 30m, 1h, 1h30m or HH:MM:SS`);
+}
+
+export function formatMemory(bytes: number): string {
+  for (const [unit, size] of [['G', 2 ** 30], ['M', 2 ** 20], ['K', 2 ** 10]] as const) {
+    if (bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return String(bytes);
+}
+
+export function formatDuration(seconds: number): string {
+  const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+  return `${h}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}`;
+}
+
+/** The YAML form (project.yaml `resources:`), validated and turned into numbers. */
+export const resourcesSchema = z
+  .object({
+    cpus: z.number().positive().max(1024).optional(),
+    memory: z.string().optional(),
+    gpus: z.number().int().min(0).max(64).optional(),
+    time: z.string().optional(),
+  })
+  .strict();
+
+export type ResourcesYaml = z.infer<typeof resourcesSchema>;
+
+export function resourcesFromYaml(r: ResourcesYaml | undefined): Resources {
+  if (!r) return {};
+  return {
+    cpus: r.cpus,
+    gpus: r.gpus,
+    memoryBytes: r.memory === undefined ? undefined : parseMemory(r.memory),
+    timeSeconds: r.time === undefined ? undefined : parseDuration(r.time),
+  };
+}

@@ -1,0 +1,61 @@
+import { mkdir, writeFile, rename } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { z } from 'zod';
+import { badInput } from '../errors.js';
+import { paths } from './env.js';
+import { readYamlFile, toYaml } from './yaml-file.js';
+
+/**
+ * Per-user configuration ($REPRISE_HOME/config.yaml). Backends live here, never in a project,
+ * so credentials and host names are not committed or synced.
+ */
+const backendName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'backend names are lowercase letters, digits and dashes');
+
+export const dockerBackendSchema = z
+  .object({
+    kind: z.literal('docker'),
+    /** Docker Engine API endpoint; default: DOCKER_HOST or the local socket. */
+    socketPath: z.string().optional(),
+  })
+  .strict();
+
+export const backendConfigSchema = z.discriminatedUnion('kind', [dockerBackendSchema]);
+export type BackendConfig = z.infer<typeof backendConfigSchema>;
+export type BackendKind = BackendConfig['kind'];
+
+export const userConfigSchema = z
+  .object({ backends: z.record(backendName, backendConfigSchema).default({}) })
+  .strict();
+export type UserConfig = z.infer<typeof userConfigSchema>;
+
+/** The embedded default: the local Docker engine, always available under this name. */
+export const DEFAULT_BACKEND = 'local';
+const builtInBackends: Record<string, BackendConfig> = { [DEFAULT_BACKEND]: { kind: 'docker' } };
+
+export async function loadUserConfig(home: string): Promise<UserConfig> {
+  const file = paths.userConfig(home);
+  if (!existsSync(file)) return { backends: {} };
+  return readYamlFile(file, userConfigSchema, file);
+}
+
+export async function saveUserConfig(home: string, config: UserConfig): Promise<void> {
+  const file = paths.userConfig(home);
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, toYaml(config), { mode: 0o600 });
+  await rename(tmp, file);
+}
+
+export function allBackends(config: UserConfig): Record<string, BackendConfig> {
+  return { ...builtInBackends, ...config.backends };
+}
+
+export function resolveBackend(config: UserConfig, name: string): { name: string; config: BackendConfig } {
+  const backends = allBackends(config);
+  const found = backends[name];
+  if (!found) {
+    throw badInput(`unknown backend "${name}"; known backends: ${Object.keys(backends).sort().join(', ')} (add one with: reprise backend add)`);
+  }
+  return { name, config: found };
+}

@@ -1,0 +1,19 @@
+import pino, { type Logger } from 'pino';
+
+/** JSON lines on stderr; pretty only when stderr is a TTY. Level from LOG_LEVEL. */
+export function createLogger(bindings: Record<string, string> = {}): Logger {
+  const level = process.env.LOG_LEVEL ?? 'info';
+  const pretty = process.stderr.isTTY && process.env.LOG_FORMAT !== 'json';
+  const transport = pretty
+    ? pino.transport({ target: 'pino-pretty', options: { destination: 2, colorize: true, ignore: 'pid,hostname' } })
+    : pino.destination(2);
+  return pino({ level, base: bindings }, transport);
+}
+
+let shared: Logger | undefined;
+export function logger(): Logger {
+  shared ??= createLogger();
+  return shared;
+}
+
+export type { Logger };

@@ -1,0 +1,87 @@
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+
+export interface GitOptions {
+  env?: NodeJS.ProcessEnv;
+  input?: string | Buffer;
+}
+
+/** A git repository driven through the git CLI (argv only, never a shell). */
+export class Git {
+  constructor(readonly dir: string) {}
+
+  async run(args: string[], options: GitOptions = {}): Promise<string> {
+    const env = { ...process.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' };
+    if (options.input !== undefined) return this.runWithInput(args, env, options.input);
+    const { stdout } = await execFileP('git', args, { cwd: this.dir, env, maxBuffer: 256 * 2 ** 20 });
+    return stdout;
+  }
+
+  private runWithInput(args: string[], env: NodeJS.ProcessEnv, input: string | Buffer): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('git', args, { cwd: this.dir, env });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (d: Buffer) => out.push(d));
+      child.stderr.on('data', (d: Buffer) => err.push(d));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        if (code === 0) resolve(Buffer.concat(out).toString());
+        else reject(new Error(`git ${args[0]} failed (${code}): ${Buffer.concat(err).toString().trim()}`));
+      });
+      child.stdin.end(input);
+    });
+  }
+
+  async tryRun(args: string[], options: GitOptions = {}): Promise<string | undefined> {
+    try {
+      return await this.run(args, options);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async revParse(rev: string): Promise<string | undefined> {
+    return (await this.tryRun(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]))?.trim() || undefined;
+  }
+
+  /** The ref HEAD points at (refs/heads/main), or "HEAD" when detached. */
+  async headRef(): Promise<string> {
+    return (await this.tryRun(['symbolic-ref', '-q', 'HEAD']))?.trim() || 'HEAD';
+  }
+
+  async hashObject(content: string | Buffer): Promise<string> {
+    return (await this.run(['hash-object', '-w', '--stdin'], { input: content })).trim();
+  }
+
+  async commitTree(tree: string, parents: string[], message: string, env?: NodeJS.ProcessEnv): Promise<string> {
+    const args = ['commit-tree', tree, ...parents.flatMap((p) => ['-p', p])];
+    return (await this.run(args, { input: message, env })).trim();
+  }
+
+  /** Compare-and-swap a ref: fails if it no longer points at `expected`. */
+  async updateRef(ref: string, value: string, expected: string, reason: string): Promise<boolean> {
+    try {
+      await this.run(['update-ref', '-m', reason, ref, value, expected]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** The identity used when the user has none configured, so commits never fail for it. */
+export const fallbackIdentity = {
+  GIT_AUTHOR_NAME: 'Reprise',
+  GIT_AUTHOR_EMAIL: 'reprise@localhost',
+  GIT_COMMITTER_NAME: 'Reprise',
+  GIT_COMMITTER_EMAIL: 'reprise@localhost',
+};
+
+export async function identityEnv(git: Git): Promise<NodeJS.ProcessEnv> {
+  const name = (await git.tryRun(['config', 'user.name']))?.trim();
+  const email = (await git.tryRun(['config', 'user.email']))?.trim();
+  return name && email ? {} : fallbackIdentity;
+}

@@ -1,0 +1,240 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { spawn } from 'node:child_process';
+import { notFound } from '../errors.js';
+import { Git, identityEnv } from './git.js';
+import { withFileLock } from './lock.js';
+import { ACTIVITY_DIR } from './layout.js';
+import {
+  commitMessage,
+  feedEntryFromTrailers,
+  parseTrailers,
+  shortId,
+  type FeedEntry,
+  type FileDigest,
+  type RunRecord,
+} from './run-record.js';
+
+/** Paths swept into the source commit before a run; outputs and records are Reprise's own. */
+const SWEEP_PATHSPEC = ['.', ':(exclude)output', `:(exclude)${ACTIVITY_DIR}`];
+
+async function gitDir(git: Git): Promise<string> {
+  return (await git.run(['rev-parse', '--absolute-git-dir'])).trim();
+}
+
+/** Run `fn` with a private index file, so the user's index is never touched. */
+async function withTempIndex<T>(git: Git, name: string, fn: (env: NodeJS.ProcessEnv) => Promise<T>): Promise<T> {
+  const file = join(await gitDir(git), `reprise-index-${name}-${process.pid}`);
+  try {
+    return await fn({ GIT_INDEX_FILE: file });
+  } finally {
+    await rm(file, { force: true });
+  }
+}
+
+export interface Snapshot {
+  sourceCommit: string;
+  /** True when uncommitted edits were swept into a new (not yet published) commit. */
+  swept: boolean;
+}
+
+/**
+ * The commit a run executes: HEAD, or a new commit holding HEAD plus the working tree's
+ * pending edits (code, input, .reprise). The commit is only created as an object here; it
+ * becomes part of the branch when the run is recorded, so a run that never starts (bad spec,
+ * failed build) leaves the history exactly as it was.
+ */
+export async function snapshotSources(root: string, runId: string): Promise<Snapshot> {
+  const git = new Git(root);
+  const head = await git.revParse('HEAD');
+  if (!head) throw notFound(`the project at ${root} has no commits; commit something first`);
+  return withTempIndex(git, runId, async (env) => {
+    await git.run(['read-tree', head], { env });
+    await git.run(['add', '-A', '--', ...SWEEP_PATHSPEC], { env });
+    const tree = (await git.run(['write-tree'], { env })).trim();
+    const headTree = (await git.run(['rev-parse', `${head}^{tree}`])).trim();
+    if (tree === headTree) return { sourceCommit: head, swept: false };
+    const message = `Sweep uncommitted changes before run ${shortId(runId)}\n\nReprise-Sweep-For: ${runId}\n`;
+    const commit = await git.commitTree(tree, [head], message, await identityEnv(git));
+    return { sourceCommit: commit, swept: true };
+  });
+}
+
+/** Write the tree of `commit` into `dest` (sources for a job; git archive cannot escape dest). */
+export async function exportSources(root: string, commit: string, dest: string): Promise<void> {
+  await mkdir(dest, { recursive: true });
+  await new Promise<void>((resolve, reject) => {
+    const archive = spawn('git', ['archive', '--format=tar', commit], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const untar = spawn('tar', ['-x', '--no-same-owner', '-C', dest], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    archive.stderr.on('data', (d: Buffer) => (err += d));
+    untar.stderr.on('data', (d: Buffer) => (err += d));
+    archive.stdout.pipe(untar.stdin);
+    let pending = 2;
+    const done = (code: number | null) => {
+      if (code !== 0) reject(new Error(`exporting sources of ${commit} failed: ${err.trim()}`));
+      else if (--pending === 0) resolve();
+    };
+    archive.on('close', done);
+    untar.on('close', done);
+  });
+}
+
+export async function digestFile(file: string, path: string): Promise<FileDigest> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return { path, sha256: hash.digest('hex'), size: (await stat(file)).size };
+}
+
+/** All regular files under `dir`, relative, sorted, with their digests. */
+export async function digestTree(dir: string, prefix: string): Promise<FileDigest[]> {
+  const out: FileDigest[] = [];
+  async function walk(d: string): Promise<void> {
+    let entries;
+    try {
+      entries = await readdir(d, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const e of entries) {
+      const full = join(d, e.name);
+      if (e.isDirectory()) await walk(full);
+      else if (e.isFile()) out.push(await digestFile(full, `${prefix}/${relative(dir, full).split(sep).join('/')}`));
+    }
+  }
+  await walk(dir);
+  return out.sort((a, b) => a.path.localeCompare(b.path));
+}
+
+export interface RecordInput {
+  record: RunRecord;
+  /** Local directory with the run's output/ files (as collected from the backend). */
+  outputsDir: string;
+  logFile: string;
+}
+
+const recordPath = (runId: string) => `${ACTIVITY_DIR}/${runId}.json`;
+const logPath = (runId: string) => `${ACTIVITY_DIR}/${runId}.log`;
+
+/**
+ * Record a finished run as one commit holding exactly its outputs, its log and its JSON record,
+ * then bring those files into the working tree. Safe to repeat (a run is recorded once) and to
+ * call concurrently: commits are built in a private index and published with compare-and-swap.
+ */
+export async function recordRun(root: string, input: RecordInput): Promise<string> {
+  const git = new Git(root);
+  const { record } = input;
+  const lockFile = join(await gitDir(git), 'reprise-record.lock');
+  return withFileLock(lockFile, async () => {
+    const existing = await findRecordCommit(git, record.runId);
+    if (existing) return existing;
+    const ref = await git.headRef();
+    for (let attempt = 0; ; attempt++) {
+      const head = (await git.revParse('HEAD'))!;
+      const { parents, base } = await recordParents(git, head, record.sourceCommit);
+      const outputs = record.outputs;
+      const commit = await withTempIndex(git, record.runId, async (env) => {
+        await git.run(['read-tree', base], { env });
+        const entries: string[] = [];
+        for (const o of outputs) {
+          const blob = (await git.run(['hash-object', '-w', '--', join(input.outputsDir, o.path.replace(/^output\//, ''))])).trim();
+          entries.push(`100644 ${blob}\t${o.path}`);
+        }
+        entries.push(`100644 ${await git.hashObject(JSON.stringify(record, null, 2) + '\n')}\t${recordPath(record.runId)}`);
+        entries.push(`100644 ${(await git.run(['hash-object', '-w', '--', input.logFile])).trim()}\t${logPath(record.runId)}`);
+        await git.run(['update-index', '--add', '--index-info'], { env, input: entries.join('\n') + '\n' });
+        const tree = (await git.run(['write-tree'], { env })).trim();
+        return git.commitTree(tree, parents, commitMessage(record), await identityEnv(git));
+      });
+      if (await git.updateRef(ref, commit, head, `reprise: record run ${record.runId}`)) {
+        await syncWorkingTree(git, head, commit, input);
+        return commit;
+      }
+      if (attempt >= 20) throw new Error(`could not record run ${record.runId}: ${ref} kept moving`);
+    }
+  });
+}
+
+/**
+ * The record commit's parents: normally the branch head. A swept source commit (child of an
+ * older head) becomes the parent when the branch has not moved, else a second parent, so the
+ * exact source of every run stays in history.
+ */
+async function recordParents(git: Git, head: string, source: string): Promise<{ parents: string[]; base: string }> {
+  const isAncestor = async (a: string, b: string) => (await git.tryRun(['merge-base', '--is-ancestor', a, b])) !== undefined;
+  if (await isAncestor(source, head)) return { parents: [head], base: head };
+  if (await isAncestor(head, source)) return { parents: [source], base: source };
+  return { parents: [head, source], base: head };
+}
+
+/** Move the user's index from `oldHead` to `newHead` (keeping their staged work) and write the run's files. */
+async function syncWorkingTree(git: Git, oldHead: string, newHead: string, input: RecordInput): Promise<void> {
+  // Two-tree read-tree only updates entries the user has not staged; on conflict leave the index alone.
+  for (let i = 0; i < 10; i++) {
+    if ((await git.tryRun(['read-tree', '-m', oldHead, newHead])) !== undefined) break;
+    if (!(await isIndexLocked(git))) break;
+    await new Promise((r) => setTimeout(r, 100 * (i + 1)));
+  }
+  const root = git.dir;
+  for (const o of input.record.outputs) {
+    const dest = join(root, o.path);
+    await mkdir(join(dest, '..'), { recursive: true });
+    await copyFile(join(input.outputsDir, o.path.replace(/^output\//, '')), dest);
+  }
+  await mkdir(join(root, ACTIVITY_DIR), { recursive: true });
+  await writeFile(join(root, recordPath(input.record.runId)), JSON.stringify(input.record, null, 2) + '\n');
+  await copyFile(input.logFile, join(root, logPath(input.record.runId)));
+}
+
+async function isIndexLocked(git: Git): Promise<boolean> {
+  try {
+    await stat(join(await gitDir(git), 'index.lock'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The commit that recorded `runId`, if the current branch has one. */
+async function findRecordCommit(git: Git, runId: string): Promise<string | undefined> {
+  if ((await git.tryRun(['cat-file', '-e', `HEAD:${recordPath(runId)}`])) === undefined) return undefined;
+  return (await git.run(['log', '-1', '--format=%H', 'HEAD', '--', recordPath(runId)])).trim() || undefined;
+}
+
+/** The activity feed: run commits on the current branch, newest first. */
+export async function readFeed(root: string, limit?: number): Promise<FeedEntry[]> {
+  const git = new Git(root);
+  if (!(await git.revParse('HEAD'))) return [];
+  const args = ['log', '--grep=^Reprise-Run: ', '--format=%H%x1f%s%x1f%(trailers:only,unfold)%x1e'];
+  if (limit !== undefined) args.push(`-n${limit}`);
+  const out = await git.run(args);
+  return out
+    .split('\x1e')
+    .map((chunk) => chunk.trim())
+    .filter(Boolean)
+    .flatMap((chunk) => {
+      const [commit, subject, trailers] = chunk.split('\x1f');
+      const entry = feedEntryFromTrailers(commit!, subject!, parseTrailers(trailers ?? ''));
+      return entry ? [entry] : [];
+    });
+}
+
+/** Resolve a run id or unique prefix against the feed. */
+export async function findRun(root: string, idOrPrefix: string): Promise<FeedEntry> {
+  const feed = await readFeed(root);
+  const wanted = idOrPrefix.startsWith('run-') ? idOrPrefix : `run-${idOrPrefix}`;
+  const hits = feed.filter((e) => e.runId === idOrPrefix || e.runId.startsWith(wanted));
+  if (hits.length === 1) return hits[0]!;
+  if (hits.length > 1) throw notFound(`run id "${idOrPrefix}" is ambiguous (${hits.length} runs match); give more characters`);
+  throw notFound(`no recorded run "${idOrPrefix}" in this project; list runs with: reprise log`);
+}
+
+export async function readRecord(root: string, entry: FeedEntry): Promise<{ record: RunRecord; log: string }> {
+  const git = new Git(root);
+  const record = JSON.parse(await git.run(['show', `${entry.commit}:${recordPath(entry.runId)}`])) as RunRecord;
+  const log = (await git.tryRun(['show', `${entry.commit}:${logPath(entry.runId)}`])) ?? '';
+  return { record, log };
+}

@@ -1,0 +1,107 @@
+/** The record of one run: the JSON file and the commit message trailers (a contract). */
+export const runStates = ['queued', 'preparing', 'submitted', 'running', 'collecting', 'succeeded', 'failed', 'cancelled'] as const;
+export type RunState = (typeof runStates)[number];
+export type FinalState = Extract<RunState, 'succeeded' | 'failed' | 'cancelled'>;
+export const isFinal = (s: RunState): s is FinalState => s === 'succeeded' || s === 'failed' || s === 'cancelled';
+
+export interface FileDigest {
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export interface RunRecord {
+  version: 1;
+  runId: string;
+  project: { name: string; id: string };
+  command: string[];
+  state: FinalState;
+  exitCode: number;
+  /** Why the run ended that way when the exit code alone does not say (time limit, cancel). */
+  reason?: string;
+  backend: { name: string; kind: string; jobId?: string };
+  sourceCommit: string;
+  image: { digest: string; tag?: string };
+  environment: string;
+  resources: { cpus?: number; memoryBytes?: number; gpus?: number; timeSeconds?: number };
+  startedAt: string;
+  finishedAt: string;
+  rerunOf?: string;
+  outputs: FileDigest[];
+  log: FileDigest;
+}
+
+export const shortId = (runId: string) => runId.replace(/^run-/, '').slice(0, 8);
+
+export function commitMessage(r: RunRecord): string {
+  let cmd = r.command.join(' ').replace(/\s+/g, ' ');
+  if (cmd.length > 60) cmd = `${cmd.slice(0, 57)}...`;
+  const trailers: [string, string | number | undefined][] = [
+    ['Reprise-Run', r.runId],
+    ['Reprise-State', r.state],
+    ['Reprise-Backend', `${r.backend.name} (${r.backend.kind})`],
+    ['Reprise-Command', JSON.stringify(r.command)],
+    ['Reprise-Source-Commit', r.sourceCommit],
+    ['Reprise-Image', r.image.digest],
+    ['Reprise-Environment', r.environment],
+    ['Reprise-Exit-Code', r.exitCode],
+    ['Reprise-Started', r.startedAt],
+    ['Reprise-Finished', r.finishedAt],
+    ['Reprise-Rerun-Of', r.rerunOf],
+  ];
+  const body = trailers.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${v}`);
+  const why = r.reason ? `\n${r.reason}\n` : '';
+  return `run ${shortId(r.runId)}: ${cmd} [${r.state}]\n${why}\n${body.join('\n')}\n`;
+}
+
+/** Parse "Key: value" trailer lines (as `git log --format=%(trailers:only,unfold)` prints them). */
+export function parseTrailers(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z0-9-]+):\s?(.*)$/.exec(line);
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+/** One entry of the activity feed, read from a commit's trailers alone. */
+export interface FeedEntry {
+  commit: string;
+  subject: string;
+  runId: string;
+  state: string;
+  backend: string;
+  command: string[];
+  sourceCommit: string;
+  image: string;
+  environment: string;
+  exitCode: number;
+  startedAt: string;
+  finishedAt: string;
+  rerunOf?: string;
+}
+
+export function feedEntryFromTrailers(commit: string, subject: string, t: Record<string, string>): FeedEntry | undefined {
+  if (!t['Reprise-Run']) return undefined;
+  let command: string[] = [];
+  try {
+    command = JSON.parse(t['Reprise-Command'] ?? '[]') as string[];
+  } catch {
+    /* a hand-edited trailer; keep the entry */
+  }
+  return {
+    commit,
+    subject,
+    runId: t['Reprise-Run'],
+    state: t['Reprise-State'] ?? 'unknown',
+    backend: t['Reprise-Backend'] ?? '',
+    command,
+    sourceCommit: t['Reprise-Source-Commit'] ?? '',
+    image: t['Reprise-Image'] ?? '',
+    environment: t['Reprise-Environment'] ?? '',
+    exitCode: Number(t['Reprise-Exit-Code'] ?? NaN),
+    startedAt: t['Reprise-Started'] ?? '',
+    finishedAt: t['Reprise-Finished'] ?? '',
+    rerunOf: t['Reprise-Rerun-Of'],
+  };
+}

@@ -1,0 +1,33 @@
+import { z } from 'zod';
+import { resourcesSchema } from '../config/resources.js';
+
+export const projectSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'use lowercase letters, digits, ".", "_" or "-" (at most 63)'),
+    id: z.string().min(1),
+    backend: z.string().optional(),
+    resources: resourcesSchema.optional(),
+  })
+  .strict();
+export type ProjectSpec = z.infer<typeof projectSchema>;
+
+const packageSpec = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+\-[\],]*(?:(?:==|>=|<=|~=|=)[A-Za-z0-9._+\-*:~]+)?$/, 'not a package name (name or name==version)');
+
+export const environmentSchema = z
+  .object({
+    base: z.string().min(1),
+    packages: z
+      .object({
+        apt: z.array(packageSpec).default([]),
+        pip: z.array(packageSpec).default([]),
+        conda: z.array(packageSpec).default([]),
+      })
+      .strict()
+      .default({}),
+    /** Custom Dockerfile lines, appended after the packages. */
+    dockerfile: z.array(z.string()).default([]),
+  })
+  .strict();
+export type EnvironmentSpec = z.infer<typeof environmentSchema>;
+export type PackageManager = keyof EnvironmentSpec['packages'];
+export const packageManagers: PackageManager[] = ['apt', 'pip', 'conda'];

@@ -1,0 +1,29 @@
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createActivities } from '../activities/index.js';
+import { createBackend } from '../backends/registry.js';
+import { dockerClient } from '../backends/docker/engine.js';
+import type { RepriseEnv } from '../config/env.js';
+import type { Logger } from '../logger.js';
+
+/** Prebuilt by `npm run build` (scripts/bundle-workflows.js) so workers start in a second. */
+const prebuiltBundle = fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
+const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+
+export async function createWorker(env: RepriseEnv, address: string, logger: Logger): Promise<Worker> {
+  const connection = await NativeConnection.connect({ address });
+  const activities = createActivities({ home: env.home, logger, docker: dockerClient(), createBackend });
+  return Worker.create({
+    connection,
+    namespace: env.temporalNamespace,
+    taskQueue: env.taskQueue,
+    activities,
+    ...(existsSync(prebuiltBundle) ? { workflowBundle: { codePath: prebuiltBundle } } : { workflowsPath: resolveWorkflowsPath() }),
+  });
+}
+
+function resolveWorkflowsPath(): string {
+  // Running from sources (tests): the .ts file sits where the .js would.
+  return existsSync(workflowsPath) ? workflowsPath : workflowsPath.replace(/\.js$/, '.ts');
+}

@@ -1,0 +1,1 @@
+export { runProject, progressQuery } from './run-project.js';

@@ -1,0 +1,87 @@
+import {
+  CancellationScope,
+  defineQuery,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { FinishInput, PreparedImage, PreparedSources, RunInput, RunProgress, RunResult } from '../activities/types.js';
+import type { JobHandle, JobStatus } from '../backends/types.js';
+
+export const progressQuery = defineQuery<RunProgress>('progress');
+
+const noRetryTypes = ['BadInput', 'BackendUnavailable', 'ImageBuildFailed', 'BaseImageUnavailable', 'NotFound'];
+const retry = { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2, nonRetryableErrorTypes: noRetryTypes };
+
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '10m', retry: { ...retry, maximumAttempts: 5 } });
+const build = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: { ...retry, maximumAttempts: 3 } });
+// Waiting has no overall deadline of its own (the job's time limit is the backend's business);
+// the heartbeat timeout notices a dead worker, and retries re-attach to the same job.
+const waiting = proxyActivities<Activities>({ startToCloseTimeout: '3650d', heartbeatTimeout: '30s', retry });
+
+/**
+ * One run: snapshot → image → stage → submit → await → collect → record.
+ * Deterministic: all I/O is in activities; cancellation kills the job and still records it.
+ */
+export async function runProject(input: RunInput): Promise<RunResult> {
+  const progress: RunProgress = { runId: input.runId, state: 'queued', backend: input.backend, command: input.command };
+  setHandler(progressQuery, () => progress);
+
+  progress.state = 'preparing';
+  let sources: PreparedSources;
+  let image: PreparedImage;
+  let staged: { image: string; sources: string };
+  try {
+    await quick.checkBackend(input);
+    sources = input.rerun ? { sourceCommit: input.rerun.sourceCommit, swept: false } : await quick.snapshot(input);
+    progress.sourceCommit = sources.sourceCommit;
+    image = input.rerun ? await quick.resolveRecordedImage(input) : await build.buildImage(input, sources.sourceCommit);
+    progress.image = image;
+    staged = await build.stage(input, sources.sourceCommit, image);
+  } catch (err) {
+    // Nothing ran: no record, the project's history stays as it was.
+    if (isCancellation(err)) progress.state = 'cancelled';
+    else progress.state = 'failed';
+    await CancellationScope.nonCancellable(() => quick.cleanup(input));
+    throw err;
+  }
+
+  // Submit cannot be interrupted halfway: a cancel arriving now still sees the job's handle.
+  const handle: JobHandle = await CancellationScope.nonCancellable(() => quick.submit(input, staged));
+  progress.handle = handle;
+  progress.state = 'submitted';
+  let status: JobStatus;
+  let cancelled = false;
+  try {
+    progress.state = 'running';
+    status = await waiting.awaitJob(input, handle);
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    cancelled = true;
+    log.info('run cancelled; stopping the job', { runId: input.runId });
+    status = await CancellationScope.nonCancellable(() => quick.cancelJob(input, handle));
+  }
+
+  return CancellationScope.nonCancellable(async () => {
+    progress.state = 'collecting';
+    await quick.collect(input, handle);
+    const state = cancelled ? 'cancelled' : status.phase === 'exited' && status.exitCode === 0 ? 'succeeded' : 'failed';
+    const finish: FinishInput = {
+      input,
+      sources,
+      image,
+      handle,
+      status: cancelled ? { ...status, reason: 'cancelled by user' } : status,
+      state,
+    };
+    const commit = await quick.record(finish);
+    await quick.cleanup(input, handle);
+    progress.state = state;
+    progress.exitCode = status.exitCode;
+    progress.reason = finish.status.reason;
+    progress.commit = commit;
+    return { runId: input.runId, state, exitCode: status.exitCode ?? (state === 'succeeded' ? 0 : 1), reason: finish.status.reason, commit };
+  });
+}
