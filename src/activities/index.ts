@@ -120,14 +120,15 @@ export function createActivities(deps: ActivityDeps) {
         .logs(handle)
         .then((stream) => pipeline(stream, createWriteStream(logFile), { signal: ctx.cancellationSignal }))
         .catch((err: unknown) => deps.logger.warn({ runId: input.runId, err: String(err) }, 'log stream ended early'));
-      for (;;) {
+      // Poll fast at first (short jobs end quickly), then settle at pollMs.
+      for (let delay = 50; ; delay = Math.min(delay * 2, pollMs)) {
         const status = await backend.status(handle);
         ctx.heartbeat(status.phase);
         if (status.phase === 'exited' || status.phase === 'lost') {
           await Promise.race([logCopy, ctx.sleep(5000)]);
           return status;
         }
-        await ctx.sleep(pollMs); // rejects with CancelledFailure when the workflow cancels us
+        await ctx.sleep(delay); // rejects with CancelledFailure when the workflow cancels us
       }
     },
 
@@ -172,8 +173,8 @@ export function createActivities(deps: ActivityDeps) {
           image: { digest: f.image.digest, tag: f.image.tag },
           environment: f.image.environment,
           resources: f.input.resources,
-          startedAt: f.status.startedAt ?? f.submittedAt ?? now,
-          finishedAt: f.status.finishedAt ?? now,
+          startedAt: isoTime(f.status.startedAt) ?? now,
+          finishedAt: isoTime(f.status.finishedAt) ?? now,
           rerunOf: f.input.rerun?.runId,
           outputs: await digestTree(outputsDir, 'output'),
           log: await digestFile(logFile, `.reprise/activity/${f.input.runId}.log`),
@@ -191,6 +192,9 @@ export function createActivities(deps: ActivityDeps) {
     },
   };
 }
+
+/** Backends report times in their own precision (Docker: nanoseconds); records use ISO-8601 ms. */
+const isoTime = (t: string | undefined) => (t && !Number.isNaN(Date.parse(t)) ? new Date(t).toISOString() : undefined);
 
 export type Activities = ReturnType<typeof createActivities>;
 

@@ -36,7 +36,6 @@ export interface FinishInput {
   handle?: JobHandle;
   status: JobStatus;
   state: FinalState;
-  submittedAt?: string;
 }
 
 export interface RunProgress {

@@ -12,7 +12,7 @@ const memoryUnits: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 
 
 /** "512M", "4G", "1.5g", "1024" (bytes) → bytes. */
 export function parseMemory(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?$/.exec(text.trim());
+  const m = /^(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB]?)$/.exec(text.trim());
   if (!m) throw new Error(`invalid memory "${text}": use a number with K, M, G or T, e.g. 4G`);
   const bytes = Math.round(Number(m[1]) * memoryUnits[m[2]!.toUpperCase()]!);
   if (bytes < 6 * 2 ** 20) throw new Error(`invalid memory "${text}": at least 6M is needed`);

@@ -172,9 +172,9 @@ async function recordParents(git: Git, head: string, source: string): Promise<{ 
 
 /** Move the user's index from `oldHead` to `newHead` (keeping their staged work) and write the run's files. */
 async function syncWorkingTree(git: Git, oldHead: string, newHead: string, input: RecordInput): Promise<void> {
-  // Two-tree read-tree only updates entries the user has not staged; on conflict leave the index alone.
+  // Two-tree read-tree (-i: index only) updates entries the user has not staged; on conflict it leaves the index alone.
   for (let i = 0; i < 10; i++) {
-    if ((await git.tryRun(['read-tree', '-m', oldHead, newHead])) !== undefined) break;
+    if ((await git.tryRun(['read-tree', '-m', '-i', oldHead, newHead])) !== undefined) break;
     if (!(await isIndexLocked(git))) break;
     await new Promise((r) => setTimeout(r, 100 * (i + 1)));
   }

@@ -33,7 +33,7 @@ export default class Show extends BaseCommand {
         `started    ${record.startedAt}`,
         `finished   ${record.finishedAt}`,
         `recorded   ${entry.commit}`,
-        `outputs    ${record.outputs.length === 0 ? 'none' : ''}`,
+        `outputs    ${record.outputs.length === 0 ? 'none' : record.outputs.length}`,
         ...record.outputs.map((o) => `  ${o.path}  ${o.size} B  sha256:${o.sha256.slice(0, 16)}`),
         '--- log ---',
         log.trimEnd(),

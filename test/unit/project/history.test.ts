@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { digestTree, findRun, readFeed, readRecord, recordRun, snapshotSources } from '../../../src/project/history.js';
+import type { RunRecord } from '../../../src/project/run-record.js';
+import { git, makeProject, repoState, tempDir } from '../../helpers/project.js';
+import { sampleRecord } from './run-record.test.js';
+
+async function fakeRun(root: string, runId: string, sourceCommit: string, outputs: Record<string, string>) {
+  const dir = await tempDir('reprise-run-');
+  const outputsDir = join(dir, 'outputs');
+  await mkdir(outputsDir, { recursive: true });
+  for (const [name, content] of Object.entries(outputs)) await writeFile(join(outputsDir, name), content);
+  const logFile = join(dir, 'job.log');
+  await writeFile(logFile, `log of ${runId}\n`);
+  const record: RunRecord = { ...sampleRecord, runId, sourceCommit, outputs: await digestTree(outputsDir, 'output') };
+  return { record, outputsDir, logFile };
+}
+
+describe('snapshotSources', () => {
+  it('uses HEAD when nothing is pending', async () => {
+    const p = await makeProject();
+    const before = repoState(p.root);
+    expect(await snapshotSources(p.root, 'run-a')).toEqual({ sourceCommit: before.head, swept: false });
+    expect(repoState(p.root)).toEqual(before);
+  });
+
+  it('sweeps pending edits into a new commit without moving the branch or touching the index', async () => {
+    const p = await makeProject({ files: { 'code/a.py': 'print(1)\n' } });
+    await writeFile(join(p.root, 'code/a.py'), 'print(2)\n');
+    await writeFile(join(p.root, 'code/new.py'), 'new\n');
+    await writeFile(join(p.root, 'output/stale.txt'), 'not swept\n');
+    const before = repoState(p.root);
+    const snap = await snapshotSources(p.root, 'run-b');
+    expect(snap.swept).toBe(true);
+    expect(repoState(p.root)).toEqual(before);
+    expect(git(p.root, 'show', `${snap.sourceCommit}:code/a.py`)).toBe('print(2)\n');
+    expect(git(p.root, 'show', `${snap.sourceCommit}:code/new.py`)).toBe('new\n');
+    expect(git(p.root, 'ls-tree', '-r', '--name-only', snap.sourceCommit)).not.toContain('output/stale.txt');
+    expect(git(p.root, 'rev-parse', `${snap.sourceCommit}^`).trim()).toBe(before.head);
+  });
+});
+
+describe('recordRun', () => {
+  it('records exactly the outputs, log and record in one commit with trailers', async () => {
+    const p = await makeProject();
+    const head = git(p.root, 'rev-parse', 'HEAD').trim();
+    const run = await fakeRun(p.root, 'run-aaaaaaaa2222', head, { 'result.txt': 'x=1\n' });
+    const commit = await recordRun(p.root, run);
+    expect(git(p.root, 'rev-parse', 'HEAD').trim()).toBe(commit);
+    expect(git(p.root, 'diff-tree', '--no-commit-id', '--name-only', '-r', commit).trim().split('\n').sort()).toEqual([
+      '.reprise/activity/run-aaaaaaaa2222.json',
+      '.reprise/activity/run-aaaaaaaa2222.log',
+      'output/result.txt',
+    ]);
+    expect(git(p.root, 'log', '-1', '--format=%(trailers:key=Reprise-Run,valueonly)').trim()).toBe('run-aaaaaaaa2222');
+    expect(await readFile(join(p.root, 'output/result.txt'), 'utf8')).toBe('x=1\n');
+    expect(git(p.root, 'status', '--porcelain')).toBe('');
+    const [entry] = await readFeed(p.root);
+    expect(entry).toMatchObject({ runId: 'run-aaaaaaaa2222', state: 'succeeded', commit });
+    expect((await readRecord(p.root, entry!)).log).toBe('log of run-aaaaaaaa2222\n');
+    expect((await findRun(p.root, 'aaaaaaaa')).commit).toBe(commit);
+  });
+
+  it('never commits unrelated edits, and keeps staged and unstaged work as it was', async () => {
+    const p = await makeProject({ files: { 'code/a.py': 'v1\n', 'code/b.py': 'v1\n' } });
+    const head = git(p.root, 'rev-parse', 'HEAD').trim();
+    await writeFile(join(p.root, 'code/a.py'), 'edited meanwhile\n');
+    await writeFile(join(p.root, 'code/b.py'), 'staged meanwhile\n');
+    git(p.root, 'add', 'code/b.py');
+    await writeFile(join(p.root, 'notes.txt'), 'untracked\n');
+    const run = await fakeRun(p.root, 'run-bbbbbbbb2222', head, { 'r.txt': '1\n' });
+    const commit = await recordRun(p.root, run);
+    expect(git(p.root, 'show', `${commit}:code/a.py`)).toBe('v1\n');
+    expect(git(p.root, 'show', `${commit}:code/b.py`)).toBe('v1\n');
+    expect(git(p.root, 'status', '--porcelain').split('\n').filter(Boolean).sort()).toEqual(['?? notes.txt', 'M  code/b.py', ' M code/a.py'].sort());
+    expect(await readFile(join(p.root, 'code/a.py'), 'utf8')).toBe('edited meanwhile\n');
+  });
+
+  it('is idempotent: recording the same run twice makes one commit', async () => {
+    const p = await makeProject();
+    const run = await fakeRun(p.root, 'run-cccccccc2222', git(p.root, 'rev-parse', 'HEAD').trim(), { 'r.txt': '1\n' });
+    const first = await recordRun(p.root, run);
+    expect(await recordRun(p.root, run)).toBe(first);
+    expect((await readFeed(p.root)).length).toBe(1);
+  });
+
+  it('records many runs finishing at the same moment, each with only its own outputs', async () => {
+    const p = await makeProject();
+    const head = git(p.root, 'rev-parse', 'HEAD').trim();
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => fakeRun(p.root, `run-concur${i}aaa22`, head, { [`r${i}.txt`]: `${i}\n` })),
+    );
+    const commits = await Promise.all(runs.map((r) => recordRun(p.root, r)));
+    expect(new Set(commits).size).toBe(6);
+    const feed = await readFeed(p.root);
+    expect(feed.map((e) => e.runId).sort()).toEqual(runs.map((r) => r.record.runId).sort());
+    for (const [i, c] of commits.entries()) {
+      const files = git(p.root, 'diff-tree', '--no-commit-id', '--name-only', '-r', `${c}^`, c).trim().split('\n');
+      expect(files.filter((f) => f.startsWith('output/'))).toEqual([`output/r${i}.txt`]);
+    }
+    expect(git(p.root, 'status', '--porcelain')).toBe('');
+  });
+
+  it('puts a swept source commit into history: as parent, or as second parent once the branch moved', async () => {
+    const p = await makeProject({ files: { 'code/a.py': 'v1\n' } });
+    await writeFile(join(p.root, 'code/a.py'), 'v2\n');
+    const snapA = await snapshotSources(p.root, 'run-a');
+    const snapB = await snapshotSources(p.root, 'run-b');
+    const a = await recordRun(p.root, await fakeRun(p.root, 'run-sweepaaa2222', snapA.sourceCommit, { 'a.txt': 'a' }));
+    expect(git(p.root, 'rev-parse', `${a}^`).trim()).toBe(snapA.sourceCommit);
+    expect(git(p.root, 'status', '--porcelain')).toBe('');
+    const b = await recordRun(p.root, await fakeRun(p.root, 'run-sweepbbb2222', snapB.sourceCommit, { 'b.txt': 'b' }));
+    expect(git(p.root, 'rev-list', '--parents', '-n1', b).trim().split(' ').slice(1)).toEqual([a, snapB.sourceCommit]);
+  });
+});
