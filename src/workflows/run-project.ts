@@ -19,7 +19,7 @@ const quick = proxyActivities<Activities>({ startToCloseTimeout: '10m', retry: {
 const build = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: { ...retry, maximumAttempts: 3 } });
 // Waiting has no overall deadline of its own (the job's time limit is the backend's business);
 // the heartbeat timeout notices a dead worker, and retries re-attach to the same job.
-const waiting = proxyActivities<Activities>({ startToCloseTimeout: '3650d', heartbeatTimeout: '30s', retry });
+const waiting = proxyActivities<Activities>({ startToCloseTimeout: '3650d', heartbeatTimeout: '10s', retry });
 
 /**
  * One run: snapshot → image → stage → submit → await → collect → record.

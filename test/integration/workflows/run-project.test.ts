@@ -1,0 +1,227 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import type { RunInput, RunProgress, RunResult } from '../../../src/activities/types.js';
+import { newRunId } from '../../../src/client/runs.js';
+import { saveUserConfig } from '../../../src/config/user-config.js';
+import { readFeed, readRecord, findRun } from '../../../src/project/history.js';
+import { git, makeProject, repoState, tempDir } from '../../helpers/project.js';
+import { startTemporal, startWorker, testActivities, workflowsPath } from '../../helpers/temporal.js';
+import { BUSYBOX, containersOf, requireDocker } from '../../helpers/docker.js';
+
+let env: TestWorkflowEnvironment;
+let home: string;
+let worker: Worker;
+let running: Promise<void>;
+const taskQueue = 'it-run-project';
+
+beforeAll(async () => {
+  requireDocker();
+  env = await startTemporal();
+  home = await tempDir('reprise-home-');
+  await saveUserConfig(home, { backends: { broken: { kind: 'docker', socketPath: '/nonexistent/docker.sock' } } });
+  ({ worker, running } = await startWorker(env, taskQueue, testActivities(home)));
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+const input = (root: string, command: string[], over: Partial<RunInput> = {}): RunInput => ({
+  runId: newRunId(),
+  projectRoot: root,
+  backend: 'local',
+  command,
+  resources: {},
+  ...over,
+});
+
+const start = (i: RunInput) => env.client.workflow.start('runProject', { workflowId: i.runId, taskQueue, args: [i] });
+const execute = async (i: RunInput) => (await start(i)).result() as Promise<RunResult>;
+
+async function waitForState(runId: string, state: string): Promise<RunProgress> {
+  const handle = env.client.workflow.getHandle(runId);
+  for (let i = 0; i < 300; i++) {
+    const p = await handle.query<RunProgress>('progress');
+    if (p.state === state) return p;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`run ${runId} never reached ${state}`);
+}
+
+/** The ApplicationFailure at the end of WorkflowFailedError → ActivityFailure → ApplicationFailure. */
+async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  const activity = (err as WorkflowFailedError).cause;
+  expect(activity).toBeInstanceOf(ActivityFailure);
+  const app = (activity as ActivityFailure).cause;
+  expect(app).toBeInstanceOf(ApplicationFailure);
+  return app as ApplicationFailure;
+}
+
+describe('runProject on local Docker', () => {
+  it('runs the command, collects output/ and records one commit', async () => {
+    const p = await makeProject({ files: { 'code/run.sh': 'echo hello from $REPRISE_RUN_ID\necho 42 > output/answer.txt\nmkdir -p output/sub && echo deep > output/sub/x.txt\n' } });
+    const head = git(p.root, 'rev-parse', 'HEAD').trim();
+    const i = input(p.root, ['sh', 'code/run.sh']);
+    const result = await execute(i);
+    expect(result).toMatchObject({ runId: i.runId, state: 'succeeded', exitCode: 0 });
+    expect(git(p.root, 'rev-parse', 'HEAD').trim()).toBe(result.commit);
+    expect(git(p.root, 'rev-parse', 'HEAD^').trim()).toBe(head);
+    expect(git(p.root, 'status', '--porcelain')).toBe('');
+    const { record, log } = await readRecord(p.root, await findRun(p.root, i.runId));
+    expect(log).toBe(`hello from ${i.runId}\n`);
+    expect(record.outputs.map((o) => o.path)).toEqual(['output/answer.txt', 'output/sub/x.txt']);
+    expect(record).toMatchObject({ sourceCommit: head, backend: { name: 'local', kind: 'docker' }, state: 'succeeded' });
+    expect(record.image.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(containersOf(i.runId)).toEqual([]);
+    expect(existsSync(join(home, 'runs', i.runId, 'src'))).toBe(false);
+  });
+
+  it('records a failing command as failed with its exit code', async () => {
+    const p = await makeProject();
+    const result = await execute(input(p.root, ['sh', '-c', 'echo oops >&2; exit 3']));
+    expect(result).toMatchObject({ state: 'failed', exitCode: 3 });
+    expect((await readFeed(p.root))[0]).toMatchObject({ state: 'failed', exitCode: 3 });
+  });
+
+  it('enforces the time limit', async () => {
+    const p = await makeProject();
+    const result = await execute(input(p.root, ['sleep', '60'], { resources: { timeSeconds: 2 } }));
+    expect(result).toMatchObject({ state: 'failed', exitCode: 124, reason: 'time limit 0:00:02 exceeded' });
+  });
+
+  it('maps cpus and memory onto the container', async () => {
+    const p = await makeProject();
+    const i = input(p.root, ['sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max'], {
+      resources: { cpus: 0.5, memoryBytes: 64 * 2 ** 20 },
+    });
+    await execute(i);
+    const { log } = await readRecord(p.root, await findRun(p.root, i.runId));
+    expect(log.trim()).toBe(String(64 * 2 ** 20));
+  });
+
+  it('cancellation kills the container and records the run as cancelled', async () => {
+    const p = await makeProject();
+    const i = input(p.root, ['sh', '-c', 'echo started; sleep 120']);
+    const handle = await start(i);
+    await waitForState(i.runId, 'running');
+    await handle.cancel();
+    const result = (await handle.result()) as RunResult;
+    expect(result.state).toBe('cancelled');
+    expect(containersOf(i.runId)).toEqual([]);
+    const { record } = await readRecord(p.root, await findRun(p.root, i.runId));
+    expect(record).toMatchObject({ state: 'cancelled', reason: 'cancelled by user' });
+  });
+
+  it('two runs of one project finishing together are both recorded, each with only its outputs', async () => {
+    const p = await makeProject();
+    const runs = ['a', 'b', 'c'].map((n) => input(p.root, ['sh', '-c', `sleep 2; echo ${n} > output/${n}.txt`]));
+    const handles = await Promise.all(runs.map(start));
+    for (const r of runs) await waitForState(r.runId, 'running');
+    // A user edits the working tree while the runs are in flight.
+    await writeFile(join(p.root, 'code/wip.py'), 'unsaved\n');
+    const results = (await Promise.all(handles.map((h) => h.result()))) as RunResult[];
+    expect(results.map((r) => r.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    const feed = await readFeed(p.root);
+    expect(feed.map((e) => e.runId).sort()).toEqual(runs.map((r) => r.runId).sort());
+    for (const e of feed) {
+      const files = git(p.root, 'diff-tree', '--no-commit-id', '--name-only', '-r', `${e.commit}^`, e.commit).trim().split('\n');
+      expect(files.filter((f) => f.startsWith('output/'))).toHaveLength(1);
+      expect(files).not.toContain('code/wip.py');
+    }
+    expect(git(p.root, 'status', '--porcelain')).toBe('?? code/wip.py\n');
+  });
+
+  it('sweeps pending code edits into the source commit the run executes', async () => {
+    const p = await makeProject({ files: { 'code/v.sh': 'echo v1\n' } });
+    await writeFile(join(p.root, 'code/v.sh'), 'echo v2\n');
+    const i = input(p.root, ['sh', 'code/v.sh']);
+    const result = await execute(i);
+    const { record, log } = await readRecord(p.root, await findRun(p.root, i.runId));
+    expect(log).toBe('v2\n');
+    expect(git(p.root, 'show', `${record.sourceCommit}:code/v.sh`)).toBe('echo v2\n');
+    expect(git(p.root, 'rev-parse', `${result.commit}^`).trim()).toBe(record.sourceCommit);
+    expect(git(p.root, 'status', '--porcelain')).toBe('');
+  });
+
+  it('a rerun uses the recorded source commit and image digest, not a rebuilt image', async () => {
+    const p = await makeProject({ files: { 'code/v.sh': 'echo $MARK\n' } });
+    await writeFile(join(p.root, '.reprise/environment.yaml'), `base: ${BUSYBOX}\ndockerfile:\n  - ENV MARK=first\n`);
+    const first = input(p.root, ['sh', 'code/v.sh']);
+    await execute(first);
+    const original = await readRecord(p.root, await findRun(p.root, first.runId));
+    // The environment and code change afterwards; the rerun must not see either.
+    await writeFile(join(p.root, '.reprise/environment.yaml'), `base: ${BUSYBOX}\ndockerfile:\n  - ENV MARK=second\n`);
+    await writeFile(join(p.root, 'code/v.sh'), 'echo changed\n');
+    const again = input(p.root, ['sh', 'code/v.sh'], {
+      rerun: { runId: first.runId, sourceCommit: original.record.sourceCommit, imageDigest: original.record.image.digest },
+    });
+    await execute(again);
+    const rerun = await readRecord(p.root, await findRun(p.root, again.runId));
+    expect(rerun.log).toBe('first\n');
+    expect(rerun.record).toMatchObject({ rerunOf: first.runId, sourceCommit: original.record.sourceCommit, image: { digest: original.record.image.digest } });
+    expect(git(p.root, 'log', '-1', '--format=%(trailers:key=Reprise-Rerun-Of,valueonly)').trim()).toBe(first.runId);
+    expect(await readFeed(p.root)).toHaveLength(2);
+  });
+});
+
+describe('runProject: bad input fails fast and leaves the project untouched', () => {
+  it('missing, unpullable base image', async () => {
+    const p = await makeProject({ base: 'local/does-not-exist:1' });
+    await writeFile(join(p.root, 'code/x.sh'), 'pending edit\n');
+    const before = repoState(p.root);
+    const f = await failureOf(execute(input(p.root, ['true'])));
+    expect(f.type).toBe('BaseImageUnavailable');
+    expect(f.message).toMatch(/^base image "local\/does-not-exist:1" is not present and could not be pulled/);
+    expect(repoState(p.root)).toEqual(before);
+  });
+
+  it('image build failure carries the failing step output', async () => {
+    const p = await makeProject();
+    await writeFile(join(p.root, '.reprise/environment.yaml'), `base: ${BUSYBOX}\ndockerfile:\n  - RUN echo about-to-fail && exit 7\n`);
+    const before = repoState(p.root);
+    const f = await failureOf(execute(input(p.root, ['true'])));
+    expect(f.type).toBe('ImageBuildFailed');
+    expect(f.message).toMatch(/returned a non-zero code: 7/);
+    expect(String(f.details?.[0])).toContain('about-to-fail');
+    expect(repoState(p.root)).toEqual(before);
+  });
+
+  it('unreachable Docker engine is BackendUnavailable', async () => {
+    const p = await makeProject();
+    const before = repoState(p.root);
+    const f = await failureOf(execute(input(p.root, ['true'], { backend: 'broken' })));
+    expect(f.type).toBe('BackendUnavailable');
+    expect(f.message).toMatch(/^Docker engine unreachable at \/nonexistent\/docker.sock/);
+    expect(repoState(p.root)).toEqual(before);
+  });
+
+  it('a malformed environment.yaml names the key', async () => {
+    const p = await makeProject();
+    await writeFile(join(p.root, '.reprise/environment.yaml'), 'base: x\npackages:\n  brew: [wget]\n');
+    const before = repoState(p.root);
+    const f = await failureOf(execute(input(p.root, ['true'])));
+    expect(f.type).toBe('BadInput');
+    expect(f.message).toBe('.reprise/environment.yaml: unknown key "brew" under "packages"; fix the file and retry');
+    expect(repoState(p.root)).toEqual(before);
+  });
+});
+
+describe('determinism', () => {
+  it('replays a recorded history without non-determinism errors', async () => {
+    const p = await makeProject();
+    const i = input(p.root, ['true']);
+    await execute(i);
+    const history = await env.client.workflow.getHandle(i.runId).fetchHistory();
+    await Worker.runReplayHistory({ workflowsPath }, history, i.runId);
+  });
+});
