@@ -100,7 +100,15 @@ export async function ensureAgent(env: RepriseEnv): Promise<AgentState> {
       if (!connection) {
         throw backendUnavailable(`the embedded Temporal server did not start on ${address}; see ${join(dir, 'temporal.log')}`);
       }
-    } else if (previous?.address === address) {
+    } else if (!env.temporalAddress) {
+      // Something answers on our port: only reuse it if this REPRISE_HOME's agent started it,
+      // else runs would land on a stranger's worker with another home (and another user's config).
+      if (!previous?.temporalPid || !alive(previous.temporalPid)) {
+        await connection.close();
+        throw backendUnavailable(
+          `port ${env.embeddedPort} is taken by a Temporal server this agent (REPRISE_HOME=${env.home}) did not start; stop it, set REPRISE_TEMPORAL_PORT to a free port, or point TEMPORAL_ADDRESS at it`,
+        );
+      }
       state.temporalPid = previous.temporalPid;
     }
     if (state.embedded && env.embeddedUiPort) state.uiUrl = `http://127.0.0.1:${env.embeddedUiPort}`;
