@@ -17,10 +17,21 @@ export default tseslint.config(
     },
   },
   {
+    files: ['**/*.js'],
+    languageOptions: { globals: { URL: 'readonly', console: 'readonly', process: 'readonly' } },
+  },
+  {
     // Workflows must stay deterministic: no Node builtins, no I/O, no wall clock.
     files: ['src/workflows/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: nodeBuiltins, patterns: ['../activities/*!(types)', '../backends/*', '../project/*', '../config/*'] }],
+      // Activities, backends and project code do I/O: workflows may import their types only.
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins.map((name) => ({ name, message: 'Node builtins are not deterministic; do I/O in an activity.' })),
+          patterns: [{ group: ['../activities/*', '../backends/*', '../project/*', '../config/*', '../client/*'], allowTypeImports: true }],
+        },
+      ],
       'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'Use workflow time only via sleep/condition; no Date.now() in workflows.' }],
       'no-restricted-globals': ['error', 'process', 'setTimeout', 'setInterval'],
     },

@@ -44,7 +44,7 @@ export abstract class BaseCommand extends Command {
       kind = 'Error';
     }
     const message = errorMessage(err).split('\n')[0]!;
-    if (this.jsonEnabled()) this.log(JSON.stringify({ error: { kind, message, exitCode: exit } }));
+    if (this.jsonEnabled()) this.logJson({ error: { kind, message, exitCode: exit } });
     else process.stderr.write(`Error: ${message}\n`);
     this.exit(exit);
   }

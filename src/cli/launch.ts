@@ -6,6 +6,7 @@ import { ExitCode } from '../errors.js';
 import type { Project } from '../project/layout.js';
 import { followRun } from './follow.js';
 import type { Resources } from '../config/resources.js';
+import { BaseCommand } from './base-command.js';
 
 export interface LaunchRequest {
   project: Project;
@@ -69,4 +70,19 @@ export function exitCodeOf(result: RunResult): number {
 export function describeResult(result: RunResult): string {
   const why = result.reason ? ` (${result.reason})` : '';
   return `run ${result.runId} ${result.state}, exit code ${result.exitCode}${why}; recorded in ${result.commit.slice(0, 12)}`;
+}
+
+/** Commands that start runs (run, rerun): start, then report as the contract says. */
+export abstract class LaunchCommand extends BaseCommand {
+  protected async launchAndReport(req: Omit<LaunchRequest, 'json'>): Promise<{ runId: string } & Partial<RunResult>> {
+    const outcome = await launch(this.env, { ...req, json: this.jsonEnabled() });
+    const result = { runId: outcome.runId, ...outcome.result };
+    if (req.detach) this.say(outcome.runId);
+    else this.note(describeResult(outcome.result!));
+    if (outcome.exitCode !== 0) {
+      if (this.jsonEnabled()) this.logJson(result);
+      this.exit(outcome.exitCode);
+    }
+    return result;
+  }
 }

@@ -1,10 +1,10 @@
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand, backendFlag, runIdArg } from '../base-command.js';
-import { describeResult, launch } from '../launch.js';
+import { backendFlag, runIdArg } from '../base-command.js';
+import { LaunchCommand } from '../launch.js';
 import { findRun, readRecord } from '../../project/history.js';
 import type { RunResult } from '../../activities/types.js';
 
-export default class Rerun extends BaseCommand {
+export default class Rerun extends LaunchCommand {
   static override summary = 'Run a recorded run again: same command, source commit and image digest (never rebuilt).';
   static override args = { run: Args.string(runIdArg) };
   static override flags = {
@@ -16,21 +16,13 @@ export default class Rerun extends BaseCommand {
     const { args, flags } = await this.parse(Rerun);
     const project = await this.project();
     const { record } = await readRecord(project.root, await findRun(project.root, args.run));
-    const outcome = await launch(this.env, {
+    return this.launchAndReport({
       project,
       command: record.command,
       backend: flags.on ?? record.backend.name,
       resources: record.resources,
       detach: flags.detach,
-      json: this.jsonEnabled(),
       rerun: { runId: record.runId, sourceCommit: record.sourceCommit, imageDigest: record.image.digest },
     });
-    if (flags.detach) this.say(outcome.runId);
-    else this.note(describeResult(outcome.result!));
-    if (outcome.exitCode !== 0) {
-      if (this.jsonEnabled()) this.log(JSON.stringify({ runId: outcome.runId, ...outcome.result }, null, 2));
-      this.exit(outcome.exitCode);
-    }
-    return { runId: outcome.runId, ...outcome.result };
   }
 }

@@ -1,11 +1,11 @@
 import { Flags } from '@oclif/core';
-import { BaseCommand, backendFlag } from '../base-command.js';
-import { describeResult, launch } from '../launch.js';
+import { backendFlag } from '../base-command.js';
+import { LaunchCommand } from '../launch.js';
 import { resourceFlags, resolveResources } from '../run-flags.js';
 import { badInput } from '../../errors.js';
 import type { RunResult } from '../../activities/types.js';
 
-export default class Run extends BaseCommand {
+export default class Run extends LaunchCommand {
   static override summary = 'Run a command in the project image on a backend and record it as an activity commit.';
   static override description = 'Everything after -- is the command. Pending edits in code/, input/ and .reprise/ are swept into the source commit first.';
   static override examples = [
@@ -27,20 +27,12 @@ export default class Run extends BaseCommand {
       throw badInput('no command given; put it after --, e.g.: reprise run -- python3 code/analysis.py');
     }
     const project = await this.project();
-    const outcome = await launch(this.env, {
+    return this.launchAndReport({
       project,
       command,
       backend: flags.on,
       resources: resolveResources(flags, project.spec),
       detach: flags.detach,
-      json: this.jsonEnabled(),
     });
-    if (flags.detach) this.say(outcome.runId);
-    else this.note(describeResult(outcome.result!));
-    if (outcome.exitCode !== 0) {
-      if (this.jsonEnabled()) this.log(JSON.stringify({ runId: outcome.runId, ...outcome.result }, null, 2));
-      this.exit(outcome.exitCode);
-    }
-    return { runId: outcome.runId, ...outcome.result };
   }
 }

@@ -11,7 +11,7 @@ export default class AgentStatusCommand extends BaseCommand {
     this.say(`temporal: ${status.temporalUp ? 'up' : 'down'} at ${status.address}${status.embedded ? ' (embedded)' : ''}`);
     this.say(`worker:   ${status.workerUp ? `up (pid ${status.workerPid})` : 'not started here'}; ${status.workerPollers} poller(s) on the task queue`);
     if (!status.temporalUp || status.workerPollers === 0) {
-      if (this.jsonEnabled()) this.log(JSON.stringify(status, null, 2));
+      if (this.jsonEnabled()) this.logJson(status);
       this.exit(ExitCode.backendUnavailable);
     }
     return status;

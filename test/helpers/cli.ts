@@ -1,0 +1,70 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+export const binRun = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A free TCP port on loopback (for an isolated embedded Temporal). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** Drives the built `reprise` binary the way a user's shell would. */
+export class Cli {
+  constructor(readonly env: NodeJS.ProcessEnv) {}
+
+  spawn(args: string[], cwd: string): ChildProcess {
+    return spawn(process.execPath, [binRun, ...args], { cwd, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  run(args: string[], cwd: string): Promise<CliResult> {
+    return collect(this.spawn(args, cwd));
+  }
+
+  async json<T>(args: string[], cwd: string): Promise<T> {
+    const r = await this.run([...args, '--json'], cwd);
+    if (r.code !== 0) throw new Error(`reprise ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
+    return JSON.parse(r.stdout) as T;
+  }
+}
+
+export function collect(child: ChildProcess): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+  });
+}
+
+export async function cliEnv(home: string): Promise<NodeJS.ProcessEnv> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    REPRISE_HOME: home,
+    REPRISE_TEMPORAL_PORT: String(await freePort()),
+    REPRISE_TEMPORAL_UI_PORT: '0',
+    LOG_LEVEL: 'warn',
+    GIT_AUTHOR_NAME: 'E2E',
+    GIT_AUTHOR_EMAIL: 'e2e@example.com',
+    GIT_COMMITTER_NAME: 'E2E',
+    GIT_COMMITTER_EMAIL: 'e2e@example.com',
+  };
+  delete env.TEMPORAL_ADDRESS;
+  return env;
+}
