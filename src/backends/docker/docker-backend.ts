@@ -47,8 +47,8 @@ export class DockerBackend implements Backend {
         const created = await this.docker.createContainer(this.containerSpec(name, job));
         container = await created.inspect();
       } catch (err) {
-        if (statusCode(err) !== 409) throw err; // 409: a concurrent submit made it first.
-        container = (await this.find(name))!;
+        if (statusCode(err) !== 409) throw err; // 409: a concurrent submit made it first...
+        container = await this.findSoon(name); // ...and may still be registering it.
       }
     }
     if (container.State.Status === 'created') {
@@ -131,6 +131,15 @@ export class DockerBackend implements Backend {
       if (statusCode(err) === 404) return undefined;
       throw err;
     }
+  }
+
+  private async findSoon(name: string): Promise<Docker.ContainerInspectInfo> {
+    for (let i = 0; i < 50; i++) {
+      const found = await this.find(name);
+      if (found) return found;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`container ${name} was reported to exist but cannot be found`);
   }
 
   private containerSpec(name: string, job: JobSpec): Docker.ContainerCreateOptions {

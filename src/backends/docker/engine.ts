@@ -7,8 +7,11 @@ export function dockerClient(socketPath?: string): Docker {
 }
 
 export function describeEndpoint(docker: Docker): string {
-  const m = docker.modem as unknown as { socketPath?: string; host?: string; port?: number };
-  return m.socketPath ? String(m.socketPath) : `${m.host}:${m.port}`;
+  const m = docker.modem as unknown as { socketPath?: unknown; host?: string; port?: number };
+  if (typeof m.socketPath === 'string') return m.socketPath;
+  if (m.host) return `${m.host}:${m.port}`;
+  return process.env.DOCKER_HOST ?? '/var/run/docker.sock'; // the modem resolves its default lazily
+
 }
 
 export function statusCode(err: unknown): number | undefined {

@@ -189,7 +189,14 @@ describe('SLURM test cluster (over SSH)', () => {
         `${env.SLURM_SSH_KNOWN_HOSTS} has no key for [${env.SLURM_SSH_HOST}]:${port}: rerun \`test/infra/slurm up\``,
       );
     }
-    client = await connect(env, trusted);
+    try {
+      client = await connect(env, trusted);
+    } catch (err) {
+      throw new Error(
+        `cannot log in to the test cluster as ${env.SLURM_SSH_USER}@${env.SLURM_SSH_HOST}:${port} ` +
+          `(${(err as Error).message}): check \`test/infra/slurm status\`, then \`test/infra/slurm up\``,
+      );
+    }
     sftp = await sftpOf(client);
     const home = (await sh(client, 'printf %s "$HOME"')).trim();
     runBase = `${home}/reprise-smoke/${runId}`;

@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { text } from 'node:stream/consumers';
+import { DockerBackend } from '../../../src/backends/docker/docker-backend.js';
+import { dockerClient } from '../../../src/backends/docker/engine.js';
+import type { JobHandle, JobSpec } from '../../../src/backends/types.js';
+import { RepriseError } from '../../../src/errors.js';
+import { tempDir } from '../../helpers/project.js';
+import { BUSYBOX, containersOf, requireDocker } from '../../helpers/docker.js';
+
+const docker = dockerClient();
+const backend = new DockerBackend(docker);
+const handles: JobHandle[] = [];
+let busyboxId: string;
+
+beforeAll(async () => {
+  requireDocker();
+  busyboxId = (await docker.getImage(BUSYBOX).inspect()).Id;
+});
+afterAll(async () => {
+  for (const h of handles) await backend.cleanup(h);
+});
+
+async function job(command: string[], over: Partial<JobSpec> = {}): Promise<JobSpec> {
+  const runId = `run-dockertest${Math.random().toString(36).slice(2, 8)}`;
+  const sourcesDir = await tempDir('reprise-src-');
+  await mkdir(join(sourcesDir, 'output'));
+  await writeFile(join(sourcesDir, 'input.txt'), 'from the sources\n');
+  const staged = await backend.stage({ runId, image: { digest: busyboxId }, sourcesDir });
+  return { runId, command, env: { GREETING: 'hi' }, resources: {}, staged, ...over };
+}
+
+async function until(h: JobHandle, phase: string) {
+  for (let i = 0; i < 200; i++) {
+    const s = await backend.status(h);
+    if (s.phase === phase) return s;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`never reached ${phase}`);
+}
+
+describe('DockerBackend against the real engine', () => {
+  it('check reports the engine version', async () => {
+    expect((await backend.check()).version).toMatch(/^\d+\.\d+/);
+  });
+
+  it('submit is idempotent per run id: a repeated submit finds the same container', async () => {
+    const spec = await job(['sh', '-c', 'sleep 2']);
+    const [a, b] = await Promise.all([backend.submit(spec), backend.submit(spec)]);
+    handles.push(a);
+    expect(b.jobId).toBe(a.jobId);
+    expect((await backend.submit(spec)).jobId).toBe(a.jobId);
+    expect(containersOf(spec.runId)).toHaveLength(1);
+  });
+
+  it('runs the command in /project with sources mounted; logs, exit code and outputs come back', async () => {
+    const spec = await job(['sh', '-c', 'cat input.txt; echo "$GREETING $REPRISE_RUN_ID"; echo err >&2; echo 7 > output/seven.txt; exit 4']);
+    const h = await backend.submit(spec);
+    handles.push(h);
+    const log = await text(await backend.logs(h));
+    const status = await until(h, 'exited');
+    expect(status).toMatchObject({ phase: 'exited', exitCode: 4 });
+    // stdout and stderr are separate streams: their relative order is not guaranteed.
+    expect(log.split('\n').sort()).toEqual(['', 'err', 'from the sources', `hi ${spec.runId}`]);
+    const dest = await tempDir('reprise-collect-');
+    await backend.collect(h, dest);
+    expect(await readFile(join(dest, 'seven.txt'), 'utf8')).toBe('7\n');
+  });
+
+  it('cancel stops a running job; cancel and cleanup are harmless when repeated', async () => {
+    const h = await backend.submit(await job(['sleep', '300']));
+    await until(h, 'running');
+    await backend.cancel(h);
+    expect((await until(h, 'exited')).exitCode).toBe(137);
+    await backend.cancel(h);
+    await backend.cleanup(h);
+    await backend.cleanup(h);
+    expect(await backend.status(h)).toMatchObject({ phase: 'lost' });
+  });
+
+  it('kills a job past its time limit and reports exit code 124', async () => {
+    const h = await backend.submit(await job(['sleep', '300'], { resources: { timeSeconds: 1 } }));
+    handles.push(h);
+    await until(h, 'running');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await backend.status(h)).toMatchObject({ phase: 'exited', exitCode: 124, reason: 'time limit 0:00:01 exceeded' });
+  });
+
+  it('stage refuses an image the engine does not have', async () => {
+    const err = await backend
+      .stage({ runId: 'run-x', image: { digest: `sha256:${'0'.repeat(64)}` }, sourcesDir: '/tmp' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RepriseError);
+    expect((err as RepriseError).message).toMatch(/is not in the Docker engine .*; rebuild it with: reprise env build/);
+  });
+});
