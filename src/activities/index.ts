@@ -42,12 +42,13 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   return {
-    async checkBackend(input: RunInput): Promise<string> {
-      return guard(async () => (await (await backendFor(input.backend)).backend.check()).version);
-    },
-
-    async snapshot(input: RunInput): Promise<PreparedSources> {
-      return guard(() => snapshotSources(input.projectRoot, input.runId));
+    /** Fail fast when the backend is unusable, then fix the source commit the run executes. */
+    async prepare(input: RunInput): Promise<PreparedSources> {
+      return guard(async () => {
+        await (await backendFor(input.backend)).backend.check();
+        if (input.rerun) return { sourceCommit: input.rerun.sourceCommit, swept: false };
+        return snapshotSources(input.projectRoot, input.runId);
+      });
     },
 
     /** Build (or reuse) the image for the environment recorded in the source commit. */
@@ -179,15 +180,17 @@ export function createActivities(deps: ActivityDeps) {
           outputs: await digestTree(outputsDir, 'output'),
           log: await digestFile(logFile, `.reprise/activity/${f.input.runId}.log`),
         };
-        return recordRun(f.input.projectRoot, { record, outputsDir, logFile });
+        const commit = await recordRun(f.input.projectRoot, { record, outputsDir, logFile });
+        await rm(outputsDir, { recursive: true, force: true });
+        return commit;
       });
     },
 
-    /** Remove the job from the backend and the bulky parts of the run directory; keep logs. */
+    /** Remove the job from the backend and the staged sources; logs stay for `reprise logs`. */
     async cleanup(input: RunInput, handle?: JobHandle): Promise<void> {
       if (handle) await (await backendFor(input.backend)).backend.cleanup(handle);
       const dir = runDir(input.runId);
-      for (const sub of ['src', 'outputs']) await rm(join(dir, sub), { recursive: true, force: true });
+      await rm(join(dir, 'src'), { recursive: true, force: true });
       if ((await readdir(dir).catch(() => [])).length === 0) await rm(dir, { recursive: true, force: true });
     },
   };

@@ -10,7 +10,25 @@ export interface GitOptions {
 
 /** A git repository driven through the git CLI (argv only, never a shell). */
 export class Git {
+  private gitDirPath?: Promise<string>;
+  private identity?: Promise<NodeJS.ProcessEnv>;
+
   constructor(readonly dir: string) {}
+
+  /** The absolute .git directory (asked once per instance). */
+  gitDir(): Promise<string> {
+    this.gitDirPath ??= this.run(['rev-parse', '--absolute-git-dir']).then((s) => s.trim());
+    return this.gitDirPath;
+  }
+
+  /** Author/committer env for commits: the user's own identity, else a fallback (asked once). */
+  identityEnv(): Promise<NodeJS.ProcessEnv> {
+    this.identity ??= this.tryRun(['config', '--get-regexp', '^user\\.(name|email)$']).then((out) => {
+      const keys = new Set((out ?? '').split('\n').map((l) => l.split(' ')[0]));
+      return keys.has('user.name') && keys.has('user.email') ? {} : fallbackIdentity;
+    });
+    return this.identity;
+  }
 
   async run(args: string[], options: GitOptions = {}): Promise<string> {
     const env = { ...process.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' };
@@ -73,15 +91,9 @@ export class Git {
 }
 
 /** The identity used when the user has none configured, so commits never fail for it. */
-export const fallbackIdentity = {
+const fallbackIdentity = {
   GIT_AUTHOR_NAME: 'Reprise',
   GIT_AUTHOR_EMAIL: 'reprise@localhost',
   GIT_COMMITTER_NAME: 'Reprise',
   GIT_COMMITTER_EMAIL: 'reprise@localhost',
 };
-
-export async function identityEnv(git: Git): Promise<NodeJS.ProcessEnv> {
-  const name = (await git.tryRun(['config', 'user.name']))?.trim();
-  const email = (await git.tryRun(['config', 'user.email']))?.trim();
-  return name && email ? {} : fallbackIdentity;
-}

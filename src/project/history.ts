@@ -4,7 +4,7 @@ import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path';
 import { spawn } from 'node:child_process';
 import { notFound } from '../errors.js';
-import { Git, identityEnv } from './git.js';
+import { Git } from './git.js';
 import { withFileLock } from './lock.js';
 import { ACTIVITY_DIR } from './layout.js';
 import {
@@ -20,13 +20,9 @@ import {
 /** Paths swept into the source commit before a run; outputs and records are Reprise's own. */
 const SWEEP_PATHSPEC = ['.', ':(exclude)output', `:(exclude)${ACTIVITY_DIR}`];
 
-async function gitDir(git: Git): Promise<string> {
-  return (await git.run(['rev-parse', '--absolute-git-dir'])).trim();
-}
-
 /** Run `fn` with a private index file, so the user's index is never touched. */
 async function withTempIndex<T>(git: Git, name: string, fn: (env: NodeJS.ProcessEnv) => Promise<T>): Promise<T> {
-  const file = join(await gitDir(git), `reprise-index-${name}-${process.pid}`);
+  const file = join(await git.gitDir(), `reprise-index-${name}-${process.pid}`);
   try {
     return await fn({ GIT_INDEX_FILE: file });
   } finally {
@@ -57,7 +53,7 @@ export async function snapshotSources(root: string, runId: string): Promise<Snap
     const headTree = (await git.run(['rev-parse', `${head}^{tree}`])).trim();
     if (tree === headTree) return { sourceCommit: head, swept: false };
     const message = `Sweep uncommitted changes before run ${shortId(runId)}\n\nReprise-Sweep-For: ${runId}\n`;
-    const commit = await git.commitTree(tree, [head], message, await identityEnv(git));
+    const commit = await git.commitTree(tree, [head], message, await git.identityEnv());
     return { sourceCommit: commit, swept: true };
   });
 }
@@ -127,7 +123,7 @@ const logPath = (runId: string) => `${ACTIVITY_DIR}/${runId}.log`;
 export async function recordRun(root: string, input: RecordInput): Promise<string> {
   const git = new Git(root);
   const { record } = input;
-  const lockFile = join(await gitDir(git), 'reprise-record.lock');
+  const lockFile = join(await git.gitDir(), 'reprise-record.lock');
   return withFileLock(lockFile, async () => {
     const existing = await findRecordCommit(git, record.runId);
     if (existing) return existing;
@@ -147,7 +143,7 @@ export async function recordRun(root: string, input: RecordInput): Promise<strin
         entries.push(`100644 ${(await git.run(['hash-object', '-w', '--', input.logFile])).trim()}\t${logPath(record.runId)}`);
         await git.run(['update-index', '--add', '--index-info'], { env, input: entries.join('\n') + '\n' });
         const tree = (await git.run(['write-tree'], { env })).trim();
-        return git.commitTree(tree, parents, commitMessage(record), await identityEnv(git));
+        return git.commitTree(tree, parents, commitMessage(record), await git.identityEnv());
       });
       if (await git.updateRef(ref, commit, head, `reprise: record run ${record.runId}`)) {
         await syncWorkingTree(git, head, commit, input);
@@ -191,7 +187,7 @@ async function syncWorkingTree(git: Git, oldHead: string, newHead: string, input
 
 async function isIndexLocked(git: Git): Promise<boolean> {
   try {
-    await stat(join(await gitDir(git), 'index.lock'));
+    await stat(join(await git.gitDir(), 'index.lock'));
     return true;
   } catch {
     return false;

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { badInput } from '../errors.js';
 import { readYamlFile, toYaml } from '../config/yaml-file.js';
-import { Git, identityEnv } from './git.js';
+import { Git } from './git.js';
 import { environmentSchema, projectSchema, type EnvironmentSpec, type ProjectSpec } from './schema.js';
 
 export const PROJECT_FILE = '.reprise/project.yaml';
@@ -75,6 +75,6 @@ export async function initProject(dir: string, options: InitOptions): Promise<Pr
   const git = new Git(root);
   if (!existsSync(join(root, '.git'))) await git.run(['init', '-q', '-b', 'main']);
   await git.run(['add', '-A']);
-  await git.run(['commit', '-q', '-m', `Create project ${options.name}`], { env: await identityEnv(git) });
+  await git.run(['commit', '-q', '-m', `Create project ${options.name}`], { env: await git.identityEnv() });
   return { root, spec };
 }

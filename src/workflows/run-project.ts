@@ -22,7 +22,7 @@ const build = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeat
 const waiting = proxyActivities<Activities>({ startToCloseTimeout: '3650d', heartbeatTimeout: '10s', retry });
 
 /**
- * One run: snapshot → image → stage → submit → await → collect → record.
+ * One run: prepare (check, snapshot) → image → stage → submit → await → collect → record.
  * Deterministic: all I/O is in activities; cancellation kills the job and still records it.
  */
 export async function runProject(input: RunInput): Promise<RunResult> {
@@ -34,8 +34,7 @@ export async function runProject(input: RunInput): Promise<RunResult> {
   let image: PreparedImage;
   let staged: { image: string; sources: string };
   try {
-    await quick.checkBackend(input);
-    sources = input.rerun ? { sourceCommit: input.rerun.sourceCommit, swept: false } : await quick.snapshot(input);
+    sources = await quick.prepare(input);
     progress.sourceCommit = sources.sourceCommit;
     image = input.rerun ? await quick.resolveRecordedImage(input) : await build.buildImage(input, sources.sourceCommit);
     progress.image = image;
@@ -76,8 +75,8 @@ export async function runProject(input: RunInput): Promise<RunResult> {
       status: cancelled ? { ...status, reason: 'cancelled by user' } : status,
       state,
     };
-    const commit = await quick.record(finish);
-    await quick.cleanup(input, handle);
+    // Outputs and log are collected: removing the job can go on while the run is recorded.
+    const [commit] = await Promise.all([quick.record(finish), quick.cleanup(input, handle)]);
     progress.state = state;
     progress.exitCode = status.exitCode;
     progress.reason = finish.status.reason;
