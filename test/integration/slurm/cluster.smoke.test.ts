@@ -179,6 +179,8 @@ describe('SLURM test cluster (over SSH)', () => {
   const trusted = knownHostKeys(env.SLURM_SSH_KNOWN_HOSTS, env.SLURM_SSH_HOST, port);
   const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const jobIds: string[] = [];
+  /** Final state each finished job must have in sacct (filled by the tests that ran it). */
+  const expectedFinal = new Map<string, string>();
   let client: SshClient;
   let sftp: SFTPWrapper;
   let runBase: string; // absolute, in the cluster user's home
@@ -291,6 +293,7 @@ describe('SLURM test cluster (over SSH)', () => {
         `hello from charliecloud\nhi from the image env\nuser=${env.SLURM_SSH_USER}\n`,
       );
       expect((await jobState(client, jobId)).state).toBe('COMPLETED');
+      expectedFinal.set(jobId, 'COMPLETED');
     } finally {
       if (containerId) await run('docker', ['rm', '-f', containerId]).catch(() => undefined);
       await run('docker', ['rmi', '-f', image]).catch(() => undefined);
@@ -313,6 +316,7 @@ describe('SLURM test cluster (over SSH)', () => {
     const { state, reason, raw } = await jobState(client, jobId);
     expect(state, raw).toBe('TIMEOUT');
     expect(reason).toBe('TimeLimit');
+    expectedFinal.set(jobId, 'TIMEOUT');
   }, 200_000);
 
   it('ends a running job cancelled with scancel as CANCELLED', async () => {
@@ -336,5 +340,35 @@ describe('SLURM test cluster (over SSH)', () => {
     await waitUntilGone(client, jobId, 60_000);
     const { state, raw } = await jobState(client, jobId);
     expect(state, raw).toBe('CANCELLED');
+    expectedFinal.set(jobId, 'CANCELLED');
   }, 90_000);
+
+  it('keeps the history of finished jobs in sacct (slurmdbd)', async (ctx) => {
+    const storage = /AccountingStorageType\s*=\s*(\S+)/.exec(await sh(client, 'scontrol show config'))?.[1];
+    if (storage !== 'accounting_storage/slurmdbd') {
+      // `test/infra/slurm up` has accounting unless SLURM_ACCOUNTING=0: say so, do not pass.
+      ctx.skip(`cluster has ${storage ?? 'no'} accounting storage (SLURM_ACCOUNTING=0?), so sacct has no history`);
+    }
+    expect(expectedFinal.size, 'the job tests above must have run').toBeGreaterThan(0);
+    const ids = [...expectedFinal.keys()];
+    const deadline = Date.now() + 30_000;
+    let got = new Map<string, string>();
+    for (;;) {
+      // -X: the job allocation only (not its steps); -P: '|' separated; CANCELLED may read "CANCELLED by UID".
+      const out = await sh(client, `sacct -X -n -P -o JobID,State -j ${q(ids.join(','))}`);
+      got = new Map(
+        out
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => {
+            const [id = '', state = ''] = line.split('|');
+            return [id, state.split(' ')[0] ?? ''] as [string, string];
+          }),
+      );
+      if (ids.every((id) => got.get(id) === expectedFinal.get(id)) || Date.now() > deadline) break;
+      await sleep(1000);
+    }
+    expect(Object.fromEntries(got)).toEqual(Object.fromEntries(expectedFinal));
+  }, 60_000);
 });
