@@ -1,0 +1,311 @@
+/**
+ * Launch overhead: what `reprise run -- true` costs over `docker run --rm <same image> true`.
+ *
+ * With the agent and the image warm, runs both N times INTERLEAVED in this one process
+ * (reprise, docker, reprise --version, reprise, docker, …) so that load from other work on the
+ * machine hits all of them alike, and prints medians, p90s, the ratio reprise/docker, the
+ * absolute median difference, and the bare CLI start-up (`bin/run.js --version`).
+ *
+ * Everything is throwaway: its own REPRISE_HOME, its own project, its own embedded Temporal on
+ * free ports (headless), stopped at the end. It never touches ~/.reprise or another agent.
+ *
+ *   node --import tsx bench/launch-overhead.ts [--runs 20] [--port 17433] [--target 1.0] [--keep] [--json]
+ *
+ * Needs a build (`npm run build`) and a Docker engine (`bash scripts/docker-up.sh`).
+ * Exit code: 0 when it measured (whether the target is met or missed: see PASS/MISS),
+ * 1 when it could not measure (setup or a run failed), 2 on bad arguments.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const binRun = join(repoRoot, 'bin', 'run.js');
+const BASE_IMAGE = 'local/debian-python:bookworm';
+const DEFAULT_PORT = 17433;
+
+interface Exec {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  seconds: number;
+  stdout: string;
+  stderr: string;
+}
+
+interface Stats {
+  n: number;
+  median: number;
+  p90: number;
+  min: number;
+  max: number;
+  mean: number;
+}
+
+let current: ReturnType<typeof spawn> | undefined;
+let interrupted = false;
+
+/** Run a command to completion and time it from spawn to exit (wall clock, monotonic). */
+function exec(cmd: string, args: string[], opts: { cwd?: string; env: NodeJS.ProcessEnv }): Promise<Exec> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    current = child;
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      current = undefined;
+      resolve({ code, signal, seconds, stdout, stderr });
+    });
+  });
+}
+
+async function mustExec(what: string, cmd: string, args: string[], opts: { cwd?: string; env: NodeJS.ProcessEnv }): Promise<Exec> {
+  const r = await exec(cmd, args, opts);
+  if (interrupted) throw new Error('interrupted');
+  if (r.code !== 0) {
+    throw new Error(
+      `${what} failed (exit ${r.code ?? r.signal}): ${cmd} ${args.join(' ')}\n--- stdout ---\n${r.stdout.trimEnd()}\n--- stderr ---\n${r.stderr.trimEnd()}`,
+    );
+  }
+  return r;
+}
+
+function stats(xs: number[]): Stats {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  const median = n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+  const p90 = s[Math.max(0, Math.ceil(0.9 * n) - 1)]!; // nearest rank
+  return { n, median, p90, min: s[0]!, max: s[n - 1]!, mean: s.reduce((a, b) => a + b, 0) / n };
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+function anyFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Safety net after `agent stop`: processes this bench started that the agent did not record
+ * (e.g. a Temporal server left behind when the worker failed to start). They are found by this
+ * bench's own unique REPRISE_HOME, in their command line or environment, and ended by pid.
+ */
+async function leftovers(home: string): Promise<number[]> {
+  if (!existsSync('/proc')) return [];
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+    if (cmdline.includes(home) || environ.split('\0').includes(`REPRISE_HOME=${home}`)) pids.push(pid);
+  }
+  return pids;
+}
+
+const fmt = (s: number) => `${s.toFixed(3)} s`;
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      options: {
+        runs: { type: 'string', default: '20' },
+        port: { type: 'string' },
+        target: { type: 'string', default: '1.0' },
+        keep: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    return 2;
+  }
+  const o = parsed.values;
+  if (o.help) {
+    process.stdout.write('usage: node --import tsx bench/launch-overhead.ts [--runs 20] [--port 17433] [--target 1.0] [--keep] [--json]\n');
+    return 0;
+  }
+  const runs = Number(o.runs);
+  const target = Number(o.target);
+  if (!Number.isInteger(runs) || runs < 1 || !(target > 0)) {
+    process.stderr.write('--runs must be a positive integer and --target a positive number of seconds\n');
+    return 2;
+  }
+  if (!existsSync(join(repoRoot, 'dist', 'cli', 'commands', 'run.js'))) {
+    process.stderr.write(`no build found in ${join(repoRoot, 'dist')}; run: npm run build\n`);
+    return 1;
+  }
+
+  // Our own embedded Temporal on a free port, so we never talk to (or start workers for) another agent.
+  let port: number;
+  if (o.port !== undefined) {
+    port = Number(o.port);
+    if (!(await portFree(port))) {
+      process.stderr.write(`port ${port} is in use; pick another with --port (or omit it)\n`);
+      return 2;
+    }
+  } else {
+    port = (await portFree(DEFAULT_PORT)) ? DEFAULT_PORT : await anyFreePort();
+  }
+
+  const home = await mkdtemp(join(tmpdir(), 'reprise-bench-home-'));
+  const work = await mkdtemp(join(tmpdir(), 'reprise-bench-project-'));
+  const project = join(work, 'bench');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    REPRISE_HOME: home,
+    REPRISE_TEMPORAL_PORT: String(port),
+    REPRISE_TEMPORAL_UI_PORT: '0', // headless
+  };
+  delete env.TEMPORAL_ADDRESS; // always the embedded server, never a shared cluster
+  const onSignal = () => {
+    interrupted = true;
+    current?.kill('SIGINT');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let failed = false;
+  try {
+    log(`REPRISE_HOME=${home}  project=${project}  embedded Temporal on 127.0.0.1:${port} (headless)`);
+    await mustExec('docker info', 'docker', ['info', '--format', '{{.ServerVersion}}'], { env });
+    await mustExec('base image check', 'docker', ['image', 'inspect', '--format', '{{.Id}}', BASE_IMAGE], { env }).catch((err: Error) => {
+      throw new Error(`${err.message}\nthe base image is missing; run: bash scripts/docker-up.sh`);
+    });
+    await mustExec('init', process.execPath, [binRun, 'init', project, '--name', 'bench', '--base', BASE_IMAGE], { env });
+
+    log('warm-up: first run (starts the agent, builds the image)…');
+    const warm = await mustExec('warm-up run', process.execPath, [binRun, 'run', '--json', '--', 'true'], { cwd: project, env });
+    const runId = (JSON.parse(warm.stdout) as { runId: string }).runId;
+    const shown = await mustExec('show', process.execPath, [binRun, 'show', runId, '--json'], { cwd: project, env });
+    const image = (JSON.parse(shown.stdout) as { image: { digest: string; tag?: string } }).image;
+    log(`warm-up ${runId} took ${fmt(warm.seconds)}; image ${image.tag ?? '(no tag)'} ${image.digest}`);
+    // docker runs the very image the run recorded (by digest, i.e. the local image id).
+    const dockerImage = image.digest;
+    await mustExec('docker warm-up', 'docker', ['run', '--rm', dockerImage, 'true'], { env });
+    await mustExec('--version warm-up', process.execPath, [binRun, '--version'], { env });
+
+    const loadBefore = loadavg()[0]!;
+    const t: Record<'reprise' | 'docker' | 'version', number[]> = { reprise: [], docker: [], version: [] };
+    for (let i = 1; i <= runs; i++) {
+      t.reprise.push((await mustExec(`reprise run #${i}`, process.execPath, [binRun, 'run', '--', 'true'], { cwd: project, env })).seconds);
+      t.docker.push((await mustExec(`docker run #${i}`, 'docker', ['run', '--rm', dockerImage, 'true'], { env })).seconds);
+      t.version.push((await mustExec(`--version #${i}`, process.execPath, [binRun, '--version'], { env })).seconds);
+      log(`${String(i).padStart(2)}/${runs}  reprise ${fmt(t.reprise.at(-1)!)}  docker ${fmt(t.docker.at(-1)!)}  --version ${fmt(t.version.at(-1)!)}`);
+    }
+
+    const loadAfter = loadavg()[0]!;
+    const machine = `${availableParallelism()} CPUs, 1-min load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`;
+    const r = stats(t.reprise);
+    const d = stats(t.docker);
+    const v = stats(t.version);
+    const ratio = r.median / d.median;
+    const diff = r.median - d.median;
+    const pass = diff <= target;
+    const result = {
+      runs,
+      image: { tag: image.tag, digest: image.digest },
+      warmUpSeconds: warm.seconds,
+      machine,
+      reprise: r,
+      docker: d,
+      cliStartup: v,
+      ratioMedian: ratio,
+      ratioP90: r.p90 / d.p90,
+      diffMedianSeconds: diff,
+      diffP90Seconds: r.p90 - d.p90,
+      beyondStartupSeconds: diff - v.median,
+      targetSeconds: target,
+      verdict: pass ? 'PASS' : 'MISS',
+      samples: t,
+    };
+    if (o.json) {
+      process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    } else {
+      const row = (name: string, s: Stats) =>
+        `${name.padEnd(34)}${fmt(s.median).padStart(10)}${fmt(s.p90).padStart(10)}${fmt(s.min).padStart(10)}${fmt(s.max).padStart(10)}`;
+      const lines = [
+        '',
+        `Reprise launch overhead: ${runs} interleaved runs each, agent and image warm`,
+        `image: ${image.tag ?? ''} ${image.digest}`,
+        `machine: ${machine}`,
+        '',
+        `${''.padEnd(34)}${'median'.padStart(10)}${'p90'.padStart(10)}${'min'.padStart(10)}${'max'.padStart(10)}`,
+        row('reprise run -- true', r),
+        row('docker run --rm <image> true', d),
+        row('reprise --version (CLI start-up)', v),
+        '',
+        `ratio reprise/docker        median ${ratio.toFixed(2)}x   p90 ${(r.p90 / d.p90).toFixed(2)}x`,
+        `difference reprise-docker   median ${diff >= 0 ? '+' : ''}${fmt(diff)}   p90 ${r.p90 - d.p90 >= 0 ? '+' : ''}${fmt(r.p90 - d.p90)}`,
+        `  of which CLI start-up     ${fmt(v.median)} (Node + oclif, --version median)`,
+        `  the rest                  ${fmt(diff - v.median)} (agent check, workflow, snapshot/record commits, log streaming)`,
+        '',
+        `target: reprise adds at most ${fmt(target)} at the median -> ${pass ? 'PASS' : 'MISS'} (${diff >= 0 ? '+' : ''}${fmt(diff)})`,
+        '',
+      ];
+      process.stdout.write(lines.join('\n'));
+    }
+  } catch (err) {
+    failed = true;
+    process.stderr.write(`[bench] ERROR: ${(err as Error).message}\n`);
+    for (const name of ['worker.log', 'temporal.log']) {
+      const text = await readFile(join(home, 'agent', name), 'utf8').catch(() => '');
+      if (text.trim()) process.stderr.write(`[bench] last lines of ${join(home, 'agent', name)}:\n${text.trimEnd().split('\n').slice(-10).join('\n')}\n`);
+    }
+  } finally {
+    const stop = await exec(process.execPath, [binRun, 'agent', 'stop'], { env }).catch((err: Error) => ({ code: 1, stdout: '', stderr: err.message }));
+    if (stop.code === 0) log(`agent: ${stop.stdout.trim()}`);
+    else {
+      failed = true;
+      log(`agent stop failed (exit ${stop.code}): ${stop.stderr.trim()}`);
+    }
+    const stray = await leftovers(home);
+    if (stray.length > 0) {
+      log(`WARNING: 'agent stop' left ${stray.length} process(es) of this bench running (pids ${stray.join(' ')}); ending them`);
+      const signal = (sig: NodeJS.Signals) => stray.forEach((pid) => {
+        try {
+          process.kill(pid, sig);
+        } catch {
+          /* already gone */
+        }
+      });
+      signal('SIGTERM');
+      for (let i = 0; i < 40 && (await leftovers(home)).length > 0; i++) await new Promise((r) => setTimeout(r, 250));
+      if ((await leftovers(home)).length > 0) signal('SIGKILL');
+    }
+    if (o.keep || failed) {
+      log(`kept ${home} and ${work}`);
+    } else {
+      await rm(home, { recursive: true, force: true });
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+  return failed || interrupted ? 1 : 0;
+}
+
+process.exitCode = await main();
