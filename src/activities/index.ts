@@ -161,6 +161,9 @@ export function createActivities(deps: ActivityDeps) {
         const { project } = await specsAt(f.input.projectRoot, f.sources.sourceCommit);
         const { kind } = await backendFor(f.input.backend);
         const now = new Date().toISOString();
+        const startedAt = isoTime(f.status.startedAt) ?? now;
+        // Docker can report a finish a millisecond before the start for instant jobs.
+        const finishedAt = [isoTime(f.status.finishedAt) ?? now, startedAt].sort().at(-1)!;
         const record: RunRecord = {
           version: 1,
           runId: f.input.runId,
@@ -174,8 +177,8 @@ export function createActivities(deps: ActivityDeps) {
           image: { digest: f.image.digest, tag: f.image.tag },
           environment: f.image.environment,
           resources: f.input.resources,
-          startedAt: isoTime(f.status.startedAt) ?? now,
-          finishedAt: isoTime(f.status.finishedAt) ?? now,
+          startedAt,
+          finishedAt,
           rerunOf: f.input.rerun?.runId,
           outputs: await digestTree(outputsDir, 'output'),
           log: await digestFile(logFile, `.reprise/activity/${f.input.runId}.log`),

@@ -82,8 +82,11 @@ export async function agentStatus(env: RepriseEnv): Promise<AgentStatus> {
   return { ...state, address: agentAddress(env), temporalUp: Boolean(connection), workerUp: alive(state.workerPid), workerPollers: pollers };
 }
 
-/** Make sure a Temporal server answers and a worker serves the task queue; start what is missing. */
-export async function ensureAgent(env: RepriseEnv): Promise<AgentState> {
+/**
+ * Make sure a Temporal server answers and a worker serves the task queue; start what is missing.
+ * Returns the open connection (the caller closes it), so a command connects only once.
+ */
+export async function ensureAgent(env: RepriseEnv): Promise<{ state: AgentState; connection: Connection }> {
   const address = agentAddress(env);
   const dir = paths.agentDir(env.home);
   await mkdir(dir, { recursive: true });
@@ -96,6 +99,7 @@ export async function ensureAgent(env: RepriseEnv): Promise<AgentState> {
         throw backendUnavailable(`cannot reach the Temporal server at ${address} (TEMPORAL_ADDRESS); start it or fix TEMPORAL_ADDRESS`);
       }
       state.temporalPid = startTemporal(env, dir);
+      await saveState(env, state); // recorded at once, so `agent stop` can stop it whatever happens next
       connection = await waitFor(() => reachable(address), 60_000, () => alive(state.temporalPid));
       if (!connection) {
         throw backendUnavailable(`the embedded Temporal server did not start on ${address}; see ${join(dir, 'temporal.log')}`);
@@ -117,15 +121,21 @@ export async function ensureAgent(env: RepriseEnv): Promise<AgentState> {
         state.workerPid = previous.workerPid;
       } else if ((await workerPollers(connection, env)) === 0 || !env.temporalAddress) {
         state.workerPid = startWorker(env, dir, address);
+        await saveState(env, state);
         const up = await waitFor(async () => ((await workerPollers(connection!, env)) > 0 ? true : undefined), 60_000, () => alive(state.workerPid));
         if (!up) throw backendUnavailable(`the Reprise worker did not start; see ${join(dir, 'worker.log')}`);
       }
-    } finally {
+      await saveState(env, state);
+    } catch (err) {
       await connection.close();
+      throw err;
     }
-    await writeFile(stateFile(env), JSON.stringify(state, null, 2));
-    return state;
+    return { state, connection };
   });
+}
+
+async function saveState(env: RepriseEnv, state: AgentState): Promise<void> {
+  await writeFile(stateFile(env), JSON.stringify(state, null, 2));
 }
 
 export async function stopAgent(env: RepriseEnv): Promise<{ stopped: string[] }> {

@@ -25,7 +25,10 @@ export class RunClient {
 
   /** Connect, starting the agent first when `start` is set. */
   static async connect(env: RepriseEnv, options: { start: boolean }): Promise<RunClient> {
-    if (options.start) await ensureAgent(env);
+    if (options.start) {
+      const { connection } = await ensureAgent(env);
+      return new RunClient(env, new Client({ connection, namespace: env.temporalNamespace }), connection);
+    }
     const address = agentAddress(env);
     let connection: Connection;
     try {

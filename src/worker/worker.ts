@@ -6,13 +6,19 @@ import { createBackend } from '../backends/registry.js';
 import { dockerClient } from '../backends/docker/engine.js';
 import type { RepriseEnv } from '../config/env.js';
 import type { Logger } from '../logger.js';
+import { backendUnavailable } from '../errors.js';
 
 /** Prebuilt by `npm run build` (scripts/bundle-workflows.js) so workers start in a second. */
 const prebuiltBundle = fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
 const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 
 export async function createWorker(env: RepriseEnv, address: string, logger: Logger): Promise<Worker> {
-  const connection = await NativeConnection.connect({ address });
+  let connection: NativeConnection;
+  try {
+    connection = await NativeConnection.connect({ address });
+  } catch (err) {
+    throw backendUnavailable(`cannot reach the Temporal server at ${address}; start it (reprise agent start) or fix TEMPORAL_ADDRESS`, err);
+  }
   const activities = createActivities({ home: env.home, logger, docker: dockerClient(), createBackend });
   return Worker.create({
     connection,

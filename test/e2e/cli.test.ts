@@ -146,6 +146,18 @@ describe('a user session with the built CLI', () => {
   });
 });
 
+describe('agent start-up failures', () => {
+  it('a worker that cannot start fails the run with exit 3, and agent stop still stops the server it started', async () => {
+    const broken = new Cli({ ...(await cliEnv(await tempDir('reprise-e2e-broken-'))), LOG_LEVEL: 'bogus' });
+    const root = join(work, 'layout');
+    const r = await broken.run(['run', '--', 'true'], root);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/^Error: the Reprise worker did not start; see .*worker\.log\n$/);
+    const stop = await broken.run(['agent', 'stop'], root);
+    expect(stop.stdout).toBe('stopped temporal\n');
+  });
+});
+
 describe('bad input: one-line error, documented exit code, project untouched', () => {
   let root: string;
   beforeAll(async () => {

@@ -63,5 +63,8 @@ describe('TEMPORAL_ADDRESS and `reprise worker`', () => {
     const r = await bad.run(['run', '--', 'true'], join(work, 'ext2'));
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/^Error: cannot reach the Temporal server at 127\.0\.0\.1:\d+ \(TEMPORAL_ADDRESS\); start it or fix TEMPORAL_ADDRESS\n$/);
+    const w = await bad.run(['worker'], work);
+    expect(w.code).toBe(3);
+    expect(w.stderr).toMatch(/^Error: cannot reach the Temporal server at 127\.0\.0\.1:\d+; start it \(reprise agent start\) or fix TEMPORAL_ADDRESS\n$/);
   });
 });

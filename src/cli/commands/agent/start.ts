@@ -6,7 +6,7 @@ export default class AgentStart extends BaseCommand {
 
   async run(): Promise<AgentStatus> {
     await this.parse(AgentStart);
-    await ensureAgent(this.env);
+    await (await ensureAgent(this.env)).connection.close();
     const status = await agentStatus(this.env);
     this.say(`agent running: Temporal at ${status.address}${status.uiUrl ? ` (web UI ${status.uiUrl})` : ''}, worker pid ${status.workerPid ?? 'external'}`);
     return status;
