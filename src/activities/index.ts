@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
 import type { Backend, JobHandle, JobStatus } from '../backends/types.js';
-import { buildEnvironmentImage } from '../backends/docker/image-builder.js';
+import { buildEnvironmentImage, findEnvironmentImage } from '../backends/docker/image-builder.js';
 import { paths } from '../config/env.js';
 import { loadUserConfig, resolveBackend } from '../config/user-config.js';
 import { RepriseError } from '../errors.js';
@@ -48,6 +48,16 @@ export function createActivities(deps: ActivityDeps) {
         await (await backendFor(input.backend)).backend.check();
         if (input.rerun) return { sourceCommit: input.rerun.sourceCommit, swept: false };
         return snapshotSources(input.projectRoot, input.runId);
+      });
+    },
+
+    /** The image of the source commit's environment if it is built already (fast path, no build). */
+    async findImage(input: RunInput, sourceCommit: string): Promise<PreparedImage | null> {
+      return guard(async () => {
+        const { project, environment } = await specsAt(input.projectRoot, sourceCommit);
+        const hash = environmentHash(environment);
+        const found = await findEnvironmentImage(deps.docker, imageTag(project.name, hash), hash);
+        return found ? { digest: found.digest, tag: found.tag, environment: hash, reused: true } : null;
       });
     },
 

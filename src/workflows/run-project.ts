@@ -4,6 +4,7 @@ import {
   isCancellation,
   log,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
@@ -15,7 +16,10 @@ export const progressQuery = defineQuery<RunProgress>('progress');
 const noRetryTypes = ['BadInput', 'BackendUnavailable', 'ImageBuildFailed', 'BaseImageUnavailable', 'NotFound'];
 const retry = { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2, nonRetryableErrorTypes: noRetryTypes };
 
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '10m', retry: { ...retry, maximumAttempts: 5 } });
+// Short local steps (git, one engine call) run as local activities: no server round trip each.
+const local = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } });
+// Steps that move data (sources, outputs) may take long: regular activities.
+const transfer = proxyActivities<Activities>({ startToCloseTimeout: '4h', retry: { ...retry, maximumAttempts: 5 } });
 const build = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: { ...retry, maximumAttempts: 3 } });
 // Waiting has no overall deadline of its own (the job's time limit is the backend's business);
 // the heartbeat timeout notices a dead worker, and retries re-attach to the same job.
@@ -34,21 +38,23 @@ export async function runProject(input: RunInput): Promise<RunResult> {
   let image: PreparedImage;
   let staged: { image: string; sources: string };
   try {
-    sources = await quick.prepare(input);
+    sources = await local.prepare(input);
     progress.sourceCommit = sources.sourceCommit;
-    image = input.rerun ? await quick.resolveRecordedImage(input) : await build.buildImage(input, sources.sourceCommit);
+    image = input.rerun
+      ? await local.resolveRecordedImage(input)
+      : ((await local.findImage(input, sources.sourceCommit)) ?? (await build.buildImage(input, sources.sourceCommit)));
     progress.image = image;
-    staged = await build.stage(input, sources.sourceCommit, image);
+    staged = await transfer.stage(input, sources.sourceCommit, image);
   } catch (err) {
     // Nothing ran: no record, the project's history stays as it was.
     if (isCancellation(err)) progress.state = 'cancelled';
     else progress.state = 'failed';
-    await CancellationScope.nonCancellable(() => quick.cleanup(input));
+    await CancellationScope.nonCancellable(() => local.cleanup(input));
     throw err;
   }
 
   // Submit cannot be interrupted halfway: a cancel arriving now still sees the job's handle.
-  const handle: JobHandle = await CancellationScope.nonCancellable(() => quick.submit(input, staged));
+  const handle: JobHandle = await CancellationScope.nonCancellable(() => local.submit(input, staged));
   progress.handle = handle;
   progress.state = 'submitted';
   let status: JobStatus;
@@ -60,12 +66,12 @@ export async function runProject(input: RunInput): Promise<RunResult> {
     if (!isCancellation(err)) throw err;
     cancelled = true;
     log.info('run cancelled; stopping the job', { runId: input.runId });
-    status = await CancellationScope.nonCancellable(() => quick.cancelJob(input, handle));
+    status = await CancellationScope.nonCancellable(() => local.cancelJob(input, handle));
   }
 
   return CancellationScope.nonCancellable(async () => {
     progress.state = 'collecting';
-    await quick.collect(input, handle);
+    await transfer.collect(input, handle);
     const state = cancelled ? 'cancelled' : status.phase === 'exited' && status.exitCode === 0 ? 'succeeded' : 'failed';
     const finish: FinishInput = {
       input,
@@ -76,7 +82,7 @@ export async function runProject(input: RunInput): Promise<RunResult> {
       state,
     };
     // Outputs and log are collected: removing the job can go on while the run is recorded.
-    const [commit] = await Promise.all([quick.record(finish), quick.cleanup(input, handle)]);
+    const [commit] = await Promise.all([local.record(finish), local.cleanup(input, handle)]);
     progress.state = state;
     progress.exitCode = status.exitCode;
     progress.reason = finish.status.reason;

@@ -34,8 +34,8 @@ const ENV_LABEL = 'org.reprise.environment';
  */
 export async function buildEnvironmentImage(docker: Docker, req: BuildRequest): Promise<BuiltImage> {
   await pingEngine(docker);
-  const existing = await inspectImage(docker, req.tag);
-  if (existing?.Config?.Labels?.[ENV_LABEL] === req.envHash) return { digest: existing.Id, tag: req.tag, reused: true };
+  const existing = await findEnvironmentImage(docker, req.tag, req.envHash);
+  if (existing) return existing;
 
   await ensureBaseImage(docker, req.base);
   const context = await mkdtemp(join(tmpdir(), 'reprise-build-'));
@@ -75,6 +75,12 @@ export async function buildEnvironmentImage(docker: Docker, req: BuildRequest): 
   const built = await inspectImage(docker, req.tag);
   if (!built) throw new RepriseError(ErrorKind.imageBuildFailed, `image build reported success but ${req.tag} is missing`);
   return { digest: built.Id, tag: req.tag, reused: false };
+}
+
+/** The image already built for this environment hash, if the engine has it. */
+export async function findEnvironmentImage(docker: Docker, tag: string, envHash: string): Promise<BuiltImage | undefined> {
+  const existing = await inspectImage(docker, tag);
+  return existing?.Config?.Labels?.[ENV_LABEL] === envHash ? { digest: existing.Id, tag, reused: true } : undefined;
 }
 
 async function inspectImage(docker: Docker, ref: string): Promise<Docker.ImageInspectInfo | undefined> {

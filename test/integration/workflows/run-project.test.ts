@@ -56,15 +56,21 @@ async function waitForState(runId: string, state: string): Promise<RunProgress> 
   throw new Error(`run ${runId} never reached ${state}`);
 }
 
-/** The ApplicationFailure at the end of WorkflowFailedError → ActivityFailure → ApplicationFailure. */
-async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
+/**
+ * The ApplicationFailure at the end of WorkflowFailedError → ActivityFailure → ApplicationFailure
+ * (regular activities) or WorkflowFailedError → ApplicationFailure (local activities).
+ */
+async function failureOf(p: Promise<unknown>, via: 'activity' | 'local'): Promise<ApplicationFailure> {
   const err = await p.then(() => undefined, (e: unknown) => e);
   expect(err).toBeInstanceOf(WorkflowFailedError);
-  const activity = (err as WorkflowFailedError).cause;
-  expect(activity).toBeInstanceOf(ActivityFailure);
-  const app = (activity as ActivityFailure).cause;
-  expect(app).toBeInstanceOf(ApplicationFailure);
-  return app as ApplicationFailure;
+  let cause = (err as WorkflowFailedError).cause;
+  if (via === 'activity') {
+    expect(cause).toBeInstanceOf(ActivityFailure);
+    cause = (cause as ActivityFailure).cause;
+  }
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  expect((cause as ApplicationFailure).nonRetryable).toBe(true);
+  return cause as ApplicationFailure;
 }
 
 describe('runProject on local Docker', () => {
@@ -179,7 +185,7 @@ describe('runProject: bad input fails fast and leaves the project untouched', ()
     const p = await makeProject({ base: 'local/does-not-exist:1' });
     await writeFile(join(p.root, 'code/x.sh'), 'pending edit\n');
     const before = repoState(p.root);
-    const f = await failureOf(execute(input(p.root, ['true'])));
+    const f = await failureOf(execute(input(p.root, ['true'])), 'activity');
     expect(f.type).toBe('BaseImageUnavailable');
     expect(f.message).toMatch(/^base image "local\/does-not-exist:1" is not present and could not be pulled/);
     expect(repoState(p.root)).toEqual(before);
@@ -189,7 +195,7 @@ describe('runProject: bad input fails fast and leaves the project untouched', ()
     const p = await makeProject();
     await writeFile(join(p.root, '.reprise/environment.yaml'), `base: ${BUSYBOX}\ndockerfile:\n  - RUN echo about-to-fail && exit 7\n`);
     const before = repoState(p.root);
-    const f = await failureOf(execute(input(p.root, ['true'])));
+    const f = await failureOf(execute(input(p.root, ['true'])), 'activity');
     expect(f.type).toBe('ImageBuildFailed');
     expect(f.message).toMatch(/returned a non-zero code: 7/);
     expect(String(f.details?.[0])).toContain('about-to-fail');
@@ -199,7 +205,7 @@ describe('runProject: bad input fails fast and leaves the project untouched', ()
   it('unreachable Docker engine is BackendUnavailable', async () => {
     const p = await makeProject();
     const before = repoState(p.root);
-    const f = await failureOf(execute(input(p.root, ['true'], { backend: 'broken' })));
+    const f = await failureOf(execute(input(p.root, ['true'], { backend: 'broken' })), 'local');
     expect(f.type).toBe('BackendUnavailable');
     expect(f.message).toMatch(/^Docker engine unreachable at \/nonexistent\/docker.sock/);
     expect(repoState(p.root)).toEqual(before);
@@ -209,7 +215,7 @@ describe('runProject: bad input fails fast and leaves the project untouched', ()
     const p = await makeProject();
     await writeFile(join(p.root, '.reprise/environment.yaml'), 'base: x\npackages:\n  brew: [wget]\n');
     const before = repoState(p.root);
-    const f = await failureOf(execute(input(p.root, ['true'])));
+    const f = await failureOf(execute(input(p.root, ['true'])), 'local');
     expect(f.type).toBe('BadInput');
     expect(f.message).toBe('.reprise/environment.yaml: unknown key "brew" under "packages"; fix the file and retry');
     expect(repoState(p.root)).toEqual(before);
