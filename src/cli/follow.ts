@@ -59,7 +59,8 @@ export async function followRun(client: RunClient, runId: string, options: Follo
         options.write(text);
       }
       if (settled) break;
-      await Promise.race([done, new Promise((r) => setTimeout(r, 200))]);
+      // unref: a pending poll timer must not hold the process open once the run is done.
+      await Promise.race([done, new Promise((r) => setTimeout(r, 200).unref())]);
     }
     const rest = await jobLog.read();
     if (rest) options.write(rest);
