@@ -17,6 +17,7 @@ export const ErrorKind = {
   imageBuildFailed: 'ImageBuildFailed',
   baseImageUnavailable: 'BaseImageUnavailable',
   notFound: 'NotFound',
+  cancelled: 'Cancelled',
 } as const;
 export type ErrorKind = (typeof ErrorKind)[keyof typeof ErrorKind];
 
@@ -26,6 +27,7 @@ const exitForKind: Record<ErrorKind, number> = {
   ImageBuildFailed: ExitCode.badInput,
   BaseImageUnavailable: ExitCode.badInput,
   NotFound: ExitCode.badInput,
+  Cancelled: ExitCode.cancelled,
 };
 
 /** A user-facing error: one line that says what is wrong and how to fix it. */

@@ -120,7 +120,7 @@ export function toRepriseError(err: unknown): unknown {
     const detail = cause.details?.[0];
     return new RepriseError(cause.type as ErrorKind, cause.message, { detail: typeof detail === 'string' ? detail : undefined });
   }
-  if (cause instanceof CancelledFailure) return new RepriseError(ErrorKind.badInput, 'the run was cancelled before it started');
+  if (cause instanceof CancelledFailure) return new RepriseError(ErrorKind.cancelled, 'the run was cancelled before its job started; nothing was recorded');
   return new Error(`run failed: ${cause instanceof Error ? cause.message : String(cause)}`);
 }
 
