@@ -6,6 +6,7 @@ import { ExitCode } from '../errors.js';
 import type { Project } from '../project/layout.js';
 import { followRun } from './follow.js';
 import type { Resources } from '../config/resources.js';
+import type { RunRecord } from '../project/run-record.js';
 import { BaseCommand } from './base-command.js';
 
 export interface LaunchRequest {
@@ -22,6 +23,18 @@ export interface LaunchOutcome {
   runId: string;
   result?: RunResult;
   exitCode: number;
+}
+
+/** A rerun: the recorded command, resources, source commit and image digest; the backend may differ. */
+export function rerunRequest(project: Project, record: RunRecord, backend: string | undefined, detach: boolean): Omit<LaunchRequest, 'json'> {
+  return {
+    project,
+    command: record.command,
+    backend: backend ?? record.backend.name,
+    resources: record.resources,
+    detach,
+    rerun: { runId: record.runId, sourceCommit: record.sourceCommit, imageDigest: record.image.digest },
+  };
 }
 
 /** Start a run as a workflow; attached runs stream output and end with the job's exit code. */

@@ -130,6 +130,22 @@ describe('a user session with the built CLI', () => {
     expect(await readFile(join(root, 'code/v.sh'), 'utf8')).toBe('echo v2 | tee output/v.txt\n');
   });
 
+  it('verify reruns a run and compares its outputs', async () => {
+    const root = await newProject('verified');
+    await writeFile(join(root, 'code/det.sh'), 'echo 42 > output/answer.txt\n');
+    await writeFile(join(root, 'code/nondet.sh'), 'cat /proc/sys/kernel/random/uuid > output/id.txt\n');
+    await cli.run(['run', '--', 'sh', 'code/det.sh'], root);
+    const [det] = await cli.json<Feed[]>(['log'], root);
+    const ok = await cli.run(['verify', det!.runId, '--json'], root);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ original: det!.runId, identical: true, files: [{ path: 'output/answer.txt', verdict: 'same' }] });
+    await cli.run(['run', '--', 'sh', 'code/nondet.sh'], root);
+    const [nondet] = await cli.json<Feed[]>(['log'], root);
+    const differs = await cli.run(['verify', nondet!.runId], root);
+    expect(differs.code).toBe(1);
+    expect(differs.stdout).toMatch(/output\/id\.txt +differs\nNOT reproduced: 1 of 1 output file\(s\) differ from run-/);
+  });
+
   it('a run survives an agent restart and is recorded once', async () => {
     const root = await newProject('survivor');
     const started = await cli.run(['run', '--detach', '--', 'sh', '-c', 'sleep 4; echo survived > output/s.txt'], root);

@@ -1,0 +1,37 @@
+import { Args } from '@oclif/core';
+import { BaseCommand, backendFlag, runIdArg } from '../base-command.js';
+import { describeResult, exitCodeOf, launch, rerunRequest } from '../launch.js';
+import { findRun, readRecord } from '../../project/history.js';
+import { compareOutputs, type OutputComparison } from '../../project/compare.js';
+import { ExitCode } from '../../errors.js';
+import { table } from '../table.js';
+
+export default class Verify extends BaseCommand {
+  static override summary = 'Rerun a recorded run (on any backend) and check that it gives the same outputs.';
+  static override description = 'Exit 0 when every output file has the same sha256 as in the original run, 1 when they differ.';
+  static override examples = ['<%= config.bin %> verify 3f2k9qxa', '<%= config.bin %> verify 3f2k9qxa --on hpc'];
+  static override args = { run: Args.string(runIdArg) };
+  static override flags = { on: backendFlag };
+
+  async run(): Promise<{ original: string; rerun: string } & OutputComparison> {
+    const { args, flags } = await this.parse(Verify);
+    const project = await this.project();
+    const original = (await readRecord(project.root, await findRun(project.root, args.run))).record;
+    const outcome = await launch(this.env, { ...rerunRequest(project, original, flags.on, false), json: this.jsonEnabled() });
+    this.note(describeResult(outcome.result!));
+    if (outcome.result!.state !== 'succeeded' && original.state === 'succeeded') this.exit(exitCodeOf(outcome.result!));
+    const rerun = (await readRecord(project.root, await findRun(project.root, outcome.runId))).record;
+    const comparison = { original: original.runId, rerun: rerun.runId, ...compareOutputs(original.outputs, rerun.outputs) };
+    this.say(table(['OUTPUT', 'VERDICT'], comparison.files.map((f) => [f.path, f.verdict])));
+    this.say(
+      comparison.identical
+        ? `verified: ${rerun.runId} reproduced the ${comparison.files.length} output file(s) of ${original.runId}`
+        : `NOT reproduced: ${comparison.files.filter((f) => f.verdict !== 'same').length} of ${comparison.files.length} output file(s) differ from ${original.runId}`,
+    );
+    if (!comparison.identical) {
+      if (this.jsonEnabled()) this.logJson(comparison);
+      this.exit(ExitCode.jobFailed);
+    }
+    return comparison;
+  }
+}
