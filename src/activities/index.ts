@@ -34,6 +34,7 @@ export interface ActivityDeps {
  */
 export function createActivities(deps: ActivityDeps) {
   const runDir = (runId: string) => paths.runDir(deps.home, runId);
+  const log = (input: RunInput) => deps.logger.child({ runId: input.runId, backend: input.backend });
   const pollMs = deps.pollIntervalMs ?? 1000;
 
   async function backendFor(name: string): Promise<{ backend: Backend; kind: string }> {
@@ -46,8 +47,9 @@ export function createActivities(deps: ActivityDeps) {
     async prepare(input: RunInput): Promise<PreparedSources> {
       return guard(async () => {
         await (await backendFor(input.backend)).backend.check();
-        if (input.rerun) return { sourceCommit: input.rerun.sourceCommit, swept: false };
-        return snapshotSources(input.projectRoot, input.runId);
+        const sources = input.rerun ? { sourceCommit: input.rerun.sourceCommit, swept: false } : await snapshotSources(input.projectRoot, input.runId);
+        log(input).info({ sourceCommit: sources.sourceCommit, swept: sources.swept, rerunOf: input.rerun?.runId }, 'run prepared');
+        return sources;
       });
     },
 
@@ -57,7 +59,9 @@ export function createActivities(deps: ActivityDeps) {
         const { project, environment } = await specsAt(input.projectRoot, sourceCommit);
         const hash = environmentHash(environment);
         const found = await findEnvironmentImage(deps.docker, imageTag(project.name, hash), hash);
-        return found ? { digest: found.digest, tag: found.tag, environment: hash, reused: true } : null;
+        if (!found) return null;
+        log(input).info({ image: found.tag, digest: found.digest }, 'image reused');
+        return { digest: found.digest, tag: found.tag, environment: hash, reused: true };
       });
     },
 
@@ -81,6 +85,7 @@ export function createActivities(deps: ActivityDeps) {
             onOutput: (line) => void appendFile(buildLog, line + '\n').catch(() => undefined),
             onProgress: (p) => ctx.heartbeat(p),
           });
+          log(input).info({ image: built.tag, digest: built.digest, reused: built.reused }, built.reused ? 'image reused' : 'image built');
           return { digest: built.digest, tag: built.tag, environment: hash, reused: built.reused };
         } finally {
           clearInterval(beat);
@@ -114,7 +119,9 @@ export function createActivities(deps: ActivityDeps) {
     async submit(input: RunInput, staged: { image: string; sources: string }): Promise<JobHandle> {
       return guard(async () => {
         const { backend } = await backendFor(input.backend);
-        return backend.submit({ runId: input.runId, command: input.command, env: {}, resources: input.resources, staged });
+        const handle = await backend.submit({ runId: input.runId, command: input.command, env: {}, resources: input.resources, staged });
+        log(input).info({ jobId: handle.jobId }, 'job submitted');
+        return handle;
       });
     },
 
@@ -130,13 +137,14 @@ export function createActivities(deps: ActivityDeps) {
       const logCopy = backend
         .logs(handle)
         .then((stream) => pipeline(stream, createWriteStream(logFile), { signal: ctx.cancellationSignal }))
-        .catch((err: unknown) => deps.logger.warn({ runId: input.runId, err: String(err) }, 'log stream ended early'));
+        .catch((err: unknown) => log(input).warn({ err: String(err) }, 'log stream ended early'));
       // Poll fast at first (short jobs end quickly), then settle at pollMs.
       for (let delay = 50; ; delay = Math.min(delay * 2, pollMs)) {
         const status = await backend.status(handle);
         ctx.heartbeat(status.phase);
         if (status.phase === 'exited' || status.phase === 'lost') {
           await Promise.race([logCopy, ctx.sleep(5000)]);
+          log(input).info({ phase: status.phase, exitCode: status.exitCode, reason: status.reason }, 'job ended');
           return status;
         }
         await ctx.sleep(delay); // rejects with CancelledFailure when the workflow cancels us
@@ -194,6 +202,7 @@ export function createActivities(deps: ActivityDeps) {
           log: await digestFile(logFile, `.reprise/activity/${f.input.runId}.log`),
         };
         const commit = await recordRun(f.input.projectRoot, { record, outputsDir, logFile });
+        log(f.input).info({ commit, state: record.state, exitCode: record.exitCode, outputs: record.outputs.length }, 'run recorded');
         await rm(outputsDir, { recursive: true, force: true });
         return commit;
       });

@@ -1,11 +1,13 @@
 import type { BackendConfig } from '../config/user-config.js';
 import { DockerBackend } from './docker/docker-backend.js';
 import { dockerClient } from './docker/engine.js';
+import { SlurmBackend } from './slurm/slurm-backend.js';
 import type { Backend } from './types.js';
 
 /** Backend kinds by name; adding a kind means adding a folder and one line here. */
 const factories: { [K in BackendConfig['kind']]: (config: Extract<BackendConfig, { kind: K }>) => Backend } = {
   docker: (config) => new DockerBackend(dockerClient(config.socketPath)),
+  slurm: (config) => new SlurmBackend(config),
 };
 
 export function createBackend(config: BackendConfig): Backend {

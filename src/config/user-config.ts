@@ -20,7 +20,28 @@ export const dockerBackendSchema = z
   })
   .strict();
 
-export const backendConfigSchema = z.discriminatedUnion('kind', [dockerBackendSchema]);
+export const slurmBackendSchema = z
+  .object({
+    kind: z.literal('slurm'),
+    /** The login node, reached over SSH as `user` with `identityFile`. */
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(22),
+    user: z.string().min(1),
+    identityFile: z.string().min(1),
+    /** Required: the host key is verified against it, never trusted blindly. */
+    knownHostsFile: z.string().min(1),
+    partition: z.string().optional(),
+    account: z.string().optional(),
+    qos: z.string().optional(),
+    /** Extra `#SBATCH` arguments, one per element (e.g. --constraint=haswell). */
+    sbatchArgs: z.array(z.string()).optional(),
+    runtime: z.enum(['charliecloud', 'apptainer']).default('charliecloud'),
+    /** On the cluster: the image cache and run directories. */
+    workdir: z.string().default('~/.reprise'),
+  })
+  .strict();
+
+export const backendConfigSchema = z.discriminatedUnion('kind', [dockerBackendSchema, slurmBackendSchema]);
 export type BackendConfig = z.infer<typeof backendConfigSchema>;
 export type BackendKind = BackendConfig['kind'];
 

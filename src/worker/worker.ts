@@ -1,4 +1,4 @@
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createActivities } from '../activities/index.js';
@@ -32,4 +32,14 @@ export async function createWorker(env: RepriseEnv, address: string, logger: Log
 function resolveWorkflowsPath(): string {
   // Running from sources (tests): the .ts file sits where the .js would.
   return existsSync(workflowsPath) ? workflowsPath : workflowsPath.replace(/\.js$/, '.ts');
+}
+
+const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+
+/** The SDK's own logs (worker state, workflow `log`) go through pino too: one log format. */
+export function routeSdkLogs(logger: Logger): void {
+  const sdk = logger.child({ source: 'temporal-sdk' });
+  Runtime.install({
+    logger: new DefaultLogger('INFO', ({ level, message, meta }) => sdk[pinoLevel[level]](meta ?? {}, message)),
+  });
 }

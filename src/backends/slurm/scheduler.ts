@@ -1,0 +1,187 @@
+import { formatDuration } from '../../config/resources.js';
+import type { Resources } from '../../config/resources.js';
+import type { JobStatus } from '../types.js';
+import { TIMEOUT_EXIT_CODE } from '../types.js';
+import { shellQuote } from './shell-quote.js';
+
+/**
+ * SLURM as a scheduler: the batch script, the commands that submit, inspect and cancel a job,
+ * and the parsers that turn their output into a JobStatus (Nextflow's grid-executor split).
+ */
+export interface BatchScriptSpec {
+  jobName: string;
+  runDir: string;
+  resources: Resources;
+  partition?: string;
+  account?: string;
+  qos?: string;
+  extraArgs?: string[];
+  env: Record<string, string>;
+  /** The container runtime's command line, already quoted for the shell. */
+  command: string;
+}
+
+export const jobName = (runId: string) => `reprise-${runId}`;
+
+/** #SBATCH lines take no shell quoting: refuse what would silently split or break them. */
+function directiveValue(name: string, value: string): string {
+  if (!/^[^\s"'\\]+$/.test(value)) throw new Error(`SLURM ${name} "${value}" may not contain spaces, quotes or backslashes`);
+  return value;
+}
+
+/** The batch script: resources as directives, the run, then its exit status kept in `exit_code`. */
+export function batchScript(spec: BatchScriptSpec): string {
+  const r = spec.resources;
+  const d = (name: string, value: string) => `#SBATCH --${name}=${directiveValue(name, value)}`;
+  const lines = ['#!/bin/sh', d('job-name', spec.jobName), d('output', `${spec.runDir}/job.log`), d('chdir', spec.runDir)];
+  // SLURM limits are whole minutes: round up, never give the job less than it asked for.
+  if (r.timeSeconds) lines.push(d('time', String(Math.ceil(r.timeSeconds / 60))));
+  lines.push(d('ntasks', '1'));
+  if (r.cpus) lines.push(d('cpus-per-task', String(Math.ceil(r.cpus))));
+  if (r.memoryBytes) lines.push(d('mem', `${Math.ceil(r.memoryBytes / 2 ** 20)}M`));
+  if (r.gpus) lines.push(d('gres', `gpu:${r.gpus}`));
+  if (spec.partition) lines.push(d('partition', spec.partition));
+  if (spec.account) lines.push(d('account', spec.account));
+  if (spec.qos) lines.push(d('qos', spec.qos));
+  for (const arg of spec.extraArgs ?? []) lines.push(`#SBATCH ${directiveValue('argument', arg)}`);
+  for (const [key, value] of Object.entries(spec.env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new Error(`invalid environment variable name "${key}"`);
+    lines.push(`export ${key}=${shellQuote(value)}`);
+  }
+  const exitFile = shellQuote(`${spec.runDir}/exit_code`);
+  lines.push(
+    spec.command,
+    'rc=$?',
+    // Written atomically: a reader never sees an empty file.
+    `echo "$rc" > ${shellQuote(`${spec.runDir}/exit_code.tmp`)} && mv -f ${shellQuote(`${spec.runDir}/exit_code.tmp`)} ${exitFile}`,
+    'exit "$rc"',
+    '',
+  );
+  return lines.join('\n');
+}
+
+/**
+ * Submits once per run, under a lock: a job id already written, or a job of this name still known
+ * to squeue/sacct, is returned instead of a new submission. $1 = run dir, $2 = job name.
+ * Prints the job id.
+ */
+export const SUBMIT_SCRIPT = `set -e
+cd "$1"
+exec 9>submit.lock
+flock 9
+if [ -s job_id ]; then cat job_id; exit 0; fi
+id=$(squeue -h -u "$USER" -n "$2" -o %i 2>/dev/null | head -n 1)
+if [ -z "$id" ]; then
+  id=$(sacct -n -X -P -u "$USER" --name "$2" -S now-30days -o JobID 2>/dev/null | head -n 1 || true)
+fi
+if [ -z "$id" ]; then id=$(sbatch --parsable job.sh); id=\${id%%;*}; fi
+printf '%s\\n' "$id" > job_id.tmp
+mv -f job_id.tmp job_id
+cat job_id
+`;
+
+/**
+ * Everything status() needs in one round trip; each source only when the one before knows nothing.
+ * $1 = job id, $2 = run dir. Sections start with @name.
+ */
+export const STATUS_SCRIPT = `echo @tz; date +%z
+echo @squeue; squeue -h -j "$1" -o %T 2>/dev/null
+echo @scontrol; scontrol show job -o "$1" 2>/dev/null | grep JobState= || {
+  echo @sacct; sacct -X -n -P -o JobID,State,ExitCode,Start,End -j "$1" 2>/dev/null; }
+echo @exit_code; cat "$2/exit_code" 2>/dev/null
+exit 0
+`;
+
+export type StatusSections = Partial<Record<'tz' | 'squeue' | 'scontrol' | 'sacct' | 'exit_code', string>>;
+
+export function splitSections(output: string): StatusSections {
+  const sections: StatusSections = {};
+  let current: keyof StatusSections | undefined;
+  for (const line of output.split('\n')) {
+    const m = /^@(tz|squeue|scontrol|sacct|exit_code)$/.exec(line);
+    if (m) {
+      current = m[1] as keyof StatusSections;
+      sections[current] = '';
+    } else if (current) {
+      sections[current] += (sections[current] ? '\n' : '') + line;
+    }
+  }
+  for (const key of Object.keys(sections) as (keyof StatusSections)[]) sections[key] = sections[key]!.trim();
+  return sections;
+}
+
+/** `key=value` fields of `scontrol show job -o` (values have no spaces except in a few we skip). */
+export function parseScontrol(line: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const m of line.matchAll(/(?:^|\s)([A-Za-z:/]+)=(\S*)/g)) fields[m[1]!] ??= m[2]!;
+  return fields;
+}
+
+/** SLURM prints local times without a zone; `date +%z` on the cluster supplies it. */
+function isoTime(t: string | undefined, tz: string | undefined): string | undefined {
+  if (!t || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/.test(t)) return undefined;
+  const zone = /^[+-]\d{4}$/.test(tz ?? '') ? `${tz!.slice(0, 3)}:${tz!.slice(3)}` : 'Z';
+  const ms = Date.parse(`${t}${zone}`);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}
+
+const PENDING_STATES = new Set(['PENDING', 'CONFIGURING', 'REQUEUED', 'REQUEUE_HOLD', 'REQUEUE_FED', 'RESV_DEL_HOLD', 'SUSPENDED']);
+
+/** The job's status from the status script's output; `timeSeconds` is what the run asked for. */
+export function jobStatusFrom(sections: StatusSections, jobId: string, timeSeconds: number | null): JobStatus {
+  const queued = sections.squeue?.split('\n')[0]?.trim();
+  let state: string | undefined;
+  let exitField: string | undefined;
+  let start: string | undefined;
+  let end: string | undefined;
+  let by = '';
+  let timeLimit: string | undefined;
+  if (sections.scontrol) {
+    const f = parseScontrol(sections.scontrol);
+    state = f.JobState;
+    exitField = f.ExitCode;
+    start = f.StartTime;
+    end = f.EndTime;
+    timeLimit = f.TimeLimit;
+  } else if (sections.sacct) {
+    const row = sections.sacct.split('\n').find((l) => l.split('|')[0] === jobId) ?? sections.sacct.split('\n')[0]!;
+    const [, st = '', ec, s, e] = row.split('|');
+    [state = '', by = ''] = [st.split(' ')[0], st.split(' ').slice(1).join(' ')];
+    exitField = ec;
+    start = s;
+    end = e;
+  }
+  if (queued) state = queued; // squeue is the live view while the job is in the queue
+  const tz = sections.tz;
+  const startedAt = isoTime(start, tz);
+  const finishedAt = isoTime(end, tz);
+  const fileCode = /^\d+$/.test(sections.exit_code ?? '') ? Number(sections.exit_code) : undefined;
+
+  if (!state) {
+    if (fileCode !== undefined) return { phase: 'exited', exitCode: fileCode };
+    return { phase: 'lost', reason: `SLURM job ${jobId} is unknown to squeue, scontrol and sacct` };
+  }
+  if (PENDING_STATES.has(state)) return { phase: 'pending' };
+  // COMPLETING: the script ended, SLURM is still tidying up; wait for the final state.
+  if (state === 'RUNNING' || state === 'COMPLETING' || state === 'STAGE_OUT' || state === 'SIGNALING' || state === 'STOPPED') return { phase: 'running', startedAt };
+  const slurmCode = exitField && /^\d+:\d+$/.test(exitField) ? Number(exitField.split(':')[0]) : undefined;
+  const done = { phase: 'exited' as const, startedAt, finishedAt };
+  switch (state) {
+    case 'COMPLETED':
+    case 'FAILED':
+      return { ...done, exitCode: fileCode ?? slurmCode ?? 1 };
+    case 'TIMEOUT': {
+      const limit = timeSeconds ? formatDuration(timeSeconds) : (timeLimit ?? 'unknown');
+      return { ...done, exitCode: TIMEOUT_EXIT_CODE, reason: `time limit ${limit} exceeded` };
+    }
+    case 'CANCELLED':
+      return { ...done, exitCode: fileCode ?? 130, reason: `cancelled${by ? ` ${by}` : ''} (SLURM job ${jobId})` };
+    case 'OUT_OF_MEMORY':
+      return { ...done, exitCode: fileCode ?? 137, reason: 'killed: out of memory' };
+    default: // NODE_FAIL, BOOT_FAIL, PREEMPTED, DEADLINE, REVOKED
+      return { ...done, exitCode: fileCode ?? 1, reason: `SLURM job ${jobId} ended ${state}` };
+  }
+}
+
+/** scancel's answer for a job that already ended or was purged: nothing to do. */
+export const isGoneJobError = (stderr: string) => /invalid job id|already completed|job has finished/i.test(stderr);

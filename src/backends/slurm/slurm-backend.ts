@@ -1,0 +1,256 @@
+import type Docker from 'dockerode';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { BackendConfig } from '../../config/user-config.js';
+import { backendUnavailable, badInput, errorMessage } from '../../errors.js';
+import { dockerClient } from '../docker/engine.js';
+import type { Backend, BackendCheck, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
+import { containerRuntimes, type ContainerRuntime } from './container-runtime.js';
+import { exportImage } from './image-export.js';
+import { batchScript, isGoneJobError, jobName, jobStatusFrom, splitSections, STATUS_SCRIPT, SUBMIT_SCRIPT } from './scheduler.js';
+import { shellQuote } from './shell-quote.js';
+import { createSourcesArchive } from './sources-archive.js';
+import { SshClient } from './ssh-client.js';
+
+export type SlurmBackendConfig = Extract<BackendConfig, { kind: 'slurm' }>;
+
+export type StageStep = 'image-cached' | 'image-upload' | 'image-convert' | 'sources-upload';
+
+export interface SlurmBackendDeps {
+  /** The local engine images are exported from. */
+  docker?: Docker;
+  ssh?: SshClient;
+  onProgress?: (step: StageStep, detail: string) => void;
+  /** How often logs() looks for new output. */
+  logPollMs?: number;
+}
+
+interface SlurmHandle extends JobHandle {
+  kind: 'slurm';
+  /** Absolute run directory on the cluster: job.sh, job.log, exit_code, project/. */
+  runDir: string;
+  timeSeconds: number | null;
+}
+
+/** Paths that go into #SBATCH lines and rm -rf: plain characters only. */
+const SAFE_REMOTE_PATH = /^\/[A-Za-z0-9._+\-/]+$/;
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * Runs jobs on a SLURM cluster reached over SSH: images shipped once per digest and converted
+ * for the cluster's container runtime, sources shipped per run, jobs submitted with sbatch.
+ */
+export class SlurmBackend implements Backend {
+  readonly kind = 'slurm';
+  readonly ssh: SshClient;
+  private readonly runtime: ContainerRuntime;
+  private readonly docker: Docker;
+  private workdirAbs?: Promise<string>;
+
+  constructor(
+    private readonly config: SlurmBackendConfig,
+    private readonly deps: SlurmBackendDeps = {},
+  ) {
+    this.ssh = deps.ssh ?? new SshClient({ host: config.host, port: config.port, user: config.user, identityFile: config.identityFile, knownHostsFile: config.knownHostsFile });
+    this.runtime = containerRuntimes[config.runtime];
+    this.docker = deps.docker ?? dockerClient();
+  }
+
+  async check(): Promise<BackendCheck> {
+    const sinfo = await this.ssh.exec(['sinfo', '--version']);
+    if (sinfo.code !== 0) throw backendUnavailable(`sinfo does not run on ${this.config.host} (exit ${sinfo.code}: ${sinfo.stderr.trim()}); is this a SLURM login node?`);
+    const rt = await this.ssh.exec(this.runtime.versionCommand);
+    const rtVersion = (rt.stdout.toString() + rt.stderr).trim().split('\n')[0] ?? '';
+    if (rt.code !== 0) throw backendUnavailable(`${this.runtime.versionCommand[0]} does not run on ${this.config.host} (exit ${rt.code}); install ${this.runtime.name} or set runtime:`);
+    const version = sinfo.stdout.toString().trim();
+    return { kind: this.kind, version, details: { host: this.ssh.description, runtime: `${this.runtime.name} ${rtVersion}`, workdir: await this.workdir() } };
+  }
+
+  async stage(request: StageRequest): Promise<StagedJob> {
+    const runDir = await this.runDir(request.runId);
+    const image = await this.stageImage(request);
+    const local = await mkdtemp(join(tmpdir(), 'reprise-slurm-src-'));
+    try {
+      const tar = join(local, 'sources.tar');
+      await createSourcesArchive(request.sourcesDir, tar);
+      // A repeated stage starts the project directory over: same result, never a mix.
+      await this.ssh.run(['sh', '-c', 'rm -rf "$1/project" "$1/sources.tar" && mkdir -p "$1/project"', 'sh', runDir]);
+      this.deps.onProgress?.('sources-upload', runDir);
+      await this.ssh.upload(tar, `${runDir}/sources.tar`);
+      await this.ssh.run(['sh', '-c', 'tar -x --no-same-owner -f "$1/sources.tar" -C "$1/project" && mkdir -p "$1/project/output" && rm -f "$1/sources.tar"', 'sh', runDir]);
+    } finally {
+      await rm(local, { recursive: true, force: true });
+    }
+    return { image, sources: `${runDir}/project` };
+  }
+
+  async submit(job: JobSpec): Promise<JobHandle> {
+    const runDir = await this.runDir(job.runId);
+    const script = batchScript({
+      jobName: jobName(job.runId),
+      runDir,
+      resources: job.resources,
+      partition: this.config.partition,
+      account: this.config.account,
+      qos: this.config.qos,
+      extraArgs: this.config.sbatchArgs,
+      env: { ...job.env, REPRISE_RUN_ID: job.runId },
+      command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0),
+    });
+    // Rewriting job.sh is harmless: once a job exists the submit script returns it, unchanged.
+    await this.ssh.writeFile(`${runDir}/job.sh`, script, 0o755);
+    const out = await this.ssh.run(['sh', '-c', SUBMIT_SCRIPT, 'sh', runDir, jobName(job.runId)]);
+    const jobId = /^(\d+)/.exec(out.trim())?.[1];
+    if (!jobId) throw new Error(`sbatch on ${this.config.host} gave no job id: ${out.trim()}`);
+    const handle: SlurmHandle = { kind: 'slurm', runId: job.runId, jobId, runDir, timeSeconds: job.resources.timeSeconds ?? null };
+    return handle;
+  }
+
+  async status(handle: JobHandle): Promise<JobStatus> {
+    const h = await this.checked(handle);
+    const out = await this.ssh.run(['sh', '-c', STATUS_SCRIPT, 'sh', h.jobId, h.runDir]);
+    return jobStatusFrom(splitSections(out), h.jobId, h.timeSeconds);
+  }
+
+  async logs(handle: JobHandle): Promise<Readable> {
+    const h = await this.checked(handle);
+    const pollMs = this.deps.logPollMs ?? 1000;
+    const ssh = this.ssh;
+    const status = (x: JobHandle) => this.status(x);
+    async function* follow(): AsyncGenerator<Buffer> {
+      let offset = 0;
+      let failures = 0;
+      for (;;) {
+        try {
+          // Read what is there, then ask whether the job ended: a job that ended after this read
+          // is read once more on the next round, so nothing written before the end is lost.
+          const chunk = await ssh.exec(['sh', '-c', 'tail -c +"$2" "$1" 2>/dev/null; exit 0', 'sh', `${h.runDir}/job.log`, String(offset + 1)]);
+          const ended = chunk.stdout.length === 0 && ['exited', 'lost'].includes((await status(h)).phase);
+          failures = 0;
+          if (chunk.stdout.length > 0) {
+            offset += chunk.stdout.length;
+            yield chunk.stdout;
+            continue;
+          }
+          if (ended) {
+            const last = await ssh.exec(['sh', '-c', 'tail -c +"$2" "$1" 2>/dev/null; exit 0', 'sh', `${h.runDir}/job.log`, String(offset + 1)]);
+            if (last.stdout.length > 0) yield last.stdout;
+            return;
+          }
+        } catch (err) {
+          // A dropped connection is retried (the client reconnects); a persistent failure ends the stream.
+          if (++failures > 5) throw err;
+        }
+        await new Promise((r) => setTimeout(r, pollMs));
+      }
+    }
+    return Readable.from(follow(), { objectMode: false });
+  }
+
+  async cancel(handle: JobHandle): Promise<void> {
+    const h = await this.checked(handle);
+    const r = await this.ssh.exec(['scancel', h.jobId]);
+    if (r.code !== 0 && !isGoneJobError(r.stderr)) throw new Error(`scancel ${h.jobId} failed on ${this.config.host}: ${r.stderr.trim()}`);
+  }
+
+  async collect(handle: JobHandle, destDir: string): Promise<void> {
+    const h = await this.checked(handle);
+    await mkdir(destDir, { recursive: true });
+    const root = `${h.runDir}/project/output`;
+    const exists = await this.ssh.exec(['test', '-d', root]);
+    if (exists.code !== 0) return;
+    await this.download(root, destDir);
+  }
+
+  async cleanup(handle: JobHandle): Promise<void> {
+    const h = await this.checked(handle);
+    await this.ssh.run(['rm', '-rf', '--', h.runDir]);
+  }
+
+  /** Ends the SSH connection (it also closes by itself after a quiet minute). */
+  close(): void {
+    this.ssh.close();
+  }
+
+  /** Recursive SFTP download: regular files and directories only; symlinks are never followed. */
+  private async download(remoteDir: string, localDir: string): Promise<void> {
+    for (const entry of await this.ssh.readdir(remoteDir)) {
+      const name = entry.filename;
+      if (name === '.' || name === '..') continue;
+      if (name === '' || name.includes('/') || name.includes('\0')) throw new Error(`refusing to collect the output entry "${name}" from ${remoteDir}`);
+      const remote = `${remoteDir}/${name}`;
+      const local = join(localDir, name);
+      if (entry.attrs.isDirectory()) {
+        await mkdir(local, { recursive: true });
+        await this.download(remote, local);
+      } else if (entry.attrs.isFile()) {
+        await this.ssh.download(remote, local);
+      } // symlinks, sockets, devices: not outputs, skipped
+    }
+  }
+
+  /** Ships and converts the image unless the cluster has it already; returns its path there. */
+  private async stageImage(request: StageRequest): Promise<string> {
+    const hex = /^(?:sha256:)?([0-9a-f]{64})$/.exec(request.image.digest)?.[1];
+    if (!hex) throw badInput(`image digest "${request.image.digest}" is not a sha256 digest`);
+    const imagesDir = `${await this.workdir()}/images`;
+    const target = this.runtime.imagePath(imagesDir, hex);
+    if ((await this.ssh.exec(['test', '-e', target])).code === 0) {
+      this.deps.onProgress?.('image-cached', target);
+      return target;
+    }
+    // Unique temporary names, then one rename: concurrent stages of one digest never collide,
+    // and a crash never leaves a half-converted image under the final name.
+    const tmp = `${imagesDir}/.incoming-${hex.slice(0, 16)}-${randomBytes(4).toString('hex')}`;
+    const local = await mkdtemp(join(tmpdir(), 'reprise-slurm-img-'));
+    try {
+      const tar = join(local, 'image.tar');
+      await exportImage(this.docker, request.image, this.runtime.exportFormat, tar);
+      await this.ssh.run(['mkdir', '-p', imagesDir]);
+      this.deps.onProgress?.('image-upload', target);
+      await this.ssh.upload(tar, `${tmp}.tar`);
+      this.deps.onProgress?.('image-convert', target);
+      const convert = this.runtime.convertCommand(`${tmp}.tar`, `${tmp}.img`);
+      // mv -T renames in one step and fails if another stage put a directory there first: keep that one.
+      const install = `${convert} && { mv -T ${shellQuote(`${tmp}.img`)} ${shellQuote(target)} 2>/dev/null || test -e ${shellQuote(target)}; }`;
+      const r = await this.ssh.exec(['sh', '-c', `${install}; rc=$?; rm -rf "$1.tar" "$1.img"; exit $rc`, 'sh', tmp], 30 * 60_000);
+      if (r.code !== 0) throw new Error(`converting image ${hex.slice(0, 12)} with ${this.runtime.name} failed on ${this.config.host}: ${(r.stderr || r.stdout.toString()).trim().split('\n').slice(-3).join(' | ')}`);
+    } finally {
+      await rm(local, { recursive: true, force: true });
+    }
+    return target;
+  }
+
+  /** The workdir with `~` expanded on the cluster; absolute and plain, as #SBATCH lines need. */
+  private workdir(): Promise<string> {
+    this.workdirAbs ??= (async () => {
+      const w = this.config.workdir;
+      const home = w === '~' || w.startsWith('~/') ? (await this.ssh.run(['sh', '-c', 'printf %s "$HOME"'])).trim() : '';
+      const abs = (home + (home ? w.slice(1) : w)).replace(/\/+$/, '');
+      if (!SAFE_REMOTE_PATH.test(abs)) throw badInput(`workdir "${abs}" on ${this.config.host} must be an absolute path of letters, digits and ._+-/ (set workdir: in the slurm backend)`);
+      return abs;
+    })();
+    this.workdirAbs.catch(() => (this.workdirAbs = undefined));
+    return this.workdirAbs;
+  }
+
+  private async runDir(runId: string): Promise<string> {
+    if (!RUN_ID.test(runId)) throw badInput(`invalid run id "${runId}"`);
+    const dir = `${await this.workdir()}/runs/${runId}`;
+    await this.ssh.run(['mkdir', '-p', dir]);
+    return dir;
+  }
+
+  /** Handles come back from workflow state: accept only one this backend could have made. */
+  private async checked(handle: JobHandle): Promise<SlurmHandle> {
+    const h = handle as SlurmHandle;
+    const expected = `${await this.workdir()}/runs/${h.runId}`;
+    if (!RUN_ID.test(h.runId) || h.runDir !== expected || !/^\d+$/.test(h.jobId)) {
+      throw new Error(`not a job handle of this slurm backend: ${errorMessage(JSON.stringify(handle))}`);
+    }
+    return h;
+  }
+}
