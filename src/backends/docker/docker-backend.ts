@@ -80,6 +80,7 @@ export class DockerBackend implements Backend {
       // Docker has no time limit of its own: enforce it here, measured by the engine's clock.
       if (limitMs && startedAt && Date.now() - Date.parse(startedAt) > limitMs) {
         await this.cancel(h);
+        await this.docker.getContainer(h.jobId).wait({ condition: 'not-running' }).catch(() => undefined);
         return this.status(h);
       }
       return { phase: s.Status === 'created' ? 'pending' : 'running', startedAt };

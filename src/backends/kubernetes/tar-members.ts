@@ -1,0 +1,136 @@
+import { execFile } from 'node:child_process';
+import { readlink, readdir } from 'node:fs/promises';
+import { isAbsolute, join, posix, relative, sep } from 'node:path';
+import { promisify } from 'node:util';
+import { badInput } from '../../errors.js';
+
+const run = promisify(execFile);
+
+export type TarMemberType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
+
+export interface TarMember {
+  name: string;
+  type: TarMemberType;
+  linkName?: string;
+}
+
+const BLOCK = 512;
+
+/**
+ * The members of a tar archive (ustar, GNU long names, pax path overrides), read from the
+ * headers alone so an archive can be judged before anything is extracted.
+ */
+export function listTarMembers(archive: Buffer): TarMember[] {
+  const members: TarMember[] = [];
+  let longName: string | undefined;
+  let longLink: string | undefined;
+  let pax: Record<string, string> = {};
+  for (let at = 0; at + BLOCK <= archive.length; ) {
+    const header = archive.subarray(at, at + BLOCK);
+    if (header.every((b) => b === 0)) break; // end of archive
+    const size = parseOctal(header.subarray(124, 136));
+    const flag = String.fromCharCode(header[156]!);
+    const body = archive.subarray(at + BLOCK, at + BLOCK + size);
+    at += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
+    if (flag === 'L') longName = cString(body);
+    else if (flag === 'K') longLink = cString(body);
+    else if (flag === 'x') pax = parsePax(body);
+    else if (flag === 'g') continue; // global pax defaults: no path of their own
+    else {
+      const prefix = header.subarray(257, 263).toString('latin1').startsWith('ustar') ? cString(header.subarray(345, 500)) : '';
+      const ownName = cString(header.subarray(0, 100));
+      const name = pax.path ?? longName ?? (prefix ? `${prefix}/${ownName}` : ownName);
+      const linkName = pax.linkpath ?? longLink ?? cString(header.subarray(157, 257));
+      const type: TarMemberType =
+        flag === '0' || flag === '\0' || flag === '7' ? 'file' : flag === '5' ? 'directory' : flag === '2' ? 'symlink' : flag === '1' ? 'hardlink' : 'other';
+      members.push(type === 'symlink' || type === 'hardlink' ? { name, type, linkName } : { name, type });
+      longName = longLink = undefined;
+      pax = {};
+    }
+  }
+  return members;
+}
+
+/**
+ * Refuse an archive that could write outside its destination or anything but plain files and
+ * directories: absolute names, `..` components, links of any kind, devices, fifos.
+ * `under`, when given, is the one top-level directory every member must live in.
+ */
+export function checkOutputMembers(members: TarMember[], under?: string): void {
+  for (const m of members) {
+    const parts = m.name.split('/').filter((p) => p !== '' && p !== '.');
+    if (m.name.startsWith('/') || parts.includes('..')) throw unsafe(m, 'its path leaves the destination');
+    if (m.type !== 'file' && m.type !== 'directory') throw unsafe(m, `it is a ${m.type}; only files and directories are collected`);
+    if (under !== undefined && parts[0] !== under) throw unsafe(m, `it is outside ${under}/`);
+  }
+}
+
+const unsafe = (m: TarMember, why: string) => new Error(`refusing the archive: member "${m.name}" is unsafe (${why})`);
+
+/**
+ * Symbolic links in a source tree must stay inside it: a link to an absolute path or one that
+ * climbs out with `..` is refused before the tree is shipped to the cluster.
+ */
+export async function checkSourceTree(root: string): Promise<void> {
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.isSymbolicLink()) {
+        const target = await readlink(path);
+        const rel = relative(root, path).split(sep).join('/');
+        const resolved = posix.normalize(posix.join(posix.dirname(rel), target));
+        if (isAbsolute(target) || resolved === '..' || resolved.startsWith('../')) {
+          throw badInput(`the source file ${rel} is a symbolic link to ${target}, outside the project; replace it with the file or a link inside the project`);
+        }
+      } else if (!entry.isFile()) {
+        throw badInput(`the source entry ${relative(root, path)} is neither a file, a directory nor a link; remove it from the project`);
+      }
+    }
+  };
+  await walk(root);
+}
+
+/** Archive a checked source tree with neutral ownership (the pod's user owns what it extracts). */
+export async function archiveSources(root: string, tarFile: string): Promise<void> {
+  await checkSourceTree(root);
+  await run('tar', ['-c', '-f', tarFile, '-C', root, '--owner=0', '--group=0', '--numeric-owner', '.']);
+}
+
+/** Extract an archive whose members were checked, dropping its top directory, owned by us. */
+export async function extractChecked(tarFile: string, destDir: string, stripComponents: number): Promise<void> {
+  await run('tar', ['-x', '-f', tarFile, '-C', destDir, '--no-same-owner', '--no-overwrite-dir', `--strip-components=${stripComponents}`]);
+}
+
+function parseOctal(field: Buffer): number {
+  if ((field[0]! & 0x80) !== 0) {
+    // GNU base-256 for sizes beyond 8 GiB.
+    let n = 0;
+    for (let i = 1; i < field.length; i++) n = n * 256 + field[i]!;
+    return n;
+  }
+  const text = cString(field).trim();
+  return text ? parseInt(text, 8) : 0;
+}
+
+function cString(buf: Buffer): string {
+  const end = buf.indexOf(0);
+  return buf.subarray(0, end === -1 ? buf.length : end).toString('utf8');
+}
+
+/** pax extended header records: "<len> <key>=<value>\n". */
+function parsePax(body: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  let at = 0;
+  while (at < body.length) {
+    const space = body.indexOf(0x20, at);
+    if (space === -1) break;
+    const len = parseInt(body.subarray(at, space).toString('latin1'), 10);
+    if (!Number.isFinite(len) || len <= 0) break;
+    const record = body.subarray(space + 1, at + len - 1).toString('utf8');
+    const eq = record.indexOf('=');
+    if (eq > 0) out[record.slice(0, eq)] = record.slice(eq + 1);
+    at += len;
+  }
+  return out;
+}
