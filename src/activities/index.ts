@@ -7,8 +7,9 @@ import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
 import type { Backend, JobHandle, JobStatus } from '../backends/types.js';
 import { buildEnvironmentImage, findEnvironmentImage } from '../backends/docker/image-builder.js';
+import { pingEngine } from '../backends/docker/engine.js';
 import { paths } from '../config/env.js';
-import { loadUserConfig, resolveBackend } from '../config/user-config.js';
+import { loadUserConfig, resolveBackend, type BackendConfig } from '../config/user-config.js';
 import { RepriseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { environmentHash, imageTag, renderDockerfile } from '../project/environment.js';
@@ -16,7 +17,6 @@ import { specsAt } from '../project/environment-at.js';
 import { digestFile, digestTree, exportSources, recordRun, snapshotSources } from '../project/history.js';
 import type { RunRecord } from '../project/run-record.js';
 import { BUILD_LOG, JOB_LOG, type FinishInput, type PreparedImage, type PreparedSources, type RunInput } from './types.js';
-import type { BackendConfig } from '../config/user-config.js';
 
 export interface ActivityDeps {
   home: string;
@@ -58,6 +58,7 @@ export function createActivities(deps: ActivityDeps) {
       return guard(async () => {
         const { project, environment } = await specsAt(input.projectRoot, sourceCommit);
         const hash = environmentHash(environment);
+        await pingEngine(deps.docker); // images are built on the local engine, whatever the backend
         const found = await findEnvironmentImage(deps.docker, imageTag(project.name, hash), hash);
         if (!found) return null;
         log(input).info({ image: found.tag, digest: found.digest }, 'image reused');

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { readlink, readdir } from 'node:fs/promises';
 import { isAbsolute, join, posix, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,20 +22,40 @@ const BLOCK = 512;
  * headers alone so an archive can be judged before anything is extracted.
  */
 export function listTarMembers(archive: Buffer): TarMember[] {
+  return readMembers((offset, length) => archive.subarray(offset, offset + length), archive.length);
+}
+
+/** The members of a tar file, reading only its headers (outputs may be large). */
+export function listTarFile(path: string): TarMember[] {
+  const fd = openSync(path, 'r');
+  try {
+    const read = (offset: number, length: number) => {
+      const buf = Buffer.alloc(length);
+      return buf.subarray(0, readSync(fd, buf, 0, length, offset));
+    };
+    return readMembers(read, fstatSync(fd).size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readMembers(read: (offset: number, length: number) => Buffer, total: number): TarMember[] {
   const members: TarMember[] = [];
   let longName: string | undefined;
   let longLink: string | undefined;
   let pax: Record<string, string> = {};
-  for (let at = 0; at + BLOCK <= archive.length; ) {
-    const header = archive.subarray(at, at + BLOCK);
+  for (let at = 0; at + BLOCK <= total; ) {
+    const header = read(at, BLOCK);
     if (header.every((b) => b === 0)) break; // end of archive
     const size = parseOctal(header.subarray(124, 136));
     const flag = String.fromCharCode(header[156]!);
-    const body = archive.subarray(at + BLOCK, at + BLOCK + size);
+    const body = () => read(at + BLOCK, size);
+    const start = at;
     at += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
-    if (flag === 'L') longName = cString(body);
-    else if (flag === 'K') longLink = cString(body);
-    else if (flag === 'x') pax = parsePax(body);
+    if (at > total) throw new Error(`truncated tar archive: member at byte ${start} runs past the end`);
+    if (flag === 'L') longName = cString(body());
+    else if (flag === 'K') longLink = cString(body());
+    else if (flag === 'x') pax = parsePax(body());
     else if (flag === 'g') continue; // global pax defaults: no path of their own
     else {
       const prefix = header.subarray(257, 263).toString('latin1').startsWith('ustar') ? cString(header.subarray(345, 500)) : '';

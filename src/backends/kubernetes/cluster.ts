@@ -1,0 +1,96 @@
+import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
+import { homedir } from 'node:os';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { backendUnavailable } from '../../errors.js';
+
+export interface ClusterOptions {
+  kubeconfig?: string;
+  context?: string;
+}
+
+/** The configured kubeconfig (and context), else KUBECONFIG / ~/.kube/config as kubectl reads them. */
+export function loadKubeConfig(options: ClusterOptions): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (options.kubeconfig) kc.loadFromFile(options.kubeconfig.replace(/^~(?=$|\/)/, homedir()));
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw backendUnavailable(`cannot read the kubeconfig ${options.kubeconfig ?? '(KUBECONFIG or ~/.kube/config)'}: ${(err as Error).message}`, err);
+  }
+  if (options.context) {
+    if (!kc.getContexts().some((c) => c.name === options.context)) {
+      throw backendUnavailable(`the kubeconfig has no context "${options.context}"; known contexts: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'}`);
+    }
+    kc.setCurrentContext(options.context);
+  }
+  if (!kc.getCurrentCluster()) throw backendUnavailable('the kubeconfig has no current cluster; set "context" in the backend configuration');
+  return kc;
+}
+
+/** The HTTP status of a failed API call (client-node's ApiException or a refused WebSocket upgrade). */
+export function apiStatus(err: unknown): number | undefined {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'number') return code;
+  const m = /Unexpected server response: (\d{3})/.exec(String((err as { message?: unknown }).message ?? ''));
+  return m ? Number(m[1]) : undefined;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Run a command in a container through the API server (pods/exec). Resolves with its exit code
+ * once the command ended and its streams are drained; `stdout`, when given, receives the raw
+ * bytes instead of the returned text. Rejects when the exec cannot start or takes longer than
+ * `timeoutMs`.
+ */
+export async function execInPod(
+  kc: KubeConfig,
+  where: { namespace: string; pod: string; container: string },
+  command: string[],
+  options: { stdin?: Readable; stdout?: Writable; timeoutMs?: number } = {},
+): Promise<ExecResult> {
+  const out = options.stdout ?? new PassThrough();
+  const err = new PassThrough();
+  const chunks: Buffer[] = [];
+  const errChunks: Buffer[] = [];
+  if (!options.stdout) out.on('data', (c: Buffer) => chunks.push(c));
+  err.on('data', (c: Buffer) => errChunks.push(c));
+  let status: V1Status | undefined;
+  const ws = await new Exec(kc).exec(where.namespace, where.pod, where.container, command, out, err, options.stdin ?? null, false, (s) => {
+    status = s;
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = options.timeoutMs
+      ? setTimeout(() => {
+          ws.terminate();
+          reject(new Error(`exec ${command[0]} in ${where.pod}/${where.container} took longer than ${options.timeoutMs} ms`));
+        }, options.timeoutMs)
+      : undefined;
+    ws.on('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    ws.on('error', (e: Error) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+  if (!status) {
+    out.end();
+    throw new Error(`exec ${command[0]} in ${where.pod}/${where.container} ended without a status`);
+  }
+  if (!out.writableFinished) await finished(out).catch(() => undefined);
+  return { exitCode: exitCodeOf(status), stdout: Buffer.concat(chunks).toString('utf8'), stderr: Buffer.concat(errChunks).toString('utf8') };
+}
+
+function exitCodeOf(status: V1Status): number {
+  if (status.status === 'Success') return 0;
+  const cause = status.details?.causes?.find((c) => c.reason === 'ExitCode');
+  if (status.reason === 'NonZeroExitCode' && cause?.message) return Number(cause.message);
+  throw new Error(`exec failed: ${status.message ?? status.reason ?? 'unknown error'}`);
+}

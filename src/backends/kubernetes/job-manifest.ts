@@ -1,0 +1,98 @@
+import type { V1Job, V1ResourceRequirements } from '@kubernetes/client-node';
+import { createHash } from 'node:crypto';
+import type { JobSpec } from '../types.js';
+
+export const MANAGED_BY = 'reprise';
+export const RUN_ID_LABEL = 'reprise.run/id';
+export const INIT_CONTAINER = 'sources';
+export const MAIN_CONTAINER = 'run';
+export const PROJECT_DIR = '/project';
+/** Files the pod and the backend use to hand over: sources arrived, command ended, outputs taken. */
+export const READY_FILE = `${PROJECT_DIR}/.reprise-ready`;
+export const EXIT_FILE = `${PROJECT_DIR}/.reprise-exit`;
+export const COLLECTED_FILE = `${PROJECT_DIR}/.reprise-collected`;
+/** Why the backend stopped the command (timeout | cancel), written before it kills it. */
+export const STOP_FILE = `${PROJECT_DIR}/.reprise-stop`;
+
+/** How long the init container waits for the sources before the pod fails. */
+export const SOURCES_WAIT_SECONDS = 1800;
+/** activeDeadlineSeconds = the run's time limit + this, for staging and collecting. */
+export const DEADLINE_SLACK_SECONDS = 900;
+
+const WAIT_FOR_SOURCES = `i=0; while [ ! -e ${READY_FILE} ]; do i=$((i+1)); if [ "$i" -gt ${SOURCES_WAIT_SECONDS} ]; then echo "reprise: the sources never arrived" >&2; exit 1; fi; sleep 1; done`;
+// The user's argv arrives as "$@": it is never pasted into the script.
+const RUN_AND_WAIT_FOR_COLLECTION = `"$@"; rc=$?; echo $rc > ${EXIT_FILE}; while [ ! -e ${COLLECTED_FILE} ]; do sleep 1; done; exit $rc`;
+
+/** A valid DNS-1123 label (at most 52 characters, so pod names derived from it stay valid). */
+export function jobName(runId: string): string {
+  const base = `reprise-${runId.toLowerCase()}`.replace(/[^a-z0-9-]+/g, '-').replace(/-+/g, '-').replace(/-$/, '');
+  if (base.length <= 52 && base === `reprise-${runId}`) return base;
+  // Lowercasing or replacing characters could make two run ids collide: keep them apart by hash.
+  const hash = createHash('sha256').update(runId).digest('hex').slice(0, 8);
+  return `${base.slice(0, 43).replace(/-$/, '')}-${hash}`;
+}
+
+export interface ManifestOptions {
+  namespace: string;
+}
+
+/** The batch/v1 Job that runs one JobSpec; a pure function of its input. */
+export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
+  const name = jobName(job.runId);
+  const labels = { 'app.kubernetes.io/managed-by': MANAGED_BY, [RUN_ID_LABEL]: name.slice('reprise-'.length) };
+  const resources = resourceRequirements(job);
+  const securityContext = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+  const volumeMounts = [{ name: 'project', mountPath: PROJECT_DIR }];
+  const timeSeconds = job.resources.timeSeconds;
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name, namespace: options.namespace, labels },
+    spec: {
+      backoffLimit: 0,
+      ...(timeSeconds ? { activeDeadlineSeconds: timeSeconds + DEADLINE_SLACK_SECONDS } : {}),
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: 'Never',
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          volumes: [{ name: 'project', emptyDir: {} }],
+          initContainers: [
+            {
+              name: INIT_CONTAINER,
+              image: job.staged.image,
+              imagePullPolicy: 'IfNotPresent',
+              command: ['sh', '-c', WAIT_FOR_SOURCES],
+              volumeMounts,
+              securityContext,
+            },
+          ],
+          containers: [
+            {
+              name: MAIN_CONTAINER,
+              image: job.staged.image,
+              imagePullPolicy: 'IfNotPresent',
+              command: ['sh', '-c', RUN_AND_WAIT_FOR_COLLECTION, 'reprise-run', ...job.command],
+              workingDir: PROJECT_DIR,
+              env: Object.entries({ HOME: '/tmp', ...job.env, REPRISE_RUN_ID: job.runId }).map(([n, value]) => ({ name: n, value })),
+              ...(resources ? { resources } : {}),
+              volumeMounts,
+              securityContext,
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+function resourceRequirements(job: JobSpec): V1ResourceRequirements | undefined {
+  const r = job.resources;
+  const amounts: Record<string, string> = {};
+  if (r.cpus) amounts.cpu = `${Math.max(1, Math.round(r.cpus * 1000))}m`;
+  if (r.memoryBytes) amounts.memory = String(r.memoryBytes);
+  if (r.gpus) amounts['nvidia.com/gpu'] = String(r.gpus);
+  // Requests equal limits: the run gets what it asked for, no more (GPUs cannot be overcommitted).
+  return Object.keys(amounts).length ? { requests: { ...amounts }, limits: { ...amounts } } : undefined;
+}
