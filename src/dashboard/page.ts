@@ -1,0 +1,53 @@
+/** The dashboard's single page: vanilla JS polling /api; user data is only ever set as text. */
+export function dashboardPage(projectName: string): string {
+  const title = projectName.replace(/[^a-z0-9_.-]/gi, '');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Reprise: ${title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font:14px system-ui,sans-serif;margin:1.5rem;color:#222}h1{font-size:1.3rem}h2{font-size:1.05rem;margin-top:1.5rem}
+table{border-collapse:collapse;width:100%}td,th{padding:.25rem .5rem;border-bottom:1px solid #ddd;text-align:left;font-family:ui-monospace,monospace;font-size:12px}
+tr.clickable{cursor:pointer}tr.clickable:hover{background:#f4f4f4}
+.succeeded{color:#17803d}.failed{color:#b42318}.cancelled{color:#8a6d00}.running,.submitted,.preparing,.collecting{color:#1d4ed8}
+pre{background:#111;color:#eee;padding:.75rem;max-height:24rem;overflow:auto;white-space:pre-wrap}
+</style></head>
+<body>
+<h1>Reprise · <span id="project">${title}</span></h1>
+<h2>Live runs</h2>
+<table><thead><tr><th>run</th><th>state</th><th>backend</th><th>started</th><th>command</th></tr></thead><tbody id="runs"></tbody></table>
+<h2>Activity feed</h2>
+<table><thead><tr><th>commit</th><th>run</th><th>state</th><th>exit</th><th>backend</th><th>finished</th><th>command</th></tr></thead><tbody id="feed"></tbody></table>
+<h2>Log <span id="logrun"></span></h2>
+<pre id="log">select a run</pre>
+<script>
+let selected = null;
+const cell = (text, cls) => { const td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; return td; };
+function fill(id, rows, cols) {
+  const body = document.getElementById(id);
+  body.replaceChildren(...rows.map((r) => {
+    const tr = document.createElement('tr');
+    tr.className = 'clickable';
+    tr.onclick = () => { selected = r.runId; refreshLog(); };
+    for (const [key, fmt] of cols) tr.append(cell(fmt ? fmt(r[key]) : String(r[key] ?? ''), key === 'state' ? r.state : ''));
+    return tr;
+  }));
+}
+const cmd = (argv) => (argv || []).join(' ');
+async function refresh() {
+  try {
+    const [runs, feed] = await Promise.all([fetch('/api/runs').then((r) => r.json()), fetch('/api/feed').then((r) => r.json())]);
+    fill('runs', runs, [['runId'], ['state'], ['backend'], ['startTime'], ['command', cmd]]);
+    fill('feed', feed, [['commit', (c) => c.slice(0, 10)], ['runId'], ['state'], ['exitCode'], ['backend'], ['finishedAt'], ['command', cmd]]);
+  } catch (e) { console.error(e); }
+}
+async function refreshLog() {
+  if (!selected) return;
+  document.getElementById('logrun').textContent = selected;
+  const log = await fetch('/api/runs/' + selected + '/log').then((r) => r.json());
+  document.getElementById('log').textContent = log.text || log.error || '(no output yet)';
+}
+refresh(); setInterval(() => { refresh(); refreshLog(); }, 2000);
+</script>
+</body></html>
+`;
+}

@@ -1,0 +1,69 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { JOB_LOG } from '../activities/types.js';
+import { readRunLog, type RunClient } from '../client/runs.js';
+import { RepriseError } from '../errors.js';
+import { findRun, readFeed, readRecord } from '../project/history.js';
+import type { Project } from '../project/layout.js';
+import { dashboardPage } from './page.js';
+
+/**
+ * A read-only web dashboard for one project: the activity feed (git), live runs (Temporal) and
+ * run logs, as JSON under /api and one page that polls it. Loopback only by default.
+ */
+export function createDashboard(project: Project, client: RunClient): Server {
+  const routes: [RegExp, (m: RegExpMatchArray, url: URL) => Promise<unknown>][] = [
+    [/^\/api\/project$/, async () => ({ name: project.spec.name, id: project.spec.id, root: project.root })],
+    [/^\/api\/feed$/, async (_m, url) => readFeed(project.root, Number(url.searchParams.get('n') ?? 100))],
+    [
+      /^\/api\/runs$/,
+      async () => {
+        const recorded = new Map((await readFeed(project.root)).map((e) => [e.runId, e.state]));
+        const runs = await client.list(project.spec.id, 50);
+        return Promise.all(
+          runs.map(async (r) => ({
+            ...r,
+            state: r.status === 'RUNNING' ? ((await client.progress(r.runId).catch(() => undefined))?.state ?? 'running') : (recorded.get(r.runId) ?? r.status.toLowerCase()),
+          })),
+        );
+      },
+    ],
+    [
+      /^\/api\/runs\/(run-[a-z2-7]+)$/,
+      async (m) => {
+        const entry = await findRun(project.root, m[1]!).catch(() => undefined);
+        if (entry) return { recorded: true, ...(await readRecord(project.root, entry)).record, commit: entry.commit };
+        const progress = await client.progress(m[1]!);
+        if (!progress) throw new RepriseError('NotFound', `no run ${m[1]}`);
+        return { recorded: false, ...progress };
+      },
+    ],
+    [
+      /^\/api\/runs\/(run-[a-z2-7]+)\/log$/,
+      async (m) => {
+        const entry = await findRun(project.root, m[1]!).catch(() => undefined);
+        if (entry) return { done: true, text: (await readRecord(project.root, entry)).log };
+        return { done: false, text: (await readRunLog(client.env, m[1]!, JOB_LOG)) ?? '' };
+      },
+    ],
+  ];
+
+  return createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const send = (status: number, body: string, type: string) => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+      res.end(body);
+    };
+    if (req.method !== 'GET') return send(405, JSON.stringify({ error: 'read-only: GET only' }), 'application/json');
+    if (url.pathname === '/') return send(200, dashboardPage(project.spec.name), 'text/html; charset=utf-8');
+    for (const [pattern, handler] of routes) {
+      const m = url.pathname.match(pattern);
+      if (!m) continue;
+      handler(m, url).then(
+        (data) => send(200, JSON.stringify(data), 'application/json'),
+        (err: unknown) => send(err instanceof RepriseError ? 404 : 500, JSON.stringify({ error: (err as Error).message }), 'application/json'),
+      );
+      return;
+    }
+    send(404, JSON.stringify({ error: `no such page: ${url.pathname}` }), 'application/json');
+  });
+}

@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Cli, cliEnv, freePort } from '../helpers/cli.js';
+import { tempDir } from '../helpers/project.js';
+import { BUSYBOX, requireDocker } from '../helpers/docker.js';
+
+let cli: Cli;
+let root: string;
+let server: ChildProcess | undefined;
+let base: string;
+
+beforeAll(async () => {
+  requireDocker();
+  const work = await tempDir('reprise-dash-');
+  cli = new Cli(await cliEnv(await tempDir('reprise-dash-home-')));
+  expect((await cli.run(['init', 'dash', '--name', 'dash', '--base', BUSYBOX], work)).code).toBe(0);
+  root = join(work, 'dash');
+  await writeFile(join(root, 'code/hello.sh'), 'echo "<b>not html</b>" > output/o.txt; echo hello dashboard\n');
+  expect((await cli.run(['run', '--', 'sh', 'code/hello.sh'], root)).code).toBe(0);
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = cli.spawn(['dashboard', '--port', String(port)], root);
+  await new Promise<void>((resolve, reject) => {
+    server!.stdout!.on('data', (d: Buffer) => d.toString().includes('dashboard for dash') && resolve());
+    server!.on('exit', (code) => reject(new Error(`dashboard exited ${code}`)));
+  });
+});
+
+afterAll(async () => {
+  server?.kill('SIGINT');
+  await cli?.run(['agent', 'stop'], root);
+});
+
+const getJson = async (path: string) => {
+  const res = await fetch(base + path);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> & unknown[] };
+};
+
+describe('reprise dashboard', () => {
+  it('serves the page', async () => {
+    const res = await fetch(base + '/');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await res.text()).toContain('<title>Reprise: dash</title>');
+  });
+
+  it('serves the feed, the live runs, one run and its log as JSON', async () => {
+    const feed = await getJson('/api/feed');
+    expect(feed.status).toBe(200);
+    expect(feed.body).toHaveLength(1);
+    const runId = (feed.body[0] as { runId: string; state: string }).runId;
+    expect(feed.body[0]).toMatchObject({ state: 'succeeded', command: ['sh', 'code/hello.sh'] });
+    const runs = await getJson('/api/runs');
+    expect(runs.body).toEqual([expect.objectContaining({ runId, state: 'succeeded' })]);
+    const run = await getJson(`/api/runs/${runId}`);
+    expect(run.body).toMatchObject({ recorded: true, runId, outputs: [expect.objectContaining({ path: 'output/o.txt' })] });
+    expect((await getJson(`/api/runs/${runId}/log`)).body).toEqual({ done: true, text: 'hello dashboard\n' });
+  });
+
+  it('answers unknown paths, runs and methods with JSON errors', async () => {
+    expect((await getJson('/nope')).status).toBe(404);
+    expect((await getJson('/api/runs/run-zzzzzzzzzzzz')).status).toBe(404);
+    expect((await fetch(base + '/api/feed', { method: 'POST' })).status).toBe(405);
+  });
+});
