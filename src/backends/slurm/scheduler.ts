@@ -70,7 +70,7 @@ cd "$1"
 exec 9>submit.lock
 flock 9
 if [ -s job_id ]; then cat job_id; exit 0; fi
-id=$(squeue -h -u "$USER" -n "$2" -o %i 2>/dev/null | head -n 1)
+id=$(squeue -h -t all -u "$USER" -n "$2" -o %i 2>/dev/null | head -n 1)
 if [ -z "$id" ]; then
   id=$(sacct -n -X -P -u "$USER" --name "$2" -S now-30days -o JobID 2>/dev/null | head -n 1 || true)
 fi

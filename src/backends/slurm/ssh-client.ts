@@ -26,6 +26,8 @@ export interface ExecResult {
 interface Connection {
   client: Ssh2Client;
   sftp?: Promise<SFTPWrapper>;
+  /** Set when the connection ended or failed: the next call opens a new one. */
+  dead?: boolean;
 }
 
 /** `~/x` → `<home>/x` on this machine (config paths are written the way users type them). */
@@ -40,6 +42,7 @@ const EXEC_TIMEOUT_MS = 5 * 60_000;
  */
 export class SshClient {
   private conn?: Promise<Connection>;
+  private current?: Connection;
   private inFlight = 0;
   private idleTimer?: NodeJS.Timeout;
 
@@ -89,7 +92,8 @@ export class SshClient {
     clearTimeout(this.idleTimer);
     const conn = this.conn;
     this.conn = undefined;
-    void conn?.then((c) => c.client.end(), () => undefined);
+    this.current = undefined;
+    void conn?.then((c) => this.forget(c), () => undefined);
   }
 
   /** The live ssh2 client, for tests that simulate a dropped connection. */
@@ -134,11 +138,15 @@ export class SshClient {
   }
 
   private forget(conn: Connection): void {
+    conn.dead = true;
     conn.client.end();
-    if (this.conn) void this.conn.then((c) => c === conn && (this.conn = undefined), () => undefined);
   }
 
   private connection(): Promise<Connection> {
+    if (this.current?.dead) {
+      this.conn = undefined;
+      this.current = undefined;
+    }
     if (!this.conn) {
       const pending = this.connect();
       this.conn = pending;
@@ -183,9 +191,11 @@ export class SshClient {
         // A later failure (reset, timeout) only ends this connection: the next call reconnects.
         client.on('error', () => this.forget(conn));
         client.once('close', () => this.forget(conn));
+        this.current = conn;
         resolve(conn);
       });
-      client.once('error', (err) => {
+      // `on`, not `once`: a second error during a failed handshake must not go unhandled.
+      client.on('error', (err) => {
         client.end();
         reject(this.connectError(err, verdict, knownHostsFile, identityFile));
       });

@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { charliecloud, apptainer } from '../../../../src/backends/slurm/container-runtime.js';
+import { batchScript, jobStatusFrom, parseScontrol, splitSections } from '../../../../src/backends/slurm/scheduler.js';
+
+const runDir = '/home/alice/.reprise/runs/r1';
+
+describe('batchScript', () => {
+  it('writes resources as #SBATCH lines, runs the command and keeps its exit code', () => {
+    const script = batchScript({
+      jobName: 'reprise-r1',
+      runDir,
+      resources: { cpus: 1.5, memoryBytes: 1.5 * 2 ** 30, gpus: 2, timeSeconds: 90 },
+      partition: 'debug',
+      account: 'proj1',
+      qos: 'short',
+      extraArgs: ['--constraint=haswell'],
+      env: { REPRISE_RUN_ID: 'r1', MSG: "it's $x" },
+      command: charliecloud.runCommand('/home/alice/.reprise/images/abc', `${runDir}/project`, ['sh', '-c', 'echo "$MSG" > output/a'], 2),
+    });
+    expect(script).toBe(
+      [
+        '#!/bin/sh',
+        '#SBATCH --job-name=reprise-r1',
+        `#SBATCH --output=${runDir}/job.log`,
+        `#SBATCH --chdir=${runDir}`,
+        '#SBATCH --time=2',
+        '#SBATCH --ntasks=1',
+        '#SBATCH --cpus-per-task=2',
+        '#SBATCH --mem=1536M',
+        '#SBATCH --gres=gpu:2',
+        '#SBATCH --partition=debug',
+        '#SBATCH --account=proj1',
+        '#SBATCH --qos=short',
+        '#SBATCH --constraint=haswell',
+        "export REPRISE_RUN_ID='r1'",
+        "export MSG='it'\\''s $x'",
+        `'ch-run' '--set-env' '-b' '${runDir}/project:/project' '-c' '/project' '/home/alice/.reprise/images/abc' '--' 'sh' '-c' 'echo "$MSG" > output/a'`,
+        'rc=$?',
+        `echo "$rc" > '${runDir}/exit_code.tmp' && mv -f '${runDir}/exit_code.tmp' '${runDir}/exit_code'`,
+        'exit "$rc"',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('leaves out what the run does not ask for', () => {
+    const script = batchScript({ jobName: 'reprise-r2', runDir, resources: {}, env: {}, command: 'true' });
+    expect(script.split('\n').filter((l) => l.startsWith('#SBATCH'))).toEqual([
+      '#SBATCH --job-name=reprise-r2',
+      `#SBATCH --output=${runDir}/job.log`,
+      `#SBATCH --chdir=${runDir}`,
+      '#SBATCH --ntasks=1',
+    ]);
+  });
+
+  it('refuses values that would break a directive or an export', () => {
+    expect(() => batchScript({ jobName: 'x', runDir, resources: {}, partition: 'a b', env: {}, command: 'true' })).toThrow(/partition/);
+    expect(() => batchScript({ jobName: 'x', runDir, resources: {}, env: { 'A-B': '1' }, command: 'true' })).toThrow(/A-B/);
+  });
+
+  it('apptainer binds the project, sets the workdir and adds --nv for GPUs', () => {
+    expect(apptainer.runCommand('/i.sif', '/r/project', ['python', 'x.py'], 1)).toBe(`'apptainer' 'exec' '--bind' '/r/project:/project' '--pwd' '/project' '--nv' '/i.sif' 'python' 'x.py'`);
+    expect(apptainer.convertCommand('/t.tar', '/t.sif')).toBe(`'apptainer' 'build' '/t.sif' 'docker-archive:/t.tar'`);
+  });
+});
+
+const scontrolLine = (state: string, extra = '') =>
+  `JobId=42 JobName=reprise-r1 UserId=hpcuser(1001) GroupId=hpcuser(1001) Priority=1 JobState=${state} Reason=${extra || 'None'} Dependency=(null) ExitCode=0:0 RunTime=00:00:03 TimeLimit=00:01:00 StartTime=2026-11-27T05:30:00 EndTime=2026-11-27T05:30:03 Partition=debug`;
+
+describe('job state from squeue / scontrol / sacct', () => {
+  const status = (out: string, timeSeconds: number | null = null) => jobStatusFrom(splitSections(out), '42', timeSeconds);
+
+  it('splits the status script output into sections', () => {
+    expect(splitSections('@tz\n+0100\n@squeue\nRUNNING\n@scontrol\nJobState=RUNNING\n@exit_code\n')).toEqual({ tz: '+0100', squeue: 'RUNNING', scontrol: 'JobState=RUNNING', exit_code: '' });
+  });
+
+  it('parses scontrol key=value fields', () => {
+    expect(parseScontrol(scontrolLine('TIMEOUT', 'TimeLimit'))).toMatchObject({ JobState: 'TIMEOUT', Reason: 'TimeLimit', ExitCode: '0:0', TimeLimit: '00:01:00' });
+  });
+
+  it('pending and running come from squeue', () => {
+    expect(status('@tz\n+0000\n@squeue\nPENDING\n@scontrol\n' + scontrolLine('PENDING'))).toEqual({ phase: 'pending' });
+    expect(status('@tz\n+0000\n@squeue\nRUNNING\n@scontrol\n' + scontrolLine('RUNNING'))).toMatchObject({ phase: 'running', startedAt: '2026-11-27T05:30:00.000Z' });
+    expect(status('@tz\n+0000\n@squeue\nCOMPLETING\n@scontrol\n' + scontrolLine('COMPLETING')).phase).toBe('running');
+  });
+
+  it('a finished job squeue no longer shows resolves from scontrol and the exit_code file, in the cluster time zone', () => {
+    expect(status(`@tz\n+0100\n@squeue\n@scontrol\n${scontrolLine('FAILED')}\n@exit_code\n3\n`)).toEqual({
+      phase: 'exited', exitCode: 3, startedAt: '2026-11-27T04:30:00.000Z', finishedAt: '2026-11-27T04:30:03.000Z',
+    });
+    expect(status(`@tz\n+0000\n@squeue\n@scontrol\n${scontrolLine('COMPLETED')}\n@exit_code\n0\n`)).toMatchObject({ phase: 'exited', exitCode: 0 });
+  });
+
+  it('TIMEOUT is exit 124 with the asked-for limit', () => {
+    expect(status(`@tz\n+0000\n@squeue\n@scontrol\n${scontrolLine('TIMEOUT', 'TimeLimit')}\n@exit_code\n`, 61)).toMatchObject({ phase: 'exited', exitCode: 124, reason: 'time limit 0:01:01 exceeded' });
+  });
+
+  it('CANCELLED is exited with a reason; sacct names who cancelled', () => {
+    expect(status(`@tz\n+0000\n@squeue\n@scontrol\n${scontrolLine('CANCELLED')}\n@exit_code\n`)).toMatchObject({ phase: 'exited', exitCode: 130, reason: 'cancelled (SLURM job 42)' });
+    expect(status('@tz\n+0000\n@squeue\n@scontrol\n@sacct\n42|CANCELLED by 1001|0:15|2026-11-27T05:30:00|2026-11-27T05:31:00\n@exit_code\n')).toMatchObject({
+      phase: 'exited', exitCode: 130, reason: 'cancelled by 1001 (SLURM job 42)', finishedAt: '2026-11-27T05:31:00.000Z',
+    });
+  });
+
+  it('sacct alone (purged from slurmctld) and OOM', () => {
+    expect(status('@tz\n+0000\n@squeue\n@scontrol\n@sacct\n42|FAILED|3:0|2026-11-27T05:30:00|2026-11-27T05:31:00\n@exit_code\n')).toMatchObject({ phase: 'exited', exitCode: 3 });
+    expect(status('@tz\n+0000\n@squeue\n@scontrol\n@sacct\n42|OUT_OF_MEMORY|0:125|Unknown|Unknown\n@exit_code\n')).toMatchObject({ phase: 'exited', exitCode: 137, reason: 'killed: out of memory' });
+  });
+
+  it('no accounting and purged: the exit_code file decides, else the job is lost', () => {
+    expect(status('@tz\n+0000\n@squeue\n@scontrol\n@sacct\n@exit_code\n0\n')).toEqual({ phase: 'exited', exitCode: 0 });
+    expect(status('@tz\n+0000\n@squeue\n@scontrol\n@sacct\n@exit_code\n')).toEqual({ phase: 'lost', reason: 'SLURM job 42 is unknown to squeue, scontrol and sacct' });
+  });
+});
