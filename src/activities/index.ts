@@ -10,7 +10,7 @@ import { buildEnvironmentImage, findEnvironmentImage } from '../backends/docker/
 import { pingEngine } from '../backends/docker/engine.js';
 import { paths } from '../config/env.js';
 import { loadUserConfig, resolveBackend, type BackendConfig } from '../config/user-config.js';
-import { RepriseError } from '../errors.js';
+import { ErrorKind, RepriseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { environmentHash, imageTag, renderDockerfile } from '../project/environment.js';
 import { specsAt } from '../project/environment-at.js';
@@ -37,9 +37,43 @@ export function createActivities(deps: ActivityDeps) {
   const log = (input: RunInput) => deps.logger.child({ runId: input.runId, backend: input.backend });
   const pollMs = deps.pollIntervalMs ?? 1000;
 
+  // One backend instance per name while its config is unchanged, so connections (SSH) are reused.
+  const backends = new Map<string, { key: string; backend: Backend }>();
   async function backendFor(name: string): Promise<{ backend: Backend; kind: string }> {
     const { config } = resolveBackend(await loadUserConfig(deps.home), name);
-    return { backend: deps.createBackend(config), kind: config.kind };
+    const key = JSON.stringify(config);
+    let cached = backends.get(name);
+    if (cached?.key !== key) {
+      cached = { key, backend: deps.createBackend(config) };
+      backends.set(name, cached);
+    }
+    return { backend: cached.backend, kind: config.kind };
+  }
+
+  /**
+   * Wait for the job to end: poll its status, copy its log to the run's log file, heartbeat.
+   * On retry it re-reads the log from the start, so the file is rewritten, never duplicated.
+   */
+  async function awaitJobStatus(input: RunInput, handle: JobHandle): Promise<JobStatus> {
+    const ctx = Context.current();
+    const { backend } = await backendFor(input.backend);
+    const logFile = join(runDir(input.runId), JOB_LOG);
+    await mkdir(runDir(input.runId), { recursive: true });
+    const logCopy = backend
+      .logs(handle)
+      .then((stream) => pipeline(stream, createWriteStream(logFile), { signal: ctx.cancellationSignal }))
+      .catch((err: unknown) => log(input).warn({ err: String(err) }, 'log stream ended early'));
+    // Poll fast at first (short jobs end quickly), then settle at pollMs.
+    for (let delay = 50; ; delay = Math.min(delay * 2, pollMs)) {
+      const status = await backend.status(handle);
+      ctx.heartbeat(status.phase);
+      if (status.phase === 'exited' || status.phase === 'lost') {
+        await Promise.race([logCopy, ctx.sleep(5000)]);
+        log(input).info({ phase: status.phase, exitCode: status.exitCode, reason: status.reason }, 'job ended');
+        return status;
+      }
+      await ctx.sleep(delay); // rejects with CancelledFailure when the workflow cancels us
+    }
   }
 
   return {
@@ -76,8 +110,7 @@ export function createActivities(deps: ActivityDeps) {
         const buildLog = join(dir, BUILD_LOG);
         await writeFile(buildLog, '');
         const ctx = Context.current();
-        const beat = setInterval(() => ctx.heartbeat(), 5000);
-        try {
+        return withHeartbeat(async () => {
           const built = await buildEnvironmentImage(deps.docker, {
             tag: imageTag(project.name, hash),
             dockerfile: renderDockerfile(environment),
@@ -88,9 +121,7 @@ export function createActivities(deps: ActivityDeps) {
           });
           log(input).info({ image: built.tag, digest: built.digest, reused: built.reused }, built.reused ? 'image reused' : 'image built');
           return { digest: built.digest, tag: built.tag, environment: hash, reused: built.reused };
-        } finally {
-          clearInterval(beat);
-        }
+        });
       });
     },
 
@@ -113,7 +144,7 @@ export function createActivities(deps: ActivityDeps) {
         await rm(join(sourcesDir, 'output'), { recursive: true, force: true });
         await mkdir(join(sourcesDir, 'output'), { recursive: true, mode: 0o777 });
         const { backend } = await backendFor(input.backend);
-        return backend.stage({ runId: input.runId, image: { digest: image.digest, tag: image.tag }, sourcesDir });
+        return withHeartbeat(() => backend.stage({ runId: input.runId, image: { digest: image.digest, tag: image.tag }, sourcesDir }));
       });
     },
 
@@ -126,48 +157,30 @@ export function createActivities(deps: ActivityDeps) {
       });
     },
 
-    /**
-     * Wait for the job to end: poll its status, copy its log to the run's log file, heartbeat.
-     * On retry it re-reads the log from the start, so the file is rewritten, never duplicated.
-     */
     async awaitJob(input: RunInput, handle: JobHandle): Promise<JobStatus> {
-      const ctx = Context.current();
-      const { backend } = await backendFor(input.backend);
-      const logFile = join(runDir(input.runId), JOB_LOG);
-      await mkdir(runDir(input.runId), { recursive: true });
-      const logCopy = backend
-        .logs(handle)
-        .then((stream) => pipeline(stream, createWriteStream(logFile), { signal: ctx.cancellationSignal }))
-        .catch((err: unknown) => log(input).warn({ err: String(err) }, 'log stream ended early'));
-      // Poll fast at first (short jobs end quickly), then settle at pollMs.
-      for (let delay = 50; ; delay = Math.min(delay * 2, pollMs)) {
-        const status = await backend.status(handle);
-        ctx.heartbeat(status.phase);
-        if (status.phase === 'exited' || status.phase === 'lost') {
-          await Promise.race([logCopy, ctx.sleep(5000)]);
-          log(input).info({ phase: status.phase, exitCode: status.exitCode, reason: status.reason }, 'job ended');
-          return status;
-        }
-        await ctx.sleep(delay); // rejects with CancelledFailure when the workflow cancels us
-      }
+      return guard(() => awaitJobStatus(input, handle), { transient: true });
     },
 
     async cancelJob(input: RunInput, handle: JobHandle): Promise<JobStatus> {
-      const { backend } = await backendFor(input.backend);
-      await backend.cancel(handle);
-      for (let i = 0; i < 30; i++) {
-        const status = await backend.status(handle);
-        if (status.phase === 'exited' || status.phase === 'lost') return status;
-        await new Promise((r) => setTimeout(r, 500));
-      }
-      return backend.status(handle);
+      return guard(async () => {
+        const { backend } = await backendFor(input.backend);
+        await backend.cancel(handle);
+        for (let i = 0; i < 30; i++) {
+          const status = await backend.status(handle);
+          if (status.phase === 'exited' || status.phase === 'lost') return status;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        return backend.status(handle);
+      }, { transient: true });
     },
 
     async collect(input: RunInput, handle: JobHandle): Promise<void> {
-      const { backend } = await backendFor(input.backend);
-      const dest = join(runDir(input.runId), 'outputs');
-      await rm(dest, { recursive: true, force: true });
-      await backend.collect(handle, dest);
+      return guard(async () => {
+        const { backend } = await backendFor(input.backend);
+        const dest = join(runDir(input.runId), 'outputs');
+        await rm(dest, { recursive: true, force: true });
+        await withHeartbeat(() => backend.collect(handle, dest));
+      }, { transient: true });
     },
 
     /** One commit with this run's outputs, log and record. Returns the commit id. */
@@ -211,10 +224,12 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Remove the job from the backend and the staged sources; logs stay for `reprise logs`. */
     async cleanup(input: RunInput, handle?: JobHandle): Promise<void> {
-      if (handle) await (await backendFor(input.backend)).backend.cleanup(handle);
-      const dir = runDir(input.runId);
-      await rm(join(dir, 'src'), { recursive: true, force: true });
-      if ((await readdir(dir).catch(() => [])).length === 0) await rm(dir, { recursive: true, force: true });
+      return guard(async () => {
+        if (handle) await (await backendFor(input.backend)).backend.cleanup(handle);
+        const dir = runDir(input.runId);
+        await rm(join(dir, 'src'), { recursive: true, force: true });
+        if ((await readdir(dir).catch(() => [])).length === 0) await rm(dir, { recursive: true, force: true });
+      }, { transient: true });
     },
   };
 }
@@ -224,14 +239,30 @@ const isoTime = (t: string | undefined) => (t && !Number.isNaN(Date.parse(t)) ? 
 
 export type Activities = ReturnType<typeof createActivities>;
 
-/** User-caused errors become non-retryable failures whose type the CLI maps to an exit code. */
-async function guard<T>(fn: () => Promise<T>): Promise<T> {
+/**
+ * User-caused errors become non-retryable failures whose type the CLI maps to an exit code.
+ * `transient`: once a job exists, an unreachable backend is retried (the workflow's policy
+ * waits it out) rather than losing the run.
+ */
+async function guard<T>(fn: () => Promise<T>, options: { transient?: boolean } = {}): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     if (err instanceof RepriseError) {
-      throw ApplicationFailure.create({ message: err.message, type: err.kind, nonRetryable: true, details: err.detail ? [err.detail] : [] });
+      const nonRetryable = !(options.transient && err.kind === ErrorKind.backendUnavailable);
+      throw ApplicationFailure.create({ message: err.message, type: err.kind, nonRetryable, details: err.detail ? [err.detail] : [] });
     }
     throw err;
+  }
+}
+
+/** Heartbeat every 10 s while a long step runs, so a dead worker is noticed in minutes, not hours. */
+async function withHeartbeat<T>(fn: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  const beat = setInterval(() => ctx.heartbeat(), 10_000);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(beat);
   }
 }

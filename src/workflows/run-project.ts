@@ -13,17 +13,26 @@ import type { JobHandle, JobStatus } from '../backends/types.js';
 
 export const progressQuery = defineQuery<RunProgress>('progress');
 
-const noRetryTypes = ['BadInput', 'BackendUnavailable', 'ImageBuildFailed', 'BaseImageUnavailable', 'NotFound'];
-const retry = { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2, nonRetryableErrorTypes: noRetryTypes };
+// Before the job exists, a refused step fails the run at once (nothing ran, nothing recorded).
+const prepRetry = {
+  initialInterval: '1s',
+  maximumInterval: '30s',
+  backoffCoefficient: 2,
+  nonRetryableErrorTypes: ['BadInput', 'BackendUnavailable', 'ImageBuildFailed', 'BaseImageUnavailable', 'NotFound'],
+};
+// Once the job may exist, an unreachable backend is waited out: the run must not be lost.
+const jobRetry = { ...prepRetry, nonRetryableErrorTypes: ['BadInput', 'NotFound'] };
 
-// Short local steps (git, one engine call) run as local activities: no server round trip each.
-const local = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } });
-// Steps that move data (sources, outputs) may take long: regular activities.
-const transfer = proxyActivities<Activities>({ startToCloseTimeout: '4h', retry: { ...retry, maximumAttempts: 5 } });
-const build = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: { ...retry, maximumAttempts: 3 } });
+// Short steps (git, one engine or scheduler call) run as local activities: no server round trip each.
+const prep = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...prepRetry, maximumAttempts: 5 } });
+const submitting = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...jobRetry, maximumAttempts: 10 } });
+const finishing = proxyLocalActivities<Activities>({ startToCloseTimeout: '5m', retry: jobRetry });
+// Long steps heartbeat, so a dead worker is noticed and the step retried elsewhere.
+const build = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: { ...prepRetry, maximumAttempts: 3 } });
+const transfer = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: jobRetry });
 // Waiting has no overall deadline of its own (the job's time limit is the backend's business);
 // the heartbeat timeout notices a dead worker, and retries re-attach to the same job.
-const waiting = proxyActivities<Activities>({ startToCloseTimeout: '3650d', heartbeatTimeout: '10s', retry });
+const waiting = proxyActivities<Activities>({ startToCloseTimeout: '3650d', heartbeatTimeout: '10s', retry: jobRetry });
 
 /**
  * One run: prepare (check, snapshot) → image → stage → submit → await → collect → record.
@@ -38,23 +47,23 @@ export async function runProject(input: RunInput): Promise<RunResult> {
   let image: PreparedImage;
   let staged: { image: string; sources: string };
   try {
-    sources = await local.prepare(input);
+    sources = await prep.prepare(input);
     progress.sourceCommit = sources.sourceCommit;
     image = input.rerun
-      ? await local.resolveRecordedImage(input)
-      : ((await local.findImage(input, sources.sourceCommit)) ?? (await build.buildImage(input, sources.sourceCommit)));
+      ? await prep.resolveRecordedImage(input)
+      : ((await prep.findImage(input, sources.sourceCommit)) ?? (await build.buildImage(input, sources.sourceCommit)));
     progress.image = image;
-    staged = await transfer.stage(input, sources.sourceCommit, image);
+    staged = await build.stage(input, sources.sourceCommit, image);
   } catch (err) {
     // Nothing ran: no record, the project's history stays as it was.
     if (isCancellation(err)) progress.state = 'cancelled';
     else progress.state = 'failed';
-    await CancellationScope.nonCancellable(() => local.cleanup(input));
+    await CancellationScope.nonCancellable(() => finishing.cleanup(input));
     throw err;
   }
 
   // Submit cannot be interrupted halfway: a cancel arriving now still sees the job's handle.
-  const handle: JobHandle = await CancellationScope.nonCancellable(() => local.submit(input, staged));
+  const handle: JobHandle = await CancellationScope.nonCancellable(() => submitting.submit(input, staged));
   progress.handle = handle;
   progress.state = 'submitted';
   let status: JobStatus;
@@ -66,7 +75,7 @@ export async function runProject(input: RunInput): Promise<RunResult> {
     if (!isCancellation(err)) throw err;
     cancelled = true;
     log.info('run cancelled; stopping the job', { runId: input.runId });
-    status = await CancellationScope.nonCancellable(() => local.cancelJob(input, handle));
+    status = await CancellationScope.nonCancellable(() => finishing.cancelJob(input, handle));
   }
 
   return CancellationScope.nonCancellable(async () => {
@@ -82,7 +91,7 @@ export async function runProject(input: RunInput): Promise<RunResult> {
       state,
     };
     // Outputs and log are collected: removing the job can go on while the run is recorded.
-    const [commit] = await Promise.all([local.record(finish), local.cleanup(input, handle)]);
+    const [commit] = await Promise.all([finishing.record(finish), finishing.cleanup(input, handle)]);
     progress.state = state;
     progress.exitCode = status.exitCode;
     progress.reason = finish.status.reason;
