@@ -1,6 +1,7 @@
 import type { BackendConfig } from '../config/user-config.js';
 import { DockerBackend } from './docker/docker-backend.js';
 import { dockerClient } from './docker/engine.js';
+import { KubernetesBackend } from './kubernetes/kubernetes-backend.js';
 import { SlurmBackend } from './slurm/slurm-backend.js';
 import type { Backend } from './types.js';
 
@@ -8,6 +9,7 @@ import type { Backend } from './types.js';
 const factories: { [K in BackendConfig['kind']]: (config: Extract<BackendConfig, { kind: K }>) => Backend } = {
   docker: (config) => new DockerBackend(dockerClient(config.socketPath)),
   slurm: (config) => new SlurmBackend(config),
+  kubernetes: (config) => new KubernetesBackend(config, dockerClient()),
 };
 
 export function createBackend(config: BackendConfig): Backend {

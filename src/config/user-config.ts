@@ -41,7 +41,20 @@ export const slurmBackendSchema = z
   })
   .strict();
 
-export const backendConfigSchema = z.discriminatedUnion('kind', [dockerBackendSchema, slurmBackendSchema]);
+export const kubernetesBackendSchema = z
+  .object({
+    kind: z.literal('kubernetes'),
+    /** Default: KUBECONFIG, else ~/.kube/config. */
+    kubeconfig: z.string().min(1).optional(),
+    /** Default: the kubeconfig's current context. */
+    context: z.string().min(1).optional(),
+    namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a Kubernetes namespace name (DNS-1123 label)'),
+    /** Where images are pushed (host[:port][/path]); the cluster's nodes pull from it. */
+    registry: z.string().regex(/^[a-zA-Z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, 'a registry such as registry.example.com/team'),
+  })
+  .strict();
+
+export const backendConfigSchema = z.discriminatedUnion('kind', [dockerBackendSchema, slurmBackendSchema, kubernetesBackendSchema]);
 export type BackendConfig = z.infer<typeof backendConfigSchema>;
 export type BackendKind = BackendConfig['kind'];
 

@@ -36,6 +36,14 @@ export function apiStatus(err: unknown): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/**
+ * True when an exec failed because its container is no longer there to run it (it just ended:
+ * the pod status we acted on was a moment old), rather than for a reason worth reporting.
+ */
+export function containerGone(err: unknown): boolean {
+  return /container not found|cannot exec in a stopped (state|container)|task [0-9a-f]+ not found|not running|CONTAINER_EXITED|unable to start container process/i.test(String((err as Error)?.message ?? err));
+}
+
 export interface ExecResult {
   exitCode: number;
   stdout: string;

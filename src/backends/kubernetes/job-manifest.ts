@@ -55,6 +55,8 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
         metadata: { labels },
         spec: {
           restartPolicy: 'Never',
+          // The pod only waits (for sources, for collection) when it is deleted: no need for 30 s.
+          terminationGracePeriodSeconds: 5,
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           volumes: [{ name: 'project', emptyDir: {} }],

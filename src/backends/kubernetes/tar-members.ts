@@ -49,8 +49,8 @@ function readMembers(read: (offset: number, length: number) => Buffer, total: nu
     if (header.every((b) => b === 0)) break; // end of archive
     const size = parseOctal(header.subarray(124, 136));
     const flag = String.fromCharCode(header[156]!);
-    const body = () => read(at + BLOCK, size);
     const start = at;
+    const body = () => read(start + BLOCK, size);
     at += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
     if (at > total) throw new Error(`truncated tar archive: member at byte ${start} runs past the end`);
     if (flag === 'L') longName = cString(body());

@@ -1,0 +1,394 @@
+import { BatchV1Api, CoreV1Api, KubeConfig, Log, VersionApi, type V1ContainerStatus, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import type Docker from 'dockerode';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { PassThrough, Writable, type Readable } from 'node:stream';
+import { formatDuration } from '../../config/resources.js';
+import type { BackendConfig } from '../../config/user-config.js';
+import { backendUnavailable } from '../../errors.js';
+import type { Backend, BackendCheck, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
+import { TIMEOUT_EXIT_CODE } from '../types.js';
+import { apiStatus, containerGone, execInPod, loadKubeConfig } from './cluster.js';
+import { pushImage } from './image-push.js';
+import {
+  COLLECTED_FILE,
+  EXIT_FILE,
+  INIT_CONTAINER,
+  MAIN_CONTAINER,
+  PROJECT_DIR,
+  READY_FILE,
+  STOP_FILE,
+  jobManifest,
+  jobName,
+} from './job-manifest.js';
+import { archiveSources, checkOutputMembers, extractChecked, listTarFile } from './tar-members.js';
+
+export type KubernetesConfig = Extract<BackendConfig, { kind: 'kubernetes' }>;
+
+interface KubernetesHandle extends JobHandle {
+  kind: 'kubernetes';
+  namespace: string;
+  /** The sources archive on the worker's machine, extracted into the pod's /project. */
+  sources: string;
+  timeSeconds: number | null;
+}
+
+/** What the cluster says about a job, read without side effects. */
+interface Observed {
+  job?: V1Job;
+  pod?: V1Pod;
+  init?: V1ContainerStatus;
+  main?: V1ContainerStatus;
+  /** From the files in /project, while the main container runs. */
+  exitCode?: number;
+  stoppedFor?: string;
+}
+
+/** Short: status() runs one exec per poll and the await activity heartbeats every 10 s. */
+const EXEC_TIMEOUT_MS = 5000;
+/** Uploads in flight in this process, by pod (backends are made per activity call). */
+const uploads = new Map<string, Promise<void>>();
+/** How long submit waits for the pod to start before leaving the upload to status(). */
+const SUBMIT_WAIT_MS = 60_000;
+// ErrImagePull alone may be a passing registry hiccup: the kubelet retries it before backing off.
+const PULL_FAILURES = ['ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull', 'CreateContainerConfigError'];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs jobs as batch/v1 Jobs. The image is pushed to the configured registry; the sources travel
+ * through the API server (exec + tar) into an emptyDir, and the outputs come back the same way
+ * before the pod is let go, so no shared volume is needed.
+ */
+export class KubernetesBackend implements Backend {
+  readonly kind = 'kubernetes';
+  private readonly kc: KubeConfig;
+  private readonly batch: BatchV1Api;
+  private readonly core: CoreV1Api;
+
+  constructor(
+    private readonly config: KubernetesConfig,
+    private readonly docker: Docker,
+  ) {
+    this.kc = loadKubeConfig(config);
+    this.batch = this.kc.makeApiClient(BatchV1Api);
+    this.core = this.kc.makeApiClient(CoreV1Api);
+  }
+
+  async check(): Promise<BackendCheck> {
+    const server = this.kc.getCurrentCluster()?.server ?? '?';
+    try {
+      const version = await this.kc.makeApiClient(VersionApi).getCode();
+      await this.batch.listNamespacedJob({ namespace: this.config.namespace, limit: 1 });
+      return {
+        kind: this.kind,
+        version: version.gitVersion,
+        details: { server, context: this.kc.getCurrentContext(), namespace: this.config.namespace, registry: this.config.registry },
+      };
+    } catch (err) {
+      const code = apiStatus(err);
+      const why = code === 401 || code === 403 ? `access denied (HTTP ${code}) listing Jobs in namespace ${this.config.namespace}` : (err as Error).message.split('\n')[0];
+      throw backendUnavailable(`Kubernetes API server ${server} unusable: ${why}; check the kubeconfig, context and namespace (deploy/kubernetes/rbac.yaml lists the rights needed)`, err);
+    }
+  }
+
+  async stage(request: StageRequest): Promise<StagedJob> {
+    const image = await pushImage(this.docker, this.config.registry, request.image);
+    const tarFile = join(dirname(request.sourcesDir), 'sources.k8s.tar');
+    await archiveSources(request.sourcesDir, tarFile);
+    return { image, sources: tarFile };
+  }
+
+  async submit(job: JobSpec): Promise<JobHandle> {
+    const name = jobName(job.runId);
+    const namespace = this.config.namespace;
+    if (!(await this.readJob(name))) {
+      try {
+        await this.batch.createNamespacedJob({ namespace, body: jobManifest(job, { namespace }) });
+      } catch (err) {
+        if (apiStatus(err) !== 409) throw err; // 409: a concurrent or earlier submit made it
+      }
+    }
+    const handle: KubernetesHandle = { kind: 'kubernetes', runId: job.runId, jobId: name, namespace, sources: job.staged.sources, timeSeconds: job.resources.timeSeconds ?? null };
+    // Ship the sources as soon as the pod waits for them; a pod still queued gets them from status().
+    for (const until = Date.now() + SUBMIT_WAIT_MS; Date.now() < until; ) {
+      const seen = await this.observe(handle, false);
+      if (!seen.job || seen.main?.state?.running || seen.main?.state?.terminated || seen.pod?.status?.phase === 'Failed') break;
+      if (seen.init?.state?.running && seen.pod) {
+        await this.uploadSources(handle, seen.pod);
+        break;
+      }
+      if (pullFailure(seen) || unschedulable(seen.pod)) break; // queued: status() uploads once it starts
+      await sleep(250);
+    }
+    return handle;
+  }
+
+  async status(handle: JobHandle): Promise<JobStatus> {
+    const h = handle as KubernetesHandle;
+    let seen = await this.observe(h, true);
+    if (!seen.job) return { phase: 'lost', reason: `Job ${h.jobId} no longer exists in namespace ${h.namespace}` };
+    const startedAt = seen.main?.state?.running?.startedAt ?? seen.main?.state?.terminated?.startedAt;
+    const started = startedAt ? new Date(startedAt).toISOString() : undefined;
+
+    if (seen.exitCode !== undefined) {
+      if (seen.stoppedFor === 'timeout' && h.timeSeconds) {
+        return { phase: 'exited', exitCode: TIMEOUT_EXIT_CODE, reason: timeLimitReason(h.timeSeconds), startedAt: started };
+      }
+      return { phase: 'exited', exitCode: seen.exitCode, startedAt: started };
+    }
+    if (seen.main?.state?.running) {
+      // The command's own time limit, measured from its start on the kubelet's clock.
+      if (h.timeSeconds && startedAt && Date.now() - new Date(startedAt).getTime() > h.timeSeconds * 1000) {
+        await this.stop(h, seen.pod!, 'timeout');
+        for (let i = 0; i < 20 && seen.exitCode === undefined && seen.main?.state?.running; i++) {
+          await sleep(250);
+          seen = await this.observe(h, true);
+        }
+        return this.status(h);
+      }
+      return { phase: 'running', startedAt: started };
+    }
+    const terminated = seen.main?.state?.terminated;
+    if (terminated) {
+      // The pod ended on its own terms: killed (deadline, OOM, eviction) or already collected.
+      if (deadlineExceeded(seen.job) && h.timeSeconds) {
+        return { phase: 'exited', exitCode: TIMEOUT_EXIT_CODE, reason: timeLimitReason(h.timeSeconds), startedAt: started, finishedAt: isoTime(terminated.finishedAt) };
+      }
+      return {
+        phase: 'exited',
+        exitCode: terminated.exitCode,
+        reason: terminated.reason === 'OOMKilled' ? 'killed: out of memory' : undefined,
+        startedAt: started,
+        finishedAt: isoTime(terminated.finishedAt),
+      };
+    }
+    const failed = jobFailure(seen);
+    if (failed) return { phase: 'exited', exitCode: deadlineExceeded(seen.job) && h.timeSeconds ? TIMEOUT_EXIT_CODE : 1, reason: failed };
+    if (seen.init?.state?.running && seen.pod) await this.uploadSources(h, seen.pod);
+    return { phase: 'pending' };
+  }
+
+  async logs(handle: JobHandle): Promise<Readable> {
+    const out = new PassThrough();
+    this.pumpLogs(handle as KubernetesHandle, out).then(
+      () => out.end(),
+      (err: unknown) => out.destroy(err as Error),
+    );
+    return out;
+  }
+
+  async cancel(handle: JobHandle): Promise<void> {
+    const h = handle as KubernetesHandle;
+    const seen = await this.observe(h, true).catch(() => undefined);
+    if (seen && !seen.job) return;
+    if (seen?.pod && seen.main?.state?.running) {
+      // Kill the command but keep the pod: its outputs are still collected.
+      if (seen.exitCode === undefined) await this.stop(h, seen.pod, 'cancel');
+      return;
+    }
+    if (seen?.main?.state?.terminated) return;
+    // Not started yet (or unreadable): nothing to collect, remove the Job.
+    await this.deleteJob(h);
+  }
+
+  async collect(handle: JobHandle, destDir: string): Promise<void> {
+    const h = handle as KubernetesHandle;
+    await mkdir(destDir, { recursive: true });
+    const seen = await this.observe(h, false);
+    if (!seen.pod || !seen.main?.state?.running) return; // the pod is gone or never ran: no outputs
+    const where = { namespace: h.namespace, pod: seen.pod.metadata!.name!, container: MAIN_CONTAINER };
+    const tmp = await mkdtemp(join(dirname(destDir), '.collect-'));
+    try {
+      const tarFile = join(tmp, 'output.tar');
+      const result = await execInPod(this.kc, where, ['sh', '-c', `if [ -d ${PROJECT_DIR}/output ]; then tar -c -f - -C ${PROJECT_DIR} output; fi`], {
+        stdout: createWriteStream(tarFile),
+      });
+      if (result.exitCode !== 0) throw new Error(`collecting output/ from pod ${where.pod} failed (tar exit ${result.exitCode}): ${result.stderr.trim()}`);
+      const members = listTarFile(tarFile);
+      checkOutputMembers(members, 'output');
+      if (members.length) await extractChecked(tarFile, destDir, 1);
+      // Outputs are safe here: let the pod finish.
+      await execInPod(this.kc, where, ['touch', COLLECTED_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  async cleanup(handle: JobHandle): Promise<void> {
+    const h = handle as KubernetesHandle;
+    // Background propagation: the garbage collector removes the pod (its grace period is short).
+    await this.deleteJob(h);
+    await rm(h.sources, { force: true });
+  }
+
+  /** The Job, its pod and, while the command's container runs, the hand-over files. */
+  private async observe(h: KubernetesHandle, readFiles: boolean): Promise<Observed> {
+    const job = await this.readJob(h.jobId);
+    if (!job) return {};
+    const pods = await this.core.listNamespacedPod({ namespace: h.namespace, labelSelector: `batch.kubernetes.io/job-name=${h.jobId}` });
+    const created = (p: V1Pod) => new Date(p.metadata?.creationTimestamp ?? 0).getTime();
+    const pod = pods.items.sort((a, b) => created(b) - created(a))[0];
+    const init = pod?.status?.initContainerStatuses?.find((c) => c.name === INIT_CONTAINER);
+    const main = pod?.status?.containerStatuses?.find((c) => c.name === MAIN_CONTAINER);
+    const seen: Observed = { job, pod, init, main };
+    if (readFiles && pod && main?.state?.running) {
+      const r = await execInPod(
+        this.kc,
+        { namespace: h.namespace, pod: pod.metadata!.name!, container: MAIN_CONTAINER },
+        ['sh', '-c', `echo "exit=$(cat ${EXIT_FILE} 2>/dev/null)"; echo "stop=$(cat ${STOP_FILE} 2>/dev/null)"`],
+        { timeoutMs: EXEC_TIMEOUT_MS },
+      ).catch((err: unknown) => {
+        if (!containerGone(err)) throw err;
+        return undefined; // it ended since the pod was read: its terminated state tells the rest
+      });
+      if (!r) return this.observe(h, false);
+      const exit = /^exit=(\d+)\s*$/m.exec(r.stdout);
+      if (exit) seen.exitCode = Number(exit[1]);
+      seen.stoppedFor = /^stop=(\w+)/m.exec(r.stdout)?.[1];
+    }
+    return seen;
+  }
+
+  /** Tar the sources into the waiting init container's /project, then tell it they are there. */
+  private uploadSources(h: KubernetesHandle, pod: V1Pod): Promise<void> {
+    const podName = pod.metadata!.name!;
+    const key = `${this.kc.getCurrentCluster()?.server}/${h.namespace}/${podName}`;
+    const inFlight = uploads.get(key);
+    if (inFlight) return inFlight;
+    const upload = this.upload(h, podName)
+      .catch(async (err: unknown) => {
+        // The init container ended meanwhile (the pod we acted on was a moment old): the sources
+        // are in, or it gave up, which status() reports.
+        if (containerGone(err)) return;
+        // The kubelet reports a container's end up to a few seconds late: give it that long.
+        for (let i = 0; i < 5; i++) {
+          if (!(await this.initRunning(h, podName))) return;
+          await sleep(1000);
+        }
+        throw err;
+      })
+      .finally(() => uploads.delete(key));
+    uploads.set(key, upload);
+    return upload;
+  }
+
+  private async upload(h: KubernetesHandle, podName: string): Promise<void> {
+    const where = { namespace: h.namespace, pod: podName, container: INIT_CONTAINER };
+    const ready = await execInPod(this.kc, where, ['test', '-e', READY_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
+    if (ready.exitCode === 0) return;
+    const extract = await execInPod(this.kc, where, ['tar', '-x', '-o', '-f', '-', '-C', PROJECT_DIR], { stdin: createReadStream(h.sources) });
+    if (extract.exitCode !== 0) throw new Error(`unpacking the sources in pod ${podName} failed (tar exit ${extract.exitCode}): ${extract.stderr.trim()}`);
+    const touched = await execInPod(this.kc, where, ['touch', READY_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
+    if (touched.exitCode !== 0) throw new Error(`marking the sources ready in pod ${podName} failed: ${touched.stderr.trim()}`);
+  }
+
+  private async initRunning(h: KubernetesHandle, podName: string): Promise<boolean> {
+    const pod = await this.core.readNamespacedPod({ name: podName, namespace: h.namespace }).catch(() => undefined);
+    return Boolean(pod?.status?.initContainerStatuses?.find((c) => c.name === INIT_CONTAINER)?.state?.running);
+  }
+
+  /** Record why, then kill every process of the command (PID 1, the wrapper, survives to report). */
+  private async stop(h: KubernetesHandle, pod: V1Pod, why: 'timeout' | 'cancel'): Promise<void> {
+    const where = { namespace: h.namespace, pod: pod.metadata!.name!, container: MAIN_CONTAINER };
+    await execInPod(this.kc, where, ['sh', '-c', `[ -e ${EXIT_FILE} ] || { echo "$1" > ${STOP_FILE}; kill -KILL -1; }`, 'reprise-stop', why], {
+      timeoutMs: EXEC_TIMEOUT_MS,
+    }).catch((err: unknown) => {
+      if (!containerGone(err)) throw err; // it ended meanwhile: nothing left to stop
+    });
+  }
+
+  /**
+   * Follow the command's log from the start. The container outlives the command (it waits to be
+   * collected), so the follow is ended once the exit file appears, and whatever it had not
+   * delivered yet is read once more from the full log.
+   */
+  private async pumpLogs(h: KubernetesHandle, out: PassThrough): Promise<void> {
+    let seen = await this.observe(h, false);
+    while (seen.job && !seen.main?.state?.running && !seen.main?.state?.terminated && !jobFailure(seen)) {
+      await sleep(500);
+      seen = await this.observe(h, false);
+    }
+    if (!seen.pod || !(seen.main?.state?.running || seen.main?.state?.terminated)) return;
+    const podName = seen.pod.metadata!.name!;
+    let sent = 0;
+    const follower = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        sent += chunk.length;
+        out.write(chunk, done);
+      },
+    });
+    const log = new Log(this.kc);
+    const followEnded = new Promise<void>((resolve) => follower.on('finish', resolve).on('close', resolve));
+    const abort = await log.log(h.namespace, podName, MAIN_CONTAINER, follower, { follow: true });
+    for (;;) {
+      const ended = await Promise.race([followEnded.then(() => true), sleep(1000).then(() => false)]);
+      if (ended) break;
+      const now = await this.observe(h, true).catch(() => undefined);
+      if (!now || now.exitCode !== undefined || !now.main?.state?.running) break;
+    }
+    await sleep(500); // the runtime writes the last lines to the log file a moment after they are printed
+    abort.abort();
+    const rest: Buffer[] = [];
+    const collector = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        rest.push(chunk);
+        done();
+      },
+    });
+    try {
+      await log.log(h.namespace, podName, MAIN_CONTAINER, collector, { follow: false });
+      await new Promise<void>((resolve) => collector.on('finish', resolve).on('close', resolve));
+      const full = Buffer.concat(rest);
+      if (full.length > sent) out.write(full.subarray(sent));
+    } catch (err) {
+      if (apiStatus(err) !== 404) throw err; // the pod went away: what was followed is all there is
+    }
+  }
+
+  private async readJob(name: string): Promise<V1Job | undefined> {
+    try {
+      return await this.batch.readNamespacedJob({ name, namespace: this.config.namespace });
+    } catch (err) {
+      if (apiStatus(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  private async deleteJob(h: KubernetesHandle): Promise<void> {
+    try {
+      await this.batch.deleteNamespacedJob({ name: h.jobId, namespace: h.namespace, propagationPolicy: 'Background' });
+    } catch (err) {
+      if (apiStatus(err) !== 404) throw err;
+    }
+  }
+}
+
+const timeLimitReason = (seconds: number) => `time limit ${formatDuration(seconds)} exceeded`;
+
+const isoTime = (t: Date | string | undefined) => (t ? new Date(t).toISOString() : undefined);
+
+const deadlineExceeded = (job: V1Job | undefined) => Boolean(job?.status?.conditions?.some((c) => c.type === 'Failed' && c.status === 'True' && c.reason === 'DeadlineExceeded'));
+
+const unschedulable = (pod: V1Pod | undefined) => Boolean(pod?.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False'));
+
+function pullFailure(seen: Observed): string | undefined {
+  for (const c of [seen.init, seen.main]) {
+    const waiting = c?.state?.waiting;
+    if (waiting?.reason && PULL_FAILURES.includes(waiting.reason)) return `${waiting.reason}: ${waiting.message ?? ''}`.trim();
+  }
+  return undefined;
+}
+
+/** Why a Job that never ran its command ended, if it did: image pull failed, init failed, Job failed. */
+function jobFailure(seen: Observed): string | undefined {
+  const pull = pullFailure(seen);
+  if (pull) return `the pod cannot start: ${pull}`;
+  const initDone = seen.init?.state?.terminated;
+  if (initDone && initDone.exitCode !== 0) return `the sources never arrived in the pod (init container exited ${initDone.exitCode})`;
+  const failed = seen.job?.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
+  if (failed) return `Job failed: ${failed.reason ?? ''} ${failed.message ?? ''}`.trim();
+  if (seen.pod?.status?.phase === 'Failed') return `pod failed: ${seen.pod.status.reason ?? ''} ${seen.pod.status.message ?? ''}`.trim();
+  return undefined;
+}

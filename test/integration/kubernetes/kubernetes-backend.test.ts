@@ -1,0 +1,281 @@
+// The kubernetes backend against the REAL test cluster (`test/infra/kubernetes up`): real API
+// server, real kubelet on containerd, images pushed to the real registry on 127.0.0.1:5000.
+import { BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { text } from 'node:stream/consumers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { dockerClient } from '../../../src/backends/docker/engine.js';
+import { KubernetesBackend, type KubernetesConfig } from '../../../src/backends/kubernetes/kubernetes-backend.js';
+import type { JobHandle, JobSpec, JobStatus, StagedJob } from '../../../src/backends/types.js';
+import { backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const token = randomBytes(4).toString('hex');
+const localTag = `reprise/k8s-it-${token}:latest`;
+
+let env: ClusterEnv;
+let kc: KubeConfig;
+let batch: BatchV1Api;
+let core: CoreV1Api;
+let backend: KubernetesBackend;
+let imageId: string;
+let staged: StagedJob;
+let work: string;
+const handles: JobHandle[] = [];
+
+beforeAll(async () => {
+  env = loadClusterEnv();
+  kc = new KubeConfig();
+  kc.loadFromFile(env.KUBECONFIG);
+  kc.setCurrentContext(env.K8S_CONTEXT);
+  batch = kc.makeApiClient(BatchV1Api);
+  core = kc.makeApiClient(CoreV1Api);
+  backend = new KubernetesBackend(backendConfig(env), dockerClient());
+  imageId = buildTestImage(localTag, `RUN echo "from-image-${token}" > /marker.txt`);
+  work = await mkdtemp(join(tmpdir(), 'reprise-k8s-it-'));
+});
+
+afterAll(async () => {
+  for (const h of handles) await backend?.cleanup(h).catch(() => undefined);
+  if (work) await rm(work, { recursive: true, force: true });
+  // The local tag and the registry tag stage() added (the registry keeps its copy).
+  const pushed = execFileSync('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}', `${env.K8S_REGISTRY}/reprise-it/k8s-it-${token}`], { encoding: 'utf8' });
+  execFileSync('docker', ['image', 'rm', '-f', localTag, ...pushed.split('\n').filter(Boolean)], { stdio: 'ignore' });
+});
+
+const runId = (what: string) => `run-it${token}${what}${randomBytes(3).toString('hex')}`;
+
+/** A sources directory as the activities make it: the project's files and an empty output/. */
+async function sources(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(join(work, 'run-'));
+  const src = join(dir, 'src');
+  await mkdir(join(src, 'output'), { recursive: true });
+  for (const [path, body] of Object.entries(files)) {
+    await mkdir(dirname(join(src, path)), { recursive: true });
+    await writeFile(join(src, path), body);
+  }
+  return src;
+}
+
+async function submitted(b: KubernetesBackend, command: string[], files: Record<string, string> = {}, over: Partial<JobSpec> = {}): Promise<JobHandle> {
+  const id = over.runId ?? runId('x');
+  const st = await b.stage({ runId: id, image: { digest: imageId, tag: localTag }, sourcesDir: await sources(files) });
+  const handle = await b.submit({ runId: id, command, env: {}, resources: {}, staged: st, ...over });
+  handles.push(handle);
+  return handle;
+}
+
+async function waitEnd(b: KubernetesBackend, handle: JobHandle, ms = 90_000): Promise<JobStatus> {
+  for (const until = Date.now() + ms; Date.now() < until; ) {
+    const s = await b.status(handle);
+    if (s.phase === 'exited' || s.phase === 'lost') return s;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`job ${handle.jobId} did not end within ${ms} ms`);
+}
+
+async function podsOf(jobName: string) {
+  return (await core.listNamespacedPod({ namespace: env.K8S_NAMESPACE, labelSelector: `batch.kubernetes.io/job-name=${jobName}` })).items;
+}
+
+async function jobsNamed(jobName: string) {
+  return (await batch.listNamespacedJob({ namespace: env.K8S_NAMESPACE, fieldSelector: `metadata.name=${jobName}` })).items;
+}
+
+/** Everything in a directory, as relative path → content. */
+async function tree(dir: string, prefix = ''): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.isDirectory()) Object.assign(out, await tree(join(dir, e.name), `${prefix}${e.name}/`));
+    else out[`${prefix}${e.name}`] = await readFile(join(dir, e.name), 'utf8');
+  }
+  return out;
+}
+
+describe('kubernetes backend on the real test cluster', () => {
+  it('check() reports the API server version and the namespace', async () => {
+    const c = await backend.check();
+    expect(c.kind).toBe('kubernetes');
+    expect(c.version).toMatch(/^v1\.\d+/);
+    expect(c.details.namespace).toBe(env.K8S_NAMESPACE);
+  });
+
+  it('stage() pushes the image to the registry at 127.0.0.1:5000, pinned by digest, and archives the sources', async () => {
+    staged = await backend.stage({ runId: runId('s'), image: { digest: imageId, tag: localTag }, sourcesDir: await sources({ 'code/a.txt': 'a' }) });
+    const repo = `reprise-it/k8s-it-${token}`;
+    expect(staged.image).toMatch(new RegExp(`^${env.K8S_REGISTRY.replace(/\./g, '\\.')}/${repo}@sha256:[0-9a-f]{64}$`));
+    const tags = (await (await fetch(`http://${env.K8S_REGISTRY}/v2/${repo}/tags/list`)).json()) as { tags: string[] };
+    expect(tags.tags).toContain(imageId.replace('sha256:', '').slice(0, 12));
+    const manifest = await fetch(`http://${env.K8S_REGISTRY}/v2/${repo}/manifests/${staged.image.split('@')[1]}`, {
+      method: 'HEAD',
+      headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' },
+    });
+    expect(manifest.status).toBe(200);
+    expect(execFileSync('tar', ['-tf', staged.sources], { encoding: 'utf8' })).toContain('./code/a.txt');
+    // A second stage of the same digest pushes nothing new and names the same image.
+    const again = await backend.stage({ runId: runId('s'), image: { digest: imageId, tag: localTag }, sourcesDir: await sources({}) });
+    expect(again.image).toBe(staged.image);
+  });
+
+  it('runs a job that reads a source file and writes output/: exit 0, its log, its outputs; submit twice makes one Job', async () => {
+    const id = runId('ok');
+    const cmd = ['sh', '-c', 'cat code/in.txt; cat /marker.txt; echo "to stderr" >&2; mkdir -p output/sub; tr a-z A-Z < code/in.txt > output/sub/upper.txt; echo "$REPRISE_RUN_ID" > output/id.txt'];
+    const first = await submitted(backend, cmd, { 'code/in.txt': `hello ${token}\n` }, { runId: id });
+    const second = await backend.submit({ runId: id, command: cmd, env: {}, resources: {}, staged: { image: staged.image, sources: first.sources as string } });
+    expect(second).toEqual(first);
+    expect(await jobsNamed(first.jobId)).toHaveLength(1);
+    expect(await podsOf(first.jobId)).toHaveLength(1);
+
+    const log = backend.logs(first).then(text);
+    const status = await waitEnd(backend, first);
+    expect(status).toMatchObject({ phase: 'exited', exitCode: 0 });
+    expect(status.startedAt).toBeTruthy();
+    const logText = await log;
+    expect(logText).toContain(`hello ${token}\n`);
+    expect(logText).toContain(`from-image-${token}\n`);
+    expect(logText).toContain('to stderr\n');
+
+    const dest = join(work, `out-${id}`);
+    await backend.collect(first, dest);
+    expect(await tree(dest)).toEqual({ 'sub/upper.txt': `HELLO ${token.toUpperCase()}\n`, 'id.txt': `${id}\n` });
+    // Collected: the pod is let go and ends with the command's exit code.
+    for (let i = 0; i < 40; i++) {
+      const [pod] = await podsOf(first.jobId);
+      if (pod?.status?.phase === 'Succeeded') break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect((await podsOf(first.jobId))[0]?.status?.phase).toBe('Succeeded');
+  }, 120_000);
+
+  it('propagates a non-zero exit code (3); the log arrives whole, once', async () => {
+    const h = await submitted(backend, ['sh', '-c', 'seq 1 3000; sleep 1; seq 3001 6000; exit 3']);
+    const log = backend.logs(h).then(text);
+    expect(await waitEnd(backend, h)).toMatchObject({ phase: 'exited', exitCode: 3 });
+    expect(await log).toBe(Array.from({ length: 6000 }, (_, i) => `${i + 1}\n`).join(''));
+  }, 120_000);
+
+  it('collect() refuses outputs that are links (nothing is extracted)', async () => {
+    const h = await submitted(backend, ['sh', '-c', 'echo ok > output/fine.txt; ln -s /etc/passwd output/evil']);
+    expect(await waitEnd(backend, h)).toMatchObject({ phase: 'exited', exitCode: 0 });
+    const dest = join(work, `out-${h.runId}`);
+    await expect(backend.collect(h, dest)).rejects.toThrow(/member "output\/evil" is unsafe \(it is a symlink/);
+    expect(await tree(dest)).toEqual({});
+  }, 120_000);
+
+  it('passes argv as separate arguments: no shell interpretation of user input', async () => {
+    const h = await submitted(backend, ['sh', '-c', 'printf "%s|" "$@" > output/args.txt', 'argv0', 'a b', '$(touch /project/output/pwned)', "'q'"]);
+    expect(await waitEnd(backend, h)).toMatchObject({ phase: 'exited', exitCode: 0 });
+    const dest = join(work, `out-${h.runId}`);
+    await backend.collect(h, dest);
+    expect(await tree(dest)).toEqual({ 'args.txt': "a b|$(touch /project/output/pwned)|'q'|" });
+  }, 120_000);
+
+  it('kills a job past its time limit: exit code 124 and the reason, outputs still collected', async () => {
+    const h = await submitted(backend, ['sh', '-c', 'echo started > output/partial.txt; sleep 60'], {}, { resources: { timeSeconds: 2 } });
+    const job = (await jobsNamed(h.jobId))[0]!;
+    expect(job.spec?.activeDeadlineSeconds).toBeGreaterThan(2);
+    const status = await waitEnd(backend, h);
+    expect(status).toMatchObject({ phase: 'exited', exitCode: 124, reason: 'time limit 0:00:02 exceeded' });
+    const dest = join(work, `out-${h.runId}`);
+    await backend.collect(h, dest);
+    expect(await tree(dest)).toEqual({ 'partial.txt': 'started\n' });
+  }, 120_000);
+
+  it('cancel() stops a running command (and is harmless to repeat); cleanup() removes the Job and its pods', async () => {
+    const h = await submitted(backend, ['sh', '-c', 'echo running; sleep 120']);
+    for (let i = 0; i < 200 && (await backend.status(h)).phase !== 'running'; i++) await new Promise((r) => setTimeout(r, 250));
+    const t0 = Date.now();
+    await backend.cancel(h);
+    const status = await waitEnd(backend, h, 20_000);
+    expect(status.phase).toBe('exited');
+    expect(status.exitCode).toBe(137);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    await backend.cancel(h);
+    await backend.collect(h, join(work, `out-${h.runId}`));
+
+    await backend.cleanup(h);
+    await backend.cleanup(h);
+    for (let i = 0; i < 120 && ((await jobsNamed(h.jobId)).length || (await podsOf(h.jobId)).length); i++) await new Promise((r) => setTimeout(r, 500));
+    expect(await jobsNamed(h.jobId)).toHaveLength(0);
+    expect(await podsOf(h.jobId)).toHaveLength(0);
+    expect((await backend.status(h)).phase).toBe('lost');
+  }, 120_000);
+
+  it('cancel() before the command starts removes the Job', async () => {
+    const h = await submitted(backend, ['true'], {}, { resources: { cpus: 1000 } }); // never schedulable
+    expect((await backend.status(h)).phase).toBe('pending');
+    await backend.cancel(h);
+    expect((await backend.status(h)).phase).toBe('lost');
+    await backend.collect(h, join(work, `out-${h.runId}`)); // nothing to collect, no error
+  }, 120_000);
+
+  it('runs a job with ONLY the rights in deploy/kubernetes/rbac.yaml (ServiceAccount token)', async () => {
+    const ns = env.K8S_NAMESPACE;
+    const name = `reprise-it-lp-${token}`;
+    const rbac = RbacAuthorizationV1Api;
+    const rbacApi = kc.makeApiClient(rbac);
+    const role = parseAllDocuments(await readFile(join(repoRoot, 'deploy/kubernetes/rbac.yaml'), 'utf8'))
+      .map((d) => d.toJS() as { kind: string; rules?: V1PolicyRule[] })
+      .find((d) => d.kind === 'Role')!;
+    expect(role.rules?.length).toBeGreaterThan(0);
+    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name } } });
+    try {
+      await rbacApi.createNamespacedRole({ namespace: ns, body: { metadata: { name }, rules: role.rules } });
+      await rbacApi.createNamespacedRoleBinding({
+        namespace: ns,
+        body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects: [{ kind: 'ServiceAccount', name, namespace: ns }] },
+      });
+      const tokenRequest = await core.createNamespacedServiceAccountToken({ name, namespace: ns, body: { spec: { audiences: [], expirationSeconds: 600 } } });
+      const cluster = kc.getCurrentCluster()!;
+      const kubeconfig = join(work, 'least-privilege.kubeconfig');
+      await writeFile(
+        kubeconfig,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [{ name: 'c', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } }],
+          users: [{ name: 'u', user: { token: tokenRequest.status!.token } }],
+          contexts: [{ name: 'lp', context: { cluster: 'c', user: 'u', namespace: ns } }],
+          'current-context': 'lp',
+        }),
+        { mode: 0o600 },
+      );
+      const config: KubernetesConfig = backendConfig(env, { kubeconfig, context: 'lp' });
+      const limited = new KubernetesBackend(config, dockerClient());
+      // The identity really is limited: it may not read secrets.
+      const limitedKc = new KubeConfig();
+      limitedKc.loadFromFile(kubeconfig);
+      await expect(limitedKc.makeApiClient(CoreV1Api).listNamespacedSecret({ namespace: ns })).rejects.toMatchObject({ code: 403 });
+
+      // RBAC bindings take a moment to reach the authorizer.
+      for (let i = 0; ; i++) {
+        try {
+          await limited.check();
+          break;
+        } catch (err) {
+          if (i > 40) throw err;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+      const h = await submitted(limited, ['sh', '-c', 'cat code/x.txt; cp code/x.txt output/copy.txt; exit 5'], { 'code/x.txt': 'least privilege\n' });
+      const log = limited.logs(h).then(text);
+      expect(await waitEnd(limited, h)).toMatchObject({ phase: 'exited', exitCode: 5 });
+      expect(await log).toBe('least privilege\n');
+      const dest = join(work, `out-${h.runId}`);
+      await limited.collect(h, dest);
+      expect(await tree(dest)).toEqual({ 'copy.txt': 'least privilege\n' });
+      await limited.cleanup(h);
+      expect(await jobsNamed(h.jobId)).toHaveLength(0);
+    } finally {
+      await rbacApi.deleteNamespacedRoleBinding({ name, namespace: ns }).catch(() => undefined);
+      await rbacApi.deleteNamespacedRole({ name, namespace: ns }).catch(() => undefined);
+      await core.deleteNamespacedServiceAccount({ name, namespace: ns }).catch(() => undefined);
+    }
+  }, 120_000);
+});

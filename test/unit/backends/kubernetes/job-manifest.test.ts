@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { jobManifest, jobName } from '../../../../src/backends/kubernetes/job-manifest.js';
+import type { JobSpec } from '../../../../src/backends/types.js';
+
+const spec = (over: Partial<JobSpec> = {}): JobSpec => ({
+  runId: 'run-abc234',
+  command: ['python', 'code/fit.py', '--name', 'a b; rm -rf / $(x)'],
+  env: { SEED: '1' },
+  resources: {},
+  staged: { image: '127.0.0.1:5000/team/proj@sha256:0123', sources: '/home/u/.reprise/runs/run-abc234/sources.k8s.tar' },
+  ...over,
+});
+
+describe('jobName', () => {
+  it('is reprise-<run id> for run ids that are already valid DNS-1123 labels', () => {
+    expect(jobName('run-abc234')).toBe('reprise-run-abc234');
+  });
+
+  it('lowercases, replaces invalid characters and keeps distinct ids apart by a hash', () => {
+    const a = jobName('Run_ABC.1');
+    const b = jobName('run-abc-1');
+    expect(a).toMatch(/^reprise-run-abc-1-[0-9a-f]{8}$/);
+    expect(b).toBe('reprise-run-abc-1');
+    expect(a).not.toBe(b);
+  });
+
+  it('stays at most 52 characters, starting and ending with an alphanumeric', () => {
+    const name = jobName(`run-${'x'.repeat(100)}`);
+    expect(name.length).toBeLessThanOrEqual(52);
+    expect(name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    expect(jobName('run-trailing-')).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+  });
+});
+
+describe('jobManifest', () => {
+  it('builds the exact Job: labels, emptyDir, init container, argv as separate args, security, resources, deadline', () => {
+    const job = jobManifest(spec({ resources: { cpus: 1.5, memoryBytes: 512 * 2 ** 20, gpus: 2, timeSeconds: 3600 } }), { namespace: 'reprise-runs' });
+    const labels = { 'app.kubernetes.io/managed-by': 'reprise', 'reprise.run/id': 'run-abc234' };
+    const securityContext = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+    const volumeMounts = [{ name: 'project', mountPath: '/project' }];
+    const amounts = { cpu: '1500m', memory: String(512 * 2 ** 20), 'nvidia.com/gpu': '2' };
+    expect(job).toEqual({
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'reprise-run-abc234', namespace: 'reprise-runs', labels },
+      spec: {
+        backoffLimit: 0,
+        activeDeadlineSeconds: 3600 + 900,
+        template: {
+          metadata: { labels },
+          spec: {
+            restartPolicy: 'Never',
+            terminationGracePeriodSeconds: 5,
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            volumes: [{ name: 'project', emptyDir: {} }],
+            initContainers: [
+              {
+                name: 'sources',
+                image: '127.0.0.1:5000/team/proj@sha256:0123',
+                imagePullPolicy: 'IfNotPresent',
+                command: [
+                  'sh',
+                  '-c',
+                  'i=0; while [ ! -e /project/.reprise-ready ]; do i=$((i+1)); if [ "$i" -gt 1800 ]; then echo "reprise: the sources never arrived" >&2; exit 1; fi; sleep 1; done',
+                ],
+                volumeMounts,
+                securityContext,
+              },
+            ],
+            containers: [
+              {
+                name: 'run',
+                image: '127.0.0.1:5000/team/proj@sha256:0123',
+                imagePullPolicy: 'IfNotPresent',
+                command: [
+                  'sh',
+                  '-c',
+                  '"$@"; rc=$?; echo $rc > /project/.reprise-exit; while [ ! -e /project/.reprise-collected ]; do sleep 1; done; exit $rc',
+                  'reprise-run',
+                  'python',
+                  'code/fit.py',
+                  '--name',
+                  'a b; rm -rf / $(x)',
+                ],
+                workingDir: '/project',
+                env: [
+                  { name: 'HOME', value: '/tmp' },
+                  { name: 'SEED', value: '1' },
+                  { name: 'REPRISE_RUN_ID', value: 'run-abc234' },
+                ],
+                resources: { requests: amounts, limits: amounts },
+                volumeMounts,
+                securityContext,
+              },
+            ],
+          },
+        },
+      },
+    });
+  });
+
+  it('asks for no resources and sets no deadline when the run has none', () => {
+    const job = jobManifest(spec(), { namespace: 'ns' });
+    expect(job.spec).not.toHaveProperty('activeDeadlineSeconds');
+    expect(job.spec!.template.spec!.containers[0]).not.toHaveProperty('resources');
+  });
+
+  it('rounds fractional cpus to millicores (at least 1m)', () => {
+    const cpu = (cpus: number) => jobManifest(spec({ resources: { cpus } }), { namespace: 'ns' }).spec!.template.spec!.containers[0]!.resources!.limits!.cpu;
+    expect(cpu(0.25)).toBe('250m');
+    expect(cpu(0.0001)).toBe('1m');
+  });
+});

@@ -1,0 +1,112 @@
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { registryReference } from '../../../../src/backends/kubernetes/image-push.js';
+import { archiveSources, checkOutputMembers, checkSourceTree, listTarFile, listTarMembers } from '../../../../src/backends/kubernetes/tar-members.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'reprise-tar-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A tar made by the system tar, so the parser is tested on real archives (GNU and pax). */
+function tarOf(args: string[], format = 'gnu'): Buffer {
+  const file = join(dir, `t-${Math.random().toString(36).slice(2)}.tar`);
+  execFileSync('tar', ['-c', '-f', file, `--format=${format}`, ...args], { cwd: dir, stdio: ['ignore', 'ignore', 'ignore'] });
+  return execFileSync('cat', [file]);
+}
+
+describe('listTarMembers', () => {
+  it('lists files, directories and links, with long names in GNU and pax archives', async () => {
+    const long = `output/${'d'.repeat(120)}/${'f'.repeat(130)}.txt`;
+    await mkdir(join(dir, 'output', 'd'.repeat(120)), { recursive: true });
+    await writeFile(join(dir, long), 'x');
+    await symlink('../etc/passwd', join(dir, 'output', 'link'));
+    for (const format of ['gnu', 'pax', 'ustar']) {
+      if (format === 'ustar') continue; // ustar cannot hold a 130-character file name
+      const members = listTarMembers(tarOf(['output'], format));
+      expect(members).toContainEqual({ name: long, type: 'file' });
+      expect(members).toContainEqual({ name: 'output/', type: 'directory' });
+      expect(members).toContainEqual({ name: 'output/link', type: 'symlink', linkName: '../etc/passwd' });
+    }
+  });
+
+  it('reads the same members from a file as from a buffer', async () => {
+    await mkdir(join(dir, 'output'));
+    await writeFile(join(dir, 'output', 'a.txt'), 'a'.repeat(2000));
+    const buf = tarOf(['output']);
+    await writeFile(join(dir, 'x.tar'), buf);
+    expect(listTarFile(join(dir, 'x.tar'))).toEqual(listTarMembers(buf));
+    expect(listTarMembers(buf).map((m) => m.name)).toEqual(['output/', 'output/a.txt']);
+  });
+
+  it('refuses a truncated archive', async () => {
+    await writeFile(join(dir, 'big'), 'b'.repeat(5000));
+    expect(() => listTarMembers(tarOf(['big']).subarray(0, 2048))).toThrow(/truncated/);
+  });
+});
+
+describe('checkOutputMembers', () => {
+  it('accepts plain files and directories under output/', () => {
+    expect(() => checkOutputMembers([{ name: 'output/', type: 'directory' }, { name: 'output/a/b.txt', type: 'file' }], 'output')).not.toThrow();
+  });
+
+  it.each([
+    [{ name: '/etc/passwd', type: 'file' as const }, /leaves the destination/],
+    [{ name: 'output/../../x', type: 'file' as const }, /leaves the destination/],
+    [{ name: '../x', type: 'file' as const }, /leaves the destination/],
+    [{ name: 'output/l', type: 'symlink' as const, linkName: '/etc' }, /symlink/],
+    [{ name: 'output/h', type: 'hardlink' as const, linkName: 'output/a' }, /hardlink/],
+    [{ name: 'output/dev', type: 'other' as const }, /other/],
+    [{ name: 'elsewhere/a', type: 'file' as const }, /outside output/],
+  ])('refuses %o', (member, why) => {
+    expect(() => checkOutputMembers([member], 'output')).toThrow(why);
+  });
+
+  it('catches .. and absolute names in archives made by a real tar', async () => {
+    await mkdir(join(dir, 'sub'));
+    await writeFile(join(dir, 'top.txt'), 't');
+    const dotdot = execFileSync('sh', ['-c', 'cd sub && tar -c -P -f - ../top.txt'], { cwd: dir });
+    expect(() => checkOutputMembers(listTarMembers(dotdot))).toThrow(/"\.\.\/top\.txt" is unsafe/);
+    const absolute = execFileSync('tar', ['-c', '-P', '-f', '-', join(dir, 'top.txt')]);
+    expect(() => checkOutputMembers(listTarMembers(absolute))).toThrow(/leaves the destination/);
+  });
+});
+
+describe('checkSourceTree / archiveSources', () => {
+  it('accepts links that stay inside the tree and archives it with neutral ownership', async () => {
+    await mkdir(join(dir, 'src', 'code'), { recursive: true });
+    await writeFile(join(dir, 'src', 'code', 'a.txt'), 'a');
+    await symlink('a.txt', join(dir, 'src', 'code', 'same'));
+    await symlink('../code/a.txt', join(dir, 'src', 'code', 'up-and-back'));
+    await archiveSources(join(dir, 'src'), join(dir, 'src.tar'));
+    const listing = execFileSync('tar', ['-tvf', join(dir, 'src.tar'), '--numeric-owner'], { encoding: 'utf8' });
+    expect(listing).toMatch(/ 0\/0 .*\.\/code\/a\.txt/);
+    expect(listTarMembers(await readFile(join(dir, 'src.tar')))).toContainEqual({ name: './code/same', type: 'symlink', linkName: 'a.txt' });
+  });
+
+  it.each([
+    ['/etc/passwd', /symbolic link to \/etc\/passwd, outside the project/],
+    ['../../outside', /symbolic link to \.\.\/\.\.\/outside, outside the project/],
+    ['../../src/../..', /outside the project/],
+  ])('refuses a link to %s', async (target, why) => {
+    await mkdir(join(dir, 'src', 'code'), { recursive: true });
+    await symlink(target, join(dir, 'src', 'code', 'bad'));
+    await expect(checkSourceTree(join(dir, 'src'))).rejects.toThrow(why);
+  });
+});
+
+describe('registryReference', () => {
+  it('names the image <registry>/<project>:<digest hex 12>', () => {
+    expect(registryReference('registry.example.com/team/', { digest: 'sha256:0123456789abcdef0123', tag: 'reprise/My_Proj:abc' })).toEqual({
+      repository: 'registry.example.com/team/my_proj',
+      tag: '0123456789ab',
+    });
+    expect(registryReference('127.0.0.1:5000', { digest: 'sha256:fedcba9876543210' })).toEqual({ repository: '127.0.0.1:5000/run', tag: 'fedcba987654' });
+  });
+});
