@@ -65,7 +65,8 @@ export function createActivities(deps: ActivityDeps) {
       .catch((err: unknown) => log(input).warn({ err: String(err) }, 'log stream ended early'));
     // Poll fast at first (short jobs end quickly), then settle at pollMs.
     for (let delay = 50; ; delay = Math.min(delay * 2, pollMs)) {
-      const status = await backend.status(handle);
+      // status() may do real work (the Kubernetes backend uploads sources once the pod starts).
+      const status = await withHeartbeat(() => backend.status(handle));
       ctx.heartbeat(status.phase);
       if (status.phase === 'exited' || status.phase === 'lost') {
         await Promise.race([logCopy, ctx.sleep(5000)]);
@@ -226,8 +227,12 @@ export function createActivities(deps: ActivityDeps) {
     async cleanup(input: RunInput, handle?: JobHandle): Promise<void> {
       return guard(async () => {
         if (handle) await (await backendFor(input.backend)).backend.cleanup(handle);
+        // Everything staged for the run goes (sources, backend archives); the logs stay, and
+        // outputs/ is record's (it runs alongside and removes it once committed).
         const dir = runDir(input.runId);
-        await rm(join(dir, 'src'), { recursive: true, force: true });
+        for (const entry of await readdir(dir).catch(() => [])) {
+          if (![BUILD_LOG, JOB_LOG, 'outputs'].includes(entry)) await rm(join(dir, entry), { recursive: true, force: true });
+        }
         if ((await readdir(dir).catch(() => [])).length === 0) await rm(dir, { recursive: true, force: true });
       }, { transient: true });
     },
@@ -256,10 +261,10 @@ async function guard<T>(fn: () => Promise<T>, options: { transient?: boolean } =
   }
 }
 
-/** Heartbeat every 10 s while a long step runs, so a dead worker is noticed in minutes, not hours. */
+/** Heartbeat while a long step runs (the SDK throttles to the timeout), so a dead worker is noticed. */
 async function withHeartbeat<T>(fn: () => Promise<T>): Promise<T> {
   const ctx = Context.current();
-  const beat = setInterval(() => ctx.heartbeat(), 10_000);
+  const beat = setInterval(() => ctx.heartbeat(), 2_000);
   try {
     return await fn();
   } finally {
