@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const binRun = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
@@ -23,9 +25,24 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** The built CLI must exist and be newer than every source file: a stale dist/ tests old code. */
+export function requireFreshBuild(): void {
+  const newest = (dir: string): number =>
+    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+  let built: number;
+  try {
+    built = statSync(join(repoRoot, 'oclif.manifest.json')).mtimeMs;
+  } catch {
+    throw new Error('the CLI is not built: run npm run build first');
+  }
+  if (newest(join(repoRoot, 'src')) > built) throw new Error('dist/ is older than src/: run npm run build first');
+}
+
 /** Drives the built `reprise` binary the way a user's shell would. */
 export class Cli {
-  constructor(readonly env: NodeJS.ProcessEnv) {}
+  constructor(readonly env: NodeJS.ProcessEnv) {
+    requireFreshBuild();
+  }
 
   spawn(args: string[], cwd: string): ChildProcess {
     return spawn(process.execPath, [binRun, ...args], { cwd, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });

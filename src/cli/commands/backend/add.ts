@@ -8,10 +8,11 @@ export default class BackendAdd extends BaseCommand {
   static override examples = [
     '<%= config.bin %> backend add gpu-box --kind docker --socket /run/user/1000/docker.sock',
     '<%= config.bin %> backend add hpc --kind slurm --host login.cluster.edu --user alice --identity-file ~/.ssh/id_ed25519 --known-hosts-file ~/.ssh/known_hosts --partition debug',
+    '<%= config.bin %> backend add k8s --kind kubernetes --namespace reprise-runs --registry registry.example.com/team --context prod',
   ];
   static override args = { name: Args.string({ description: 'backend name (lowercase letters, digits, dashes)', required: true }) };
   static override flags = {
-    kind: Flags.string({ description: 'backend kind', options: ['docker', 'slurm'], required: true }),
+    kind: Flags.string({ description: 'backend kind', options: ['docker', 'slurm', 'kubernetes'], required: true }),
     socket: Flags.string({ description: 'docker: Docker Engine API socket (default: DOCKER_HOST or /var/run/docker.sock)' }),
     host: Flags.string({ description: 'slurm: SSH login node' }),
     port: Flags.integer({ description: 'slurm: SSH port (default 22)', min: 1, max: 65535 }),
@@ -24,6 +25,10 @@ export default class BackendAdd extends BaseCommand {
     'sbatch-arg': Flags.string({ description: 'slurm: extra #SBATCH argument (repeatable)', multiple: true }),
     runtime: Flags.string({ description: 'slurm: container runtime on the nodes (default charliecloud)', options: ['charliecloud', 'apptainer'] }),
     workdir: Flags.string({ description: 'slurm: directory on the cluster for images and runs (default ~/.reprise)' }),
+    kubeconfig: Flags.string({ description: 'kubernetes: kubeconfig file (default: KUBECONFIG or ~/.kube/config)' }),
+    context: Flags.string({ description: "kubernetes: kubeconfig context (default: the kubeconfig's current one)" }),
+    namespace: Flags.string({ description: 'kubernetes: namespace the run Jobs go to' }),
+    registry: Flags.string({ description: 'kubernetes: registry images are pushed to and the nodes pull from' }),
   };
 
   async run(): Promise<{ name: string; config: BackendConfig }> {
@@ -44,14 +49,20 @@ export default class BackendAdd extends BaseCommand {
       sbatchArgs: flags['sbatch-arg'],
       runtime: flags.runtime,
       workdir: flags.workdir,
+      kubeconfig: flags.kubeconfig,
+      context: flags.context,
+      namespace: flags.namespace,
+      registry: flags.registry,
     };
     // Flags not given are left out, so a strict schema only sees what the user set.
     const given = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
     const parsed = backendConfigSchema.safeParse(given);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
+      const toFlag = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace('socket-path', 'socket').replace('sbatch-args', 'sbatch-arg')}`;
+      if (issue.code === 'unrecognized_keys') throw badInput(`${issue.keys.map(toFlag).join(', ')} does not apply to --kind ${flags.kind}; leave it out`);
       const key = issue.path.join('.');
-      const flag = key ? ` --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace('socket-path', 'socket').replace('sbatch-args', 'sbatch-arg')}` : '';
+      const flag = key ? ` ${toFlag(key)}` : '';
       throw badInput(`invalid backend settings for --kind ${flags.kind}:${flag} ${issue.message === 'Required' ? 'is required' : issue.message}`);
     }
     const config = await loadUserConfig(this.env.home);
