@@ -2,46 +2,17 @@
 // (real kube-apiserver, controller-manager, scheduler and a real kubelet on containerd).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const run = promisify(execFile);
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const stateDir = join(repoRoot, 'test/infra/.state');
-const envFile = join(stateDir, 'kubernetes.env');
-
-interface ClusterEnv {
-  K8S_CONTEXT: string;
-  K8S_NAMESPACE: string;
-  K8S_REGISTRY: string;
-  KUBECONFIG: string;
-}
-
-function loadClusterEnv(): ClusterEnv {
-  if (!existsSync(envFile)) {
-    throw new Error(`${envFile} is missing: start the test cluster first with \`test/infra/kubernetes up\``);
-  }
-  const vars: Record<string, string> = {};
-  for (const line of readFileSync(envFile, 'utf8').split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-    if (m?.[1] !== undefined) vars[m[1]] = m[2] ?? '';
-  }
-  for (const key of ['K8S_CONTEXT', 'K8S_NAMESPACE', 'K8S_REGISTRY', 'KUBECONFIG']) {
-    if (!vars[key]) throw new Error(`${envFile} lacks ${key}: rerun \`test/infra/kubernetes up\``);
-  }
-  const env = vars as unknown as ClusterEnv;
-  if (!existsSync(env.KUBECONFIG)) {
-    throw new Error(`${env.KUBECONFIG} is missing: rerun \`test/infra/kubernetes up\``);
-  }
-  return env;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

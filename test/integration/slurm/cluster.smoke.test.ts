@@ -4,56 +4,26 @@
 // exactly as the SLURM backend talks to a real cluster.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import ssh2, { type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { readInfraEnv } from '../../helpers/infra.js';
+import { SLURM_ENV_KEYS } from './slurm-backend-env.js';
+
 const { Client, utils } = ssh2;
 type SshClient = InstanceType<typeof Client>;
 
 const run = promisify(execFile);
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const envFile = join(repoRoot, 'test/infra/.state/slurm.env');
 
-interface ClusterEnv {
-  SLURM_SSH_HOST: string;
-  SLURM_SSH_PORT: string;
-  SLURM_SSH_USER: string;
-  SLURM_SSH_IDENTITY: string;
-  SLURM_SSH_KNOWN_HOSTS: string;
-  SLURM_PARTITION: string;
-}
-const ENV_KEYS = [
-  'SLURM_SSH_HOST',
-  'SLURM_SSH_PORT',
-  'SLURM_SSH_USER',
-  'SLURM_SSH_IDENTITY',
-  'SLURM_SSH_KNOWN_HOSTS',
-  'SLURM_PARTITION',
-] as const;
+type ClusterEnv = Record<(typeof SLURM_ENV_KEYS)[number], string>;
 
 function loadClusterEnv(): ClusterEnv {
-  if (!existsSync(envFile)) {
-    throw new Error(`${envFile} is missing: start the test cluster first with \`test/infra/slurm up\``);
-  }
-  const vars: Record<string, string> = {};
-  for (const line of readFileSync(envFile, 'utf8').split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-    if (m?.[1] !== undefined) vars[m[1]] = m[2] ?? '';
-  }
-  for (const key of ENV_KEYS) {
-    if (!vars[key]) throw new Error(`${envFile} lacks ${key}: rerun \`test/infra/slurm up\``);
-  }
-  const env = vars as unknown as ClusterEnv;
-  for (const file of [env.SLURM_SSH_IDENTITY, env.SLURM_SSH_KNOWN_HOSTS]) {
-    if (!existsSync(file)) throw new Error(`${file} (named in ${envFile}) is missing: rerun \`test/infra/slurm up\``);
-  }
-  return env;
+  return readInfraEnv('slurm', SLURM_ENV_KEYS, ['SLURM_SSH_IDENTITY', 'SLURM_SSH_KNOWN_HOSTS']);
 }
 
 /** Host keys (SSH wire format) that known_hosts lists for host:port, in OpenSSH's `[host]:port` form. */
