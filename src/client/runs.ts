@@ -7,6 +7,8 @@ import type { RunInput, RunProgress, RunResult } from '../activities/types.js';
 import { paths, type RepriseEnv } from '../config/env.js';
 import { ErrorKind, RepriseError, notFound } from '../errors.js';
 import { agentAddress, ensureAgent } from './agent.js';
+import { readFeed } from '../project/history.js';
+import type { Project } from '../project/layout.js';
 
 export const WORKFLOW_TYPE = 'runProject';
 
@@ -81,6 +83,20 @@ export class RunClient {
       if (err instanceof WorkflowNotFoundError) throw notFound(`no run "${runId}" is known to the agent; list runs with: reprise runs`);
       throw err;
     }
+  }
+
+  /**
+   * Runs of one project with their state: live runs answer the progress query; closed ones
+   * are read from their record (a query on a closed workflow would replay its whole history).
+   */
+  async listWithState(project: Project, limit = 50): Promise<(RunSummary & { state: string })[]> {
+    const recorded = new Map((await readFeed(project.root)).map((e) => [e.runId, e.state]));
+    return Promise.all(
+      (await this.list(project.spec.id, limit)).map(async (r) => {
+        const state = r.status === 'RUNNING' ? (await this.progress(r.runId).catch(() => undefined))?.state : recorded.get(r.runId);
+        return { ...r, state: state ?? r.status.toLowerCase() };
+      }),
+    );
   }
 
   /** Runs of one project known to Temporal, newest first. */

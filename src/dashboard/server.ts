@@ -14,19 +14,7 @@ export function createDashboard(project: Project, client: RunClient): Server {
   const routes: [RegExp, (m: RegExpMatchArray, url: URL) => Promise<unknown>][] = [
     [/^\/api\/project$/, async () => ({ name: project.spec.name, id: project.spec.id, root: project.root })],
     [/^\/api\/feed$/, async (_m, url) => readFeed(project.root, Number(url.searchParams.get('n') ?? 100))],
-    [
-      /^\/api\/runs$/,
-      async () => {
-        const recorded = new Map((await readFeed(project.root)).map((e) => [e.runId, e.state]));
-        const runs = await client.list(project.spec.id, 50);
-        return Promise.all(
-          runs.map(async (r) => ({
-            ...r,
-            state: r.status === 'RUNNING' ? ((await client.progress(r.runId).catch(() => undefined))?.state ?? 'running') : (recorded.get(r.runId) ?? r.status.toLowerCase()),
-          })),
-        );
-      },
-    ],
+    [/^\/api\/runs$/, async () => client.listWithState(project, 50)],
     [
       /^\/api\/runs\/(run-[a-z2-7]+)$/,
       async (m) => {

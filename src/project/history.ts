@@ -8,8 +8,10 @@ import { Git } from './git.js';
 import { withFileLock } from './lock.js';
 import { ACTIVITY_DIR } from './layout.js';
 import {
+  AmbiguousRunId,
   commitMessage,
   feedEntryFromTrailers,
+  matchRunId,
   parseTrailers,
   shortId,
   type FeedEntry,
@@ -221,11 +223,19 @@ export async function readFeed(root: string, limit?: number): Promise<FeedEntry[
 /** Resolve a run id or unique prefix against the feed. */
 export async function findRun(root: string, idOrPrefix: string): Promise<FeedEntry> {
   const feed = await readFeed(root);
-  const wanted = idOrPrefix.startsWith('run-') ? idOrPrefix : `run-${idOrPrefix}`;
-  const hits = feed.filter((e) => e.runId === idOrPrefix || e.runId.startsWith(wanted));
-  if (hits.length === 1) return hits[0]!;
-  if (hits.length > 1) throw notFound(`run id "${idOrPrefix}" is ambiguous (${hits.length} runs match); give more characters`);
+  const runId = matchRunIdOrThrow(feed.map((e) => e.runId), idOrPrefix);
+  if (runId) return feed.find((e) => e.runId === runId)!;
   throw notFound(`no recorded run "${idOrPrefix}" in this project; list runs with: reprise log`);
+}
+
+/** matchRunId, with an ambiguous prefix as a user error (exit 2). */
+export function matchRunIdOrThrow(ids: Iterable<string>, idOrPrefix: string): string | undefined {
+  try {
+    return matchRunId(ids, idOrPrefix);
+  } catch (err) {
+    if (err instanceof AmbiguousRunId) throw notFound(err.message);
+    throw err;
+  }
 }
 
 export async function readRecord(root: string, entry: FeedEntry): Promise<{ record: RunRecord; log: string }> {

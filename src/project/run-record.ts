@@ -33,6 +33,25 @@ export interface RunRecord {
 
 export const shortId = (runId: string) => runId.replace(/^run-/, '').slice(0, 8);
 
+/**
+ * The one id among `ids` that `idOrPrefix` names (a full id, or a prefix with or without
+ * "run-"); undefined when none does. Throws when the prefix is ambiguous.
+ */
+export function matchRunId(ids: Iterable<string>, idOrPrefix: string): string | undefined {
+  const all = [...new Set(ids)];
+  if (all.includes(idOrPrefix)) return idOrPrefix;
+  const wanted = idOrPrefix.startsWith('run-') ? idOrPrefix : `run-${idOrPrefix}`;
+  const hits = all.filter((id) => id.startsWith(wanted));
+  if (hits.length > 1) throw new AmbiguousRunId(idOrPrefix, hits.length);
+  return hits[0];
+}
+
+export class AmbiguousRunId extends Error {
+  constructor(idOrPrefix: string, matches: number) {
+    super(`run id "${idOrPrefix}" is ambiguous (${matches} runs match); give more characters`);
+  }
+}
+
 export function commitMessage(r: RunRecord): string {
   let cmd = r.command.join(' ').replace(/\s+/g, ' ');
   if (cmd.length > 60) cmd = `${cmd.slice(0, 57)}...`;

@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { RunClient } from '../../client/runs.js';
-import { readFeed } from '../../project/history.js';
 import { commandText, table } from '../table.js';
 
 interface RunRow {
@@ -21,14 +20,13 @@ export default class Runs extends BaseCommand {
     const project = await this.project();
     const client = await RunClient.connect(this.env, { start: true });
     try {
-      const recorded = new Map((await readFeed(project.root)).map((e) => [e.runId, e.state]));
-      const rows: RunRow[] = [];
-      for (const r of await client.list(project.spec.id, flags.limit)) {
-        // Live runs answer the progress query; closed ones are read from their record (a query
-        // on a closed workflow would replay its whole history).
-        const state = r.status === 'RUNNING' ? (await client.progress(r.runId).catch(() => undefined))?.state : recorded.get(r.runId);
-        rows.push({ runId: r.runId, state: state ?? r.status.toLowerCase(), backend: r.backend, started: r.startTime, command: r.command });
-      }
+      const rows: RunRow[] = (await client.listWithState(project, flags.limit)).map((r) => ({
+        runId: r.runId,
+        state: r.state,
+        backend: r.backend,
+        started: r.startTime,
+        command: r.command,
+      }));
       if (rows.length === 0) this.say('no runs yet; start one with: reprise run -- <command>');
       else this.say(table(['RUN', 'STATE', 'BACKEND', 'STARTED', 'COMMAND'], rows.map((r) => [r.runId, r.state, r.backend, r.started, commandText(r.command)])));
       return rows;

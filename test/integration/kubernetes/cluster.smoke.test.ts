@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 
 import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
+import { adminClients, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const run = promisify(execFile);
 
@@ -27,11 +27,7 @@ describe('kubernetes test cluster (real kubelet on containerd): smoke', () => {
 
   beforeAll(() => {
     env = loadClusterEnv();
-    kc = new KubeConfig();
-    kc.loadFromFile(env.KUBECONFIG);
-    kc.setCurrentContext(env.K8S_CONTEXT);
-    batch = kc.makeApiClient(BatchV1Api);
-    core = kc.makeApiClient(CoreV1Api);
+    ({ kc, batch, core } = adminClients(env));
     image = `${env.K8S_REGISTRY}/reprise-smoke/hello:${token}`;
   });
 

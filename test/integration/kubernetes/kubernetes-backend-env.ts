@@ -1,4 +1,5 @@
 // Shared by the kubernetes-backend tests: the real test cluster's settings and small helpers.
+import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesConfig } from '../../../src/backends/kubernetes/kubernetes-backend.js';
 import { buildTestImage as buildImage, readInfraEnv } from '../../helpers/infra.js';
 
@@ -12,6 +13,14 @@ export interface ClusterEnv {
 /** The cluster `test/infra/kubernetes up` started; fails loudly (never skips) when it is not there. */
 export function loadClusterEnv(): ClusterEnv {
   return readInfraEnv('kubernetes', ['K8S_CONTEXT', 'K8S_NAMESPACE', 'K8S_REGISTRY', 'KUBECONFIG'], ['KUBECONFIG']);
+}
+
+/** API clients with the test cluster's admin kubeconfig. */
+export function adminClients(env: ClusterEnv): { kc: KubeConfig; batch: BatchV1Api; core: CoreV1Api } {
+  const kc = new KubeConfig();
+  kc.loadFromFile(env.KUBECONFIG);
+  kc.setCurrentContext(env.K8S_CONTEXT);
+  return { kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api) };
 }
 
 export function backendConfig(env: ClusterEnv, over: Partial<KubernetesConfig> = {}): KubernetesConfig {

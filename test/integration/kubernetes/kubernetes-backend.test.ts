@@ -13,7 +13,7 @@ import { parseAllDocuments } from 'yaml';
 import { dockerClient } from '../../../src/backends/docker/engine.js';
 import { KubernetesBackend, type KubernetesConfig } from '../../../src/backends/kubernetes/kubernetes-backend.js';
 import type { JobHandle, JobSpec, JobStatus, StagedJob } from '../../../src/backends/types.js';
-import { backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
+import { adminClients, backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const token = randomBytes(4).toString('hex');
@@ -31,11 +31,7 @@ const handles: JobHandle[] = [];
 
 beforeAll(async () => {
   env = loadClusterEnv();
-  kc = new KubeConfig();
-  kc.loadFromFile(env.KUBECONFIG);
-  kc.setCurrentContext(env.K8S_CONTEXT);
-  batch = kc.makeApiClient(BatchV1Api);
-  core = kc.makeApiClient(CoreV1Api);
+  ({ kc, batch, core } = adminClients(env));
   backend = new KubernetesBackend(backendConfig(env), dockerClient());
   imageId = buildTestImage(localTag, `RUN echo "from-image-${token}" > /marker.txt`);
   work = await mkdtemp(join(tmpdir(), 'reprise-k8s-it-'));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { commitMessage, feedEntryFromTrailers, parseTrailers, type RunRecord } from '../../../src/project/run-record.js';
+import { commitMessage, feedEntryFromTrailers, matchRunId, parseTrailers, type RunRecord } from '../../../src/project/run-record.js';
 
 export const sampleRecord: RunRecord = {
   version: 1,
@@ -45,5 +45,18 @@ describe('run commit message', () => {
     const trailers = parseTrailers(commitMessage(record));
     expect(JSON.parse(trailers['Reprise-Command']!)).toEqual(record.command);
     expect(feedEntryFromTrailers('f'.repeat(40), 'subject', trailers)?.command).toEqual(record.command);
+  });
+});
+
+describe('matchRunId', () => {
+  const ids = ['run-abcdefgh2345', 'run-abcdzzzz2345', 'run-qqqqqqqq2345'];
+  it('takes a full id, a prefix with or without run-, and nothing else', () => {
+    expect(matchRunId(ids, 'run-qqqqqqqq2345')).toBe('run-qqqqqqqq2345');
+    expect(matchRunId(ids, 'qqq')).toBe('run-qqqqqqqq2345');
+    expect(matchRunId(ids, 'run-abcde')).toBe('run-abcdefgh2345');
+    expect(matchRunId(ids, 'nope')).toBeUndefined();
+  });
+  it('refuses an ambiguous prefix', () => {
+    expect(() => matchRunId(ids, 'abcd')).toThrow('run id "abcd" is ambiguous (2 runs match); give more characters');
   });
 });
