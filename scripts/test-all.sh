@@ -2,29 +2,35 @@
 # The whole test suite on a fresh machine (this is `npm test`): set up, bring the real clusters
 # up, run every suite, tear the clusters down. A suite whose cluster does not come up fails
 # with the reason; nothing is skipped silently. Exit code: 0 only when every suite passed.
+# Each suite's output is also kept in a log; the summary at the end repeats the last lines of
+# every failed suite after it, so the reason shows where CI output is cut to its tail.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.local/bin:$PATH"
 
-bash scripts/setup.sh || { echo "setup failed" >&2; exit 1; }
+LOG_DIR=${REPRISE_TEST_LOGS:-$(mktemp -d "${TMPDIR:-/tmp}/reprise-test-logs.XXXXXX")}
+mkdir -p "$LOG_DIR"
 
-declare -a results=()
+if ! bash scripts/setup.sh 2>&1 | tee "$LOG_DIR/setup.log"; then
+  echo "=== setup failed; its last lines:"; tail -n 30 "$LOG_DIR/setup.log"; exit 1
+fi
+
+declare -a results=() failures=()
 failed=0
 suite() { # name, command...
   local name=$1 start=$SECONDS; shift
   echo "::: $name"
-  if "$@"; then results+=("PASS  $name ($((SECONDS - start)) s)")
-  else results+=("FAIL  $name ($((SECONDS - start)) s)"); failed=1; fi
+  if "$@" 2>&1 | tee "$LOG_DIR/$name.log"; then results+=("PASS  $name ($((SECONDS - start)) s)")
+  else results+=("FAIL  $name ($((SECONDS - start)) s)"); failures+=("$name"); failed=1; fi
 }
 
-started_clusters=()
-cleanup() { for c in "${started_clusters[@]}"; do "test/infra/$c" down >/dev/null 2>&1 || true; done; }
+# `down` stops only what `up` started, so calling it for a cluster that never came up is harmless.
+cleanup() { for c in slurm kubernetes; do "test/infra/$c" down >/dev/null 2>&1 || true; done; }
 trap cleanup EXIT
 
 # A cluster suite: bring the cluster up (failing the suite with the reason if it cannot), run it.
 cluster_suite() { # cluster
   local c=$1
-  started_clusters+=("$c")
   if ! "test/infra/$c" up; then echo "test/infra/$c up failed: see the messages above" >&2; return 1; fi
   npm run --silent "test:$c"
 }
@@ -37,7 +43,14 @@ suite slurm cluster_suite slurm
 suite kubernetes cluster_suite kubernetes
 suite e2e npm run --silent test:e2e
 
+strip_ansi() { sed -E 's/\x1b\[[0-9;]*[A-Za-z]//g'; }
 echo
 echo "=== summary"
 printf '%s\n' "${results[@]}"
+# Last: why each failed suite failed (its error lines, then its last lines).
+for name in "${failures[@]}"; do
+  echo "=== $name failed (whole log: $LOG_DIR/$name.log)"
+  strip_ansi <"$LOG_DIR/$name.log" | grep -E 'ERROR|Error|FAIL|failed|×' | tail -n 8 | sed 's/^/  ! /'
+  strip_ansi <"$LOG_DIR/$name.log" | grep -v '^[[:space:]]*$' | tail -n 8 | sed 's/^/  | /'
+done
 exit $failed
