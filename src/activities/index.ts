@@ -16,6 +16,7 @@ import { environmentHash, imageTag, renderDockerfile } from '../project/environm
 import { specsAt } from '../project/environment-at.js';
 import { digestFile, digestTree, exportSources, recordRun, snapshotSources } from '../project/history.js';
 import type { RunRecord } from '../project/run-record.js';
+import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
 import { BUILD_LOG, JOB_LOG, type FinishInput, type PreparedImage, type PreparedSources, type RunInput } from './types.js';
 
 export interface ActivityDeps {
@@ -82,7 +83,9 @@ export function createActivities(deps: ActivityDeps) {
     async prepare(input: RunInput): Promise<PreparedSources> {
       return guard(async () => {
         await (await backendFor(input.backend)).backend.check();
+        const workdir = checkWorkdir(input.workdir ?? '');
         const sources = input.rerun ? { sourceCommit: input.rerun.sourceCommit, swept: false } : await snapshotSources(input.projectRoot, input.runId);
+        await assertWorkdirIn(input.projectRoot, sources.sourceCommit, workdir);
         log(input).info({ sourceCommit: sources.sourceCommit, swept: sources.swept, rerunOf: input.rerun?.runId }, 'run prepared');
         return sources;
       });
@@ -152,7 +155,7 @@ export function createActivities(deps: ActivityDeps) {
     async submit(input: RunInput, staged: { image: string; sources: string }): Promise<JobHandle> {
       return guard(async () => {
         const { backend } = await backendFor(input.backend);
-        const handle = await backend.submit({ runId: input.runId, command: input.command, env: {}, resources: input.resources, staged });
+        const handle = await backend.submit({ runId: input.runId, command: input.command, workdir: input.workdir || undefined, env: {}, resources: input.resources, staged });
         log(input).info({ jobId: handle.jobId }, 'job submitted');
         return handle;
       });
@@ -202,6 +205,7 @@ export function createActivities(deps: ActivityDeps) {
           runId: f.input.runId,
           project: { name: project.name, id: project.id },
           command: f.input.command,
+          workdir: f.input.workdir || undefined,
           state: f.state,
           exitCode: f.status.exitCode ?? (f.state === 'succeeded' ? 0 : 1),
           reason: f.status.reason,

@@ -12,6 +12,8 @@ export interface RunInput {
   /** A backend name from the worker's user config. */
   backend: string;
   command: string[];
+  /** Where in the project the command starts (relative POSIX path; '' or absent: the root). */
+  workdir?: string;
   resources: Resources;
   /** Set for reruns: execute exactly this recorded source and image. */
   rerun?: { runId: string; sourceCommit: string; imageDigest: string };

@@ -54,6 +54,8 @@ export interface StagedJob {
 export interface JobSpec {
   runId: string;
   command: string[];
+  /** Where in the project the command starts: a relative POSIX path, '' or absent for the root. */
+  workdir?: string;
   env: Record<string, string>;
   resources: Resources;
   staged: StagedJob;
@@ -79,6 +81,12 @@ export interface JobStatus {
   startedAt?: string;
   finishedAt?: string;
 }
+
+/** Where every backend puts the run's project directory inside the container. */
+export const PROJECT_MOUNT = '/project';
+
+/** The directory the job's command starts in, inside the container. */
+export const jobWorkdir = (job: Pick<JobSpec, 'workdir'>) => (job.workdir ? `${PROJECT_MOUNT}/${job.workdir}` : PROJECT_MOUNT);
 
 /** The exit code a run reports when it hits its time limit, whatever the backend (as timeout(1)). */
 export const TIMEOUT_EXIT_CODE = 124;

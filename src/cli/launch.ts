@@ -12,6 +12,8 @@ import { BaseCommand } from './base-command.js';
 export interface LaunchRequest {
   project: Project;
   command: string[];
+  /** Where in the project the command starts ('' or absent: the root). */
+  workdir?: string;
   backend?: string;
   resources: Resources;
   detach: boolean;
@@ -30,6 +32,7 @@ export function rerunRequest(project: Project, record: RunRecord, backend: strin
   return {
     project,
     command: record.command,
+    workdir: record.workdir,
     backend: backend ?? record.backend.name,
     resources: record.resources,
     detach,
@@ -45,6 +48,7 @@ export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<Launc
     projectRoot: req.project.root,
     backend: backend.name,
     command: req.command,
+    workdir: req.workdir || undefined,
     resources: req.resources,
     rerun: req.rerun,
   };

@@ -15,6 +15,8 @@ export interface RunRecord {
   runId: string;
   project: { name: string; id: string };
   command: string[];
+  /** Where in the project the command started, when not at the root (relative POSIX path). */
+  workdir?: string;
   state: FinalState;
   exitCode: number;
   /** Why the run ended that way when the exit code alone does not say (time limit, cancel). */
@@ -60,6 +62,7 @@ export function commitMessage(r: RunRecord): string {
     ['Reprise-State', r.state],
     ['Reprise-Backend', `${r.backend.name} (${r.backend.kind})`],
     ['Reprise-Command', JSON.stringify(r.command)],
+    ['Reprise-Workdir', r.workdir || undefined],
     ['Reprise-Source-Commit', r.sourceCommit],
     ['Reprise-Image', r.image.digest],
     ['Reprise-Environment', r.environment],

@@ -79,6 +79,19 @@ describe('a user session with the built CLI', () => {
     expect((await cli.json<Feed[]>(['log', '-n', '1'], root))).toHaveLength(1);
   });
 
+  it('a command starts in the project directory it was launched from, and a rerun from the root keeps it', async () => {
+    const root = await newProject('workdir');
+    await writeFile(join(root, 'code/where.sh'), 'pwd; ls\n');
+    const r = await cli.run(['run', '--', 'sh', 'where.sh'], join(root, 'code'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('/project/code\nwhere.sh\n');
+    const [entry] = await cli.json<Feed[]>(['log'], root);
+    expect(await cli.json<{ workdir?: string }>(['show', entry!.runId], root)).toMatchObject({ workdir: 'code' });
+    const again = await cli.run(['rerun', entry!.runId], root);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe('/project/code\nwhere.sh\n');
+  });
+
   it('detach, runs, logs --follow and cancel', async () => {
     const root = await newProject('detached');
     const started = await cli.run(['run', '--detach', '--', 'sh', '-c', 'echo tick; sleep 120'], root);
@@ -237,6 +250,16 @@ describe('bad input: one-line error, documented exit code, project untouched', (
     expect(repoState(root)).toEqual(before);
     await writeFile(join(root, '.reprise/project.yaml'), original.project);
     await writeFile(join(root, '.reprise/environment.yaml'), original.environment);
+  });
+
+  it('a working directory the source commit does not have (an empty directory)', async () => {
+    const empty = join(root, 'input', 'empty');
+    await mkdir(empty, { recursive: true });
+    const before = repoState(root);
+    const r = await cli.run(['run', '--', 'true'], empty);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toMatch(/^Error: the directory input\/empty\/ you ran from is not in the run's source commit .*; run from the project root/);
+    expect(repoState(root)).toEqual(before);
   });
 
   it('not inside a project', async () => {

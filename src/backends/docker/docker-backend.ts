@@ -5,12 +5,11 @@ import { PassThrough, type Readable } from 'node:stream';
 import { formatDuration } from '../../config/resources.js';
 import { notFound } from '../../errors.js';
 import type { Backend, BackendCheck, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
-import { TIMEOUT_EXIT_CODE } from '../types.js';
+import { jobWorkdir, PROJECT_MOUNT, TIMEOUT_EXIT_CODE } from '../types.js';
 import { imageExists } from './image-builder.js';
 import { describeEndpoint, pingEngine, statusCode } from './engine.js';
 
 const RUN_LABEL = 'org.reprise.run';
-const CONTAINER_WORKDIR = '/project';
 
 interface DockerHandle extends JobHandle {
   kind: 'docker';
@@ -150,13 +149,13 @@ export class DockerBackend implements Backend {
       name,
       Image: job.staged.image,
       Cmd: job.command,
-      WorkingDir: CONTAINER_WORKDIR,
+      WorkingDir: jobWorkdir(job),
       Env: Object.entries({ HOME: '/tmp', ...job.env, REPRISE_RUN_ID: job.runId }).map(([k, v]) => `${k}=${v}`),
       Labels: { [RUN_LABEL]: job.runId },
       // Files the job writes belong to the user who launched it, not to root.
       User: uid && uid !== 0 ? `${uid}:${process.getgid!()}` : undefined,
       HostConfig: {
-        Binds: [`${job.staged.sources}:${CONTAINER_WORKDIR}`],
+        Binds: [`${job.staged.sources}:${PROJECT_MOUNT}`],
         NanoCpus: r.cpus ? Math.round(r.cpus * 1e9) : undefined,
         Memory: r.memoryBytes,
         MemorySwap: r.memoryBytes, // no swap beyond the limit

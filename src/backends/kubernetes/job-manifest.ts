@@ -1,12 +1,12 @@
 import type { V1Job, V1ResourceRequirements } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
-import type { JobSpec } from '../types.js';
+import { jobWorkdir, PROJECT_MOUNT, type JobSpec } from '../types.js';
 
 export const MANAGED_BY = 'reprise';
 export const RUN_ID_LABEL = 'reprise.run/id';
 export const INIT_CONTAINER = 'sources';
 export const MAIN_CONTAINER = 'run';
-export const PROJECT_DIR = '/project';
+export const PROJECT_DIR = PROJECT_MOUNT;
 /** Files the pod and the backend use to hand over: sources arrived, command ended, outputs taken. */
 export const READY_FILE = `${PROJECT_DIR}/.reprise-ready`;
 export const EXIT_FILE = `${PROJECT_DIR}/.reprise-exit`;
@@ -76,7 +76,7 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
               image: job.staged.image,
               imagePullPolicy: 'IfNotPresent',
               command: ['sh', '-c', RUN_AND_WAIT_FOR_COLLECTION, 'reprise-run', ...job.command],
-              workingDir: PROJECT_DIR,
+              workingDir: jobWorkdir(job),
               env: Object.entries({ HOME: '/tmp', ...job.env, REPRISE_RUN_ID: job.runId }).map(([n, value]) => ({ name: n, value })),
               ...(resources ? { resources } : {}),
               volumeMounts,

@@ -1,3 +1,4 @@
+import { PROJECT_MOUNT } from '../types.js';
 import { shellCommand, shellQuote } from './shell-quote.js';
 
 /**
@@ -14,11 +15,9 @@ export interface ContainerRuntime {
   imagePath(imagesDir: string, digestHex: string): string;
   /** Shell command turning the uploaded tar into the image at `dest` (a fresh temporary path). */
   convertCommand(tar: string, dest: string): string;
-  /** Shell command running argv in the image with the run's project directory at /project. */
-  runCommand(image: string, projectDir: string, argv: string[], gpus: number): string;
+  /** Shell command running argv in `cwd` in the image, with the run's project directory at /project. */
+  runCommand(image: string, projectDir: string, argv: string[], gpus: number, cwd?: string): string;
 }
-
-export const CONTAINER_PROJECT_DIR = '/project';
 
 /** Charliecloud: an unpacked directory image, run unprivileged by `ch-run`. Proven on the test cluster. */
 export const charliecloud: ContainerRuntime = {
@@ -27,11 +26,11 @@ export const charliecloud: ContainerRuntime = {
   exportFormat: 'filesystem',
   imagePath: (imagesDir, digestHex) => `${imagesDir}/${digestHex}`,
   // ch-run binds onto existing directories only: make the mount point in the image.
-  convertCommand: (tar, dest) => `ch-convert -i tar -o dir ${shellQuote(tar)} ${shellQuote(dest)} && mkdir -p ${shellQuote(dest + CONTAINER_PROJECT_DIR)}`,
+  convertCommand: (tar, dest) => `ch-convert -i tar -o dir ${shellQuote(tar)} ${shellQuote(dest)} && mkdir -p ${shellQuote(dest + PROJECT_MOUNT)}`,
   // --set-env (no argument) applies the image's ENV from ch/environment; GPUs need no flag
   // (ch-fromhost --nvidia is an image-preparation step a site does, not a run option).
-  runCommand: (image, projectDir, argv) =>
-    shellCommand(['ch-run', '--set-env', '-b', `${projectDir}:${CONTAINER_PROJECT_DIR}`, '-c', CONTAINER_PROJECT_DIR, image, '--', ...argv]),
+  runCommand: (image, projectDir, argv, _gpus, cwd = PROJECT_MOUNT) =>
+    shellCommand(['ch-run', '--set-env', '-b', `${projectDir}:${PROJECT_MOUNT}`, '-c', cwd, image, '--', ...argv]),
 };
 
 /**
@@ -46,11 +45,11 @@ export const apptainer: ContainerRuntime = {
   exportFormat: 'docker-archive',
   imagePath: (imagesDir, digestHex) => `${imagesDir}/${digestHex}.sif`,
   convertCommand: (tar, dest) => shellCommand(['apptainer', 'build', dest, `docker-archive:${tar}`]),
-  runCommand: (image, projectDir, argv, gpus) =>
+  runCommand: (image, projectDir, argv, gpus, cwd = PROJECT_MOUNT) =>
     shellCommand([
       'apptainer', 'exec',
-      '--bind', `${projectDir}:${CONTAINER_PROJECT_DIR}`,
-      '--pwd', CONTAINER_PROJECT_DIR,
+      '--bind', `${projectDir}:${PROJECT_MOUNT}`,
+      '--pwd', cwd,
       ...(gpus > 0 ? ['--nv'] : []),
       image, ...argv,
     ]),

@@ -8,6 +8,7 @@ import type { BackendConfig } from '../../config/user-config.js';
 import { backendUnavailable, badInput, errorMessage } from '../../errors.js';
 import { dockerClient } from '../docker/engine.js';
 import type { Backend, BackendCheck, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
+import { jobWorkdir } from '../types.js';
 import { containerRuntimes, type ContainerRuntime } from './container-runtime.js';
 import { exportImage } from './image-export.js';
 import { batchScript, isGoneJobError, jobName, jobStatusFrom, splitSections, STATUS_SCRIPT, SUBMIT_SCRIPT } from './scheduler.js';
@@ -98,7 +99,7 @@ export class SlurmBackend implements Backend {
       qos: this.config.qos,
       extraArgs: this.config.sbatchArgs,
       env: { ...job.env, REPRISE_RUN_ID: job.runId },
-      command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0),
+      command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job)),
     });
     // Rewriting job.sh is harmless: once a job exists the submit script returns it, unchanged.
     await this.ssh.writeFile(`${runDir}/job.sh`, script, 0o755);

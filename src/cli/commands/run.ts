@@ -3,11 +3,12 @@ import { backendFlag } from '../base-command.js';
 import { LaunchCommand } from '../launch.js';
 import { resourceFlags, resolveResources } from '../run-flags.js';
 import { badInput } from '../../errors.js';
+import { workdirOf } from '../../project/workdir.js';
 import type { RunResult } from '../../activities/types.js';
 
 export default class Run extends LaunchCommand {
   static override summary = 'Run a command in the project image on a backend and record it as an activity commit.';
-  static override description = 'Everything after -- is the command. Pending edits in code/, input/ and .reprise/ are swept into the source commit first.';
+  static override description = 'Everything after -- is the command; it starts in the directory you run it from, inside the project. Pending edits in code/, input/ and .reprise/ are swept into the source commit first.';
   static override examples = [
     '<%= config.bin %> run -- python3 code/analysis.py --n 3',
     '<%= config.bin %> run --cpus 2 --memory 4G --time 1h -- python3 code/fit.py',
@@ -30,6 +31,7 @@ export default class Run extends LaunchCommand {
     return this.launchAndReport({
       project,
       command,
+      workdir: workdirOf(project.root, process.cwd()),
       backend: flags.on,
       resources: resolveResources(flags, project.spec),
       detach: flags.detach,

@@ -164,6 +164,14 @@ describe('kubernetes backend on the real test cluster', () => {
     expect(await tree(dest)).toEqual({});
   }, 120_000);
 
+  it("starts the command in the run's working directory", async () => {
+    const h = await submitted(backend, ['sh', '-c', 'pwd > /project/output/pwd.txt'], { 'code/models/m.txt': 'm\n' }, { workdir: 'code/models' });
+    expect(await waitEnd(backend, h)).toMatchObject({ phase: 'exited', exitCode: 0 });
+    const dest = join(work, `out-${h.runId}`);
+    await backend.collect(h, dest);
+    expect(await tree(dest)).toEqual({ 'pwd.txt': '/project/code/models\n' });
+  }, 120_000);
+
   it('passes argv as separate arguments: no shell interpretation of user input', async () => {
     const h = await submitted(backend, ['sh', '-c', 'printf "%s|" "$@" > output/args.txt', 'argv0', 'a b', '$(touch /project/output/pwned)', "'q'"]);
     expect(await waitEnd(backend, h)).toMatchObject({ phase: 'exited', exitCode: 0 });

@@ -43,10 +43,10 @@ async function readAll(stream: Readable): Promise<string> {
   return text;
 }
 
-async function stageAndSubmit(name: string, command: string[], resources: JobSpec['resources'] = {}): Promise<{ handle: JobHandle; staged: StagedJob; runId: string }> {
+async function stageAndSubmit(name: string, command: string[], resources: JobSpec['resources'] = {}, workdir?: string): Promise<{ handle: JobHandle; staged: StagedJob; runId: string }> {
   const runId = newRunId(name);
   const staged = await backend.stage({ runId, image: { digest, tag }, sourcesDir });
-  const handle = await backend.submit({ runId, command, env: {}, resources, staged });
+  const handle = await backend.submit({ runId, command, workdir, env: {}, resources, staged });
   handles.push(handle);
   return { handle, staged, runId };
 }
@@ -143,6 +143,12 @@ describe('slurm backend on the test cluster', () => {
     const dest = await tempDir('reprise-collect-');
     await backend.collect(handle, dest);
     expect(await readdir(dest)).toEqual([]);
+  }, 120_000);
+
+  it("starts the command in the run's working directory", async () => {
+    const { handle } = await stageAndSubmit('workdir', ['sh', '-c', 'pwd; ls'], {}, 'code');
+    expect(await until(handle, ended, 90_000)).toMatchObject({ phase: 'exited', exitCode: 0 });
+    expect(await readAll(await backend.logs(handle))).toBe('/project/code\nrun.sh\n');
   }, 120_000);
 
   it('cancel() ends a running job as exited with a cancelled reason; repeating it is harmless', async () => {

@@ -180,7 +180,44 @@ describe('runProject on local Docker', () => {
   });
 });
 
+describe('runProject: the working directory', () => {
+  it('starts the command in the directory it was launched from, records it, and a rerun keeps it', async () => {
+    const p = await makeProject({ files: { 'code/models/fit.sh': 'pwd; echo fitted > ../../output/fit.txt\n' } });
+    const first = input(p.root, ['sh', 'fit.sh'], { workdir: 'code/models' });
+    expect(await execute(first)).toMatchObject({ state: 'succeeded' });
+    const original = await readRecord(p.root, await findRun(p.root, first.runId));
+    expect(original.log).toBe('/project/code/models\n');
+    expect(original.record).toMatchObject({ workdir: 'code/models', outputs: [{ path: 'output/fit.txt' }] });
+    expect(git(p.root, 'log', '-1', '--format=%(trailers:key=Reprise-Workdir,valueonly)').trim()).toBe('code/models');
+    const again = input(p.root, original.record.command, {
+      workdir: original.record.workdir,
+      rerun: { runId: first.runId, sourceCommit: original.record.sourceCommit, imageDigest: original.record.image.digest },
+    });
+    await execute(again);
+    expect((await readRecord(p.root, await findRun(p.root, again.runId))).log).toBe('/project/code/models\n');
+  });
+});
+
 describe('runProject: bad input fails fast and leaves the project untouched', () => {
+  it('a working directory the source commit does not have', async () => {
+    const p = await makeProject();
+    await writeFile(join(p.root, 'code/x.sh'), 'pending edit\n');
+    const before = repoState(p.root);
+    const f = await failureOf(execute(input(p.root, ['true'], { workdir: 'input/empty' })), 'local');
+    expect(f.type).toBe('BadInput');
+    expect(f.message).toMatch(/^the directory input\/empty\/ you ran from is not in the run's source commit/);
+    expect(repoState(p.root)).toEqual(before);
+  });
+
+  it('a working directory outside the project', async () => {
+    const p = await makeProject();
+    const before = repoState(p.root);
+    const f = await failureOf(execute(input(p.root, ['true'], { workdir: '../elsewhere' })), 'local');
+    expect(f.type).toBe('BadInput');
+    expect(f.message).toMatch(/must be a plain relative path inside the project/);
+    expect(repoState(p.root)).toEqual(before);
+  });
+
   it('missing, unpullable base image', async () => {
     const p = await makeProject({ base: 'local/does-not-exist:1' });
     await writeFile(join(p.root, 'code/x.sh'), 'pending edit\n');

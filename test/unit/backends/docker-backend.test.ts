@@ -50,4 +50,10 @@ describe('DockerBackend container spec', () => {
     await new DockerBackend(engine).submit({ runId: 'run-b', command: ['true'], env: {}, resources: {}, staged: { image: 'i', sources: '/s' } });
     expect(created[0]!.HostConfig).toMatchObject({ NanoCpus: undefined, Memory: undefined, DeviceRequests: undefined });
   });
+
+  it('starts the command in the run\'s working directory under /project', async () => {
+    const { engine, created } = fakeEngine();
+    await new DockerBackend(engine).submit({ runId: 'run-c', command: ['pwd'], workdir: 'code', env: {}, resources: {}, staged: { image: 'i', sources: '/s' } });
+    expect(created[0]).toMatchObject({ WorkingDir: '/project/code', HostConfig: { Binds: ['/s:/project'] } });
+  });
 });

@@ -40,6 +40,11 @@ describe('run commit message', () => {
     ]);
   });
 
+  it('names the working directory in a trailer only when the command did not start at the root', () => {
+    expect(parseTrailers(commitMessage(sampleRecord))).not.toHaveProperty('Reprise-Workdir');
+    expect(parseTrailers(commitMessage({ ...sampleRecord, workdir: 'code/models' }))['Reprise-Workdir']).toBe('code/models');
+  });
+
   it('keeps a multi-line command on one trailer line and round-trips it', () => {
     const record = { ...sampleRecord, command: ['sh', '-c', 'echo a\necho b'] };
     const trailers = parseTrailers(commitMessage(record));

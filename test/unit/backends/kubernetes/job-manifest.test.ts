@@ -106,6 +106,11 @@ describe('jobManifest', () => {
     expect(job.spec!.template.spec!.containers[0]).not.toHaveProperty('resources');
   });
 
+  it('starts the command in the run\'s working directory under /project', () => {
+    const job = jobManifest(spec({ workdir: 'code/models' }), { namespace: 'ns' });
+    expect(job.spec!.template.spec!.containers[0]!.workingDir).toBe('/project/code/models');
+  });
+
   it('rounds fractional cpus to millicores (at least 1m)', () => {
     const cpu = (cpus: number) => jobManifest(spec({ resources: { cpus } }), { namespace: 'ns' }).spec!.template.spec!.containers[0]!.resources!.limits!.cpu;
     expect(cpu(0.25)).toBe('250m');

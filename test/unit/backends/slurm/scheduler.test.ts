@@ -58,8 +58,14 @@ describe('batchScript', () => {
     expect(() => batchScript({ jobName: 'x', runDir, resources: {}, env: { 'A-B': '1' }, command: 'true' })).toThrow(/A-B/);
   });
 
+  it('charliecloud binds the project and starts the command in the run\'s working directory', () => {
+    expect(charliecloud.runCommand('/img', '/r/project', ['python', 'x.py'], 0)).toBe(`'ch-run' '--set-env' '-b' '/r/project:/project' '-c' '/project' '/img' '--' 'python' 'x.py'`);
+    expect(charliecloud.runCommand('/img', '/r/project', ['python', 'x.py'], 0, '/project/code')).toBe(`'ch-run' '--set-env' '-b' '/r/project:/project' '-c' '/project/code' '/img' '--' 'python' 'x.py'`);
+  });
+
   it('apptainer binds the project, sets the workdir and adds --nv for GPUs', () => {
     expect(apptainer.runCommand('/i.sif', '/r/project', ['python', 'x.py'], 1)).toBe(`'apptainer' 'exec' '--bind' '/r/project:/project' '--pwd' '/project' '--nv' '/i.sif' 'python' 'x.py'`);
+    expect(apptainer.runCommand('/i.sif', '/r/project', ['python', 'x.py'], 0, '/project/code')).toBe(`'apptainer' 'exec' '--bind' '/r/project:/project' '--pwd' '/project/code' '/i.sif' 'python' 'x.py'`);
     expect(apptainer.convertCommand('/t.tar', '/t.sif')).toBe(`'apptainer' 'build' '/t.sif' 'docker-archive:/t.tar'`);
   });
 });
