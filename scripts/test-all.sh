@@ -29,9 +29,14 @@ cleanup() { for c in slurm kubernetes; do "test/infra/$c" down >/dev/null 2>&1 |
 trap cleanup EXIT
 
 # A cluster suite: bring the cluster up (failing the suite with the reason if it cannot), run it.
+# A failed start is retried once from scratch (`down`, then `up`), and says so.
 cluster_suite() { # cluster
   local c=$1
-  if ! "test/infra/$c" up; then echo "test/infra/$c up failed: see the messages above" >&2; return 1; fi
+  if ! "test/infra/$c" up; then
+    echo "test/infra/$c up failed; stopping what it started and trying once more" >&2
+    "test/infra/$c" down || true
+    if ! "test/infra/$c" up; then echo "test/infra/$c up failed twice: see the messages above" >&2; return 1; fi
+  fi
   npm run --silent "test:$c"
 }
 
