@@ -23,11 +23,14 @@ export const dockerBackendSchema = z
 export const slurmBackendSchema = z
   .object({
     kind: z.literal('slurm'),
-    /** The login node, reached over SSH as `user` with `identityFile`. */
+    /** The login node, reached over SSH as `user` with `identityFile` and/or an ssh-agent. */
     host: z.string().min(1),
     port: z.number().int().min(1).max(65535).default(22),
     user: z.string().min(1),
-    identityFile: z.string().min(1),
+    /** A private key without a passphrase; a key with one is used through the ssh-agent. */
+    identityFile: z.string().min(1).optional(),
+    /** The ssh-agent socket (as ssh_config's IdentityAgent); default: SSH_AUTH_SOCK. */
+    identityAgent: z.string().min(1).optional(),
     /** Required: the host key is verified against it, never trusted blindly. */
     knownHostsFile: z.string().min(1),
     partition: z.string().optional(),

@@ -55,7 +55,16 @@ export class SlurmBackend implements Backend {
     private readonly config: SlurmBackendConfig,
     private readonly deps: SlurmBackendDeps = {},
   ) {
-    this.ssh = deps.ssh ?? new SshClient({ host: config.host, port: config.port, user: config.user, identityFile: config.identityFile, knownHostsFile: config.knownHostsFile });
+    this.ssh =
+      deps.ssh ??
+      new SshClient({
+        host: config.host,
+        port: config.port,
+        user: config.user,
+        identityFile: config.identityFile,
+        identityAgent: config.identityAgent ?? process.env.SSH_AUTH_SOCK,
+        knownHostsFile: config.knownHostsFile,
+      });
     this.runtime = containerRuntimes[config.runtime];
     this.docker = deps.docker ?? dockerClient();
   }

@@ -13,7 +13,10 @@ export interface SshTarget {
   host: string;
   port: number;
   user: string;
-  identityFile: string;
+  /** A private key file; one with a passphrase is left to the agent. */
+  identityFile?: string;
+  /** The ssh-agent socket, when there is one. */
+  identityAgent?: string;
   knownHostsFile: string;
 }
 
@@ -160,25 +163,20 @@ export class SshClient {
   private connect(): Promise<Connection> {
     const t = this.target;
     const knownHostsFile = expandLocalHome(t.knownHostsFile);
-    const identityFile = expandLocalHome(t.identityFile);
     let entries;
     try {
       entries = parseKnownHosts(readFileSync(knownHostsFile, 'utf8'));
     } catch (err) {
       throw backendUnavailable(`cannot read knownHostsFile ${knownHostsFile} (${errorMessage(err)}); create it with the cluster's verified host key (ssh-keyscan -p ${t.port} ${t.host})`, err);
     }
-    let privateKey: Buffer;
-    try {
-      privateKey = readFileSync(identityFile);
-    } catch (err) {
-      throw backendUnavailable(`cannot read identityFile ${identityFile} (${errorMessage(err)}); set identityFile to your SSH private key for ${t.host}`, err);
-    }
+    const { privateKey, agent, credentials } = this.credentials();
     let verdict: HostKeyVerdict | undefined;
     const config: ConnectConfig = {
       host: t.host,
       port: t.port,
       username: t.user,
       privateKey,
+      agent,
       readyTimeout: 20_000,
       // ssh2 hands the raw host key (no hostHash): compare it with known_hosts ourselves.
       hostVerifier: (key: Buffer) => (verdict = verifyHostKey(entries, t.host, t.port, key)) === 'trusted',
@@ -197,13 +195,47 @@ export class SshClient {
       // `on`, not `once`: a second error during a failed handshake must not go unhandled.
       client.on('error', (err) => {
         client.end();
-        reject(this.connectError(err, verdict, knownHostsFile, identityFile));
+        reject(this.connectError(err, verdict, knownHostsFile, credentials));
       });
       client.connect(config);
     });
   }
 
-  private connectError(err: Error & { level?: string; code?: string }, verdict: HostKeyVerdict | undefined, knownHostsFile: string, identityFile: string): RepriseError {
+  /**
+   * What to log in with, as OpenSSH would: the identity file, and the agent when there is one.
+   * A key with a passphrase is never asked for here: it must be loaded into the agent.
+   */
+  private credentials(): { privateKey?: Buffer; agent?: string; credentials: string } {
+    const t = this.target;
+    const agent = t.identityAgent ? expandLocalHome(t.identityAgent) : undefined;
+    let privateKey: Buffer | undefined;
+    const identityFile = t.identityFile ? expandLocalHome(t.identityFile) : undefined;
+    if (identityFile) {
+      try {
+        privateKey = readFileSync(identityFile);
+      } catch (err) {
+        throw backendUnavailable(`cannot read identityFile ${identityFile} (${errorMessage(err)}); set identityFile to your SSH private key for ${t.host}`, err);
+      }
+      const parsed = ssh2.utils.parseKey(privateKey);
+      if (parsed instanceof Error && /passphrase/i.test(parsed.message)) {
+        if (!agent) {
+          throw backendUnavailable(
+            `identityFile ${identityFile} has a passphrase; load it into ssh-agent (ssh-add ${identityFile}) and give the agent to Reprise (SSH_AUTH_SOCK where the worker starts, or identityAgent in the backend)`,
+          );
+        }
+        privateKey = undefined; // the agent holds it (or the login fails and says so)
+      } else if (parsed instanceof Error) {
+        throw backendUnavailable(`identityFile ${identityFile} is not a usable SSH private key (${parsed.message}); set identityFile to your private key for ${t.host}`);
+      }
+    }
+    if (!privateKey && !agent && !identityFile) {
+      throw backendUnavailable(`no SSH credentials for ${t.user}@${t.host}: set identityFile in the backend, or run ssh-agent with your key loaded (SSH_AUTH_SOCK)`);
+    }
+    const credentials = [identityFile, agent && `the ssh-agent at ${agent}`].filter(Boolean).join(' or ');
+    return { privateKey, agent, credentials };
+  }
+
+  private connectError(err: Error & { level?: string; code?: string }, verdict: HostKeyVerdict | undefined, knownHostsFile: string, credentials: string): RepriseError {
     const t = this.target;
     const name = hostLookupName(t.host, t.port);
     if (verdict === 'unknown-host') {
@@ -216,7 +248,7 @@ export class SshClient {
       );
     }
     if (err.level === 'client-authentication') {
-      return backendUnavailable(`SSH login as ${t.user}@${t.host}:${t.port} with ${identityFile} was refused; add its public key to ~/.ssh/authorized_keys on the cluster`, err);
+      return backendUnavailable(`SSH login as ${t.user}@${t.host}:${t.port} with ${credentials} was refused; add your public key to ~/.ssh/authorized_keys on the cluster (and ssh-add it when you use the agent)`, err);
     }
     return backendUnavailable(`cannot reach ${t.user}@${t.host}:${t.port} over SSH (${err.code ?? errorMessage(err)}); check host, port and network`, err);
   }
