@@ -76,6 +76,10 @@ describe('a user session with the built CLI', () => {
     expect(bad.stdout).toBe('failing\n');
     const show = await cli.json<{ state: string; exitCode: number; resources: object }>(['show', (await cli.json<Feed[]>(['log', '-n', '1'], root))[0]!.runId], root);
     expect(show).toMatchObject({ state: 'failed', exitCode: 5 });
+
+    const typo = await cli.run(['run', '--', 'pyhton3', 'code/job.sh'], root);
+    expect(typo.code).toBe(127);
+    expect(typo.stderr).toMatch(/failed, exit code 127 \(could not start: exec: "pyhton3": executable file not found in \$PATH\); recorded in/);
     expect((await cli.json<Feed[]>(['log', '-n', '1'], root))).toHaveLength(1);
   });
 

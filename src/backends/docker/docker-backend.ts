@@ -50,11 +50,13 @@ export class DockerBackend implements Backend {
         container = await this.findSoon(name); // ...and may still be registering it.
       }
     }
-    if (container.State.Status === 'created') {
+    if (container.State.Status === 'created' && !startFailure(container.State)) {
       try {
         await this.docker.getContainer(container.Id).start();
       } catch (err) {
-        if (statusCode(err) !== 304) throw err; // 304: already started.
+        // 304: already started. A command the image lacks (127), cannot run (126) or a device the
+        // engine cannot give is the job failing, as with `docker run`: status() reports it.
+        if (statusCode(err) !== 304 && !startFailure((await this.find(container.Id))?.State)) throw err;
       }
     }
     const handle: DockerHandle = {
@@ -75,6 +77,8 @@ export class DockerBackend implements Backend {
     const startedAt = validTime(s.StartedAt);
     const finishedAt = validTime(s.FinishedAt);
     const limitMs = h.timeSeconds ? h.timeSeconds * 1000 : undefined;
+    const failedStart = startFailure(s);
+    if (failedStart) return { phase: 'exited', exitCode: failedStart.exitCode, reason: failedStart.reason };
     if (s.Running || s.Status === 'created' || s.Status === 'restarting') {
       // Docker has no time limit of its own: enforce it here, measured by the engine's clock.
       if (limitMs && startedAt && Date.now() - Date.parse(startedAt) > limitMs) {
@@ -166,5 +170,16 @@ export class DockerBackend implements Backend {
 }
 
 export const containerName = (runId: string) => `reprise-${runId}`;
+
+/**
+ * A container the engine could not start stays "created" with the runtime's error and an exit
+ * code (127: command not found, 126: not executable, else 125 as `docker run` uses).
+ */
+function startFailure(s: Docker.ContainerInspectInfo['State'] | undefined): { exitCode: number; reason: string } | undefined {
+  if (!s || s.Status !== 'created' || !s.Error) return undefined;
+  // "...: exec: "x": executable file not found in $PATH: unknown" → "exec: "x": executable file not found in $PATH"
+  const reason = /exec: .*?(?=: unknown$|$)/.exec(s.Error)?.[0] ?? s.Error;
+  return { exitCode: s.ExitCode > 0 ? s.ExitCode : 125, reason: `could not start: ${reason}` };
+}
 
 const validTime = (t: string | undefined) => (t && !t.startsWith('0001-') ? t : undefined);

@@ -99,6 +99,16 @@ describe('runProject on local Docker', () => {
     expect((await readFeed(p.root))[0]).toMatchObject({ state: 'failed', exitCode: 3 });
   });
 
+  it('a command the image lacks is the job failing with 127 (as docker run), recorded at once, no container left', async () => {
+    const p = await makeProject();
+    const i = input(p.root, ['nosuchcommand', '--flag']);
+    const result = await execute(i);
+    expect(result).toMatchObject({ state: 'failed', exitCode: 127 });
+    expect(result.reason).toBe('could not start: exec: "nosuchcommand": executable file not found in $PATH');
+    expect((await readRecord(p.root, await findRun(p.root, i.runId))).record).toMatchObject({ state: 'failed', exitCode: 127, reason: result.reason });
+    expect(containersOf(i.runId)).toEqual([]);
+  });
+
   it('enforces the time limit', async () => {
     const p = await makeProject();
     const result = await execute(input(p.root, ['sleep', '60'], { resources: { timeSeconds: 2 } }));
