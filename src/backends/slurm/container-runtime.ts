@@ -30,7 +30,7 @@ export const charliecloud: ContainerRuntime = {
   // --set-env (no argument) applies the image's ENV from ch/environment; GPUs need no flag
   // (ch-fromhost --nvidia is an image-preparation step a site does, not a run option).
   runCommand: (image, projectDir, argv, _gpus, cwd = PROJECT_MOUNT) =>
-    shellCommand(['ch-run', '--set-env', '-b', `${projectDir}:${PROJECT_MOUNT}`, '-c', cwd, image, '--', ...argv]),
+    shellCommand(['ch-run', '--set-env', '-b', `${projectDir}:${PROJECT_MOUNT}`, '-c', cwd, image, '--', ...viaShell(argv)]),
 };
 
 /**
@@ -51,8 +51,15 @@ export const apptainer: ContainerRuntime = {
       '--bind', `${projectDir}:${PROJECT_MOUNT}`,
       '--pwd', cwd,
       ...(gpus > 0 ? ['--nv'] : []),
-      image, ...argv,
+      image, ...viaShell(argv),
     ]),
 };
+
+/**
+ * The user's argv behind `sh -c 'exec "$@"'` (never pasted into the script): a command the
+ * image lacks exits 127 and one it cannot execute 126, as on Docker and Kubernetes, instead of
+ * the runtime's own exit code 1.
+ */
+const viaShell = (argv: string[]) => ['sh', '-c', 'exec "$@"', 'reprise-run', ...argv];
 
 export const containerRuntimes = { charliecloud, apptainer } as const;

@@ -228,7 +228,7 @@ export class SshClient {
         throw backendUnavailable(`identityFile ${identityFile} is not a usable SSH private key (${parsed.message}); set identityFile to your private key for ${t.host}`);
       }
     }
-    if (!privateKey && !agent && !identityFile) {
+    if (!privateKey && !agent) {
       throw backendUnavailable(`no SSH credentials for ${t.user}@${t.host}: set identityFile in the backend, or run ssh-agent with your key loaded (SSH_AUTH_SOCK)`);
     }
     const credentials = [identityFile, agent && `the ssh-agent at ${agent}`].filter(Boolean).join(' or ');

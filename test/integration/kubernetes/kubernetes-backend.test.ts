@@ -164,6 +164,13 @@ describe('kubernetes backend on the real test cluster', () => {
     expect(await tree(dest)).toEqual({});
   }, 120_000);
 
+  it('a command the image lacks exits 127, as on Docker and SLURM', async () => {
+    const h = await submitted(backend, ['nosuchcommand', '--flag']);
+    const log = backend.logs(h).then(text);
+    expect(await waitEnd(backend, h)).toMatchObject({ phase: 'exited', exitCode: 127 });
+    expect(await log).toMatch(/nosuchcommand: not found/);
+  }, 120_000);
+
   it("starts the command in the run's working directory", async () => {
     const h = await submitted(backend, ['sh', '-c', 'pwd > /project/output/pwd.txt'], { 'code/models/m.txt': 'm\n' }, { workdir: 'code/models' });
     expect(await waitEnd(backend, h)).toMatchObject({ phase: 'exited', exitCode: 0 });

@@ -145,6 +145,12 @@ describe('slurm backend on the test cluster', () => {
     expect(await readdir(dest)).toEqual([]);
   }, 120_000);
 
+  it('a command the image lacks exits 127, as on Docker and Kubernetes', async () => {
+    const { handle } = await stageAndSubmit('missing', ['nosuchcommand', '--flag']);
+    expect(await until(handle, ended, 90_000)).toMatchObject({ phase: 'exited', exitCode: 127 });
+    expect(await readAll(await backend.logs(handle))).toMatch(/nosuchcommand: not found/);
+  }, 120_000);
+
   it("starts the command in the run's working directory", async () => {
     const { handle } = await stageAndSubmit('workdir', ['sh', '-c', 'pwd; ls'], {}, 'code');
     expect(await until(handle, ended, 90_000)).toMatchObject({ phase: 'exited', exitCode: 0 });

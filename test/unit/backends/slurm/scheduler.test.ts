@@ -34,7 +34,7 @@ describe('batchScript', () => {
         '#SBATCH --constraint=haswell',
         "export REPRISE_RUN_ID='r1'",
         "export MSG='it'\\''s $x'",
-        `'ch-run' '--set-env' '-b' '${runDir}/project:/project' '-c' '/project' '/home/alice/.reprise/images/abc' '--' 'sh' '-c' 'echo "$MSG" > output/a'`,
+        `'ch-run' '--set-env' '-b' '${runDir}/project:/project' '-c' '/project' '/home/alice/.reprise/images/abc' '--' 'sh' '-c' 'exec "$@"' 'reprise-run' 'sh' '-c' 'echo "$MSG" > output/a'`,
         'rc=$?',
         `echo "$rc" > '${runDir}/exit_code.tmp' && mv -f '${runDir}/exit_code.tmp' '${runDir}/exit_code'`,
         'exit "$rc"',
@@ -59,13 +59,13 @@ describe('batchScript', () => {
   });
 
   it('charliecloud binds the project and starts the command in the run\'s working directory', () => {
-    expect(charliecloud.runCommand('/img', '/r/project', ['python', 'x.py'], 0)).toBe(`'ch-run' '--set-env' '-b' '/r/project:/project' '-c' '/project' '/img' '--' 'python' 'x.py'`);
-    expect(charliecloud.runCommand('/img', '/r/project', ['python', 'x.py'], 0, '/project/code')).toBe(`'ch-run' '--set-env' '-b' '/r/project:/project' '-c' '/project/code' '/img' '--' 'python' 'x.py'`);
+    expect(charliecloud.runCommand('/img', '/r/project', ['python', 'x.py'], 0)).toBe(`'ch-run' '--set-env' '-b' '/r/project:/project' '-c' '/project' '/img' '--' 'sh' '-c' 'exec "$@"' 'reprise-run' 'python' 'x.py'`);
+    expect(charliecloud.runCommand('/img', '/r/project', ['python', 'x.py'], 0, '/project/code')).toBe(`'ch-run' '--set-env' '-b' '/r/project:/project' '-c' '/project/code' '/img' '--' 'sh' '-c' 'exec "$@"' 'reprise-run' 'python' 'x.py'`);
   });
 
   it('apptainer binds the project, sets the workdir and adds --nv for GPUs', () => {
-    expect(apptainer.runCommand('/i.sif', '/r/project', ['python', 'x.py'], 1)).toBe(`'apptainer' 'exec' '--bind' '/r/project:/project' '--pwd' '/project' '--nv' '/i.sif' 'python' 'x.py'`);
-    expect(apptainer.runCommand('/i.sif', '/r/project', ['python', 'x.py'], 0, '/project/code')).toBe(`'apptainer' 'exec' '--bind' '/r/project:/project' '--pwd' '/project/code' '/i.sif' 'python' 'x.py'`);
+    expect(apptainer.runCommand('/i.sif', '/r/project', ['python', 'x.py'], 1)).toBe(`'apptainer' 'exec' '--bind' '/r/project:/project' '--pwd' '/project' '--nv' '/i.sif' 'sh' '-c' 'exec "$@"' 'reprise-run' 'python' 'x.py'`);
+    expect(apptainer.runCommand('/i.sif', '/r/project', ['python', 'x.py'], 0, '/project/code')).toBe(`'apptainer' 'exec' '--bind' '/r/project:/project' '--pwd' '/project/code' '/i.sif' 'sh' '-c' 'exec "$@"' 'reprise-run' 'python' 'x.py'`);
     expect(apptainer.convertCommand('/t.tar', '/t.sif')).toBe(`'apptainer' 'build' '/t.sif' 'docker-archive:/t.tar'`);
   });
 });
