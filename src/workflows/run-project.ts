@@ -63,7 +63,14 @@ export async function runProject(input: RunInput): Promise<RunResult> {
   }
 
   // Submit cannot be interrupted halfway: a cancel arriving now still sees the job's handle.
-  const handle: JobHandle = await CancellationScope.nonCancellable(() => submitting.submit(input, staged));
+  let handle: JobHandle;
+  try {
+    handle = await CancellationScope.nonCancellable(() => submitting.submit(input, staged));
+  } catch (err) {
+    progress.state = 'failed';
+    await CancellationScope.nonCancellable(() => finishing.cleanup(input)); // the staged sources
+    throw err;
+  }
   progress.handle = handle;
   progress.state = 'submitted';
   let status: JobStatus;

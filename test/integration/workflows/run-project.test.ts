@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { RunInput, RunProgress, RunResult } from '../../../src/activities/types.js';
 import { newRunId } from '../../../src/client/runs.js';
-import { saveUserConfig } from '../../../src/config/user-config.js';
+import { saveUserConfig, type BackendConfig } from '../../../src/config/user-config.js';
+import { createBackend } from '../../../src/backends/registry.js';
+import type { Backend } from '../../../src/backends/types.js';
+import { badInput } from '../../../src/errors.js';
 import { readFeed, readRecord, findRun } from '../../../src/project/history.js';
 import { git, makeProject, repoState, tempDir } from '../../helpers/project.js';
 import { startTemporal, startWorker, testActivities, workflowsPath } from '../../helpers/temporal.js';
@@ -266,6 +269,36 @@ describe('runProject: bad input fails fast and leaves the project untouched', ()
     expect(f.type).toBe('BadInput');
     expect(f.message).toBe('.reprise/environment.yaml: unknown key "brew" under "packages"; fix the file and retry');
     expect(repoState(p.root)).toEqual(before);
+  });
+});
+
+describe('runProject: a submit the backend refuses', () => {
+  const refusingQueue = 'it-run-project-refusing-submit';
+  let refusing: { worker: Worker; running: Promise<void> };
+  beforeAll(async () => {
+    // The real Docker backend, except that submit is refused (as a cluster refuses a job).
+    const createRefusing = (config: BackendConfig): Backend => {
+      const real = createBackend(config);
+      return Object.assign(Object.create(real) as Backend, { submit: () => Promise.reject(badInput('the backend refused the job; fix its settings')) });
+    };
+    refusing = await startWorker(env, refusingQueue, testActivities(home, { createBackend: createRefusing }));
+  });
+  afterAll(async () => {
+    refusing?.worker.shutdown();
+    await refusing?.running;
+  });
+
+  it('fails the run, records nothing and removes the staged sources', async () => {
+    const p = await makeProject();
+    await writeFile(join(p.root, 'code/x.sh'), 'pending edit\n');
+    const before = repoState(p.root);
+    const i = input(p.root, ['true']);
+    const run = env.client.workflow.start('runProject', { workflowId: i.runId, taskQueue: refusingQueue, args: [i] });
+    const f = await failureOf((await run).result(), 'local');
+    expect(f.message).toBe('the backend refused the job; fix its settings');
+    expect(repoState(p.root)).toEqual(before);
+    expect(existsSync(join(home, 'runs', i.runId, 'src'))).toBe(false);
+    expect(containersOf(i.runId)).toEqual([]);
   });
 });
 
