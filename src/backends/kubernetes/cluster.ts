@@ -87,6 +87,12 @@ export async function execInPod(
       clearTimeout(timer);
       reject(e);
     });
+    // A stdin that fails (a file that cannot be read) ends the exec rather than leaving it waiting.
+    options.stdin?.once('error', (e: Error) => {
+      clearTimeout(timer);
+      ws.terminate();
+      reject(e);
+    });
   });
   if (!status) {
     out.end();

@@ -1,12 +1,12 @@
 import { BatchV1Api, CoreV1Api, KubeConfig, Log, VersionApi, type V1ContainerStatus, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import type Docker from 'dockerode';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { formatDuration } from '../../config/resources.js';
 import type { BackendConfig } from '../../config/user-config.js';
-import { backendUnavailable } from '../../errors.js';
+import { backendUnavailable, errorMessage } from '../../errors.js';
 import type { Backend, BackendCheck, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import { TIMEOUT_EXIT_CODE } from '../types.js';
 import { apiStatus, containerGone, execInPod, loadKubeConfig } from './cluster.js';
@@ -112,15 +112,22 @@ export class KubernetesBackend implements Backend {
     }
     const handle: KubernetesHandle = { kind: 'kubernetes', runId: job.runId, jobId: name, namespace, sources: job.staged.sources, timeSeconds: job.resources.timeSeconds ?? null };
     // Ship the sources as soon as the pod waits for them; a pod still queued gets them from status().
-    for (const until = Date.now() + SUBMIT_WAIT_MS; Date.now() < until; ) {
-      const seen = await this.observe(handle, false);
-      if (!seen.job || seen.main?.state?.running || seen.main?.state?.terminated || seen.pod?.status?.phase === 'Failed') break;
-      if (seen.init?.state?.running && seen.pod) {
-        await this.uploadSources(handle, seen.pod);
-        break;
+    try {
+      for (const until = Date.now() + SUBMIT_WAIT_MS; Date.now() < until; ) {
+        const seen = await this.observe(handle, false);
+        if (!seen.job || seen.main?.state?.running || seen.main?.state?.terminated || seen.pod?.status?.phase === 'Failed') break;
+        if (seen.init?.state?.running && seen.pod) {
+          await this.uploadSources(handle, seen.pod);
+          break;
+        }
+        if (pullFailure(seen) || unschedulable(seen.pod)) break; // queued: status() uploads once it starts
+        await sleep(250);
       }
-      if (pullFailure(seen) || unschedulable(seen.pod)) break; // queued: status() uploads once it starts
-      await sleep(250);
+    } catch (err) {
+      // The command waits for its sources, so nothing of the run has happened yet: remove the Job,
+      // so a failed submit leaves nothing on the cluster (a retried submit makes it afresh).
+      await this.deleteJob(handle).catch(() => undefined);
+      throw err;
     }
     return handle;
   }
@@ -278,6 +285,10 @@ export class KubernetesBackend implements Backend {
     const where = { namespace: h.namespace, pod: podName, container: INIT_CONTAINER };
     const ready = await execInPod(this.kc, where, ['test', '-e', READY_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
     if (ready.exitCode === 0) return;
+    // Staged by this worker (stage() archives into its REPRISE_HOME): say so when it is gone.
+    await access(h.sources).catch((err: unknown) => {
+      throw new Error(`the run's staged sources ${h.sources} are gone (${errorMessage(err)}); was the run staged by a worker on another machine?`);
+    });
     const extract = await execInPod(this.kc, where, ['tar', '-x', '-o', '-f', '-', '-C', PROJECT_DIR], { stdin: createReadStream(h.sources) });
     if (extract.exitCode !== 0) throw new Error(`unpacking the sources in pod ${podName} failed (tar exit ${extract.exitCode}): ${extract.stderr.trim()}`);
     const touched = await execInPod(this.kc, where, ['touch', READY_FILE], { timeoutMs: EXEC_TIMEOUT_MS });

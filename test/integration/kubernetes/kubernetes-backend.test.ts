@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { dockerClient } from '../../../src/backends/docker/engine.js';
 import { KubernetesBackend, type KubernetesConfig } from '../../../src/backends/kubernetes/kubernetes-backend.js';
+import { jobName } from '../../../src/backends/kubernetes/job-manifest.js';
 import type { JobHandle, JobSpec, JobStatus, StagedJob } from '../../../src/backends/types.js';
 import { adminClients, backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
 
@@ -162,6 +163,14 @@ describe('kubernetes backend on the real test cluster', () => {
     const dest = join(work, `out-${h.runId}`);
     await expect(backend.collect(h, dest)).rejects.toThrow(/member "output\/evil" is unsafe \(it is a symlink/);
     expect(await tree(dest)).toEqual({});
+  }, 120_000);
+
+  it('a submit whose sources cannot be shipped fails and leaves no Job behind', async () => {
+    const id = runId('unshippable');
+    const st = await backend.stage({ runId: id, image: { digest: imageId, tag: localTag }, sourcesDir: await sources({ 'code/a.txt': 'a\n' }) });
+    await rm(st.sources, { force: true }); // the archive is gone: the upload cannot happen
+    await expect(backend.submit({ runId: id, command: ['true'], env: {}, resources: {}, staged: st })).rejects.toThrow(/^the run's staged sources .* are gone \(ENOENT/);
+    expect(await jobsNamed(jobName(id))).toEqual([]);
   }, 120_000);
 
   it('a command the image lacks exits 127, as on Docker and SLURM', async () => {
