@@ -50,7 +50,7 @@ export class RunClient {
       workflowId: input.runId,
       taskQueue: this.env.taskQueue,
       args: [input],
-      memo: { projectRoot: input.projectRoot, projectId, command: input.command, backend: input.backend },
+      memo: { projectRoot: input.projectRoot, projectId, command: input.command, backend: input.backend, ...(input.workdir ? { workdir: input.workdir } : {}) },
     });
   }
 
@@ -111,6 +111,7 @@ export class RunClient {
         closeTime: wf.closeTime?.toISOString(),
         command: (wf.memo?.command as string[] | undefined) ?? [],
         backend: String(wf.memo?.backend ?? ''),
+        workdir: typeof wf.memo?.workdir === 'string' ? wf.memo.workdir : undefined,
       });
       if (out.length >= limit) break;
     }
@@ -125,6 +126,7 @@ export interface RunSummary {
   closeTime?: string;
   command: string[];
   backend: string;
+  workdir?: string;
 }
 
 /** Unwrap WorkflowFailedError → ActivityFailure → ApplicationFailure into the user's error. */

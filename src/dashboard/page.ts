@@ -28,11 +28,11 @@ function fill(id, rows, cols) {
     const tr = document.createElement('tr');
     tr.className = 'clickable';
     tr.onclick = () => { selected = r.runId; refreshLog(); };
-    for (const [key, fmt] of cols) tr.append(cell(fmt ? fmt(r[key]) : String(r[key] ?? ''), key === 'state' ? r.state : ''));
+    for (const [key, fmt] of cols) tr.append(cell(fmt ? fmt(r[key], r) : String(r[key] ?? ''), key === 'state' ? r.state : ''));
     return tr;
   }));
 }
-const cmd = (argv) => (argv || []).join(' ');
+const cmd = (argv, r) => (argv || []).join(' ') + (r && r.workdir ? '  (in ' + r.workdir + '/)' : '');
 async function refresh() {
   try {
     const [runs, feed] = await Promise.all([fetch('/api/runs').then((r) => r.json()), fetch('/api/feed').then((r) => r.json())]);

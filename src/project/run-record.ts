@@ -94,6 +94,8 @@ export interface FeedEntry {
   state: string;
   backend: string;
   command: string[];
+  /** Where in the project the command started, when not at the root. */
+  workdir?: string;
   sourceCommit: string;
   image: string;
   environment: string;
@@ -118,6 +120,7 @@ export function feedEntryFromTrailers(commit: string, subject: string, t: Record
     state: t['Reprise-State'] ?? 'unknown',
     backend: t['Reprise-Backend'] ?? '',
     command,
+    workdir: t['Reprise-Workdir'],
     sourceCommit: t['Reprise-Source-Commit'] ?? '',
     image: t['Reprise-Image'] ?? '',
     environment: t['Reprise-Environment'] ?? '',

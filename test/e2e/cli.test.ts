@@ -89,8 +89,12 @@ describe('a user session with the built CLI', () => {
     const r = await cli.run(['run', '--', 'sh', 'where.sh'], join(root, 'code'));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('/project/code\nwhere.sh\n');
-    const [entry] = await cli.json<Feed[]>(['log'], root);
+    const [entry] = await cli.json<(Feed & { workdir?: string })[]>(['log'], root);
+    expect(entry!.workdir).toBe('code');
+    expect((await cli.run(['log'], root)).stdout).toContain('sh where.sh  (in code/)');
     expect(await cli.json<{ workdir?: string }>(['show', entry!.runId], root)).toMatchObject({ workdir: 'code' });
+    const runs = await cli.json<{ runId: string; workdir?: string }[]>(['runs'], root);
+    expect(runs.find((r) => r.runId === entry!.runId)?.workdir).toBe('code');
     const again = await cli.run(['rerun', entry!.runId], root);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toBe('/project/code\nwhere.sh\n');

@@ -17,7 +17,7 @@ export default class Log extends BaseCommand {
       this.say(
         table(
           ['COMMIT', 'RUN', 'STATE', 'EXIT', 'BACKEND', 'FINISHED', 'COMMAND'],
-          feed.map((e) => [e.commit.slice(0, 10), e.runId, e.state, String(e.exitCode), e.backend, e.finishedAt, commandText(e.command)]),
+          feed.map((e) => [e.commit.slice(0, 10), e.runId, e.state, String(e.exitCode), e.backend, e.finishedAt, commandText(e.command, e.workdir)]),
         ),
       );
     }

@@ -9,6 +9,7 @@ interface RunRow {
   backend: string;
   started: string;
   command: string[];
+  workdir?: string;
 }
 
 export default class Runs extends BaseCommand {
@@ -26,9 +27,10 @@ export default class Runs extends BaseCommand {
         backend: r.backend,
         started: r.startTime,
         command: r.command,
+        workdir: r.workdir,
       }));
       if (rows.length === 0) this.say('no runs yet; start one with: reprise run -- <command>');
-      else this.say(table(['RUN', 'STATE', 'BACKEND', 'STARTED', 'COMMAND'], rows.map((r) => [r.runId, r.state, r.backend, r.started, commandText(r.command)])));
+      else this.say(table(['RUN', 'STATE', 'BACKEND', 'STARTED', 'COMMAND'], rows.map((r) => [r.runId, r.state, r.backend, r.started, commandText(r.command, r.workdir)])));
       return rows;
     } finally {
       await client.close();

@@ -25,7 +25,7 @@ export default class Show extends BaseCommand {
       [
         `run        ${record.runId}${record.rerunOf ? ` (rerun of ${record.rerunOf})` : ''}`,
         `state      ${record.state} (exit code ${record.exitCode})${record.reason ? `: ${record.reason}` : ''}`,
-        `command    ${commandText(record.command)}${record.workdir ? `  (in ${record.workdir}/)` : ''}`,
+        `command    ${commandText(record.command, record.workdir)}`,
         `backend    ${record.backend.name} (${record.backend.kind})${record.backend.jobId ? ` job ${record.backend.jobId.slice(0, 12)}` : ''}`,
         `source     ${record.sourceCommit}`,
         `image      ${record.image.digest}${record.image.tag ? ` (${record.image.tag})` : ''}`,

@@ -42,7 +42,9 @@ describe('run commit message', () => {
 
   it('names the working directory in a trailer only when the command did not start at the root', () => {
     expect(parseTrailers(commitMessage(sampleRecord))).not.toHaveProperty('Reprise-Workdir');
-    expect(parseTrailers(commitMessage({ ...sampleRecord, workdir: 'code/models' }))['Reprise-Workdir']).toBe('code/models');
+    const trailers = parseTrailers(commitMessage({ ...sampleRecord, workdir: 'code/models' }));
+    expect(trailers['Reprise-Workdir']).toBe('code/models');
+    expect(feedEntryFromTrailers('f'.repeat(40), 'subject', trailers)?.workdir).toBe('code/models');
   });
 
   it('keeps a multi-line command on one trailer line and round-trips it', () => {
