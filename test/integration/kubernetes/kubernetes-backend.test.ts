@@ -173,6 +173,19 @@ describe('kubernetes backend on the real test cluster', () => {
     expect(await jobsNamed(jobName(id))).toEqual([]);
   }, 120_000);
 
+  it('an image the node cannot pull fails the run with the kubelet\'s reason', async () => {
+    const id = runId('nopull');
+    const st = await backend.stage({ runId: id, image: { digest: imageId, tag: localTag }, sourcesDir: await sources({}) });
+    const missing = `${env.K8S_REGISTRY}/reprise/not-pushed@sha256:${'0'.repeat(64)}`;
+    const h = await backend.submit({ runId: id, command: ['true'], env: {}, resources: {}, staged: { ...st, image: missing } });
+    handles.push(h);
+    const status = await waitEnd(backend, h);
+    expect(status).toMatchObject({ phase: 'exited', exitCode: 1 });
+    expect(status.reason).toMatch(/^the pod cannot start: (ErrImagePull|ImagePullBackOff): /);
+    await backend.cleanup(h);
+    expect(await jobsNamed(jobName(id))).toEqual([]);
+  }, 120_000);
+
   it('a command the image lacks exits 127, as on Docker and SLURM', async () => {
     const h = await submitted(backend, ['nosuchcommand', '--flag']);
     const log = backend.logs(h).then(text);
