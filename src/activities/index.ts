@@ -158,7 +158,7 @@ export function createActivities(deps: ActivityDeps) {
         const handle = await backend.submit({ runId: input.runId, command: input.command, workdir: input.workdir || undefined, env: {}, resources: input.resources, staged });
         log(input).info({ jobId: handle.jobId }, 'job submitted');
         return handle;
-      });
+      }, { transient: true }); // a job may exist already: an unreachable backend is retried
     },
 
     async awaitJob(input: RunInput, handle: JobHandle): Promise<JobStatus> {
@@ -250,8 +250,8 @@ export type Activities = ReturnType<typeof createActivities>;
 
 /**
  * User-caused errors become non-retryable failures whose type the CLI maps to an exit code.
- * `transient`: once a job exists, an unreachable backend is retried (the workflow's policy
- * waits it out) rather than losing the run.
+ * `transient`: once a job may exist, an unreachable backend is retried (the workflow's policy
+ * paces it) rather than losing the run. This is the one place that decides what is final.
  */
 async function guard<T>(fn: () => Promise<T>, options: { transient?: boolean } = {}): Promise<T> {
   try {

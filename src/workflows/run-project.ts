@@ -13,26 +13,21 @@ import type { JobHandle, JobStatus } from '../backends/types.js';
 
 export const progressQuery = defineQuery<RunProgress>('progress');
 
-// Before the job exists, a refused step fails the run at once (nothing ran, nothing recorded).
-const prepRetry = {
-  initialInterval: '1s',
-  maximumInterval: '30s',
-  backoffCoefficient: 2,
-  nonRetryableErrorTypes: ['BadInput', 'BackendUnavailable', 'ImageBuildFailed', 'BaseImageUnavailable', 'NotFound'],
-};
-// Once the job may exist, an unreachable backend is waited out: the run must not be lost.
-const jobRetry = { ...prepRetry, nonRetryableErrorTypes: ['BadInput', 'NotFound'] };
+// Which failures are final is decided in one place, the activities' guard(): the user's errors at
+// once; an unreachable backend before the job may exist at once, after that it is waited out.
+// These policies only pace the retries of what guard() leaves retryable.
+const retry = { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 };
 
 // Short steps (git, one engine or scheduler call) run as local activities: no server round trip each.
-const prep = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...prepRetry, maximumAttempts: 5 } });
-const submitting = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...jobRetry, maximumAttempts: 10 } });
-const finishing = proxyLocalActivities<Activities>({ startToCloseTimeout: '5m', retry: jobRetry });
+const prep = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } });
+const submitting = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 10 } });
+const finishing = proxyLocalActivities<Activities>({ startToCloseTimeout: '5m', retry });
 // Long steps heartbeat, so a dead worker is noticed and the step retried elsewhere.
-const build = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: { ...prepRetry, maximumAttempts: 3 } });
-const transfer = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: jobRetry });
+const build = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: { ...retry, maximumAttempts: 3 } });
+const transfer = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry });
 // Waiting has no overall deadline of its own (the job's time limit is the backend's business);
 // the heartbeat timeout notices a dead worker, and retries re-attach to the same job.
-const waiting = proxyActivities<Activities>({ startToCloseTimeout: '3650d', heartbeatTimeout: '10s', retry: jobRetry });
+const waiting = proxyActivities<Activities>({ startToCloseTimeout: '3650d', heartbeatTimeout: '10s', retry });
 
 /**
  * One run: prepare (check, snapshot) → image → stage → submit → await → collect → record.
@@ -45,7 +40,7 @@ export async function runProject(input: RunInput): Promise<RunResult> {
   progress.state = 'preparing';
   let sources: PreparedSources;
   let image: PreparedImage;
-  let staged: { image: string; sources: string };
+  let handle: JobHandle;
   try {
     sources = await prep.prepare(input);
     progress.sourceCommit = sources.sourceCommit;
@@ -53,24 +48,17 @@ export async function runProject(input: RunInput): Promise<RunResult> {
       ? await prep.resolveRecordedImage(input)
       : ((await prep.findImage(input, sources.sourceCommit)) ?? (await build.buildImage(input, sources.sourceCommit)));
     progress.image = image;
-    staged = await build.stage(input, sources.sourceCommit, image);
+    const staged = await build.stage(input, sources.sourceCommit, image);
+    // Submit cannot be interrupted halfway: a cancel arriving now still sees the job's handle.
+    handle = await CancellationScope.nonCancellable(() => submitting.submit(input, staged));
   } catch (err) {
-    // Nothing ran: no record, the project's history stays as it was.
+    // Nothing ran: no record, the project's history stays as it was; staged sources are removed.
     if (isCancellation(err)) progress.state = 'cancelled';
     else progress.state = 'failed';
     await CancellationScope.nonCancellable(() => finishing.cleanup(input));
     throw err;
   }
 
-  // Submit cannot be interrupted halfway: a cancel arriving now still sees the job's handle.
-  let handle: JobHandle;
-  try {
-    handle = await CancellationScope.nonCancellable(() => submitting.submit(input, staged));
-  } catch (err) {
-    progress.state = 'failed';
-    await CancellationScope.nonCancellable(() => finishing.cleanup(input)); // the staged sources
-    throw err;
-  }
   progress.handle = handle;
   progress.state = 'submitted';
   let status: JobStatus;
