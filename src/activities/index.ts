@@ -96,8 +96,12 @@ export function createActivities(deps: ActivityDeps) {
       return guard(async () => {
         const { project, environment } = await specsAt(input.projectRoot, sourceCommit);
         const hash = environmentHash(environment);
-        await pingEngine(deps.docker); // images are built on the local engine, whatever the backend
-        const found = await findEnvironmentImage(deps.docker, imageTag(project.name, hash), hash);
+        // Images are built on the local engine, whatever the backend. No ping first (this is the
+        // warm path of every run): only a failed lookup asks the engine why, for a clear error.
+        const found = await findEnvironmentImage(deps.docker, imageTag(project.name, hash), hash).catch(async (err: unknown) => {
+          await pingEngine(deps.docker);
+          throw err;
+        });
         if (!found) return null;
         log(input).info({ image: found.tag, digest: found.digest }, 'image reused');
         return { digest: found.digest, tag: found.tag, environment: hash, reused: true };

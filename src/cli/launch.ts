@@ -78,7 +78,7 @@ export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<Launc
   }
 }
 
-export function exitCodeOf(result: RunResult): number {
+function exitCodeOf(result: RunResult): number {
   if (result.state === 'succeeded') return ExitCode.ok;
   if (result.state === 'cancelled') return ExitCode.cancelled;
   return result.exitCode > 0 && result.exitCode < 256 ? result.exitCode : ExitCode.jobFailed;

@@ -8,7 +8,6 @@ import { Git } from './git.js';
 import { withFileLock } from './lock.js';
 import { ACTIVITY_DIR } from './layout.js';
 import {
-  AmbiguousRunId,
   commitMessage,
   feedEntryFromTrailers,
   matchRunId,
@@ -223,22 +222,12 @@ export async function readFeed(root: string, limit?: number): Promise<FeedEntry[
 /** Resolve a run id or unique prefix against the feed. */
 export async function findRun(root: string, idOrPrefix: string): Promise<FeedEntry> {
   const feed = await readFeed(root);
-  const runId = matchRunIdOrThrow(feed.map((e) => e.runId), idOrPrefix);
+  const runId = matchRunId(feed.map((e) => e.runId), idOrPrefix);
   if (runId) return feed.find((e) => e.runId === runId)!;
   throw notFound(`no recorded run "${idOrPrefix}" in this project; list runs with: reprise log`);
 }
 
-/** matchRunId, with an ambiguous prefix as a user error (exit 2). */
-export function matchRunIdOrThrow(ids: Iterable<string>, idOrPrefix: string): string | undefined {
-  try {
-    return matchRunId(ids, idOrPrefix);
-  } catch (err) {
-    if (err instanceof AmbiguousRunId) throw notFound(err.message);
-    throw err;
-  }
-}
-
-export async function readRecord(root: string, entry: FeedEntry): Promise<{ record: RunRecord; log: string }> {
+export async function readRecord(root: string, entry: Pick<FeedEntry, 'runId' | 'commit'>): Promise<{ record: RunRecord; log: string }> {
   const git = new Git(root);
   const record = JSON.parse(await git.run(['show', `${entry.commit}:${recordPath(entry.runId)}`])) as RunRecord;
   const log = (await git.tryRun(['show', `${entry.commit}:${logPath(entry.runId)}`])) ?? '';

@@ -1,3 +1,5 @@
+import { notFound } from '../errors.js';
+
 /** The record of one run: the JSON file and the commit message trailers (a contract). */
 export const runStates = ['queued', 'preparing', 'submitted', 'running', 'collecting', 'succeeded', 'failed', 'cancelled'] as const;
 export type RunState = (typeof runStates)[number];
@@ -37,21 +39,15 @@ export const shortId = (runId: string) => runId.replace(/^run-/, '').slice(0, 8)
 
 /**
  * The one id among `ids` that `idOrPrefix` names (a full id, or a prefix with or without
- * "run-"); undefined when none does. Throws when the prefix is ambiguous.
+ * "run-"); undefined when none does. An ambiguous prefix is a user error (exit 2).
  */
 export function matchRunId(ids: Iterable<string>, idOrPrefix: string): string | undefined {
   const all = [...new Set(ids)];
   if (all.includes(idOrPrefix)) return idOrPrefix;
   const wanted = idOrPrefix.startsWith('run-') ? idOrPrefix : `run-${idOrPrefix}`;
   const hits = all.filter((id) => id.startsWith(wanted));
-  if (hits.length > 1) throw new AmbiguousRunId(idOrPrefix, hits.length);
+  if (hits.length > 1) throw notFound(`run id "${idOrPrefix}" is ambiguous (${hits.length} runs match); give more characters`);
   return hits[0];
-}
-
-export class AmbiguousRunId extends Error {
-  constructor(idOrPrefix: string, matches: number) {
-    super(`run id "${idOrPrefix}" is ambiguous (${matches} runs match); give more characters`);
-  }
 }
 
 export function commitMessage(r: RunRecord): string {

@@ -80,7 +80,9 @@ describe('a user session with the built CLI', () => {
     const typo = await cli.run(['run', '--', 'pyhton3', 'code/job.sh'], root);
     expect(typo.code).toBe(127);
     expect(typo.stderr).toMatch(/failed, exit code 127 \(could not start: exec: "pyhton3": executable file not found in \$PATH\); recorded in/);
-    expect((await cli.json<Feed[]>(['log', '-n', '1'], root))).toHaveLength(1);
+    const latest = await cli.json<Feed[]>(['log', '-n', '1'], root);
+    expect(latest).toHaveLength(1); // three runs are recorded: -n limits
+    expect(latest[0]).toMatchObject({ state: 'failed', exitCode: 127 }); // the mistyped command was recorded
   });
 
   it('a command starts in the project directory it was launched from, and a rerun from the root keeps it', async () => {

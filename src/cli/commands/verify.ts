@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand, backendFlag, runIdArg } from '../base-command.js';
-import { describeResult, exitCodeOf, launch, rerunRequest } from '../launch.js';
+import { describeResult, launch, rerunRequest } from '../launch.js';
 import { findRun, readRecord } from '../../project/history.js';
 import { compareOutputs, type OutputComparison } from '../../project/compare.js';
 import { ExitCode } from '../../errors.js';
@@ -19,8 +19,9 @@ export default class Verify extends BaseCommand {
     const original = (await readRecord(project.root, await findRun(project.root, args.run))).record;
     const outcome = await launch(this.env, { ...rerunRequest(project, original, flags.on, false), json: this.jsonEnabled() });
     this.note(describeResult(outcome.result!));
-    if (outcome.result!.state !== 'succeeded' && original.state === 'succeeded') this.exit(exitCodeOf(outcome.result!));
-    const rerun = (await readRecord(project.root, await findRun(project.root, outcome.runId))).record;
+    if (outcome.result!.state !== 'succeeded' && original.state === 'succeeded') this.exit(outcome.exitCode);
+    // The rerun's record commit is known: read it there rather than walking the feed again.
+    const rerun = (await readRecord(project.root, { runId: outcome.runId, commit: outcome.result!.commit })).record;
     const comparison = { original: original.runId, rerun: rerun.runId, ...compareOutputs(original.outputs, rerun.outputs) };
     this.say(table(['OUTPUT', 'VERDICT'], comparison.files.map((f) => [f.path, f.verdict])));
     this.say(
