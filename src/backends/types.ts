@@ -90,3 +90,7 @@ export const jobWorkdir = (job: Pick<JobSpec, 'workdir'>) => (job.workdir ? `${P
 
 /** The exit code a run reports when it hits its time limit, whatever the backend (as timeout(1)). */
 export const TIMEOUT_EXIT_CODE = 124;
+
+/** Why a job ended, in the same words on every backend. `limit` as formatDuration writes it. */
+export const timeLimitReason = (limit: string) => `time limit ${limit} exceeded`;
+export const OOM_REASON = 'killed: out of memory';

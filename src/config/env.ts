@@ -27,3 +27,6 @@ export const paths = {
   agentDir: (home: string) => join(home, 'agent'),
   runDir: (home: string, runId: string) => join(home, 'runs', runId),
 };
+
+/** `~/x` → `<home>/x` on this machine (config paths are written the way users type them). */
+export const expandHome = (path: string) => (path === '~' || path.startsWith('~/') ? homedir() + path.slice(1) : path);

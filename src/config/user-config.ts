@@ -10,7 +10,7 @@ import { readYamlFile, toYaml } from './yaml-file.js';
  * Per-user configuration ($REPRISE_HOME/config.yaml). Backends live here, never in a project,
  * so credentials and host names are not committed or synced.
  */
-const backendName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'backend names are lowercase letters, digits and dashes');
+export const backendName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'backend names are lowercase letters, digits and dashes');
 
 export const dockerBackendSchema = z
   .object({

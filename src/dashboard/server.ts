@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { JOB_LOG } from '../activities/types.js';
 import { readRunLog, type RunClient } from '../client/runs.js';
-import { RepriseError } from '../errors.js';
+import { notFound, RepriseError } from '../errors.js';
 import { findRun, readFeed, readRecord } from '../project/history.js';
 import type { Project } from '../project/layout.js';
 import { dashboardPage } from './page.js';
@@ -21,7 +21,7 @@ export function createDashboard(project: Project, client: RunClient): Server {
         const entry = await findRun(project.root, m[1]!).catch(() => undefined);
         if (entry) return { recorded: true, ...(await readRecord(project.root, entry)).record, commit: entry.commit };
         const progress = await client.progress(m[1]!);
-        if (!progress) throw new RepriseError('NotFound', `no run ${m[1]}`);
+        if (!progress) throw notFound(`no run ${m[1]}`);
         return { recorded: false, ...progress };
       },
     ],

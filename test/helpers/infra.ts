@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './cli.js';
+import { BUSYBOX, requireDocker } from './docker.js';
 
 /** The variables of test/infra/.state/<cluster>.env, each of `keys` required; files named in `files` must exist. */
 export function readInfraEnv<K extends string>(cluster: 'slurm' | 'kubernetes', keys: readonly K[], files: readonly K[] = []): Record<K, string> {
@@ -23,14 +24,10 @@ export function readInfraEnv<K extends string>(cluster: 'slurm' | 'kubernetes', 
 
 /** A small image FROM the local busybox with extra Dockerfile lines, tagged `tag`; returns its id. */
 export function buildTestImage(tag: string, lines: string[] = []): string {
-  try {
-    execFileSync('docker', ['image', 'inspect', 'local/busybox:latest'], { stdio: 'ignore' });
-  } catch {
-    throw new Error('Docker image local/busybox:latest is missing: run `bash scripts/docker-up.sh` first');
-  }
+  requireDocker();
   const ctx = mkdtempSync(join(tmpdir(), 'reprise-test-img-'));
   try {
-    writeFileSync(join(ctx, 'Dockerfile'), ['FROM local/busybox:latest', ...lines, ''].join('\n'));
+    writeFileSync(join(ctx, 'Dockerfile'), [`FROM ${BUSYBOX}`, ...lines, ''].join('\n'));
     execFileSync('docker', ['build', '-q', '-t', tag, ctx], { stdio: 'ignore' });
     return execFileSync('docker', ['image', 'inspect', '--format', '{{.Id}}', tag], { encoding: 'utf8' }).trim();
   } finally {

@@ -5,7 +5,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { formatDuration } from '../../config/resources.js';
 import { notFound } from '../../errors.js';
 import type { Backend, BackendCheck, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
-import { jobWorkdir, PROJECT_MOUNT, TIMEOUT_EXIT_CODE } from '../types.js';
+import { jobWorkdir, OOM_REASON, PROJECT_MOUNT, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { imageExists } from './image-builder.js';
 import { describeEndpoint, pingEngine, statusCode } from './engine.js';
 
@@ -90,9 +90,9 @@ export class DockerBackend implements Backend {
     }
     const timedOut = limitMs !== undefined && startedAt && finishedAt && s.ExitCode === 137 && Date.parse(finishedAt) - Date.parse(startedAt) >= limitMs;
     if (timedOut) {
-      return { phase: 'exited', exitCode: TIMEOUT_EXIT_CODE, reason: `time limit ${formatDuration(h.timeSeconds!)} exceeded`, startedAt, finishedAt };
+      return { phase: 'exited', exitCode: TIMEOUT_EXIT_CODE, reason: timeLimitReason(formatDuration(h.timeSeconds!)), startedAt, finishedAt };
     }
-    return { phase: 'exited', exitCode: s.ExitCode, reason: s.OOMKilled ? 'killed: out of memory' : undefined, startedAt, finishedAt };
+    return { phase: 'exited', exitCode: s.ExitCode, reason: s.OOMKilled ? OOM_REASON : undefined, startedAt, finishedAt };
   }
 
   async logs(handle: JobHandle): Promise<Readable> {

@@ -1,5 +1,5 @@
 import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
-import { homedir } from 'node:os';
+import { expandHome } from '../../config/env.js';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { backendUnavailable } from '../../errors.js';
@@ -13,7 +13,7 @@ export interface ClusterOptions {
 export function loadKubeConfig(options: ClusterOptions): KubeConfig {
   const kc = new KubeConfig();
   try {
-    if (options.kubeconfig) kc.loadFromFile(options.kubeconfig.replace(/^~(?=$|\/)/, homedir()));
+    if (options.kubeconfig) kc.loadFromFile(expandHome(options.kubeconfig));
     else kc.loadFromDefault();
   } catch (err) {
     throw backendUnavailable(`cannot read the kubeconfig ${options.kubeconfig ?? '(KUBECONFIG or ~/.kube/config)'}: ${(err as Error).message}`, err);

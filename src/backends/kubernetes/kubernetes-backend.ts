@@ -8,7 +8,7 @@ import { formatDuration } from '../../config/resources.js';
 import type { BackendConfig } from '../../config/user-config.js';
 import { backendUnavailable, errorMessage } from '../../errors.js';
 import type { Backend, BackendCheck, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
-import { TIMEOUT_EXIT_CODE } from '../types.js';
+import { OOM_REASON, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { apiStatus, containerGone, execInPod, loadKubeConfig } from './cluster.js';
 import { pushImage } from './image-push.js';
 import {
@@ -103,12 +103,10 @@ export class KubernetesBackend implements Backend {
   async submit(job: JobSpec): Promise<JobHandle> {
     const name = jobName(job.runId);
     const namespace = this.config.namespace;
-    if (!(await this.readJob(name))) {
-      try {
-        await this.batch.createNamespacedJob({ namespace, body: jobManifest(job, { namespace }) });
-      } catch (err) {
-        if (apiStatus(err) !== 409) throw err; // 409: a concurrent or earlier submit made it
-      }
+    try {
+      await this.batch.createNamespacedJob({ namespace, body: jobManifest(job, { namespace }) });
+    } catch (err) {
+      if (apiStatus(err) !== 409) throw err; // 409: a concurrent or earlier submit made it
     }
     const handle: KubernetesHandle = { kind: 'kubernetes', runId: job.runId, jobId: name, namespace, sources: job.staged.sources, timeSeconds: job.resources.timeSeconds ?? null };
     // Ship the sources as soon as the pod waits for them; a pod still queued gets them from status().
@@ -141,7 +139,7 @@ export class KubernetesBackend implements Backend {
 
     if (seen.exitCode !== undefined) {
       if (seen.stoppedFor === 'timeout' && h.timeSeconds) {
-        return { phase: 'exited', exitCode: TIMEOUT_EXIT_CODE, reason: timeLimitReason(h.timeSeconds), startedAt: started };
+        return { phase: 'exited', exitCode: TIMEOUT_EXIT_CODE, reason: timeLimitReason(formatDuration(h.timeSeconds)), startedAt: started };
       }
       return { phase: 'exited', exitCode: seen.exitCode, startedAt: started };
     }
@@ -161,12 +159,12 @@ export class KubernetesBackend implements Backend {
     if (terminated) {
       // The pod ended on its own terms: killed (deadline, OOM, eviction) or already collected.
       if (deadlineExceeded(seen.job) && h.timeSeconds) {
-        return { phase: 'exited', exitCode: TIMEOUT_EXIT_CODE, reason: timeLimitReason(h.timeSeconds), startedAt: started, finishedAt: isoTime(terminated.finishedAt) };
+        return { phase: 'exited', exitCode: TIMEOUT_EXIT_CODE, reason: timeLimitReason(formatDuration(h.timeSeconds)), startedAt: started, finishedAt: isoTime(terminated.finishedAt) };
       }
       return {
         phase: 'exited',
         exitCode: terminated.exitCode,
-        reason: terminated.reason === 'OOMKilled' ? 'killed: out of memory' : undefined,
+        reason: terminated.reason === 'OOMKilled' ? OOM_REASON : undefined,
         startedAt: started,
         finishedAt: isoTime(terminated.finishedAt),
       };
@@ -376,7 +374,6 @@ export class KubernetesBackend implements Backend {
   }
 }
 
-const timeLimitReason = (seconds: number) => `time limit ${formatDuration(seconds)} exceeded`;
 
 const isoTime = (t: Date | string | undefined) => (t ? new Date(t).toISOString() : undefined);
 

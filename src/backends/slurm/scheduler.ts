@@ -1,7 +1,7 @@
 import { formatDuration } from '../../config/resources.js';
 import type { Resources } from '../../config/resources.js';
 import type { JobStatus } from '../types.js';
-import { TIMEOUT_EXIT_CODE } from '../types.js';
+import { OOM_REASON, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { shellQuote } from './shell-quote.js';
 
 /**
@@ -172,12 +172,12 @@ export function jobStatusFrom(sections: StatusSections, jobId: string, timeSecon
       return { ...done, exitCode: fileCode ?? slurmCode ?? 1 };
     case 'TIMEOUT': {
       const limit = timeSeconds ? formatDuration(timeSeconds) : (timeLimit ?? 'unknown');
-      return { ...done, exitCode: TIMEOUT_EXIT_CODE, reason: `time limit ${limit} exceeded` };
+      return { ...done, exitCode: TIMEOUT_EXIT_CODE, reason: timeLimitReason(limit) };
     }
     case 'CANCELLED':
       return { ...done, exitCode: fileCode ?? 130, reason: `cancelled${by ? ` ${by}` : ''} (SLURM job ${jobId})` };
     case 'OUT_OF_MEMORY':
-      return { ...done, exitCode: fileCode ?? 137, reason: 'killed: out of memory' };
+      return { ...done, exitCode: fileCode ?? 137, reason: OOM_REASON };
     default: // NODE_FAIL, BOOT_FAIL, PREEMPTED, DEADLINE, REVOKED
       return { ...done, exitCode: fileCode ?? 1, reason: `SLURM job ${jobId} ended ${state}` };
   }

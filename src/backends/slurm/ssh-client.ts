@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { expandHome } from '../../config/env.js';
 import type { Socket } from 'node:net';
 import ssh2, { type ClientChannel, type ConnectConfig, type FileEntryWithStats, type SFTPWrapper } from 'ssh2';
 import { backendUnavailable, errorMessage, RepriseError } from '../../errors.js';
@@ -33,8 +33,6 @@ interface Connection {
   dead?: boolean;
 }
 
-/** `~/x` → `<home>/x` on this machine (config paths are written the way users type them). */
-export const expandLocalHome = (path: string) => (path === '~' || path.startsWith('~/') ? homedir() + path.slice(1) : path);
 
 const EXEC_TIMEOUT_MS = 5 * 60_000;
 
@@ -162,7 +160,7 @@ export class SshClient {
 
   private connect(): Promise<Connection> {
     const t = this.target;
-    const knownHostsFile = expandLocalHome(t.knownHostsFile);
+    const knownHostsFile = expandHome(t.knownHostsFile);
     let entries;
     try {
       entries = parseKnownHosts(readFileSync(knownHostsFile, 'utf8'));
@@ -207,9 +205,9 @@ export class SshClient {
    */
   private credentials(): { privateKey?: Buffer; agent?: string; credentials: string } {
     const t = this.target;
-    const agent = t.identityAgent ? expandLocalHome(t.identityAgent) : undefined;
+    const agent = t.identityAgent ? expandHome(t.identityAgent) : undefined;
     let privateKey: Buffer | undefined;
-    const identityFile = t.identityFile ? expandLocalHome(t.identityFile) : undefined;
+    const identityFile = t.identityFile ? expandHome(t.identityFile) : undefined;
     if (identityFile) {
       try {
         privateKey = readFileSync(identityFile);

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../base-command.js';
-import { DEFAULT_BACKEND, backendConfigSchema, loadUserConfig, saveUserConfig, type BackendConfig } from '../../../config/user-config.js';
+import { DEFAULT_BACKEND, backendConfigSchema, backendName, loadUserConfig, saveUserConfig, type BackendConfig } from '../../../config/user-config.js';
 import { badInput } from '../../../errors.js';
 
 export default class BackendAdd extends BaseCommand {
@@ -35,7 +35,7 @@ export default class BackendAdd extends BaseCommand {
   async run(): Promise<{ name: string; config: BackendConfig }> {
     const { args, flags } = await this.parse(BackendAdd);
     if (args.name === DEFAULT_BACKEND) throw badInput(`"${DEFAULT_BACKEND}" is built in; pick another name`);
-    if (!/^[a-z][a-z0-9-]{0,31}$/.test(args.name)) throw badInput(`invalid backend name "${args.name}": use lowercase letters, digits and dashes`);
+    if (!backendName.safeParse(args.name).success) throw badInput(`invalid backend name "${args.name}": use lowercase letters, digits and dashes`);
     const settings = {
       kind: flags.kind,
       socketPath: flags.socket,
