@@ -86,6 +86,13 @@ async function jobsNamed(jobName: string) {
 }
 
 /** Everything in a directory, as relative path → content. */
+/** What collect() brings back of the run's output/, as path → content. */
+async function collected(b: KubernetesBackend, h: JobHandle): Promise<Record<string, string>> {
+  const dest = join(work, `out-${h.runId}`);
+  await b.collect(h, dest);
+  return tree(dest);
+}
+
 async function tree(dir: string, prefix = ''): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -196,17 +203,13 @@ describe('kubernetes backend on the real test cluster', () => {
   it("starts the command in the run's working directory", async () => {
     const h = await submitted(backend, ['sh', '-c', 'pwd > /project/output/pwd.txt'], { 'code/models/m.txt': 'm\n' }, { workdir: 'code/models' });
     expect(await waitEnd(backend, h)).toMatchObject({ phase: 'exited', exitCode: 0 });
-    const dest = join(work, `out-${h.runId}`);
-    await backend.collect(h, dest);
-    expect(await tree(dest)).toEqual({ 'pwd.txt': '/project/code/models\n' });
+    expect(await collected(backend, h)).toEqual({ 'pwd.txt': '/project/code/models\n' });
   }, 120_000);
 
   it('passes argv as separate arguments: no shell interpretation of user input', async () => {
     const h = await submitted(backend, ['sh', '-c', 'printf "%s|" "$@" > output/args.txt', 'argv0', 'a b', '$(touch /project/output/pwned)', "'q'"]);
     expect(await waitEnd(backend, h)).toMatchObject({ phase: 'exited', exitCode: 0 });
-    const dest = join(work, `out-${h.runId}`);
-    await backend.collect(h, dest);
-    expect(await tree(dest)).toEqual({ 'args.txt': "a b|$(touch /project/output/pwned)|'q'|" });
+    expect(await collected(backend, h)).toEqual({ 'args.txt': "a b|$(touch /project/output/pwned)|'q'|" });
   }, 120_000);
 
   it('kills a job past its time limit: exit code 124 and the reason, outputs still collected', async () => {
@@ -215,9 +218,7 @@ describe('kubernetes backend on the real test cluster', () => {
     expect(job.spec?.activeDeadlineSeconds).toBeGreaterThan(2);
     const status = await waitEnd(backend, h);
     expect(status).toMatchObject({ phase: 'exited', exitCode: 124, reason: 'time limit 0:00:02 exceeded' });
-    const dest = join(work, `out-${h.runId}`);
-    await backend.collect(h, dest);
-    expect(await tree(dest)).toEqual({ 'partial.txt': 'started\n' });
+    expect(await collected(backend, h)).toEqual({ 'partial.txt': 'started\n' });
   }, 120_000);
 
   it('cancel() stops a running command (and is harmless to repeat); cleanup() removes the Job and its pods', async () => {
@@ -300,9 +301,7 @@ describe('kubernetes backend on the real test cluster', () => {
       const log = limited.logs(h).then(text);
       expect(await waitEnd(limited, h)).toMatchObject({ phase: 'exited', exitCode: 5 });
       expect(await log).toBe('least privilege\n');
-      const dest = join(work, `out-${h.runId}`);
-      await limited.collect(h, dest);
-      expect(await tree(dest)).toEqual({ 'copy.txt': 'least privilege\n' });
+      expect(await collected(limited, h)).toEqual({ 'copy.txt': 'least privilege\n' });
       await limited.cleanup(h);
       expect(await jobsNamed(h.jobId)).toHaveLength(0);
     } finally {

@@ -46,8 +46,8 @@ const input = (root: string, command: string[], over: Partial<RunInput> = {}): R
   ...over,
 });
 
-const start = (i: RunInput) => env.client.workflow.start('runProject', { workflowId: i.runId, taskQueue, args: [i] });
-const execute = async (i: RunInput) => (await start(i)).result() as Promise<RunResult>;
+const start = (i: RunInput, queue = taskQueue) => env.client.workflow.start('runProject', { workflowId: i.runId, taskQueue: queue, args: [i] });
+const execute = async (i: RunInput, queue = taskQueue) => (await start(i, queue)).result() as Promise<RunResult>;
 
 async function waitForState(runId: string, state: string): Promise<RunProgress> {
   const handle = env.client.workflow.getHandle(runId);
@@ -74,6 +74,14 @@ async function failureOf(p: Promise<unknown>, via: 'activity' | 'local'): Promis
   expect(cause).toBeInstanceOf(ApplicationFailure);
   expect((cause as ApplicationFailure).nonRetryable).toBe(true);
   return cause as ApplicationFailure;
+}
+
+/** Run `i` expecting a refusal; the project's HEAD, index and working tree must be untouched. */
+async function refused(root: string, i: RunInput, via: 'activity' | 'local', queue = taskQueue): Promise<ApplicationFailure> {
+  const before = repoState(root);
+  const f = await failureOf(execute(i, queue), via);
+  expect(repoState(root)).toEqual(before);
+  return f;
 }
 
 describe('runProject on local Docker', () => {
@@ -144,7 +152,7 @@ describe('runProject on local Docker', () => {
   it('two runs of one project finishing together are both recorded, each with only its outputs', async () => {
     const p = await makeProject();
     const runs = ['a', 'b', 'c'].map((n) => input(p.root, ['sh', '-c', `sleep 2; echo ${n} > output/${n}.txt`]));
-    const handles = await Promise.all(runs.map(start));
+    const handles = await Promise.all(runs.map((r) => start(r)));
     for (const r of runs) await waitForState(r.runId, 'running');
     // A user edits the working tree while the runs are in flight.
     await writeFile(join(p.root, 'code/wip.py'), 'unsaved\n');
@@ -215,60 +223,48 @@ describe('runProject: bad input fails fast and leaves the project untouched', ()
   it('a working directory the source commit does not have', async () => {
     const p = await makeProject();
     await writeFile(join(p.root, 'code/x.sh'), 'pending edit\n');
-    const before = repoState(p.root);
-    const f = await failureOf(execute(input(p.root, ['true'], { workdir: 'input/empty' })), 'local');
+    const f = await refused(p.root, input(p.root, ['true'], { workdir: 'input/empty' }), 'local');
     expect(f.type).toBe('BadInput');
     expect(f.message).toMatch(/^the directory input\/empty\/ you ran from is not in the run's source commit/);
-    expect(repoState(p.root)).toEqual(before);
   });
 
   it('a working directory outside the project', async () => {
     const p = await makeProject();
-    const before = repoState(p.root);
-    const f = await failureOf(execute(input(p.root, ['true'], { workdir: '../elsewhere' })), 'local');
+    const f = await refused(p.root, input(p.root, ['true'], { workdir: '../elsewhere' }), 'local');
     expect(f.type).toBe('BadInput');
     expect(f.message).toMatch(/must be a plain relative path inside the project/);
-    expect(repoState(p.root)).toEqual(before);
   });
 
   it('missing, unpullable base image', async () => {
     const p = await makeProject({ base: 'local/does-not-exist:1' });
     await writeFile(join(p.root, 'code/x.sh'), 'pending edit\n');
-    const before = repoState(p.root);
-    const f = await failureOf(execute(input(p.root, ['true'])), 'activity');
+    const f = await refused(p.root, input(p.root, ['true']), 'activity');
     expect(f.type).toBe('BaseImageUnavailable');
     expect(f.message).toMatch(/^base image "local\/does-not-exist:1" is not present and could not be pulled/);
-    expect(repoState(p.root)).toEqual(before);
   });
 
   it('image build failure carries the failing step output', async () => {
     const p = await makeProject();
     await writeFile(join(p.root, '.reprise/environment.yaml'), `base: ${BUSYBOX}\ndockerfile:\n  - RUN echo about-to-fail && exit 7\n`);
-    const before = repoState(p.root);
-    const f = await failureOf(execute(input(p.root, ['true'])), 'activity');
+    const f = await refused(p.root, input(p.root, ['true']), 'activity');
     expect(f.type).toBe('ImageBuildFailed');
     expect(f.message).toMatch(/returned a non-zero code: 7/);
     expect(String(f.details?.[0])).toContain('about-to-fail');
-    expect(repoState(p.root)).toEqual(before);
   });
 
   it('unreachable Docker engine is BackendUnavailable', async () => {
     const p = await makeProject();
-    const before = repoState(p.root);
-    const f = await failureOf(execute(input(p.root, ['true'], { backend: 'broken' })), 'local');
+    const f = await refused(p.root, input(p.root, ['true'], { backend: 'broken' }), 'local');
     expect(f.type).toBe('BackendUnavailable');
     expect(f.message).toMatch(/^Docker engine unreachable at \/nonexistent\/docker.sock/);
-    expect(repoState(p.root)).toEqual(before);
   });
 
   it('a malformed environment.yaml names the key', async () => {
     const p = await makeProject();
     await writeFile(join(p.root, '.reprise/environment.yaml'), 'base: x\npackages:\n  brew: [wget]\n');
-    const before = repoState(p.root);
-    const f = await failureOf(execute(input(p.root, ['true'])), 'local');
+    const f = await refused(p.root, input(p.root, ['true']), 'local');
     expect(f.type).toBe('BadInput');
     expect(f.message).toBe('.reprise/environment.yaml: unknown key "brew" under "packages"; fix the file and retry');
-    expect(repoState(p.root)).toEqual(before);
   });
 });
 
@@ -291,12 +287,9 @@ describe('runProject: a submit the backend refuses', () => {
   it('fails the run, records nothing and removes the staged sources', async () => {
     const p = await makeProject();
     await writeFile(join(p.root, 'code/x.sh'), 'pending edit\n');
-    const before = repoState(p.root);
     const i = input(p.root, ['true']);
-    const run = env.client.workflow.start('runProject', { workflowId: i.runId, taskQueue: refusingQueue, args: [i] });
-    const f = await failureOf((await run).result(), 'local');
+    const f = await refused(p.root, i, 'local', refusingQueue);
     expect(f.message).toBe('the backend refused the job; fix its settings');
-    expect(repoState(p.root)).toEqual(before);
     expect(existsSync(join(home, 'runs', i.runId, 'src'))).toBe(false);
     expect(containersOf(i.runId)).toEqual([]);
   });

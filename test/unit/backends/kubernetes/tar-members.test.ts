@@ -27,13 +27,19 @@ describe('listTarMembers', () => {
     await mkdir(join(dir, 'output', 'd'.repeat(120)), { recursive: true });
     await writeFile(join(dir, long), 'x');
     await symlink('../etc/passwd', join(dir, 'output', 'link'));
-    for (const format of ['gnu', 'pax', 'ustar']) {
-      if (format === 'ustar') continue; // ustar cannot hold a 130-character file name
+    for (const format of ['gnu', 'pax']) {
       const members = listTarMembers(tarOf(['output'], format));
       expect(members).toContainEqual({ name: long, type: 'file' });
       expect(members).toContainEqual({ name: 'output/', type: 'directory' });
       expect(members).toContainEqual({ name: 'output/link', type: 'symlink', linkName: '../etc/passwd' });
     }
+  });
+
+  it('joins the ustar prefix field to the name (paths over 100 characters)', async () => {
+    const long = `output/${'d'.repeat(90)}/${'e'.repeat(20)}.txt`; // 122 characters: prefix "output/ddd…", name "eee….txt"
+    await mkdir(join(dir, 'output', 'd'.repeat(90)), { recursive: true });
+    await writeFile(join(dir, long), 'x');
+    expect(listTarMembers(tarOf(['output'], 'ustar'))).toContainEqual({ name: long, type: 'file' });
   });
 
   it('reads the same members from a file as from a buffer', async () => {
