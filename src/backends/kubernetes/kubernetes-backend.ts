@@ -22,7 +22,8 @@ import {
   jobManifest,
   jobName,
 } from './job-manifest.js';
-import { archiveSources, checkOutputMembers, extractChecked, listTarFile } from './tar-members.js';
+import { archiveSources } from '../sources-archive.js';
+import { checkOutputMembers, extractChecked, listTarFile } from './tar-members.js';
 
 export type KubernetesConfig = Extract<BackendConfig, { kind: 'kubernetes' }>;
 

@@ -1,9 +1,6 @@
 import { execFile } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { readlink, readdir } from 'node:fs/promises';
-import { isAbsolute, join, posix, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
-import { badInput } from '../../errors.js';
 
 const run = promisify(execFile);
 
@@ -87,36 +84,6 @@ export function checkOutputMembers(members: TarMember[], under?: string): void {
 }
 
 const unsafe = (m: TarMember, why: string) => new Error(`refusing the archive: member "${m.name}" is unsafe (${why})`);
-
-/**
- * Symbolic links in a source tree must stay inside it: a link to an absolute path or one that
- * climbs out with `..` is refused before the tree is shipped to the cluster.
- */
-export async function checkSourceTree(root: string): Promise<void> {
-  const walk = async (dir: string): Promise<void> => {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) await walk(path);
-      else if (entry.isSymbolicLink()) {
-        const target = await readlink(path);
-        const rel = relative(root, path).split(sep).join('/');
-        const resolved = posix.normalize(posix.join(posix.dirname(rel), target));
-        if (isAbsolute(target) || resolved === '..' || resolved.startsWith('../')) {
-          throw badInput(`the source file ${rel} is a symbolic link to ${target}, outside the project; replace it with the file or a link inside the project`);
-        }
-      } else if (!entry.isFile()) {
-        throw badInput(`the source entry ${relative(root, path)} is neither a file, a directory nor a link; remove it from the project`);
-      }
-    }
-  };
-  await walk(root);
-}
-
-/** Archive a checked source tree with neutral ownership (the pod's user owns what it extracts). */
-export async function archiveSources(root: string, tarFile: string): Promise<void> {
-  await checkSourceTree(root);
-  await run('tar', ['-c', '-f', tarFile, '-C', root, '--owner=0', '--group=0', '--numeric-owner', '.']);
-}
 
 /** Extract an archive whose members were checked, dropping its top directory, owned by us. */
 export async function extractChecked(tarFile: string, destDir: string, stripComponents: number): Promise<void> {

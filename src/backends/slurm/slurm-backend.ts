@@ -13,7 +13,7 @@ import { containerRuntimes, type ContainerRuntime } from './container-runtime.js
 import { exportImage } from './image-export.js';
 import { batchScript, isGoneJobError, jobName, jobStatusFrom, splitSections, STATUS_SCRIPT, SUBMIT_SCRIPT } from './scheduler.js';
 import { shellQuote } from './shell-quote.js';
-import { createSourcesArchive } from './sources-archive.js';
+import { archiveSources } from '../sources-archive.js';
 import { SshClient } from './ssh-client.js';
 
 export type SlurmBackendConfig = Extract<BackendConfig, { kind: 'slurm' }>;
@@ -85,7 +85,7 @@ export class SlurmBackend implements Backend {
     const local = await mkdtemp(join(tmpdir(), 'reprise-slurm-src-'));
     try {
       const tar = join(local, 'sources.tar');
-      await createSourcesArchive(request.sourcesDir, tar);
+      await archiveSources(request.sourcesDir, tar);
       // A repeated stage starts the project directory over: same result, never a mix.
       await this.ssh.run(['sh', '-c', 'rm -rf "$1/project" "$1/sources.tar" && mkdir -p "$1/project"', 'sh', runDir]);
       this.deps.onProgress?.('sources-upload', runDir);
