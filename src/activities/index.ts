@@ -6,15 +6,17 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
 import type { Backend, JobHandle, JobStatus } from '../backends/types.js';
-import { buildEnvironmentImage, findEnvironmentImage } from '../backends/docker/image-builder.js';
-import { pingEngine } from '../backends/docker/engine.js';
+import { buildEnvironmentImage, environmentBuild, findEnvironmentImage, imageExists } from '../images/build.js';
+import { resolveBuildTrust } from '../images/build-trust.js';
+import { pingEngine } from '../images/engine.js';
+import { pullImage, pushImage } from '../images/registry.js';
 import { paths } from '../config/env.js';
 import { loadUserConfig, resolveBackend, type BackendConfig } from '../config/user-config.js';
-import { ErrorKind, RepriseError } from '../errors.js';
+import { ErrorKind, RepriseError, notFound } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { environmentHash, imageTag, renderDockerfile } from '../project/environment.js';
+import { environmentHash } from '../project/environment.js';
 import { specsAt } from '../project/environment-at.js';
-import { digestFile, digestTree, exportSources, recordRun, snapshotSources } from '../project/history.js';
+import { currentBranch, digestFile, digestTree, exportSources, recordRun, snapshotSources } from '../project/history.js';
 import type { RunRecord } from '../project/run-record.js';
 import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
 import { BUILD_LOG, JOB_LOG, type FinishInput, type PreparedImage, type PreparedSources, type RunInput } from './types.js';
@@ -84,7 +86,9 @@ export function createActivities(deps: ActivityDeps) {
       return guard(async () => {
         await (await backendFor(input.backend)).backend.check();
         const workdir = checkWorkdir(input.workdir ?? '');
-        const sources = input.rerun ? { sourceCommit: input.rerun.sourceCommit, swept: false } : await snapshotSources(input.projectRoot, input.runId);
+        const sources = input.rerun
+          ? { sourceCommit: input.rerun.sourceCommit, swept: false, branch: await currentBranch(input.projectRoot) }
+          : await snapshotSources(input.projectRoot, input.runId);
         await assertWorkdirIn(input.projectRoot, sources.sourceCommit, workdir);
         log(input).info({ sourceCommit: sources.sourceCommit, swept: sources.swept, rerunOf: input.rerun?.runId }, 'run prepared');
         return sources;
@@ -95,10 +99,10 @@ export function createActivities(deps: ActivityDeps) {
     async findImage(input: RunInput, sourceCommit: string): Promise<PreparedImage | null> {
       return guard(async () => {
         const { project, environment } = await specsAt(input.projectRoot, sourceCommit);
-        const hash = environmentHash(environment);
+        const { tag, envHash: hash } = environmentBuild(project.name, environment);
         // Images are built on the local engine, whatever the backend. No ping first (this is the
         // warm path of every run): only a failed lookup asks the engine why, for a clear error.
-        const found = await findEnvironmentImage(deps.docker, imageTag(project.name, hash), hash).catch(async (err: unknown) => {
+        const found = await findEnvironmentImage(deps.docker, tag, hash).catch(async (err: unknown) => {
           await pingEngine(deps.docker);
           throw err;
         });
@@ -112,7 +116,8 @@ export function createActivities(deps: ActivityDeps) {
     async buildImage(input: RunInput, sourceCommit: string): Promise<PreparedImage> {
       return guard(async () => {
         const { project, environment } = await specsAt(input.projectRoot, sourceCommit);
-        const hash = environmentHash(environment);
+        const request = environmentBuild(project.name, environment);
+        const trust = await resolveBuildTrust((await loadUserConfig(deps.home)).build);
         const dir = runDir(input.runId);
         await mkdir(dir, { recursive: true });
         const buildLog = join(dir, BUILD_LOG);
@@ -120,25 +125,52 @@ export function createActivities(deps: ActivityDeps) {
         const ctx = Context.current();
         return withHeartbeat(async () => {
           const built = await buildEnvironmentImage(deps.docker, {
-            tag: imageTag(project.name, hash),
-            dockerfile: renderDockerfile(environment),
-            base: environment.base,
-            envHash: hash,
+            ...request,
+            trust,
             onOutput: (line) => void appendFile(buildLog, line + '\n').catch(() => undefined),
             onProgress: (p) => ctx.heartbeat(p),
           });
           log(input).info({ image: built.tag, digest: built.digest, reused: built.reused }, built.reused ? 'image reused' : 'image built');
-          return { digest: built.digest, tag: built.tag, environment: hash, reused: built.reused };
+          return { digest: built.digest, tag: built.tag, environment: request.envHash, reused: built.reused };
         });
       });
     },
 
-    /** For reruns: the recorded image must still exist; it is never rebuilt. */
+    /**
+     * With a registry in the user config, push the image and pin it by manifest digest, so any
+     * machine can pull exactly it (a push of what the registry has only checks the layers).
+     */
+    async publishImage(input: RunInput, image: PreparedImage): Promise<PreparedImage> {
+      return guard(async () => {
+        const registry = (await loadUserConfig(deps.home)).registry?.url;
+        if (!registry) return image;
+        const reference = await withHeartbeat(() => pushImage(deps.docker, registry, image));
+        log(input).info({ reference }, 'image pushed');
+        return { ...image, reference };
+      });
+    },
+
+    /**
+     * For reruns: the recorded image, never rebuilt. An engine that lacks it pulls it by the
+     * recorded registry digest; the pulled image must have the recorded id.
+     */
     async resolveRecordedImage(input: RunInput): Promise<PreparedImage> {
       return guard(async () => {
         const rerun = input.rerun!;
         const { environment } = await specsAt(input.projectRoot, rerun.sourceCommit);
-        return { digest: rerun.imageDigest, environment: environmentHash(environment), reused: true };
+        const image = { digest: rerun.imageDigest, reference: rerun.imageReference, environment: environmentHash(environment), reused: true };
+        if (await imageExists(deps.docker, rerun.imageDigest)) return image;
+        if (!rerun.imageReference) {
+          throw notFound(
+            `image ${rerun.imageDigest} of run ${rerun.runId} is not in the local Docker engine and was never pushed to a registry; bring it with: reprise image import FILE (made by reprise image export on the machine that has it)`,
+          );
+        }
+        await withHeartbeat(() => pullImage(deps.docker, rerun.imageReference!));
+        if (!(await imageExists(deps.docker, rerun.imageDigest))) {
+          throw notFound(`${rerun.imageReference} pulled, but it is not image ${rerun.imageDigest} that run ${rerun.runId} recorded; the registry's copy was replaced`);
+        }
+        log(input).info({ reference: rerun.imageReference }, 'recorded image pulled');
+        return image;
       });
     },
 
@@ -152,7 +184,7 @@ export function createActivities(deps: ActivityDeps) {
         await rm(join(sourcesDir, 'output'), { recursive: true, force: true });
         await mkdir(join(sourcesDir, 'output'), { recursive: true, mode: 0o777 });
         const { backend } = await backendFor(input.backend);
-        return withHeartbeat(() => backend.stage({ runId: input.runId, image: { digest: image.digest, tag: image.tag }, sourcesDir }));
+        return withHeartbeat(() => backend.stage({ runId: input.runId, image: { digest: image.digest, tag: image.tag, reference: image.reference }, sourcesDir }));
       });
     },
 
@@ -215,7 +247,7 @@ export function createActivities(deps: ActivityDeps) {
           reason: f.status.reason,
           backend: { name: f.input.backend, kind, jobId: f.handle?.jobId },
           sourceCommit: f.sources.sourceCommit,
-          image: { digest: f.image.digest, tag: f.image.tag },
+          image: { digest: f.image.digest, tag: f.image.tag, reference: f.image.reference },
           environment: f.image.environment,
           resources: f.input.resources,
           startedAt,
@@ -224,7 +256,7 @@ export function createActivities(deps: ActivityDeps) {
           outputs: await digestTree(outputsDir, 'output'),
           log: await digestFile(logFile, `.reprise/activity/${f.input.runId}.log`),
         };
-        const commit = await recordRun(f.input.projectRoot, { record, outputsDir, logFile });
+        const commit = await recordRun(f.input.projectRoot, { record, outputsDir, logFile, branch: f.sources.branch });
         log(f.input).info({ commit, state: record.state, exitCode: record.exitCode, outputs: record.outputs.length }, 'run recorded');
         await rm(outputsDir, { recursive: true, force: true });
         return commit;

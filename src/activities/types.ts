@@ -16,17 +16,21 @@ export interface RunInput {
   workdir?: string;
   resources: Resources;
   /** Set for reruns: execute exactly this recorded source and image. */
-  rerun?: { runId: string; sourceCommit: string; imageDigest: string };
+  rerun?: { runId: string; sourceCommit: string; imageDigest: string; imageReference?: string };
 }
 
 export interface PreparedSources {
   sourceCommit: string;
   swept: boolean;
+  /** The ref HEAD pointed at when the run started: the run is recorded there (absent in runs from before). */
+  branch?: string;
 }
 
 export interface PreparedImage {
   digest: string;
   tag?: string;
+  /** `<registry>/<repo>@sha256:…` once pushed to the user's registry. */
+  reference?: string;
   environment: string;
   reused: boolean;
 }

@@ -1,6 +1,6 @@
 import type { BackendConfig } from '../config/user-config.js';
 import { DockerBackend } from './docker/docker-backend.js';
-import { dockerClient } from './docker/engine.js';
+import { dockerClient } from '../images/engine.js';
 import { KubernetesBackend } from './kubernetes/kubernetes-backend.js';
 import { SlurmBackend } from './slurm/slurm-backend.js';
 import type { Backend } from './types.js';

@@ -1,5 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { Resources } from '../config/resources.js';
+import type { ImageRef } from '../images/types.js';
+
+export type { ImageRef };
 
 /**
  * One interface for every place a run can go (docker, slurm, kubernetes). Everything that
@@ -29,13 +32,6 @@ export interface BackendCheck {
   kind: string;
   version: string;
   details: Record<string, string>;
-}
-
-export interface ImageRef {
-  /** The image id or digest (sha256:…) a run records and a rerun uses. */
-  digest: string;
-  /** The human tag (reprise/<project>:<hash12>), when there is one. */
-  tag?: string;
 }
 
 export interface StageRequest {

@@ -36,7 +36,7 @@ export function rerunRequest(project: Project, record: RunRecord, backend: strin
     backend: backend ?? record.backend.name,
     resources: record.resources,
     detach,
-    rerun: { runId: record.runId, sourceCommit: record.sourceCommit, imageDigest: record.image.digest },
+    rerun: { runId: record.runId, sourceCommit: record.sourceCommit, imageDigest: record.image.digest, imageReference: record.image.reference },
   };
 }
 

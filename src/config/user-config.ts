@@ -12,6 +12,11 @@ import { readYamlFile, toYaml } from './yaml-file.js';
  */
 export const backendName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'backend names are lowercase letters, digits and dashes');
 
+/** host[:port][/path]: where built images are pushed and pulled by digest. */
+export const registryUrl = z
+  .string()
+  .regex(/^[a-zA-Z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, 'a registry such as registry.example.com/team or 127.0.0.1:5000 (no scheme)');
+
 export const dockerBackendSchema = z
   .object({
     kind: z.literal('docker'),
@@ -53,7 +58,7 @@ export const kubernetesBackendSchema = z
     context: z.string().min(1).optional(),
     namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a Kubernetes namespace name (DNS-1123 label)'),
     /** Where images are pushed (host[:port][/path]); the cluster's nodes pull from it. */
-    registry: z.string().regex(/^[a-zA-Z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, 'a registry such as registry.example.com/team'),
+    registry: registryUrl,
   })
   .strict();
 
@@ -61,8 +66,25 @@ export const backendConfigSchema = z.discriminatedUnion('kind', [dockerBackendSc
 export type BackendConfig = z.infer<typeof backendConfigSchema>;
 export type BackendKind = BackendConfig['kind'];
 
+/** What reaches image builds from the user's network: a CA bundle to trust and proxies. */
+export const buildSettingsSchema = z
+  .object({
+    /** PEM bundle trusted by pip/conda during builds; default: the host's trust store. "none": only the image's own. */
+    caFile: z.string().min(1).optional(),
+    /** Default: the HTTP(S)_PROXY / NO_PROXY of the process that builds. */
+    httpProxy: z.string().optional(),
+    httpsProxy: z.string().optional(),
+    noProxy: z.string().optional(),
+  })
+  .strict();
+export type BuildSettings = z.infer<typeof buildSettingsSchema>;
+
 export const userConfigSchema = z
-  .object({ backends: z.record(backendName, backendConfigSchema).default({}) })
+  .object({
+    backends: z.record(backendName, backendConfigSchema).default({}),
+    registry: z.object({ url: registryUrl }).strict().optional(),
+    build: buildSettingsSchema.optional(),
+  })
   .strict();
 export type UserConfig = z.infer<typeof userConfigSchema>;
 

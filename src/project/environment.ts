@@ -23,6 +23,10 @@ export function imageTag(projectName: string, envHash: string): string {
   return `reprise/${projectName}:${envHash.slice(0, 12)}`;
 }
 
+/** The build context file holding the CA bundle for the build, and where builds find it. */
+export const BUILD_CA_FILE = 'reprise-build-ca.pem';
+export const BUILD_CA_PATH = '/etc/reprise/build-ca.pem';
+
 /** Single-quote for /bin/sh; package specs are validated, but quoting keeps `>=` literal. */
 const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
@@ -39,12 +43,19 @@ export function renderDockerfile(spec: EnvironmentSpec): string {
       '    && rm -rf /var/lib/apt/lists/*',
     );
   }
+  // Steps that reach package indexes over HTTPS trust the CA bundle the build was given
+  // (the context's BUILD_CA_FILE, empty when none): see images/build-trust.ts.
+  const fetches = env.packages.conda.length > 0 || env.packages.pip.length > 0 || env.dockerfile.length > 0;
+  if (fetches) {
+    lines.push(`COPY ${BUILD_CA_FILE} ${BUILD_CA_PATH}`);
+  }
+  const trustCa = `if [ -s ${BUILD_CA_PATH} ]; then export PIP_CERT=${BUILD_CA_PATH} CONDA_SSL_VERIFY=${BUILD_CA_PATH} REQUESTS_CA_BUNDLE=${BUILD_CA_PATH} SSL_CERT_FILE=${BUILD_CA_PATH}; fi;`;
   if (env.packages.conda.length) {
-    lines.push(`RUN conda install -y ${env.packages.conda.map(q).join(' ')} && conda clean -afy`);
+    lines.push(`RUN ${trustCa} conda install -y ${env.packages.conda.map(q).join(' ')} && conda clean -afy`);
   }
   if (env.packages.pip.length) {
     // PIP_BREAK_SYSTEM_PACKAGES lets pip install into Debian's system Python (PEP 668); older pips ignore it.
-    lines.push(`RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir ${env.packages.pip.map(q).join(' ')}`);
+    lines.push(`RUN ${trustCa} PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir ${env.packages.pip.map(q).join(' ')}`);
   }
   lines.push(...env.dockerfile);
   lines.push('WORKDIR /project', `LABEL org.reprise.environment=${environmentHash(env)}`, '');

@@ -25,7 +25,8 @@ export interface RunRecord {
   reason?: string;
   backend: { name: string; kind: string; jobId?: string };
   sourceCommit: string;
-  image: { digest: string; tag?: string };
+  /** digest: the local image id; reference: where any machine pulls it, when pushed. */
+  image: { digest: string; tag?: string; reference?: string };
   environment: string;
   resources: { cpus?: number; memoryBytes?: number; gpus?: number; timeSeconds?: number };
   startedAt: string;
@@ -61,6 +62,7 @@ export function commitMessage(r: RunRecord): string {
     ['Reprise-Workdir', r.workdir || undefined],
     ['Reprise-Source-Commit', r.sourceCommit],
     ['Reprise-Image', r.image.digest],
+    ['Reprise-Image-Ref', r.image.reference],
     ['Reprise-Environment', r.environment],
     ['Reprise-Exit-Code', r.exitCode],
     ['Reprise-Started', r.startedAt],

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createActivities } from '../activities/index.js';
 import { createBackend } from '../backends/registry.js';
-import { dockerClient } from '../backends/docker/engine.js';
+import { dockerClient } from '../images/engine.js';
 import type { RepriseEnv } from '../config/env.js';
 import type { Logger } from '../logger.js';
 import { backendUnavailable } from '../errors.js';

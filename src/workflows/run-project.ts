@@ -44,9 +44,11 @@ export async function runProject(input: RunInput): Promise<RunResult> {
   try {
     sources = await prep.prepare(input);
     progress.sourceCommit = sources.sourceCommit;
+    // A rerun may pull its recorded image (long: heartbeats); a new run builds or reuses one and
+    // pushes it when the user has a registry, so any machine can pull it by digest.
     image = input.rerun
-      ? await prep.resolveRecordedImage(input)
-      : ((await prep.findImage(input, sources.sourceCommit)) ?? (await build.buildImage(input, sources.sourceCommit)));
+      ? await build.resolveRecordedImage(input)
+      : await build.publishImage(input, (await prep.findImage(input, sources.sourceCommit)) ?? (await build.buildImage(input, sources.sourceCommit)));
     progress.image = image;
     const staged = await build.stage(input, sources.sourceCommit, image);
     // Submit cannot be interrupted halfway: a cancel arriving now still sees the job's handle.

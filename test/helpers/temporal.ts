@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { findTemporalBinary } from '../../src/client/temporal-cli.js';
 import { createActivities, type ActivityDeps } from '../../src/activities/index.js';
 import { createBackend } from '../../src/backends/registry.js';
-import { dockerClient } from '../../src/backends/docker/engine.js';
+import { dockerClient } from '../../src/images/engine.js';
 import { createLogger } from '../../src/logger.js';
 
 // Keep test output readable: the SDK logs worker state changes at INFO.

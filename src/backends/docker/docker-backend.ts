@@ -6,8 +6,8 @@ import { formatDuration } from '../../config/resources.js';
 import { notFound } from '../../errors.js';
 import type { Backend, BackendCheck, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import { jobWorkdir, OOM_REASON, PROJECT_MOUNT, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
-import { imageExists } from './image-builder.js';
-import { describeEndpoint, pingEngine, statusCode } from './engine.js';
+import { imageExists } from '../../images/build.js';
+import { describeEndpoint, pingEngine, statusCode } from '../../images/engine.js';
 
 const RUN_LABEL = 'org.reprise.run';
 

@@ -10,7 +10,7 @@ import { backendUnavailable, errorMessage } from '../../errors.js';
 import type { Backend, BackendCheck, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import { OOM_REASON, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { apiStatus, containerGone, execInPod, loadKubeConfig } from './cluster.js';
-import { pushImage } from './image-push.js';
+import { isInRegistry, pushImage } from '../../images/registry.js';
 import {
   COLLECTED_FILE,
   EXIT_FILE,
@@ -95,7 +95,9 @@ export class KubernetesBackend implements Backend {
   }
 
   async stage(request: StageRequest): Promise<StagedJob> {
-    const image = await pushImage(this.docker, this.config.registry, request.image);
+    // An image already pinned in the registry the nodes pull from needs nothing from this machine.
+    const pinned = request.image.reference;
+    const image = pinned && isInRegistry(pinned, this.config.registry) ? pinned : await pushImage(this.docker, this.config.registry, request.image);
     const tarFile = join(dirname(request.sourcesDir), 'sources.k8s.tar');
     await archiveSources(request.sourcesDir, tarFile);
     return { image, sources: tarFile };

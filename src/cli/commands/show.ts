@@ -29,6 +29,7 @@ export default class Show extends BaseCommand {
         `backend    ${record.backend.name} (${record.backend.kind})${record.backend.jobId ? ` job ${record.backend.jobId.slice(0, 12)}` : ''}`,
         `source     ${record.sourceCommit}`,
         `image      ${record.image.digest}${record.image.tag ? ` (${record.image.tag})` : ''}`,
+        ...(record.image.reference ? [`pull       ${record.image.reference}`] : []),
         `resources  ${resources.join(' ') || 'defaults'}`,
         `started    ${record.startedAt}`,
         `finished   ${record.finishedAt}`,

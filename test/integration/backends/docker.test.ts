@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { DockerBackend } from '../../../src/backends/docker/docker-backend.js';
-import { dockerClient } from '../../../src/backends/docker/engine.js';
+import { dockerClient } from '../../../src/images/engine.js';
 import type { JobHandle, JobSpec } from '../../../src/backends/types.js';
 import { RepriseError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/project.js';

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { text } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { dockerClient } from '../../../src/backends/docker/engine.js';
+import { dockerClient } from '../../../src/images/engine.js';
 import { KubernetesBackend, type KubernetesConfig } from '../../../src/backends/kubernetes/kubernetes-backend.js';
 import { jobName } from '../../../src/backends/kubernetes/job-manifest.js';
 import type { JobHandle, JobSpec, JobStatus, StagedJob } from '../../../src/backends/types.js';

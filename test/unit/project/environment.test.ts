@@ -28,13 +28,24 @@ describe('environment spec → Dockerfile', () => {
         'RUN apt-get update \\',
         "    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends 'curl' 'git' \\",
         '    && rm -rf /var/lib/apt/lists/*',
-        "RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir 'numpy==1.26.4'",
+        'COPY reprise-build-ca.pem /etc/reprise/build-ca.pem',
+        'RUN if [ -s /etc/reprise/build-ca.pem ]; then export PIP_CERT=/etc/reprise/build-ca.pem CONDA_SSL_VERIFY=/etc/reprise/build-ca.pem REQUESTS_CA_BUNDLE=/etc/reprise/build-ca.pem SSL_CERT_FILE=/etc/reprise/build-ca.pem; fi; ' +
+          "PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir 'numpy==1.26.4'",
         'ENV FOO=bar',
         'WORKDIR /project',
         `LABEL org.reprise.environment=${environmentHash(spec({ dockerfile: ['ENV FOO=bar'] }))}`,
         '',
       ].join('\n'),
     );
+  });
+
+  it('gives the build CA only to specs that fetch from package indexes', () => {
+    const aptOnly = renderDockerfile({ base: 'b', packages: { apt: ['curl'], pip: [], conda: [] }, dockerfile: [] });
+    expect(aptOnly).not.toContain('build-ca.pem');
+    const conda = renderDockerfile({ base: 'b', packages: { apt: [], pip: [], conda: ['numpy'] }, dockerfile: [] });
+    expect(conda).toContain('COPY reprise-build-ca.pem /etc/reprise/build-ca.pem');
+    expect(conda).toContain('CONDA_SSL_VERIFY=/etc/reprise/build-ca.pem');
+    expect(conda).toContain("; fi; conda install -y 'numpy'");
   });
 
   it('replaces an earlier pin of the same package', () => {

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { registryReference } from '../../../../src/backends/kubernetes/image-push.js';
+import { registryReference } from '../../../../src/images/registry.js';
 import { checkOutputMembers, listTarFile, listTarMembers } from '../../../../src/backends/kubernetes/tar-members.js';
 
 let dir: string;

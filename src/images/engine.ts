@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import { backendUnavailable } from '../../errors.js';
+import { backendUnavailable } from '../errors.js';
 
 /** A Docker Engine API client: the configured socket, else DOCKER_HOST, else the local socket. */
 export function dockerClient(socketPath?: string): Docker {

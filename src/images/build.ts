@@ -2,7 +2,10 @@ import type Docker from 'dockerode';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RepriseError, ErrorKind } from '../../errors.js';
+import { RepriseError, ErrorKind } from '../errors.js';
+import { BUILD_CA_FILE, environmentHash, imageTag, renderDockerfile } from '../project/environment.js';
+import type { EnvironmentSpec } from '../project/schema.js';
+import type { BuildTrust } from './build-trust.js';
 import { isConnectionError, pingEngine, statusCode } from './engine.js';
 
 export interface BuildProgress {
@@ -16,6 +19,8 @@ export interface BuildRequest {
   dockerfile: string;
   base: string;
   envHash: string;
+  /** CA bundle and proxies for steps that fetch packages (not part of the environment hash). */
+  trust?: BuildTrust;
   onProgress?: (p: BuildProgress) => void;
   onOutput?: (line: string) => void;
 }
@@ -27,6 +32,12 @@ export interface BuiltImage {
 }
 
 const ENV_LABEL = 'org.reprise.environment';
+
+/** The build of a project's environment: its tag, Dockerfile and hash, from the spec alone. */
+export function environmentBuild(projectName: string, spec: EnvironmentSpec): Pick<BuildRequest, 'tag' | 'dockerfile' | 'base' | 'envHash'> {
+  const envHash = environmentHash(spec);
+  return { tag: imageTag(projectName, envHash), dockerfile: renderDockerfile(spec), base: spec.base, envHash };
+}
 
 /**
  * Build (or reuse) the image for an environment on a Docker engine. An image whose label
@@ -41,7 +52,12 @@ export async function buildEnvironmentImage(docker: Docker, req: BuildRequest): 
   const context = await mkdtemp(join(tmpdir(), 'reprise-build-'));
   try {
     await writeFile(join(context, 'Dockerfile'), req.dockerfile);
-    const stream = await docker.buildImage({ context, src: ['Dockerfile'] }, { t: req.tag, rm: true, forcerm: true });
+    await writeFile(join(context, BUILD_CA_FILE), req.trust?.caBundle ?? '');
+    // Proxy variables are Docker's predefined build args: used by RUN, kept out of the image's history.
+    const stream = await docker.buildImage(
+      { context, src: ['Dockerfile', BUILD_CA_FILE] },
+      { t: req.tag, rm: true, forcerm: true, buildargs: req.trust?.proxy ?? {} },
+    );
     const tail: string[] = [];
     let failure: string | undefined;
     await new Promise<void>((resolve, reject) => {
@@ -61,7 +77,10 @@ export async function buildEnvironmentImage(docker: Docker, req: BuildRequest): 
       );
     });
     if (failure) {
-      throw new RepriseError(ErrorKind.imageBuildFailed, `image build failed: ${failure.split('\n')[0]}; fix .reprise/environment.yaml (see the step output above)`, {
+      const hint = tail.some((l) => /CERTIFICATE_VERIFY_FAILED|SSL: ?CERTIFICATE|certificate verify failed/i.test(l))
+        ? 'a package index\'s TLS certificate is not trusted: set build.caFile in $REPRISE_HOME/config.yaml to the CA bundle your network uses'
+        : 'fix .reprise/environment.yaml (see the step output above)';
+      throw new RepriseError(ErrorKind.imageBuildFailed, `image build failed: ${failure.split('\n')[0]}; ${hint}`, {
         detail: tail.join('\n'),
       });
     }

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { notFound } from '../../errors.js';
-import { statusCode } from '../docker/engine.js';
-import type { ImageRef } from '../types.js';
+import { notFound } from '../errors.js';
+import { statusCode } from './engine.js';
+import type { ImageRef } from './types.js';
 
 const run = promisify(execFile);
 

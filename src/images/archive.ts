@@ -1,0 +1,64 @@
+import type Docker from 'dockerode';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { badInput, notFound } from '../errors.js';
+import { pingEngine, statusCode } from './engine.js';
+import type { ImageRef } from './types.js';
+
+/**
+ * An image as a file (`docker save` format), for machines with no registry in common. Written
+ * to a temporary name and renamed, so a failed export never leaves a truncated archive.
+ */
+export async function exportImageArchive(docker: Docker, image: ImageRef, file: string): Promise<{ bytes: number }> {
+  await pingEngine(docker);
+  let info: Docker.ImageInspectInfo;
+  try {
+    info = await docker.getImage(image.digest).inspect();
+  } catch (err) {
+    if (statusCode(err) === 404) throw notFound(`image ${image.digest} is not in the local Docker engine; pull it (reprise rerun pulls recorded images from the registry) or rebuild it`);
+    throw err;
+  }
+  // Saved by tag when the engine still has it, so the name travels too; else by id.
+  const name = image.tag && info.RepoTags?.includes(image.tag) ? image.tag : image.digest;
+  const tmp = `${file}.${process.pid}.partial`;
+  try {
+    await pipeline((await docker.getImage(name).get()) as unknown as Readable, createWriteStream(tmp));
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'EACCES') {
+      throw badInput(`cannot write ${file}: ${(err as Error).message}`);
+    }
+    throw err;
+  }
+  return { bytes: (await stat(file)).size };
+}
+
+/** Load an archive made by exportImageArchive (or `docker save`); returns the image ids it held. */
+export async function importImageArchive(docker: Docker, file: string): Promise<string[]> {
+  await pingEngine(docker);
+  try {
+    await stat(file);
+  } catch {
+    throw badInput(`no such file: ${file}`);
+  }
+  let output = '';
+  let failure: string | undefined;
+  try {
+    const response = (await docker.loadImage(createReadStream(file), { quiet: true })) as unknown as Readable;
+    for await (const chunk of response) output += String(chunk);
+  } catch (err) {
+    failure = (err as Error).message;
+  }
+  const lines = output.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { stream?: string; error?: string });
+  failure ??= lines.find((l) => l.error)?.error;
+  if (failure) throw badInput(`${file} is not an image archive the engine can load (${failure.split('\n')[0]!.slice(0, 160)}); make one with: reprise image export RUN FILE`);
+  const ids: string[] = [];
+  for (const { stream } of lines) {
+    const m = /Loaded image(?: ID)?: (\S+)/.exec(stream ?? '');
+    if (m) ids.push(m[1]!.startsWith('sha256:') ? m[1]! : (await docker.getImage(m[1]!).inspect()).Id);
+  }
+  return ids;
+}
