@@ -61,6 +61,17 @@ export class Git {
     }
   }
 
+  /** For commands whose exit code is an answer (merge-tree: 1 = conflicts), not a failure. */
+  async runWithCode(args: string[]): Promise<{ code: number; stdout: string }> {
+    try {
+      return { code: 0, stdout: await this.run(args) };
+    } catch (err) {
+      const { code, stdout } = err as { code?: unknown; stdout?: string };
+      if (typeof code === 'number') return { code, stdout: stdout ?? '' };
+      throw err;
+    }
+  }
+
   async revParse(rev: string): Promise<string | undefined> {
     return (await this.tryRun(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]))?.trim() || undefined;
   }

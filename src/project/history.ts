@@ -22,7 +22,7 @@ import {
 const SWEEP_PATHSPEC = ['.', ':(exclude)output', `:(exclude)${ACTIVITY_DIR}`];
 
 /** Run `fn` with a private index file, so the user's index is never touched. */
-async function withTempIndex<T>(git: Git, name: string, fn: (env: NodeJS.ProcessEnv) => Promise<T>): Promise<T> {
+export async function withTempIndex<T>(git: Git, name: string, fn: (env: NodeJS.ProcessEnv) => Promise<T>): Promise<T> {
   const file = join(await git.gitDir(), `reprise-index-${name}-${process.pid}`);
   try {
     return await fn({ GIT_INDEX_FILE: file });
@@ -35,6 +35,19 @@ export interface Snapshot {
   sourceCommit: string;
   /** True when uncommitted edits were swept into a new (not yet published) commit. */
   swept: boolean;
+  /** The ref HEAD pointed at (refs/heads/…, or HEAD when detached): where the run is recorded. */
+  branch: string;
+}
+
+/** The ref HEAD points at now (refs/heads/…, or HEAD when detached). */
+export const currentBranch = (root: string): Promise<string> => new Git(root).headRef();
+
+/**
+ * Hold the lock that serialises every move of a branch by Reprise (records, sync, branch
+ * switch), so none of them builds on a head another is replacing.
+ */
+export async function withRecordLock<T>(git: Git, fn: () => Promise<T>): Promise<T> {
+  return withFileLock(join(await git.gitDir(), 'reprise-record.lock'), fn);
 }
 
 /**
@@ -44,18 +57,23 @@ export interface Snapshot {
  * failed build) leaves the history exactly as it was.
  */
 export async function snapshotSources(root: string, runId: string): Promise<Snapshot> {
+  return sweepPendingWork(root, runId, `Sweep uncommitted changes before run ${shortId(runId)}\n\nReprise-Sweep-For: ${runId}\n`);
+}
+
+/** HEAD plus the pending edits as an unpublished commit (HEAD itself when nothing is pending). */
+export async function sweepPendingWork(root: string, name: string, message: string): Promise<Snapshot> {
   const git = new Git(root);
+  const branch = await git.headRef();
   const head = await git.revParse('HEAD');
   if (!head) throw notFound(`the project at ${root} has no commits; commit something first`);
-  return withTempIndex(git, runId, async (env) => {
+  return withTempIndex(git, name, async (env) => {
     await git.run(['read-tree', head], { env });
     await git.run(['add', '-A', '--', ...SWEEP_PATHSPEC], { env });
     const tree = (await git.run(['write-tree'], { env })).trim();
     const headTree = (await git.run(['rev-parse', `${head}^{tree}`])).trim();
-    if (tree === headTree) return { sourceCommit: head, swept: false };
-    const message = `Sweep uncommitted changes before run ${shortId(runId)}\n\nReprise-Sweep-For: ${runId}\n`;
+    if (tree === headTree) return { sourceCommit: head, swept: false, branch };
     const commit = await git.commitTree(tree, [head], message, await git.identityEnv());
-    return { sourceCommit: commit, swept: true };
+    return { sourceCommit: commit, swept: true, branch };
   });
 }
 
@@ -111,26 +129,29 @@ export interface RecordInput {
   /** Local directory with the run's output/ files (as collected from the backend). */
   outputsDir: string;
   logFile: string;
+  /** The branch the run started from; absent for runs prepared before runs carried it (then HEAD's). */
+  branch?: string;
 }
 
 const recordPath = (runId: string) => `${ACTIVITY_DIR}/${runId}.json`;
 const logPath = (runId: string) => `${ACTIVITY_DIR}/${runId}.log`;
 
 /**
- * Record a finished run as one commit holding exactly its outputs, its log and its JSON record,
- * then bring those files into the working tree. Safe to repeat (a run is recorded once) and to
- * call concurrently: commits are built in a private index and published with compare-and-swap.
+ * Record a finished run as one commit on the branch it started from, holding exactly its
+ * outputs, its log and its JSON record, then bring those files into the working tree when that
+ * branch is still checked out. Safe to repeat (a run is recorded once) and to call concurrently:
+ * commits are built in a private index and published with compare-and-swap.
  */
 export async function recordRun(root: string, input: RecordInput): Promise<string> {
   const git = new Git(root);
   const { record } = input;
-  const lockFile = join(await git.gitDir(), 'reprise-record.lock');
-  return withFileLock(lockFile, async () => {
-    const existing = await findRecordCommit(git, record.runId);
+  return withRecordLock(git, async () => {
+    const ref = input.branch ?? (await git.headRef());
+    const existing = await findRecordCommit(git, ref, record.runId);
     if (existing) return existing;
-    const ref = await git.headRef();
     for (let attempt = 0; ; attempt++) {
-      const head = (await git.revParse('HEAD'))!;
+      const head = await git.revParse(ref);
+      if (!head) throw notFound(`cannot record run ${record.runId}: its branch ${ref} no longer exists; recreate it with: git branch ${ref.replace(/^refs\/heads\//, '')} ${record.sourceCommit}`);
       const { parents, base } = await recordParents(git, head, record.sourceCommit);
       const outputs = record.outputs;
       const commit = await withTempIndex(git, record.runId, async (env) => {
@@ -147,7 +168,8 @@ export async function recordRun(root: string, input: RecordInput): Promise<strin
         return git.commitTree(tree, parents, commitMessage(record), await git.identityEnv());
       });
       if (await git.updateRef(ref, commit, head, `reprise: record run ${record.runId}`)) {
-        await syncWorkingTree(git, head, commit, input);
+        // The user switched branches while the run ran: their working tree belongs to another branch.
+        if ((await git.headRef()) === ref) await syncWorkingTree(git, head, commit, input);
         return commit;
       }
       if (attempt >= 20) throw new Error(`could not record run ${record.runId}: ${ref} kept moving`);
@@ -195,10 +217,10 @@ async function isIndexLocked(git: Git): Promise<boolean> {
   }
 }
 
-/** The commit that recorded `runId`, if the current branch has one. */
-async function findRecordCommit(git: Git, runId: string): Promise<string | undefined> {
-  if ((await git.tryRun(['cat-file', '-e', `HEAD:${recordPath(runId)}`])) === undefined) return undefined;
-  return (await git.run(['log', '-1', '--format=%H', 'HEAD', '--', recordPath(runId)])).trim() || undefined;
+/** The commit that recorded `runId`, if branch `ref` has one. */
+async function findRecordCommit(git: Git, ref: string, runId: string): Promise<string | undefined> {
+  if ((await git.tryRun(['cat-file', '-e', `${ref}:${recordPath(runId)}`])) === undefined) return undefined;
+  return (await git.run(['log', '-1', '--format=%H', ref, '--', recordPath(runId)])).trim() || undefined;
 }
 
 /** The activity feed: run commits on the current branch, newest first. */

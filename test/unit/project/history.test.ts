@@ -21,7 +21,7 @@ describe('snapshotSources', () => {
   it('uses HEAD when nothing is pending', async () => {
     const p = await makeProject();
     const before = repoState(p.root);
-    expect(await snapshotSources(p.root, 'run-a')).toEqual({ sourceCommit: before.head, swept: false });
+    expect(await snapshotSources(p.root, 'run-a')).toEqual({ sourceCommit: before.head, swept: false, branch: 'refs/heads/main' });
     expect(repoState(p.root)).toEqual(before);
   });
 

@@ -1,0 +1,116 @@
+import { existsSync } from 'node:fs';
+import { readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { backendUnavailable, badInput, type RepriseError } from '../errors.js';
+import { Git } from './git.js';
+import { PROJECT_FILE } from './layout.js';
+import { gitReason } from './merge.js';
+
+export interface Remote {
+  name: string;
+  url: string;
+}
+
+export async function listRemotes(root: string): Promise<Remote[]> {
+  const out = (await new Git(root).tryRun(['config', '--get-regexp', '^remote\\..*\\.url$'])) ?? '';
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [key, ...url] = line.split(' ');
+      return { name: key!.replace(/^remote\./, '').replace(/\.url$/, ''), url: url.join(' ') };
+    });
+}
+
+/** The URL of remote `name`; an unknown name is bad input that lists the known ones. */
+export async function remoteUrl(root: string, name: string): Promise<string> {
+  const remotes = await listRemotes(root);
+  const found = remotes.find((r) => r.name === name);
+  if (!found) throw badInput(`no remote "${name}"; remotes: ${remotes.map((r) => r.name).join(', ') || 'none'} (add one with: reprise remote add NAME URL)`);
+  return found.url;
+}
+
+export async function addRemote(root: string, name: string, url: string): Promise<Remote> {
+  if ((await listRemotes(root)).some((r) => r.name === name)) throw badInput(`remote "${name}" exists already; remove it first: reprise remote remove ${name}`);
+  const git = new Git(root);
+  if ((await git.tryRun(['check-ref-format', `refs/remotes/${name}/x`])) === undefined || name.startsWith('-')) {
+    throw badInput(`invalid remote name "${name}"; use letters, digits, - and _`);
+  }
+  await git.run(['remote', 'add', '--', name, url]);
+  return { name, url };
+}
+
+export async function removeRemote(root: string, name: string): Promise<Remote> {
+  const url = await remoteUrl(root, name);
+  await new Git(root).run(['remote', 'remove', name]);
+  return { name, url };
+}
+
+/** The remote a branch syncs with: its upstream, else origin, else the only one. */
+export async function defaultRemote(root: string, branch: string): Promise<string> {
+  const upstream = (await new Git(root).tryRun(['config', `branch.${branch}.remote`]))?.trim();
+  if (upstream) return upstream;
+  const names = (await listRemotes(root)).map((r) => r.name);
+  if (names.includes('origin')) return 'origin';
+  if (names.length === 1) return names[0]!;
+  if (names.length === 0) throw badInput('this project has no remote; add one: reprise remote add origin URL');
+  throw badInput(`this project has several remotes (${names.join(', ')}); choose one with --remote NAME`);
+}
+
+/**
+ * A failed fetch, push or clone as the user's error (exit 3): credentials refused, the remote
+ * refused the update, or the remote could not be reached. Recognised from git's messages.
+ */
+export function remoteError(remote: string, err: unknown): RepriseError {
+  const stderr = String((err as { stderr?: string }).stderr ?? err);
+  const reason = gitReason(err);
+  if (/\[remote rejected\]|hook declined|protected branch|denied to|returned error: 403/i.test(stderr)) {
+    const why = /\[remote rejected\][^(]*\(([^)]*)\)/.exec(stderr)?.[1] ?? reason;
+    return backendUnavailable(`remote "${remote}" refused the push (${why}); you may have read access only: ask for write access`);
+  }
+  if (/Authentication failed|Permission denied \((publickey|password)|could not read (Username|Password)|terminal prompts disabled|returned error: 401|Host key verification failed/i.test(stderr)) {
+    return backendUnavailable(`remote "${remote}" refused your credentials (${reason}); check your SSH key or token`);
+  }
+  return backendUnavailable(`remote "${remote}" is unreachable (${reason}); check the URL (reprise remote list) and your network`);
+}
+
+/** The commit a remote's branch points at (undefined: the remote lacks it), fetched here. */
+export async function fetchBranch(root: string, remote: string, branch: string): Promise<string | undefined> {
+  const git = new Git(root);
+  try {
+    const heads = await git.run(['ls-remote', '--heads', '--', remote, `refs/heads/${branch}`]);
+    const commit = heads.split('\t')[0]?.trim();
+    if (!commit) return undefined;
+    // --refmap= leaves the remote-tracking refs alone: a sync that stops changes no ref.
+    if (!(await git.revParse(commit))) await git.run(['fetch', '--quiet', '--no-tags', '--refmap=', '--', remote, `refs/heads/${branch}`]);
+    return commit;
+  } catch (err) {
+    throw remoteError(remote, err);
+  }
+}
+
+/** Where git would clone `url` to: its last path part without .git. */
+const defaultCloneDir = (url: string) => basename(url.replace(/[/\\]+$/, '').replace(/\.git$/, '').replace(/^.*:/, '')) || 'project';
+
+/**
+ * Clone a Reprise project. The clone is made beside its destination under a temporary name and
+ * moved into place only once it is known to be a project, so a failure leaves nothing behind.
+ */
+export async function cloneProject(url: string, dir: string | undefined, cwd: string): Promise<{ root: string; url: string }> {
+  const root = resolve(cwd, dir ?? defaultCloneDir(url));
+  if (existsSync(root) && (await readdir(root)).length > 0) throw badInput(`${root} exists and is not empty; give another directory`);
+  const staging = join(dirname(root), `.${basename(root)}.reprise-clone-${process.pid}`);
+  try {
+    try {
+      await new Git(cwd).run(['clone', '--quiet', '--', url, staging]);
+    } catch (err) {
+      throw remoteError(url, err);
+    }
+    if (!existsSync(join(staging, PROJECT_FILE))) throw badInput(`${url} is not a Reprise project (no ${PROJECT_FILE}); nothing was cloned`);
+    await rm(root, { recursive: true, force: true }); // an empty directory given as destination
+    await rename(staging, root);
+    return { root, url };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,77 @@
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { badInput } from '../errors.js';
+import { Git } from './git.js';
+import { integrate, type Integrated, type Keep } from './merge.js';
+import { defaultRemote, fetchBranch, remoteError, remoteUrl } from './remotes.js';
+
+export interface SyncResult {
+  remote: string;
+  branch: string;
+  /** Pending edits were swept into a commit. */
+  swept: boolean;
+  integrated: Integrated['kind'];
+  kept?: Integrated['kept'];
+  pushed: boolean;
+  head: string;
+}
+
+/** A sync stopped on conflicts, kept so --abort can say what it abandons. */
+interface StoppedSync {
+  remote: string;
+  branch: string;
+  files: string[];
+}
+
+const stoppedFile = async (git: Git) => join(await git.gitDir(), 'reprise-sync-stopped.json');
+
+/**
+ * Sweep pending work, fetch the remote's branch, merge it (see integrate) and push the result.
+ * A conflict stops with the files and changes nothing; a refused push keeps the merge (exit 3).
+ */
+export async function sync(root: string, options: { remote?: string; keep?: Keep }): Promise<SyncResult> {
+  const git = new Git(root);
+  const ref = await git.headRef();
+  if (ref === 'HEAD') throw badInput('HEAD is detached (not on a branch); switch to one first: reprise branch switch NAME');
+  const branch = ref.replace(/^refs\/heads\//, '');
+  const remote = options.remote ?? (await defaultRemote(root, branch));
+  await remoteUrl(root, remote);
+  // Another clone may push between our fetch and our push: the push is then rejected, so fetch again.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const theirs = await fetchBranch(root, remote, branch);
+    const merged = await integrate(root, theirs, { keep: options.keep, message: `Sync with ${remote}/${branch}` });
+    if ('conflicts' in merged) {
+      await writeFile(await stoppedFile(git), JSON.stringify({ remote, branch, files: merged.conflicts } satisfies StoppedSync) + '\n');
+      throw badInput(
+        `sync stopped, nothing was changed: ${merged.conflicts.length} file(s) changed both here and on ${remote}: ${merged.conflicts.join(', ')}; choose: reprise sync --keep mine | reprise sync --keep theirs | reprise sync --abort`,
+      );
+    }
+    await rm(await stoppedFile(git), { force: true });
+    const result = { remote, branch, swept: merged.swept, integrated: merged.kind, kept: merged.kept, head: merged.head };
+    const tracking = `refs/remotes/${remote}/${branch}`;
+    if (merged.head === theirs) {
+      await git.run(['update-ref', tracking, theirs]);
+      return { ...result, pushed: false };
+    }
+    try {
+      await git.run(['push', '--quiet', '--', remote, `${merged.head}:refs/heads/${branch}`]);
+    } catch (err) {
+      const stderr = String((err as { stderr?: string }).stderr ?? '');
+      if (/\[rejected\].*\((fetch first|non-fast-forward)\)/.test(stderr)) continue;
+      // The pull part stays: the merge is in the branch; the tracking ref says what the remote has.
+      if (theirs) await git.run(['update-ref', tracking, theirs]);
+      throw remoteError(remote, err);
+    }
+    await git.run(['update-ref', tracking, merged.head]);
+    return { ...result, pushed: true };
+  }
+  throw badInput(`${remote}/${branch} kept moving while syncing (others are pushing); run reprise sync again`);
+}
+
+/** Abandon a stopped sync. A stopped sync changed nothing, so this only forgets it. */
+export async function abortSync(root: string): Promise<{ aborted: boolean; remote?: string; branch?: string; files: string[] }> {
+  const file = await stoppedFile(new Git(root));
+  const stopped = await readFile(file, 'utf8').then((s) => JSON.parse(s) as StoppedSync, () => undefined);
+  await rm(file, { force: true });
+  return stopped ? { aborted: true, ...stopped } : { aborted: false, files: [] };
+}
