@@ -1,0 +1,58 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { digestTree, recordRun, snapshotSources } from '../../../src/project/history.js';
+import type { RunRecord } from '../../../src/project/run-record.js';
+import { git, tempDir } from '../../helpers/project.js';
+
+/** An empty bare repository: the shared remote. */
+export async function bareRemote(): Promise<string> {
+  const dir = join(await tempDir('reprise-remote-'), 'shared.git');
+  git(await tempDir(), 'init', '-q', '--bare', '-b', 'main', dir);
+  return dir;
+}
+
+/** A refusing remote for read-only collaborators: every push is declined by its pre-receive hook. */
+export async function refusePushes(bare: string): Promise<void> {
+  await writeFile(join(bare, 'hooks/pre-receive'), '#!/bin/sh\necho "read-only: you may not push here" >&2\nexit 1\n', { mode: 0o755 });
+}
+
+/**
+ * Record a run the way the record activity does (recordRun), with its source snapshot taken now
+ * (and so its starting branch); `finish` lets a test act between start and record.
+ */
+export async function startFakeRun(root: string, runId: string, outputs: Record<string, string> = {}) {
+  const snap = await snapshotSources(root, runId);
+  return {
+    snap,
+    async finish(): Promise<string> {
+      const dir = await tempDir('reprise-run-');
+      const outputsDir = join(dir, 'outputs');
+      await mkdir(outputsDir, { recursive: true });
+      for (const [name, content] of Object.entries(outputs)) await writeFile(join(outputsDir, name), content);
+      const logFile = join(dir, 'job.log');
+      await writeFile(logFile, `log of ${runId}\n`);
+      const record: RunRecord = {
+        version: 1,
+        runId,
+        project: { name: 'proj', id: 'p1' },
+        command: ['sh', 'code/x.sh'],
+        state: 'succeeded',
+        exitCode: 0,
+        backend: { name: 'local', kind: 'docker' },
+        sourceCommit: snap.sourceCommit,
+        image: { digest: `sha256:${'b'.repeat(64)}` },
+        environment: 'c'.repeat(64),
+        resources: {},
+        startedAt: '2026-11-30T10:00:00.000Z',
+        finishedAt: '2026-11-30T10:00:01.000Z',
+        outputs: await digestTree(outputsDir, 'output'),
+        log: { path: `.reprise/activity/${runId}.log`, sha256: 'd'.repeat(64), size: 0 },
+      };
+      return recordRun(root, { record, outputsDir, logFile, branch: snap.branch });
+    },
+  };
+}
+
+export async function recordFakeRun(root: string, runId: string, outputs: Record<string, string> = {}): Promise<string> {
+  return (await startFakeRun(root, runId, outputs)).finish();
+}
