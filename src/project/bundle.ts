@@ -35,15 +35,17 @@ export async function importBundle(file: string, dir: string | undefined, cwd: s
   try {
     await new Git(cwd).run(['init', '--quiet', staging]);
     const git = new Git(staging);
+    let heads: [string, string][];
     try {
+      // verify checks the header and prerequisites; the fetch's index-pack checks every object.
       await git.run(['bundle', 'verify', '--quiet', bundle]);
+      heads = (await git.run(['bundle', 'list-heads', bundle])).split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]);
+      await git.run(['fetch', '--quiet', '--update-head-ok', bundle, 'refs/heads/*:refs/heads/*']);
     } catch (err) {
       throw badInput(`${bundle} is not a valid Reprise export (${gitReason(err)}); nothing was imported`);
     }
-    const heads = (await git.run(['bundle', 'list-heads', bundle])).split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]);
     const branches = heads.filter(([, ref]) => ref.startsWith('refs/heads/')).map(([, ref]) => ref.slice('refs/heads/'.length));
     if (branches.length === 0) throw badInput(`${bundle} holds no branch; nothing was imported`);
-    await git.run(['fetch', '--quiet', '--update-head-ok', bundle, 'refs/heads/*:refs/heads/*']);
     // A bundle does not say which branch HEAD named: take the one at HEAD's commit, main first.
     const headCommit = heads.find(([, ref]) => ref === 'HEAD')?.[0];
     const atHead = branches.filter((b) => heads.some(([c, ref]) => ref === `refs/heads/${b}` && c === headCommit));
