@@ -15,7 +15,9 @@ base="${REPRISE_DEFAULT_BASE:-local/debian-python:bookworm}"
 if [ ! -f "$dir/.reprise/project.yaml" ]; then
   reprise init "$dir" --name random-walk --base "$base"
   cp -R "$repo/examples/random-walk/code/." "$dir/code/"
-  (cd "$dir" && reprise env add apt python3-numpy)
+  # numpy and matplotlib from PyPI, as a user installs them; the build trusts the CAs this machine
+  # trusts, so it works behind a TLS-inspecting proxy too (build.caFile in the user config).
+  (cd "$dir" && reprise env add apt python3-pip && reprise env add pip numpy==1.26.4 && reprise env add pip matplotlib==3.9.2)
 fi
 cd "$dir"
 echo "== reprise env show"

@@ -92,7 +92,7 @@ function registryFailure(verb: string, ref: string, failure: string) {
   if (/manifest unknown|not found|404/i.test(first)) {
     return notFound(`${verb} ${ref} failed: the registry has no such image (${first}); it may have been deleted: rebuild with reprise env build, or import it with reprise image import`);
   }
-  if (/unauthorized|authentication required|denied|401|403/i.test(first)) {
+  if (/unauthorized|authentication required|no basic auth credentials|denied|401|403/i.test(first)) {
     return badInput(`${verb} ${ref} failed: the registry refused the credentials (${first}); run: docker login ${host}`);
   }
   return backendUnavailable(`${verb} ${ref} failed: ${first}; check that the registry ${host} is reachable (reprise registry show)`);
