@@ -16,10 +16,10 @@ if ! bash scripts/setup.sh 2>&1 | tee "$LOG_DIR/setup.log"; then
 fi
 
 # The image tests start their own registries (Debian's docker-registry, htpasswd credentials).
-if ! command -v docker-registry >/dev/null 2>&1 || ! command -v htpasswd >/dev/null 2>&1; then
-  echo "[test-all] installing docker-registry apache2-utils"
+if ! command -v docker-registry >/dev/null 2>&1 || ! command -v htpasswd >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+  echo "[test-all] installing docker-registry apache2-utils openssl"
   as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-  as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq docker-registry apache2-utils >/dev/null
+  as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq docker-registry apache2-utils openssl >/dev/null
 fi
 
 declare -a results=() failures=()
