@@ -2,31 +2,35 @@ import { badInput } from '../errors.js';
 import { Git } from './git.js';
 import { findRun, withRecordLock } from './history.js';
 import { ACTIVITY_DIR } from './layout.js';
-import { integrate, type Integrated, type Keep } from './merge.js';
+import { gitReason, integrate, type Integrated, type Keep } from './merge.js';
 
 export interface Branch {
   name: string;
   current: boolean;
   commit: string;
   subject: string;
+  /** Set for a branch only a remote has (seen at the last sync or clone); switching to it brings it here. */
+  remote?: string;
 }
 
 export async function listBranches(root: string): Promise<Branch[]> {
-  const out = await new Git(root).run(['for-each-ref', 'refs/heads', '--format=%(HEAD)%00%(refname:short)%00%(objectname)%00%(subject)']);
-  return out
+  const out = await new Git(root).run(['for-each-ref', 'refs/heads', 'refs/remotes', '--format=%(HEAD)%00%(refname)%00%(objectname)%00%(subject)']);
+  const all = out
     .split('\n')
     .filter(Boolean)
     .map((line) => {
-      const [head, name, commit, subject] = line.split('\0');
-      return { name: name!, current: head === '*', commit: commit!, subject: subject ?? '' };
+      const [head, ref, commit, subject] = line.split('\0') as [string, string, string, string];
+      const remote = /^refs\/remotes\/([^/]+)\/(.+)$/.exec(ref);
+      return { name: remote ? remote[2]! : ref.slice('refs/heads/'.length), current: head === '*', commit, subject, remote: remote?.[1] };
     });
+  const local = new Set(all.filter((b) => !b.remote).map((b) => b.name));
+  return all.filter((b) => !b.remote || (b.name !== 'HEAD' && !local.has(b.name)));
 }
 
 async function requireBranch(git: Git, name: string): Promise<string> {
   const commit = await git.revParse(`refs/heads/${name}`);
   if (commit) return commit;
-  const names = (await listBranches(git.dir)).map((b) => b.name);
-  throw badInput(`no branch "${name}"; branches: ${names.join(', ')}`);
+  throw badInput(`no branch "${name}"; branches: ${(await listBranches(git.dir)).map((b) => b.name).join(', ')}`);
 }
 
 /** A new branch at the current commit, or at the source commit of a recorded run (a rollback branch). */
@@ -58,7 +62,9 @@ async function pendingEdits(git: Git): Promise<string[]> {
  */
 export async function switchBranch(root: string, name: string): Promise<{ name: string; commit: string }> {
   const git = new Git(root);
-  const commit = await requireBranch(git, name);
+  const remoteOnly = (await listBranches(root)).filter((b) => b.name === name && b.remote);
+  if (remoteOnly.length > 1) throw badInput(`branch "${name}" is on several remotes (${remoteOnly.map((b) => b.remote).join(', ')}); create it from one: git switch -c ${name} --track REMOTE/${name}`);
+  const commit = remoteOnly[0]?.commit ?? (await requireBranch(git, name));
   const edits = await pendingEdits(git);
   if (edits.length > 0) {
     throw badInput(
@@ -67,9 +73,10 @@ export async function switchBranch(root: string, name: string): Promise<{ name: 
   }
   await withRecordLock(git, async () => {
     try {
+      // A branch only a remote has becomes a local one that syncs with it (git switch's own guess).
       await git.run(['switch', '--quiet', name]);
     } catch (err) {
-      throw badInput(`cannot switch to ${name}: ${String((err as { stderr?: string }).stderr ?? err).trim().split('\n')[0]}`);
+      throw badInput(`cannot switch to ${name}: ${gitReason(err)}`);
     }
   });
   return { name, commit };

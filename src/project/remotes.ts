@@ -74,19 +74,32 @@ export function remoteError(remote: string, err: unknown): RepriseError {
   return backendUnavailable(`remote "${remote}" is unreachable (${reason}); check the URL (reprise remote list) and your network`);
 }
 
-/** The commit a remote's branch points at (undefined: the remote lacks it), fetched here. */
-export async function fetchBranch(root: string, remote: string, branch: string): Promise<string | undefined> {
+/**
+ * Every branch of `remote` (name → commit), with its commits fetched here. They are fetched into
+ * a private namespace that is removed again: a sync that stops leaves every ref as it was.
+ */
+export async function fetchRemote(root: string, remote: string): Promise<Map<string, string>> {
   const git = new Git(root);
+  const ns = `refs/reprise/incoming-${process.pid}`;
   try {
-    const heads = await git.run(['ls-remote', '--heads', '--', remote, `refs/heads/${branch}`]);
-    const commit = heads.split('\t')[0]?.trim();
-    if (!commit) return undefined;
-    // --refmap= leaves the remote-tracking refs alone: a sync that stops changes no ref.
-    if (!(await git.revParse(commit))) await git.run(['fetch', '--quiet', '--no-tags', '--refmap=', '--', remote, `refs/heads/${branch}`]);
-    return commit;
+    await git.run(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--refmap=', '--', remote, `+refs/heads/*:${ns}/*`]);
+    const out = await git.run(['for-each-ref', '--format=%(refname)%00%(objectname)', ns]);
+    return new Map(out.split('\n').filter(Boolean).map((l) => l.split('\0') as [string, string]).map(([ref, commit]) => [ref.slice(ns.length + 1), commit]));
   } catch (err) {
     throw remoteError(remote, err);
+  } finally {
+    const refs = (await git.tryRun(['for-each-ref', '--format=delete %(refname)', ns])) ?? '';
+    if (refs) await git.run(['update-ref', '--stdin'], { input: refs });
   }
+}
+
+/** Make refs/remotes/<remote>/* say what the remote has (as git fetch --prune would). */
+export async function updateTracking(root: string, remote: string, heads: Map<string, string>): Promise<void> {
+  const git = new Git(root);
+  const prefix = `refs/remotes/${remote}/`;
+  const stale = (await git.run(['for-each-ref', '--format=%(refname)', prefix])).split('\n').filter((r) => r && !heads.has(r.slice(prefix.length)) && r !== `${prefix}HEAD`);
+  const commands = [...stale.map((r) => `delete ${r}`), ...[...heads].map(([branch, commit]) => `update ${prefix}${branch} ${commit}`)];
+  if (commands.length > 0) await git.run(['update-ref', '--stdin'], { input: commands.join('\n') + '\n' });
 }
 
 /** Where git would clone `url` to: its last path part without .git. */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { badInput } from '../errors.js';
 import { Git } from './git.js';
 import { integrate, type Integrated, type Keep } from './merge.js';
-import { defaultRemote, fetchBranch, remoteError, remoteUrl } from './remotes.js';
+import { defaultRemote, fetchRemote, remoteError, remoteUrl, updateTracking } from './remotes.js';
 
 export interface SyncResult {
   remote: string;
@@ -38,7 +38,8 @@ export async function sync(root: string, options: { remote?: string; keep?: Keep
   await remoteUrl(root, remote);
   // Another clone may push between our fetch and our push: the push is then rejected, so fetch again.
   for (let attempt = 0; attempt < 3; attempt++) {
-    const theirs = await fetchBranch(root, remote, branch);
+    const heads = await fetchRemote(root, remote);
+    const theirs = heads.get(branch);
     const merged = await integrate(root, theirs, { keep: options.keep, message: `Sync with ${remote}/${branch}` });
     if ('conflicts' in merged) {
       await writeFile(await stoppedFile(git), JSON.stringify({ remote, branch, files: merged.conflicts } satisfies StoppedSync) + '\n');
@@ -47,22 +48,18 @@ export async function sync(root: string, options: { remote?: string; keep?: Keep
       );
     }
     await rm(await stoppedFile(git), { force: true });
+    // The pull part is done: the tracking refs say what the remote has, whatever the push does.
+    await updateTracking(root, remote, heads);
     const result = { remote, branch, swept: merged.swept, integrated: merged.kind, kept: merged.kept, head: merged.head };
-    const tracking = `refs/remotes/${remote}/${branch}`;
-    if (merged.head === theirs) {
-      await git.run(['update-ref', tracking, theirs]);
-      return { ...result, pushed: false };
-    }
+    if (merged.head === theirs) return { ...result, pushed: false };
     try {
       await git.run(['push', '--quiet', '--', remote, `${merged.head}:refs/heads/${branch}`]);
     } catch (err) {
       const stderr = String((err as { stderr?: string }).stderr ?? '');
       if (/\[rejected\].*\((fetch first|non-fast-forward)\)/.test(stderr)) continue;
-      // The pull part stays: the merge is in the branch; the tracking ref says what the remote has.
-      if (theirs) await git.run(['update-ref', tracking, theirs]);
       throw remoteError(remote, err);
     }
-    await git.run(['update-ref', tracking, merged.head]);
+    await updateTracking(root, remote, new Map([...heads, [branch, merged.head]]));
     return { ...result, pushed: true };
   }
   throw badInput(`${remote}/${branch} kept moving while syncing (others are pushing); run reprise sync again`);

@@ -3,6 +3,9 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ErrorKind, RepriseError } from '../../../src/errors.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createBranch, listBranches, switchBranch } from '../../../src/project/branches.js';
 import { readFeed } from '../../../src/project/history.js';
 import { addRemote, cloneProject, listRemotes, removeRemote } from '../../../src/project/remotes.js';
 import { abortSync, sync } from '../../../src/project/sync.js';
@@ -196,5 +199,42 @@ describe('sync', () => {
     await sync(bob, {});
     await sync(alice, {});
     expect((await runIds(alice)).length).toBe(8);
+  });
+
+  it('a branch pushed by one clone reaches the other: listed after a sync, switched to with its runs', async () => {
+    const { alice, bob } = await twoClones();
+    await createBranch(alice, 'exp');
+    await switchBranch(alice, 'exp');
+    await recordFakeRun(alice, 'run-onexp0000006');
+    expect(await sync(alice, {})).toMatchObject({ branch: 'exp', pushed: true });
+    await sync(bob, {});
+    expect((await listBranches(bob)).map((b) => [b.name, b.current, b.remote])).toEqual([
+      ['main', true, undefined],
+      ['exp', false, 'origin'],
+    ]);
+    await switchBranch(bob, 'exp');
+    expect(await runIds(bob)).toEqual(['run-onexp0000006']);
+    expect((await listBranches(bob)).map((b) => [b.name, b.current, b.remote])).toEqual([
+      ['exp', true, undefined],
+      ['main', false, undefined],
+    ]);
+    expect(await sync(bob, {})).toMatchObject({ remote: 'origin', branch: 'exp', integrated: 'up-to-date', pushed: false });
+  });
+
+  it('a remote that refuses the credentials: exit 3 naming it, the project untouched', async () => {
+    // A real HTTP git endpoint that answers every request with 401, as a host does for a bad token.
+    const server = createServer((_req, res) => res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"' }).end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { root } = await makeProject();
+      await addRemote(root, 'origin', `http://alice:wrong@127.0.0.1:${(server.address() as AddressInfo).port}/proj.git`);
+      const before = repoState(root);
+      const err = await userError(sync(root, {}));
+      expect(err.exitCode).toBe(3);
+      expect(err.message).toMatch(/^remote "origin" refused your credentials \(Authentication failed for 'http:\/\/127\.0\.0\.1:\d+\/proj\.git\/'\); check your SSH key or token$/);
+      expect(repoState(root)).toEqual(before);
+    } finally {
+      server.close();
+    }
   });
 });
