@@ -44,10 +44,10 @@ export async function runProject(input: RunInput): Promise<RunResult> {
   try {
     sources = await prep.prepare(input);
     progress.sourceCommit = sources.sourceCommit;
-    // A rerun may pull its recorded image (long: heartbeats); a new run builds or reuses one and
-    // pushes it when the user has a registry, so any machine can pull it by digest.
+    // A new run builds or reuses its image and pushes it when the user has a registry, so any
+    // machine can pull it by digest; a rerun uses the recorded one (stage pulls it if need be).
     image = input.rerun
-      ? await build.resolveRecordedImage(input)
+      ? await prep.resolveRecordedImage(input)
       : await build.publishImage(input, (await prep.findImage(input, sources.sourceCommit)) ?? (await build.buildImage(input, sources.sourceCommit)));
     progress.image = image;
     const staged = await build.stage(input, sources.sourceCommit, image);

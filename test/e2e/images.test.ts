@@ -129,7 +129,7 @@ describe('images as files', () => {
     removeImage(record.image.digest);
     const missing = await cli.run(['rerun', record.runId], root);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/never pushed to a registry; bring it with: reprise image import FILE/);
+    expect(missing.stderr).toMatch(/never pushed to a registry; .*bring it with: reprise image import FILE/);
 
     expect(await cli.json<{ images: string[] }>(['image', 'import', file], root)).toEqual({ images: [record.image.digest] });
     const again = await cli.run(['rerun', record.runId], root);

@@ -3,10 +3,9 @@ import { cp, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { formatDuration } from '../../config/resources.js';
-import { notFound } from '../../errors.js';
 import type { Backend, BackendCheck, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import { jobWorkdir, OOM_REASON, PROJECT_MOUNT, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
-import { imageExists } from '../../images/build.js';
+import { ensureLocalImage } from '../../images/local.js';
 import { describeEndpoint, pingEngine, statusCode } from '../../images/engine.js';
 
 const RUN_LABEL = 'org.reprise.run';
@@ -31,9 +30,7 @@ export class DockerBackend implements Backend {
 
   async stage(request: StageRequest): Promise<StagedJob> {
     await pingEngine(this.docker);
-    if (!(await imageExists(this.docker, request.image.digest))) {
-      throw notFound(`image ${request.image.digest} is not in the Docker engine at ${describeEndpoint(this.docker)}; rebuild it with: reprise env build`);
-    }
+    await ensureLocalImage(this.docker, request.image);
     // The engine shares this machine's filesystem: the exported sources are mounted in place.
     return { image: request.image.digest, sources: request.sourcesDir };
   }

@@ -11,6 +11,7 @@ import type { Backend, BackendCheck, JobHandle, JobSpec, JobStatus, StagedJob, S
 import { OOM_REASON, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { apiStatus, containerGone, execInPod, loadKubeConfig } from './cluster.js';
 import { isInRegistry, pushImage } from '../../images/registry.js';
+import { ensureLocalImage } from '../../images/local.js';
 import {
   COLLECTED_FILE,
   EXIT_FILE,
@@ -97,7 +98,11 @@ export class KubernetesBackend implements Backend {
   async stage(request: StageRequest): Promise<StagedJob> {
     // An image already pinned in the registry the nodes pull from needs nothing from this machine.
     const pinned = request.image.reference;
-    const image = pinned && isInRegistry(pinned, this.config.registry) ? pinned : await pushImage(this.docker, this.config.registry, request.image);
+    let image = pinned && isInRegistry(pinned, this.config.registry) ? pinned : undefined;
+    if (!image) {
+      await ensureLocalImage(this.docker, request.image);
+      image = await pushImage(this.docker, this.config.registry, request.image);
+    }
     const tarFile = join(dirname(request.sourcesDir), 'sources.k8s.tar');
     await archiveSources(request.sourcesDir, tarFile);
     return { image, sources: tarFile };

@@ -11,6 +11,7 @@ import type { Backend, BackendCheck, JobHandle, JobSpec, JobStatus, StagedJob, S
 import { jobWorkdir } from '../types.js';
 import { containerRuntimes, type ContainerRuntime } from './container-runtime.js';
 import { exportImage } from '../../images/export.js';
+import { ensureLocalImage } from '../../images/local.js';
 import { batchScript, isGoneJobError, jobName, jobStatusFrom, splitSections, STATUS_SCRIPT, SUBMIT_SCRIPT } from './scheduler.js';
 import { shellQuote } from './shell-quote.js';
 import { archiveSources } from '../sources-archive.js';
@@ -218,6 +219,7 @@ export class SlurmBackend implements Backend {
     const local = await mkdtemp(join(tmpdir(), 'reprise-slurm-img-'));
     try {
       const tar = join(local, 'image.tar');
+      await ensureLocalImage(this.docker, request.image); // shipped from this machine's engine
       await exportImage(this.docker, request.image, this.runtime.exportFormat, tar);
       await this.ssh.run(['mkdir', '-p', imagesDir]);
       this.deps.onProgress?.('image-upload', target);
