@@ -1,8 +1,8 @@
 import { badInput } from '../errors.js';
-import { Git } from './git.js';
+import { Git, gitReason } from './git.js';
 import { findRun, withRecordLock } from './history.js';
 import { ACTIVITY_DIR } from './layout.js';
-import { gitReason, integrate, type Integrated, type Keep } from './merge.js';
+import { integrate, type Integrated, type Keep } from './merge.js';
 
 export interface Branch {
   name: string;

@@ -2,9 +2,8 @@ import { existsSync } from 'node:fs';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { badInput } from '../errors.js';
-import { Git } from './git.js';
+import { Git, gitReason } from './git.js';
 import { PROJECT_FILE } from './layout.js';
-import { gitReason } from './merge.js';
 
 /** The whole history (every branch) as one git bundle; written aside and renamed, so a failure leaves no half file. */
 export async function exportBundle(root: string, file: string): Promise<{ file: string; bytes: number; branches: number }> {

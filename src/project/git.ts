@@ -108,3 +108,11 @@ const fallbackIdentity = {
   GIT_COMMITTER_NAME: 'Reprise',
   GIT_COMMITTER_EMAIL: 'reprise@localhost',
 };
+
+/** The line of git's stderr that says why, without its "error:"/"fatal:" prefix. */
+export function gitReason(err: unknown): string {
+  const stderr = String((err as { stderr?: string }).stderr ?? (err as Error).message ?? err);
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const line = lines.find((l) => /^(fatal|error):/.test(l)) ?? lines.find((l) => !l.startsWith('Command failed')) ?? lines[0] ?? 'unknown error';
+  return line.replace(/^(fatal|error):\s*/, '');
+}

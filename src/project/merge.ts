@@ -1,13 +1,13 @@
 import { copyFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { badInput } from '../errors.js';
-import { Git } from './git.js';
+import { Git, gitReason } from './git.js';
 import { sweepPendingWork, withRecordLock, withTempIndex } from './history.js';
 import { ACTIVITY_DIR } from './layout.js';
 
 /** Which side a file changed on both sides is taken from, whole. */
-export type Keep = 'mine' | 'theirs';
 export const keepChoices = ['mine', 'theirs'] as const;
+export type Keep = (typeof keepChoices)[number];
 
 export interface Integrated {
   /** The branch that moved (refs/heads/…). */
@@ -139,12 +139,4 @@ async function replaceIndex(git: Git, file: string): Promise<void> {
     await rm(lock, { force: true });
     throw err;
   }
-}
-
-/** The line of git's stderr that says why, without its "error:"/"fatal:" prefix. */
-export function gitReason(err: unknown): string {
-  const stderr = String((err as { stderr?: string }).stderr ?? (err as Error).message ?? err);
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
-  const line = lines.find((l) => /^(fatal|error):/.test(l)) ?? lines.find((l) => !l.startsWith('Command failed')) ?? lines[0] ?? 'unknown error';
-  return line.replace(/^(fatal|error):\s*/, '');
 }

@@ -2,9 +2,8 @@ import { existsSync } from 'node:fs';
 import { readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { backendUnavailable, badInput, type RepriseError } from '../errors.js';
-import { Git } from './git.js';
+import { Git, gitReason } from './git.js';
 import { PROJECT_FILE } from './layout.js';
-import { gitReason } from './merge.js';
 
 export interface Remote {
   name: string;
@@ -58,17 +57,17 @@ export async function defaultRemote(root: string, branch: string): Promise<strin
 }
 
 /**
- * A failed fetch, push or clone as the user's error (exit 3): credentials refused, the remote
- * refused the update, or the remote could not be reached. Recognised from git's messages.
+ * A failed fetch, push or clone as the user's error (exit 3): the remote refused the push,
+ * refused the credentials, or could not be reached. Recognised from git's messages.
  */
-export function remoteError(remote: string, err: unknown): RepriseError {
+export function remoteError(remote: string, err: unknown, op: 'fetch' | 'push'): RepriseError {
   const stderr = String((err as { stderr?: string }).stderr ?? err);
   const reason = gitReason(err);
-  if (/\[remote rejected\]|hook declined|protected branch|denied to|returned error: 403/i.test(stderr)) {
+  if (op === 'push' && /\[remote rejected\]|hook declined|protected branch|denied to|returned error: 403/i.test(stderr)) {
     const why = /\[remote rejected\][^(]*\(([^)]*)\)/.exec(stderr)?.[1] ?? reason;
     return backendUnavailable(`remote "${remote}" refused the push (${why}); you may have read access only: ask for write access`);
   }
-  if (/Authentication failed|Permission denied \((publickey|password)|could not read (Username|Password)|terminal prompts disabled|returned error: 401|Host key verification failed/i.test(stderr)) {
+  if (/Authentication failed|Permission denied \((publickey|password)|could not read (Username|Password)|terminal prompts disabled|returned error: 40[13]/i.test(stderr)) {
     return backendUnavailable(`remote "${remote}" refused your credentials (${reason}); check your SSH key or token`);
   }
   return backendUnavailable(`remote "${remote}" is unreachable (${reason}); check the URL (reprise remote list) and your network`);
@@ -86,7 +85,7 @@ export async function fetchRemote(root: string, remote: string): Promise<Map<str
     const out = await git.run(['for-each-ref', '--format=%(refname)%00%(objectname)', ns]);
     return new Map(out.split('\n').filter(Boolean).map((l) => l.split('\0') as [string, string]).map(([ref, commit]) => [ref.slice(ns.length + 1), commit]));
   } catch (err) {
-    throw remoteError(remote, err);
+    throw remoteError(remote, err, 'fetch');
   } finally {
     const refs = (await git.tryRun(['for-each-ref', '--format=delete %(refname)', ns])) ?? '';
     if (refs) await git.run(['update-ref', '--stdin'], { input: refs });
@@ -117,7 +116,7 @@ export async function cloneProject(url: string, dir: string | undefined, cwd: st
     try {
       await new Git(cwd).run(['clone', '--quiet', '--', url, staging]);
     } catch (err) {
-      throw remoteError(url, err);
+      throw remoteError(url, err, 'fetch');
     }
     if (!existsSync(join(staging, PROJECT_FILE))) throw badInput(`${url} is not a Reprise project (no ${PROJECT_FILE}); nothing was cloned`);
     await rm(root, { recursive: true, force: true }); // an empty directory given as destination

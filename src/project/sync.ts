@@ -57,7 +57,7 @@ export async function sync(root: string, options: { remote?: string; keep?: Keep
     } catch (err) {
       const stderr = String((err as { stderr?: string }).stderr ?? '');
       if (/\[rejected\].*\((fetch first|non-fast-forward)\)/.test(stderr)) continue;
-      throw remoteError(remote, err);
+      throw remoteError(remote, err, 'push');
     }
     await updateTracking(root, remote, new Map([...heads, [branch, merged.head]]));
     return { ...result, pushed: true };
