@@ -6,15 +6,17 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
 import type { Backend, JobHandle, JobStatus } from '../backends/types.js';
-import { buildEnvironmentImage, environmentBuild, findEnvironmentImage, imageExists } from '../images/build.js';
-import { resolveBuildTrust } from '../images/build-trust.js';
+import { findEnvironmentImage, imageExists } from '../images/build.js';
+import { buildTrustNotes, resolveBuildTrust } from '../images/build-trust.js';
+import { LOCK_FILE, specHash } from '../images/lock.js';
+import { imageLock } from '../images/lock-capture.js';
+import { buildPlanned, lockDigest, plannedBuildAt } from '../images/locked-build.js';
 import { pingEngine } from '../images/engine.js';
 import { pullImage, pushImage } from '../images/registry.js';
 import { paths } from '../config/env.js';
 import { loadUserConfig, resolveBackend, type BackendConfig } from '../config/user-config.js';
 import { ErrorKind, RepriseError, notFound } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { environmentHash } from '../project/environment.js';
 import { specsAt } from '../project/environment-at.js';
 import { currentBranch, digestFile, digestTree, exportSources, recordRun, snapshotSources } from '../project/history.js';
 import type { RunRecord } from '../project/run-record.js';
@@ -99,7 +101,7 @@ export function createActivities(deps: ActivityDeps) {
     async findImage(input: RunInput, sourceCommit: string): Promise<PreparedImage | null> {
       return guard(async () => {
         const { project, environment } = await specsAt(input.projectRoot, sourceCommit);
-        const { tag, envHash: hash } = environmentBuild(project.name, environment);
+        const { tag, envHash: hash } = await plannedBuildAt(input.projectRoot, sourceCommit, project.name, environment);
         // Images are built on the local engine, whatever the backend. No ping first (this is the
         // warm path of every run): only a failed lookup asks the engine why, for a clear error.
         const found = await findEnvironmentImage(deps.docker, tag, hash).catch(async (err: unknown) => {
@@ -116,7 +118,7 @@ export function createActivities(deps: ActivityDeps) {
     async buildImage(input: RunInput, sourceCommit: string): Promise<PreparedImage> {
       return guard(async () => {
         const { project, environment } = await specsAt(input.projectRoot, sourceCommit);
-        const request = environmentBuild(project.name, environment);
+        const request = await plannedBuildAt(input.projectRoot, sourceCommit, project.name, environment);
         const trust = await resolveBuildTrust((await loadUserConfig(deps.home)).build);
         const dir = runDir(input.runId);
         await mkdir(dir, { recursive: true });
@@ -124,13 +126,15 @@ export function createActivities(deps: ActivityDeps) {
         await writeFile(buildLog, '');
         const ctx = Context.current();
         return withHeartbeat(async () => {
-          const built = await buildEnvironmentImage(deps.docker, {
+          const built = await buildPlanned(deps.docker, {
             ...request,
             trust,
             onOutput: (line) => void appendFile(buildLog, line + '\n').catch(() => undefined),
             onProgress: (p) => ctx.heartbeat(p),
           });
           log(input).info({ image: built.tag, digest: built.digest, reused: built.reused }, built.reused ? 'image reused' : 'image built');
+          // Captured now, while the build's CA and proxy notes are known; record reads it from the cache.
+          if (!built.reused) await imageLock(deps.docker, deps.home, built.digest, { base: environment.base, environment: specHash(environment), buildNotes: buildTrustNotes(trust) });
           return { digest: built.digest, tag: built.tag, environment: request.envHash, reused: built.reused };
         });
       });
@@ -157,8 +161,9 @@ export function createActivities(deps: ActivityDeps) {
     async resolveRecordedImage(input: RunInput): Promise<PreparedImage> {
       return guard(async () => {
         const rerun = input.rerun!;
-        const { environment } = await specsAt(input.projectRoot, rerun.sourceCommit);
-        const image = { digest: rerun.imageDigest, reference: rerun.imageReference, environment: environmentHash(environment), reused: true };
+        const { project, environment } = await specsAt(input.projectRoot, rerun.sourceCommit);
+        const { envHash } = await plannedBuildAt(input.projectRoot, rerun.sourceCommit, project.name, environment);
+        const image = { digest: rerun.imageDigest, reference: rerun.imageReference, environment: envHash, reused: true };
         if (await imageExists(deps.docker, rerun.imageDigest)) return image;
         if (!rerun.imageReference) {
           throw notFound(
@@ -230,8 +235,14 @@ export function createActivities(deps: ActivityDeps) {
         const logFile = join(dir, JOB_LOG);
         await appendFile(logFile, ''); // a job cancelled before it started has no log yet
         const outputsDir = join(dir, 'outputs');
-        const { project } = await specsAt(f.input.projectRoot, f.sources.sourceCommit);
+        const { project, environment } = await specsAt(f.input.projectRoot, f.sources.sourceCommit);
         const { kind } = await backendFor(f.input.backend);
+        // The lock of the image the run used (reruns: the recorded one), from the per-image cache.
+        // A run is recorded even when its image can no longer be inspected, without a lock then.
+        const lock = await imageLock(deps.docker, deps.home, f.image.digest, { base: environment.base, environment: specHash(environment) }).catch((err: unknown) => {
+          log(f.input).warn({ err: String(err) }, 'environment lock not captured');
+          return undefined;
+        });
         const now = new Date().toISOString();
         const startedAt = isoTime(f.status.startedAt) ?? now;
         // Docker can report a finish a millisecond before the start for instant jobs.
@@ -249,6 +260,7 @@ export function createActivities(deps: ActivityDeps) {
           sourceCommit: f.sources.sourceCommit,
           image: { digest: f.image.digest, tag: f.image.tag, reference: f.image.reference },
           environment: f.image.environment,
+          environmentLock: lock === undefined ? undefined : { path: LOCK_FILE, sha256: lockDigest(lock) },
           resources: f.input.resources,
           startedAt,
           finishedAt,
@@ -256,7 +268,8 @@ export function createActivities(deps: ActivityDeps) {
           outputs: await digestTree(outputsDir, 'output'),
           log: await digestFile(logFile, `.reprise/activity/${f.input.runId}.log`),
         };
-        const commit = await recordRun(f.input.projectRoot, { record, outputsDir, logFile, branch: f.sources.branch });
+        const files = lock === undefined ? [] : [{ path: LOCK_FILE, content: lock }];
+        const commit = await recordRun(f.input.projectRoot, { record, outputsDir, logFile, branch: f.sources.branch, files });
         log(f.input).info({ commit, state: record.state, exitCode: record.exitCode, outputs: record.outputs.length }, 'run recorded');
         await rm(outputsDir, { recursive: true, force: true });
         return commit;

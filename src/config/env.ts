@@ -26,6 +26,8 @@ export const paths = {
   userConfig: (home: string) => join(home, 'config.yaml'),
   agentDir: (home: string) => join(home, 'agent'),
   runDir: (home: string, runId: string) => join(home, 'runs', runId),
+  /** The environment lock captured from a local image, by image id (a cache: recaptured when missing). */
+  imageLock: (home: string, imageId: string) => join(home, 'images', `${imageId.replace(/^sha256:/, '')}.lock`),
 };
 
 /** `~/x` → `<home>/x` on this machine (config paths are written the way users type them). */

@@ -129,6 +129,8 @@ export interface RecordInput {
   /** Local directory with the run's output/ files (as collected from the backend). */
   outputsDir: string;
   logFile: string;
+  /** More files the record commit holds and writes into the working tree (the environment lock). */
+  files?: { path: string; content: string }[];
   /** The branch the run started from; absent for runs prepared before runs carried it (then HEAD's). */
   branch?: string;
 }
@@ -163,6 +165,7 @@ export async function recordRun(root: string, input: RecordInput): Promise<strin
         }
         entries.push(`100644 ${await git.hashObject(JSON.stringify(record, null, 2) + '\n')}\t${recordPath(record.runId)}`);
         entries.push(`100644 ${(await git.run(['hash-object', '-w', '--', input.logFile])).trim()}\t${logPath(record.runId)}`);
+        for (const f of input.files ?? []) entries.push(`100644 ${await git.hashObject(f.content)}\t${f.path}`);
         await git.run(['update-index', '--add', '--index-info'], { env, input: entries.join('\n') + '\n' });
         const tree = (await git.run(['write-tree'], { env })).trim();
         return git.commitTree(tree, parents, commitMessage(record), await git.identityEnv());
@@ -206,6 +209,10 @@ async function syncWorkingTree(git: Git, oldHead: string, newHead: string, input
   await mkdir(join(root, ACTIVITY_DIR), { recursive: true });
   await writeFile(join(root, recordPath(input.record.runId)), JSON.stringify(input.record, null, 2) + '\n');
   await copyFile(input.logFile, join(root, logPath(input.record.runId)));
+  for (const f of input.files ?? []) {
+    await mkdir(join(root, f.path, '..'), { recursive: true });
+    await writeFile(join(root, f.path), f.content);
+  }
 }
 
 async function isIndexLocked(git: Git): Promise<boolean> {

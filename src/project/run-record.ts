@@ -28,6 +28,8 @@ export interface RunRecord {
   /** digest: the local image id; reference: where any machine pulls it, when pushed. */
   image: { digest: string; tag?: string; reference?: string };
   environment: string;
+  /** The image's environment lock, committed with the record (absent in runs recorded before locks). */
+  environmentLock?: { path: string; sha256: string };
   resources: { cpus?: number; memoryBytes?: number; gpus?: number; timeSeconds?: number };
   startedAt: string;
   finishedAt: string;

@@ -26,6 +26,8 @@ export const environmentSchema = z
       .default({}),
     /** Custom Dockerfile lines, appended after the packages. */
     dockerfile: z.array(z.string()).default([]),
+    /** Build with the exact versions in .reprise/environment.lock (images/lock.ts); part of the hash. */
+    locked: z.boolean().optional(),
   })
   .strict();
 export type EnvironmentSpec = z.infer<typeof environmentSchema>;
