@@ -10,7 +10,7 @@ import { findEnvironmentImage, imageExists } from '../images/build.js';
 import { buildTrustNotes, resolveBuildTrust } from '../images/build-trust.js';
 import { LOCK_FILE, specHash } from '../images/lock.js';
 import { imageLock } from '../images/lock-capture.js';
-import { buildPlanned, lockDigest, plannedBuildAt } from '../images/locked-build.js';
+import { buildPlanned, lockDigest, plannedBuildAt, recordedLockText } from '../images/locked-build.js';
 import { pingEngine } from '../images/engine.js';
 import { pullImage, pushImage } from '../images/registry.js';
 import { paths } from '../config/env.js';
@@ -237,12 +237,16 @@ export function createActivities(deps: ActivityDeps) {
         const outputsDir = join(dir, 'outputs');
         const { project, environment } = await specsAt(f.input.projectRoot, f.sources.sourceCommit);
         const { kind } = await backendFor(f.input.backend);
-        // The lock of the image the run used (reruns: the recorded one), from the per-image cache.
+        // The lock of the image the run used, from the per-image cache. A rerun used the recorded
+        // image: it records that run's lock, wherever it was captured (the base may be absent here).
         // A run is recorded even when its image can no longer be inspected, without a lock then.
-        const lock = await imageLock(deps.docker, deps.home, f.image.digest, { base: environment.base, environment: specHash(environment) }).catch((err: unknown) => {
-          log(f.input).warn({ err: String(err) }, 'environment lock not captured');
-          return undefined;
-        });
+        const original = f.input.rerun && (await recordedLockText(f.input.projectRoot, f.input.rerun.runId).catch(() => undefined));
+        const lock =
+          original?.text ??
+          (await imageLock(deps.docker, deps.home, f.image.digest, { base: environment.base, environment: specHash(environment) }).catch((err: unknown) => {
+            log(f.input).warn({ err: String(err) }, 'environment lock not captured');
+            return undefined;
+          }));
         const now = new Date().toISOString();
         const startedAt = isoTime(f.status.startedAt) ?? now;
         // Docker can report a finish a millisecond before the start for instant jobs.

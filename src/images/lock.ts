@@ -157,16 +157,20 @@ export function lockPins(spec: EnvironmentSpec, lock: EnvironmentLock): Pins {
 
 /**
  * The package a failed locked build could not get, from the build output, as "<manager>
- * package <pin>"; undefined when the failure was something else.
+ * package <pin>"; undefined when the failure was something else. The engine streams a step's
+ * stderr in colour and in pieces ("E", ": ", "Version …"), so colours are dropped and the
+ * patterns do not rely on line starts.
  */
 export function unavailablePin(output: string): string | undefined {
-  const aptVersion = /E: Version '([^']+)' for '([^']+)' was not found/.exec(output);
+  // eslint-disable-next-line no-control-regex
+  const text = output.replace(/\x1b\[[0-9;]*m/g, '');
+  const aptVersion = /Version '([^']+)' for '([^']+)' was not found/.exec(text);
   if (aptVersion) return `apt package ${aptVersion[2]}=${aptVersion[1]}`;
-  const aptGone = /E: Unable to locate package (\S+)/.exec(output);
+  const aptGone = /Unable to locate package (\S+)/.exec(text);
   if (aptGone) return `apt package ${aptGone[1]}`;
-  const pip = /No matching distribution found for (\S+)/.exec(output);
+  const pip = /No matching distribution found for (\S+)/.exec(text);
   if (pip) return `pip package ${pip[1]}`;
-  const conda = /PackagesNotFoundError[\s\S]*?^\s+- (\S+)/m.exec(output);
+  const conda = /PackagesNotFoundError[\s\S]*?^\s+- (\S+)/m.exec(text);
   if (conda) return `conda package ${conda[1]}`;
   return undefined;
 }

@@ -82,16 +82,24 @@ export async function buildProjectEnvironment(
 
 export const lockDigest = (text: string) => createHash('sha256').update(text).digest('hex');
 
-/** The lock a recorded run committed with its record (runs recorded before locks existed have none). */
-export async function recordedLock(root: string, idOrPrefix: string): Promise<{ runId: string; lock: EnvironmentLock }> {
+/** The lock a recorded run committed with its record, as text; none for runs recorded before locks existed. */
+export async function recordedLockText(root: string, idOrPrefix: string): Promise<{ runId: string; path?: string; text?: string }> {
   const entry = await findRun(root, idOrPrefix);
   const { record } = await readRecord(root, entry);
-  if (!record.environmentLock) {
-    throw notFound(`run ${entry.runId} has no environment lock (it was recorded before Reprise captured locks); rerun it to record one: reprise rerun ${entry.runId}`);
-  }
-  const text = await new Git(root).tryRun(['show', `${entry.commit}:${record.environmentLock.path}`]);
-  if (text === undefined || lockDigest(text) !== record.environmentLock.sha256) {
+  if (!record.environmentLock) return { runId: entry.runId };
+  const { path, sha256 } = record.environmentLock;
+  const text = await new Git(root).tryRun(['show', `${entry.commit}:${path}`]);
+  if (text === undefined || lockDigest(text) !== sha256) {
     throw notFound(`the environment lock of run ${entry.runId} is missing or altered in its record commit ${entry.commit.slice(0, 12)}`);
   }
-  return { runId: entry.runId, lock: parseLock(text, `${record.environmentLock.path} of run ${entry.runId}`) };
+  return { runId: entry.runId, path, text };
+}
+
+/** The parsed lock of a recorded run (`reprise env diff`); a run recorded before locks existed is an error. */
+export async function recordedLock(root: string, idOrPrefix: string): Promise<{ runId: string; lock: EnvironmentLock }> {
+  const { runId, path, text } = await recordedLockText(root, idOrPrefix);
+  if (text === undefined) {
+    throw notFound(`run ${runId} has no environment lock (it was recorded before Reprise captured locks); rerun it to record one: reprise rerun ${runId}`);
+  }
+  return { runId, lock: parseLock(text, `${path} of run ${runId}`) };
 }

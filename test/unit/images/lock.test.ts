@@ -89,6 +89,8 @@ describe('locked builds', () => {
 
   it('name the package a failed build could not get, from apt, pip or conda output', () => {
     expect(unavailablePin("Reading state information...\nE: Version '0.0-nope' for 'jq' was not found\n")).toBe('apt package jq=0.0-nope');
+    // as the engine streams it: stderr in colour, split into pieces
+    expect(unavailablePin("\x1b[91mE\x1b[0m\n\x1b[91m: \x1b[0m\n\x1b[91mVersion '0.0-nope' for 'jq' was not found\x1b[0m\n")).toBe('apt package jq=0.0-nope');
     expect(unavailablePin('E: Unable to locate package gone-pkg\n')).toBe('apt package gone-pkg');
     expect(unavailablePin('ERROR: Could not find a version that satisfies the requirement numpy==0.0.1\nERROR: No matching distribution found for numpy==0.0.1\n')).toBe('pip package numpy==0.0.1');
     expect(unavailablePin('PackagesNotFoundError: The following packages are not available from current channels:\n\n  - mkl=1999\n')).toBe('conda package mkl=1999');
