@@ -145,7 +145,7 @@ export function diffLocks(a: EnvironmentLock, b: EnvironmentLock): LockDiff {
 export function lockPins(spec: EnvironmentSpec, lock: EnvironmentLock): Pins {
   if (lock.environment !== specHash(spec)) {
     throw badInput(
-      `${LOCK_FILE} was captured for another environment (${lock.environment.slice(0, 12)}; .reprise/environment.yaml is now ${specHash(spec).slice(0, 12)}); build once without --locked to capture a new lock, then commit it`,
+      `${LOCK_FILE} was captured for another environment (${lock.environment.slice(0, 12)}; .reprise/environment.yaml is now ${specHash(spec).slice(0, 12)}); build once without --locked (and without locked: true in environment.yaml) to capture a new lock, then commit it`,
     );
   }
   if (lock.baseDigest === UNKNOWN_BASE) {
