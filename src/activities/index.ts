@@ -133,8 +133,13 @@ export function createActivities(deps: ActivityDeps) {
             onProgress: (p) => ctx.heartbeat(p),
           });
           log(input).info({ image: built.tag, digest: built.digest, reused: built.reused }, built.reused ? 'image reused' : 'image built');
-          // Captured now, while the build's CA and proxy notes are known; record reads it from the cache.
-          if (!built.reused) await imageLock(deps.docker, deps.home, built.digest, { base: environment.base, environment: specHash(environment), buildNotes: buildTrustNotes(trust) });
+          // Captured now, while the build's CA and proxy notes are known; record reads it from the cache
+          // (and captures again if this failed: a lock is never a reason to fail the run).
+          if (!built.reused) {
+            await imageLock(deps.docker, deps.home, built.digest, { base: environment.base, environment: specHash(environment), buildNotes: buildTrustNotes(trust) }).catch((err: unknown) =>
+              log(input).warn({ err: String(err) }, 'environment lock not captured after the build'),
+            );
+          }
           return { digest: built.digest, tag: built.tag, environment: request.envHash, reused: built.reused };
         });
       });

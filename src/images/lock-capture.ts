@@ -44,8 +44,8 @@ export async function imageLock(docker: Docker, home: string, imageId: string, c
   if (cached !== undefined) return cached;
   const text = await captureLock(docker, imageId, context);
   await mkdir(dirname(file), { recursive: true });
-  // Write then rename, so a concurrent reader never sees half a lock.
-  const partial = `${file}.${process.pid}.tmp`;
+  // Write then rename, so a concurrent reader never sees half a lock (a unique name: a worker captures concurrently).
+  const partial = `${file}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
   await writeFile(partial, text);
   await rename(partial, file);
   return text;

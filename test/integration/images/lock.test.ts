@@ -9,7 +9,7 @@ import { paths } from '../../../src/config/env.js';
 import { dockerClient } from '../../../src/images/engine.js';
 import { captureLock } from '../../../src/images/lock-capture.js';
 import { LOCK_FILE, diffLocks, parseLock, specHash } from '../../../src/images/lock.js';
-import { buildProjectEnvironment, plannedBuild, recordedLock, type ProjectBuild } from '../../../src/images/locked-build.js';
+import { buildProjectEnvironment, plannedBuild, plannedBuildAt, recordedLock, type ProjectBuild } from '../../../src/images/locked-build.js';
 import { RepriseError } from '../../../src/errors.js';
 import { environmentHash } from '../../../src/project/environment.js';
 import { recordRun } from '../../../src/project/history.js';
@@ -21,7 +21,8 @@ import { testActivities } from '../../helpers/temporal.js';
 
 const DEBIAN = 'local/debian-python:bookworm';
 const docker: Docker = dockerClient();
-const spec: EnvironmentSpec = { base: DEBIAN, packages: { apt: ['jq'], pip: [], conda: [] }, dockerfile: [] };
+// python3-pip: pip freeze sees what Debian installed (pip installs themselves need a CA for PyPI here).
+const spec: EnvironmentSpec = { base: DEBIAN, packages: { apt: ['jq', 'python3-pip'], pip: [], conda: [] }, dockerfile: [] };
 const trust = { proxy: {} };
 let home: string;
 let root: string;
@@ -65,6 +66,7 @@ describe('environment lock against the real Docker engine', () => {
     expect(second.lock).toBe(first.lock);
     const lock = parseLock(first.lock);
     expect(lock.apt).toContainEqual(expect.stringMatching(/^jq=\d/));
+    expect(lock.pip).toContainEqual(expect.stringMatching(/^pip==\d/));
     expect(lock.baseDigest).toBe((await docker.getImage(DEBIAN).inspect()).Id); // imported: no repo digest
     expect(lock.environment).toBe(specHash(spec));
     expect(await readFile(join(root, LOCK_FILE), 'utf8')).toBe(first.lock);
@@ -109,6 +111,20 @@ describe('environment lock against the real Docker engine', () => {
     const changed: EnvironmentSpec = { ...spec, packages: { ...spec.packages, apt: ['jq', 'curl'] } };
     expect(environmentHash(changed)).not.toBe(environmentHash(spec));
     expect(() => plannedBuild('locktest', changed, first.lock)).toThrow(/captured for another environment/);
+  });
+
+  it('locked: true makes the build of a commit use the lock that commit holds', async () => {
+    const lockedSpec = { ...spec, locked: true };
+    const head = git(root, 'rev-parse', 'HEAD').trim();
+    await expect(plannedBuildAt(root, head, 'locktest', lockedSpec)).rejects.toThrow(/says locked: true but commit [0-9a-f]{12} has no \.reprise\/environment\.lock/);
+    await saveEnvironment(root, lockedSpec);
+    git(root, 'add', LOCK_FILE, '.reprise/environment.yaml');
+    git(root, 'commit', '-qm', 'locked');
+    const plan = await plannedBuildAt(root, git(root, 'rev-parse', 'HEAD').trim(), 'locktest', lockedSpec);
+    expect(plan).toMatchObject({ locked: true, base: parseLock(first.lock).baseDigest });
+    expect(plan.envHash).not.toBe(plannedBuild('locktest', spec, first.lock).envHash); // locked: true is part of the spec
+    await saveEnvironment(root, spec);
+    git(root, 'commit', '-qam', 'unlocked again');
   });
 
   it('an image without dpkg, pip or conda gives the base digest and empty sections', async () => {
