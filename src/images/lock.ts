@@ -80,7 +80,7 @@ export function parseLock(text: string, source = LOCK_FILE): EnvironmentLock {
 export const specHash = (spec: EnvironmentSpec): string => environmentHash({ ...spec, locked: undefined });
 
 /** One lock line as name and version; pip names are normalised (PEP 503) so `Foo_Bar` matches `foo-bar`. */
-export function lockEntry(manager: LockManager, line: string): { name: string; key: string; version: string } {
+function lockEntry(manager: LockManager, line: string): { name: string; key: string; version: string } {
   let name: string;
   let version: string;
   if (manager === 'pip') {
