@@ -6,16 +6,16 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
 import type { Backend, JobHandle, JobStatus } from '../backends/types.js';
-import { findEnvironmentImage, imageExists } from '../images/build.js';
+import { findEnvironmentImage } from '../images/build.js';
 import { buildTrustNotes, resolveBuildTrust } from '../images/build-trust.js';
 import { LOCK_FILE, specHash } from '../images/lock.js';
 import { imageLock } from '../images/lock-capture.js';
 import { buildPlanned, lockDigest, plannedBuildAt, recordedLockText } from '../images/locked-build.js';
 import { pingEngine } from '../images/engine.js';
-import { pullImage, pushImage } from '../images/registry.js';
+import { pushImage } from '../images/registry.js';
 import { paths } from '../config/env.js';
 import { loadUserConfig, resolveBackend, type BackendConfig } from '../config/user-config.js';
-import { ErrorKind, RepriseError, notFound } from '../errors.js';
+import { ErrorKind, RepriseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { specsAt } from '../project/environment-at.js';
 import { currentBranch, digestFile, digestTree, exportSources, recordRun, snapshotSources } from '../project/history.js';
@@ -160,27 +160,15 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /**
-     * For reruns: the recorded image, never rebuilt. An engine that lacks it pulls it by the
-     * recorded registry digest; the pulled image must have the recorded id.
+     * For reruns: the recorded image, never rebuilt. Where the job runs, the backend's stage
+     * finds it locally or pulls it by its recorded registry digest (images/local.ts).
      */
     async resolveRecordedImage(input: RunInput): Promise<PreparedImage> {
       return guard(async () => {
         const rerun = input.rerun!;
         const { project, environment } = await specsAt(input.projectRoot, rerun.sourceCommit);
         const { envHash } = await plannedBuildAt(input.projectRoot, rerun.sourceCommit, project.name, environment);
-        const image = { digest: rerun.imageDigest, reference: rerun.imageReference, environment: envHash, reused: true };
-        if (await imageExists(deps.docker, rerun.imageDigest)) return image;
-        if (!rerun.imageReference) {
-          throw notFound(
-            `image ${rerun.imageDigest} of run ${rerun.runId} is not in the local Docker engine and was never pushed to a registry; bring it with: reprise image import FILE (made by reprise image export on the machine that has it)`,
-          );
-        }
-        await withHeartbeat(() => pullImage(deps.docker, rerun.imageReference!));
-        if (!(await imageExists(deps.docker, rerun.imageDigest))) {
-          throw notFound(`${rerun.imageReference} pulled, but it is not image ${rerun.imageDigest} that run ${rerun.runId} recorded; the registry's copy was replaced`);
-        }
-        log(input).info({ reference: rerun.imageReference }, 'recorded image pulled');
-        return image;
+        return { digest: rerun.imageDigest, reference: rerun.imageReference, environment: envHash, reused: true };
       });
     },
 
