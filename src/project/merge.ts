@@ -37,8 +37,7 @@ const isOwn = (path: string) => path.startsWith('output/') || path.startsWith(`$
  */
 export async function integrate(root: string, theirs: string | undefined, options: { keep?: Keep; message: string }): Promise<Integrated | Stopped> {
   const git = new Git(root);
-  const branch = await git.headRef();
-  if (branch === 'HEAD') throw badInput('HEAD is detached (not on a branch); switch to one first: reprise branch switch NAME');
+  const branch = `refs/heads/${await checkedOutBranch(git)}`;
   for (let attempt = 0; attempt < 10; attempt++) {
     const before = (await git.revParse(branch))!;
     const snap = await sweepPendingWork(root, `integrate-${process.pid}`, 'Sweep uncommitted changes before merging\n');
@@ -55,6 +54,13 @@ export async function integrate(root: string, theirs: string | undefined, option
     if (moved) return result;
   }
   throw new Error(`${branch} kept moving while merging; try again`);
+}
+
+/** The name of the branch HEAD is on; merging and syncing need one. */
+export async function checkedOutBranch(git: Git): Promise<string> {
+  const ref = await git.headRef();
+  if (ref === 'HEAD') throw badInput('HEAD is detached (not on a branch); switch to one first: reprise branch switch NAME');
+  return ref.slice('refs/heads/'.length);
 }
 
 type Merged = { commit: string; kind: Integrated['kind']; kept?: Integrated['kept'] } | Stopped;
@@ -107,7 +113,7 @@ async function moveTo(git: Git, branch: string, before: string, from: string, to
     try {
       await git.run(['read-tree', '-m', '-u', '-n', from, to], { env });
     } catch (err) {
-      throw badInput(`merging would overwrite local files, nothing was changed: ${gitReason(err)}`);
+      throw badInput(`merging would overwrite local files, nothing was changed (${gitReason(err)}); move them away and retry`);
     }
     if (!(await git.updateRef(branch, to, before, 'reprise: merge'))) throw new Error(`${branch} moved while merging; try again`);
     try {

@@ -2,7 +2,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { badInput } from '../errors.js';
 import { Git } from './git.js';
-import { integrate, type Integrated, type Keep } from './merge.js';
+import { checkedOutBranch, integrate, type Integrated, type Keep } from './merge.js';
 import { defaultRemote, fetchRemote, remoteError, remoteUrl, updateTracking } from './remotes.js';
 
 export interface SyncResult {
@@ -31,9 +31,7 @@ const stoppedFile = async (git: Git) => join(await git.gitDir(), 'reprise-sync-s
  */
 export async function sync(root: string, options: { remote?: string; keep?: Keep }): Promise<SyncResult> {
   const git = new Git(root);
-  const ref = await git.headRef();
-  if (ref === 'HEAD') throw badInput('HEAD is detached (not on a branch); switch to one first: reprise branch switch NAME');
-  const branch = ref.replace(/^refs\/heads\//, '');
+  const branch = await checkedOutBranch(git);
   const remote = options.remote ?? (await defaultRemote(root, branch));
   await remoteUrl(root, remote);
   // Another clone may push between our fetch and our push: the push is then rejected, so fetch again.

@@ -237,4 +237,23 @@ describe('sync', () => {
       server.close();
     }
   });
+
+  it('a merge that would overwrite a local file git does not track (output/) is refused before anything moves', async () => {
+    const { alice, bob } = await twoClones();
+    await recordFakeRun(alice, 'run-alice0000007', { 'r.txt': 'alice\n' });
+    await sync(alice, {});
+    await writeFile(join(bob, 'output/r.txt'), 'bob, not recorded\n');
+    await writeFile(join(bob, 'code/x.py'), 'pending\n');
+    const before = repoState(bob);
+    const err = await userError(sync(bob, {}));
+    expect([err.exitCode, err.message]).toEqual([2, 'merging would overwrite local files, nothing was changed (Untracked working tree file \'output/r.txt\' would be overwritten by merge.); move them away and retry']);
+    expect(repoState(bob)).toEqual(before);
+    expect(await readFile(join(bob, 'output/r.txt'), 'utf8')).toBe('bob, not recorded\n');
+  });
+
+  it('a detached HEAD is bad input', async () => {
+    const { alice } = await twoClones();
+    git(alice, 'checkout', '-q', '--detach');
+    expect((await userError(sync(alice, {}))).message).toBe('HEAD is detached (not on a branch); switch to one first: reprise branch switch NAME');
+  });
 });
