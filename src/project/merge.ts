@@ -69,6 +69,7 @@ async function mergeCommits(git: Git, ours: string, theirs: string | undefined, 
   const isAncestor = async (a: string, b: string) => (await git.tryRun(['merge-base', '--is-ancestor', a, b])) !== undefined;
   if (!theirs || (await isAncestor(theirs, ours))) return { commit: ours, kind: 'up-to-date' };
   if (await isAncestor(ours, theirs)) return { commit: theirs, kind: 'fast-forward' };
+  if ((await git.tryRun(['merge-base', ours, theirs])) === undefined) throw badInput('the two histories share no commit (a different project?); nothing was changed');
   const { code, stdout } = await git.runWithCode(['merge-tree', '--write-tree', '--name-only', '--no-messages', '-z', ours, theirs]);
   if (code > 1) throw new Error(`git merge-tree failed (${code})`);
   const [tree, ...conflicts] = stdout.split('\0').filter(Boolean);

@@ -256,4 +256,13 @@ describe('sync', () => {
     git(alice, 'checkout', '-q', '--detach');
     expect((await userError(sync(alice, {}))).message).toBe('HEAD is detached (not on a branch); switch to one first: reprise branch switch NAME');
   });
+
+  it('a remote holding another project is refused, nothing changed', async () => {
+    const { remote } = await twoClones();
+    const { root } = await makeProject({ name: 'other' });
+    await addRemote(root, 'origin', remote);
+    const before = repoState(root);
+    expect((await userError(sync(root, {}))).message).toBe('the two histories share no commit (a different project?); nothing was changed');
+    expect(repoState(root)).toEqual(before);
+  });
 });
