@@ -15,6 +15,12 @@ export interface ContainerRuntime {
   imagePath(imagesDir: string, digestHex: string): string;
   /** Shell command turning the uploaded tar into the image at `dest` (a fresh temporary path). */
   convertCommand(tar: string, dest: string): string;
+  /**
+   * Shell command pulling `reference` (repo@sha256:…) from its registry on the cluster into the
+   * image at `dest`, with `scratch` for the runtime's own storage. With `auth`, the credentials
+   * are in the environment as REGISTRY_USERNAME / REGISTRY_PASSWORD.
+   */
+  pullCommand(reference: string, dest: string, scratch: string, auth: boolean): string;
   /** Shell command running argv in `cwd` in the image, with the run's project directory at /project. */
   runCommand(image: string, projectDir: string, argv: string[], gpus: number, cwd?: string): string;
 }
@@ -27,6 +33,18 @@ export const charliecloud: ContainerRuntime = {
   imagePath: (imagesDir, digestHex) => `${imagesDir}/${digestHex}`,
   // ch-run binds onto existing directories only: make the mount point in the image.
   convertCommand: (tar, dest) => `ch-convert -i tar -o dir ${shellQuote(tar)} ${shellQuote(dest)} && mkdir -p ${shellQuote(dest + PROJECT_MOUNT)}`,
+  // ch-image pulls (HTTPS only; --no-cache: its git build cache is for builds) into its own storage;
+  // ch-convert unpacks it as a directory image
+  // (ch/environment included) and the storage copy is dropped: the converted image is the cache.
+  pullCommand: (reference, dest, scratch, auth) => {
+    const store = `CH_IMAGE_STORAGE=${shellQuote(scratch)}`;
+    const creds = auth ? 'CH_IMAGE_USERNAME="$REGISTRY_USERNAME" CH_IMAGE_PASSWORD="$REGISTRY_PASSWORD" ' : '';
+    const ref = shellQuote(reference);
+    return (
+      `${creds}${store} ch-image --no-cache pull ${auth ? '--auth ' : ''}${ref} && ${store} ch-convert -i ch-image -o dir ${ref} ${shellQuote(dest)}` +
+      ` && mkdir -p ${shellQuote(dest + PROJECT_MOUNT)}; rc=$?; rm -rf ${shellQuote(scratch)}; exit $rc`
+    );
+  },
   // --set-env (no argument) applies the image's ENV from ch/environment; GPUs need no flag
   // (ch-fromhost --nvidia is an image-preparation step a site does, not a run option).
   runCommand: (image, projectDir, argv, _gpus, cwd = PROJECT_MOUNT) =>
@@ -45,6 +63,9 @@ export const apptainer: ContainerRuntime = {
   exportFormat: 'docker-archive',
   imagePath: (imagesDir, digestHex) => `${imagesDir}/${digestHex}.sif`,
   convertCommand: (tar, dest) => shellCommand(['apptainer', 'build', dest, `docker-archive:${tar}`]),
+  pullCommand: (reference, dest, scratch, auth) =>
+    `${auth ? 'APPTAINER_DOCKER_USERNAME="$REGISTRY_USERNAME" APPTAINER_DOCKER_PASSWORD="$REGISTRY_PASSWORD" ' : ''}APPTAINER_CACHEDIR=${shellQuote(scratch)} ` +
+    `${shellCommand(['apptainer', 'build', dest, `docker://${reference}`])}; rc=$?; rm -rf ${shellQuote(scratch)}; exit $rc`,
   runCommand: (image, projectDir, argv, gpus, cwd = PROJECT_MOUNT) =>
     shellCommand([
       'apptainer', 'exec',

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -12,6 +12,7 @@ import { jobWorkdir } from '../types.js';
 import { containerRuntimes, type ContainerRuntime } from './container-runtime.js';
 import { exportImage } from '../../images/export.js';
 import { ensureLocalImage } from '../../images/local.js';
+import { dockerAuth, registryHost } from '../../images/registry.js';
 import { batchScript, isGoneJobError, jobName, jobStatusFrom, splitSections, STATUS_SCRIPT, SUBMIT_SCRIPT } from './scheduler.js';
 import { shellQuote } from './shell-quote.js';
 import { archiveSources } from '../sources-archive.js';
@@ -19,13 +20,14 @@ import { SshClient } from './ssh-client.js';
 
 export type SlurmBackendConfig = Extract<BackendConfig, { kind: 'slurm' }>;
 
-export type StageStep = 'image-cached' | 'image-upload' | 'image-convert' | 'sources-upload';
+export type StageStep = 'image-cached' | 'image-pull' | 'image-pull-failed' | 'image-upload' | 'image-convert' | 'sources-upload';
 
 export interface SlurmBackendDeps {
   /** The local engine images are exported from. */
   docker?: Docker;
   ssh?: SshClient;
-  onProgress?: (step: StageStep, detail: string) => void;
+  /** Each staging step; `bytes`: how much this machine sent for it. */
+  onProgress?: (step: StageStep, detail: string, bytes?: number) => void;
   /** How often logs() looks for new output. */
   logPollMs?: number;
 }
@@ -216,13 +218,22 @@ export class SlurmBackend implements Backend {
     // Unique temporary names, then one rename: concurrent stages of one digest never collide,
     // and a crash never leaves a half-converted image under the final name.
     const tmp = `${imagesDir}/.incoming-${hex.slice(0, 16)}-${randomBytes(4).toString('hex')}`;
+    await this.ssh.run(['mkdir', '-p', imagesDir]);
+    let pullFailure: string | undefined;
+    if (request.image.reference) {
+      pullFailure = await this.pullOnCluster(request.image.reference, tmp, target);
+      if (!pullFailure) return target;
+      this.deps.onProgress?.('image-pull-failed', pullFailure);
+    }
     const local = await mkdtemp(join(tmpdir(), 'reprise-slurm-img-'));
     try {
       const tar = join(local, 'image.tar');
-      await ensureLocalImage(this.docker, request.image); // shipped from this machine's engine
+      // Shipped from this machine's engine: only when the cluster could not pull it itself.
+      await ensureLocalImage(this.docker, request.image).catch((err: Error) => {
+        throw pullFailure ? Object.assign(err, { message: `${err.message}; the cluster could not pull it either: ${pullFailure}` }) : err;
+      });
       await exportImage(this.docker, request.image, this.runtime.exportFormat, tar);
-      await this.ssh.run(['mkdir', '-p', imagesDir]);
-      this.deps.onProgress?.('image-upload', target);
+      this.deps.onProgress?.('image-upload', target, (await stat(tar)).size);
       await this.ssh.upload(tar, `${tmp}.tar`);
       this.deps.onProgress?.('image-convert', target);
       const convert = this.runtime.convertCommand(`${tmp}.tar`, `${tmp}.img`);
@@ -234,6 +245,26 @@ export class SlurmBackend implements Backend {
       await rm(local, { recursive: true, force: true });
     }
     return target;
+  }
+
+  /**
+   * The cluster pulls the image from its registry by digest (nothing leaves this machine), with
+   * this worker's Docker credentials for that registry, if any, handed over in a 0600 file that
+   * the command reads and deletes (never on a command line). Returns why it failed, if it did.
+   */
+  private async pullOnCluster(reference: string, tmp: string, target: string): Promise<string | undefined> {
+    this.deps.onProgress?.('image-pull', reference, 0);
+    const auth = await dockerAuth(registryHost(reference));
+    const authFile = `${tmp}.auth`;
+    if (auth) await this.ssh.writeFile(authFile, `${auth.username}\n${auth.password}\n`, 0o600);
+    const readAuth = auth ? '{ IFS= read -r REGISTRY_USERNAME; IFS= read -r REGISTRY_PASSWORD; } < "$1"; rm -f "$1"; ' : '';
+    const pull = this.runtime.pullCommand(reference, `${tmp}.img`, `${tmp}.store`, Boolean(auth));
+    const install = `mv -T ${shellQuote(`${tmp}.img`)} ${shellQuote(target)} 2>/dev/null || test -e ${shellQuote(target)}`;
+    const script = `${readAuth}( ${pull} ) && { ${install}; }; rc=$?; rm -rf ${shellQuote(`${tmp}.img`)}; exit $rc`;
+    const r = await this.ssh.exec(['sh', '-c', script, 'sh', authFile], 30 * 60_000);
+    if (auth) await this.ssh.exec(['rm', '-f', authFile]);
+    if (r.code === 0) return undefined;
+    return `${this.runtime.name} pull of ${reference} on ${this.config.host} failed (exit ${r.code}): ${(r.stderr || r.stdout.toString()).trim().split('\n').slice(-2).join(' | ')}`;
   }
 
   /** The workdir with `~` expanded on the cluster; absolute and plain, as #SBATCH lines need. */

@@ -68,6 +68,17 @@ describe('batchScript', () => {
     expect(apptainer.runCommand('/i.sif', '/r/project', ['python', 'x.py'], 0, '/project/code')).toBe(`'apptainer' 'exec' '--bind' '/r/project:/project' '--pwd' '/project/code' '/i.sif' 'sh' '-c' 'exec "$@"' 'reprise-run' 'python' 'x.py'`);
     expect(apptainer.convertCommand('/t.tar', '/t.sif')).toBe(`'apptainer' 'build' '/t.sif' 'docker-archive:/t.tar'`);
   });
+
+  it('pulls by digest with credentials from the environment only, never on the command line', () => {
+    const ref = 'reg.example:5443/team/p@sha256:' + 'a'.repeat(64);
+    const withAuth = charliecloud.pullCommand(ref, '/w/.in.img', '/w/.in.store', true);
+    expect(withAuth).toBe(
+      `CH_IMAGE_USERNAME="$REGISTRY_USERNAME" CH_IMAGE_PASSWORD="$REGISTRY_PASSWORD" CH_IMAGE_STORAGE='/w/.in.store' ch-image --no-cache pull --auth '${ref}'` +
+        ` && CH_IMAGE_STORAGE='/w/.in.store' ch-convert -i ch-image -o dir '${ref}' '/w/.in.img' && mkdir -p '/w/.in.img/project'; rc=$?; rm -rf '/w/.in.store'; exit $rc`,
+    );
+    expect(charliecloud.pullCommand(ref, '/d', '/s', false)).not.toMatch(/REGISTRY_|--auth/);
+    expect(apptainer.pullCommand(ref, '/i.sif', '/c', false)).toBe(`APPTAINER_CACHEDIR='/c' 'apptainer' 'build' '/i.sif' 'docker://${ref}'; rc=$?; rm -rf '/c'; exit $rc`);
+  });
 });
 
 const scontrolLine = (state: string, extra = '') =>
