@@ -1,13 +1,14 @@
 import { badInput } from '../errors.js';
 import { environmentHash, type Pins } from '../project/environment.js';
 import type { EnvironmentSpec } from '../project/schema.js';
+import { ENVIRONMENT_LOCK } from '../project/layout.js';
 
 /**
  * The environment lock: the exact versions an image holds, as stable text. Sections and lines
  * are sorted and nothing depends on time, so the same image always gives the same bytes and
  * two locks compare with a plain diff.
  */
-export const LOCK_FILE = '.reprise/environment.lock';
+export const LOCK_FILE = ENVIRONMENT_LOCK;
 
 export const lockManagers = ['apt', 'pip', 'conda'] as const;
 export type LockManager = (typeof lockManagers)[number];

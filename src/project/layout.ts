@@ -10,6 +10,8 @@ import { environmentSchema, projectSchema, type EnvironmentSpec, type ProjectSpe
 export const PROJECT_FILE = '.reprise/project.yaml';
 export const ENVIRONMENT_FILE = '.reprise/environment.yaml';
 export const ACTIVITY_DIR = '.reprise/activity';
+/** The environment lock runs commit (images/lock.ts writes it). */
+export const ENVIRONMENT_LOCK = '.reprise/environment.lock';
 /** Where a laptop's projects start from; machines without a registry pass --base. */
 export const DEFAULT_BASE_IMAGE = 'python:3.12-slim';
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { badInput } from '../errors.js';
 import { Git, gitReason } from './git.js';
 import { sweepPendingWork, withRecordLock, withTempIndex } from './history.js';
-import { ACTIVITY_DIR } from './layout.js';
+import { ACTIVITY_DIR, ENVIRONMENT_LOCK } from './layout.js';
 
 /** Which side a file changed on both sides is taken from, whole. */
 export const keepChoices = ['mine', 'theirs'] as const;
@@ -26,8 +26,11 @@ export interface Stopped {
   conflicts: string[];
 }
 
-/** Reprise's own files: a conflict there never needs the user (see resolveOwn). */
-const isOwn = (path: string) => path.startsWith('output/') || path.startsWith(`${ACTIVITY_DIR}/`);
+/**
+ * Reprise's own files: a conflict there never needs the user (see resolveConflicts). The
+ * environment lock is written by runs; each version stays in the commit of the run it names.
+ */
+const isOwn = (path: string) => path.startsWith('output/') || path.startsWith(`${ACTIVITY_DIR}/`) || path === ENVIRONMENT_LOCK;
 
 /**
  * Bring `theirs` (a commit, or nothing) into the current branch: sweep pending edits into a
@@ -82,8 +85,9 @@ async function mergeCommits(git: Git, ours: string, theirs: string | undefined, 
 }
 
 /**
- * Take each conflicting file whole from one side. Reprise's own files (output/, whose every
- * version stays in its run's commit) keep the local copy; the user's files follow `keep`.
+ * Take each conflicting file whole from one side. Reprise's own files (output/ and the
+ * environment lock, whose every version stays in its run's commit) keep the local copy; the
+ * user's files follow `keep`.
  */
 async function resolveConflicts(git: Git, tree: string, conflicts: string[], ours: string, kept: string): Promise<string> {
   return withTempIndex(git, `resolve-${process.pid}`, async (env) => {

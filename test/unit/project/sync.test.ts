@@ -148,6 +148,22 @@ describe('sync', () => {
     expect(await runIds(bob)).toEqual(['run-alice0000004', 'run-bob000000004']);
   });
 
+  it('environment locks both sides changed never stop a sync either: the local one stays, each in its run commit', async () => {
+    const { alice, bob } = await twoClones();
+    const commitLock = async (root: string, text: string) => {
+      await writeFile(join(root, '.reprise/environment.lock'), text);
+      git(root, 'add', '.reprise/environment.lock');
+      git(root, 'commit', '-qm', 'lock');
+      return git(root, 'rev-parse', 'HEAD').trim();
+    };
+    const a = await commitLock(alice, '[apt]\njq=1.6\n');
+    await sync(alice, {});
+    await commitLock(bob, '[apt]\njq=1.7\n');
+    expect(await sync(bob, {})).toMatchObject({ integrated: 'merge', pushed: true });
+    expect(await readFile(join(bob, '.reprise/environment.lock'), 'utf8')).toBe('[apt]\njq=1.7\n');
+    expect(git(bob, 'show', `${a}:.reprise/environment.lock`)).toBe('[apt]\njq=1.6\n');
+  });
+
   it('a remote that refuses the push: exit 3 with the reason, and the fetched commits stay merged (pull still works)', async () => {
     const { remote, alice, bob } = await twoClones();
     await recordFakeRun(alice, 'run-alice0000005');
