@@ -24,7 +24,7 @@ import {
   jobName,
 } from './job-manifest.js';
 import { archiveSources } from '../sources-archive.js';
-import { checkOutputMembers, extractChecked, listTarFile } from './tar-members.js';
+import { checkOutputMembers, extractChecked, listTarFile } from '../../project/tar-members.js';
 
 export type KubernetesConfig = Extract<BackendConfig, { kind: 'kubernetes' }>;
 

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { listTarMembers } from '../../../src/backends/kubernetes/tar-members.js';
+import { listTarMembers } from '../../../src/project/tar-members.js';
 import { archiveSources, checkSourceTree } from '../../../src/backends/sources-archive.js';
 
 let dir: string;

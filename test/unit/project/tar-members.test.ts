@@ -3,8 +3,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { registryReference } from '../../../../src/images/registry.js';
-import { checkOutputMembers, listTarFile, listTarMembers } from '../../../../src/backends/kubernetes/tar-members.js';
+import { checkOutputMembers, listTarFile, listTarMembers } from '../../../src/project/tar-members.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -81,15 +80,5 @@ describe('checkOutputMembers', () => {
     expect(() => checkOutputMembers(listTarMembers(dotdot))).toThrow(/"\.\.\/top\.txt" is unsafe/);
     const absolute = execFileSync('tar', ['-c', '-P', '-f', '-', join(dir, 'top.txt')]);
     expect(() => checkOutputMembers(listTarMembers(absolute))).toThrow(/leaves the destination/);
-  });
-});
-
-describe('registryReference', () => {
-  it('names the image <registry>/<project>:<digest hex 12>', () => {
-    expect(registryReference('registry.example.com/team/', { digest: 'sha256:0123456789abcdef0123', tag: 'reprise/My_Proj:abc' })).toEqual({
-      repository: 'registry.example.com/team/my_proj',
-      tag: '0123456789ab',
-    });
-    expect(registryReference('127.0.0.1:5000', { digest: 'sha256:fedcba9876543210' })).toEqual({ repository: '127.0.0.1:5000/run', tag: 'fedcba987654' });
   });
 });
