@@ -142,4 +142,29 @@ describe('images as files', () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/^Error: .*corrupt\.tar is not an image archive the engine can load/);
   });
+
+  it('export --image carries the history and a run\'s image in one file; import opens both; a hostile archive is refused', async () => {
+    const root = await newProject('moved');
+    expect((await cli.run(['run', '--', 'sh', 'code/job.sh'], root)).code).toBe(0);
+    const record = await lastRecord(root);
+    const dir = await tempDir('reprise-img-move-');
+    const file = join(dir, 'moved.tar');
+    const exported = await cli.json<{ images: { runId: string; digest: string }[] }>(['export', file, '--image', record.runId.slice(4, 10)], root);
+    expect(exported.images).toEqual([{ runId: record.runId, digest: record.image.digest, file: `images/${record.image.digest.slice(7)}.tar` }]);
+
+    removeImage(record.image.digest);
+    const imported = await cli.json<{ root: string; images: string[] }>(['import', file, 'elsewhere'], dir);
+    expect(imported).toMatchObject({ root: join(dir, 'elsewhere'), images: [record.image.digest] });
+    const again = await cli.run(['rerun', record.runId], join(dir, 'elsewhere'));
+    expect(again.code, again.stderr).toBe(0);
+    expect(await readFile(join(dir, 'elsewhere/output/flavour.txt'), 'utf8')).toBe('moved\n');
+
+    // A member that would land outside the scratch directory: refused from its header, nothing written.
+    execFileSync('sh', ['-c', 'mkdir -p in && echo x > in/project.bundle && ln -s /etc in/images && tar -cf evil.tar -C in project.bundle images'], { cwd: dir });
+    const refused = await cli.run(['import', join(dir, 'evil.tar'), 'evil-project'], dir);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/is not a valid Reprise export \(unexpected member "images" \(symlink\)\); nothing was imported/);
+    expect(() => execFileSync('test', ['-e', join(dir, 'evil-project')])).toThrow();
+  });
 });
+
