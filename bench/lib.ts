@@ -37,10 +37,11 @@ export function interrupt(): void {
 export const wasInterrupted = () => interrupted;
 
 /** Run a command to completion and time it from spawn to exit (wall clock, monotonic). */
-export function exec(cmd: string, args: string[], opts: { cwd?: string; env: NodeJS.ProcessEnv }): Promise<Exec> {
+export function exec(cmd: string, args: string[], opts: { cwd?: string; env: NodeJS.ProcessEnv; input?: string }): Promise<Exec> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end(opts.input);
     current = child;
     let stdout = '';
     let stderr = '';
