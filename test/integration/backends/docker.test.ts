@@ -87,11 +87,11 @@ describe('DockerBackend against the real engine', () => {
     expect(await backend.status(h)).toMatchObject({ phase: 'exited', exitCode: 124, reason: 'time limit 0:00:01 exceeded' });
   });
 
-  it('stage refuses an image the engine does not have', async () => {
+  it('stage refuses an image the engine does not have and that has no registry reference, saying how to bring it', async () => {
     const err = await backend
       .stage({ runId: 'run-x', image: { digest: `sha256:${'0'.repeat(64)}` }, sourcesDir: '/tmp' })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RepriseError);
-    expect((err as RepriseError).message).toMatch(/is not in the Docker engine .*; rebuild it with: reprise env build/);
+    expect((err as RepriseError).message).toMatch(/is not in the Docker engine .* and was never pushed to a registry; rebuild it \(reprise env build\) or bring it with: reprise image import FILE/);
   });
 });
