@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { binRun, collect, freePort, type CliResult } from '../../helpers/cli.js';
 import { BUSYBOX, requireDocker } from '../../helpers/docker.js';
@@ -74,7 +74,9 @@ async function ok(p: Person, args: string[], cwd?: string): Promise<string> {
 const feedIds = async (p: Person, root: string) => (JSON.parse(await ok(p, ['log', '--json'], root)) as { runId: string }[]).map((e) => e.runId).sort();
 
 describe('two people, two homes, one remote over SSH and one registry', () => {
-  const projectOf = (p: Person) => join(p.home, 'walks');
+  // The accounts outlive a run (a second run on one machine reuses them): names per run.
+  const name = `walks-${Date.now().toString(36)}`;
+  const projectOf = (p: Person) => join(p.home, name);
 
   beforeAll(async () => {
     requireDocker();
@@ -101,13 +103,17 @@ describe('two people, two homes, one remote over SSH and one registry', () => {
   });
 
   afterAll(async () => {
-    for (const p of [alice, bob]) if (p) await as(p, ['agent', 'stop']);
+    for (const p of [alice, bob]) {
+      if (!p) continue;
+      await as(p, ['agent', 'stop']);
+      rmSync(projectOf(p), { recursive: true, force: true });
+    }
     await registry?.stop();
   });
 
   it("Bob clones Alice's project, reruns and verifies her run with the image pulled by digest; conflicts resolved both ways; both feeds list every run", async () => {
     // Alice: a project whose image has a layer of its own, a run, pushed.
-    await ok(alice, ['init', 'walks', '--name', 'walks', '--base', BUSYBOX]);
+    await ok(alice, ['init', name, '--name', 'walks', '--base', BUSYBOX]);
     const aRoot = projectOf(alice);
     writeFileSync(join(aRoot, '.reprise/environment.yaml'), `base: ${BUSYBOX}\ndockerfile:\n  - RUN echo walks-${Date.now()} > /etc/flavour\n`);
     writeFileSync(join(aRoot, 'code/job.sh'), 'echo "step 1" > output/result.txt; cat /etc/flavour >> output/result.txt; cat output/result.txt\n');
@@ -122,7 +128,7 @@ describe('two people, two homes, one remote over SSH and one registry', () => {
 
     // Bob: clone over SSH; the image leaves the engine; rerun and verify pull it by digest.
     await ok(bob, ['registry', 'set', registry.url]);
-    await ok(bob, ['clone', remoteUrl, 'walks']);
+    await ok(bob, ['clone', remoteUrl, name]);
     const bRoot = projectOf(bob);
     expect(await feedIds(bob, bRoot)).toEqual([aliceRun!.runId]);
     execFileSync('docker', ['rmi', '-f', aliceRecord.image.digest], { stdio: 'ignore' });
