@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Cli, cliEnv, type CliResult } from '../helpers/cli.js';
 import { git, repoState, tempDir } from '../helpers/project.js';
 import { BUSYBOX, requireDocker } from '../helpers/docker.js';
-import { bareRemote, refusePushes } from '../unit/project/sync-helpers.js';
+import { bareRemote, refusePushes } from '../helpers/sync.js';
 
 let cli: Cli;
 let work: string;

@@ -2,22 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RepriseError } from '../../../src/errors.js';
 import { createBranch, deleteBranch, listBranches, mergeBranch, switchBranch } from '../../../src/project/branches.js';
 import { findRun, readFeed } from '../../../src/project/history.js';
 import { git, makeProject, repoState } from '../../helpers/project.js';
-import { recordFakeRun, startFakeRun } from './sync-helpers.js';
-
-async function userError(p: Promise<unknown>): Promise<RepriseError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RepriseError);
-  return err as RepriseError;
-}
-
-const runIds = async (root: string) => (await readFeed(root)).map((e) => e.runId).sort();
+import { recordFakeRun, runIds, startFakeRun, userError } from '../../helpers/sync.js';
 
 describe('branches', () => {
   it('create --from RUN holds exactly that run\'s source commit, also a swept one', async () => {

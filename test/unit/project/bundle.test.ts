@@ -1,21 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RepriseError } from '../../../src/errors.js';
 import { createBranch, listBranches } from '../../../src/project/branches.js';
 import { exportBundle, importBundle } from '../../../src/project/bundle.js';
 import { readFeed } from '../../../src/project/history.js';
 import { git, makeProject, tempDir } from '../../helpers/project.js';
-import { recordFakeRun } from './sync-helpers.js';
-
-async function userError(p: Promise<unknown>): Promise<RepriseError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RepriseError);
-  return err as RepriseError;
-}
+import { recordFakeRun, userError } from '../../helpers/sync.js';
 
 describe('export / import', () => {
   it('moves the whole history: every branch, every run, the checked-out branch', async () => {

@@ -2,15 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ErrorKind, RepriseError } from '../../../src/errors.js';
+import { ErrorKind } from '../../../src/errors.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createBranch, listBranches, switchBranch } from '../../../src/project/branches.js';
-import { readFeed } from '../../../src/project/history.js';
 import { addRemote, cloneProject, listRemotes, removeRemote } from '../../../src/project/remotes.js';
 import { abortSync, sync } from '../../../src/project/sync.js';
 import { git, makeProject, repoState, tempDir } from '../../helpers/project.js';
-import { bareRemote, recordFakeRun, refusePushes, startFakeRun } from './sync-helpers.js';
+import { bareRemote, recordFakeRun, refusePushes, runIds, startFakeRun, userError } from '../../helpers/sync.js';
 
 /** Alice's project pushed to a fresh bare remote, and Bob's clone of it. */
 async function twoClones(files: Record<string, string> = { 'code/x.py': 'x = 1\n', 'code/y.py': 'y = 1\n' }) {
@@ -21,17 +20,6 @@ async function twoClones(files: Record<string, string> = { 'code/x.py': 'x = 1\n
   const bob = (await cloneProject(remote, 'bob', await tempDir())).root;
   return { remote, alice, bob };
 }
-
-async function userError(p: Promise<unknown>): Promise<RepriseError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RepriseError);
-  return err as RepriseError;
-}
-
-const runIds = async (root: string) => (await readFeed(root)).map((e) => e.runId).sort();
 
 describe('remotes', () => {
   it('add, list and remove; an unknown or duplicate name is bad input', async () => {

@@ -1,8 +1,10 @@
+import { expect } from 'vitest';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { digestTree, recordRun, snapshotSources } from '../../../src/project/history.js';
-import type { RunRecord } from '../../../src/project/run-record.js';
-import { git, tempDir } from '../../helpers/project.js';
+import { RepriseError } from '../../src/errors.js';
+import { digestTree, readFeed, recordRun, snapshotSources } from '../../src/project/history.js';
+import type { RunRecord } from '../../src/project/run-record.js';
+import { git, tempDir } from './project.js';
 
 /** An empty bare repository: the shared remote. */
 export async function bareRemote(): Promise<string> {
@@ -56,3 +58,16 @@ export async function startFakeRun(root: string, runId: string, outputs: Record<
 export async function recordFakeRun(root: string, runId: string, outputs: Record<string, string> = {}): Promise<string> {
   return (await startFakeRun(root, runId, outputs)).finish();
 }
+
+/** The RepriseError a promise rejects with (fails the test when it resolves or throws another kind). */
+export async function userError(p: Promise<unknown>): Promise<RepriseError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(RepriseError);
+  return err as RepriseError;
+}
+
+/** The run ids of the project's feed, sorted. */
+export const runIds = async (root: string) => (await readFeed(root)).map((e) => e.runId).sort();
