@@ -98,6 +98,14 @@ describe('two people, two homes, one remote over SSH and one registry', () => {
     temporalBin = join(bin, 'temporal');
     copyFileSync(sh('sh', ['-c', 'PATH="$HOME/.local/bin:$PATH" command -v temporal']).trim(), temporalBin);
     chmodSync(temporalBin, 0o755);
+    // They run this checkout's CLI with this Node: both must be reachable by other accounts.
+    for (const path of [process.execPath, binRun]) {
+      try {
+        execFileSync('runuser', ['-u', alice.user, '--', 'test', '-r', path]);
+      } catch {
+        throw new Error(`${path} is not readable by other users (a parent directory is private); put the checkout and Node where other accounts can read them`);
+      }
+    }
     // Neither can read the other's files.
     expect(execFileSync('runuser', ['-u', bob.user, '--', 'sh', '-c', `ls ${alice.home} 2>&1 || true`], { encoding: 'utf8' })).toMatch(/Permission denied/);
   });
