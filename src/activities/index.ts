@@ -13,6 +13,7 @@ import { imageLock } from '../images/lock-capture.js';
 import { buildPlanned, lockDigest, plannedBuildAt, recordedLockText } from '../images/locked-build.js';
 import { pingEngine } from '../images/engine.js';
 import { pushImage } from '../images/registry.js';
+import { transferLine, type OnTransfer } from '../images/transfer-progress.js';
 import { paths } from '../config/env.js';
 import { loadUserConfig, resolveBackend, type BackendConfig } from '../config/user-config.js';
 import { ErrorKind, RepriseError } from '../errors.js';
@@ -21,7 +22,7 @@ import { specsAt } from '../project/environment-at.js';
 import { currentBranch, digestFile, digestTree, exportSources, recordRun, snapshotSources } from '../project/history.js';
 import type { RunRecord } from '../project/run-record.js';
 import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
-import { BUILD_LOG, JOB_LOG, type FinishInput, type PreparedImage, type PreparedSources, type RunInput } from './types.js';
+import { BUILD_LOG, JOB_LOG, TRANSFER_LOG, type FinishInput, type PreparedImage, type PreparedSources, type RunInput } from './types.js';
 
 export interface ActivityDeps {
   home: string;
@@ -53,6 +54,19 @@ export function createActivities(deps: ActivityDeps) {
       backends.set(name, cached);
     }
     return { backend: cached.backend, kind: config.kind };
+  }
+
+  /** Appends transfer progress to the run's transfer log for the CLI's bar, at most once per MiB. */
+  async function transferLog(runId: string): Promise<OnTransfer> {
+    await mkdir(runDir(runId), { recursive: true });
+    const file = join(runDir(runId), TRANSFER_LOG);
+    let last = '';
+    return (p) => {
+      const mark = `${p.what}:${Math.floor(p.current / 2 ** 20)}:${p.total}`;
+      if (mark === last) return;
+      last = mark;
+      void appendFile(file, transferLine(p)).catch(() => undefined);
+    };
   }
 
   /**
@@ -153,7 +167,8 @@ export function createActivities(deps: ActivityDeps) {
       return guard(async () => {
         const registry = (await loadUserConfig(deps.home)).registry?.url;
         if (!registry) return image;
-        const reference = await withHeartbeat(() => pushImage(deps.docker, registry, image));
+        const onTransfer = await transferLog(input.runId);
+        const reference = await withHeartbeat(() => pushImage(deps.docker, registry, image, onTransfer));
         log(input).info({ reference }, 'image pushed');
         return { ...image, reference };
       });
@@ -182,7 +197,8 @@ export function createActivities(deps: ActivityDeps) {
         await rm(join(sourcesDir, 'output'), { recursive: true, force: true });
         await mkdir(join(sourcesDir, 'output'), { recursive: true, mode: 0o777 });
         const { backend } = await backendFor(input.backend);
-        return withHeartbeat(() => backend.stage({ runId: input.runId, image: { digest: image.digest, tag: image.tag, reference: image.reference }, sourcesDir }));
+        const onTransfer = await transferLog(input.runId);
+        return withHeartbeat(() => backend.stage({ runId: input.runId, image: { digest: image.digest, tag: image.tag, reference: image.reference }, sourcesDir, onTransfer }));
       });
     },
 

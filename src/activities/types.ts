@@ -68,3 +68,5 @@ export interface RunResult {
 /** Files an agent keeps per run under $REPRISE_HOME/runs/<id>/ (see runFiles). */
 export const BUILD_LOG = 'build.log';
 export const JOB_LOG = 'job.log';
+/** Progress of image transfers (push, pull, upload) while the run prepares; see images/transfer-progress.ts. */
+export const TRANSFER_LOG = 'transfer.log';

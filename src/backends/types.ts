@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Resources } from '../config/resources.js';
+import type { OnTransfer } from '../images/transfer-progress.js';
 import type { ImageRef } from '../images/types.js';
 
 export type { ImageRef };
@@ -39,6 +40,8 @@ export interface StageRequest {
   image: ImageRef;
   /** A local directory holding the source commit's files, output/ emptied. */
   sourcesDir: string;
+  /** Told how an image transfer the stage does (pull, push, upload) is going. */
+  onTransfer?: OnTransfer;
 }
 
 /** What stage() made: where sources and image are, in the backend's own terms. */

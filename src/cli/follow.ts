@@ -1,9 +1,10 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BUILD_LOG, JOB_LOG, type RunResult } from '../activities/types.js';
+import { BUILD_LOG, JOB_LOG, TRANSFER_LOG, type RunResult } from '../activities/types.js';
 import { paths } from '../config/env.js';
 import type { RunClient } from '../client/runs.js';
-import { lastBuildStep, StepProgress } from './progress.js';
+import { lastTransfer } from '../images/transfer-progress.js';
+import { lastBuildStep, StepProgress, TransferBar } from './progress.js';
 
 /** Appends what a growing file gained since the last call. A rewritten (shorter) file is read on once it passes the offset again. */
 class FileTail {
@@ -41,7 +42,9 @@ export async function followRun(client: RunClient, runId: string, options: Follo
   const dir = paths.runDir(client.env.home, runId);
   const jobLog = new FileTail(join(dir, JOB_LOG));
   const buildLog = new FileTail(join(dir, BUILD_LOG));
+  const transferLog = new FileTail(join(dir, TRANSFER_LOG));
   const progress = new StepProgress('building image', options.showBuild);
+  const transfer = new TransferBar(options.showBuild);
   let buildText = '';
   let settled: { result?: RunResult; error?: unknown } | undefined;
   const done = client.result(runId).then(
@@ -53,9 +56,15 @@ export async function followRun(client: RunClient, runId: string, options: Follo
       buildText += await buildLog.read();
       const step = lastBuildStep(buildText);
       if (step) progress.update(step.step, step.total, step.text);
+      const moved = lastTransfer(await transferLog.read());
+      if (moved) {
+        progress.stop();
+        transfer.update(moved);
+      }
       const text = await jobLog.read();
       if (text) {
         progress.stop();
+        transfer.stop();
         options.write(text);
       }
       if (settled) break;
@@ -66,6 +75,7 @@ export async function followRun(client: RunClient, runId: string, options: Follo
     if (rest) options.write(rest);
   } finally {
     progress.stop();
+    transfer.stop();
   }
   if (settled.error) throw settled.error;
   return settled.result!;

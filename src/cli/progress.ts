@@ -38,3 +38,41 @@ export function lastBuildStep(log: string): { step: number; total: number; text:
   const m = matches.at(-1);
   return m ? { step: Number(m[1]), total: Number(m[2]), text: m[3]! } : undefined;
 }
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+
+/** Image transfer progress on stderr: a bar in MiB on a TTY, a line when each transfer starts and ends otherwise. */
+export class TransferBar {
+  private bar?: cliProgress.SingleBar;
+  private what?: string;
+  private done = false;
+
+  constructor(private readonly enabled = true) {}
+
+  update(p: { what: string; current: number; total: number }): void {
+    if (!this.enabled) return;
+    if (p.what !== this.what) {
+      this.stop();
+      this.what = p.what;
+      this.done = false;
+      if (!process.stderr.isTTY) process.stderr.write(`${p.what}: ${mib(p.total)} MiB\n`);
+    }
+    if (process.stderr.isTTY) {
+      this.bar ??= new cliProgress.SingleBar(
+        { format: `${p.what} [{bar}] {value}/{total} MiB`, stream: process.stderr, hideCursor: true },
+        cliProgress.Presets.shades_classic,
+      );
+      if (!this.bar.isActive) this.bar.start(Number(mib(p.total)), 0);
+      this.bar.setTotal(Number(mib(p.total)));
+      this.bar.update(Number(mib(p.current)));
+    } else if (p.current >= p.total && !this.done) {
+      this.done = true;
+      process.stderr.write(`${p.what}: done\n`);
+    }
+  }
+
+  stop(): void {
+    this.bar?.stop();
+    this.bar = undefined;
+  }
+}

@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { backendUnavailable, badInput, notFound } from '../errors.js';
 import { pingEngine, statusCode } from './engine.js';
+import { layerProgress, type OnTransfer } from './transfer-progress.js';
 import type { ImageRef } from './types.js';
 
 /** `<registry>/<project>:<digest hex 12>`: one name per project, one tag per image. */
@@ -25,8 +26,10 @@ export const isInRegistry = (reference: string, registry: string) => reference.s
 export const DIGEST_REFERENCE = /^[a-zA-Z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)+@sha256:[0-9a-f]{64}$/;
 
 interface ProgressEvent {
+  id?: string;
+  status?: string;
+  progressDetail?: { current?: number; total?: number };
   error?: string;
-  errorDetail?: { message?: string };
   aux?: { Digest?: string };
 }
 
@@ -39,7 +42,7 @@ async function follow(docker: Docker, stream: NodeJS.ReadableStream, onEvent: (e
  * only checks them). Returns the pushed reference pinned by its manifest digest, so whoever
  * pulls it gets exactly this image.
  */
-export async function pushImage(docker: Docker, registry: string, image: ImageRef): Promise<string> {
+export async function pushImage(docker: Docker, registry: string, image: ImageRef, onProgress?: OnTransfer): Promise<string> {
   await pingEngine(docker);
   const { repository, tag } = registryReference(registry, image);
   try {
@@ -51,9 +54,11 @@ export async function pushImage(docker: Docker, registry: string, image: ImageRe
   const authconfig = await dockerAuth(registryHost(repository));
   let failure: string | undefined;
   let digest: string | undefined;
+  const progress = layerProgress(`pushing ${repository}`, onProgress);
   try {
     const stream = await docker.getImage(repository).push({ tag, ...(authconfig ? { authconfig } : {}) });
     await follow(docker, stream, (event) => {
+      progress(event);
       if (event.error) failure = event.error.trim();
       if (event.aux?.Digest) digest = event.aux.Digest;
     });
@@ -69,14 +74,16 @@ export async function pushImage(docker: Docker, registry: string, image: ImageRe
  * Pull an image by its digest reference into the local engine. The image id (its config digest)
  * survives push and pull, so the pulled image has the id the run recorded; the caller checks it.
  */
-export async function pullImage(docker: Docker, reference: string): Promise<void> {
+export async function pullImage(docker: Docker, reference: string, onProgress?: OnTransfer): Promise<void> {
   await pingEngine(docker);
   if (!DIGEST_REFERENCE.test(reference)) throw badInput(`"${reference}" is not an image pinned by digest (registry/repo@sha256:…)`);
   const authconfig = await dockerAuth(registryHost(reference));
   let failure: string | undefined;
+  const progress = layerProgress(`pulling ${reference.replace(/@sha256:(.{12}).*/, '@sha256:$1…')}`, onProgress);
   try {
     const stream = await docker.pull(reference, authconfig ? { authconfig } : {});
     await follow(docker, stream, (event) => {
+      progress(event);
       if (event.error) failure = event.error.trim();
     });
   } catch (err) {

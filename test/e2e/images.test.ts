@@ -64,6 +64,7 @@ describe('images by registry digest', () => {
     const root = await newProject('pushed');
     const r = await cli.run(['run', '--', 'sh', 'code/job.sh'], root);
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`pushing ${registry.url.replace('.', '\\.')}/pushed: [\\d.]+ MiB\\n`)); // progress of the push
     const first = await lastRecord(root);
     expect(first.image.reference).toMatch(new RegExp(`^${registry.url.replace('.', '\\.')}/pushed@sha256:[0-9a-f]{64}$`));
     expect(git(root, 'log', '-1', '--format=%(trailers:key=Reprise-Image-Ref,valueonly)').trim()).toBe(first.image.reference);
@@ -73,6 +74,7 @@ describe('images by registry digest', () => {
     const again = await cli.run(['rerun', first.runId], root);
     expect(again.code, again.stderr).toBe(0);
     expect(hasImage(first.image.digest)).toBe(true); // pulled: same image id as recorded
+    expect(again.stderr).toMatch(/pulling .*\/pushed@sha256:[0-9a-f]{12}…: [\d.]+ MiB\n/);
 
     removeImage(first.image.digest);
     const verify = await cli.run(['verify', first.runId], root);

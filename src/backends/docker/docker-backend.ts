@@ -30,7 +30,7 @@ export class DockerBackend implements Backend {
 
   async stage(request: StageRequest): Promise<StagedJob> {
     await pingEngine(this.docker);
-    await ensureLocalImage(this.docker, request.image);
+    await ensureLocalImage(this.docker, request.image, request.onTransfer);
     // The engine shares this machine's filesystem: the exported sources are mounted in place.
     return { image: request.image.digest, sources: request.sourcesDir };
   }

@@ -100,8 +100,8 @@ export class KubernetesBackend implements Backend {
     const pinned = request.image.reference;
     let image = pinned && isInRegistry(pinned, this.config.registry) ? pinned : undefined;
     if (!image) {
-      await ensureLocalImage(this.docker, request.image);
-      image = await pushImage(this.docker, this.config.registry, request.image);
+      await ensureLocalImage(this.docker, request.image, request.onTransfer);
+      image = await pushImage(this.docker, this.config.registry, request.image, request.onTransfer);
     }
     const tarFile = join(dirname(request.sourcesDir), 'sources.k8s.tar');
     await archiveSources(request.sourcesDir, tarFile);

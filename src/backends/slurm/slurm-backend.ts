@@ -229,12 +229,16 @@ export class SlurmBackend implements Backend {
     try {
       const tar = join(local, 'image.tar');
       // Shipped from this machine's engine: only when the cluster could not pull it itself.
-      await ensureLocalImage(this.docker, request.image).catch((err: Error) => {
+      await ensureLocalImage(this.docker, request.image, request.onTransfer).catch((err: Error) => {
         throw pullFailure ? Object.assign(err, { message: `${err.message}; the cluster could not pull it either: ${pullFailure}` }) : err;
       });
       await exportImage(this.docker, request.image, this.runtime.exportFormat, tar);
-      this.deps.onProgress?.('image-upload', target, (await stat(tar)).size);
+      const bytes = (await stat(tar)).size;
+      this.deps.onProgress?.('image-upload', target, bytes);
+      const what = `shipping image ${hex.slice(0, 12)} to ${this.config.host}`;
+      request.onTransfer?.({ what, current: 0, total: bytes });
       await this.ssh.upload(tar, `${tmp}.tar`);
+      request.onTransfer?.({ what, current: bytes, total: bytes });
       this.deps.onProgress?.('image-convert', target);
       const convert = this.runtime.convertCommand(`${tmp}.tar`, `${tmp}.img`);
       // mv -T renames in one step and fails if another stage put a directory there first: keep that one.

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../base-command.js';
-import { StepProgress } from '../../progress.js';
+import { StepProgress, TransferBar } from '../../progress.js';
 import { loadEnvironment } from '../../../project/layout.js';
 import { loadUserConfig } from '../../../config/user-config.js';
 import { resolveBuildTrust } from '../../../images/build-trust.js';
@@ -36,8 +36,12 @@ export default class EnvBuild extends BaseCommand {
       this.say(`${built.reused ? 'Reused' : 'Built'} ${request.tag}${request.locked ? ` (locked)` : ''} (${built.digest}); lock in ${LOCK_FILE}`);
       let reference: string | undefined;
       if (userConfig.registry) {
-        this.note(`pushing to ${userConfig.registry.url}`);
-        reference = await pushImage(docker, userConfig.registry.url, built);
+        const bar = new TransferBar(!this.jsonEnabled());
+        try {
+          reference = await pushImage(docker, userConfig.registry.url, built, (p) => bar.update(p));
+        } finally {
+          bar.stop();
+        }
         this.say(`Pushed ${reference}`);
       }
       return { image: request.tag, digest: built.digest, hash: request.envHash, reused: built.reused, locked: request.locked, lock: LOCK_FILE, reference };
