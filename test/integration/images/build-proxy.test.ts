@@ -49,10 +49,11 @@ describe('build proxies', () => {
   afterAll(() => proxy?.close());
 
   it('pip tunnels through the configured proxy; the proxy is not in the image or its history; the lock notes say it was used', async () => {
-    // A base of its own, so no earlier build's cached layers spare pip the network.
+    // A base image of its own (a new id, not just a new name: the build cache keys on ids), so no
+    // earlier build's cached layers spare apt and pip the network.
     const base = `reprise-proxy-base:${randomBytes(4).toString('hex')}`;
-    execFileSync('docker', ['tag', 'local/debian-python:bookworm', base]);
-    const spec = { base, packages: { apt: ['python3-pip'], pip: ['six==1.16.0'], conda: [] }, dockerfile: [`LABEL org.reprise.test=${base.split(':')[1]}`] };
+    execFileSync('docker', ['build', '-q', '-t', base, '-'], { input: `FROM local/debian-python:bookworm\nLABEL org.reprise.test=${base.split(':')[1]}\n`, stdio: ['pipe', 'ignore', 'inherit'] });
+    const spec = { base, packages: { apt: ['python3-pip'], pip: ['six==1.16.0'], conda: [] }, dockerfile: [] };
     const trust = await resolveBuildTrust({ httpsProxy: proxyUrl, httpProxy: proxyUrl, noProxy: 'localhost' }, {});
     const built = await buildEnvironmentImage(dockerClient(), { ...environmentBuild('proxy-test', spec), trust });
     expect(tunnels.some((t) => t.startsWith('pypi.org:443'))).toBe(true); // pip, over HTTPS
@@ -62,6 +63,6 @@ describe('build proxies', () => {
     const config = execFileSync('docker', ['image', 'inspect', built.digest], { encoding: 'utf8' });
     expect(history + config).not.toContain(proxyUrl);
     expect(buildTrustNotes(trust)).toContain('proxy=http_proxy,https_proxy');
-    execFileSync('docker', ['rmi', base], { stdio: 'ignore' }); // the tag only: the layers are local/debian-python's
+    execFileSync('docker', ['rmi', '-f', built.digest, base], { stdio: 'ignore' });
   }, 300_000);
 });
