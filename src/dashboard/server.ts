@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { JOB_LOG } from '../activities/types.js';
 import { readRunLog, type RunClient } from '../client/runs.js';
 import { notFound, RepriseError } from '../errors.js';
@@ -7,10 +9,28 @@ import type { Project } from '../project/layout.js';
 import { dashboardPage } from './page.js';
 
 /**
+ * The Host headers the dashboard answers: IP literals, localhost, the address it listens on,
+ * this machine's name and any the user allows. A DNS-rebinding page reaches the dashboard under
+ * its own domain name, which is refused, so it cannot read the project through the browser.
+ */
+export function hostAllowed(hostHeader: string | undefined, allowed: readonly string[]): boolean {
+  if (!hostHeader) return false;
+  let name: string;
+  try {
+    name = new URL(`http://${hostHeader}`).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  } catch {
+    return false;
+  }
+  if (isIP(name) || name === 'localhost') return true;
+  return allowed.some((a) => a.toLowerCase() === name);
+}
+
+/**
  * A read-only web dashboard for one project: the activity feed (git), live runs (Temporal) and
  * run logs, as JSON under /api and one page that polls it. Loopback only by default.
  */
-export function createDashboard(project: Project, client: RunClient): Server {
+export function createDashboard(project: Project, client: RunClient, options: { allowedHosts?: string[] } = {}): Server {
+  const allowed = [hostname(), ...(options.allowedHosts ?? [])];
   const routes: [RegExp, (m: RegExpMatchArray, url: URL) => Promise<unknown>][] = [
     [/^\/api\/project$/, async () => ({ name: project.spec.name, id: project.spec.id, root: project.root })],
     [/^\/api\/feed$/, async (_m, url) => readFeed(project.root, Number(url.searchParams.get('n') ?? 100))],
@@ -41,6 +61,9 @@ export function createDashboard(project: Project, client: RunClient): Server {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
       res.end(body);
     };
+    if (!hostAllowed(req.headers.host, allowed)) {
+      return send(403, JSON.stringify({ error: `Host "${req.headers.host ?? ''}" is not this dashboard's; open it by address, or start it with --allowed-host NAME` }), 'application/json');
+    }
     if (req.method !== 'GET') return send(405, JSON.stringify({ error: 'read-only: GET only' }), 'application/json');
     if (url.pathname === '/') return send(200, dashboardPage(project.spec.name), 'text/html; charset=utf-8');
     for (const [pattern, handler] of routes) {

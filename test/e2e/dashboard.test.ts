@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Cli, cliEnv, freePort } from '../helpers/cli.js';
@@ -57,6 +58,21 @@ describe('reprise dashboard', () => {
     const run = await getJson(`/api/runs/${runId}`);
     expect(run.body).toMatchObject({ recorded: true, runId, outputs: [expect.objectContaining({ path: 'output/o.txt' })] });
     expect((await getJson(`/api/runs/${runId}/log`)).body).toEqual({ done: true, text: 'hello dashboard\n' });
+  });
+
+  it('refuses a request under a foreign Host name (DNS rebinding) with 403 and a JSON error', async () => {
+    const { port } = new URL(base);
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/api/feed', headers: { host: `attacker.example:${port}` } }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(answer.status).toBe(403);
+    expect(JSON.parse(answer.body)).toEqual({ error: `Host "attacker.example:${port}" is not this dashboard's; open it by address, or start it with --allowed-host NAME` });
   });
 
   it('answers unknown paths, runs and methods with JSON errors', async () => {
