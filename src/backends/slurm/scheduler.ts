@@ -81,6 +81,29 @@ cat job_id
 `;
 
 /**
+ * sbatch's own words when it refuses a request outright (it can never run as asked), as opposed
+ * to a controller that is briefly unreachable: those are retried, these are the user's to fix.
+ */
+const REFUSALS = [
+  /Requested node configuration is not available/i,
+  /Memory specification can not be satisfied/i,
+  /Invalid generic resource/i,
+  /invalid partition/i,
+  /Requested time limit is invalid/i,
+  /More processors requested than permitted/i,
+  /Node count specification invalid/i,
+  /violates accounting\/QOS policy/i,
+  /Invalid (account|qos)/i,
+];
+
+/** The refusal lines of sbatch's stderr when it refused the job for good, else undefined. */
+export function sbatchRefusal(stderr: string): string | undefined {
+  const lines = stderr.split(/\n| \| /).map((l) => l.replace(/^.*?sbatch: error: /, '').trim()).filter(Boolean);
+  const refused = lines.filter((l) => REFUSALS.some((r) => r.test(l)));
+  return refused.length ? [...new Set(refused)].join('; ') : undefined;
+}
+
+/**
  * Everything status() needs in one round trip; each source only when the one before knows nothing.
  * $1 = job id, $2 = run dir. Sections start with @name.
  */

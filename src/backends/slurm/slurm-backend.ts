@@ -13,7 +13,7 @@ import { containerRuntimes, type ContainerRuntime } from './container-runtime.js
 import { exportImage } from '../../images/export.js';
 import { ensureLocalImage } from '../../images/local.js';
 import { dockerAuth, registryHost } from '../../images/registry.js';
-import { batchScript, isGoneJobError, jobName, jobStatusFrom, splitSections, STATUS_SCRIPT, SUBMIT_SCRIPT } from './scheduler.js';
+import { batchScript, isGoneJobError, jobName, jobStatusFrom, sbatchRefusal, splitSections, STATUS_SCRIPT, SUBMIT_SCRIPT } from './scheduler.js';
 import { shellQuote } from './shell-quote.js';
 import { archiveSources } from '../sources-archive.js';
 import { SshClient } from './ssh-client.js';
@@ -115,7 +115,14 @@ export class SlurmBackend implements Backend {
     });
     // Rewriting job.sh is harmless: once a job exists the submit script returns it, unchanged.
     await this.ssh.writeFile(`${runDir}/job.sh`, script, 0o755);
-    const out = await this.ssh.run(['sh', '-c', SUBMIT_SCRIPT, 'sh', runDir, jobName(job.runId)]);
+    const submitted = await this.ssh.exec(['sh', '-c', SUBMIT_SCRIPT, 'sh', runDir, jobName(job.runId)]);
+    if (submitted.code !== 0) {
+      const refusal = sbatchRefusal(submitted.stderr);
+      // Nothing was queued: the run fails at once with SLURM's reason (exit 2, not recorded).
+      if (refusal) throw badInput(`${this.config.host} refuses the job: ${refusal}; ask for less (--cpus, --memory, --gpus, --time) or another partition`);
+      throw new Error(`sbatch failed on ${this.config.host} (exit ${submitted.code}): ${submitted.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    }
+    const out = submitted.stdout.toString('utf8');
     const jobId = /^(\d+)/.exec(out.trim())?.[1];
     if (!jobId) throw new Error(`sbatch on ${this.config.host} gave no job id: ${out.trim()}`);
     const handle: SlurmHandle = { kind: 'slurm', runId: job.runId, jobId, runDir, timeSeconds: job.resources.timeSeconds ?? null };

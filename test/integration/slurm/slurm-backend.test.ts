@@ -145,6 +145,21 @@ describe('slurm backend on the test cluster', () => {
     expect(await readdir(dest)).toEqual([]);
   }, 120_000);
 
+  it('a request the cluster can never satisfy is refused at once with sbatch\'s reason, as bad input, and nothing is queued', async () => {
+    for (const [resources, reason] of [
+      [{ memoryBytes: 500 * 2 ** 30 }, /refuses the job: Memory specification can not be satisfied; Batch job submission failed: Requested node configuration is not available; ask for less/],
+      [{ gpus: 2 }, /refuses the job: Invalid generic resource \(gres\) specification; ask for less/],
+    ] as const) {
+      const runId = newRunId(`refused-${Object.keys(resources)[0]}`);
+      const staged = await backend.stage({ runId, image: { digest, tag }, sourcesDir });
+      const err = await backend.submit({ runId, command: ['true'], env: {}, resources, staged }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RepriseError);
+      expect((err as RepriseError).kind).toBe('BadInput');
+      expect((err as RepriseError).message).toMatch(reason);
+      expect(await backend.ssh.run(['squeue', '-h', '-n', `reprise-${runId}`, '-o', '%i'])).toBe('');
+    }
+  });
+
   it('a command the image lacks exits 127, as on Docker and Kubernetes', async () => {
     const { handle } = await stageAndSubmit('missing', ['nosuchcommand', '--flag']);
     expect(await until(handle, ended, 90_000)).toMatchObject({ phase: 'exited', exitCode: 127 });

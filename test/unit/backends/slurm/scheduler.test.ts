@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { charliecloud, apptainer } from '../../../../src/backends/slurm/container-runtime.js';
-import { batchScript, jobStatusFrom, parseScontrol, splitSections } from '../../../../src/backends/slurm/scheduler.js';
+import { batchScript, jobStatusFrom, parseScontrol, sbatchRefusal, splitSections } from '../../../../src/backends/slurm/scheduler.js';
 
 const runDir = '/home/alice/.reprise/runs/r1';
 
@@ -83,6 +83,17 @@ describe('batchScript', () => {
 
 const scontrolLine = (state: string, extra = '') =>
   `JobId=42 JobName=reprise-r1 UserId=hpcuser(1001) GroupId=hpcuser(1001) Priority=1 JobState=${state} Reason=${extra || 'None'} Dependency=(null) ExitCode=0:0 RunTime=00:00:03 TimeLimit=00:01:00 StartTime=2026-11-27T05:30:00 EndTime=2026-11-27T05:30:03 Partition=debug`;
+
+describe('sbatch refusals', () => {
+  it('names what sbatch refused for good, and leaves passing troubles to be retried', () => {
+    expect(sbatchRefusal('sbatch: error: Memory specification can not be satisfied\nsbatch: error: Batch job submission failed: Requested node configuration is not available\n')).toBe(
+      'Memory specification can not be satisfied; Batch job submission failed: Requested node configuration is not available',
+    );
+    expect(sbatchRefusal('sbatch: error: invalid partition specified: nope\n')).toBe('invalid partition specified: nope');
+    expect(sbatchRefusal('sbatch: error: Batch job submission failed: Socket timed out on send/recv operation\n')).toBeUndefined();
+    expect(sbatchRefusal('')).toBeUndefined();
+  });
+});
 
 describe('job state from squeue / scontrol / sacct', () => {
   const status = (out: string, timeSeconds: number | null = null) => jobStatusFrom(splitSections(out), '42', timeSeconds);
