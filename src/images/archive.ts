@@ -4,7 +4,8 @@ import { rename, rm, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { badInput, notFound } from '../errors.js';
-import { pingEngine, statusCode } from './engine.js';
+import { inspectImage } from './build.js';
+import { pingEngine } from './engine.js';
 import type { ImageRef } from './types.js';
 
 /**
@@ -13,13 +14,8 @@ import type { ImageRef } from './types.js';
  */
 export async function exportImageArchive(docker: Docker, image: ImageRef, file: string): Promise<{ bytes: number }> {
   await pingEngine(docker);
-  let info: Docker.ImageInspectInfo;
-  try {
-    info = await docker.getImage(image.digest).inspect();
-  } catch (err) {
-    if (statusCode(err) === 404) throw notFound(`image ${image.digest} is not in the local Docker engine; pull it (reprise rerun pulls recorded images from the registry) or rebuild it`);
-    throw err;
-  }
+  const info = await inspectImage(docker, image.digest);
+  if (!info) throw notFound(`image ${image.digest} is not in the local Docker engine; pull it (reprise rerun pulls recorded images from the registry) or rebuild it`);
   // Saved by tag when the engine still has it, so the name travels too; else by id.
   const name = image.tag && info.RepoTags?.includes(image.tag) ? image.tag : image.digest;
   const tmp = `${file}.${process.pid}.partial`;

@@ -102,7 +102,8 @@ export async function findEnvironmentImage(docker: Docker, tag: string, envHash:
   return existing?.Config?.Labels?.[ENV_LABEL] === envHash ? { digest: existing.Id, tag, reused: true } : undefined;
 }
 
-async function inspectImage(docker: Docker, ref: string): Promise<Docker.ImageInspectInfo | undefined> {
+/** The engine's view of an image, or undefined when it has none by that name or id. */
+export async function inspectImage(docker: Docker, ref: string): Promise<Docker.ImageInspectInfo | undefined> {
   try {
     return await docker.getImage(ref).inspect();
   } catch (err) {

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { notFound } from '../errors.js';
-import { statusCode } from './engine.js';
+import { inspectImage } from './build.js';
 import type { ImageRef } from './types.js';
 
 const run = promisify(execFile);
@@ -19,13 +19,8 @@ const run = promisify(execFile);
  * 'docker-archive': `docker save`'s layered archive (what `apptainer build docker-archive:` reads).
  */
 export async function exportImage(docker: Docker, image: ImageRef, format: 'filesystem' | 'docker-archive', tarPath: string): Promise<void> {
-  let info: Docker.ImageInspectInfo;
-  try {
-    info = await docker.getImage(image.digest).inspect();
-  } catch (err) {
-    if (statusCode(err) === 404) throw notFound(`image ${image.digest} is not in the local Docker engine; rebuild it with: reprise env build`);
-    throw err;
-  }
+  const info = await inspectImage(docker, image.digest);
+  if (!info) throw notFound(`image ${image.digest} is not in the local Docker engine; rebuild it with: reprise env build`);
   if (format === 'docker-archive') {
     const archive = (await docker.getImage(image.tag ?? image.digest).get()) as unknown as Readable;
     await pipeline(archive, createWriteStream(tarPath));

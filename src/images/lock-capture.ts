@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { paths } from '../config/env.js';
-import { statusCode } from './engine.js';
+import { inspectImage } from './build.js';
 import { UNKNOWN_BASE, lockManagers, renderLock, type LockManager } from './lock.js';
 
 /** What the lock says beside the image's own contents. */
@@ -53,7 +53,7 @@ export async function imageLock(docker: Docker, home: string, imageId: string, c
 
 /** Capture a lock by running the image once (no network), then removing the container. */
 export async function captureLock(docker: Docker, imageId: string, context: LockContext): Promise<string> {
-  const [image, base] = await Promise.all([docker.getImage(imageId).inspect(), inspectIfPresent(docker, context.base)]);
+  const [image, base] = await Promise.all([docker.getImage(imageId).inspect(), inspectImage(docker, context.base)]);
   const output = await runCapture(docker, imageId);
   const sections: Record<LockManager, string[]> = { apt: [], pip: [], conda: [] };
   let current: LockManager | undefined;
@@ -86,14 +86,6 @@ function baseDigest(image: Docker.ImageInspectInfo, base: Docker.ImageInspectInf
   return base.RepoDigests?.[0] ?? base.Id;
 }
 
-async function inspectIfPresent(docker: Docker, ref: string): Promise<Docker.ImageInspectInfo | undefined> {
-  try {
-    return await docker.getImage(ref).inspect();
-  } catch (err) {
-    if (statusCode(err) === 404) return undefined;
-    throw err;
-  }
-}
 
 async function runCapture(docker: Docker, imageId: string): Promise<string> {
   const container = await docker.createContainer({

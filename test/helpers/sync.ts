@@ -18,6 +18,17 @@ export async function refusePushes(bare: string): Promise<void> {
   await writeFile(join(bare, 'hooks/pre-receive'), '#!/bin/sh\necho "read-only: you may not push here" >&2\nexit 1\n', { mode: 0o755 });
 }
 
+/** What a finished run leaves for recordRun: its collected output/ files and its log. */
+export async function fakeRunFiles(runId: string, outputs: Record<string, string>): Promise<{ outputsDir: string; logFile: string }> {
+  const dir = await tempDir('reprise-run-');
+  const outputsDir = join(dir, 'outputs');
+  await mkdir(outputsDir, { recursive: true });
+  for (const [name, content] of Object.entries(outputs)) await writeFile(join(outputsDir, name), content);
+  const logFile = join(dir, 'job.log');
+  await writeFile(logFile, `log of ${runId}\n`);
+  return { outputsDir, logFile };
+}
+
 /**
  * Record a run the way the record activity does (recordRun), with its source snapshot taken now
  * (and so its starting branch); `finish` lets a test act between start and record.
@@ -27,12 +38,7 @@ export async function startFakeRun(root: string, runId: string, outputs: Record<
   return {
     snap,
     async finish(): Promise<string> {
-      const dir = await tempDir('reprise-run-');
-      const outputsDir = join(dir, 'outputs');
-      await mkdir(outputsDir, { recursive: true });
-      for (const [name, content] of Object.entries(outputs)) await writeFile(join(outputsDir, name), content);
-      const logFile = join(dir, 'job.log');
-      await writeFile(logFile, `log of ${runId}\n`);
+      const { outputsDir, logFile } = await fakeRunFiles(runId, outputs);
       const record: RunRecord = {
         version: 1,
         runId,

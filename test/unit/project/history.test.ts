@@ -1,18 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestTree, findRun, readFeed, readRecord, recordRun, snapshotSources } from '../../../src/project/history.js';
 import type { RunRecord } from '../../../src/project/run-record.js';
-import { git, makeProject, repoState, tempDir } from '../../helpers/project.js';
+import { git, makeProject, repoState } from '../../helpers/project.js';
 import { sampleRecord } from './run-record.test.js';
+import { fakeRunFiles } from '../../helpers/sync.js';
 
 async function fakeRun(root: string, runId: string, sourceCommit: string, outputs: Record<string, string>) {
-  const dir = await tempDir('reprise-run-');
-  const outputsDir = join(dir, 'outputs');
-  await mkdir(outputsDir, { recursive: true });
-  for (const [name, content] of Object.entries(outputs)) await writeFile(join(outputsDir, name), content);
-  const logFile = join(dir, 'job.log');
-  await writeFile(logFile, `log of ${runId}\n`);
+  const { outputsDir, logFile } = await fakeRunFiles(runId, outputs);
   const record: RunRecord = { ...sampleRecord, runId, sourceCommit, outputs: await digestTree(outputsDir, 'output') };
   return { record, outputsDir, logFile };
 }
