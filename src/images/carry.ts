@@ -1,11 +1,12 @@
 import type Docker from 'dockerode';
 import { execFile } from 'node:child_process';
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { badInput } from '../errors.js';
 import { exportBundle, importBundle } from '../project/bundle.js';
+import { assertFreeDirectory } from '../project/new-directory.js';
 import { findRun, readRecord } from '../project/history.js';
 import { listTarFile } from '../project/tar-members.js';
 import { exportImageArchive, importImageArchive } from './archive.js';
@@ -100,8 +101,7 @@ export async function importProject(
   }
   if (!members.some((m) => m.name === BUNDLE)) throw refuse(`no ${BUNDLE}`);
   const target = resolve(cwd, dir ?? basename(path).replace(/\.[^.]*$/, ''));
-  // Checked again by importBundle; here too, so a refused import loads no image either.
-  if (existsSync(target) && (await readdir(target)).length > 0) throw badInput(`${target} exists and is not empty; give another directory`);
+  await assertFreeDirectory(target); // before any image is loaded (importBundle checks again)
   const scratch = await mkdtemp(join(dirname(target), '.reprise-import-'));
   try {
     await run('tar', ['-xf', path, '-C', scratch, '--no-same-owner', '--no-same-permissions']).catch((err: Error) => {

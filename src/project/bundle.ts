@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { badInput } from '../errors.js';
 import { Git, gitReason } from './git.js';
 import { PROJECT_FILE } from './layout.js';
+import { intoNewDirectory } from './new-directory.js';
 
 /** The whole history (every branch) as one git bundle; written aside and renamed, so a failure leaves no half file. */
 export async function exportBundle(root: string, file: string): Promise<{ file: string; bytes: number; branches: number }> {
@@ -29,9 +30,7 @@ export async function importBundle(file: string, dir: string | undefined, cwd: s
   const bundle = resolve(cwd, file);
   if (!existsSync(bundle)) throw badInput(`no file ${bundle}`);
   const root = resolve(cwd, dir ?? basename(bundle, extname(bundle)));
-  if (existsSync(root) && (await readdir(root)).length > 0) throw badInput(`${root} exists and is not empty; give another directory`);
-  const staging = join(dirname(root), `.${basename(root)}.reprise-import-${process.pid}`);
-  try {
+  return intoNewDirectory(root, 'import', async (staging) => {
     await new Git(cwd).run(['init', '--quiet', staging]);
     const git = new Git(staging);
     let heads: [string, string][];
@@ -52,10 +51,6 @@ export async function importBundle(file: string, dir: string | undefined, cwd: s
     await git.run(['symbolic-ref', 'HEAD', `refs/heads/${head}`]);
     await git.run(['reset', '--quiet', '--hard']);
     if (!existsSync(join(staging, PROJECT_FILE))) throw badInput(`${bundle} is not a Reprise project (no ${PROJECT_FILE}); nothing was imported`);
-    await rm(root, { recursive: true, force: true }); // an empty directory given as destination
-    await rename(staging, root);
     return { root, branches, head };
-  } finally {
-    await rm(staging, { recursive: true, force: true });
-  }
+  });
 }

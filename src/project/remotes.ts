@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { readdir, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { backendUnavailable, badInput, type RepriseError } from '../errors.js';
 import { Git, gitReason } from './git.js';
 import { PROJECT_FILE } from './layout.js';
+import { intoNewDirectory } from './new-directory.js';
 
 export interface Remote {
   name: string;
@@ -110,19 +110,13 @@ const defaultCloneDir = (url: string) => basename(url.replace(/[/\\]+$/, '').rep
  */
 export async function cloneProject(url: string, dir: string | undefined, cwd: string): Promise<{ root: string; url: string }> {
   const root = resolve(cwd, dir ?? defaultCloneDir(url));
-  if (existsSync(root) && (await readdir(root)).length > 0) throw badInput(`${root} exists and is not empty; give another directory`);
-  const staging = join(dirname(root), `.${basename(root)}.reprise-clone-${process.pid}`);
-  try {
+  await intoNewDirectory(root, 'clone', async (staging) => {
     try {
       await new Git(cwd).run(['clone', '--quiet', '--', url, staging]);
     } catch (err) {
       throw remoteError(url, err, 'fetch');
     }
     if (!existsSync(join(staging, PROJECT_FILE))) throw badInput(`${url} is not a Reprise project (no ${PROJECT_FILE}); nothing was cloned`);
-    await rm(root, { recursive: true, force: true }); // an empty directory given as destination
-    await rename(staging, root);
-    return { root, url };
-  } finally {
-    await rm(staging, { recursive: true, force: true });
-  }
+  });
+  return { root, url };
 }
