@@ -1,7 +1,7 @@
 import { badInput } from '../errors.js';
 import { Git, gitReason } from './git.js';
 import { findRun, withRecordLock } from './history.js';
-import { ACTIVITY_DIR } from './layout.js';
+import { USER_FILES_PATHSPEC } from './layout.js';
 import { integrate, type Integrated, type Keep } from './merge.js';
 
 export interface Branch {
@@ -49,7 +49,7 @@ export async function createBranch(root: string, name: string, fromRun?: string)
 
 /** Uncommitted edits in the user's files (output/ and activity records are Reprise's own). */
 async function pendingEdits(git: Git): Promise<string[]> {
-  const out = await git.run(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', '.', ':(exclude)output', `:(exclude)${ACTIVITY_DIR}`]);
+  const out = await git.run(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', ...USER_FILES_PATHSPEC]);
   return out
     .split('\0')
     .filter((e) => /^.. /.test(e))

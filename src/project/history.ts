@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { notFound } from '../errors.js';
 import { Git } from './git.js';
 import { withFileLock } from './lock.js';
-import { ACTIVITY_DIR } from './layout.js';
+import { ACTIVITY_DIR, USER_FILES_PATHSPEC } from './layout.js';
 import {
   commitMessage,
   feedEntryFromTrailers,
@@ -18,8 +18,6 @@ import {
   type RunRecord,
 } from './run-record.js';
 
-/** Paths swept into the source commit before a run; outputs and records are Reprise's own. */
-const SWEEP_PATHSPEC = ['.', ':(exclude)output', `:(exclude)${ACTIVITY_DIR}`];
 
 /** Run `fn` with a private index file, so the user's index is never touched. */
 export async function withTempIndex<T>(git: Git, name: string, fn: (env: NodeJS.ProcessEnv) => Promise<T>): Promise<T> {
@@ -68,7 +66,7 @@ export async function sweepPendingWork(root: string, name: string, message: stri
   if (!head) throw notFound(`the project at ${root} has no commits; commit something first`);
   return withTempIndex(git, name, async (env) => {
     await git.run(['read-tree', head], { env });
-    await git.run(['add', '-A', '--', ...SWEEP_PATHSPEC], { env });
+    await git.run(['add', '-A', '--', ...USER_FILES_PATHSPEC], { env });
     const tree = (await git.run(['write-tree'], { env })).trim();
     const headTree = (await git.run(['rev-parse', `${head}^{tree}`])).trim();
     if (tree === headTree) return { sourceCommit: head, swept: false, branch };

@@ -10,6 +10,11 @@ import { environmentSchema, projectSchema, type EnvironmentSpec, type ProjectSpe
 export const PROJECT_FILE = '.reprise/project.yaml';
 export const ENVIRONMENT_FILE = '.reprise/environment.yaml';
 export const ACTIVITY_DIR = '.reprise/activity';
+/**
+ * The user's files as a git pathspec: everything but what runs produce (outputs and records).
+ * Swept into a run's source commit, and what a branch switch refuses to carry along uncommitted.
+ */
+export const USER_FILES_PATHSPEC = ['.', ':(exclude)output', `:(exclude)${ACTIVITY_DIR}`];
 /** The environment lock runs commit (images/lock.ts writes it). */
 export const ENVIRONMENT_LOCK = '.reprise/environment.lock';
 /** Where a laptop's projects start from; machines without a registry pass --base. */

@@ -27,8 +27,10 @@ export interface Stopped {
 }
 
 /**
- * Reprise's own files: a conflict there never needs the user (see resolveConflicts). The
- * environment lock is written by runs; each version stays in the commit of the run it names.
+ * Reprise's own files: a conflict there never needs the user (see resolveConflicts). Besides
+ * what runs produce (outside USER_FILES_PATHSPEC), the environment lock: it is swept like the
+ * user's files (a run's source carries it), but runs write it and each version stays in the
+ * commit of the run it names.
  */
 const isOwn = (path: string) => path.startsWith('output/') || path.startsWith(`${ACTIVITY_DIR}/`) || path === ENVIRONMENT_LOCK;
 
