@@ -5,7 +5,7 @@ import { appendFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
-import type { Backend, JobHandle, JobStatus } from '../backends/types.js';
+import type { Backend, BackendHooks, JobHandle, JobStatus } from '../backends/types.js';
 import { findEnvironmentImage } from '../images/build.js';
 import { buildTrustNotes, resolveBuildTrust } from '../images/build-trust.js';
 import { LOCK_FILE, specHash } from '../images/lock.js';
@@ -22,16 +22,20 @@ import { specsAt } from '../project/environment-at.js';
 import { currentBranch, digestFile, digestTree, exportSources, recordRun, snapshotSources } from '../project/history.js';
 import type { RunRecord } from '../project/run-record.js';
 import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
-import { BUILD_LOG, JOB_LOG, TRANSFER_LOG, type FinishInput, type PreparedImage, type PreparedSources, type RunInput } from './types.js';
+import { PublishedProject } from '../project/published.js';
+import { LogTail } from './log-tail.js';
+import { BUILD_LOG, JOB_LOG, TRANSFER_LOG, type AwaitDetails, type FinishInput, type PreparedImage, type PreparedSources, type RunInput, type TeamRun } from './types.js';
 
 export interface ActivityDeps {
   home: string;
   logger: Logger;
   /** The engine images are built on (local Docker). */
   docker: Docker;
-  createBackend: (config: BackendConfig) => Backend;
+  createBackend: (config: BackendConfig, hooks?: BackendHooks) => Backend;
   /** How often awaitJob polls the backend. */
   pollIntervalMs?: number;
+  /** Who this worker is: recorded in the team-mode runs it publishes. */
+  workerIdentity?: string;
 }
 
 /**
@@ -43,6 +47,33 @@ export function createActivities(deps: ActivityDeps) {
   const log = (input: RunInput) => deps.logger.child({ runId: input.runId, backend: input.backend });
   const pollMs = deps.pollIntervalMs ?? 1000;
 
+  /** The runs this worker has seen, so a backend can have their sources again (restoreSources). */
+  const runs = new Map<string, RunInput>();
+  const seen = (input: RunInput) => runs.set(input.runId, input);
+  const published = (team: TeamRun) => new PublishedProject(deps.home, team.remote, team.branch);
+
+  /** The repository the run's commits are read from: the user's project, or (team mode) this worker's cache of its remote. */
+  const rootOf = (input: RunInput, commit: string): Promise<string> => (input.team ? published(input.team).withCommit(commit) : Promise.resolve(input.projectRoot));
+
+  /** The source commit's files in the run's directory, output/ empty, ready to hand to a backend. */
+  async function exportStaged(input: RunInput, sourceCommit: string): Promise<string> {
+    const sourcesDir = join(runDir(input.runId), 'src');
+    await rm(sourcesDir, { recursive: true, force: true });
+    await exportSources(await rootOf(input, sourceCommit), sourceCommit, sourcesDir);
+    // A run starts with an empty output/: what is there afterwards is what it produced.
+    await rm(join(sourcesDir, 'output'), { recursive: true, force: true });
+    await mkdir(join(sourcesDir, 'output'), { recursive: true, mode: 0o777 });
+    return sourcesDir;
+  }
+
+  const hooks: BackendHooks = {
+    restoreSources: async (runId) => {
+      const input = runs.get(runId);
+      if (!input?.team) throw new Error(`the staged sources of run ${runId} are gone from this worker and it cannot fetch them again (not a team run)`);
+      return exportStaged(input, input.team.sourceCommit);
+    },
+  };
+
   // One backend instance per name while its config is unchanged, so connections (SSH) are reused.
   const backends = new Map<string, { key: string; backend: Backend }>();
   async function backendFor(name: string): Promise<{ backend: Backend; kind: string }> {
@@ -50,7 +81,7 @@ export function createActivities(deps: ActivityDeps) {
     const key = JSON.stringify(config);
     let cached = backends.get(name);
     if (cached?.key !== key) {
-      cached = { key, backend: deps.createBackend(config) };
+      cached = { key, backend: deps.createBackend(config, hooks) };
       backends.set(name, cached);
     }
     return { backend: cached.backend, kind: config.kind };
@@ -78,22 +109,71 @@ export function createActivities(deps: ActivityDeps) {
     const { backend } = await backendFor(input.backend);
     const logFile = join(runDir(input.runId), JOB_LOG);
     await mkdir(runDir(input.runId), { recursive: true });
+    // The tail of the output rides on every heartbeat: that is how a client on another machine
+    // follows the job (client/live-log.ts), in bounded memory and outside the workflow history.
+    const tail = new LogTail();
+    let phase = 'pending';
+    const details = (): AwaitDetails => ({ phase, log: tail.details() });
     const logCopy = backend
       .logs(handle)
-      .then((stream) => pipeline(stream, createWriteStream(logFile), { signal: ctx.cancellationSignal }))
+      .then((stream) => pipeline(stream, tail.tap(), createWriteStream(logFile), { signal: ctx.cancellationSignal }))
       .catch((err: unknown) => log(input).warn({ err: String(err) }, 'log stream ended early'));
     // Poll fast at first (short jobs end quickly), then settle at pollMs.
     for (let delay = 50; ; delay = Math.min(delay * 2, pollMs)) {
       // status() may do real work (the Kubernetes backend uploads sources once the pod starts).
-      const status = await withHeartbeat(() => backend.status(handle));
-      ctx.heartbeat(status.phase);
+      const status = await withHeartbeat(() => backend.status(handle), details);
+      phase = status.phase;
+      ctx.heartbeat(details());
       if (status.phase === 'exited' || status.phase === 'lost') {
         await Promise.race([logCopy, ctx.sleep(5000)]);
+        ctx.heartbeat(details());
         log(input).info({ phase: status.phase, exitCode: status.exitCode, reason: status.reason }, 'job ended');
         return status;
       }
       await ctx.sleep(delay); // rejects with CancelledFailure when the workflow cancels us
     }
+  }
+
+  /** The JSON record of a finished run and the extra files its commit holds (the environment lock). */
+  async function runRecord(f: FinishInput, root: string, outputsDir: string, logFile: string): Promise<{ record: RunRecord; files: { path: string; content: string }[] }> {
+    const { project, environment } = await specsAt(root, f.sources.sourceCommit);
+    const { kind } = await backendFor(f.input.backend);
+    // The lock of the image the run used, from the per-image cache. A rerun used the recorded
+    // image: it records that run's lock, wherever it was captured (the base may be absent here).
+    // A run is recorded even when its image can no longer be inspected, without a lock then.
+    const original = f.input.rerun && (await recordedLockText(root, f.input.rerun.runId).catch(() => undefined));
+    const lock =
+      original?.text ??
+      (await imageLock(deps.docker, deps.home, f.image.digest, { base: environment.base, environment: specHash(environment) }).catch((err: unknown) => {
+        log(f.input).warn({ err: String(err) }, 'environment lock not captured');
+        return undefined;
+      }));
+    const now = new Date().toISOString();
+    const startedAt = isoTime(f.status.startedAt) ?? now;
+    // Docker can report a finish a millisecond before the start for instant jobs.
+    const finishedAt = [isoTime(f.status.finishedAt) ?? now, startedAt].sort().at(-1)!;
+    const record: RunRecord = {
+      version: 1,
+      runId: f.input.runId,
+      project: { name: project.name, id: project.id },
+      command: f.input.command,
+      workdir: f.input.workdir || undefined,
+      state: f.state,
+      exitCode: f.status.exitCode ?? (f.state === 'succeeded' ? 0 : 1),
+      reason: f.status.reason,
+      backend: { name: f.input.backend, kind, jobId: f.handle?.jobId },
+      sourceCommit: f.sources.sourceCommit,
+      image: { digest: f.image.digest, tag: f.image.tag, reference: f.image.reference },
+      environment: f.image.environment,
+      environmentLock: lock === undefined ? undefined : { path: LOCK_FILE, sha256: lockDigest(lock) },
+      resources: f.input.resources,
+      startedAt,
+      finishedAt,
+      rerunOf: f.input.rerun?.runId,
+      outputs: await digestTree(outputsDir, 'output'),
+      log: await digestFile(logFile, `.reprise/activity/${f.input.runId}.log`),
+    };
+    return { record, files: lock === undefined ? [] : [{ path: LOCK_FILE, content: lock }] };
   }
 
   return {
@@ -102,6 +182,16 @@ export function createActivities(deps: ActivityDeps) {
       return guard(async () => {
         await (await backendFor(input.backend)).backend.check();
         const workdir = checkWorkdir(input.workdir ?? '');
+        if (input.team) {
+          // The client published the source commit on the remote: fetch it (a remote this worker
+          // cannot reach fails the run now, before anything is submitted).
+          const project = published(input.team);
+          await project.fetch();
+          const { sourceCommit, branch } = input.team;
+          await assertWorkdirIn(await project.withCommit(sourceCommit), sourceCommit, workdir);
+          log(input).info({ sourceCommit, remote: input.team.remote, branch }, 'team run prepared');
+          return { sourceCommit, swept: false, branch };
+        }
         const sources = input.rerun
           ? { sourceCommit: input.rerun.sourceCommit, swept: false, branch: await currentBranch(input.projectRoot) }
           : await snapshotSources(input.projectRoot, input.runId);
@@ -190,12 +280,8 @@ export function createActivities(deps: ActivityDeps) {
     /** Export the source commit and hand it, with the image, to the backend. */
     async stage(input: RunInput, sourceCommit: string, image: PreparedImage) {
       return guard(async () => {
-        const sourcesDir = join(runDir(input.runId), 'src');
-        await rm(sourcesDir, { recursive: true, force: true });
-        await exportSources(input.projectRoot, sourceCommit, sourcesDir);
-        // A run starts with an empty output/: what is there afterwards is what it produced.
-        await rm(join(sourcesDir, 'output'), { recursive: true, force: true });
-        await mkdir(join(sourcesDir, 'output'), { recursive: true, mode: 0o777 });
+        seen(input);
+        const sourcesDir = await exportStaged(input, sourceCommit);
         const { backend } = await backendFor(input.backend);
         const onTransfer = await transferLog(input.runId);
         return withHeartbeat(() => backend.stage({ runId: input.runId, image: { digest: image.digest, tag: image.tag, reference: image.reference }, sourcesDir, onTransfer }));
@@ -204,6 +290,7 @@ export function createActivities(deps: ActivityDeps) {
 
     async submit(input: RunInput, staged: { image: string; sources: string }): Promise<JobHandle> {
       return guard(async () => {
+        seen(input);
         const { backend } = await backendFor(input.backend);
         const handle = await backend.submit({ runId: input.runId, command: input.command, workdir: input.workdir || undefined, env: {}, resources: input.resources, staged });
         log(input).info({ jobId: handle.jobId }, 'job submitted');
@@ -212,6 +299,7 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     async awaitJob(input: RunInput, handle: JobHandle): Promise<JobStatus> {
+      seen(input);
       return guard(() => awaitJobStatus(input, handle), { transient: true });
     },
 
@@ -244,49 +332,52 @@ export function createActivities(deps: ActivityDeps) {
         const logFile = join(dir, JOB_LOG);
         await appendFile(logFile, ''); // a job cancelled before it started has no log yet
         const outputsDir = join(dir, 'outputs');
-        const { project, environment } = await specsAt(f.input.projectRoot, f.sources.sourceCommit);
-        const { kind } = await backendFor(f.input.backend);
-        // The lock of the image the run used, from the per-image cache. A rerun used the recorded
-        // image: it records that run's lock, wherever it was captured (the base may be absent here).
-        // A run is recorded even when its image can no longer be inspected, without a lock then.
-        const original = f.input.rerun && (await recordedLockText(f.input.projectRoot, f.input.rerun.runId).catch(() => undefined));
-        const lock =
-          original?.text ??
-          (await imageLock(deps.docker, deps.home, f.image.digest, { base: environment.base, environment: specHash(environment) }).catch((err: unknown) => {
-            log(f.input).warn({ err: String(err) }, 'environment lock not captured');
-            return undefined;
-          }));
-        const now = new Date().toISOString();
-        const startedAt = isoTime(f.status.startedAt) ?? now;
-        // Docker can report a finish a millisecond before the start for instant jobs.
-        const finishedAt = [isoTime(f.status.finishedAt) ?? now, startedAt].sort().at(-1)!;
-        const record: RunRecord = {
-          version: 1,
-          runId: f.input.runId,
-          project: { name: project.name, id: project.id },
-          command: f.input.command,
-          workdir: f.input.workdir || undefined,
-          state: f.state,
-          exitCode: f.status.exitCode ?? (f.state === 'succeeded' ? 0 : 1),
-          reason: f.status.reason,
-          backend: { name: f.input.backend, kind, jobId: f.handle?.jobId },
-          sourceCommit: f.sources.sourceCommit,
-          image: { digest: f.image.digest, tag: f.image.tag, reference: f.image.reference },
-          environment: f.image.environment,
-          environmentLock: lock === undefined ? undefined : { path: LOCK_FILE, sha256: lockDigest(lock) },
-          resources: f.input.resources,
-          startedAt,
-          finishedAt,
-          rerunOf: f.input.rerun?.runId,
-          outputs: await digestTree(outputsDir, 'output'),
-          log: await digestFile(logFile, `.reprise/activity/${f.input.runId}.log`),
-        };
-        const files = lock === undefined ? [] : [{ path: LOCK_FILE, content: lock }];
+        const { record, files } = await runRecord(f, f.input.projectRoot, outputsDir, logFile);
         const commit = await recordRun(f.input.projectRoot, { record, outputsDir, logFile, branch: f.sources.branch, files });
         log(f.input).info({ commit, state: record.state, exitCode: record.exitCode, outputs: record.outputs.length }, 'run recorded');
         await rm(outputsDir, { recursive: true, force: true });
         return commit;
       });
+    },
+
+    /**
+     * Team mode's collect and record in one step on one worker (nothing it needs is left on
+     * another worker's disk): the outputs and the whole log are read from the backend, and the
+     * record commit is published on the remote's branch (project/published.ts).
+     */
+    async publishRun(f: FinishInput): Promise<string> {
+      return guard(async () => {
+        const team = f.input.team!;
+        const project = published(team);
+        const root = await project.withCommit(f.sources.sourceCommit);
+        const { backend } = await backendFor(f.input.backend);
+        const dir = runDir(f.input.runId);
+        const outputsDir = join(dir, 'outputs');
+        const logFile = join(dir, 'record.log');
+        await mkdir(dir, { recursive: true });
+        const commit = await withHeartbeat(async () => {
+          await rm(outputsDir, { recursive: true, force: true });
+          await mkdir(outputsDir, { recursive: true });
+          if (f.handle) {
+            await backend.collect(f.handle, outputsDir);
+            await pipeline(await backend.logs(f.handle), createWriteStream(logFile));
+          } else {
+            await writeFile(logFile, '');
+          }
+          const { record, files } = await runRecord(f, root, outputsDir, logFile);
+          record.worker = deps.workerIdentity;
+          try {
+            return await project.publish({ record, outputsDir, logFile, files });
+          } catch (err) {
+            // Final: retrying cannot change the remote's mind, and the commit is kept (see publish).
+            if (err instanceof RepriseError) throw ApplicationFailure.create({ message: err.message, type: err.kind, nonRetryable: true });
+            throw err;
+          }
+        });
+        log(f.input).info({ commit, remote: team.remote, branch: team.branch, worker: deps.workerIdentity }, 'run published');
+        await rm(outputsDir, { recursive: true, force: true });
+        return commit;
+      }, { transient: true });
     },
 
     /** Remove the job from the backend and the staged sources; logs stay for `reprise logs`. */
@@ -296,6 +387,9 @@ export function createActivities(deps: ActivityDeps) {
         // Everything staged for the run goes (sources, backend archives); the logs stay, and
         // outputs/ is record's (it runs alongside and removes it once committed).
         const dir = runDir(input.runId);
+        runs.delete(input.runId);
+        // A team run's log is in its record on the remote: the worker keeps nothing.
+        if (input.team) return void (await rm(dir, { recursive: true, force: true }));
         for (const entry of await readdir(dir).catch(() => [])) {
           if (![BUILD_LOG, JOB_LOG, 'outputs'].includes(entry)) await rm(join(dir, entry), { recursive: true, force: true });
         }
@@ -328,9 +422,9 @@ async function guard<T>(fn: () => Promise<T>, options: { transient?: boolean } =
 }
 
 /** Heartbeat while a long step runs (the SDK throttles to the timeout), so a dead worker is noticed. */
-async function withHeartbeat<T>(fn: () => Promise<T>): Promise<T> {
+async function withHeartbeat<T>(fn: () => Promise<T>, details?: () => unknown): Promise<T> {
   const ctx = Context.current();
-  const beat = setInterval(() => ctx.heartbeat(), 2_000);
+  const beat = setInterval(() => ctx.heartbeat(details?.()), 2_000);
   try {
     return await fn();
   } finally {

@@ -8,6 +8,7 @@ import type { FinalState, RunState } from '../project/run-record.js';
 
 export interface RunInput {
   runId: string;
+  /** The project directory on the machine that started the run ('' in team mode: workers use `team`). */
   projectRoot: string;
   /** A backend name from the worker's user config. */
   backend: string;
@@ -17,6 +18,21 @@ export interface RunInput {
   resources: Resources;
   /** Set for reruns: execute exactly this recorded source and image. */
   rerun?: { runId: string; sourceCommit: string; imageDigest: string; imageReference?: string };
+  /**
+   * Team mode: the worker reaches the project through its git remote (the source commit is on
+   * `branch` there) and publishes the record to it; the image was built and pushed by the client.
+   */
+  team?: TeamRun;
+}
+
+export interface TeamRun {
+  /** The remote's URL as the submitting clone names it; workers may rewrite it with git's `url.<base>.insteadOf`. */
+  remote: string;
+  /** refs/heads/<name> on the remote: where the run is recorded. */
+  branch: string;
+  sourceCommit: string;
+  /** The image by registry digest (a team run always has `reference`). */
+  image: PreparedImage;
 }
 
 export interface PreparedSources {
@@ -33,6 +49,18 @@ export interface PreparedImage {
   reference?: string;
   environment: string;
   reused: boolean;
+}
+
+/** What awaitJob heartbeats: the job's phase and the tail of its output (see client/live-log.ts). */
+export interface AwaitDetails {
+  phase: string;
+  log?: LogWindow;
+}
+
+/** The last bytes of a job's output: `end` is the byte offset after them, `tail` them in base64. */
+export interface LogWindow {
+  end: number;
+  tail: string;
 }
 
 export interface FinishInput {

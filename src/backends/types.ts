@@ -29,6 +29,16 @@ export interface Backend {
   cleanup(handle: JobHandle): Promise<void>;
 }
 
+/** What the activities lend a backend they create. */
+export interface BackendHooks {
+  /**
+   * A local directory with the run's sources, exported again from git: for a backend that
+   * still needs them after stage (Kubernetes ships them when the pod starts) on a worker that
+   * did not stage the run itself.
+   */
+  restoreSources?: (runId: string) => Promise<string>;
+}
+
 export interface BackendCheck {
   kind: string;
   version: string;

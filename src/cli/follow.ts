@@ -4,6 +4,8 @@ import { BUILD_LOG, JOB_LOG, TRANSFER_LOG, type RunResult } from '../activities/
 import { paths } from '../config/env.js';
 import type { RunClient } from '../client/runs.js';
 import { lastTransfer } from '../images/transfer-progress.js';
+import { LogFollower } from '../activities/log-tail.js';
+import { pullRecord } from '../client/team.js';
 import { lastBuildStep, StepProgress, TransferBar } from './progress.js';
 
 /** Appends what a growing file gained since the last call. A rewritten (shorter) file is read on once it passes the offset again. */
@@ -33,12 +35,48 @@ class FileTail {
 
 export interface FollowOptions {
   /** Where the job's output goes (stdout for an attached run). */
-  write: (text: string) => void;
+  write: (text: string | Buffer) => void;
   showBuild: boolean;
+  /** Team mode: the local project the run's record is brought into when it ends. */
+  projectRoot?: string;
+}
+
+/**
+ * Follow a team run from a machine that shares nothing with its worker: the output comes from
+ * awaitJob's heartbeats (a window of its latest bytes, about once a second), the rest from the
+ * record once it is published, so what is printed is the whole log exactly once.
+ */
+async function followTeamRun(client: RunClient, runId: string, options: FollowOptions & { projectRoot: string }): Promise<RunResult> {
+  const follower = new LogFollower();
+  let settled: { result?: RunResult; error?: unknown } | undefined;
+  const done = client.result(runId).then(
+    (result) => (settled = { result }),
+    (error: unknown) => (settled = { error }),
+  );
+  let branch: string | undefined;
+  while (!settled) {
+    const seen = await client.awaitDetails(runId).catch(() => undefined);
+    branch ??= seen?.teamBranch;
+    const { text, skipped } = follower.next(seen?.details?.log);
+    if (skipped) options.write(`[… ${skipped} bytes not shown while following; the whole log is in the record …]\n`);
+    if (text.length) options.write(text);
+    await Promise.race([done, new Promise((r) => setTimeout(r, 500).unref())]);
+  }
+  if (settled.error) throw settled.error;
+  const result = settled.result!;
+  branch ??= (await client.awaitDetails(runId).catch(() => undefined))?.teamBranch;
+  if (branch) {
+    const { log, merged } = await pullRecord(options.projectRoot, { branch }, runId, result.commit);
+    const rest = follower.rest(log);
+    if (rest.length) options.write(rest);
+    if (!merged) process.stderr.write(`the record of ${runId} is on the remote; bring it here with: reprise sync\n`);
+  }
+  return result;
 }
 
 /** Stream a run's build progress and job log until the workflow ends; return its result. */
 export async function followRun(client: RunClient, runId: string, options: FollowOptions): Promise<RunResult> {
+  if (client.env.team && options.projectRoot) return followTeamRun(client, runId, { ...options, projectRoot: options.projectRoot });
   const dir = paths.runDir(client.env.home, runId);
   const jobLog = new FileTail(join(dir, JOB_LOG));
   const buildLog = new FileTail(join(dir, BUILD_LOG));

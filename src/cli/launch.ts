@@ -1,4 +1,6 @@
-import type { RunInput, RunResult } from '../activities/types.js';
+import type { RunInput, RunResult, TeamRun } from '../activities/types.js';
+import { assertTeamEnv, assertWorkerServes, publishRunInputs } from '../client/team.js';
+import { StepProgress, TransferBar } from './progress.js';
 import { RunClient, newRunId } from '../client/runs.js';
 import type { RepriseEnv } from '../config/env.js';
 import { loadUserConfig, resolveBackend, DEFAULT_BACKEND } from '../config/user-config.js';
@@ -42,11 +44,14 @@ export function rerunRequest(project: Project, record: RunRecord, backend: strin
 
 /** Start a run as a workflow; attached runs stream output and end with the job's exit code. */
 export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<LaunchOutcome> {
-  const backend = resolveBackend(await loadUserConfig(env.home), req.backend ?? req.project.spec.backend ?? DEFAULT_BACKEND);
+  if (env.team) assertTeamEnv(env);
+  const name = req.backend ?? req.project.spec.backend ?? DEFAULT_BACKEND;
+  // Team mode: backends are the workers' (the queue's pollers say whether one serves it).
+  const where = env.team ? `${name} (team, ${env.temporalAddress})` : describeBackend(resolveBackend(await loadUserConfig(env.home), name));
   const input: RunInput = {
     runId: newRunId(),
-    projectRoot: req.project.root,
-    backend: backend.name,
+    projectRoot: env.team ? '' : req.project.root,
+    backend: name,
     command: req.command,
     workdir: req.workdir || undefined,
     resources: req.resources,
@@ -54,9 +59,13 @@ export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<Launc
   };
   const client = await RunClient.connect(env, { start: true });
   try {
+    if (env.team) {
+      await assertWorkerServes(client.temporal, env, name);
+      input.team = await publishTeamInputs(env, req);
+    }
     await client.start(input, req.project.spec.id);
     if (req.detach) return { runId: input.runId, exitCode: ExitCode.ok };
-    if (!req.json) process.stderr.write(`run ${input.runId} on ${backend.name} (${backend.config.kind})\n`);
+    if (!req.json) process.stderr.write(`run ${input.runId} on ${where}\n`);
     let interrupts = 0;
     const onInterrupt = () => {
       if (++interrupts > 1) process.exit(ExitCode.cancelled); // the agent still finishes the cancel
@@ -68,6 +77,7 @@ export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<Launc
       const result = await followRun(client, input.runId, {
         write: (text) => (req.json ? process.stderr.write(text) : process.stdout.write(text)),
         showBuild: !req.json,
+        projectRoot: req.project.root,
       });
       return { runId: input.runId, result, exitCode: exitCodeOf(result) };
     } finally {
@@ -75,6 +85,30 @@ export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<Launc
     }
   } finally {
     await client.close();
+  }
+}
+
+const describeBackend = (b: { name: string; config: { kind: string } }) => `${b.name} (${b.config.kind})`;
+
+/** Sync the project to its remote and build and push the image, with progress on stderr. */
+async function publishTeamInputs(env: RepriseEnv, req: LaunchRequest): Promise<TeamRun> {
+  const progress = new StepProgress('building image', !req.json);
+  const transfer = new TransferBar(!req.json);
+  try {
+    return await publishRunInputs(env, req.project.root, {
+      rerun: req.rerun,
+      onBuild: (p) => progress.update(p.step, p.totalSteps, p.line),
+      onTransfer: (p) => {
+        progress.stop();
+        transfer.update(p);
+      },
+      onSynced: (remote, branch, pushed) => {
+        if (!req.json && pushed) process.stderr.write(`synced ${branch} with ${remote}\n`);
+      },
+    });
+  } finally {
+    progress.stop();
+    transfer.stop();
   }
 }
 

@@ -1,10 +1,10 @@
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RunInput, RunProgress, RunResult } from '../activities/types.js';
-import { paths, type RepriseEnv } from '../config/env.js';
+import type { AwaitDetails, RunInput, RunProgress, RunResult } from '../activities/types.js';
+import { backendQueue, paths, type RepriseEnv } from '../config/env.js';
 import { ErrorKind, RepriseError, notFound } from '../errors.js';
 import { agentAddress, ensureAgent } from './agent.js';
 import { readFeed } from '../project/history.js';
@@ -27,7 +27,8 @@ export class RunClient {
 
   /** Connect, starting the agent first when `start` is set. */
   static async connect(env: RepriseEnv, options: { start: boolean }): Promise<RunClient> {
-    if (options.start) {
+    // Team mode never starts a local agent: the team's workers run everything.
+    if (options.start && !env.team) {
       const { connection } = await ensureAgent(env);
       return new RunClient(env, new Client({ connection, namespace: env.temporalNamespace }), connection);
     }
@@ -48,10 +49,39 @@ export class RunClient {
   async start(input: RunInput, projectId: string): Promise<WorkflowHandle> {
     return this.client.workflow.start(WORKFLOW_TYPE, {
       workflowId: input.runId,
-      taskQueue: this.env.taskQueue,
+      // Team runs go to the queue only workers holding the backend's credentials poll.
+      taskQueue: input.team ? backendQueue(this.env, input.backend) : this.env.taskQueue,
       args: [input],
-      memo: { projectRoot: input.projectRoot, projectId, command: input.command, backend: input.backend, ...(input.workdir ? { workdir: input.workdir } : {}) },
+      memo: {
+        projectRoot: input.projectRoot,
+        projectId,
+        command: input.command,
+        backend: input.backend,
+        ...(input.workdir ? { workdir: input.workdir } : {}),
+        ...(input.team ? { teamBranch: input.team.branch } : {}),
+      },
     });
+  }
+
+  /** The Temporal connection (team mode asks it which workers poll a queue). */
+  get temporal(): Connection {
+    return this.connection;
+  }
+
+  /**
+   * What the run's awaitJob last heartbeated (phase and output tail), read from the server's
+   * view of the pending activity: never part of the workflow's history.
+   */
+  async awaitDetails(runId: string): Promise<{ details?: AwaitDetails; closed: boolean; teamBranch?: string }> {
+    const res = await this.connection.workflowService.describeWorkflowExecution({ namespace: this.env.temporalNamespace, execution: { workflowId: runId } });
+    const pending = res.pendingActivities?.find((a) => a.activityType?.name === 'awaitJob');
+    const payload = pending?.heartbeatDetails?.payloads?.[0];
+    const memo = res.workflowExecutionInfo?.memo?.fields?.teamBranch;
+    return {
+      details: payload ? defaultPayloadConverter.fromPayload<AwaitDetails>(payload) : undefined,
+      closed: Boolean(res.workflowExecutionInfo?.closeTime),
+      teamBranch: memo ? defaultPayloadConverter.fromPayload<string>(memo) : undefined,
+    };
   }
 
   handle(runId: string): WorkflowHandle {

@@ -9,6 +9,11 @@ export interface RepriseEnv {
   taskQueue: string;
   embeddedPort: number;
   embeddedUiPort: number;
+  /**
+   * Team mode (REPRISE_TEAM=1): runs go to `reprise worker`s of a shared Temporal server, the
+   * project through its git remote and the image through the registry (docs/architecture.md).
+   */
+  team: boolean;
 }
 
 export function readEnv(env: NodeJS.ProcessEnv = process.env): RepriseEnv {
@@ -19,13 +24,22 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): RepriseEnv {
     taskQueue: env.REPRISE_TASK_QUEUE || 'reprise',
     embeddedPort: Number(env.REPRISE_TEMPORAL_PORT || 7233),
     embeddedUiPort: Number(env.REPRISE_TEMPORAL_UI_PORT || 8233),
+    team: ['1', 'true', 'yes'].includes((env.REPRISE_TEAM ?? '').toLowerCase()),
   };
 }
+
+/**
+ * The task queue of a backend's runs in team mode: only workers holding that backend's
+ * credentials poll it (`reprise worker --backends NAME`), so a run cannot land anywhere else.
+ */
+export const backendQueue = (env: Pick<RepriseEnv, 'taskQueue'>, backend: string) => `${env.taskQueue}.${backend}`;
 
 export const paths = {
   userConfig: (home: string) => join(home, 'config.yaml'),
   agentDir: (home: string) => join(home, 'agent'),
   runDir: (home: string, runId: string) => join(home, 'runs', runId),
+  /** A worker's clone of a project it reached through its git remote (a cache: fetched again when missing). */
+  projectCache: (home: string, key: string) => join(home, 'projects', `${key}.git`),
   /** The environment lock captured from a local image, by image id (a cache: recaptured when missing). */
   imageLock: (home: string, imageId: string) => join(home, 'images', `${imageId.replace(/^sha256:/, '')}.lock`),
 };

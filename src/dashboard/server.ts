@@ -50,6 +50,12 @@ export function createDashboard(project: Project, client: RunClient, options: { 
       async (m) => {
         const entry = await findRun(project.root, m[1]!).catch(() => undefined);
         if (entry) return { done: true, text: (await readRecord(project.root, entry)).log };
+        if (client.env.team) {
+          // A team run's worker is elsewhere: its latest output window rides on awaitJob's heartbeats.
+          const window = (await client.awaitDetails(m[1]!)).details?.log;
+          const tail = Buffer.from(window?.tail ?? '', 'base64');
+          return { done: false, text: tail.toString(), skipped: (window?.end ?? 0) - tail.length };
+        }
         return { done: false, text: (await readRunLog(client.env, m[1]!, JOB_LOG)) ?? '' };
       },
     ],

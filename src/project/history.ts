@@ -131,6 +131,8 @@ export interface RecordInput {
   files?: { path: string; content: string }[];
   /** The branch the run started from; absent for runs prepared before runs carried it (then HEAD's). */
   branch?: string;
+  /** A repository without a working tree (a worker's cache of a remote): only the branch moves. */
+  bare?: boolean;
 }
 
 const recordPath = (runId: string) => `${ACTIVITY_DIR}/${runId}.json`;
@@ -170,7 +172,7 @@ export async function recordRun(root: string, input: RecordInput): Promise<strin
       });
       if (await git.updateRef(ref, commit, head, `reprise: record run ${record.runId}`)) {
         // The user switched branches while the run ran: their working tree belongs to another branch.
-        if ((await git.headRef()) === ref) await syncWorkingTree(git, head, commit, input);
+        if (!input.bare && (await git.headRef()) === ref) await syncWorkingTree(git, head, commit, input);
         return commit;
       }
       if (attempt >= 20) throw new Error(`could not record run ${record.runId}: ${ref} kept moving`);

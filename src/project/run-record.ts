@@ -34,6 +34,8 @@ export interface RunRecord {
   startedAt: string;
   finishedAt: string;
   rerunOf?: string;
+  /** Team mode: the identity of the worker that executed and published the run. */
+  worker?: string;
   outputs: FileDigest[];
   log: FileDigest;
 }
@@ -70,6 +72,7 @@ export function commitMessage(r: RunRecord): string {
     ['Reprise-Started', r.startedAt],
     ['Reprise-Finished', r.finishedAt],
     ['Reprise-Rerun-Of', r.rerunOf],
+    ['Reprise-Worker', r.worker],
   ];
   const body = trailers.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${v}`);
   const why = r.reason ? `\n${r.reason}\n` : '';

@@ -1,10 +1,11 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createActivities } from '../activities/index.js';
 import { createBackend } from '../backends/registry.js';
 import { dockerClient } from '../images/engine.js';
-import type { RepriseEnv } from '../config/env.js';
+import { backendQueue, type RepriseEnv } from '../config/env.js';
 import type { Logger } from '../logger.js';
 import { backendUnavailable } from '../errors.js';
 
@@ -12,21 +13,51 @@ import { backendUnavailable } from '../errors.js';
 const prebuiltBundle = fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
 const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 
-export async function createWorker(env: RepriseEnv, address: string, logger: Logger): Promise<Worker> {
+export interface WorkerOptions {
+  /**
+   * Serve only these backends' runs, on one task queue each (team mode). Without it the worker
+   * serves the one queue of the single-machine agent, with every backend of its config.
+   */
+  backends?: string[];
+  /** Who this worker is, in Temporal and in the records of the runs it executes. */
+  identity?: string;
+}
+
+/** The task queues a worker polls: one per backend it serves, or the agent's single queue. */
+export const workerQueues = (env: RepriseEnv, backends?: string[]) => (backends?.length ? backends.map((b) => backendQueue(env, b)) : [env.taskQueue]);
+
+export const defaultIdentity = () => `${userInfo().username}@${hostname()}/${process.pid}`;
+
+/** One Temporal worker per task queue, sharing one connection and one set of activities. */
+export async function createWorkers(env: RepriseEnv, address: string, logger: Logger, options: WorkerOptions = {}): Promise<Worker[]> {
   let connection: NativeConnection;
   try {
     connection = await NativeConnection.connect({ address });
   } catch (err) {
     throw backendUnavailable(`cannot reach the Temporal server at ${address}; start it (reprise agent start) or fix TEMPORAL_ADDRESS`, err);
   }
-  const activities = createActivities({ home: env.home, logger, docker: dockerClient(), createBackend });
-  return Worker.create({
-    connection,
-    namespace: env.temporalNamespace,
-    taskQueue: env.taskQueue,
-    activities,
-    ...(existsSync(prebuiltBundle) ? { workflowBundle: { codePath: prebuiltBundle } } : { workflowsPath: resolveWorkflowsPath() }),
-  });
+  const identity = options.identity ?? defaultIdentity();
+  const activities = createActivities({ home: env.home, logger, docker: dockerClient(), createBackend, workerIdentity: identity });
+  return Promise.all(
+    workerQueues(env, options.backends).map((taskQueue) =>
+      Worker.create({
+        connection,
+        namespace: env.temporalNamespace,
+        taskQueue,
+        identity,
+        activities,
+        // Live output rides on awaitJob's heartbeats (client/live-log.ts): send them every second,
+        // not every 0.8 × heartbeat timeout, so a remote client sees lines within about a second.
+        maxHeartbeatThrottleInterval: '1s',
+        ...(existsSync(prebuiltBundle) ? { workflowBundle: { codePath: prebuiltBundle } } : { workflowsPath: resolveWorkflowsPath() }),
+      }),
+    ),
+  );
+}
+
+/** The single-queue worker of the local agent (and of tests). */
+export async function createWorker(env: RepriseEnv, address: string, logger: Logger): Promise<Worker> {
+  return (await createWorkers(env, address, logger))[0]!;
 }
 
 function resolveWorkflowsPath(): string {

@@ -45,8 +45,11 @@ export async function runProject(input: RunInput): Promise<RunResult> {
     sources = await prep.prepare(input);
     progress.sourceCommit = sources.sourceCommit;
     // A new run builds or reuses its image and pushes it when the user has a registry, so any
-    // machine can pull it by digest; a rerun uses the recorded one (stage pulls it if need be).
-    image = input.rerun
+    // machine can pull it by digest; a rerun uses the recorded one (stage pulls it if need be);
+    // a team run the one its client built and pushed.
+    image = input.team
+      ? input.team.image
+      : input.rerun
       ? await prep.resolveRecordedImage(input)
       : await build.publishImage(input, (await prep.findImage(input, sources.sourceCommit)) ?? (await build.buildImage(input, sources.sourceCommit)));
     progress.image = image;
@@ -77,7 +80,7 @@ export async function runProject(input: RunInput): Promise<RunResult> {
 
   return CancellationScope.nonCancellable(async () => {
     progress.state = 'collecting';
-    await transfer.collect(input, handle);
+    if (!input.team) await transfer.collect(input, handle);
     const state = cancelled ? 'cancelled' : status.phase === 'exited' && status.exitCode === 0 ? 'succeeded' : 'failed';
     const finish: FinishInput = {
       input,
@@ -87,8 +90,12 @@ export async function runProject(input: RunInput): Promise<RunResult> {
       status: cancelled ? { ...status, reason: 'cancelled by user' } : status,
       state,
     };
-    // Outputs and log are collected: removing the job can go on while the run is recorded.
-    const [commit] = await Promise.all([finishing.record(finish), finishing.cleanup(input, handle)]);
+    // Outputs and log are collected: removing the job can go on while the run is recorded. A team
+    // run collects and publishes in one step (any worker may take it), then removes the job.
+    const commit = input.team
+      ? await transfer.publishRun(finish)
+      : (await Promise.all([finishing.record(finish), finishing.cleanup(input, handle)]))[0];
+    if (input.team) await finishing.cleanup(input, handle);
     progress.state = state;
     progress.exitCode = status.exitCode;
     progress.reason = finish.status.reason;

@@ -7,7 +7,7 @@ import { PassThrough, Writable, type Readable } from 'node:stream';
 import { formatDuration } from '../../config/resources.js';
 import type { BackendConfig } from '../../config/user-config.js';
 import { backendUnavailable, errorMessage } from '../../errors.js';
-import type { Backend, BackendCheck, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
+import type { Backend, BackendCheck, BackendHooks, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import { OOM_REASON, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { apiStatus, containerGone, execInPod, loadKubeConfig } from './cluster.js';
 import { isInRegistry, pushImage } from '../../images/registry.js';
@@ -72,6 +72,7 @@ export class KubernetesBackend implements Backend {
   constructor(
     private readonly config: KubernetesConfig,
     private readonly docker: Docker,
+    private readonly hooks: BackendHooks = {},
   ) {
     this.kc = loadKubeConfig(config);
     this.batch = this.kc.makeApiClient(BatchV1Api);
@@ -264,6 +265,22 @@ export class KubernetesBackend implements Backend {
     return seen;
   }
 
+  /**
+   * The sources archive stage() made, on this machine. A worker that did not stage the run (the
+   * one that did died, or a team's other replica took the step) archives them again from git.
+   */
+  private async localSources(h: KubernetesHandle): Promise<string> {
+    const missing = await access(h.sources).then(() => undefined, (err: unknown) => err);
+    if (!missing) return h.sources;
+    if (!this.hooks.restoreSources) {
+      throw new Error(`the run's staged sources ${h.sources} are gone (${errorMessage(missing)}); was the run staged by a worker on another machine?`);
+    }
+    const dir = await this.hooks.restoreSources(h.runId);
+    const tarFile = join(dirname(dir), 'sources.k8s.tar');
+    await archiveSources(dir, tarFile);
+    return tarFile;
+  }
+
   /** Tar the sources into the waiting init container's /project, then tell it they are there. */
   private uploadSources(h: KubernetesHandle, pod: V1Pod): Promise<void> {
     const podName = pod.metadata!.name!;
@@ -291,11 +308,8 @@ export class KubernetesBackend implements Backend {
     const where = { namespace: h.namespace, pod: podName, container: INIT_CONTAINER };
     const ready = await execInPod(this.kc, where, ['test', '-e', READY_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
     if (ready.exitCode === 0) return;
-    // Staged by this worker (stage() archives into its REPRISE_HOME): say so when it is gone.
-    await access(h.sources).catch((err: unknown) => {
-      throw new Error(`the run's staged sources ${h.sources} are gone (${errorMessage(err)}); was the run staged by a worker on another machine?`);
-    });
-    const extract = await execInPod(this.kc, where, ['tar', '-x', '-o', '-f', '-', '-C', PROJECT_DIR], { stdin: createReadStream(h.sources) });
+    const sources = await this.localSources(h);
+    const extract = await execInPod(this.kc, where, ['tar', '-x', '-o', '-f', '-', '-C', PROJECT_DIR], { stdin: createReadStream(sources) });
     if (extract.exitCode !== 0) throw new Error(`unpacking the sources in pod ${podName} failed (tar exit ${extract.exitCode}): ${extract.stderr.trim()}`);
     const touched = await execInPod(this.kc, where, ['touch', READY_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
     if (touched.exitCode !== 0) throw new Error(`marking the sources ready in pod ${podName} failed: ${touched.stderr.trim()}`);

@@ -4,6 +4,7 @@ import { RunClient, readRunLog } from '../../client/runs.js';
 import { JOB_LOG } from '../../activities/types.js';
 import { findRun, readRecord } from '../../project/history.js';
 import { followRun } from '../follow.js';
+import { LogFollower } from '../../activities/log-tail.js';
 import { resolveRunId } from '../resolve-run.js';
 
 export default class Logs extends BaseCommand {
@@ -24,7 +25,11 @@ export default class Logs extends BaseCommand {
     try {
       const runId = await resolveRunId(project, args.run, client);
       if (flags.follow) {
-        await followRun(client, runId, { write: (t) => process.stdout.write(t), showBuild: true });
+        await followRun(client, runId, { write: (t) => process.stdout.write(t), showBuild: true, projectRoot: project.root });
+      } else if (this.env.team) {
+        // A team run's output so far, as far as its last heartbeat carries it (the whole log is in its record once it ends).
+        const window = (await client.awaitDetails(runId)).details?.log;
+        process.stdout.write(new LogFollower().next(window).text);
       } else {
         process.stdout.write((await readRunLog(this.env, runId, JOB_LOG)) ?? '');
       }

@@ -1,22 +1,36 @@
+import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { agentAddress } from '../../client/agent.js';
-import { createWorker } from '../../worker/worker.js';
+import { loadUserConfig, resolveBackend } from '../../config/user-config.js';
+import { badInput } from '../../errors.js';
+import { createWorkers, defaultIdentity, routeSdkLogs, workerQueues } from '../../worker/worker.js';
 import { createLogger } from '../../logger.js';
-import { routeSdkLogs } from '../../worker/worker.js';
 
 export default class WorkerCommand extends BaseCommand {
   static override summary = 'Run a worker for the Temporal server at TEMPORAL_ADDRESS (foreground; Ctrl-C stops it gracefully).';
+  static override description =
+    'With --backends the worker serves team-mode runs of those backends only (one task queue each), using the backends, credentials and registry logins of its own REPRISE_HOME and home directory.';
   static override enableJsonFlag = false;
+  static override flags = {
+    backends: Flags.string({ description: 'comma-separated backends of this worker\'s config to serve (team mode), e.g. hpc,k8s' }),
+    identity: Flags.string({ description: 'name recorded in the runs this worker executes (default: user@host/pid)' }),
+  };
 
   async run(): Promise<void> {
-    await this.parse(WorkerCommand);
+    const { flags } = await this.parse(WorkerCommand);
     const env = this.env;
+    const backends = flags.backends?.split(',').map((b) => b.trim()).filter(Boolean);
+    if (flags.backends !== undefined && !backends?.length) throw badInput('--backends needs at least one backend name, e.g. --backends hpc,k8s');
+    // Refuse a backend this worker cannot serve now, rather than take its runs and fail them.
+    const config = await loadUserConfig(env.home);
+    for (const name of backends ?? []) resolveBackend(config, name);
+    const identity = flags.identity ?? defaultIdentity();
     const address = agentAddress(env);
     const logger = createLogger({ component: 'worker' });
     routeSdkLogs(logger);
-    const worker = await createWorker(env, address, logger);
-    logger.info({ address, taskQueue: env.taskQueue, namespace: env.temporalNamespace }, 'worker started');
-    await worker.run(); // the SDK shuts down gracefully on SIGINT/SIGTERM
+    const workers = await createWorkers(env, address, logger, { backends, identity });
+    logger.info({ address, taskQueues: workerQueues(env, backends), namespace: env.temporalNamespace, identity }, 'worker started');
+    await Promise.all(workers.map((w) => w.run())); // the SDK shuts down gracefully on SIGINT/SIGTERM
     logger.info('worker stopped');
   }
 }
