@@ -16,6 +16,8 @@ export interface SyncResult {
   head: string;
 }
 
+const SYNC_ATTEMPTS = 10;
+
 /** A sync stopped on conflicts, kept so --abort can say what it abandons. */
 interface StoppedSync {
   remote: string;
@@ -34,8 +36,10 @@ export async function sync(root: string, options: { remote?: string; keep?: Keep
   const branch = await checkedOutBranch(git);
   const remote = options.remote ?? (await defaultRemote(root, branch));
   await remoteUrl(root, remote);
-  // Another clone may push between our fetch and our push: the push is then rejected, so fetch again.
-  for (let attempt = 0; attempt < 3; attempt++) {
+  // Another clone (or, in team mode, a worker publishing a record) may push between our fetch and
+  // our push: the push is then rejected, so fetch again, a little later each time.
+  for (let attempt = 0; attempt < SYNC_ATTEMPTS; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 200 * attempt));
     const heads = await fetchRemote(root, remote);
     const theirs = heads.get(branch);
     const merged = await integrate(root, theirs, { keep: options.keep, message: `Sync with ${remote}/${branch}` });
