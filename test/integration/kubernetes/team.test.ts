@@ -1,0 +1,111 @@
+// Team mode on the real Kubernetes test cluster, nothing shared: Alice submits from her account,
+// workers of other accounts (no Docker; their own copy of the kubeconfig) run the project they
+// fetch from a git daemon with the image Alice pushed to the registry the nodes pull from.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireDocker } from '../../helpers/docker.js';
+import { account, copyOwned, GitServer, personEnv, recordedRuns, TeamTemporal, TeamWorker, UserCli, writeOwned, type Account } from '../../helpers/team.js';
+import { adminClients, backendConfig, loadClusterEnv } from './kubernetes-backend-env.js';
+
+const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+const clusterEnv = loadClusterEnv();
+const { batch } = adminClients(clusterEnv);
+
+let temporal: TeamTemporal;
+let git: GitServer;
+let alice: UserCli;
+let bob: UserCli;
+const workers: TeamWorker[] = [];
+let project: string;
+
+function workerEnv(a: Account): Record<string, string> {
+  const env = personEnv(a, temporal.address);
+  const kubeconfig = copyOwned(a, clusterEnv.KUBECONFIG, '.kube/config');
+  writeOwned(a, join(env.REPRISE_HOME!, 'config.yaml'), JSON.stringify({ backends: { k8s: backendConfig(clusterEnv, { kubeconfig }) } }));
+  return env;
+}
+
+async function waitForRecord(runId: string, timeoutMs: number): Promise<ReturnType<typeof recordedRuns>> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const found = recordedRuns(git, 'team').filter((r) => r.runId === runId);
+    if (found.length) return found;
+    if (Date.now() > until) throw new Error(`run ${runId} was not recorded within ${timeoutMs} ms; workers: ${workers.map((w) => w.output.text.slice(-2000)).join('\n---\n')}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+beforeAll(async () => {
+  requireDocker();
+  const people = account('reprise-alice', ['docker']);
+  const colleague = account('reprise-bob', ['docker']);
+  temporal = await TeamTemporal.start();
+  git = await GitServer.start(account('reprise-git'));
+  await git.create('team');
+  alice = new UserCli(people, personEnv(people, temporal.address, { REPRISE_TEAM: '1' }));
+  bob = new UserCli(colleague, personEnv(colleague, temporal.address, { REPRISE_TEAM: '1' }));
+  workers.push(await TeamWorker.start(account('reprise-worker'), workerEnv(account('reprise-worker')), ['k8s'], 'worker-a'));
+  workers.push(await TeamWorker.start(account('reprise-worker2'), workerEnv(account('reprise-worker2')), ['k8s'], 'worker-b'));
+
+  project = join(people.home, `k8s-team-${suite}`);
+  expect((await alice.run(['init', project, '--name', 'k8steam', '--base', 'local/busybox:latest'])).code).toBe(0);
+  writeOwned(people, join(project, 'code/tick.sh'), 'for i in 1 2 3 4 5; do echo "tick $i"; sleep 1; done\necho "$1" > output/result.txt\n', 0o644);
+  // The registry the cluster's nodes pull from: the workers never need the image themselves.
+  for (const args of [['remote', 'add', 'origin', git.url('team')], ['registry', 'set', backendConfig(clusterEnv).registry]]) {
+    const r = await alice.run(args, project);
+    expect(r.code, r.stderr).toBe(0);
+  }
+}, 600_000);
+
+afterAll(async () => {
+  await Promise.all(workers.map((w) => w.stop()));
+  temporal?.stop();
+  git?.stop();
+});
+
+describe('team mode on Kubernetes: nothing shared', () => {
+  it('Alice runs through a worker and sees the output live; the run is on the remote; Bob clones and sees it', async () => {
+    const child = alice.spawn(['run', '--on', 'k8s', '--', 'sh', 'code/tick.sh', 'first'], project);
+    const seen: { at: number; text: string }[] = [];
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => seen.push({ at: Date.now(), text: String(d) }));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d));
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    const ended = Date.now();
+    expect(code, stderr).toBe(0);
+    expect(seen.map((s) => s.text).join('')).toBe('tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n');
+    expect(ended - seen.find((s) => s.text.includes('tick 1'))!.at).toBeGreaterThan(2500);
+    const runId = /run (run-[a-z2-7]+) on k8s/.exec(stderr)![1]!;
+    const [record] = await waitForRecord(runId, 10_000);
+    expect(record?.state).toBe('succeeded');
+    expect(['worker-a', 'worker-b']).toContain(record?.worker);
+    expect(git.git('team', 'show', 'main:output/result.txt')).toBe('first\n');
+
+    const copy = join(bob.account.home, `k8s-team-${suite}`);
+    expect((await bob.run(['clone', git.url('team'), copy])).code).toBe(0);
+    expect((await bob.json<{ runId: string }[]>(['log'], copy)).map((e) => e.runId)).toContain(runId);
+  });
+
+  it('the worker running the workflow SIGKILLed mid-run: the other finishes it, recorded once, its Job removed', async () => {
+    const started = await alice.run(['run', '--on', 'k8s', '--detach', '--', 'sh', '-c', 'echo start; sleep 20; echo survived > output/slow.txt'], project);
+    expect(started.code, started.stderr).toBe(0);
+    const runId = started.stdout.trim();
+    let victim: TeamWorker | undefined;
+    for (let i = 0; i < 1200 && !victim; i++) {
+      victim = workers.find((w) => w.output.text.split('\n').some((l) => l.includes(runId) && l.includes('job submitted')));
+      if (!victim) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(victim, 'no worker submitted the job').toBeDefined();
+    victim!.kill();
+    const [record, ...more] = await waitForRecord(runId, 240_000);
+    expect(more).toEqual([]);
+    expect(record?.state).toBe('succeeded');
+    expect(record?.worker).toBe(victim === workers[0] ? 'worker-b' : 'worker-a');
+    expect(git.git('team', 'show', 'main:output/slow.txt')).toBe('survived\n');
+    // The record is published before the Job is removed: give the removal a moment.
+    const jobsOfRun = async () => (await batch.listNamespacedJob({ namespace: clusterEnv.K8S_NAMESPACE })).items.filter((j) => j.metadata?.name?.includes(runId.slice(4)));
+    for (let i = 0; i < 60 && (await jobsOfRun()).length > 0; i++) await new Promise((r) => setTimeout(r, 1000));
+    expect(await jobsOfRun()).toEqual([]);
+  }, 300_000);
+});
