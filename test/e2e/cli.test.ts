@@ -61,9 +61,10 @@ describe('a user session with the built CLI', () => {
   it('run streams output, records one commit and returns the job exit code', async () => {
     const root = await newProject('runs');
     await writeFile(join(root, 'code/job.sh'), 'echo "args: $*"\necho result > output/result.txt\n');
-    const ok = await cli.run(['run', '--cpus', '1', '--memory', '256M', '--time', '5m', '--', 'sh', 'code/job.sh', '--n', '3'], root);
+    // Words equal to a flag's value, and flags, after -- belong to the command, in order.
+    const ok = await cli.run(['run', '--cpus', '1', '--memory', '256M', '--time', '5m', '--on', 'local', '--', 'sh', 'code/job.sh', '--n', '3', 'local', '1', '--on'], root);
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stdout).toBe('args: --n 3\n');
+    expect(ok.stdout).toBe('args: --n 3 local 1 --on\n');
     expect(ok.stderr).toMatch(/succeeded, exit code 0; recorded in [0-9a-f]{12}/);
     const feed = await cli.json<Feed[]>(['log'], root);
     expect(feed).toHaveLength(1);

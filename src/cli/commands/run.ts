@@ -23,7 +23,10 @@ export default class Run extends LaunchCommand {
 
   async run(): Promise<{ runId: string } & Partial<RunResult>> {
     const { flags, argv } = await this.parse(Run);
-    const command = (argv as string[]).filter((a, i) => !(i === 0 && a === '--'));
+    // After `--` the command is taken from the raw arguments: oclif's argv drops a word equal to
+    // a flag's value (`--on local -- echo local` lost the second "local").
+    const separator = this.argv.indexOf('--');
+    const command = separator >= 0 ? this.argv.slice(separator + 1) : (argv as string[]);
     if (command.length === 0 || command.every((a) => !a.trim())) {
       throw badInput('no command given; put it after --, e.g.: reprise run -- python3 code/analysis.py');
     }
