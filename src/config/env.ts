@@ -35,7 +35,8 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): RepriseEnv {
 export const backendQueue = (env: Pick<RepriseEnv, 'taskQueue'>, backend: string) => `${env.taskQueue}.${backend}`;
 
 export const paths = {
-  userConfig: (home: string) => join(home, 'config.yaml'),
+  /** REPRISE_CONFIG names another file (a worker's config mounted from a Kubernetes Secret). */
+  userConfig: (home: string) => process.env.REPRISE_CONFIG || join(home, 'config.yaml'),
   agentDir: (home: string) => join(home, 'agent'),
   runDir: (home: string, runId: string) => join(home, 'runs', runId),
   /** A worker's clone of a project it reached through its git remote (a cache: fetched again when missing). */

@@ -12,8 +12,8 @@ export default class WorkerCommand extends BaseCommand {
     'With --backends the worker serves team-mode runs of those backends only (one task queue each), using the backends, credentials and registry logins of its own REPRISE_HOME and home directory.';
   static override enableJsonFlag = false;
   static override flags = {
-    backends: Flags.string({ description: 'comma-separated backends of this worker\'s config to serve (team mode), e.g. hpc,k8s' }),
-    identity: Flags.string({ description: 'name recorded in the runs this worker executes (default: user@host/pid)' }),
+    backends: Flags.string({ description: "comma-separated backends of this worker's config to serve (team mode), e.g. hpc,k8s", env: 'REPRISE_WORKER_BACKENDS' }),
+    identity: Flags.string({ description: 'name recorded in the runs this worker executes (default: user@host/pid)', env: 'REPRISE_WORKER_IDENTITY' }),
   };
 
   async run(): Promise<void> {
