@@ -22,7 +22,7 @@ import { specsAt } from '../project/environment-at.js';
 import { currentBranch, digestFile, digestTree, exportSources, recordRun, snapshotSources } from '../project/history.js';
 import type { RunRecord } from '../project/run-record.js';
 import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
-import { PublishedProject } from '../project/published.js';
+import { PublishedProject, PublishRefused } from '../project/published.js';
 import { LogTail } from './log-tail.js';
 import { BUILD_LOG, JOB_LOG, TRANSFER_LOG, type AwaitDetails, type FinishInput, type PreparedImage, type PreparedSources, type RunInput, type TeamRun } from './types.js';
 
@@ -144,6 +144,7 @@ export function createActivities(deps: ActivityDeps) {
     const original = f.input.rerun && (await recordedLockText(root, f.input.rerun.runId).catch(() => undefined));
     const lock =
       original?.text ??
+      f.input.team?.lock ??
       (await imageLock(deps.docker, deps.home, f.image.digest, { base: environment.base, environment: specHash(environment) }).catch((err: unknown) => {
         log(f.input).warn({ err: String(err) }, 'environment lock not captured');
         return undefined;
@@ -369,8 +370,9 @@ export function createActivities(deps: ActivityDeps) {
           try {
             return await project.publish({ record, outputsDir, logFile, files });
           } catch (err) {
-            // Final: retrying cannot change the remote's mind, and the commit is kept (see publish).
-            if (err instanceof RepriseError) throw ApplicationFailure.create({ message: err.message, type: err.kind, nonRetryable: true });
+            // A refusal is final (the commit is kept, see publish); an unreachable remote is
+            // retried by the workflow's policy, the job's outputs waiting on the backend meanwhile.
+            if (err instanceof PublishRefused) throw ApplicationFailure.create({ message: err.message, type: err.kind, nonRetryable: true });
             throw err;
           }
         });

@@ -33,6 +33,8 @@ export interface TeamRun {
   sourceCommit: string;
   /** The image by registry digest (a team run always has `reference`). */
   image: PreparedImage;
+  /** The image's environment lock, captured where it was built (workers need no Docker to record it). */
+  lock?: string;
 }
 
 export interface PreparedSources {

@@ -5,7 +5,9 @@ import { backendQueue, type RepriseEnv } from '../config/env.js';
 import { loadUserConfig } from '../config/user-config.js';
 import { backendUnavailable, badInput } from '../errors.js';
 import { findEnvironmentImage, type BuildProgress } from '../images/build.js';
-import { resolveBuildTrust } from '../images/build-trust.js';
+import { buildTrustNotes, resolveBuildTrust } from '../images/build-trust.js';
+import { specHash } from '../images/lock.js';
+import { imageLock } from '../images/lock-capture.js';
 import { dockerClient } from '../images/engine.js';
 import { buildPlanned, plannedBuildAt } from '../images/locked-build.js';
 import { pushImage } from '../images/registry.js';
@@ -87,16 +89,20 @@ export async function publishRunInputs(
   const { project, environment } = await specsAt(root, sourceCommit);
   const planned = await plannedBuildAt(root, sourceCommit, project.name, environment);
   let image: PreparedImage;
+  let lock: string | undefined;
+  const trust = await resolveBuildTrust(config.build);
   if (options.rerun) {
     image = { digest: options.rerun.imageDigest, reference: options.rerun.imageReference, environment: planned.envHash, reused: true };
   } else {
     const docker = dockerClient();
     const found = await findEnvironmentImage(docker, planned.tag, planned.envHash);
-    const built = found ?? (await buildPlanned(docker, { ...planned, trust: await resolveBuildTrust(config.build), onProgress: options.onBuild }));
+    const built = found ?? (await buildPlanned(docker, { ...planned, trust, onProgress: options.onBuild }));
     const reference = await pushImage(docker, registry!, built, options.onTransfer);
     image = { digest: built.digest, tag: built.tag, reference, environment: planned.envHash, reused: Boolean(found) || built.reused };
+    // Captured here, where the image is: the worker records it without needing Docker.
+    lock = await imageLock(docker, env.home, built.digest, { base: environment.base, environment: specHash(environment), buildNotes: buildTrustNotes(trust) }).catch(() => undefined);
   }
-  return { remote: url, branch: `refs/heads/${branch}`, sourceCommit, image };
+  return { remote: url, branch: `refs/heads/${branch}`, sourceCommit, image, ...(lock === undefined ? {} : { lock }) };
 }
 
 /**

@@ -2,11 +2,18 @@ import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { paths } from '../config/env.js';
-import { backendUnavailable, notFound } from '../errors.js';
+import { backendUnavailable, ErrorKind, notFound, RepriseError } from '../errors.js';
 import { Git, gitReason } from './git.js';
 import { recordRun, type RecordInput } from './history.js';
 import { withFileLock } from './lock.js';
 import { remoteError } from './remotes.js';
+
+/** The remote refused the record for good (a hook, a protected branch, credentials): retrying cannot help. */
+export class PublishRefused extends RepriseError {
+  constructor(message: string) {
+    super(ErrorKind.backendUnavailable, message);
+  }
+}
 
 /**
  * A worker's side of team mode: the project as its git remote has it. The worker keeps a bare
@@ -47,6 +54,7 @@ export class PublishedProject {
     const runId = input.record.runId;
     return this.locked(async () => {
       for (let attempt = 0; attempt < 50; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, 50 + Math.random() * 100 * Math.min(attempt, 10)));
         const tip = await this.fetchLocked();
         const commit = await recordRun(this.root, { ...input, branch: this.branch, bare: true });
         if (commit === tip || (await this.git.tryRun(['merge-base', '--is-ancestor', commit, tip])) !== undefined) return commit;
@@ -54,20 +62,26 @@ export class PublishedProject {
           await this.git.run(['push', '--quiet', '--', this.remote, `${commit}:${this.branch}`]);
           return commit;
         } catch (err) {
+          // Lost the race: refused as not a fast-forward, or (moved between the remote's
+          // advertisement and its update) "failed to update ref". Either way the tip moved.
           const stderr = String((err as { stderr?: string }).stderr ?? err);
-          if (/\[rejected\].*\((fetch first|non-fast-forward)\)/.test(stderr)) {
-            await new Promise((r) => setTimeout(r, 50 + Math.random() * 100 * Math.min(attempt + 1, 10)));
-            continue;
-          }
+          if (/\[rejected\].*\((fetch first|non-fast-forward)\)|failed to update ref|cannot lock ref/.test(stderr) || (await this.remoteTip()) !== tip) continue;
+          const refused = remoteError(this.remote, err, 'push');
+          if (!/refused/.test(refused.message)) throw refused; // unreachable: the caller retries
           // Kept in the cache, so an operator can still push it by hand: nothing is lost.
           const kept = `refs/reprise/unpublished/${runId}`;
           await this.git.run(['update-ref', kept, commit]);
-          const why = remoteError(this.remote, err, 'push').message;
-          throw backendUnavailable(`the worker could not publish run ${runId}: ${why}; its record commit ${commit.slice(0, 12)} is kept on the worker as ${kept} in ${this.root}`);
+          throw new PublishRefused(`the worker could not publish run ${runId}: ${refused.message}; its record commit ${commit.slice(0, 12)} is kept on the worker as ${kept} in ${this.root}`);
         }
       }
       throw backendUnavailable(`could not publish run ${runId}: ${this.branch} on ${this.remote} kept moving (50 attempts)`);
     });
+  }
+
+  /** The branch's tip as the remote says now (undefined when it cannot be asked). */
+  private async remoteTip(): Promise<string | undefined> {
+    const out = await this.git.tryRun(['ls-remote', '--', this.remote, this.branch]);
+    return out?.split(/\s/)[0] || undefined;
   }
 
   async fetch(): Promise<string> {
@@ -78,13 +92,17 @@ export class PublishedProject {
     return (await this.git.tryRun(['cat-file', '-e', `${commit}^{commit}`])) !== undefined;
   }
 
-  /** Concurrent runs of one worker share the cache: one fetch or publish at a time. */
+  /** Concurrent runs of one worker share the cache: one fetch or publish at a time (and one init). */
   private async locked<T>(fn: () => Promise<T>): Promise<T> {
     await mkdir(this.root, { recursive: true });
-    if ((await this.git.tryRun(['rev-parse', '--is-bare-repository']))?.trim() !== 'true') {
-      await this.git.run(['init', '--quiet', '--bare']);
-    }
-    return withFileLock(join(this.root, 'reprise-cache.lock'), fn, 10 * 60_000);
+    return withFileLock(
+      join(this.root, 'reprise-cache.lock'),
+      async () => {
+        if ((await this.git.tryRun(['rev-parse', '--is-bare-repository']))?.trim() !== 'true') await this.git.run(['init', '--quiet', '--bare']);
+        return fn();
+      },
+      10 * 60_000,
+    );
   }
 
   /** The remote's branch tip, with its history, as the cache's own branch (forced: the remote is the truth). */

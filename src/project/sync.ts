@@ -58,7 +58,8 @@ export async function sync(root: string, options: { remote?: string; keep?: Keep
       await git.run(['push', '--quiet', '--', remote, `${merged.head}:refs/heads/${branch}`]);
     } catch (err) {
       const stderr = String((err as { stderr?: string }).stderr ?? '');
-      if (/\[rejected\].*\((fetch first|non-fast-forward)\)/.test(stderr)) continue;
+      // Lost the race: not a fast-forward any more, or the branch moved inside the remote while it updated.
+      if (/\[rejected\].*\((fetch first|non-fast-forward)\)|failed to update ref|cannot lock ref/.test(stderr)) continue;
       throw remoteError(remote, err, 'push');
     }
     await updateTracking(root, remote, new Map([...heads, [branch, merged.head]]));

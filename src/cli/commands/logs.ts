@@ -28,8 +28,9 @@ export default class Logs extends BaseCommand {
         await followRun(client, runId, { write: (t) => process.stdout.write(t), showBuild: true, projectRoot: project.root });
       } else if (this.env.team) {
         // A team run's output so far, as far as its last heartbeat carries it (the whole log is in its record once it ends).
-        const window = (await client.awaitDetails(runId)).details?.log;
-        process.stdout.write(new LogFollower().next(window).text);
+        const seen = await client.awaitDetails(runId);
+        process.stdout.write(new LogFollower().next(seen.details?.log).text);
+        if (seen.closed) this.note(`run ${runId} has ended: its whole log is in its record; bring it here with: reprise sync`);
       } else {
         process.stdout.write((await readRunLog(this.env, runId, JOB_LOG)) ?? '');
       }
