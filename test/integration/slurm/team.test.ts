@@ -108,6 +108,19 @@ describe('team mode on SLURM: three accounts, nothing shared', () => {
     expect(cloned.code, cloned.stderr).toBe(0);
     const bobFeed = await bob.json<{ runId: string; state: string }[]>(['log'], copy);
     expect(bobFeed.find((e) => e.runId === runId)?.state).toBe('succeeded');
+    // The record names the image by digest and carries its environment lock, captured where
+    // Alice built the image (the workers have no Docker).
+    const record = JSON.parse(git.git('team', 'show', `main:.reprise/activity/${runId}.json`)) as { image: { reference?: string }; environmentLock?: { sha256: string }; worker?: string };
+    expect(record.image.reference).toMatch(/@sha256:[0-9a-f]{64}$/);
+    expect(record.environmentLock?.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(record.worker).toBe('worker-a');
+
+    // Bob reruns Alice's run through the worker: the recorded source and image, recorded as a rerun.
+    const rerun = await bob.run(['rerun', runId, '--on', 'hpc'], copy);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toBe('tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n');
+    const rerunId = /run (run-[a-z2-7]+) on hpc/.exec(rerun.stderr)![1]!;
+    expect(JSON.parse(git.git('team', 'show', `main:.reprise/activity/${rerunId}.json`))).toMatchObject({ rerunOf: runId, state: 'succeeded', worker: 'worker-a' });
 
     // Nothing shared: no account reads another's home.
     for (const [who, whose] of [[alice.account, workerAccount], [workerAccount, alice.account], [bob.account, alice.account]] as const) {
