@@ -16,7 +16,7 @@ import { pushImage } from '../images/registry.js';
 import { transferLine, type OnTransfer } from '../images/transfer-progress.js';
 import { paths } from '../config/env.js';
 import { loadUserConfig, resolveBackend, type BackendConfig } from '../config/user-config.js';
-import { ErrorKind, RepriseError } from '../errors.js';
+import { badInput, ErrorKind, RepriseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { specsAt } from '../project/environment-at.js';
 import { currentBranch, digestFile, digestTree, exportSources, recordRun, snapshotSources } from '../project/history.js';
@@ -113,7 +113,8 @@ export function createActivities(deps: ActivityDeps) {
     // follows the job (client/live-log.ts), in bounded memory and outside the workflow history.
     const tail = new LogTail();
     let phase = 'pending';
-    const details = (): AwaitDetails => ({ phase, log: tail.details() });
+    let waiting: string | undefined;
+    const details = (): AwaitDetails => ({ phase, ...(waiting ? { waiting } : {}), log: tail.details() });
     const logCopy = backend
       .logs(handle)
       .then((stream) => pipeline(stream, tail.tap(), createWriteStream(logFile), { signal: ctx.cancellationSignal }))
@@ -123,7 +124,14 @@ export function createActivities(deps: ActivityDeps) {
       // status() may do real work (the Kubernetes backend uploads sources once the pod starts).
       const status = await withHeartbeat(() => backend.status(handle), details);
       phase = status.phase;
+      waiting = status.phase === 'pending' ? status.reason : undefined;
       ctx.heartbeat(details());
+      if (status.never) {
+        // Waiting would be forever: remove the job and fail the run with the scheduler's words.
+        await backend.cancel(handle);
+        log(input).info({ reason: status.reason }, 'job can never start');
+        throw badInput(`the ${handle.kind} scheduler can never start this job: ${status.reason}; ask for less (--cpus, --memory, --gpus, --time) or run elsewhere (--on)`);
+      }
       if (status.phase === 'exited' || status.phase === 'lost') {
         await Promise.race([logCopy, ctx.sleep(5000)]);
         ctx.heartbeat(details());

@@ -56,6 +56,8 @@ export interface PreparedImage {
 /** What awaitJob heartbeats: the job's phase and the tail of its output (see client/live-log.ts). */
 export interface AwaitDetails {
   phase: string;
+  /** While pending: why the job waits, in the scheduler's words. */
+  waiting?: string;
   log?: LogWindow;
 }
 

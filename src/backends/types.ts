@@ -85,8 +85,13 @@ export type JobPhase = 'pending' | 'running' | 'exited' | 'lost';
 export interface JobStatus {
   phase: JobPhase;
   exitCode?: number;
-  /** Set when the exit code alone does not tell why the job ended (time limit, OOM kill). */
+  /**
+   * Set when the exit code alone does not tell why the job ended (time limit, OOM kill); while
+   * pending, why the job waits, in the scheduler's words.
+   */
   reason?: string;
+  /** Pending, and the scheduler says it can never start (no node can satisfy the request). */
+  never?: boolean;
   startedAt?: string;
   finishedAt?: string;
 }

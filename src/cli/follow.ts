@@ -33,6 +33,17 @@ class FileTail {
   }
 }
 
+/** "waiting: <the scheduler's reason>" on stderr, once per new reason. */
+class WaitingNote {
+  private last?: string;
+  constructor(private readonly enabled: boolean) {}
+
+  update(reason: string | undefined): void {
+    if (reason && reason !== this.last && this.enabled) process.stderr.write(`waiting: ${reason}\n`);
+    this.last = reason;
+  }
+}
+
 export interface FollowOptions {
   /** Where the job's output goes (stdout for an attached run). */
   write: (text: string | Buffer) => void;
@@ -48,6 +59,7 @@ export interface FollowOptions {
  */
 async function followTeamRun(client: RunClient, runId: string, options: FollowOptions & { projectRoot: string }): Promise<RunResult> {
   const follower = new LogFollower();
+  const waiting = new WaitingNote(options.showBuild);
   let settled: { result?: RunResult; error?: unknown } | undefined;
   const done = client.result(runId).then(
     (result) => (settled = { result }),
@@ -57,6 +69,7 @@ async function followTeamRun(client: RunClient, runId: string, options: FollowOp
   while (!settled) {
     const seen = await client.awaitDetails(runId).catch(() => undefined);
     branch ??= seen?.teamBranch;
+    waiting.update(seen?.details?.waiting);
     const { text, skipped } = follower.next(seen?.details?.log);
     if (skipped) options.write(`[… ${skipped} bytes not shown while following; the whole log is in the record …]\n`);
     if (text.length) options.write(text);
@@ -83,6 +96,8 @@ export async function followRun(client: RunClient, runId: string, options: Follo
   const transferLog = new FileTail(join(dir, TRANSFER_LOG));
   const progress = new StepProgress('building image', options.showBuild);
   const transfer = new TransferBar(options.showBuild);
+  const waiting = new WaitingNote(options.showBuild);
+  let asked = 0;
   let buildText = '';
   let settled: { result?: RunResult; error?: unknown } | undefined;
   const done = client.result(runId).then(
@@ -98,6 +113,16 @@ export async function followRun(client: RunClient, runId: string, options: Follo
       if (moved) {
         progress.stop();
         transfer.update(moved);
+      }
+      // Why the job waits, from awaitJob's heartbeat: asked once a second, said when it changes.
+      if (Date.now() - asked > 1000 && !settled) {
+        asked = Date.now();
+        const seen = await client.awaitDetails(runId).catch(() => undefined);
+        if (seen?.details?.waiting) {
+          progress.stop();
+          transfer.stop();
+        }
+        waiting.update(seen?.details?.waiting);
       }
       const text = await jobLog.read();
       if (text) {

@@ -119,12 +119,14 @@ export class RunClient {
    * Runs of one project with their state: live runs answer the progress query; closed ones
    * are read from their record (a query on a closed workflow would replay its whole history).
    */
-  async listWithState(project: Project, limit = 50): Promise<(RunSummary & { state: string })[]> {
+  async listWithState(project: Project, limit = 50): Promise<(RunSummary & { state: string; waiting?: string })[]> {
     const recorded = new Map((await readFeed(project.root)).map((e) => [e.runId, e.state]));
     return Promise.all(
       (await this.list(project.spec.id, limit)).map(async (r) => {
-        const state = r.status === 'RUNNING' ? (await this.progress(r.runId).catch(() => undefined))?.state : recorded.get(r.runId);
-        return { ...r, state: state ?? r.status.toLowerCase() };
+        if (r.status !== 'RUNNING') return { ...r, state: recorded.get(r.runId) ?? r.status.toLowerCase() };
+        const [progress, seen] = await Promise.all([this.progress(r.runId).catch(() => undefined), this.awaitDetails(r.runId).catch(() => undefined)]);
+        const waiting = seen?.details?.waiting;
+        return { ...r, state: progress?.state ?? 'running', ...(waiting ? { waiting } : {}) };
       }),
     );
   }

@@ -59,6 +59,11 @@ export const kubernetesBackendSchema = z
     namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a Kubernetes namespace name (DNS-1123 label)'),
     /** Where images are pushed (host[:port][/path]); the cluster's nodes pull from it. */
     registry: registryUrl,
+    /**
+     * Fail a run no node can ever hold (default true). Set false where a cluster autoscaler may
+     * add bigger nodes: the run then waits, its pending reason shown.
+     */
+    failUnschedulable: z.boolean().optional(),
   })
   .strict();
 

@@ -72,7 +72,13 @@ export async function runProject(input: RunInput): Promise<RunResult> {
     progress.state = 'running';
     status = await waiting.awaitJob(input, handle);
   } catch (err) {
-    if (!isCancellation(err)) throw err;
+    if (!isCancellation(err)) {
+      // A job that can never start (or a run that failed for good while waiting): nothing ran,
+      // so nothing is recorded; what the run left on the backend and here is removed.
+      progress.state = 'failed';
+      await CancellationScope.nonCancellable(() => finishing.cleanup(input, handle));
+      throw err;
+    }
     cancelled = true;
     log.info('run cancelled; stopping the job', { runId: input.runId });
     status = await CancellationScope.nonCancellable(() => finishing.cancelJob(input, handle));

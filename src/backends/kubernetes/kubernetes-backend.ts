@@ -24,6 +24,7 @@ import {
   jobName,
 } from './job-manifest.js';
 import { archiveSources } from '../sources-archive.js';
+import { fitsAllocatable } from './quantity.js';
 import { checkOutputMembers, extractChecked, listTarFile } from '../../project/tar-members.js';
 
 export type KubernetesConfig = Extract<BackendConfig, { kind: 'kubernetes' }>;
@@ -181,7 +182,27 @@ export class KubernetesBackend implements Backend {
     const failed = jobFailure(seen);
     if (failed) return { phase: 'exited', exitCode: deadlineExceeded(seen.job) && h.timeSeconds ? TIMEOUT_EXIT_CODE : 1, reason: failed };
     if (seen.init?.state?.running && seen.pod) await this.uploadSources(h, seen.pod);
+    const waiting = schedulingMessage(seen.pod);
+    if (waiting) return { phase: 'pending', reason: waiting, ...(/Insufficient/.test(waiting) && !(await this.anyNodeFits(seen.pod!)) ? { never: true } : {}) };
     return { phase: 'pending' };
+  }
+
+  /**
+   * Could any node ever hold the pod (its requests within the node's allocatable)? Needs nodes
+   * list (the optional ClusterRole in deploy/kubernetes/rbac.yaml); without it, or with an
+   * autoscaler that may add bigger nodes (set `failUnschedulable: false`), the run just waits.
+   */
+  private async anyNodeFits(pod: V1Pod): Promise<boolean> {
+    if (this.config.failUnschedulable === false) return true;
+    const requests: Record<string, string> = {};
+    for (const c of pod.spec?.containers ?? []) Object.assign(requests, c.resources?.requests ?? {});
+    if (Object.keys(requests).length === 0) return true;
+    try {
+      const nodes = await this.core.listNode();
+      return nodes.items.some((n) => !n.spec?.unschedulable && fitsAllocatable(requests, n.status?.allocatable ?? {}));
+    } catch {
+      return true; // not allowed to look: assume it may fit, and keep waiting with the reason shown
+    }
   }
 
   async logs(handle: JobHandle): Promise<Readable> {
@@ -400,6 +421,9 @@ export class KubernetesBackend implements Backend {
 const isoTime = (t: Date | string | undefined) => (t ? new Date(t).toISOString() : undefined);
 
 const deadlineExceeded = (job: V1Job | undefined) => Boolean(job?.status?.conditions?.some((c) => c.type === 'Failed' && c.status === 'True' && c.reason === 'DeadlineExceeded'));
+
+/** Why the scheduler has not placed the pod, in its words ("0/1 nodes are available: 1 Insufficient cpu. …"). */
+const schedulingMessage = (pod: V1Pod | undefined) => pod?.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')?.message?.trim() || undefined;
 
 const unschedulable = (pod: V1Pod | undefined) => Boolean(pod?.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False'));
 

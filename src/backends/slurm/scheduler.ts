@@ -108,7 +108,7 @@ export function sbatchRefusal(stderr: string): string | undefined {
  * $1 = job id, $2 = run dir. Sections start with @name.
  */
 export const STATUS_SCRIPT = `echo @tz; date +%z
-echo @squeue; squeue -h -j "$1" -o %T 2>/dev/null
+echo @squeue; squeue -h -j "$1" -o '%T %r' 2>/dev/null
 echo @scontrol; scontrol show job -o "$1" 2>/dev/null | grep JobState= || {
   echo @sacct; sacct -X -n -P -o JobID,State,ExitCode,Start,End -j "$1" 2>/dev/null; }
 echo @exit_code; cat "$2/exit_code" 2>/dev/null
@@ -148,11 +148,19 @@ function isoTime(t: string | undefined, tz: string | undefined): string | undefi
   return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
 }
 
+/**
+ * squeue reasons that say a pending job will not start as submitted: it asks for more than the
+ * partition, its QOS or its association allow per job, or constraints no node has. (Resources,
+ * Priority, ReqNodeNotAvail and the like are waits.)
+ */
+const NEVER_STARTS = /^(PartitionConfig|PartitionTimeLimit|BadConstraints|InvalidAccount|InvalidQOS|\w*PerJob\w*)$/;
+
 const PENDING_STATES = new Set(['PENDING', 'CONFIGURING', 'REQUEUED', 'REQUEUE_HOLD', 'REQUEUE_FED', 'RESV_DEL_HOLD', 'SUSPENDED']);
 
 /** The job's status from the status script's output; `timeSeconds` is what the run asked for. */
 export function jobStatusFrom(sections: StatusSections, jobId: string, timeSeconds: number | null): JobStatus {
-  const queued = sections.squeue?.split('\n')[0]?.trim();
+  const [queued, ...why] = (sections.squeue?.split('\n')[0]?.trim() ?? '').split(' ');
+  const pendingReason = why.join(' ').trim();
   let state: string | undefined;
   let exitField: string | undefined;
   let start: string | undefined;
@@ -184,7 +192,10 @@ export function jobStatusFrom(sections: StatusSections, jobId: string, timeSecon
     if (fileCode !== undefined) return { phase: 'exited', exitCode: fileCode };
     return { phase: 'lost', reason: `SLURM job ${jobId} is unknown to squeue, scontrol and sacct` };
   }
-  if (PENDING_STATES.has(state)) return { phase: 'pending' };
+  if (PENDING_STATES.has(state)) {
+    if (!pendingReason || pendingReason === 'None') return { phase: 'pending' };
+    return { phase: 'pending', reason: `${pendingReason} (squeue)`, ...(NEVER_STARTS.test(pendingReason) ? { never: true } : {}) };
+  }
   // COMPLETING: the script ended, SLURM is still tidying up; wait for the final state.
   if (state === 'RUNNING' || state === 'COMPLETING' || state === 'STAGE_OUT' || state === 'SIGNALING' || state === 'STOPPED') return { phase: 'running', startedAt };
   const slurmCode = exitField && /^\d+:\d+$/.test(exitField) ? Number(exitField.split(':')[0]) : undefined;

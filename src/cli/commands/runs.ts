@@ -10,6 +10,8 @@ interface RunRow {
   started: string;
   command: string[];
   workdir?: string;
+  /** A job still queued on its backend: why, in the scheduler's words. */
+  waiting?: string;
 }
 
 export default class Runs extends BaseCommand {
@@ -28,9 +30,10 @@ export default class Runs extends BaseCommand {
         started: r.startTime,
         command: r.command,
         workdir: r.workdir,
+        ...(r.waiting ? { waiting: r.waiting } : {}),
       }));
       if (rows.length === 0) this.say('no runs yet; start one with: reprise run -- <command>');
-      else this.say(table(['RUN', 'STATE', 'BACKEND', 'STARTED', 'COMMAND'], rows.map((r) => [r.runId, r.state, r.backend, r.started, commandText(r.command, r.workdir)])));
+      else this.say(table(['RUN', 'STATE', 'BACKEND', 'STARTED', 'COMMAND'], rows.map((r) => [r.runId, r.waiting ? `${r.state}, waiting: ${r.waiting}` : r.state, r.backend, r.started, commandText(r.command, r.workdir)])));
       return rows;
     } finally {
       await client.close();

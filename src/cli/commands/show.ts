@@ -4,15 +4,24 @@ import { findRun, readRecord } from '../../project/history.js';
 import type { RunRecord } from '../../project/run-record.js';
 import { formatDuration, formatMemory } from '../../config/resources.js';
 import { commandText } from '../table.js';
+import { RunClient } from '../../client/runs.js';
+import type { Project } from '../../project/layout.js';
+import { resolveRunId } from '../resolve-run.js';
 
 export default class Show extends BaseCommand {
   static override summary = 'Show one recorded run: what ran, where, with which image and source, its outputs and log.';
   static override args = { run: Args.string(runIdArg) };
 
-  async run(): Promise<RunRecord & { commit: string; logText: string }> {
+  async run(): Promise<(RunRecord & { commit: string; logText: string }) | LiveRun> {
     const { args } = await this.parse(Show);
     const project = await this.project();
-    const entry = await findRun(project.root, args.run);
+    const entry = await findRun(project.root, args.run).catch(async (err: unknown) => {
+      // Not recorded (yet): a live run shows its state, and why its job waits if it does.
+      const live = await this.live(project, args.run).catch(() => undefined);
+      if (!live) throw err;
+      return live;
+    });
+    if ('recorded' in entry) return entry;
     const { record, log } = await readRecord(project.root, entry);
     const r = record.resources;
     const resources = [
@@ -42,4 +51,37 @@ export default class Show extends BaseCommand {
     );
     return { ...record, commit: entry.commit, logText: log };
   }
+
+  private async live(project: Project, idOrPrefix: string): Promise<LiveRun | undefined> {
+    const client = await RunClient.connect(this.env, { start: false });
+    try {
+      const runId = await resolveRunId(project, idOrPrefix, client);
+      const progress = await client.progress(runId);
+      if (!progress) return undefined;
+      const waiting = (await client.awaitDetails(runId).catch(() => undefined))?.details?.waiting;
+      const live: LiveRun = { recorded: false, runId, state: progress.state, backend: progress.backend, command: progress.command, ...(progress.handle ? { jobId: progress.handle.jobId } : {}), ...(waiting ? { waiting } : {}) };
+      this.say(
+        [
+          `run        ${runId} (not recorded yet)`,
+          `state      ${live.state}${waiting ? `, waiting: ${waiting}` : ''}`,
+          `command    ${commandText(live.command)}`,
+          `backend    ${live.backend}${live.jobId ? ` job ${live.jobId.slice(0, 12)}` : ''}`,
+        ].join('\n'),
+      );
+      return live;
+    } finally {
+      await client.close();
+    }
+  }
+}
+
+interface LiveRun {
+  recorded: false;
+  runId: string;
+  state: string;
+  backend: string;
+  command: string[];
+  jobId?: string;
+  /** Why the job waits on its backend, in the scheduler's words. */
+  waiting?: string;
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Cli, cliEnv } from '../../helpers/cli.js';
 import { repoState, tempDir } from '../../helpers/project.js';
 import { BUSYBOX, requireDocker } from '../../helpers/docker.js';
+import { SlurmBackend } from '../../../src/backends/slurm/slurm-backend.js';
 import { clusterConfig } from './slurm-backend-env.js';
 
 // The user's view of a request SLURM can never satisfy: one line with sbatch's reason, exit 2,
@@ -26,6 +27,32 @@ describe('the built CLI: a SLURM request no node can satisfy', () => {
   afterAll(async () => {
     await cli?.run(['agent', 'stop'], root);
   });
+
+  it('a job that merely waits (the node held by another job) says why: attached output, runs and show; then it runs', async () => {
+    const admin = new SlurmBackend(clusterConfig('~/reprise-it'));
+    const holder = (await admin.ssh.run(['sbatch', '--parsable', '--exclusive', '-J', 'reprise-it-holder', '--wrap', 'sleep 300'])).trim();
+    try {
+      const child = cli.spawn(['run', '--on', 'hpc', '--', 'echo', 'ran'], root);
+      let stderr = '';
+      let stdout = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d));
+      child.stdout!.on('data', (d: Buffer) => (stdout += d));
+      const exited = new Promise<number | null>((r) => child.on('close', r));
+      for (let i = 0; i < 120 && !/waiting: \w+ \(squeue\)/.test(stderr); i++) await new Promise((r) => setTimeout(r, 500));
+      expect(stderr).toMatch(/waiting: (Resources|Priority) \(squeue\)/);
+      const runId = /run (run-[a-z2-7]+) on hpc/.exec(stderr)![1]!;
+      const runs = await cli.json<{ runId: string; state: string; waiting?: string }[]>(['runs'], root);
+      expect(runs.find((r) => r.runId === runId)?.waiting).toMatch(/^(Resources|Priority) \(squeue\)$/);
+      const shown = await cli.json<{ recorded: boolean; waiting?: string }>(['show', runId.slice(0, 10)], root);
+      expect(shown).toMatchObject({ recorded: false, waiting: expect.stringMatching(/^(Resources|Priority) \(squeue\)$/) });
+      await admin.ssh.run(['scancel', holder]);
+      expect(await exited, stderr).toBe(0);
+      expect(stdout).toBe('ran\n');
+    } finally {
+      await admin.ssh.exec(['scancel', holder]);
+      admin.ssh.close();
+    }
+  }, 180_000);
 
   it('--memory 500G fails the run with exit 2 and the scheduler\'s reason; the project is untouched', async () => {
     const before = repoState(root);

@@ -112,6 +112,17 @@ describe('job state from squeue / scontrol / sacct', () => {
     expect(status('@tz\n+0000\n@squeue\nCOMPLETING\n@scontrol\n' + scontrolLine('COMPLETING')).phase).toBe('running');
   });
 
+  it('a pending job says why it waits, and a reason that never clears marks it as never starting', () => {
+    expect(status('@tz\n+0000\n@squeue\nPENDING Resources\n@scontrol\n' + scontrolLine('PENDING'))).toEqual({ phase: 'pending', reason: 'Resources (squeue)' });
+    expect(status('@tz\n+0000\n@squeue\nPENDING None\n@scontrol\n' + scontrolLine('PENDING'))).toEqual({ phase: 'pending' });
+    for (const never of ['PartitionConfig', 'PartitionTimeLimit', 'BadConstraints', 'QOSMaxWallDurationPerJobLimit', 'AssocMaxCpuPerJobLimit']) {
+      expect(status(`@tz\n+0000\n@squeue\nPENDING ${never}\n@scontrol\n` + scontrolLine('PENDING'))).toEqual({ phase: 'pending', reason: `${never} (squeue)`, never: true });
+    }
+    for (const wait of ['Priority', 'ReqNodeNotAvail, UnavailableNodes:n1', 'Dependency', 'QOSMaxJobsPerUserLimit']) {
+      expect(status(`@tz\n+0000\n@squeue\nPENDING ${wait}\n@scontrol\n` + scontrolLine('PENDING')).never).toBeUndefined();
+    }
+  });
+
   it('a finished job squeue no longer shows resolves from scontrol and the exit_code file, in the cluster time zone', () => {
     expect(status(`@tz\n+0100\n@squeue\n@scontrol\n${scontrolLine('FAILED')}\n@exit_code\n3\n`)).toEqual({
       phase: 'exited', exitCode: 3, startedAt: '2026-11-27T04:30:00.000Z', finishedAt: '2026-11-27T04:30:03.000Z',

@@ -1,0 +1,19 @@
+/** Kubernetes resource quantities ("500m", "2", "8Gi", "8023312Ki", "1e3") as numbers. */
+const SUFFIX: Record<string, number> = {
+  m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+};
+
+export function quantity(text: string): number {
+  const m = /^([+-]?[0-9.]+(?:[eE][+-]?\d+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.exec(text.trim());
+  if (!m) throw new Error(`not a Kubernetes quantity: "${text}"`);
+  return Number(m[1]) * SUFFIX[m[2] ?? '']!;
+}
+
+/**
+ * Whether a node with `allocatable` could ever hold a pod asking for `requests` (nothing else
+ * running on it): every requested resource is there, in that amount.
+ */
+export function fitsAllocatable(requests: Record<string, string>, allocatable: Record<string, string>): boolean {
+  return Object.entries(requests).every(([name, amount]) => allocatable[name] !== undefined && quantity(allocatable[name]) >= quantity(amount));
+}
