@@ -133,6 +133,14 @@ describe('team mode on SLURM: three accounts, nothing shared', () => {
     const started = await alice.run(['run', '--on', 'hpc', '--detach', '--', 'sh', 'code/slow.sh', 'survived'], project);
     expect(started.code, started.stderr).toBe(0);
     const runId = started.stdout.trim();
+    // Bob follows Alice's run from his own account and clone: live, through the kill, each line once.
+    const copy = join(bob.account.home, `team-${suite}`);
+    const following = bob.spawn(['logs', runId.slice(0, 10), '--follow'], copy);
+    let followed = '';
+    let followErr = '';
+    following.stdout!.on('data', (d: Buffer) => (followed += d));
+    following.stderr!.on('data', (d: Buffer) => (followErr += d));
+    const followExit = new Promise<number | null>((r) => following.on('close', r));
     // The worker that submitted the job is the one running the run's workflow: kill it.
     let victim: TeamWorker | undefined;
     for (let i = 0; i < 600 && !victim; i++) {
@@ -147,8 +155,9 @@ describe('team mode on SLURM: three accounts, nothing shared', () => {
     expect(result).toEqual([{ runId, worker: survivor, state: 'succeeded' }]);
     expect(await jobsOf(runId)).toHaveLength(1);
     expect(git.git('team', 'show', `main:output/slow.txt`)).toBe('survived\n');
+    expect(await followExit, followErr).toBe(0);
+    expect(followed).toBe('start\nend\n');
     // Bob's sync brings the run in.
-    const copy = join(bob.account.home, `team-${suite}`);
     const synced = await bob.run(['sync'], copy);
     expect(synced.code, synced.stderr).toBe(0);
     expect((await bob.json<{ runId: string }[]>(['log'], copy)).map((e) => e.runId)).toContain(runId);
