@@ -28,6 +28,16 @@ describe('the built CLI: a SLURM request no node can satisfy', () => {
     await cli?.run(['agent', 'stop'], root);
   });
 
+
+  it('--memory 500G fails the run with exit 2 and the scheduler\'s reason; the project is untouched', async () => {
+    const before = repoState(root);
+    const r = await cli.run(['run', '--on', 'hpc', '--memory', '500G', '--', 'true'], root);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toMatch(/^Error: 127\.0\.0\.1 refuses the job: Memory specification can not be satisfied; .*; ask for less \(--cpus, --memory, --gpus, --time\) or another partition$/);
+    expect(repoState(root)).toEqual(before);
+    expect(await cli.json<unknown[]>(['log'], root)).toEqual([]);
+  });
+
   it('a job that merely waits (the node held by another job) says why: attached output, runs and show; then it runs', async () => {
     const admin = new SlurmBackend(clusterConfig('~/reprise-it'));
     const holder = (await admin.ssh.run(['sbatch', '--parsable', '--exclusive', '-J', 'reprise-it-holder', '--wrap', 'sleep 300'])).trim();
@@ -53,13 +63,4 @@ describe('the built CLI: a SLURM request no node can satisfy', () => {
       admin.ssh.close();
     }
   }, 180_000);
-
-  it('--memory 500G fails the run with exit 2 and the scheduler\'s reason; the project is untouched', async () => {
-    const before = repoState(root);
-    const r = await cli.run(['run', '--on', 'hpc', '--memory', '500G', '--', 'true'], root);
-    expect(r.code).toBe(2);
-    expect(r.stderr.trimEnd().split('\n').at(-1)).toMatch(/^Error: 127\.0\.0\.1 refuses the job: Memory specification can not be satisfied; .*; ask for less \(--cpus, --memory, --gpus, --time\) or another partition$/);
-    expect(repoState(root)).toEqual(before);
-    expect(await cli.json<unknown[]>(['log'], root)).toEqual([]);
-  });
 });
