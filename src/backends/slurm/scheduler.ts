@@ -57,7 +57,10 @@ export function batchScript(spec: BatchScriptSpec): string {
     'exit "$rc"',
     '',
   );
-  return lines.join('\n');
+  // sbatch refuses a script holding "\r\n" (it takes it for a DOS file), so a carriage return in
+  // an argument or value is written as $(printf '\r'). Every CR here is inside a single-quoted
+  // word (directive values refuse whitespace): close the quote, substitute, reopen.
+  return lines.join('\n').replace(/\r/g, `'"$(printf '\\r')"'`);
 }
 
 /**

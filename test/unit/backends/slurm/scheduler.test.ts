@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { charliecloud, apptainer } from '../../../../src/backends/slurm/container-runtime.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { shellCommand } from '../../../../src/backends/slurm/shell-quote.js';
 import { batchScript, jobStatusFrom, parseScontrol, sbatchRefusal, splitSections } from '../../../../src/backends/slurm/scheduler.js';
 
 const runDir = '/home/alice/.reprise/runs/r1';
@@ -51,6 +56,19 @@ describe('batchScript', () => {
       `#SBATCH --chdir=${runDir}`,
       '#SBATCH --ntasks=1',
     ]);
+  });
+
+  it('carries a carriage return without one in the script (sbatch refuses "\\r\\n" as a DOS file), byte for byte', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reprise-batch-'));
+    try {
+      const args = ['a\r\nb', '\r', "it's\r"];
+      const script = batchScript({ jobName: 'x', runDir: dir, resources: {}, env: { CR: 'x\ry' }, command: shellCommand(['printf', '%s|', ...args, '$CR']).replace(/'\$CR'$/, '"$CR"') });
+      expect(script).not.toContain('\r');
+      const out = execFileSync('sh', ['-c', script], { cwd: dir });
+      expect(out.toString('latin1')).toBe('a\r\nb|\r|it\'s\r|x\ry|');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses values that would break a directive or an export', () => {
