@@ -23,6 +23,7 @@ import { currentBranch, digestFile, digestTree, exportSources, recordRun, snapsh
 import type { RunRecord } from '../project/run-record.js';
 import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
 import { PublishedProject, PublishRefused } from '../project/published.js';
+import type { SkippedOutput } from '../project/tar-members.js';
 import { LogTail } from './log-tail.js';
 import { BUILD_LOG, JOB_LOG, TRANSFER_LOG, type AwaitDetails, type FinishInput, type PreparedImage, type PreparedSources, type RunInput, type TeamRun } from './types.js';
 
@@ -180,6 +181,7 @@ export function createActivities(deps: ActivityDeps) {
       finishedAt,
       rerunOf: f.input.rerun?.runId,
       outputs: await digestTree(outputsDir, 'output'),
+      ...(f.skippedOutputs?.length ? { skippedOutputs: f.skippedOutputs } : {}),
       log: await digestFile(logFile, `.reprise/activity/${f.input.runId}.log`),
     };
     return { record, files: lock === undefined ? [] : [{ path: LOCK_FILE, content: lock }] };
@@ -325,12 +327,14 @@ export function createActivities(deps: ActivityDeps) {
       }, { transient: true });
     },
 
-    async collect(input: RunInput, handle: JobHandle): Promise<void> {
+    /** Outputs into the run's directory; what was left out (links, devices, …) is named for the record. */
+    async collect(input: RunInput, handle: JobHandle): Promise<{ skipped: SkippedOutput[] }> {
       return guard(async () => {
         const { backend } = await backendFor(input.backend);
         const dest = join(runDir(input.runId), 'outputs');
         await rm(dest, { recursive: true, force: true });
-        await withHeartbeat(() => backend.collect(handle, dest));
+        const collected = await withHeartbeat(() => backend.collect(handle, dest));
+        return { skipped: collected?.skipped ?? [] };
       }, { transient: true });
     },
 
@@ -367,13 +371,14 @@ export function createActivities(deps: ActivityDeps) {
         const commit = await withHeartbeat(async () => {
           await rm(outputsDir, { recursive: true, force: true });
           await mkdir(outputsDir, { recursive: true });
+          let skipped: SkippedOutput[] = [];
           if (f.handle) {
-            await backend.collect(f.handle, outputsDir);
+            skipped = (await backend.collect(f.handle, outputsDir))?.skipped ?? [];
             await pipeline(await backend.logs(f.handle), createWriteStream(logFile));
           } else {
             await writeFile(logFile, '');
           }
-          const { record, files } = await runRecord(f, root, outputsDir, logFile);
+          const { record, files } = await runRecord({ ...f, skippedOutputs: skipped }, root, outputsDir, logFile);
           record.worker = deps.workerIdentity;
           try {
             return await project.publish({ record, outputsDir, logFile, files });

@@ -5,6 +5,7 @@
 import type { Resources } from '../config/resources.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
 import type { FinalState, RunState } from '../project/run-record.js';
+import type { SkippedOutput } from '../project/tar-members.js';
 
 export interface RunInput {
   runId: string;
@@ -74,6 +75,8 @@ export interface FinishInput {
   handle?: JobHandle;
   status: JobStatus;
   state: FinalState;
+  /** Outputs the collect left out (links, devices, …), named in the record. */
+  skippedOutputs?: SkippedOutput[];
 }
 
 export interface RunProgress {
@@ -95,6 +98,8 @@ export interface RunResult {
   exitCode: number;
   reason?: string;
   commit: string;
+  /** Outputs left out of the record (links, devices, …). */
+  skippedOutputs?: SkippedOutput[];
 }
 
 /** Files an agent keeps per run under $REPRISE_HOME/runs/<id>/ (see runFiles). */

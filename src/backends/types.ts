@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Resources } from '../config/resources.js';
 import type { OnTransfer } from '../images/transfer-progress.js';
 import type { ImageRef } from '../images/types.js';
+import type { SkippedOutput } from '../project/tar-members.js';
 
 export type { ImageRef };
 
@@ -23,8 +24,11 @@ export interface Backend {
   logs(handle: JobHandle): Promise<Readable>;
   /** Stop the job; harmless when it already ended or never started. */
   cancel(handle: JobHandle): Promise<void>;
-  /** Bring the job's output/ directory into `destDir` (a local, empty directory). */
-  collect(handle: JobHandle, destDir: string): Promise<void>;
+  /**
+   * Bring the job's output/ directory into `destDir` (a local, empty directory): plain files and
+   * directories only; links, devices, pipes and names that leave output/ are left out and named.
+   */
+  collect(handle: JobHandle, destDir: string): Promise<Collected>;
   /** Remove what the job left on the backend (containers, staged sources). */
   cleanup(handle: JobHandle): Promise<void>;
 }
@@ -37,6 +41,10 @@ export interface BackendHooks {
    * did not stage the run itself.
    */
   restoreSources?: (runId: string) => Promise<string>;
+}
+
+export interface Collected {
+  skipped: SkippedOutput[];
 }
 
 export interface BackendCheck {

@@ -166,7 +166,8 @@ export async function recordRun(root: string, input: RecordInput): Promise<strin
         entries.push(`100644 ${await git.hashObject(JSON.stringify(record, null, 2) + '\n')}\t${recordPath(record.runId)}`);
         entries.push(`100644 ${(await git.run(['hash-object', '-w', '--', input.logFile])).trim()}\t${logPath(record.runId)}`);
         for (const f of input.files ?? []) entries.push(`100644 ${await git.hashObject(f.content)}\t${f.path}`);
-        await git.run(['update-index', '--add', '--index-info'], { env, input: entries.join('\n') + '\n' });
+        // NUL-terminated: an output's name may hold a newline.
+        await git.run(['update-index', '-z', '--add', '--index-info'], { env, input: entries.join('\0') + '\0' });
         const tree = (await git.run(['write-tree'], { env })).trim();
         return git.commitTree(tree, parents, commitMessage(record), await git.identityEnv());
       });

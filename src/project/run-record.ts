@@ -37,6 +37,8 @@ export interface RunRecord {
   /** Team mode: the identity of the worker that executed and published the run. */
   worker?: string;
   outputs: FileDigest[];
+  /** What the job left in output/ that is not collected (links, devices, pipes), and why. */
+  skippedOutputs?: { path: string; why: string }[];
   log: FileDigest;
 }
 

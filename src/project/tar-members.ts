@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -69,25 +70,42 @@ function readMembers(read: (offset: number, length: number) => Buffer, total: nu
   return members;
 }
 
-/**
- * Refuse an archive that could write outside its destination or anything but plain files and
- * directories: absolute names, `..` components, links of any kind, devices, fifos.
- * `under`, when given, is the one top-level directory every member must live in.
- */
-export function checkOutputMembers(members: TarMember[], under?: string): void {
-  for (const m of members) {
-    const parts = m.name.split('/').filter((p) => p !== '' && p !== '.');
-    if (m.name.startsWith('/') || parts.includes('..')) throw unsafe(m, 'its path leaves the destination');
-    if (m.type !== 'file' && m.type !== 'directory') throw unsafe(m, `it is a ${m.type}; only files and directories are collected`);
-    if (under !== undefined && parts[0] !== under) throw unsafe(m, `it is outside ${under}/`);
-  }
+/** An output left out of a run's collected outputs, and why (symlinks, devices, paths that leave output/). */
+export interface SkippedOutput {
+  path: string;
+  why: string;
 }
 
-const unsafe = (m: TarMember, why: string) => new Error(`refusing the archive: member "${m.name}" is unsafe (${why})`);
+/**
+ * The members of an output archive that are plain files and directories under `under`/, and
+ * the others, named with the reason they are left out. Nothing leaves the destination.
+ */
+export function partitionOutputMembers(members: TarMember[], under: string): { safe: TarMember[]; skipped: SkippedOutput[] } {
+  const safe: TarMember[] = [];
+  const skipped: SkippedOutput[] = [];
+  const inside = (name: string) => {
+    const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+    return !name.startsWith('/') && !parts.includes('..') && parts[0] === under;
+  };
+  const kept = new Set<string>();
+  for (const m of members) {
+    if (!inside(m.name)) skipped.push({ path: m.name, why: 'its path leaves output/' });
+    // A hard link to a file kept before it is that file again (tar links it inside the destination).
+    else if (m.type === 'hardlink' && m.linkName !== undefined && inside(m.linkName) && kept.has(m.linkName)) safe.push(m);
+    else if (m.type !== 'file' && m.type !== 'directory') skipped.push({ path: m.name, why: `a ${m.type}; only files and directories are collected` });
+    else {
+      safe.push(m);
+      if (m.type === 'file') kept.add(m.name);
+    }
+  }
+  return { safe, skipped };
+}
 
-/** Extract an archive whose members were checked, dropping its top directory, owned by us. */
-export async function extractChecked(tarFile: string, destDir: string, stripComponents: number): Promise<void> {
-  await run('tar', ['-x', '-f', tarFile, '-C', destDir, '--no-same-owner', '--no-overwrite-dir', `--strip-components=${stripComponents}`]);
+/** Extract only `members` (checked) of an archive, dropping its top directory, owned by us. */
+export async function extractMembers(tarFile: string, destDir: string, members: TarMember[], stripComponents: number): Promise<void> {
+  const list = `${tarFile}.members`;
+  await writeFile(list, members.map((m) => m.name).join('\0') + '\0');
+  await run('tar', ['-x', '-f', tarFile, '-C', destDir, '--no-same-owner', '--no-overwrite-dir', '--no-recursion', `--strip-components=${stripComponents}`, '--null', '-T', list]);
 }
 
 function parseOctal(field: Buffer): number {

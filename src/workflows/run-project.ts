@@ -86,7 +86,8 @@ export async function runProject(input: RunInput): Promise<RunResult> {
 
   return CancellationScope.nonCancellable(async () => {
     progress.state = 'collecting';
-    if (!input.team) await transfer.collect(input, handle);
+    // Older histories' collect returned nothing: `?.` keeps them replayable.
+    const collected = input.team ? undefined : await transfer.collect(input, handle);
     const state = cancelled ? 'cancelled' : status.phase === 'exited' && status.exitCode === 0 ? 'succeeded' : 'failed';
     const finish: FinishInput = {
       input,
@@ -95,6 +96,7 @@ export async function runProject(input: RunInput): Promise<RunResult> {
       handle,
       status: cancelled ? { ...status, reason: 'cancelled by user' } : status,
       state,
+      ...(collected?.skipped.length ? { skippedOutputs: collected.skipped } : {}),
     };
     // Outputs and log are collected: removing the job can go on while the run is recorded. A team
     // run collects and publishes in one step (any worker may take it), then removes the job.
@@ -106,6 +108,13 @@ export async function runProject(input: RunInput): Promise<RunResult> {
     progress.exitCode = status.exitCode;
     progress.reason = finish.status.reason;
     progress.commit = commit;
-    return { runId: input.runId, state, exitCode: status.exitCode ?? (state === 'succeeded' ? 0 : 1), reason: finish.status.reason, commit };
+    return {
+      runId: input.runId,
+      state,
+      exitCode: status.exitCode ?? (state === 'succeeded' ? 0 : 1),
+      reason: finish.status.reason,
+      commit,
+      ...(collected?.skipped.length ? { skippedOutputs: collected.skipped } : {}),
+    };
   });
 }

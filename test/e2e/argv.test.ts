@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { join } from 'node:path';
+import { expectHostileOutputsContained } from '../helpers/output-corpus.js';
 import { expectArgvDelivered } from '../helpers/argv-corpus.js';
 import { Cli, cliEnv } from '../helpers/cli.js';
 import { BUSYBOX, requireDocker } from '../helpers/docker.js';
@@ -24,4 +25,8 @@ describe('the built CLI: hostile arguments reach a local Docker job byte for byt
   it('quotes, $(), backticks, newlines, CR, ;, globs, leading dashes, empty and 32 KiB arguments', async () => {
     await expectArgvDelivered(cli, root, 'local');
   });
+
+  it('outputs that are links out of output/, a hard link, a pipe, names with a newline or "..": nothing written outside, the rest named', async () => {
+    await expectHostileOutputsContained(cli, root, 'local');
+  }, 120_000);
 });

@@ -1,9 +1,10 @@
 import type Docker from 'dockerode';
-import { cp, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { formatDuration } from '../../config/resources.js';
-import type { Backend, BackendCheck, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
+import type { Backend, BackendCheck, Collected, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
+import type { SkippedOutput } from '../../project/tar-members.js';
 import { jobWorkdir, OOM_REASON, PROJECT_MOUNT, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { ensureLocalImage } from '../../images/local.js';
 import { describeEndpoint, pingEngine, statusCode } from '../../images/engine.js';
@@ -110,11 +111,11 @@ export class DockerBackend implements Backend {
     }
   }
 
-  async collect(handle: JobHandle, destDir: string): Promise<void> {
+  async collect(handle: JobHandle, destDir: string): Promise<Collected> {
     await mkdir(destDir, { recursive: true });
-    await cp(join((handle as DockerHandle).sources, 'output'), destDir, { recursive: true, force: true }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
+    const skipped: SkippedOutput[] = [];
+    await copyOutputs(join((handle as DockerHandle).sources, 'output'), destDir, 'output', skipped);
+    return { skipped };
   }
 
   async cleanup(handle: JobHandle): Promise<void> {
@@ -180,3 +181,29 @@ function startFailure(s: Docker.ContainerInspectInfo['State'] | undefined): { ex
 }
 
 const validTime = (t: string | undefined) => (t && !t.startsWith('0001-') ? t : undefined);
+
+/**
+ * The job's output/ (bind-mounted, written by the container as it liked), copied by lstat: plain
+ * files and directories only. A link is never followed and a pipe never opened.
+ */
+async function copyOutputs(from: string, to: string, path: string, skipped: SkippedOutput[]): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(from, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  for (const e of entries) {
+    const source = join(from, e.name);
+    const target = join(to, e.name);
+    if (e.isDirectory()) {
+      await mkdir(target, { recursive: true });
+      await copyOutputs(source, target, `${path}/${e.name}`, skipped);
+    } else if (e.isFile()) {
+      await copyFile(source, target);
+    } else {
+      skipped.push({ path: `${path}/${e.name}`, why: `a ${e.isSymbolicLink() ? 'symlink' : 'special file'}; only files and directories are collected` });
+    }
+  }
+}

@@ -7,7 +7,7 @@ import { PassThrough, Writable, type Readable } from 'node:stream';
 import { formatDuration } from '../../config/resources.js';
 import type { BackendConfig } from '../../config/user-config.js';
 import { backendUnavailable, errorMessage } from '../../errors.js';
-import type { Backend, BackendCheck, BackendHooks, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
+import type { Backend, BackendCheck, BackendHooks, Collected, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import { OOM_REASON, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { apiStatus, containerGone, execInPod, loadKubeConfig } from './cluster.js';
 import { isInRegistry, pushImage } from '../../images/registry.js';
@@ -25,7 +25,7 @@ import {
 } from './job-manifest.js';
 import { archiveSources } from '../sources-archive.js';
 import { fitsAllocatable } from './quantity.js';
-import { checkOutputMembers, extractChecked, listTarFile } from '../../project/tar-members.js';
+import { extractMembers, listTarFile, partitionOutputMembers } from '../../project/tar-members.js';
 
 export type KubernetesConfig = Extract<BackendConfig, { kind: 'kubernetes' }>;
 
@@ -228,11 +228,11 @@ export class KubernetesBackend implements Backend {
     await this.deleteJob(h);
   }
 
-  async collect(handle: JobHandle, destDir: string): Promise<void> {
+  async collect(handle: JobHandle, destDir: string): Promise<Collected> {
     const h = handle as KubernetesHandle;
     await mkdir(destDir, { recursive: true });
     const seen = await this.observe(h, false);
-    if (!seen.pod || !seen.main?.state?.running) return; // the pod is gone or never ran: no outputs
+    if (!seen.pod || !seen.main?.state?.running) return { skipped: [] }; // the pod is gone or never ran: no outputs
     const where = { namespace: h.namespace, pod: seen.pod.metadata!.name!, container: MAIN_CONTAINER };
     const tmp = await mkdtemp(join(dirname(destDir), '.collect-'));
     try {
@@ -241,11 +241,11 @@ export class KubernetesBackend implements Backend {
         stdout: createWriteStream(tarFile),
       });
       if (result.exitCode !== 0) throw new Error(`collecting output/ from pod ${where.pod} failed (tar exit ${result.exitCode}): ${result.stderr.trim()}`);
-      const members = listTarFile(tarFile);
-      checkOutputMembers(members, 'output');
-      if (members.length) await extractChecked(tarFile, destDir, 1);
+      const { safe, skipped } = partitionOutputMembers(listTarFile(tarFile), 'output');
+      if (safe.length) await extractMembers(tarFile, destDir, safe, 1);
       // Outputs are safe here: let the pod finish.
       await execInPod(this.kc, where, ['touch', COLLECTED_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
+      return { skipped };
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }

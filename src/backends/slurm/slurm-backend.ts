@@ -7,7 +7,8 @@ import { Readable } from 'node:stream';
 import type { BackendConfig } from '../../config/user-config.js';
 import { backendUnavailable, badInput, errorMessage } from '../../errors.js';
 import { dockerClient } from '../../images/engine.js';
-import type { Backend, BackendCheck, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
+import type { Backend, BackendCheck, Collected, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
+import type { SkippedOutput } from '../../project/tar-members.js';
 import { jobWorkdir } from '../types.js';
 import { containerRuntimes, type ContainerRuntime } from './container-runtime.js';
 import { exportImage } from '../../images/export.js';
@@ -176,13 +177,14 @@ export class SlurmBackend implements Backend {
     if (r.code !== 0 && !isGoneJobError(r.stderr)) throw new Error(`scancel ${h.jobId} failed on ${this.config.host}: ${r.stderr.trim()}`);
   }
 
-  async collect(handle: JobHandle, destDir: string): Promise<void> {
+  async collect(handle: JobHandle, destDir: string): Promise<Collected> {
     const h = await this.checked(handle);
     await mkdir(destDir, { recursive: true });
     const root = `${h.runDir}/project/output`;
     const exists = await this.ssh.exec(['test', '-d', root]);
-    if (exists.code !== 0) return;
-    await this.download(root, destDir);
+    const skipped: SkippedOutput[] = [];
+    if (exists.code === 0) await this.download(root, destDir, 'output', skipped);
+    return { skipped };
   }
 
   async cleanup(handle: JobHandle): Promise<void> {
@@ -196,19 +198,25 @@ export class SlurmBackend implements Backend {
   }
 
   /** Recursive SFTP download: regular files and directories only; symlinks are never followed. */
-  private async download(remoteDir: string, localDir: string): Promise<void> {
+  /** Plain files and directories only (SFTP's readdir reports lstat: links are not followed). */
+  private async download(remoteDir: string, localDir: string, path: string, skipped: SkippedOutput[]): Promise<void> {
     for (const entry of await this.ssh.readdir(remoteDir)) {
       const name = entry.filename;
       if (name === '.' || name === '..') continue;
-      if (name === '' || name.includes('/') || name.includes('\0')) throw new Error(`refusing to collect the output entry "${name}" from ${remoteDir}`);
+      if (name === '' || name.includes('/') || name.includes('\0')) {
+        skipped.push({ path: `${path}/${name}`, why: 'not a valid file name' });
+        continue;
+      }
       const remote = `${remoteDir}/${name}`;
       const local = join(localDir, name);
       if (entry.attrs.isDirectory()) {
         await mkdir(local, { recursive: true });
-        await this.download(remote, local);
+        await this.download(remote, local, `${path}/${name}`, skipped);
       } else if (entry.attrs.isFile()) {
         await this.ssh.download(remote, local);
-      } // symlinks, sockets, devices: not outputs, skipped
+      } else {
+        skipped.push({ path: `${path}/${name}`, why: `a ${entry.attrs.isSymbolicLink() ? 'symlink' : 'special file'}; only files and directories are collected` });
+      }
     }
   }
 

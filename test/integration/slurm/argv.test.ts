@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { join } from 'node:path';
+import { expectHostileOutputsContained } from '../../helpers/output-corpus.js';
 import { expectArgvDelivered } from '../../helpers/argv-corpus.js';
 import { Cli, cliEnv } from '../../helpers/cli.js';
 import { BUSYBOX, requireDocker } from '../../helpers/docker.js';
@@ -28,5 +29,9 @@ describe('the built CLI: hostile arguments reach a SLURM job byte for byte', () 
 
   it('quotes, $(), backticks, newlines, ;, globs, leading dashes, empty and 32 KiB arguments', async () => {
     await expectArgvDelivered(cli, root, 'hpc');
+  }, 120_000);
+
+  it('outputs that are links out of output/, a hard link, a pipe, names with a newline or "..": nothing written outside, the rest named', async () => {
+    await expectHostileOutputsContained(cli, root, 'hpc');
   }, 120_000);
 });
