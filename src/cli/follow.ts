@@ -98,6 +98,7 @@ export async function followRun(client: RunClient, runId: string, options: Follo
   const transfer = new TransferBar(options.showBuild);
   const waiting = new WaitingNote(options.showBuild);
   let asked = 0;
+  let started = false;
   let buildText = '';
   let settled: { result?: RunResult; error?: unknown } | undefined;
   const done = client.result(runId).then(
@@ -114,10 +115,12 @@ export async function followRun(client: RunClient, runId: string, options: Follo
         progress.stop();
         transfer.update(moved);
       }
-      // Why the job waits, from awaitJob's heartbeat: asked once a second, said when it changes.
-      if (Date.now() - asked > 1000 && !settled) {
+      // Why the job waits, from awaitJob's heartbeat: asked once a second until the job runs
+      // (a running job waits no more), said when it changes.
+      if (!started && Date.now() - asked > 1000 && !settled) {
         asked = Date.now();
         const seen = await client.awaitDetails(runId).catch(() => undefined);
+        started = seen?.details?.phase === 'running' || seen?.details?.phase === 'exited';
         if (seen?.details?.waiting) {
           progress.stop();
           transfer.stop();
@@ -126,6 +129,7 @@ export async function followRun(client: RunClient, runId: string, options: Follo
       }
       const text = await jobLog.read();
       if (text) {
+        started = true;
         progress.stop();
         transfer.stop();
         options.write(text);

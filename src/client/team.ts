@@ -90,11 +90,11 @@ export async function publishRunInputs(
   const planned = await plannedBuildAt(root, sourceCommit, project.name, environment);
   let image: PreparedImage;
   let lock: string | undefined;
-  const trust = await resolveBuildTrust(config.build);
   if (options.rerun) {
     image = { digest: options.rerun.imageDigest, reference: options.rerun.imageReference, environment: planned.envHash, reused: true };
   } else {
     const docker = dockerClient();
+    const trust = await resolveBuildTrust(config.build);
     const found = await findEnvironmentImage(docker, planned.tag, planned.envHash);
     const built = found ?? (await buildPlanned(docker, { ...planned, trust, onProgress: options.onBuild }));
     const reference = await pushImage(docker, registry!, built, options.onTransfer);

@@ -271,3 +271,17 @@ export function recordedRuns(server: GitServer, repo: string, branch = 'main'): 
     })
     .filter((r) => r.runId);
 }
+
+/**
+ * Wait until the remote's branch has the run's record; returns its entries (one expected).
+ * `context` says what to show when it does not come (worker logs, pods).
+ */
+export async function waitForRecord(server: GitServer, repo: string, runId: string, timeoutMs: number, context: () => string): Promise<ReturnType<typeof recordedRuns>> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const found = recordedRuns(server, repo).filter((r) => r.runId === runId);
+    if (found.length) return found;
+    if (Date.now() > until) throw new Error(`run ${runId} was not recorded on the remote within ${timeoutMs} ms; ${context()}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../helpers/cli.js';
 import { requireDocker } from '../../helpers/docker.js';
 import { readInfraEnv } from '../../helpers/infra.js';
-import { account, GitServer, personEnv, recordedRuns, TeamTemporal, UserCli, writeOwned } from '../../helpers/team.js';
+import { account, GitServer, personEnv, TeamTemporal, UserCli, writeOwned, waitForRecord } from '../../helpers/team.js';
 import { clusterConfig } from '../slurm/slurm-backend-env.js';
 import { loadClusterEnv } from './kubernetes-backend-env.js';
 
@@ -51,15 +51,7 @@ async function pollers(queue: string): Promise<number> {
   }
 }
 
-async function waitForRecord(runId: string, timeoutMs: number): Promise<ReturnType<typeof recordedRuns>> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const found = recordedRuns(git, 'team').filter((r) => r.runId === runId);
-    if (found.length) return found;
-    if (Date.now() > until) throw new Error(`run ${runId} was not recorded within ${timeoutMs} ms; pods: ${kubectl('-n', 'reprise', 'get', 'pods')}`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
+const recordOf = (runId: string, timeoutMs: number) => waitForRecord(git, 'team', runId, timeoutMs, () => `pods: ${kubectl('-n', 'reprise', 'get', 'pods')}`);
 
 beforeAll(async () => {
   requireDocker();
@@ -147,7 +139,7 @@ describe('deploy/kubernetes on the test cluster', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toBe('tick 1\ntick 2\ntick 3\n');
       const runId = /run (run-[a-z2-7]+) on /.exec(r.stderr)![1]!;
-      const [record] = await waitForRecord(runId, 10_000);
+      const [record] = await recordOf(runId, 10_000);
       expect(record?.state).toBe('succeeded');
       expect(workerPods()).toContain(record?.worker);
       expect(git.git('team', 'show', 'main:output/result.txt')).toBe(`${backend}\n`);
@@ -167,7 +159,7 @@ describe('deploy/kubernetes on the test cluster', () => {
     }
     expect(victim, 'no worker pod submitted the job').toBeDefined();
     kubectl('-n', 'reprise', 'delete', 'pod', victim!, '--wait=false');
-    const [record, ...more] = await waitForRecord(runId, 240_000);
+    const [record, ...more] = await recordOf(runId, 240_000);
     expect(more).toEqual([]);
     expect(record?.state).toBe('succeeded');
     expect(record?.worker).not.toBe(victim);

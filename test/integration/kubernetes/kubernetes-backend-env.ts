@@ -31,3 +31,9 @@ export function backendConfig(env: ClusterEnv, over: Partial<KubernetesConfig> =
 export function buildTestImage(tag: string, extraLines = ''): string {
   return buildImage(tag, extraLines ? [extraLines] : []);
 }
+
+/** `reprise backend add` arguments for the test cluster, images under `registryPath` of its registry. */
+export function kubernetesAddArgs(name: string, registryPath: string): string[] {
+  const c = loadClusterEnv();
+  return [name, '--kind', 'kubernetes', '--kubeconfig', c.KUBECONFIG, '--context', c.K8S_CONTEXT, '--namespace', c.K8S_NAMESPACE, '--registry', `${c.K8S_REGISTRY}/${registryPath}`];
+}

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireDocker } from '../../helpers/docker.js';
-import { account, copyOwned, GitServer, personEnv, recordedRuns, TeamTemporal, TeamWorker, UserCli, writeOwned, type Account } from '../../helpers/team.js';
+import { account, copyOwned, GitServer, personEnv, TeamTemporal, TeamWorker, UserCli, writeOwned, type Account, waitForRecord } from '../../helpers/team.js';
 import { adminClients, backendConfig, loadClusterEnv } from './kubernetes-backend-env.js';
 
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -26,15 +26,7 @@ function workerEnv(a: Account): Record<string, string> {
   return env;
 }
 
-async function waitForRecord(runId: string, timeoutMs: number): Promise<ReturnType<typeof recordedRuns>> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const found = recordedRuns(git, 'team').filter((r) => r.runId === runId);
-    if (found.length) return found;
-    if (Date.now() > until) throw new Error(`run ${runId} was not recorded within ${timeoutMs} ms; workers: ${workers.map((w) => w.output.text.slice(-2000)).join('\n---\n')}`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
+const recordOf = (runId: string, timeoutMs: number) => waitForRecord(git, 'team', runId, timeoutMs, () => `workers: ${workers.map((w) => w.output.text.slice(-2000)).join('\n---\n')}`);
 
 beforeAll(async () => {
   requireDocker();
@@ -77,7 +69,7 @@ describe('team mode on Kubernetes: nothing shared', () => {
     expect(seen.map((s) => s.text).join('')).toBe('tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n');
     expect(ended - seen.find((s) => s.text.includes('tick 1'))!.at).toBeGreaterThan(2500);
     const runId = /run (run-[a-z2-7]+) on k8s/.exec(stderr)![1]!;
-    const [record] = await waitForRecord(runId, 10_000);
+    const [record] = await recordOf(runId, 10_000);
     expect(record?.state).toBe('succeeded');
     expect(['worker-a', 'worker-b']).toContain(record?.worker);
     expect(git.git('team', 'show', 'main:output/result.txt')).toBe('first\n');
@@ -98,7 +90,7 @@ describe('team mode on Kubernetes: nothing shared', () => {
     }
     expect(victim, 'no worker submitted the job').toBeDefined();
     victim!.kill();
-    const [record, ...more] = await waitForRecord(runId, 240_000);
+    const [record, ...more] = await recordOf(runId, 240_000);
     expect(more).toEqual([]);
     expect(record?.state).toBe('succeeded');
     expect(record?.worker).toBe(victim === workers[0] ? 'worker-b' : 'worker-a');

@@ -23,3 +23,10 @@ export function clusterConfig(workdir: string): SlurmBackendConfig & { identityF
 export function buildTestImage(tag: string): string {
   return buildImage(tag, ['ENV GREETING="hi from the image env"', `LABEL org.reprise.test=${JSON.stringify(tag)}`]);
 }
+
+/** `reprise backend add` arguments for the test cluster, as a user would type them. */
+export function slurmAddArgs(name: string, workdir: string): string[] {
+  const c = clusterConfig(workdir);
+  return [name, '--kind', 'slurm', '--host', c.host, '--port', String(c.port), '--user', c.user, '--identity-file', c.identityFile,
+    '--known-hosts-file', c.knownHostsFile, '--partition', c.partition!, '--workdir', c.workdir!];
+}

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlurmBackend } from '../../../src/backends/slurm/slurm-backend.js';
 import { requireDocker } from '../../helpers/docker.js';
 import { readInfraEnv } from '../../helpers/infra.js';
-import { account, copyOwned, GitServer, personEnv, recordedRuns, runAs, TeamTemporal, TeamWorker, UserCli, writeOwned, type Account } from '../../helpers/team.js';
+import { account, copyOwned, GitServer, personEnv, recordedRuns, runAs, TeamTemporal, TeamWorker, UserCli, writeOwned, type Account, waitForRecord } from '../../helpers/team.js';
 import { clusterConfig } from './slurm-backend-env.js';
 
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -43,6 +43,8 @@ async function jobsOf(runId: string): Promise<string[]> {
   const out = await admin.ssh.run(['sacct', '-n', '-X', '-P', '--starttime', 'now-1hour', '--format=JobName%80']);
   return out.split('\n').filter((n) => n.trim() === `reprise-${runId}`);
 }
+
+const recordOf = (runId: string, timeoutMs: number) => waitForRecord(git, 'team', runId, timeoutMs, () => `workers: ${workers.map((w) => w.output.text.slice(-2000)).join('\n---\n')}`);
 
 beforeAll(async () => {
   requireDocker();
@@ -151,7 +153,7 @@ describe('team mode on SLURM: three accounts, nothing shared', () => {
     victim!.kill();
     const survivor = victim === workers[0] ? 'worker-b' : 'worker-a';
 
-    const result = await waitForRecord(runId, 180_000);
+    const result = await recordOf(runId, 180_000);
     expect(result).toEqual([{ runId, worker: survivor, state: 'succeeded' }]);
     expect(await jobsOf(runId)).toHaveLength(1);
     expect(git.git('team', 'show', `main:output/slow.txt`)).toBe('survived\n');
@@ -180,7 +182,7 @@ describe('team mode on SLURM: three accounts, nothing shared', () => {
     };
     const ids = (await Promise.all([submit(alice, project, 'alice'), submit(bob, copy, 'bob')])).flat();
     expect(new Set(ids).size).toBe(20);
-    for (const id of ids) await waitForRecord(id, 300_000);
+    for (const id of ids) await recordOf(id, 300_000);
     const records = recordedRuns(git, 'team').filter((r) => ids.includes(r.runId));
     expect(records).toHaveLength(20);
     expect(new Set(records.map((r) => r.runId)).size).toBe(20);
@@ -233,13 +235,3 @@ describe('team mode: bad input and refusals, each one line and nothing lost', ()
   });
 });
 
-/** Wait until the remote's main has the run's record; returns its entries (exactly one expected). */
-async function waitForRecord(runId: string, timeoutMs: number): Promise<ReturnType<typeof recordedRuns>> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const found = recordedRuns(git, 'team').filter((r) => r.runId === runId);
-    if (found.length) return found;
-    if (Date.now() > until) throw new Error(`run ${runId} was not recorded on the remote within ${timeoutMs} ms; workers: ${workers.map((w) => w.output.text.slice(-2000)).join('\n---\n')}`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
