@@ -6,11 +6,12 @@
 // the least-privilege Role) and on the SLURM cluster. A worker pod deleted mid-run is replaced by
 // the Deployment while the other replica finishes the run, recorded once.
 // Needs both test clusters up (test-all.sh brings SLURM up first and keeps it up).
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../helpers/cli.js';
@@ -55,7 +56,9 @@ const recordOf = (runId: string, timeoutMs: number) => waitForRecord(git, 'team'
 
 beforeAll(async () => {
   requireDocker();
-  const image = execFileSync('bash', ['deploy/build-image.sh', '--push', `${clusterEnv.K8S_REGISTRY}/reprise-worker:${suite}`], { cwd: repoRoot, encoding: 'utf8' }).trim();
+  // Asynchronously: a cold build takes over a minute, and a blocked test process misses vitest's RPC deadline.
+  const built = await promisify(execFile)('bash', ['deploy/build-image.sh', '--push', `${clusterEnv.K8S_REGISTRY}/reprise-worker:${suite}`], { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const image = built.stdout.trim();
   expect(image).toMatch(/^127\.0\.0\.1:\d+\/reprise-worker@sha256:[0-9a-f]{64}$/);
   temporal = await TeamTemporal.start();
   git = await GitServer.start(account('reprise-git'));
