@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { createWriteStream } from 'node:fs';
 import { appendFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
@@ -19,13 +20,28 @@ import { loadUserConfig, resolveBackend, type BackendConfig } from '../config/us
 import { badInput, ErrorKind, RepriseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { specsAt } from '../project/environment-at.js';
-import { currentBranch, digestFile, digestTree, exportSources, recordRun, snapshotSources } from '../project/history.js';
-import type { RunRecord } from '../project/run-record.js';
+import { currentBranch, digestFile, digestTree, exportSources, readRecord, recordRun, recordSweep, snapshotSources } from '../project/history.js';
+import type { SweepRecord } from '../project/sweep-record.js';
+import type { FinalState, RunRecord } from '../project/run-record.js';
 import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
 import { PublishedProject, PublishRefused } from '../project/published.js';
 import type { SkippedOutput } from '../project/tar-members.js';
 import { LogTail } from './log-tail.js';
-import { BUILD_LOG, JOB_LOG, TRANSFER_LOG, type AwaitDetails, type FinishInput, type PreparedImage, type PreparedSources, type RunInput, type TeamRun } from './types.js';
+import { SLOTS_WORKFLOW, slotsWorkflowId } from '../workflows/names.js';
+import {
+  BUILD_LOG,
+  JOB_LOG,
+  TRANSFER_LOG,
+  type AwaitDetails,
+  type FinishInput,
+  type PreparedImage,
+  type PreparedSources,
+  type RunInput,
+  type SweepInput,
+  type SweepPointResult,
+  type Target,
+  type TeamRun,
+} from './types.js';
 
 export interface ActivityDeps {
   home: string;
@@ -180,6 +196,8 @@ export function createActivities(deps: ActivityDeps) {
       startedAt,
       finishedAt,
       rerunOf: f.input.rerun?.runId,
+      ...(f.input.sweep ? { sweep: { id: f.input.sweep.sweepId, index: f.input.sweep.index, params: f.input.sweep.params } } : {}),
+      ...(f.placement ? { placement: f.placement } : {}),
       outputs: await digestTree(outputsDir, 'output'),
       ...(f.skippedOutputs?.length ? { skippedOutputs: f.skippedOutputs } : {}),
       log: await digestFile(logFile, `.reprise/activity/${f.input.runId}.log`),
@@ -192,6 +210,8 @@ export function createActivities(deps: ActivityDeps) {
     async prepare(input: RunInput): Promise<PreparedSources> {
       return guard(async () => {
         await (await backendFor(input.backend)).backend.check();
+        // A sweep's point: the sweep fixed the source commit for all its points.
+        if (input.prepared) return input.prepared.sources;
         const workdir = checkWorkdir(input.workdir ?? '');
         if (input.team) {
           // The client published the source commit on the remote: fetch it (a remote this worker
@@ -393,6 +413,111 @@ export function createActivities(deps: ActivityDeps) {
         await rm(outputsDir, { recursive: true, force: true });
         return commit;
       }, { transient: true });
+    },
+
+    /** The backends a run may be placed on: the one named, or a pool's members in order. */
+    async resolveTarget(backend: string): Promise<Target> {
+      return guard(async () => {
+        const config = await loadUserConfig(deps.home);
+        resolveBackend(config, backend);
+        return { members: [backend] }; // POOL-PENDING
+      });
+    },
+
+    /**
+     * Ask the backend's slot holder (workflows/slots.ts) for a slot when the backend has a
+     * `maxParallel`; false when it has none (no need to wait). Repeating the ask is harmless.
+     */
+    async requestSlot(backend: string, holder: string): Promise<boolean> {
+      return guard(async () => {
+        const { config } = resolveBackend(await loadUserConfig(deps.home), backend);
+        const limit = 'maxParallel' in config ? config.maxParallel : undefined;
+        if (!limit) return false;
+        const ctx = Context.current();
+        await ctx.client.workflow.signalWithStart(SLOTS_WORKFLOW, {
+          workflowId: slotsWorkflowId(backend),
+          taskQueue: ctx.info.taskQueue,
+          signal: 'acquireSlot',
+          signalArgs: [{ holder, limit }],
+          args: [{ backend, limit, holders: [], waiting: [] }],
+        });
+        return true;
+      });
+    },
+
+    /** Which of these workflows have closed (or are unknown): slots they hold are free again. */
+    async closedWorkflows(ids: string[]): Promise<string[]> {
+      const client = Context.current().client;
+      const closed = await Promise.all(
+        ids.map(async (id) => {
+          try {
+            return (await client.workflow.getHandle(id).describe()).status.name === 'RUNNING' ? undefined : id;
+          } catch (err) {
+            return err instanceof WorkflowNotFoundError ? id : undefined;
+          }
+        }),
+      );
+      return closed.filter((id): id is string => id !== undefined);
+    },
+
+    /** The job's status once, for decisions the workflow takes (a pool's withdrawal). */
+    async jobStatus(input: RunInput, handle: JobHandle): Promise<JobStatus> {
+      return guard(async () => (await backendFor(input.backend)).backend.status(handle), { transient: true });
+    },
+
+    /**
+     * Wait until the job leaves the queue (or the scheduler says it never will); the workflow
+     * races this with its own timer to decide a pool's burst.
+     */
+    async awaitStart(input: RunInput, handle: JobHandle): Promise<JobStatus> {
+      seen(input);
+      return guard(async () => {
+        const ctx = Context.current();
+        const { backend } = await backendFor(input.backend);
+        for (let delay = 50; ; delay = Math.min(delay * 2, pollMs)) {
+          const status = await backend.status(handle);
+          ctx.heartbeat({ phase: status.phase, ...(status.phase === 'pending' && status.reason ? { waiting: status.reason } : {}) } satisfies AwaitDetails);
+          if (status.phase !== 'pending' || status.never) return status;
+          await ctx.sleep(delay);
+        }
+      }, { transient: true });
+    },
+
+    /** The summary commit of a sweep: every point with its parameters, run, state, exit code and outputs. */
+    async recordSweep(input: SweepInput, sources: PreparedSources, image: PreparedImage, points: SweepPointResult[], state: FinalState, startedAt: string): Promise<string> {
+      return guard(async () => {
+        const root = input.projectRoot;
+        const { project } = await specsAt(root, sources.sourceCommit);
+        const carried = new Set(input.retry?.kept.map((p) => p.runId) ?? []);
+        const withOutputs = await Promise.all(
+          points.map(async (p) => {
+            const outputs = p.commit ? (await readRecord(root, { runId: p.runId, commit: p.commit }).catch(() => undefined))?.record.outputs : undefined;
+            return { ...p, ...(carried.has(p.runId) ? { carried: true } : {}), ...(outputs ? { outputs } : {}) };
+          }),
+        );
+        const record: SweepRecord = {
+          version: 1,
+          kind: 'sweep',
+          sweepId: input.sweepId,
+          project: { name: project.name, id: project.id },
+          template: input.template,
+          params: input.params,
+          ...(input.workdir ? { workdir: input.workdir } : {}),
+          resources: input.resources,
+          backend: input.backend,
+          state,
+          sourceCommit: sources.sourceCommit,
+          image: { digest: image.digest, reference: image.reference },
+          environment: image.environment,
+          retryOf: input.retry?.of,
+          startedAt,
+          finishedAt: new Date().toISOString(),
+          points: withOutputs.sort((a, b) => a.index - b.index),
+        };
+        const commit = await recordSweep(root, record, sources.branch);
+        deps.logger.info({ sweepId: input.sweepId, commit, state, points: points.length }, 'sweep recorded');
+        return commit;
+      });
     },
 
     /** Remove the job from the backend and the staged sources; logs stay for `reprise logs`. */

@@ -24,6 +24,85 @@ export interface RunInput {
    * `branch` there) and publishes the record to it; the image was built and pushed by the client.
    */
   team?: TeamRun;
+  /** A point of a sweep: the sweep prepared the sources and the image once for all its points. */
+  sweep?: SweepPointRef;
+  prepared?: { sources: PreparedSources; image: PreparedImage };
+  /** On a pool: the member tried first is `placementStart` modulo the members (a sweep spreads its points). */
+  placementStart?: number;
+}
+
+export interface SweepPointRef {
+  sweepId: string;
+  index: number;
+  params: Record<string, string>;
+}
+
+/** Where a run was placed on a pool, in order; the last entry is where it ran. */
+export interface Placement {
+  backend: string;
+  jobId?: string;
+  outcome: 'ran' | 'withdrawn' | 'failed';
+  /** Why the run left this member (still pending after the wait, can never start), in the scheduler's words. */
+  reason?: string;
+  at: string;
+}
+
+/** How a run's backend name resolves: one backend, or a pool's members in order. */
+export interface Target {
+  pool?: string;
+  members: string[];
+  /** A pool's maximum wait for a job to start before it moves on. */
+  maxQueueWaitSeconds?: number;
+}
+
+export interface SweepPoint {
+  index: number;
+  params: Record<string, string>;
+  command: string[];
+}
+
+export interface SweepInput {
+  sweepId: string;
+  projectRoot: string;
+  projectId: string;
+  backend: string;
+  /** The command with its {placeholders}, as the user wrote it, and the whole grid. */
+  template: string[];
+  params: Record<string, string[]>;
+  workdir?: string;
+  resources: Resources;
+  points: SweepPoint[];
+  /** At most this many of the sweep's points at once (the backend's own maxParallel holds too). */
+  maxParallel?: number;
+  /** A retry: the sweep it retries, the points carried over as they were, and the recorded source and image. */
+  retry?: { of: string; kept: SweepPointResult[]; sources: PreparedSources; image: PreparedImage };
+}
+
+export interface SweepPointResult {
+  index: number;
+  params: Record<string, string>;
+  runId: string;
+  /** not-started: the sweep was cancelled (or failed) before this point ran. */
+  state: FinalState | 'not-started';
+  exitCode?: number;
+  backend?: string;
+  commit?: string;
+  reason?: string;
+}
+
+export interface SweepResult {
+  sweepId: string;
+  state: FinalState;
+  points: SweepPointResult[];
+  commit: string;
+}
+
+export interface SweepProgress {
+  sweepId: string;
+  state: 'preparing' | 'running' | 'recording' | FinalState;
+  backend: string;
+  total: number;
+  points: SweepPointResult[];
 }
 
 export interface TeamRun {
@@ -77,6 +156,8 @@ export interface FinishInput {
   state: FinalState;
   /** Outputs the collect left out (links, devices, …), named in the record. */
   skippedOutputs?: SkippedOutput[];
+  /** On a pool: every placement tried, the last one where the run ran. */
+  placement?: { pool: string; trail: Placement[] };
 }
 
 export interface RunProgress {
@@ -87,6 +168,8 @@ export interface RunProgress {
   sourceCommit?: string;
   image?: PreparedImage;
   handle?: JobHandle;
+  /** On a pool: the placements so far. */
+  placements?: Placement[];
   exitCode?: number;
   reason?: string;
   commit?: string;
@@ -98,6 +181,8 @@ export interface RunResult {
   exitCode: number;
   reason?: string;
   commit: string;
+  /** Where the job ran (a pool's member; absent in results from before pools). */
+  backend?: string;
   /** Outputs left out of the record (links, devices, …). */
   skippedOutputs?: SkippedOutput[];
 }

@@ -3,14 +3,15 @@ import { ActivityFailure, ApplicationFailure, CancelledFailure, defaultPayloadCo
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AwaitDetails, RunInput, RunProgress, RunResult } from '../activities/types.js';
+import type { AwaitDetails, RunInput, RunProgress, RunResult, SweepInput, SweepProgress, SweepResult } from '../activities/types.js';
+import { RUN_WORKFLOW, SWEEP_WORKFLOW } from '../workflows/names.js';
 import { backendQueue, paths, type RepriseEnv } from '../config/env.js';
 import { ErrorKind, RepriseError, notFound } from '../errors.js';
 import { agentAddress, ensureAgent } from './agent.js';
 import { readFeed } from '../project/history.js';
 import type { Project } from '../project/layout.js';
 
-export const WORKFLOW_TYPE = 'runProject';
+export const WORKFLOW_TYPE = RUN_WORKFLOW;
 
 /** Run ids are workflow ids: "run-" + 12 base32 characters (the first 8 are the short id). */
 export function newRunId(): string {
@@ -63,6 +64,34 @@ export class RunClient {
     });
   }
 
+  /** A sweep: one workflow whose children are its points' runs (workflows/sweep.ts). */
+  async startSweep(input: SweepInput): Promise<WorkflowHandle> {
+    return this.client.workflow.start(SWEEP_WORKFLOW, {
+      workflowId: input.sweepId,
+      taskQueue: this.env.taskQueue,
+      args: [input],
+      memo: { projectRoot: input.projectRoot, projectId: input.projectId, command: input.template, backend: input.backend, kind: 'sweep' },
+    });
+  }
+
+  /** A sweep's points so far, or undefined when Temporal does not know it. */
+  async sweepProgress(sweepId: string): Promise<SweepProgress | undefined> {
+    try {
+      return await this.handle(sweepId).query<SweepProgress>('sweepProgress');
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  async sweepResult(sweepId: string): Promise<SweepResult> {
+    try {
+      return (await this.handle(sweepId).result()) as SweepResult;
+    } catch (err) {
+      throw toRepriseError(err);
+    }
+  }
+
   /** The Temporal connection (team mode asks it which workers poll a queue). */
   get temporal(): Connection {
     return this.connection;
@@ -74,7 +103,8 @@ export class RunClient {
    */
   async awaitDetails(runId: string): Promise<{ details?: AwaitDetails; closed: boolean; teamBranch?: string }> {
     const res = await this.connection.workflowService.describeWorkflowExecution({ namespace: this.env.temporalNamespace, execution: { workflowId: runId } });
-    const pending = res.pendingActivities?.find((a) => a.activityType?.name === 'awaitJob');
+    // awaitStart: a run on a pool, waiting to start on a member.
+    const pending = res.pendingActivities?.find((a) => a.activityType?.name === 'awaitJob' || a.activityType?.name === 'awaitStart');
     const payload = pending?.heartbeatDetails?.payloads?.[0];
     const memo = res.workflowExecutionInfo?.memo?.fields?.teamBranch;
     return {
@@ -144,6 +174,7 @@ export class RunClient {
         command: (wf.memo?.command as string[] | undefined) ?? [],
         backend: String(wf.memo?.backend ?? ''),
         workdir: typeof wf.memo?.workdir === 'string' ? wf.memo.workdir : undefined,
+        ...(typeof wf.memo?.sweepId === 'string' ? { sweepId: wf.memo.sweepId } : {}),
       });
       if (out.length >= limit) break;
     }
@@ -159,6 +190,8 @@ export interface RunSummary {
   command: string[];
   backend: string;
   workdir?: string;
+  /** The sweep this run is a point of. */
+  sweepId?: string;
 }
 
 /** Unwrap WorkflowFailedError → ActivityFailure → ApplicationFailure into the user's error. */

@@ -5,6 +5,7 @@ import { join, relative, sep } from 'node:path';
 import { spawn } from 'node:child_process';
 import { notFound } from '../errors.js';
 import { Git } from './git.js';
+import { sweepCommitMessage, type SweepRecord } from './sweep-record.js';
 import { withFileLock } from './lock.js';
 import { ACTIVITY_DIR, USER_FILES_PATHSPEC } from './layout.js';
 import {
@@ -147,36 +148,92 @@ const logPath = (runId: string) => `${ACTIVITY_DIR}/${runId}.log`;
 export async function recordRun(root: string, input: RecordInput): Promise<string> {
   const git = new Git(root);
   const { record } = input;
+  return commitOnBranch(git, {
+    id: record.runId,
+    branch: input.branch,
+    recordPath: recordPath(record.runId),
+    sourceCommit: record.sourceCommit,
+    message: commitMessage(record),
+    entries: async () => {
+      const entries: string[] = [];
+      for (const o of record.outputs) {
+        const blob = (await git.run(['hash-object', '-w', '--', join(input.outputsDir, o.path.replace(/^output\//, ''))])).trim();
+        entries.push(`100644 ${blob}\t${o.path}`);
+      }
+      entries.push(`100644 ${await git.hashObject(JSON.stringify(record, null, 2) + '\n')}\t${recordPath(record.runId)}`);
+      entries.push(`100644 ${(await git.run(['hash-object', '-w', '--', input.logFile])).trim()}\t${logPath(record.runId)}`);
+      for (const f of input.files ?? []) entries.push(`100644 ${await git.hashObject(f.content)}\t${f.path}`);
+      return entries;
+    },
+    // The user switched branches while the run ran: their working tree belongs to another branch.
+    afterCommit: async (head, commit, ref) => {
+      if (!input.bare && (await git.headRef()) === ref) await syncWorkingTree(git, head, commit, input);
+    },
+  });
+}
+
+/**
+ * A sweep's summary: one commit holding `.reprise/activity/<sweep>.json`, on the branch the
+ * sweep started from. Recorded once (a repeat returns the commit already made).
+ */
+export async function recordSweep(root: string, record: SweepRecord, branch?: string): Promise<string> {
+  const git = new Git(root);
+  const path = recordPath(record.sweepId);
+  const text = JSON.stringify(record, null, 2) + '\n';
+  return commitOnBranch(git, {
+    id: record.sweepId,
+    branch,
+    recordPath: path,
+    sourceCommit: record.sourceCommit,
+    message: sweepCommitMessage(record),
+    entries: async () => [`100644 ${await git.hashObject(text)}\t${path}`],
+    afterCommit: async (head, commit, ref) => {
+      if ((await git.headRef()) !== ref) return;
+      await git.tryRun(['read-tree', '-m', '-i', head, commit]);
+      await mkdir(join(root, ACTIVITY_DIR), { recursive: true });
+      await writeFile(join(root, path), text);
+    },
+  });
+}
+
+interface BranchCommit {
+  /** The run or sweep id: names the private index and the log of the ref update. */
+  id: string;
+  branch?: string;
+  /** A path only this record's commit adds: finding it on the branch means it is recorded already. */
+  recordPath: string;
+  sourceCommit: string;
+  message: string;
+  /** `git update-index --index-info` lines added on top of the base tree. */
+  entries: () => Promise<string[]>;
+  afterCommit: (head: string, commit: string, ref: string) => Promise<void>;
+}
+
+/**
+ * One commit on a branch, built in a private index and published with compare-and-swap, under
+ * the record lock: safe to repeat and to call concurrently.
+ */
+async function commitOnBranch(git: Git, c: BranchCommit): Promise<string> {
   return withRecordLock(git, async () => {
-    const ref = input.branch ?? (await git.headRef());
-    const existing = await findRecordCommit(git, ref, record.runId);
+    const ref = c.branch ?? (await git.headRef());
+    const existing = await findRecordCommit(git, ref, c.recordPath);
     if (existing) return existing;
     for (let attempt = 0; ; attempt++) {
       const head = await git.revParse(ref);
-      if (!head) throw notFound(`cannot record run ${record.runId}: its branch ${ref} no longer exists; recreate it with: git branch ${ref.replace(/^refs\/heads\//, '')} ${record.sourceCommit}`);
-      const { parents, base } = await recordParents(git, head, record.sourceCommit);
-      const outputs = record.outputs;
-      const commit = await withTempIndex(git, record.runId, async (env) => {
+      if (!head) throw notFound(`cannot record ${c.id}: its branch ${ref} no longer exists; recreate it with: git branch ${ref.replace(/^refs\/heads\//, '')} ${c.sourceCommit}`);
+      const { parents, base } = await recordParents(git, head, c.sourceCommit);
+      const commit = await withTempIndex(git, c.id, async (env) => {
         await git.run(['read-tree', base], { env });
-        const entries: string[] = [];
-        for (const o of outputs) {
-          const blob = (await git.run(['hash-object', '-w', '--', join(input.outputsDir, o.path.replace(/^output\//, ''))])).trim();
-          entries.push(`100644 ${blob}\t${o.path}`);
-        }
-        entries.push(`100644 ${await git.hashObject(JSON.stringify(record, null, 2) + '\n')}\t${recordPath(record.runId)}`);
-        entries.push(`100644 ${(await git.run(['hash-object', '-w', '--', input.logFile])).trim()}\t${logPath(record.runId)}`);
-        for (const f of input.files ?? []) entries.push(`100644 ${await git.hashObject(f.content)}\t${f.path}`);
         // NUL-terminated: an output's name may hold a newline.
-        await git.run(['update-index', '-z', '--add', '--index-info'], { env, input: entries.join('\0') + '\0' });
+        await git.run(['update-index', '-z', '--add', '--index-info'], { env, input: (await c.entries()).join('\0') + '\0' });
         const tree = (await git.run(['write-tree'], { env })).trim();
-        return git.commitTree(tree, parents, commitMessage(record), await git.identityEnv());
+        return git.commitTree(tree, parents, c.message, await git.identityEnv());
       });
-      if (await git.updateRef(ref, commit, head, `reprise: record run ${record.runId}`)) {
-        // The user switched branches while the run ran: their working tree belongs to another branch.
-        if (!input.bare && (await git.headRef()) === ref) await syncWorkingTree(git, head, commit, input);
+      if (await git.updateRef(ref, commit, head, `reprise: record ${c.id}`)) {
+        await c.afterCommit(head, commit, ref);
         return commit;
       }
-      if (attempt >= 20) throw new Error(`could not record run ${record.runId}: ${ref} kept moving`);
+      if (attempt >= 20) throw new Error(`could not record ${c.id}: ${ref} kept moving`);
     }
   });
 }
@@ -226,9 +283,9 @@ async function isIndexLocked(git: Git): Promise<boolean> {
 }
 
 /** The commit that recorded `runId`, if branch `ref` has one. */
-async function findRecordCommit(git: Git, ref: string, runId: string): Promise<string | undefined> {
-  if ((await git.tryRun(['cat-file', '-e', `${ref}:${recordPath(runId)}`])) === undefined) return undefined;
-  return (await git.run(['log', '-1', '--format=%H', ref, '--', recordPath(runId)])).trim() || undefined;
+async function findRecordCommit(git: Git, ref: string, path: string): Promise<string | undefined> {
+  if ((await git.tryRun(['cat-file', '-e', `${ref}:${path}`])) === undefined) return undefined;
+  return (await git.run(['log', '-1', '--format=%H', ref, '--', path])).trim() || undefined;
 }
 
 /** The activity feed: run commits on the current branch, newest first. */
@@ -247,6 +304,34 @@ export async function readFeed(root: string, limit?: number): Promise<FeedEntry[
       const entry = feedEntryFromTrailers(commit!, subject!, parseTrailers(trailers ?? ''));
       return entry ? [entry] : [];
     });
+}
+
+/** Sweep summaries on the current branch, newest first: commit, id and trailers. */
+export async function readSweeps(root: string): Promise<{ commit: string; sweepId: string; trailers: Record<string, string> }[]> {
+  const git = new Git(root);
+  if (!(await git.revParse('HEAD'))) return [];
+  const out = await git.run(['log', '--grep=^Reprise-Kind: sweep$', '--format=%H%x1f%(trailers:only,unfold)%x1e']);
+  return out
+    .split('\x1e')
+    .map((chunk) => chunk.trim())
+    .filter(Boolean)
+    .flatMap((chunk) => {
+      const [commit, text] = chunk.split('\x1f');
+      const trailers = parseTrailers(text ?? '');
+      return trailers['Reprise-Sweep'] ? [{ commit: commit!, sweepId: trailers['Reprise-Sweep'], trailers }] : [];
+    });
+}
+
+/** A recorded sweep's summary by id or unique prefix (with or without "sweep-"). */
+export async function readSweepRecord(root: string, idOrPrefix: string): Promise<{ commit: string; record: SweepRecord }> {
+  const sweeps = await readSweeps(root);
+  const wanted = idOrPrefix.startsWith('sweep-') ? idOrPrefix : `sweep-${idOrPrefix}`;
+  const hits = [...new Set(sweeps.map((s) => s.sweepId))].filter((id) => id === idOrPrefix || id.startsWith(wanted));
+  if (hits.length > 1) throw notFound(`sweep id "${idOrPrefix}" is ambiguous (${hits.length} sweeps match); give more characters`);
+  const found = sweeps.find((s) => s.sweepId === hits[0]);
+  if (!found) throw notFound(`no recorded sweep "${idOrPrefix}" in this project; list them with: reprise log`);
+  const record = JSON.parse(await new Git(root).run(['show', `${found.commit}:${recordPath(found.sweepId)}`])) as SweepRecord;
+  return { commit: found.commit, record };
 }
 
 /** Resolve a run id or unique prefix against the feed. */

@@ -36,6 +36,10 @@ export interface RunRecord {
   rerunOf?: string;
   /** Team mode: the identity of the worker that executed and published the run. */
   worker?: string;
+  /** A point of a sweep: the sweep, the point's index and its parameter values. */
+  sweep?: { id: string; index: number; params: Record<string, string> };
+  /** Run on a pool: where it was placed, in order, and why it moved on; the last entry is where it ran. */
+  placement?: { pool: string; trail: { backend: string; jobId?: string; outcome: string; reason?: string; at: string }[] };
   outputs: FileDigest[];
   /** What the job left in output/ that is not collected (links, devices, pipes), and why. */
   skippedOutputs?: { path: string; why: string }[];
@@ -75,10 +79,18 @@ export function commitMessage(r: RunRecord): string {
     ['Reprise-Finished', r.finishedAt],
     ['Reprise-Rerun-Of', r.rerunOf],
     ['Reprise-Worker', r.worker],
+    ['Reprise-Sweep', r.sweep?.id],
+    ['Reprise-Sweep-Point', r.sweep ? `${r.sweep.index} ${JSON.stringify(r.sweep.params)}` : undefined],
+    ['Reprise-Placement', r.placement ? placementText(r.placement) : undefined],
   ];
   const body = trailers.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${v}`);
   const why = r.reason ? `\n${r.reason}\n` : '';
   return `run ${shortId(r.runId)}: ${cmd} [${r.state}]\n${why}\n${body.join('\n')}\n`;
+}
+
+/** "burst: hpc withdrawn (pending 20s: Resources) → k8s ran" */
+export function placementText(p: NonNullable<RunRecord['placement']>): string {
+  return `${p.pool}: ${p.trail.map((t) => `${t.backend} ${t.outcome}${t.reason ? ` (${t.reason.replace(/\s+/g, ' ')})` : ''}`).join(' → ')}`;
 }
 
 /** Parse "Key: value" trailer lines (as `git log --format=%(trailers:only,unfold)` prints them). */
@@ -108,6 +120,8 @@ export interface FeedEntry {
   startedAt: string;
   finishedAt: string;
   rerunOf?: string;
+  /** The sweep this run is a point of. */
+  sweep?: string;
 }
 
 export function feedEntryFromTrailers(commit: string, subject: string, t: Record<string, string>): FeedEntry | undefined {
@@ -133,5 +147,6 @@ export function feedEntryFromTrailers(commit: string, subject: string, t: Record
     startedAt: t['Reprise-Started'] ?? '',
     finishedAt: t['Reprise-Finished'] ?? '',
     rerunOf: t['Reprise-Rerun-Of'],
+    sweep: t['Reprise-Sweep'],
   };
 }

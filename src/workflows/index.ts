@@ -1,1 +1,3 @@
 export { runProject, progressQuery } from './run-project.js';
+export { backendSlots } from './slots.js';
+export { sweepProject, sweepProgressQuery } from './sweep.js';

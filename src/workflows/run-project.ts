@@ -1,15 +1,22 @@
 import {
   CancellationScope,
+  condition,
   defineQuery,
+  getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { FinishInput, PreparedImage, PreparedSources, RunInput, RunProgress, RunResult } from '../activities/types.js';
+import type { FinishInput, Placement, PreparedImage, PreparedSources, RunInput, RunProgress, RunResult, Target } from '../activities/types.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
+import { slotsWorkflowId } from './names.js';
+import { grantSignal, releaseSignal } from './slots.js';
 
 export const progressQuery = defineQuery<RunProgress>('progress');
 
@@ -30,37 +37,66 @@ const transfer = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartb
 const waiting = proxyActivities<Activities>({ startToCloseTimeout: '3650d', heartbeatTimeout: '10s', retry });
 
 /**
- * One run: prepare (check, snapshot) → image → stage → submit → await → collect → record.
- * Deterministic: all I/O is in activities; cancellation kills the job and still records it.
+ * One run: prepare (check, snapshot) → image → place (stage → submit, on a pool maybe again
+ * elsewhere) → await → collect → record. Deterministic: all I/O is in activities; cancellation
+ * kills the job and still records it.
  */
 export async function runProject(input: RunInput): Promise<RunResult> {
   const progress: RunProgress = { runId: input.runId, state: 'queued', backend: input.backend, command: input.command };
   setHandler(progressQuery, () => progress);
+  const slots = new Slots();
 
   progress.state = 'preparing';
+  // Histories from before pools and slots replay without their steps.
+  const placing = patched('placement-and-slots-v1');
+  // `run` is the input as placed: its backend is the one the job is on (a pool's member).
+  let run = input;
   let sources: PreparedSources;
   let image: PreparedImage;
   let handle: JobHandle;
+  const trail: Placement[] = [];
+  let target: Target = { members: [input.backend] };
   try {
-    sources = await prep.prepare(input);
+    if (placing) target = await prep.resolveTarget(input.backend);
+    const start = (input.placementStart ?? 0) % target.members.length;
+    const members = [...target.members.slice(start), ...target.members.slice(0, start)];
+    run = { ...input, backend: members[0]! };
+    sources = await prep.prepare(run);
     progress.sourceCommit = sources.sourceCommit;
     // A new run builds or reuses its image and pushes it when the user has a registry, so any
     // machine can pull it by digest; a rerun uses the recorded one (stage pulls it if need be);
-    // a team run the one its client built and pushed.
-    image = input.team
+    // a team run the one its client built and pushed; a sweep's point the one its sweep made.
+    image = input.prepared
+      ? input.prepared.image
+      : input.team
       ? input.team.image
       : input.rerun
       ? await prep.resolveRecordedImage(input)
       : await build.publishImage(input, (await prep.findImage(input, sources.sourceCommit)) ?? (await build.buildImage(input, sources.sourceCommit)));
     progress.image = image;
-    const staged = await build.stage(input, sources.sourceCommit, image);
-    // Submit cannot be interrupted halfway: a cancel arriving now still sees the job's handle.
-    handle = await CancellationScope.nonCancellable(() => submitting.submit(input, staged));
+    for (let i = 0; ; i++) {
+      run = { ...input, backend: members[i]! };
+      progress.backend = run.backend;
+      const staged = await build.stage(run, sources.sourceCommit, image);
+      if (placing) await slots.hold(run.backend);
+      // Submit cannot be interrupted halfway: a cancel arriving now still sees the job's handle.
+      handle = await CancellationScope.nonCancellable(() => submitting.submit(run, staged));
+      const last = i === members.length - 1;
+      const left = target.pool && !last ? await leaveIfWaiting(run, handle, target.maxQueueWaitSeconds ?? 0) : undefined;
+      if (target.pool) trail.push({ backend: run.backend, jobId: handle.jobId, outcome: left ? 'withdrawn' : 'ran', ...(left ? { reason: left } : {}), at: new Date().toISOString() });
+      progress.placements = [...trail];
+      if (!left) break;
+      log.info('run moves on within its pool', { runId: input.runId, from: run.backend, reason: left });
+      await slots.release(run.backend);
+    }
   } catch (err) {
     // Nothing ran: no record, the project's history stays as it was; staged sources are removed.
     if (isCancellation(err)) progress.state = 'cancelled';
     else progress.state = 'failed';
-    await CancellationScope.nonCancellable(() => finishing.cleanup(input));
+    await CancellationScope.nonCancellable(async () => {
+      await slots.releaseAll();
+      await finishing.cleanup(run);
+    });
     throw err;
   }
 
@@ -70,40 +106,46 @@ export async function runProject(input: RunInput): Promise<RunResult> {
   let cancelled = false;
   try {
     progress.state = 'running';
-    status = await waiting.awaitJob(input, handle);
+    status = await waiting.awaitJob(run, handle);
   } catch (err) {
     if (!isCancellation(err)) {
       // A job that can never start (or a run that failed for good while waiting): nothing ran,
       // so nothing is recorded; what the run left on the backend and here is removed.
       progress.state = 'failed';
-      await CancellationScope.nonCancellable(() => finishing.cleanup(input, handle));
+      await CancellationScope.nonCancellable(async () => {
+        await slots.releaseAll();
+        await finishing.cleanup(run, handle);
+      });
       throw err;
     }
     cancelled = true;
     log.info('run cancelled; stopping the job', { runId: input.runId });
-    status = await CancellationScope.nonCancellable(() => finishing.cancelJob(input, handle));
+    status = await CancellationScope.nonCancellable(() => finishing.cancelJob(run, handle));
   }
 
   return CancellationScope.nonCancellable(async () => {
+    // The job has ended: its slot goes to the next run while this one is collected and recorded.
+    await slots.releaseAll();
     progress.state = 'collecting';
     // Older histories' collect returned nothing: `?.` keeps them replayable.
-    const collected = input.team ? undefined : await transfer.collect(input, handle);
+    const collected = run.team ? undefined : await transfer.collect(run, handle);
     const state = cancelled ? 'cancelled' : status.phase === 'exited' && status.exitCode === 0 ? 'succeeded' : 'failed';
     const finish: FinishInput = {
-      input,
+      input: run,
       sources,
       image,
       handle,
       status: cancelled ? { ...status, reason: 'cancelled by user' } : status,
       state,
       ...(collected?.skipped.length ? { skippedOutputs: collected.skipped } : {}),
+      ...(target.pool ? { placement: { pool: target.pool, trail } } : {}),
     };
     // Outputs and log are collected: removing the job can go on while the run is recorded. A team
     // run collects and publishes in one step (any worker may take it), then removes the job.
-    const commit = input.team
+    const commit = run.team
       ? await transfer.publishRun(finish)
-      : (await Promise.all([finishing.record(finish), finishing.cleanup(input, handle)]))[0];
-    if (input.team) await finishing.cleanup(input, handle);
+      : (await Promise.all([finishing.record(finish), finishing.cleanup(run, handle)]))[0];
+    if (run.team) await finishing.cleanup(run, handle);
     progress.state = state;
     progress.exitCode = status.exitCode;
     progress.reason = finish.status.reason;
@@ -114,7 +156,81 @@ export async function runProject(input: RunInput): Promise<RunResult> {
       exitCode: status.exitCode ?? (state === 'succeeded' ? 0 : 1),
       reason: finish.status.reason,
       commit,
+      backend: run.backend,
       ...(collected?.skipped.length ? { skippedOutputs: collected.skipped } : {}),
     };
   });
+}
+
+/**
+ * A pool's burst decision, in the workflow so it survives worker restarts: wait for the job to
+ * start, at most `maxWaitSeconds` (a durable timer). Still pending then, or never able to start
+ * here: the job is cancelled and confirmed gone before the run moves on, so there are never two
+ * live copies. Returns why it left, or undefined when the job started here (it stays).
+ */
+async function leaveIfWaiting(run: RunInput, handle: JobHandle, maxWaitSeconds: number): Promise<string | undefined> {
+  const scope = new CancellationScope();
+  const started = scope.run(() => waiting.awaitStart(run, handle));
+  const timer = new CancellationScope();
+  const expired = timer.run(() => sleep(maxWaitSeconds * 1000)).then(() => undefined);
+  let first: JobStatus | undefined;
+  try {
+    first = await Promise.race([started, expired]);
+  } catch (err) {
+    // The run is being cancelled: it stays here, and awaitJob's path stops the job and records it.
+    if (isCancellation(err)) return undefined;
+    throw err;
+  }
+  let reason: string;
+  if (first) {
+    timer.cancel();
+    if (!first.never) return undefined;
+    reason = `can never start: ${first.reason ?? 'the scheduler says so'}`;
+  } else {
+    scope.cancel();
+    await started.catch(() => undefined);
+    // Look once more: a job that started meanwhile stays where it is.
+    const now = await submitting.jobStatus(run, handle);
+    if (now.phase !== 'pending') return undefined;
+    reason = `pending ${maxWaitSeconds}s${now.reason ? `: ${now.reason}` : ''}`;
+  }
+  await CancellationScope.nonCancellable(async () => {
+    // cancelJob returns once the backend reports the job ended; until it does, ask again.
+    for (;;) {
+      const gone = await finishing.cancelJob(run, handle);
+      if (gone.phase === 'exited' || gone.phase === 'lost') break;
+      await sleep(2000);
+    }
+    await finishing.cleanup(run, handle);
+  });
+  return reason;
+}
+
+/** The slots this run holds or waits for (workflows/slots.ts): one per limited backend it is placed on. */
+class Slots {
+  private readonly granted = new Set<string>();
+  private readonly asked = new Set<string>();
+
+  constructor() {
+    setHandler(grantSignal, (backend) => void this.granted.add(backend));
+  }
+
+  async hold(backend: string): Promise<void> {
+    if (!(await prep.requestSlot(backend, workflowInfo().workflowId))) return;
+    this.asked.add(backend);
+    await condition(() => this.granted.has(backend));
+  }
+
+  async release(backend: string): Promise<void> {
+    if (!this.asked.delete(backend)) return;
+    this.granted.delete(backend);
+    // The holder may have ended (idle); then there is nothing to give back.
+    await getExternalWorkflowHandle(slotsWorkflowId(backend))
+      .signal(releaseSignal, workflowInfo().workflowId)
+      .catch(() => undefined);
+  }
+
+  async releaseAll(): Promise<void> {
+    for (const backend of [...this.asked]) await this.release(backend);
+  }
 }

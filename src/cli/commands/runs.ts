@@ -12,6 +12,8 @@ interface RunRow {
   workdir?: string;
   /** A job still queued on its backend: why, in the scheduler's words. */
   waiting?: string;
+  /** The sweep this run is a point of. */
+  sweepId?: string;
 }
 
 export default class Runs extends BaseCommand {
@@ -31,9 +33,20 @@ export default class Runs extends BaseCommand {
         command: r.command,
         workdir: r.workdir,
         ...(r.waiting ? { waiting: r.waiting } : {}),
+        ...(r.sweepId ? { sweepId: r.sweepId } : {}),
       }));
       if (rows.length === 0) this.say('no runs yet; start one with: reprise run -- <command>');
-      else this.say(table(['RUN', 'STATE', 'BACKEND', 'STARTED', 'COMMAND'], rows.map((r) => [r.runId, r.waiting ? `${r.state}, waiting: ${r.waiting}` : r.state, r.backend, r.started, commandText(r.command, r.workdir)])));
+      else {
+        const state = (r: RunRow) => (r.waiting ? `${r.state}, waiting: ${r.waiting}` : r.state);
+        const line = (r: RunRow) => [r.runId, state(r), r.backend, r.started, commandText(r.command, r.workdir)];
+        // A sweep's points side by side, the sweep named in its own column.
+        if (!rows.some((r) => r.sweepId)) this.say(table(['RUN', 'STATE', 'BACKEND', 'STARTED', 'COMMAND'], rows.map(line)));
+        else {
+          const order = [...new Map(rows.map((r) => [r.sweepId ?? r.runId, true])).keys()];
+          const sorted = order.flatMap((key) => rows.filter((r) => (r.sweepId ?? r.runId) === key));
+          this.say(table(['SWEEP', 'RUN', 'STATE', 'BACKEND', 'STARTED', 'COMMAND'], sorted.map((r) => [r.sweepId ?? '', ...line(r)])));
+        }
+      }
       return rows;
     } finally {
       await client.close();

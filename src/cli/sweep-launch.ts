@@ -1,0 +1,81 @@
+import type { SweepInput, SweepPointResult, SweepResult } from '../activities/types.js';
+import { RunClient } from '../client/runs.js';
+import type { RepriseEnv } from '../config/env.js';
+import { ExitCode, badInput } from '../errors.js';
+import { randomBytes } from 'node:crypto';
+
+/** Sweep ids are workflow ids: "sweep-" + 12 base32 characters. */
+export function newSweepId(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  return 'sweep-' + Array.from(randomBytes(12), (b) => alphabet[b % 32]).join('');
+}
+
+export const pointText = (p: Pick<SweepPointResult, 'params'>) => Object.entries(p.params).map(([k, v]) => `${k}=${v}`).join(' ');
+
+function pointLine(p: SweepPointResult): string {
+  const exit = p.exitCode === undefined ? '' : `, exit code ${p.exitCode}`;
+  const where = p.backend ? ` on ${p.backend}` : '';
+  const why = p.reason ? ` (${p.reason})` : '';
+  return `point ${p.index} [${pointText(p)}]: ${p.runId} ${p.state}${where}${exit}${why}`;
+}
+
+export function sweepExitCode(result: SweepResult): number {
+  if (result.state === 'succeeded') return ExitCode.ok;
+  if (result.state === 'cancelled') return ExitCode.cancelled;
+  return ExitCode.jobFailed;
+}
+
+/**
+ * Start a sweep; attached, print each point as it ends (stderr) and wait for the summary.
+ * Ctrl-C cancels the sweep (every running point is stopped and recorded as cancelled).
+ */
+export async function launchSweep(env: RepriseEnv, input: SweepInput, options: { detach: boolean; json: boolean }): Promise<SweepResult | undefined> {
+  if (env.team) throw badInput('sweeps run on the local agent only for now; unset REPRISE_TEAM to sweep, or launch the points with reprise run');
+  const client = await RunClient.connect(env, { start: true });
+  try {
+    await client.startSweep(input);
+    if (options.detach) return undefined;
+    const say = (text: string) => (options.json ? undefined : process.stderr.write(text + '\n'));
+    say(`sweep ${input.sweepId}: ${input.points.length} points on ${input.backend}${input.maxParallel ? `, at most ${input.maxParallel} at once` : ''}`);
+    let interrupts = 0;
+    const onInterrupt = () => {
+      if (++interrupts > 1) process.exit(ExitCode.cancelled);
+      process.stderr.write(`\ncancelling ${input.sweepId} (Ctrl-C again to stop waiting)\n`);
+      void client.cancel(input.sweepId).catch(() => undefined);
+    };
+    process.on('SIGINT', onInterrupt);
+    const shown = new Set<number>(input.retry?.kept.map((p) => p.index) ?? []);
+    let settled: { result?: SweepResult; error?: unknown } | undefined;
+    const done = client.sweepResult(input.sweepId).then(
+      (result) => (settled = { result }),
+      (error: unknown) => (settled = { error }),
+    );
+    try {
+      while (!settled) {
+        const progress = await client.sweepProgress(input.sweepId).catch(() => undefined);
+        for (const p of progress?.points ?? []) {
+          if (p.state !== 'not-started' && !shown.has(p.index)) {
+            shown.add(p.index);
+            say(pointLine(p));
+          }
+        }
+        await Promise.race([done, new Promise((r) => setTimeout(r, 500).unref())]);
+      }
+    } finally {
+      process.off('SIGINT', onInterrupt);
+    }
+    if (settled.error) throw settled.error;
+    const result = settled.result!;
+    for (const p of result.points) if (!shown.has(p.index)) say(pointLine(p));
+    return result;
+  } finally {
+    await client.close();
+  }
+}
+
+export function describeSweep(result: SweepResult): string {
+  const tally = new Map<string, number>();
+  for (const p of result.points) tally.set(p.state, (tally.get(p.state) ?? 0) + 1);
+  const counts = [...tally].map(([s, n]) => `${n} ${s}`).join(', ');
+  return `sweep ${result.sweepId} ${result.state}: ${result.points.length} points (${counts}); recorded in ${result.commit.slice(0, 12)}`;
+}

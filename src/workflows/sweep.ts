@@ -1,0 +1,107 @@
+import {
+  CancellationScope,
+  defineQuery,
+  executeChild,
+  isCancellation,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  uuid4,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { PreparedImage, PreparedSources, RunInput, RunResult, SweepInput, SweepPoint, SweepPointResult, SweepProgress, SweepResult } from '../activities/types.js';
+import { runProject } from './run-project.js';
+
+export const sweepProgressQuery = defineQuery<SweepProgress>('sweepProgress');
+
+const retry = { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 };
+const prep = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } });
+const build = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: { ...retry, maximumAttempts: 3 } });
+const finishing = proxyLocalActivities<Activities>({ startToCloseTimeout: '5m', retry });
+
+/**
+ * A parameter sweep: the sources and the image are fixed once, then every point of the grid is
+ * a child run (its own workflow, job and record commit), at most `maxParallel` at once; the
+ * backend's own maxParallel (workflows/slots.ts) holds across sweeps. When every point has
+ * ended, one summary commit lists them all. Cancelling the sweep cancels every running child
+ * (each is recorded as cancelled) and starts no more.
+ */
+export async function sweepProject(input: SweepInput): Promise<SweepResult> {
+  const kept = input.retry?.kept ?? [];
+  const results = new Map<number, SweepPointResult>(kept.map((p) => [p.index, p]));
+  const progress: SweepProgress = { sweepId: input.sweepId, state: 'preparing', backend: input.backend, total: kept.length + input.points.length, points: [] };
+  const snapshot = () => [...results.values()].sort((a, b) => a.index - b.index);
+  setHandler(sweepProgressQuery, () => ({ ...progress, points: snapshot() }));
+  const startedAt = new Date().toISOString();
+  const ids = new Map(input.points.map((p) => [p.index, pointRunId()]));
+
+  const base: RunInput = { runId: input.sweepId, projectRoot: input.projectRoot, backend: input.backend, command: input.template, workdir: input.workdir, resources: input.resources };
+  let sources: PreparedSources;
+  let image: PreparedImage;
+  if (input.retry) {
+    ({ sources, image } = input.retry);
+  } else {
+    // Checked and built where the first point goes; a pool's other members stage it when used.
+    const first = { ...base, backend: (await prep.resolveTarget(input.backend)).members[0]! };
+    sources = await prep.prepare(first);
+    image = await build.publishImage(first, (await prep.findImage(first, sources.sourceCommit)) ?? (await build.buildImage(first, sources.sourceCommit)));
+  }
+
+  progress.state = 'running';
+  const queue = [...input.points];
+  let stopped = false;
+  const runPoint = async (point: SweepPoint) => {
+    const runId = ids.get(point.index)!;
+    const child: RunInput = {
+      ...base,
+      runId,
+      command: point.command,
+      sweep: { sweepId: input.sweepId, index: point.index, params: point.params },
+      prepared: { sources, image },
+      placementStart: point.index,
+    };
+    results.set(point.index, { index: point.index, params: point.params, runId, state: 'not-started' });
+    try {
+      const r: RunResult = await executeChild(runProject, {
+        workflowId: runId,
+        args: [child],
+        memo: { projectRoot: input.projectRoot, projectId: input.projectId, command: point.command, backend: input.backend, sweepId: input.sweepId, ...(input.workdir ? { workdir: input.workdir } : {}) },
+      });
+      results.set(point.index, { index: point.index, params: point.params, runId, state: r.state, exitCode: r.exitCode, backend: r.backend, commit: r.commit, ...(r.reason ? { reason: r.reason } : {}) });
+    } catch (err) {
+      // The point ended without a record (its job never started, or it was cancelled before).
+      const cancelled = isCancellation(err);
+      if (cancelled) stopped = true;
+      results.set(point.index, { index: point.index, params: point.params, runId, state: cancelled ? 'cancelled' : 'failed', reason: reasonOf(err) });
+    }
+  };
+  const lanes = Array.from({ length: Math.max(1, Math.min(input.maxParallel ?? queue.length, queue.length)) }, async () => {
+    while (queue.length && !stopped) await runPoint(queue.shift()!);
+  });
+  await Promise.all(lanes);
+  for (const point of queue) results.set(point.index, { index: point.index, params: point.params, runId: ids.get(point.index)!, state: 'not-started' });
+
+  return CancellationScope.nonCancellable(async () => {
+    progress.state = 'recording';
+    const points = snapshot();
+    const state = points.every((p) => p.state === 'succeeded') ? 'succeeded' : points.some((p) => p.state === 'cancelled' || p.state === 'not-started') ? 'cancelled' : 'failed';
+    const commit = await finishing.recordSweep(input, sources, image, points, state, startedAt);
+    progress.state = state;
+    return { sweepId: input.sweepId, state, points, commit };
+  });
+}
+
+/** A point's run id, like any run's ("run-" + 12 base32 characters); replays give the same ids. */
+function pointRunId(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  const hex = uuid4().replace(/-/g, '');
+  let out = '';
+  for (let i = 0; i < 12; i++) out += alphabet[parseInt(hex.slice(i * 2, i * 2 + 2), 16) % 32];
+  return `run-${out}`;
+}
+
+function reasonOf(err: unknown): string {
+  let cause: unknown = err;
+  while (cause instanceof Error && cause.cause) cause = cause.cause;
+  return cause instanceof Error ? cause.message : String(cause);
+}
