@@ -76,7 +76,8 @@ export async function sweepProject(input: SweepInput): Promise<SweepResult> {
     }
   };
   const lanes = Array.from({ length: Math.max(1, Math.min(input.maxParallel ?? queue.length, queue.length)) }, async () => {
-    while (queue.length && !stopped) await runPoint(queue.shift()!);
+    // A cancelled sweep starts no more points (those left are recorded as not started).
+    while (queue.length && !stopped && !CancellationScope.current().consideredCancelled) await runPoint(queue.shift()!);
   });
   await Promise.all(lanes);
   for (const point of queue) results.set(point.index, { index: point.index, params: point.params, runId: ids.get(point.index)!, state: 'not-started' });
