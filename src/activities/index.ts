@@ -6,7 +6,7 @@ import { appendFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
-import type { Backend, BackendHooks, JobHandle, JobStatus } from '../backends/types.js';
+import type { Backend, BackendHooks, JobHandle, JobStatus, StagedJob } from '../backends/types.js';
 import { findEnvironmentImage } from '../images/build.js';
 import { buildTrustNotes, resolveBuildTrust } from '../images/build-trust.js';
 import { LOCK_FILE, specHash } from '../images/lock.js';
@@ -327,6 +327,23 @@ export function createActivities(deps: ActivityDeps) {
         log(input).info({ jobId: handle.jobId }, 'job submitted');
         return handle;
       }, { transient: true }); // a job may exist already: an unreachable backend is retried
+    },
+
+    /** A sweep's points as one job array (one submission); the backend's maxParallel caps the array's own limit. */
+    async submitArray(arrayId: string, backendName: string, jobs: { input: RunInput; staged: StagedJob }[], maxParallel?: number): Promise<JobHandle[]> {
+      return guard(async () => {
+        const { backend, kind } = await backendFor(backendName);
+        if (!backend.submitArray) throw badInput(`backend ${backendName} (${kind}) has no job arrays; leave out --array`);
+        const { config } = resolveBackend(await loadUserConfig(deps.home), backendName);
+        const limits = [maxParallel, 'maxParallel' in config ? config.maxParallel : undefined].filter((n): n is number => n !== undefined);
+        const handles = await backend.submitArray(
+          arrayId,
+          jobs.map(({ input, staged }) => ({ runId: input.runId, command: input.command, workdir: input.workdir || undefined, env: {}, resources: input.resources, staged })),
+          { maxParallel: limits.length ? Math.min(...limits) : undefined },
+        );
+        deps.logger.info({ arrayId, backend: backendName, jobs: handles.length, first: handles[0]?.jobId }, 'job array submitted');
+        return handles;
+      }, { transient: true });
     },
 
     async awaitJob(input: RunInput, handle: JobHandle): Promise<JobStatus> {

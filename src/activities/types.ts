@@ -29,6 +29,8 @@ export interface RunInput {
   prepared?: { sources: PreparedSources; image: PreparedImage };
   /** On a pool: the member tried first is `placementStart` modulo the members (a sweep spreads its points). */
   placementStart?: number;
+  /** An element of a job array its sweep submitted (with `prepared`): the run only awaits, collects and records it. */
+  attached?: { handle: JobHandle };
 }
 
 export interface SweepPointRef {
@@ -74,6 +76,8 @@ export interface SweepInput {
   points: SweepPoint[];
   /** At most this many of the sweep's points at once (the backend's own maxParallel holds too). */
   maxParallel?: number;
+  /** Submit every point as one job array (a backend that has them: SLURM). */
+  array?: boolean;
   /** A retry: the sweep it retries, the points carried over as they were, and the recorded source and image. */
   retry?: { of: string; kept: SweepPointResult[]; sources: PreparedSources; image: PreparedImage };
 }

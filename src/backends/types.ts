@@ -19,6 +19,12 @@ export interface Backend {
   stage(request: StageRequest): Promise<StagedJob>;
   /** Start the job; idempotent per run id (a repeated submit returns the job already made). */
   submit(job: JobSpec): Promise<JobHandle>;
+  /**
+   * Submit many staged jobs as one scheduler array (one submission); idempotent per `arrayId`
+   * (a repeat returns the same handles, never a second array). Handles are in `jobs` order and
+   * each works with status/logs/cancel/collect/cleanup like a single job's handle.
+   */
+  submitArray?(arrayId: string, jobs: JobSpec[], options: { maxParallel?: number }): Promise<JobHandle[]>;
   status(handle: JobHandle): Promise<JobStatus>;
   /** The job's combined stdout/stderr from the start, following until the job ends. */
   logs(handle: JobHandle): Promise<Readable>;

@@ -13,7 +13,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { FinishInput, Placement, PreparedImage, PreparedSources, RunInput, RunProgress, RunResult, Target } from '../activities/types.js';
+import type { FinishInput, Placement, RunInput, RunProgress, RunResult, Target } from '../activities/types.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
 import { slotsWorkflowId } from './names.js';
 import { grantSignal, releaseSignal } from './slots.js';
@@ -47,58 +47,10 @@ export async function runProject(input: RunInput): Promise<RunResult> {
   const slots = new Slots();
 
   progress.state = 'preparing';
-  // Histories from before pools and slots replay without their steps.
-  const placing = patched('placement-and-slots-v1');
-  // `run` is the input as placed: its backend is the one the job is on (a pool's member).
-  let run = input;
-  let sources: PreparedSources;
-  let image: PreparedImage;
-  let handle: JobHandle;
-  const trail: Placement[] = [];
-  let target: Target = { members: [input.backend] };
-  try {
-    if (placing) target = await prep.resolveTarget(input.backend);
-    const start = (input.placementStart ?? 0) % target.members.length;
-    const members = [...target.members.slice(start), ...target.members.slice(0, start)];
-    run = { ...input, backend: members[0]! };
-    sources = await prep.prepare(run);
-    progress.sourceCommit = sources.sourceCommit;
-    // A new run builds or reuses its image and pushes it when the user has a registry, so any
-    // machine can pull it by digest; a rerun uses the recorded one (stage pulls it if need be);
-    // a team run the one its client built and pushed; a sweep's point the one its sweep made.
-    image = input.prepared
-      ? input.prepared.image
-      : input.team
-      ? input.team.image
-      : input.rerun
-      ? await prep.resolveRecordedImage(input)
-      : await build.publishImage(input, (await prep.findImage(input, sources.sourceCommit)) ?? (await build.buildImage(input, sources.sourceCommit)));
-    progress.image = image;
-    for (let i = 0; ; i++) {
-      run = { ...input, backend: members[i]! };
-      progress.backend = run.backend;
-      const staged = await build.stage(run, sources.sourceCommit, image);
-      if (placing) await slots.hold(run.backend);
-      // Submit cannot be interrupted halfway: a cancel arriving now still sees the job's handle.
-      handle = await CancellationScope.nonCancellable(() => submitting.submit(run, staged));
-      const last = i === members.length - 1;
-      const left = target.pool && !last ? await leaveIfWaiting(run, handle, target.maxQueueWaitSeconds ?? 0) : undefined;
-      if (target.pool) trail.push({ backend: run.backend, jobId: handle.jobId, outcome: left ? 'withdrawn' : 'ran', ...(left ? { reason: left } : {}), at: new Date().toISOString() });
-      progress.placements = [...trail];
-      if (!left) break;
-      log.info('run moves on within its pool', { runId: input.runId, from: run.backend, reason: left });
-      await slots.release(run.backend);
-    }
-  } catch (err) {
-    // Nothing ran: no record, the project's history stays as it was; staged sources are removed.
-    if (isCancellation(err)) progress.state = 'cancelled';
-    else progress.state = 'failed';
-    await CancellationScope.nonCancellable(async () => {
-      await slots.releaseAll();
-      await finishing.cleanup(run);
-    });
-    throw err;
-  }
+  // An element of its sweep's job array was submitted already, with the sweep's sources and image.
+  const { run, sources, image, handle, target, trail } = input.attached
+    ? { run: input, ...input.prepared!, handle: input.attached.handle, target: { members: [input.backend] } as Target, trail: [] }
+    : await place(input, slots, progress);
 
   progress.handle = handle;
   progress.state = 'submitted';
@@ -160,6 +112,61 @@ export async function runProject(input: RunInput): Promise<RunResult> {
       ...(collected?.skipped.length ? { skippedOutputs: collected.skipped } : {}),
     };
   });
+}
+
+/**
+ * Prepare the sources and the image, then stage and submit, on a pool member after member until
+ * the job starts or the last member is reached. Failing, nothing ran: nothing is recorded, the
+ * project's history stays as it was, and what was staged is removed.
+ */
+async function place(input: RunInput, slots: Slots, progress: RunProgress) {
+  // Histories from before pools and slots replay without their steps.
+  const placing = patched('placement-and-slots-v1');
+  // `run` is the input as placed: its backend is the one the job is on (a pool's member).
+  let run = input;
+  const trail: Placement[] = [];
+  let target: Target = { members: [input.backend] };
+  try {
+    if (placing) target = await prep.resolveTarget(input.backend);
+    const start = (input.placementStart ?? 0) % target.members.length;
+    const members = [...target.members.slice(start), ...target.members.slice(0, start)];
+    run = { ...input, backend: members[0]! };
+    const sources = await prep.prepare(run);
+    progress.sourceCommit = sources.sourceCommit;
+    // A new run builds or reuses its image and pushes it when the user has a registry, so any
+    // machine can pull it by digest; a rerun uses the recorded one (stage pulls it if need be);
+    // a team run the one its client built and pushed; a sweep's point the one its sweep made.
+    const image = input.prepared
+      ? input.prepared.image
+      : input.team
+      ? input.team.image
+      : input.rerun
+      ? await prep.resolveRecordedImage(input)
+      : await build.publishImage(input, (await prep.findImage(input, sources.sourceCommit)) ?? (await build.buildImage(input, sources.sourceCommit)));
+    progress.image = image;
+    for (let i = 0; ; i++) {
+      run = { ...input, backend: members[i]! };
+      progress.backend = run.backend;
+      const staged = await build.stage(run, sources.sourceCommit, image);
+      if (placing) await slots.hold(run.backend);
+      // Submit cannot be interrupted halfway: a cancel arriving now still sees the job's handle.
+      const handle = await CancellationScope.nonCancellable(() => submitting.submit(run, staged));
+      const last = i === members.length - 1;
+      const left = target.pool && !last ? await leaveIfWaiting(run, handle, target.maxQueueWaitSeconds ?? 0) : undefined;
+      if (target.pool) trail.push({ backend: run.backend, jobId: handle.jobId, outcome: left ? 'withdrawn' : 'ran', ...(left ? { reason: left } : {}), at: new Date().toISOString() });
+      progress.placements = [...trail];
+      if (!left) return { run, sources, image, handle, target, trail };
+      log.info('run moves on within its pool', { runId: input.runId, from: run.backend, reason: left });
+      await slots.release(run.backend);
+    }
+  } catch (err) {
+    progress.state = isCancellation(err) ? 'cancelled' : 'failed';
+    await CancellationScope.nonCancellable(async () => {
+      await slots.releaseAll();
+      await finishing.cleanup(run);
+    });
+    throw err;
+  }
 }
 
 /**

@@ -10,6 +10,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { PreparedImage, PreparedSources, RunInput, RunResult, SweepInput, SweepPoint, SweepPointResult, SweepProgress, SweepResult } from '../activities/types.js';
+import type { JobHandle, StagedJob } from '../backends/types.js';
 import { runProject } from './run-project.js';
 
 export const sweepProgressQuery = defineQuery<SweepProgress>('sweepProgress');
@@ -17,6 +18,7 @@ export const sweepProgressQuery = defineQuery<SweepProgress>('sweepProgress');
 const retry = { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 };
 const prep = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } });
 const build = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: { ...retry, maximumAttempts: 3 } });
+const submitting = proxyLocalActivities<Activities>({ startToCloseTimeout: '5m', retry: { ...retry, maximumAttempts: 10 } });
 const finishing = proxyLocalActivities<Activities>({ startToCloseTimeout: '5m', retry });
 
 /**
@@ -47,19 +49,24 @@ export async function sweepProject(input: SweepInput): Promise<SweepResult> {
     image = await build.publishImage(first, (await prep.findImage(first, sources.sourceCommit)) ?? (await build.buildImage(first, sources.sourceCommit)));
   }
 
+  const childOf = (point: SweepPoint): RunInput => ({
+    ...base,
+    runId: ids.get(point.index)!,
+    command: point.command,
+    sweep: { sweepId: input.sweepId, index: point.index, params: point.params },
+    prepared: { sources, image },
+    placementStart: point.index,
+  });
+  // A job array: every point staged, then one submission; the scheduler holds the parallelism.
+  const attached = input.array ? await submitAsArray(input, input.points.map(childOf)) : undefined;
+
   progress.state = 'running';
   const queue = [...input.points];
   let stopped = false;
   const runPoint = async (point: SweepPoint) => {
     const runId = ids.get(point.index)!;
-    const child: RunInput = {
-      ...base,
-      runId,
-      command: point.command,
-      sweep: { sweepId: input.sweepId, index: point.index, params: point.params },
-      prepared: { sources, image },
-      placementStart: point.index,
-    };
+    const handle = attached?.get(runId);
+    const child: RunInput = { ...childOf(point), ...(handle ? { attached: { handle } } : {}) };
     results.set(point.index, { index: point.index, params: point.params, runId, state: 'not-started' });
     try {
       const r: RunResult = await executeChild(runProject, {
@@ -75,7 +82,7 @@ export async function sweepProject(input: SweepInput): Promise<SweepResult> {
       results.set(point.index, { index: point.index, params: point.params, runId, state: cancelled ? 'cancelled' : 'failed', reason: reasonOf(err) });
     }
   };
-  const lanes = Array.from({ length: Math.max(1, Math.min(input.maxParallel ?? queue.length, queue.length)) }, async () => {
+  const lanes = Array.from({ length: Math.max(1, Math.min((!attached && input.maxParallel) || queue.length, queue.length)) }, async () => {
     // A cancelled sweep starts no more points (those left are recorded as not started).
     while (queue.length && !stopped && !CancellationScope.current().consideredCancelled) await runPoint(queue.shift()!);
   });
@@ -90,6 +97,25 @@ export async function sweepProject(input: SweepInput): Promise<SweepResult> {
     progress.state = state;
     return { sweepId: input.sweepId, state, points, commit };
   });
+}
+
+/** Stage every point (a few at once), then submit them all as one array; a failure removes what was staged. */
+async function submitAsArray(input: SweepInput, children: RunInput[]): Promise<Map<string, JobHandle>> {
+  const staged: StagedJob[] = [];
+  try {
+    for (let i = 0; i < children.length; i += 8) {
+      staged.push(...(await Promise.all(children.slice(i, i + 8).map((c) => build.stage(c, c.prepared!.sources.sourceCommit, c.prepared!.image)))));
+    }
+    const handles = await CancellationScope.nonCancellable(() =>
+      submitting.submitArray(input.sweepId, input.backend, children.map((c, i) => ({ input: c, staged: staged[i]! })), input.maxParallel),
+    );
+    return new Map(children.map((c, i) => [c.runId, handles[i]!]));
+  } catch (err) {
+    await CancellationScope.nonCancellable(async () => {
+      for (const c of children) await finishing.cleanup(c);
+    });
+    throw err;
+  }
 }
 
 /** A point's run id, like any run's ("run-" + 12 base32 characters); replays give the same ids. */

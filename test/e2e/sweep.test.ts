@@ -102,6 +102,7 @@ describe('bad grids: one line, exit 2, nothing submitted', () => {
     ['a grid too big', ['sweep', '--param', 'a=1..200', '--param', 'b=1..200', '--', 'echo', '{a}{b}'], /more than 10000/],
     ['an unknown backend', ['sweep', '--on', 'nowhere', '--param', 'n=1,2', '--', 'echo', '{n}'], /unknown backend "nowhere"/],
     ['no command', ['sweep', '--param', 'n=1,2'], /no command given/],
+    ['a job array on Docker', ['sweep', '--array', '--param', 'n=1,2', '--', 'echo', '{n}'], /--array needs a slurm backend, and local is docker/],
     ['retry of an unknown sweep', ['sweep', 'retry', 'sweep-zzzzzzzzzzzz'], /no recorded sweep/],
   ];
   for (const [what, args, message] of cases) {

@@ -21,6 +21,7 @@ export default class Sweep extends BaseCommand {
     param: Flags.string({ char: 'p', description: 'a parameter and its values: name=a,b,c or name=1..5 (name=0..100:10 with a step); repeatable', multiple: true }),
     on: backendFlag,
     'max-parallel': Flags.integer({ description: 'at most N points at once (the backend\'s maxParallel holds too)', min: 1 }),
+    array: Flags.boolean({ description: 'slurm: submit every point as one job array (one sbatch); each point is still its own run' }),
     ...resourceFlags,
     detach: Flags.boolean({ char: 'd', description: 'start the sweep and print its id without waiting' }),
   };
@@ -36,7 +37,10 @@ export default class Sweep extends BaseCommand {
     const points = expandGrid(template, params);
     const project = await this.project();
     const backend = flags.on ?? project.spec.backend ?? DEFAULT_BACKEND;
-    if (!this.env.team) resolveBackend(await loadUserConfig(this.env.home), backend);
+    if (!this.env.team) {
+      const { config } = resolveBackend(await loadUserConfig(this.env.home), backend);
+      if (flags.array && config.kind !== 'slurm') throw badInput(`--array needs a slurm backend, and ${backend} is ${config.kind}; leave out --array`);
+    }
     const sweepId = newSweepId();
     const result = await launchSweep(
       this.env,
@@ -51,6 +55,7 @@ export default class Sweep extends BaseCommand {
         resources: resolveResources(flags, project.spec),
         points,
         maxParallel: flags['max-parallel'],
+        ...(flags.array ? { array: true } : {}),
       },
       { detach: flags.detach, json: this.jsonEnabled() },
     );
