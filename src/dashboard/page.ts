@@ -14,9 +14,9 @@ pre{background:#111;color:#eee;padding:.75rem;max-height:24rem;overflow:auto;whi
 <body>
 <h1>Reprise · <span id="project">${title}</span></h1>
 <h2>Live runs</h2>
-<table><thead><tr><th>run</th><th>state</th><th>backend</th><th>started</th><th>command</th></tr></thead><tbody id="runs"></tbody></table>
+<table><thead><tr><th>sweep</th><th>run</th><th>state</th><th>backend</th><th>started</th><th>command</th></tr></thead><tbody id="runs"></tbody></table>
 <h2>Activity feed</h2>
-<table><thead><tr><th>commit</th><th>run</th><th>state</th><th>exit</th><th>backend</th><th>finished</th><th>command</th></tr></thead><tbody id="feed"></tbody></table>
+<table><thead><tr><th>commit</th><th>sweep</th><th>run</th><th>state</th><th>exit</th><th>backend</th><th>finished</th><th>command</th></tr></thead><tbody id="feed"></tbody></table>
 <h2>Log <span id="logrun"></span></h2>
 <pre id="log">select a run</pre>
 <script>
@@ -32,12 +32,14 @@ function fill(id, rows, cols) {
     return tr;
   }));
 }
+// A sweep's points together, where its newest point is.
+const grouped = (rows, key) => { const order = [...new Set(rows.map((r) => r[key] || r.runId))]; return order.flatMap((k) => rows.filter((r) => (r[key] || r.runId) === k)); };
 const cmd = (argv, r) => (argv || []).join(' ') + (r && r.workdir ? '  (in ' + r.workdir + '/)' : '');
 async function refresh() {
   try {
     const [runs, feed] = await Promise.all([fetch('/api/runs').then((r) => r.json()), fetch('/api/feed').then((r) => r.json())]);
-    fill('runs', runs, [['runId'], ['state'], ['backend'], ['startTime'], ['command', cmd]]);
-    fill('feed', feed, [['commit', (c) => c.slice(0, 10)], ['runId'], ['state'], ['exitCode'], ['backend'], ['finishedAt'], ['command', cmd]]);
+    fill('runs', grouped(runs, 'sweepId'), [['sweepId'], ['runId'], ['state'], ['backend'], ['startTime'], ['command', cmd]]);
+    fill('feed', grouped(feed, 'sweep'), [['commit', (c) => c.slice(0, 10)], ['sweep'], ['runId'], ['state'], ['exitCode'], ['backend'], ['finishedAt'], ['command', cmd]]);
   } catch (e) { console.error(e); }
 }
 async function refreshLog() {
