@@ -20,11 +20,9 @@ export const kindFlags: ReadonlyMap<string, { spec: FlagSpec; kinds: string[] }>
 
 /** The oclif flags of `backend add`: --kind and every kind's own. */
 export function backendAddFlags() {
-  const own = [...kindFlags].map(([name, { spec, kinds }]) => [name, oclifFlag(spec, `${kinds.join(', ')}: ${spec.description}`)] as const);
-  return {
-    kind: Flags.string({ description: 'backend kind', options: backendKinds.map((d) => d.kind), required: true }),
-    ...Object.fromEntries(own),
-  };
+  const own: Record<string, ReturnType<typeof oclifFlag>> = {};
+  for (const [name, { spec, kinds }] of kindFlags) own[name] = oclifFlag(spec, `${kinds.join(', ')}: ${spec.description}`);
+  return { kind: Flags.string({ description: 'backend kind', options: backendKinds.map((d) => d.kind), required: true }), ...own };
 }
 
 function oclifFlag(spec: FlagSpec, description: string) {
