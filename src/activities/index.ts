@@ -48,7 +48,7 @@ export interface ActivityDeps {
   logger: Logger;
   /** The engine images are built on (local Docker). */
   docker: Docker;
-  createBackend: (config: BackendConfig, hooks?: BackendHooks) => Backend;
+  createBackend: (config: BackendConfig, hooks?: BackendHooks) => Promise<Backend>;
   /** How often awaitJob polls the backend. */
   pollIntervalMs?: number;
   /** Who this worker is: recorded in the team-mode runs it publishes. */
@@ -92,7 +92,7 @@ export function createActivities(deps: ActivityDeps) {
   };
 
   // One backend instance per name while its config is unchanged, so connections (SSH) are reused.
-  const backends = new Map<string, { key: string; backend: Backend }>();
+  const backends = new Map<string, { key: string; backend: Promise<Backend> }>();
   async function backendFor(name: string): Promise<{ backend: Backend; kind: string }> {
     const { config } = resolveBackend(await loadUserConfig(deps.home), name);
     const key = JSON.stringify(config);
@@ -101,7 +101,7 @@ export function createActivities(deps: ActivityDeps) {
       cached = { key, backend: deps.createBackend(config, hooks) };
       backends.set(name, cached);
     }
-    return { backend: cached.backend, kind: config.kind };
+    return { backend: await cached.backend, kind: config.kind };
   }
 
   /** Appends transfer progress to the run's transfer log for the CLI's bar, at most once per MiB. */

@@ -1,19 +1,14 @@
+import { badInput } from '../errors.js';
 import type { BackendConfig } from '../config/user-config.js';
-import { DockerBackend } from './docker/docker-backend.js';
-import { dockerClient } from '../images/engine.js';
-import { KubernetesBackend } from './kubernetes/kubernetes-backend.js';
-import { SlurmBackend } from './slurm/slurm-backend.js';
+import { backendKinds, kindDefinition } from './kinds.js';
 import type { Backend, BackendHooks } from './types.js';
 
-/** Backend kinds by name; adding a kind means adding a folder and one line here. */
-const factories: { [K in BackendConfig['kind']]: (config: Extract<BackendConfig, { kind: K }>, hooks: BackendHooks) => Backend } = {
-  docker: (config) => new DockerBackend(dockerClient(config.socketPath)),
-  slurm: (config) => new SlurmBackend(config),
-  kubernetes: (config, hooks) => new KubernetesBackend(config, dockerClient(), hooks),
-};
-
-export function createBackend(config: BackendConfig, hooks: BackendHooks = {}): Backend {
-  const factory = factories[config.kind] as ((c: BackendConfig, h: BackendHooks) => Backend) | undefined;
-  if (!factory) throw new Error(`unknown backend kind "${config.kind}"; known kinds: ${Object.keys(factories).join(', ')}`);
-  return factory(config, hooks);
+/** The Backend for a config, its implementation loaded on first use (kinds.ts lists the kinds). */
+export async function createBackend(config: BackendConfig, hooks: BackendHooks = {}): Promise<Backend> {
+  const definition = kindDefinition(config.kind);
+  if (!definition) throw new Error(`unknown backend kind "${config.kind}"; known kinds: ${backendKinds.map((d) => d.kind).join(', ')}`);
+  if (!definition.create) {
+    throw badInput(`a ${config.kind} backend does not run jobs itself: the workflow places each run on one of its members (resolvePool)`);
+  }
+  return definition.create(config, hooks);
 }

@@ -5,71 +5,22 @@ import { z } from 'zod';
 import { badInput } from '../errors.js';
 import { paths } from './env.js';
 import { readYamlFile, toYaml } from './yaml-file.js';
+import type { ConfigIssue } from '../backends/definition.js';
+
+import { backendKinds, kindDefinition, runnableKinds, type KindSchemas } from '../backends/kinds.js';
+import { backendName, registryUrl } from './names.js';
+
+export { backendName, registryUrl };
 
 /**
  * Per-user configuration ($REPRISE_HOME/config.yaml). Backends live here, never in a project,
  * so credentials and host names are not committed or synced.
  */
-export const backendName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'backend names are lowercase letters, digits and dashes');
 
-/** host[:port][/path]: where built images are pushed and pulled by digest. */
-export const registryUrl = z
-  .string()
-  .regex(/^[a-zA-Z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, 'a registry such as registry.example.com/team or 127.0.0.1:5000 (no scheme)');
-
-export const dockerBackendSchema = z
-  .object({
-    kind: z.literal('docker'),
-    /** Docker Engine API endpoint; default: DOCKER_HOST or the local socket. */
-    socketPath: z.string().optional(),
-  })
-  .strict();
-
-export const slurmBackendSchema = z
-  .object({
-    kind: z.literal('slurm'),
-    /** The login node, reached over SSH as `user` with `identityFile` and/or an ssh-agent. */
-    host: z.string().min(1),
-    port: z.number().int().min(1).max(65535).default(22),
-    user: z.string().min(1),
-    /** A private key without a passphrase; a key with one is used through the ssh-agent. */
-    identityFile: z.string().min(1).optional(),
-    /** The ssh-agent socket (as ssh_config's IdentityAgent); default: SSH_AUTH_SOCK. */
-    identityAgent: z.string().min(1).optional(),
-    /** Required: the host key is verified against it, never trusted blindly. */
-    knownHostsFile: z.string().min(1),
-    partition: z.string().optional(),
-    account: z.string().optional(),
-    qos: z.string().optional(),
-    /** Extra `#SBATCH` arguments, one per element (e.g. --constraint=haswell). */
-    sbatchArgs: z.array(z.string()).optional(),
-    runtime: z.enum(['charliecloud', 'apptainer']).default('charliecloud'),
-    /** On the cluster: the image cache and run directories. */
-    workdir: z.string().default('~/.reprise'),
-  })
-  .strict();
-
-export const kubernetesBackendSchema = z
-  .object({
-    kind: z.literal('kubernetes'),
-    /** Default: KUBECONFIG, else ~/.kube/config. */
-    kubeconfig: z.string().min(1).optional(),
-    /** Default: the kubeconfig's current context. */
-    context: z.string().min(1).optional(),
-    namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a Kubernetes namespace name (DNS-1123 label)'),
-    /** Where images are pushed (host[:port][/path]); the cluster's nodes pull from it. */
-    registry: registryUrl,
-    /**
-     * Fail a run no node can ever hold (default true). Set false where a cluster autoscaler may
-     * add bigger nodes: the run then waits, its pending reason shown.
-     */
-    failUnschedulable: z.boolean().optional(),
-  })
-  .strict();
-
-export const backendConfigSchema = z.discriminatedUnion('kind', [dockerBackendSchema, slurmBackendSchema, kubernetesBackendSchema]);
+/** One schema per kind (src/backends/<kind>/definition.ts), told apart by `kind`. */
+export const backendConfigSchema = z.discriminatedUnion('kind', backendKinds.map((d) => d.schema) as unknown as KindSchemas);
 export type BackendConfig = z.infer<typeof backendConfigSchema>;
-export type BackendKind = BackendConfig['kind'];
+export type { BackendKind } from '../backends/kinds.js';
 
 /** What reaches image builds from the user's network: a CA bundle to trust and proxies. */
 export const buildSettingsSchema = z
@@ -90,7 +41,12 @@ export const userConfigSchema = z
     registry: z.object({ url: registryUrl }).strict().optional(),
     build: buildSettingsSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    for (const issue of backendIssues(config.backends)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['backends', issue.backend, ...issue.path], message: issue.message });
+    }
+  });
 export type UserConfig = z.infer<typeof userConfigSchema>;
 
 /** The embedded default: the local Docker engine, always available under this name. */
@@ -109,6 +65,22 @@ export async function saveUserConfig(home: string, config: UserConfig): Promise<
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, toYaml(config), { mode: 0o600 });
   await rename(tmp, file);
+}
+
+/** What is wrong between the backends (a pool naming an unknown backend or a pool), backend by backend. */
+export function backendIssues(configured: Record<string, BackendConfig>): BackendIssue[] {
+  const backends = { ...builtInBackends, ...configured };
+  return Object.entries(configured).flatMap(([name, config]) =>
+    (kindDefinition(config.kind)?.validate?.(config, { name, backends, runnableKinds }) ?? []).map((issue) => ({ backend: name, ...issue })),
+  );
+}
+export type BackendIssue = ConfigIssue & { backend: string };
+
+/** The backends that name this one (pools it is a member of). */
+export function backendsUsing(config: UserConfig, name: string): { name: string; config: BackendConfig }[] {
+  return Object.entries(config.backends)
+    .filter(([, c]) => kindDefinition(c.kind)?.uses?.(c).includes(name))
+    .map(([user, c]) => ({ name: user, config: c }));
 }
 
 export function allBackends(config: UserConfig): Record<string, BackendConfig> {

@@ -5,7 +5,7 @@ import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { formatDuration } from '../../config/resources.js';
-import type { BackendConfig } from '../../config/user-config.js';
+import type { KubernetesConfig } from './definition.js';
 import { backendUnavailable, errorMessage } from '../../errors.js';
 import type { Backend, BackendCheck, BackendHooks, Collected, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import { OOM_REASON, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
@@ -26,8 +26,6 @@ import {
 import { archiveSources } from '../sources-archive.js';
 import { fitsAllocatable } from './quantity.js';
 import { extractMembers, listTarFile, partitionOutputMembers } from '../../project/tar-members.js';
-
-export type KubernetesConfig = Extract<BackendConfig, { kind: 'kubernetes' }>;
 
 interface KubernetesHandle extends JobHandle {
   kind: 'kubernetes';

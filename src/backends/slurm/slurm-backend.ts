@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { BackendConfig } from '../../config/user-config.js';
+import type { SlurmConfig } from './definition.js';
 import { backendUnavailable, badInput, errorMessage } from '../../errors.js';
 import { dockerClient } from '../../images/engine.js';
 import type { Backend, BackendCheck, Collected, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
@@ -18,8 +18,6 @@ import { batchScript, isGoneJobError, jobName, jobStatusFrom, sbatchRefusal, spl
 import { shellQuote } from './shell-quote.js';
 import { archiveSources } from '../sources-archive.js';
 import { SshClient } from './ssh-client.js';
-
-export type SlurmBackendConfig = Extract<BackendConfig, { kind: 'slurm' }>;
 
 export type StageStep = 'image-cached' | 'image-pull' | 'image-pull-failed' | 'image-upload' | 'image-convert' | 'sources-upload';
 
@@ -56,7 +54,7 @@ export class SlurmBackend implements Backend {
   private workdirAbs?: Promise<string>;
 
   constructor(
-    private readonly config: SlurmBackendConfig,
+    private readonly config: SlurmConfig,
     private readonly deps: SlurmBackendDeps = {},
   ) {
     this.ssh =

@@ -1,6 +1,6 @@
 // Shared by the kubernetes-backend tests: the real test cluster's settings and small helpers.
 import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import type { KubernetesConfig } from '../../../src/backends/kubernetes/kubernetes-backend.js';
+import type { KubernetesConfig } from '../../../src/backends/kubernetes/definition.js';
 import { buildTestImage as buildImage, readInfraEnv } from '../../helpers/infra.js';
 
 export interface ClusterEnv {

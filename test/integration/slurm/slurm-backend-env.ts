@@ -1,10 +1,10 @@
 // Settings of the real test cluster (`test/infra/slurm up` writes them): fail loudly, never skip.
-import type { SlurmBackendConfig } from '../../../src/backends/slurm/slurm-backend.js';
+import type { SlurmConfig } from '../../../src/backends/slurm/definition.js';
 import { buildTestImage as buildImage, readInfraEnv } from '../../helpers/infra.js';
 
 export const SLURM_ENV_KEYS = ['SLURM_SSH_HOST', 'SLURM_SSH_PORT', 'SLURM_SSH_USER', 'SLURM_SSH_IDENTITY', 'SLURM_SSH_KNOWN_HOSTS', 'SLURM_PARTITION'] as const;
 
-export function clusterConfig(workdir: string): SlurmBackendConfig & { identityFile: string } {
+export function clusterConfig(workdir: string): SlurmConfig & { identityFile: string } {
   const vars = readInfraEnv('slurm', SLURM_ENV_KEYS, ['SLURM_SSH_IDENTITY', 'SLURM_SSH_KNOWN_HOSTS']);
   return {
     kind: 'slurm',

@@ -273,8 +273,8 @@ describe('runProject: a submit the backend refuses', () => {
   let refusing: { worker: Worker; running: Promise<void> };
   beforeAll(async () => {
     // The real Docker backend, except that submit is refused (as a cluster refuses a job).
-    const createRefusing = (config: BackendConfig): Backend => {
-      const real = createBackend(config);
+    const createRefusing = async (config: BackendConfig): Promise<Backend> => {
+      const real = await createBackend(config);
       return Object.assign(Object.create(real) as Backend, { submit: () => Promise.reject(badInput('the backend refused the job; fix its settings')) });
     };
     refusing = await startWorker(env, refusingQueue, testActivities(home, { createBackend: createRefusing }));

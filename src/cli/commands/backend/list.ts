@@ -1,4 +1,5 @@
 import { BaseCommand } from '../../base-command.js';
+import { kindDefinition } from '../../../backends/kinds.js';
 import { allBackends, loadUserConfig, type BackendConfig } from '../../../config/user-config.js';
 import { table } from '../../table.js';
 
@@ -8,7 +9,10 @@ export default class BackendList extends BaseCommand {
   async run(): Promise<Record<string, BackendConfig>> {
     await this.parse(BackendList);
     const backends = allBackends(await loadUserConfig(this.env.home));
-    this.say(table(['NAME', 'KIND'], Object.entries(backends).map(([name, c]) => [name, c.kind])));
+    this.say(table(['NAME', 'KIND', 'SETTINGS'], Object.entries(backends).map(([name, c]) => [name, c.kind, settingsOf(c)])));
     return backends;
   }
 }
+
+const settingsOf = (config: BackendConfig): string =>
+  [kindDefinition(config.kind)!.describe(config), ...('maxParallel' in config && config.maxParallel !== undefined ? [`max parallel ${config.maxParallel}`] : [])].join('; ');
