@@ -126,7 +126,8 @@ export class SlurmBackend implements Backend {
       throw new Error(`sbatch failed on ${this.config.host} (exit ${submitted.code}): ${submitted.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     }
     const out = submitted.stdout.toString('utf8');
-    const jobId = /^(\d+)/.exec(out.trim())?.[1];
+    // An element of a job array this run was submitted in reads <array job id>_<index>.
+    const jobId = /^(\d+(?:_\d+)?)/.exec(out.trim())?.[1];
     if (!jobId) throw new Error(`sbatch on ${this.config.host} gave no job id: ${out.trim()}`);
     const handle: SlurmHandle = { kind: 'slurm', runId: job.runId, jobId, runDir, timeSeconds: job.resources.timeSeconds ?? null };
     return handle;
