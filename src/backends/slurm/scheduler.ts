@@ -29,11 +29,13 @@ function directiveValue(name: string, value: string): string {
   return value;
 }
 
-/** The batch script: resources as directives, the run, then its exit status kept in `exit_code`. */
-export function batchScript(spec: BatchScriptSpec): string {
+export const directive = (name: string, value: string) => `#SBATCH --${name}=${directiveValue(name, value)}`;
+
+/** The resources and placement of a job (or of every element of an array) as #SBATCH lines. */
+export function resourceDirectives(spec: Pick<BatchScriptSpec, 'resources' | 'partition' | 'account' | 'qos' | 'extraArgs'>): string[] {
   const r = spec.resources;
-  const d = (name: string, value: string) => `#SBATCH --${name}=${directiveValue(name, value)}`;
-  const lines = ['#!/bin/sh', d('job-name', spec.jobName), d('output', `${spec.runDir}/job.log`), d('chdir', spec.runDir)];
+  const d = directive;
+  const lines: string[] = [];
   // SLURM limits are whole minutes: round up, never give the job less than it asked for.
   if (r.timeSeconds) lines.push(d('time', String(Math.ceil(r.timeSeconds / 60))));
   lines.push(d('ntasks', '1'));
@@ -44,6 +46,12 @@ export function batchScript(spec: BatchScriptSpec): string {
   if (spec.account) lines.push(d('account', spec.account));
   if (spec.qos) lines.push(d('qos', spec.qos));
   for (const arg of spec.extraArgs ?? []) lines.push(`#SBATCH ${directiveValue('argument', arg)}`);
+  return lines;
+}
+
+/** The run itself: its environment, its command, then its exit status kept in `exit_code`. */
+export function runLines(spec: Pick<BatchScriptSpec, 'runDir' | 'env' | 'command'>): string[] {
+  const lines: string[] = [];
   for (const [key, value] of Object.entries(spec.env)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new Error(`invalid environment variable name "${key}"`);
     lines.push(`export ${key}=${shellQuote(value)}`);
@@ -55,12 +63,23 @@ export function batchScript(spec: BatchScriptSpec): string {
     // Written atomically: a reader never sees an empty file.
     `echo "$rc" > ${shellQuote(`${spec.runDir}/exit_code.tmp`)} && mv -f ${shellQuote(`${spec.runDir}/exit_code.tmp`)} ${exitFile}`,
     'exit "$rc"',
-    '',
   );
-  // sbatch refuses a script holding "\r\n" (it takes it for a DOS file), so a carriage return in
-  // an argument or value is written as $(printf '\r'). Every CR here is inside a single-quoted
-  // word (directive values refuse whitespace): close the quote, substitute, reopen.
-  return lines.join('\n').replace(/\r/g, `'"$(printf '\\r')"'`);
+  return lines;
+}
+
+/**
+ * sbatch refuses a script holding "\r\n" (it takes it for a DOS file), so a carriage return in
+ * an argument or value is written as $(printf '\r'). Every CR here is inside a single-quoted
+ * word (directive values refuse whitespace): close the quote, substitute, reopen.
+ */
+export const withoutCarriageReturns = (script: string) => script.replace(/\r/g, `'"$(printf '\\r')"'`);
+
+/** The batch script: resources as directives, the run, then its exit status kept in `exit_code`. */
+export function batchScript(spec: BatchScriptSpec): string {
+  const d = directive;
+  const lines = ['#!/bin/sh', d('job-name', spec.jobName), d('output', `${spec.runDir}/job.log`), d('chdir', spec.runDir)];
+  lines.push(...resourceDirectives(spec), ...runLines(spec), '');
+  return withoutCarriageReturns(lines.join('\n'));
 }
 
 /**
@@ -97,6 +116,7 @@ const REFUSALS = [
   /Node count specification invalid/i,
   /violates accounting\/QOS policy/i,
   /Invalid (account|qos)/i,
+  /Invalid job array specification/i,
 ];
 
 /** The refusal lines of sbatch's stderr when it refused the job for good, else undefined. */

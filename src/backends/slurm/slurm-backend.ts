@@ -16,6 +16,7 @@ import { ensureLocalImage } from '../../images/local.js';
 import { dockerAuth, registryHost } from '../../images/registry.js';
 import { batchScript, isGoneJobError, jobName, jobStatusFrom, sbatchRefusal, splitSections, STATUS_SCRIPT, SUBMIT_SCRIPT } from './scheduler.js';
 import { shellQuote } from './shell-quote.js';
+import { ARRAY_CANCEL_SCRIPT, ARRAY_CLEANUP_SCRIPT, ARRAY_SUBMIT_SCRIPT, arrayJobName, arrayScript, CANCELLED_MARK, isArrayElement } from './job-array.js';
 import { archiveSources } from '../sources-archive.js';
 import { SshClient } from './ssh-client.js';
 
@@ -36,6 +37,7 @@ interface SlurmHandle extends JobHandle {
   /** Absolute run directory on the cluster: job.sh, job.log, exit_code, project/. */
   runDir: string;
   timeSeconds: number | null;
+  // An element of a job array (jobId `<array job id>_<index>`) also has `arrayDir`: see arrayDirOf.
 }
 
 /** Paths that go into #SBATCH lines and rm -rf: plain characters only. */
@@ -122,7 +124,8 @@ export class SlurmBackend implements Backend {
       throw new Error(`sbatch failed on ${this.config.host} (exit ${submitted.code}): ${submitted.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     }
     const out = submitted.stdout.toString('utf8');
-    const jobId = /^(\d+)/.exec(out.trim())?.[1];
+    // An element of a job array this run was submitted in reads <array job id>_<index>.
+    const jobId = /^(\d+(?:_\d+)?)/.exec(out.trim())?.[1];
     if (!jobId) throw new Error(`sbatch on ${this.config.host} gave no job id: ${out.trim()}`);
     const handle: SlurmHandle = { kind: 'slurm', runId: job.runId, jobId, runDir, timeSeconds: job.resources.timeSeconds ?? null };
     return handle;
@@ -131,7 +134,8 @@ export class SlurmBackend implements Backend {
   async status(handle: JobHandle): Promise<JobStatus> {
     const h = await this.checked(handle);
     const out = await this.ssh.run(['sh', '-c', STATUS_SCRIPT, 'sh', h.jobId, h.runDir]);
-    return jobStatusFrom(splitSections(out), h.jobId, h.timeSeconds);
+    const status = jobStatusFrom(splitSections(out), h.jobId, h.timeSeconds);
+    return status.phase === 'lost' && isArrayElement(h.jobId) ? this.elementGone(h, status) : status;
   }
 
   async logs(handle: JobHandle): Promise<Readable> {
@@ -171,7 +175,7 @@ export class SlurmBackend implements Backend {
 
   async cancel(handle: JobHandle): Promise<void> {
     const h = await this.checked(handle);
-    const r = await this.ssh.exec(['scancel', h.jobId]);
+    const r = await this.ssh.exec(isArrayElement(h.jobId) ? ['sh', '-c', ARRAY_CANCEL_SCRIPT, 'sh', h.jobId, h.runDir] : ['scancel', h.jobId]);
     if (r.code !== 0 && !isGoneJobError(r.stderr)) throw new Error(`scancel ${h.jobId} failed on ${this.config.host}: ${r.stderr.trim()}`);
   }
 
@@ -188,6 +192,8 @@ export class SlurmBackend implements Backend {
   async cleanup(handle: JobHandle): Promise<void> {
     const h = await this.checked(handle);
     await this.ssh.run(['rm', '-rf', '--', h.runDir]);
+    const arrayDir = arrayDirOf(h);
+    if (arrayDir) await this.ssh.run(['sh', '-c', ARRAY_CLEANUP_SCRIPT, 'sh', arrayDir]);
   }
 
   /** Ends the SSH connection (it also closes by itself after a quiet minute). */
@@ -308,9 +314,98 @@ export class SlurmBackend implements Backend {
   private async checked(handle: JobHandle): Promise<SlurmHandle> {
     const h = handle as SlurmHandle;
     const expected = `${await this.workdir()}/runs/${h.runId}`;
-    if (!RUN_ID.test(h.runId) || h.runDir !== expected || !/^\d+$/.test(h.jobId)) {
+    if (!RUN_ID.test(h.runId) || h.runDir !== expected || !/^\d+(_\d+)?$/.test(h.jobId) || !(await this.validArrayDir(h))) {
       throw new Error(`not a job handle of this slurm backend: ${errorMessage(JSON.stringify(handle))}`);
     }
     return h;
   }
+
+  // ---- Job arrays: many staged runs (a sweep's points) as one sbatch; see job-array.ts ----
+
+  async submitArray(arrayId: string, jobs: JobSpec[], options: { maxParallel?: number } = {}): Promise<JobHandle[]> {
+    if (!RUN_ID.test(arrayId)) throw badInput(`invalid job array id "${arrayId}"`);
+    if (jobs.length === 0) throw badInput(`job array ${arrayId} has no jobs`);
+    const { maxParallel } = options;
+    if (maxParallel !== undefined && !(Number.isInteger(maxParallel) && maxParallel >= 1)) throw badInput(`maxParallel must be a whole number of at least 1, not ${maxParallel}`);
+    const first = jobs[0]!;
+    // One array, one set of #SBATCH lines: every element asks for what the first one does.
+    const other = jobs.find((j) => resourcesKey(j.resources) !== resourcesKey(first.resources));
+    if (other) throw badInput(`the jobs of array ${arrayId} must ask for the same resources: ${other.runId} asks for ${resourcesKey(other.resources)}, ${first.runId} for ${resourcesKey(first.resources)}`);
+    const runIds = new Set<string>();
+    for (const j of jobs) {
+      if (!RUN_ID.test(j.runId)) throw badInput(`invalid run id "${j.runId}"`);
+      if (runIds.has(j.runId)) throw badInput(`run ${j.runId} is twice in job array ${arrayId}`);
+      runIds.add(j.runId);
+    }
+    const workdir = await this.workdir();
+    const arrayDir = `${workdir}/arrays/${arrayId}`;
+    // Each job was staged into its own run directory; stage() made it.
+    const runDirs = jobs.map((j) => `${workdir}/runs/${j.runId}`);
+    const name = arrayJobName(arrayId);
+    const script = arrayScript({
+      jobName: name,
+      arrayDir,
+      maxParallel,
+      resources: first.resources,
+      partition: this.config.partition,
+      account: this.config.account,
+      qos: this.config.qos,
+      extraArgs: this.config.sbatchArgs,
+      elements: jobs.map((job, i) => ({
+        runDir: runDirs[i]!,
+        env: { ...job.env, REPRISE_RUN_ID: job.runId },
+        command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job)),
+      })),
+    });
+    // Uniquely named: concurrent repeats never write over each other; the submit script takes them.
+    const tmp = `.incoming-${randomBytes(6).toString('hex')}`;
+    await this.ssh.run(['mkdir', '-p', arrayDir]);
+    await this.ssh.writeFile(`${arrayDir}/${tmp}.sh`, script, 0o755);
+    await this.ssh.writeFile(`${arrayDir}/${tmp}.elements`, runDirs.map((d) => `${d}\n`).join(''));
+    const submitted = await this.ssh.exec(['sh', '-c', ARRAY_SUBMIT_SCRIPT, 'sh', arrayDir, name, `${tmp}.sh`, `${tmp}.elements`]);
+    if (submitted.code !== 0) {
+      const refusal = sbatchRefusal(submitted.stderr);
+      // Nothing was queued: no element runs (exit 2, as for a single job).
+      if (refusal) throw badInput(`${this.config.host} refuses the job array: ${refusal}; ask for less (--cpus, --memory, --gpus, --time), fewer points or another partition`);
+      const why = submitted.stderr.trim().split('\n').slice(-3).join(' | ');
+      if (submitted.code === 3 || submitted.code === 4) throw badInput(why);
+      throw new Error(`sbatch of job array ${arrayId} failed on ${this.config.host} (exit ${submitted.code}): ${why}`);
+    }
+    const out = submitted.stdout.toString('utf8').trim();
+    const arrayJobId = /^(\d+)$/.exec(out)?.[1];
+    if (!arrayJobId) throw new Error(`sbatch on ${this.config.host} gave no job id for array ${arrayId}: ${out}`);
+    return jobs.map((job, i): SlurmHandle => ({
+      kind: 'slurm',
+      runId: job.runId,
+      jobId: `${arrayJobId}_${i}`,
+      runDir: runDirs[i]!,
+      timeSeconds: job.resources.timeSeconds ?? null,
+      arrayDir,
+    }));
+  }
+
+  /**
+   * An array element SLURM knows nothing of: one cancelled while still pending leaves no trace
+   * in squeue, scontrol or sacct (its index is just dropped), so cancel() left a mark for it.
+   */
+  private async elementGone(h: SlurmHandle, status: JobStatus): Promise<JobStatus> {
+    const marked = await this.ssh.exec(['test', '-e', `${h.runDir}/${CANCELLED_MARK}`]);
+    if (marked.code === 0) return { phase: 'exited', exitCode: 130, reason: `cancelled before it started (SLURM job ${h.jobId})` };
+    return { ...status, reason: `${status.reason}; a job array element cancelled before it started leaves no trace in SLURM` };
+  }
+
+  /** A handle of an array element names its array's directory under this backend's workdir. */
+  private async validArrayDir(h: SlurmHandle): Promise<boolean> {
+    if (h.arrayDir === undefined) return true;
+    const dir = arrayDirOf(h);
+    const prefix = `${await this.workdir()}/arrays/`;
+    return dir !== undefined && isArrayElement(h.jobId) && dir.startsWith(prefix) && RUN_ID.test(dir.slice(prefix.length));
+  }
 }
+
+/** The directory of the job array a handle's job is an element of (absolute, on the cluster). */
+const arrayDirOf = (h: JobHandle): string | undefined => (typeof h.arrayDir === 'string' ? h.arrayDir : undefined);
+
+/** Resources in one canonical form, to compare the jobs of an array and to name them in errors. */
+const resourcesKey = (r: JobSpec['resources']) =>
+  JSON.stringify({ cpus: r.cpus ?? null, memoryBytes: r.memoryBytes ?? null, gpus: r.gpus ?? null, timeSeconds: r.timeSeconds ?? null });
