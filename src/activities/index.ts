@@ -27,6 +27,7 @@ import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
 import { PublishedProject, PublishRefused } from '../project/published.js';
 import type { SkippedOutput } from '../project/tar-members.js';
 import { LogTail } from './log-tail.js';
+import { resolvePool } from '../backends/pool/resolve-pool.js';
 import { SLOTS_WORKFLOW, slotsWorkflowId } from '../workflows/names.js';
 import {
   BUILD_LOG,
@@ -436,8 +437,12 @@ export function createActivities(deps: ActivityDeps) {
     async resolveTarget(backend: string): Promise<Target> {
       return guard(async () => {
         const config = await loadUserConfig(deps.home);
-        resolveBackend(config, backend);
-        return { members: [backend] }; // POOL-PENDING
+        if (resolveBackend(config, backend).config.kind !== 'pool') return { members: [backend] };
+        const pool = resolvePool(config, backend);
+        const names = pool.members.map((m) => m.name);
+        // The preferred member goes first; the others keep their order.
+        const members = pool.prefer ? [pool.prefer, ...names.filter((n) => n !== pool.prefer)] : names;
+        return { pool: backend, members, maxQueueWaitSeconds: pool.maxQueueWaitSeconds };
       });
     },
 

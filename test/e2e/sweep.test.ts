@@ -92,6 +92,21 @@ describe('reprise sweep on local Docker', () => {
   });
 });
 
+describe("a backend's maxParallel holds across sweeps", () => {
+  it('two sweeps at once on a backend limited to 2: never more than two of their six points run', async () => {
+    expect((await p.cli.run(['backend', 'add', 'capped', '--kind', 'docker', '--max-parallel', '2'], p.root)).code).toBe(0);
+    const watch = new ConcurrencyWatch(dockerRunning);
+    const sweep = (tag: string) => p.cli.run(['sweep', '--on', 'capped', '--param', 'n=1..3', '--', 'sh', '-c', `sleep 2; echo {n} > output/${tag}{n}.txt`], p.root);
+    const [a, b] = await Promise.all([sweep('a'), sweep('b')]);
+    watch.stop();
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    const runs = [...readSummary(p.root, sweepIdOf(a)).points, ...readSummary(p.root, sweepIdOf(b)).points].map((pt) => pt.runId);
+    expect(runs).toHaveLength(6);
+    expect(watch.maxOf(runs)).toBe(2);
+  });
+});
+
 describe('bad grids: one line, exit 2, nothing submitted', () => {
   const cases: [string, string[], RegExp][] = [
     ['an empty grid', ['sweep', '--', 'echo', 'hi'], /no --param given/],
