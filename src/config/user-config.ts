@@ -5,22 +5,20 @@ import { z } from 'zod';
 import { badInput } from '../errors.js';
 import { paths } from './env.js';
 import { readYamlFile, toYaml } from './yaml-file.js';
-import type { ConfigIssue } from '../backends/definition.js';
-
-import { backendKinds, kindDefinition, runnableKinds, type KindSchemas } from '../backends/kinds.js';
 import { backendName, registryUrl } from './names.js';
+import type { ConfigIssue } from '../backends/definition.js';
+import { backendKinds, kindDefinition, runnableKinds, type KindSchemas } from '../backends/kinds.js';
 
 export { backendName, registryUrl };
+export type { BackendKind } from '../backends/kinds.js';
 
 /**
  * Per-user configuration ($REPRISE_HOME/config.yaml). Backends live here, never in a project,
- * so credentials and host names are not committed or synced.
+ * so credentials and host names are not committed or synced. A backend's schema is its kind's
+ * (src/backends/<kind>/definition.ts, listed in kinds.ts), told apart by `kind`.
  */
-
-/** One schema per kind (src/backends/<kind>/definition.ts), told apart by `kind`. */
 export const backendConfigSchema = z.discriminatedUnion('kind', backendKinds.map((d) => d.schema) as unknown as KindSchemas);
 export type BackendConfig = z.infer<typeof backendConfigSchema>;
-export type { BackendKind } from '../backends/kinds.js';
 
 /** What reaches image builds from the user's network: a CA bundle to trust and proxies. */
 export const buildSettingsSchema = z
