@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
-import { copyFile, mkdir, readdir } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, readdir } from 'node:fs/promises';
+import { maxOutputFileBytes, tooLarge } from '../output-limit.js';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { formatDuration } from '../../config/resources.js';
@@ -186,7 +187,7 @@ const validTime = (t: string | undefined) => (t && !t.startsWith('0001-') ? t : 
  * The job's output/ (bind-mounted, written by the container as it liked), copied by lstat: plain
  * files and directories only. A link is never followed and a pipe never opened.
  */
-async function copyOutputs(from: string, to: string, path: string, skipped: SkippedOutput[]): Promise<void> {
+async function copyOutputs(from: string, to: string, path: string, skipped: SkippedOutput[], max = maxOutputFileBytes()): Promise<void> {
   let entries;
   try {
     entries = await readdir(from, { withFileTypes: true });
@@ -199,9 +200,11 @@ async function copyOutputs(from: string, to: string, path: string, skipped: Skip
     const target = join(to, e.name);
     if (e.isDirectory()) {
       await mkdir(target, { recursive: true });
-      await copyOutputs(source, target, `${path}/${e.name}`, skipped);
+      await copyOutputs(source, target, `${path}/${e.name}`, skipped, max);
     } else if (e.isFile()) {
-      await copyFile(source, target);
+      const { size } = await lstat(source);
+      if (size > max) skipped.push(tooLarge(`${path}/${e.name}`, size, max));
+      else await copyFile(source, target);
     } else {
       skipped.push({ path: `${path}/${e.name}`, why: `a ${e.isSymbolicLink() ? 'symlink' : 'special file'}; only files and directories are collected` });
     }

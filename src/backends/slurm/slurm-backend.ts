@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { maxOutputFileBytes, tooLarge } from '../output-limit.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -203,7 +204,7 @@ export class SlurmBackend implements Backend {
 
   /** Recursive SFTP download: regular files and directories only; symlinks are never followed. */
   /** Plain files and directories only (SFTP's readdir reports lstat: links are not followed). */
-  private async download(remoteDir: string, localDir: string, path: string, skipped: SkippedOutput[]): Promise<void> {
+  private async download(remoteDir: string, localDir: string, path: string, skipped: SkippedOutput[], max = maxOutputFileBytes()): Promise<void> {
     for (const entry of await this.ssh.readdir(remoteDir)) {
       const name = entry.filename;
       if (name === '.' || name === '..') continue;
@@ -215,9 +216,10 @@ export class SlurmBackend implements Backend {
       const local = join(localDir, name);
       if (entry.attrs.isDirectory()) {
         await mkdir(local, { recursive: true });
-        await this.download(remote, local, `${path}/${name}`, skipped);
+        await this.download(remote, local, `${path}/${name}`, skipped, max);
       } else if (entry.attrs.isFile()) {
-        await this.ssh.download(remote, local);
+        if (entry.attrs.size > max) skipped.push(tooLarge(`${path}/${name}`, entry.attrs.size, max));
+        else await this.ssh.download(remote, local);
       } else {
         skipped.push({ path: `${path}/${name}`, why: `a ${entry.attrs.isSymbolicLink() ? 'symlink' : 'special file'}; only files and directories are collected` });
       }
