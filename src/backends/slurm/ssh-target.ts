@@ -31,6 +31,8 @@ export interface SshTarget extends SshEndpoint {
   readyTimeoutMs: number;
   /** The ssh_config files that were read, for messages. */
   configFiles: string[];
+  /** The one config file given instead of the defaults (`ssh -F`), if any. */
+  sshConfig?: string;
 }
 
 /** The SSH part of a backend's settings; what is set here overrides ssh_config for the login node. */
@@ -94,6 +96,7 @@ export function resolveSshTarget(settings: SshSettings, env: SshEnv = processSsh
     keepaliveCountMax: options.serverAliveCountMax ?? 3,
     readyTimeoutMs: (options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_S) * 1000,
     configFiles: configs.map((c) => c.path),
+    ...(settings.sshConfig ? { sshConfig: configs[0]!.path } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 // Settings of the real test cluster (`test/infra/slurm up` writes them): fail loudly, never skip.
 import type { SlurmConfig } from '../../../src/backends/slurm/definition.js';
+import type { SshTarget } from '../../../src/backends/slurm/ssh-target.js';
 import { buildTestImage as buildImage, readInfraEnv } from '../../helpers/infra.js';
 
 export const SLURM_ENV_KEYS = ['SLURM_SSH_HOST', 'SLURM_SSH_PORT', 'SLURM_SSH_USER', 'SLURM_SSH_IDENTITY', 'SLURM_SSH_KNOWN_HOSTS', 'SLURM_PARTITION'] as const;
@@ -16,6 +17,15 @@ export function clusterConfig(workdir: string): SlurmConfig & { identityFile: st
     partition: vars.SLURM_PARTITION,
     runtime: 'charliecloud',
     workdir,
+  };
+}
+
+/** The login node as an SSH target of its own, no ssh_config read (credentials: none unless given). */
+export function clusterTarget(extra: Partial<SshTarget> = {}): SshTarget {
+  const c = clusterConfig('~');
+  return {
+    alias: c.host, host: c.host, port: c.port, user: c.user, identityFiles: [], identitiesOnly: false, knownHostsFiles: [c.knownHostsFile],
+    jumps: [], keepaliveIntervalMs: 15_000, keepaliveCountMax: 3, readyTimeoutMs: 20_000, configFiles: [], ...extra,
   };
 }
 
