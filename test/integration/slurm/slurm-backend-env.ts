@@ -40,3 +40,35 @@ export function slurmAddArgs(name: string, workdir: string): string[] {
   return [name, '--kind', 'slurm', '--host', c.host, '--port', String(c.port), '--user', c.user, '--identity-file', c.identityFile,
     '--known-hosts-file', c.knownHostsFile, '--partition', c.partition!, '--workdir', c.workdir!];
 }
+
+export const JUMP_ENV_KEYS = ['SLURM_JUMP_HOST', 'SLURM_JUMP_PORT', 'SLURM_JUMP_USER', 'SLURM_LOGIN_INNER_HOST', 'SLURM_JUMP_KNOWN_HOSTS', 'SLURM_SCHEDULER_CALLS_LOG', 'SLURM_INNER_SSHD_LOG'] as const;
+
+/** The jump host of the test cluster: the only way to the login node's inner address. */
+export function jumpEnv(): Record<(typeof JUMP_ENV_KEYS)[number] | (typeof SLURM_ENV_KEYS)[number], string> {
+  return readInfraEnv('slurm', [...SLURM_ENV_KEYS, ...JUMP_ENV_KEYS], ['SLURM_SSH_IDENTITY', 'SLURM_JUMP_KNOWN_HOSTS', 'SLURM_SCHEDULER_CALLS_LOG', 'SLURM_INNER_SSHD_LOG']);
+}
+
+/**
+ * An ssh_config as a user would write it: alias `login` (the cluster's inner address) through
+ * alias `bastion` (the jump host), their users, ports, key and known_hosts file, each under
+ * `prefix-`. The config is the only place these settings are.
+ */
+export function jumpSshConfig(prefix: string, knownHosts: string): string {
+  const v = jumpEnv();
+  return [
+    `Host ${prefix}-login`,
+    `  HostName ${v.SLURM_LOGIN_INNER_HOST}`,
+    `  Port ${v.SLURM_SSH_PORT}`,
+    `  User ${v.SLURM_SSH_USER}`,
+    `  ProxyJump ${prefix}-bastion`,
+    `Host ${prefix}-bastion`,
+    `  HostName ${v.SLURM_JUMP_HOST}`,
+    `  Port ${v.SLURM_JUMP_PORT}`,
+    `  User ${v.SLURM_JUMP_USER}`,
+    `Host ${prefix}-*`,
+    `  IdentityFile ${v.SLURM_SSH_IDENTITY}`,
+    '  IdentitiesOnly yes',
+    `  UserKnownHostsFile ${knownHosts}`,
+    '',
+  ].join('\n');
+}
