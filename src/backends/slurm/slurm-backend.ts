@@ -71,7 +71,7 @@ export class SlurmBackend implements Backend {
     const target = sshTarget(config, deps.sshEnv);
     this.ssh = new SshClient(target);
     // One poller per cluster and interval in this process; each poll borrows the shared connection.
-    const intervalMs = ((config as SlurmConfig & { pollInterval?: number }).pollInterval ?? DEFAULT_POLL_INTERVAL_S) * 1000; // TEMP until the schema has it
+    const intervalMs = (config.pollInterval ?? DEFAULT_POLL_INTERVAL_S) * 1000;
     this.poller = StatusPoller.for(JSON.stringify(target), intervalMs, async (argv) => {
       const ssh = new SshClient(target);
       try {

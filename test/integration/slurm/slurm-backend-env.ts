@@ -5,7 +5,7 @@ import { buildTestImage as buildImage, readInfraEnv } from '../../helpers/infra.
 
 export const SLURM_ENV_KEYS = ['SLURM_SSH_HOST', 'SLURM_SSH_PORT', 'SLURM_SSH_USER', 'SLURM_SSH_IDENTITY', 'SLURM_SSH_KNOWN_HOSTS', 'SLURM_PARTITION'] as const;
 
-export function clusterConfig(workdir: string): SlurmConfig & { identityFile: string } {
+export function clusterConfig(workdir: string): SlurmConfig & { identityFile: string; knownHostsFile: string; user: string; port: number } {
   const vars = readInfraEnv('slurm', SLURM_ENV_KEYS, ['SLURM_SSH_IDENTITY', 'SLURM_SSH_KNOWN_HOSTS']);
   return {
     kind: 'slurm',

@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SlurmBackend, type SlurmBackendConfig } from '../../../src/backends/slurm/slurm-backend.js';
+import { SlurmBackend } from '../../../src/backends/slurm/slurm-backend.js';
 import type { JobHandle, JobStatus } from '../../../src/backends/types.js';
 import { RepriseError } from '../../../src/errors.js';
-import { tempDir } from '../../helpers/project.js';
+import { useCliProject } from '../../helpers/cli-project.js';
+import { git, tempDir } from '../../helpers/project.js';
 import { buildTestImage, jumpEnv, jumpSshConfig } from './slurm-backend-env.js';
 
 const v = jumpEnv();
@@ -30,8 +31,8 @@ const handles: JobHandle[] = [];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A slurm backend whose SSH settings all come from the ssh_config `config` (alias `host`). */
-function viaConfig(config: string, host = `${PREFIX}-login`, extra: Partial<SlurmBackendConfig> = {}): SlurmBackend {
-  return new SlurmBackend({ kind: 'slurm', host, sshConfig: config, partition: v.SLURM_PARTITION, runtime: 'charliecloud', workdir, ...extra } as SlurmBackendConfig);
+function viaConfig(config: string, host = `${PREFIX}-login`): SlurmBackend {
+  return new SlurmBackend({ kind: 'slurm', host, sshConfig: config, partition: v.SLURM_PARTITION, runtime: 'charliecloud', workdir });
 }
 
 /** Writes an ssh_config (and its known_hosts) under `name`; returns the config's path. */
@@ -119,7 +120,7 @@ describe('the login node through a jump host, from ssh_config alone', () => {
     const direct = new SlurmBackend({
       kind: 'slurm', host: v.SLURM_LOGIN_INNER_HOST, port: Number(v.SLURM_SSH_PORT), user: v.SLURM_SSH_USER, identityFile: v.SLURM_SSH_IDENTITY,
       knownHostsFile: v.SLURM_JUMP_KNOWN_HOSTS, sshConfig: empty, runtime: 'charliecloud', workdir,
-    } as SlurmBackendConfig);
+    });
     const err = await failure(direct);
     expect(err.message).toBe(`cannot reach ${v.SLURM_SSH_USER}@${v.SLURM_LOGIN_INNER_HOST}:${v.SLURM_SSH_PORT} over SSH (ECONNREFUSED); check host, port and network`);
   });
@@ -211,4 +212,56 @@ describe('the login node through a jump host, from ssh_config alone', () => {
     expect(logins(sshd()).length).toBeGreaterThanOrEqual(1); // the new connection, through the jump
     expect(await readFile(v.SLURM_JUMP_KNOWN_HOSTS, 'utf8')).toContain(`[${v.SLURM_JUMP_HOST}]:${v.SLURM_JUMP_PORT}`);
   }, 180_000);
+});
+
+describe('the built CLI: `backend add --host ALIAS --ssh-config FILE` needs nothing else', () => {
+  const cliWorkdir = `${workdir}/cli`;
+  const p = useCliProject('ssh-config', () => ['hpc', '--kind', 'slurm', '--host', `${PREFIX}-login`, '--ssh-config', sshConfig, '--partition', v.SLURM_PARTITION, '--workdir', cliWorkdir]);
+
+  it('stores only what was given, and a run through the jump host is recorded', async () => {
+    const backends = await p.cli.json<Record<string, unknown>>(['backend', 'list'], p.root);
+    expect(backends.hpc).toEqual({ kind: 'slurm', host: `${PREFIX}-login`, sshConfig, partition: v.SLURM_PARTITION, runtime: 'charliecloud', workdir: cliWorkdir });
+    const check = await p.cli.json<{ details: { host: string } }>(['backend', 'check', 'hpc'], p.root);
+    expect(check.details.host).toMatch(/ via jumpuser@/);
+    const r = await p.cli.run(['run', '--on', 'hpc', '--', 'sh', '-c', 'echo through the jump | tee output/jump.txt'], p.root);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('through the jump\n');
+    expect(git(p.root, 'log', '-1', '--format=%(trailers:key=Reprise-Backend,valueonly)').trim()).toBe('hpc (slurm)');
+    expect(git(p.root, 'log', '-1', '--format=%(trailers:key=Reprise-State,valueonly)').trim()).toBe('succeeded');
+    expect(git(p.root, 'show', 'HEAD:output/jump.txt')).toBe('through the jump\n');
+  }, 240_000);
+
+  it('a wrong jump host key, a missing known_hosts entry, an alias that resolves nowhere: one line each, exit 3', async () => {
+    const other = ssh2.utils.parseKey(ssh2.utils.generateKeyPairSync('ed25519').public);
+    if (other instanceof Error) throw other;
+    const lines = readFileSync(v.SLURM_JUMP_KNOWN_HOSTS, 'utf8').split('\n');
+    const innerLine = lines.filter((l) => l.startsWith(`[${v.SLURM_LOGIN_INNER_HOST}]`));
+    const jumpLine = lines.filter((l) => l.startsWith(`[${v.SLURM_JUMP_HOST}]`));
+    const cases: [string, string, string, RegExp][] = [
+      ['bad-jump', [`[${v.SLURM_JUMP_HOST}]:${v.SLURM_JUMP_PORT} ssh-ed25519 ${other.getPublicSSH().toString('base64')}`, ...innerLine, ''].join('\n'), `${PREFIX}-login`, /^Error: host key of jump host \[127\.0\.0\.1\]:\d+ \(jit-bastion\) does not match known_hosts \S+ \(possible man-in-the-middle/],
+      ['no-key', [...jumpLine, ''].join('\n'), `${PREFIX}-login`, /^Error: host \[127\.0\.0\.2\]:\d+ is not in known_hosts \S+; add its verified key \(e\.g\. ssh -F \S+ jit-login once and check the fingerprint it shows\)$/],
+      ['nowhere', readFileSync(v.SLURM_JUMP_KNOWN_HOSTS, 'utf8'), `${PREFIX}-nowhere`, /^Error: cannot reach jit-nowhere: it is no Host alias with a HostName in ssh config \S+, and no such host name resolves/],
+    ];
+    for (const [name, knownHosts, host, message] of cases) {
+      const { config } = await writeConfig(`cli-${name}`, knownHosts);
+      const add = await p.cli.run(['backend', 'add', name, '--kind', 'slurm', '--host', host, '--ssh-config', config], p.root);
+      expect(add.code, add.stderr).toBe(0);
+      const r = await p.cli.run(['backend', 'check', name], p.root);
+      expect(r.code, name).toBe(3);
+      expect(r.stderr.trimEnd().split('\n'), name).toHaveLength(1);
+      expect(r.stderr.trimEnd(), name).toMatch(message);
+    }
+  }, 120_000);
+
+  it('an ssh config that cannot be followed is refused when the backend is added: exit 2, nothing saved', async () => {
+    const bad = join(dir, 'bad.ssh_config');
+    await writeFile(bad, `Host ${PREFIX}-login\n  Port twenty\n`);
+    const r = await p.cli.run(['backend', 'add', 'broken', '--kind', 'slurm', '--host', `${PREFIX}-login`, '--ssh-config', bad], p.root);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`Error: invalid backend settings for --kind slurm: ${bad} line 2: Port "twenty" is not a number from 1 to 65535\n`);
+    const missing = await p.cli.run(['backend', 'add', 'broken', '--kind', 'slurm', '--host', 'x', '--ssh-config', join(dir, 'nope')], p.root);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe(`Error: invalid backend settings for --kind slurm: ssh config ${join(dir, 'nope')} does not exist\n`);
+    expect(Object.keys(await p.cli.json<Record<string, unknown>>(['backend', 'list'], p.root))).not.toContain('broken');
+  });
 });

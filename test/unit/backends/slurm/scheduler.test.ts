@@ -151,6 +151,12 @@ describe('the batched status of many jobs', () => {
     expect(s.get('40')).toMatchObject({ squeue: '', sacct: '40|FAILED|1:0|x|y', exit_code: '1' });
   });
 
+  it('job array tasks (123_4) are jobs like any other', () => {
+    const s = splitBatchStatus('@tz\n+0000\n@squeue\n123_4 RUNNING None\n@exit_code 123_4\n@exit_code 123_5\n0\n', ['123_4', '123_5']);
+    expect(s.get('123_4')).toMatchObject({ squeue: 'RUNNING None' });
+    expect(s.get('123_5')).toMatchObject({ squeue: '', exit_code: '0' });
+  });
+
   it('sections of jobs not asked about are ignored', () => {
     expect([...splitBatchStatus('@tz\n+0000\n@squeue\n@exit_code 9\n0\n', ['4']).keys()]).toEqual(['4']);
   });
