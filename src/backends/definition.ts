@@ -18,6 +18,11 @@ export interface BackendDefinition<K extends string = string, S extends KindSche
   uses?: (config: z.output<S>) => string[];
   /** The settings that tell two backends of the kind apart, one short line for `backend list`. */
   describe: (config: z.output<S>) => string;
+  /**
+   * Checks of a new backend against this machine when `backend add` saves it (a file it names must
+   * be usable): the one-line problem, if any. Not run when the config is loaded.
+   */
+  checkOnAdd?: (config: z.output<S>) => Promise<string | undefined>;
   /** The Backend runs go to; absent for a kind that is not one (a pool is resolved by the workflow). */
   create?: (config: z.output<S>, hooks: BackendHooks) => Promise<Backend>;
 }
@@ -28,6 +33,7 @@ export type KindSchema<K extends string = string> = z.ZodObject<{ kind: z.ZodLit
 export type FlagSpec = { key: string; description: string } & (
   | { type: 'string'; options?: readonly string[]; multiple?: boolean }
   | { type: 'integer'; min?: number; max?: number }
+  | { type: 'number' }
 );
 
 export interface KindContext {

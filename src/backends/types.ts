@@ -37,6 +37,8 @@ export interface Backend {
   collect(handle: JobHandle, destDir: string): Promise<Collected>;
   /** Remove what the job left on the backend (containers, staged sources). */
   cleanup(handle: JobHandle): Promise<void>;
+  /** Let go of connections held open for later calls (SSH); a short-lived process calls it when done. */
+  close?(): void;
 }
 
 /** What the activities lend a backend they create. */

@@ -27,6 +27,8 @@ export function backendAddFlags() {
 
 function oclifFlag(spec: FlagSpec, description: string) {
   if (spec.type === 'integer') return Flags.integer({ description, min: spec.min, max: spec.max });
+  // Range errors come from the kind's schema, which names the setting.
+  if (spec.type === 'number') return Flags.custom<number>({ description, parse: async (s) => Number(s) })();
   const options = spec.options ? [...spec.options] : undefined;
   return spec.multiple ? Flags.string({ description, options, multiple: true }) : Flags.string({ description, options });
 }

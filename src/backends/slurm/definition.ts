@@ -1,19 +1,35 @@
+import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { defineBackend, runnableFlags, runnableShape } from '../definition.js';
 
 const slurmSchema = z
   .object({
     kind: z.literal('slurm'),
-    /** The login node, reached over SSH as `user` with `identityFile` and/or an ssh-agent. */
+    /**
+     * The login node: an ssh_config Host alias or a host name. What is not set here comes from
+     * ssh_config (HostName, Port, User, IdentityFile, UserKnownHostsFile, ProxyJump, …), then from
+     * ssh's defaults (port 22, the local user name, ~/.ssh/id_*, ~/.ssh/known_hosts).
+     */
     host: z.string().min(1),
-    port: z.number().int().min(1).max(65535).default(22),
-    user: z.string().min(1),
+    port: z.number().int().min(1).max(65535).optional(),
+    user: z.string().min(1).optional(),
     /** A private key without a passphrase; a key with one is used through the ssh-agent. */
     identityFile: z.string().min(1).optional(),
     /** The ssh-agent socket (as ssh_config's IdentityAgent); default: SSH_AUTH_SOCK. */
     identityAgent: z.string().min(1).optional(),
-    /** Required: the host key is verified against it, never trusted blindly. */
-    knownHostsFile: z.string().min(1),
+    /** The login node's host key is verified against it (never trusted blindly); default: ssh_config's, else ~/.ssh/known_hosts. */
+    knownHostsFile: z.string().min(1).optional(),
+    /**
+     * An ssh_config file read instead of ~/.ssh/config and /etc/ssh/ssh_config (as `ssh -F`); kept
+     * absolute, since the worker that reads it does not start where `backend add` ran.
+     */
+    sshConfig: z
+      .string()
+      .min(1)
+      .transform((p) => (p.startsWith('~') || isAbsolute(p) ? p : resolve(p)))
+      .optional(),
+    /** Seconds between reads of the state of the backend's jobs (one squeue for all of them); default 1. */
+    pollInterval: z.number({ invalid_type_error: 'must be a number of seconds' }).min(0.1).max(3600).optional(),
     partition: z.string().optional(),
     account: z.string().optional(),
     qos: z.string().optional(),
@@ -32,12 +48,14 @@ export const slurmDefinition = defineBackend({
   schema: slurmSchema,
   flags: {
     ...runnableFlags,
-    host: { key: 'host', type: 'string', description: 'SSH login node' },
-    port: { key: 'port', type: 'integer', min: 1, max: 65535, description: 'SSH port (default 22)' },
-    user: { key: 'user', type: 'string', description: 'SSH user' },
+    host: { key: 'host', type: 'string', description: 'SSH login node: a Host alias of your ssh config, or a host name' },
+    port: { key: 'port', type: 'integer', min: 1, max: 65535, description: 'SSH port (default: ssh config, else 22)' },
+    user: { key: 'user', type: 'string', description: 'SSH user (default: ssh config, else your user name)' },
     'identity-file': { key: 'identityFile', type: 'string', description: 'SSH private key on this machine (one with a passphrase goes through ssh-agent)' },
     'identity-agent': { key: 'identityAgent', type: 'string', description: 'ssh-agent socket (default: SSH_AUTH_SOCK of the worker)' },
-    'known-hosts-file': { key: 'knownHostsFile', type: 'string', description: "known_hosts file listing the login node's host key (required; never trusted blindly)" },
+    'known-hosts-file': { key: 'knownHostsFile', type: 'string', description: "known_hosts file listing the login node's host key (default: ssh config, else ~/.ssh/known_hosts; never trusted blindly)" },
+    'ssh-config': { key: 'sshConfig', type: 'string', description: 'ssh config file read instead of ~/.ssh/config (Host aliases, ProxyJump, keys, …)' },
+    'poll-interval': { key: 'pollInterval', type: 'number', description: "seconds between reads of the jobs' state, one squeue for all runs (default 1)" },
     partition: { key: 'partition', type: 'string', description: 'partition' },
     account: { key: 'account', type: 'string', description: 'account' },
     qos: { key: 'qos', type: 'string', description: 'QOS' },
@@ -45,7 +63,20 @@ export const slurmDefinition = defineBackend({
     runtime: { key: 'runtime', type: 'string', options: ['charliecloud', 'apptainer'], description: 'container runtime on the nodes (default charliecloud)' },
     workdir: { key: 'workdir', type: 'string', description: 'directory on the cluster for images and runs (default ~/.reprise)' },
   },
-  describe: (config) => [`${config.user}@${config.host}:${config.port}`, ...(config.partition ? [`partition ${config.partition}`] : []), config.runtime].join(', '),
+  describe: (config) =>
+    [`${config.user ? `${config.user}@` : ''}${config.host}${config.port ? `:${config.port}` : ''}`, ...(config.sshConfig ? [`ssh config ${config.sshConfig}`] : []), ...(config.partition ? [`partition ${config.partition}`] : []), config.runtime].join(', '),
+  checkOnAdd: async (config) => {
+    // The ssh config it names (or ~/.ssh/config) must be there and followable for its host.
+    const { resolveSshTarget } = await import('./ssh-target.js');
+    const { SshConfigError } = await import('./ssh-config.js');
+    try {
+      resolveSshTarget(config);
+      return undefined;
+    } catch (err) {
+      if (err instanceof SshConfigError) return err.message;
+      throw err;
+    }
+  },
   create: async (config) => {
     const { SlurmBackend } = await import('./slurm-backend.js');
     return new SlurmBackend(config);

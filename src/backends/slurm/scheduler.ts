@@ -127,34 +127,68 @@ export function sbatchRefusal(stderr: string): string | undefined {
 }
 
 /**
- * Everything status() needs in one round trip; each source only when the one before knows nothing.
- * $1 = job id, $2 = run dir. Sections start with @name.
+ * The state of many jobs in one round trip, with one `squeue` for all of them, one `sacct` for
+ * those squeue no longer lists, and `scontrol show job` only for jobs sacct does not know either
+ * (a cluster without accounting). $1 = job ids, comma-separated; then pairs of job id and run
+ * directory. Sections start with @name (per-job ones with the job id).
  */
-export const STATUS_SCRIPT = `echo @tz; date +%z
-echo @squeue; squeue -h -j "$1" -o '%T %r' 2>/dev/null
-echo @scontrol; scontrol show job -o "$1" 2>/dev/null | grep JobState= || {
-  echo @sacct; sacct -X -n -P -o JobID,State,ExitCode,Start,End -j "$1" 2>/dev/null; }
-echo @exit_code; cat "$2/exit_code" 2>/dev/null
+export const BATCH_STATUS_SCRIPT = `ids=$1; shift
+echo @tz; date +%z
+q=$(squeue -h -r -j "$ids" -o '%i %T %r' 2>/dev/null)
+echo @squeue; printf '%s\\n' "$q"
+gone=
+for id in $(printf '%s' "$ids" | tr , ' '); do
+  printf '%s\\n' "$q" | grep -q "^$id " || gone="$gone\${gone:+,}$id"
+done
+if [ -n "$gone" ]; then
+  a=$(sacct -X -n -P -o JobID,State,ExitCode,Start,End -j "$gone" 2>/dev/null)
+  echo @sacct; printf '%s\\n' "$a"
+  for id in $(printf '%s' "$gone" | tr , ' '); do
+    printf '%s\\n' "$a" | grep -q "^$id|" || { echo "@scontrol $id"; scontrol show job -o "$id" 2>/dev/null | grep JobState=; }
+  done
+fi
+while [ $# -ge 2 ]; do echo "@exit_code $1"; cat "$2/exit_code" 2>/dev/null; shift 2; done
 exit 0
 `;
 
-export type StatusSections = Partial<Record<'tz' | 'squeue' | 'scontrol' | 'sacct' | 'exit_code', string>>;
-
-export function splitSections(output: string): StatusSections {
-  const sections: StatusSections = {};
-  let current: keyof StatusSections | undefined;
+/** The batch status output, split into each job's sections (as jobStatusFrom reads them). */
+export function splitBatchStatus(output: string, jobIds: readonly string[]): Map<string, StatusSections> {
+  const shared: Record<string, string[]> = {};
+  const perJob = new Map<string, Record<string, string[]>>(jobIds.map((id) => [id, {}]));
+  let current: string[] | undefined;
   for (const line of output.split('\n')) {
-    const m = /^@(tz|squeue|scontrol|sacct|exit_code)$/.exec(line);
+    const m = /^@(tz|squeue|sacct|scontrol|exit_code)(?: (\S+))?$/.exec(line);
     if (m) {
-      current = m[1] as keyof StatusSections;
-      sections[current] = '';
-    } else if (current) {
-      sections[current] += (sections[current] ? '\n' : '') + line;
+      const [, name, id] = m;
+      current = [];
+      if (id) {
+        const job = perJob.get(id);
+        if (job) job[name!] = current;
+        else current = undefined;
+      } else {
+        shared[name!] = current;
+      }
+    } else {
+      current?.push(line);
     }
   }
-  for (const key of Object.keys(sections) as (keyof StatusSections)[]) sections[key] = sections[key]!.trim();
+  const text = (lines: string[] | undefined) => lines?.join('\n').trim();
+  const sections = new Map<string, StatusSections>();
+  for (const [id, own] of perJob) {
+    const rows = (lines: string[] | undefined, sep: string) => lines?.filter((l) => l.split(sep)[0] === id);
+    const squeue = rows(shared.squeue, ' ')?.map((l) => l.slice(id.length + 1));
+    sections.set(id, {
+      tz: text(shared.tz),
+      squeue: text(squeue) ?? '',
+      ...(own.scontrol ? { scontrol: text(own.scontrol) } : {}),
+      ...(shared.sacct ? { sacct: text(rows(shared.sacct, '|')) } : {}),
+      exit_code: text(own.exit_code) ?? '',
+    });
+  }
   return sections;
 }
+
+export type StatusSections = Partial<Record<'tz' | 'squeue' | 'scontrol' | 'sacct' | 'exit_code', string>>;
 
 /** `key=value` fields of `scontrol show job -o` (values have no spaces except in a few we skip). */
 export function parseScontrol(line: string): Record<string, string> {

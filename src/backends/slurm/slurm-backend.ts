@@ -15,18 +15,22 @@ import { containerRuntimes, type ContainerRuntime } from './container-runtime.js
 import { exportImage } from '../../images/export.js';
 import { ensureLocalImage } from '../../images/local.js';
 import { dockerAuth, registryHost } from '../../images/registry.js';
-import { batchScript, isGoneJobError, jobName, jobStatusFrom, sbatchRefusal, splitSections, STATUS_SCRIPT, SUBMIT_SCRIPT } from './scheduler.js';
+import { batchScript, isGoneJobError, jobName, sbatchRefusal, SUBMIT_SCRIPT } from './scheduler.js';
 import { shellQuote } from './shell-quote.js';
 import { ARRAY_CANCEL_SCRIPT, ARRAY_CLEANUP_SCRIPT, ARRAY_SUBMIT_SCRIPT, arrayJobName, arrayScript, CANCELLED_MARK, isArrayElement } from './job-array.js';
 import { archiveSources } from '../sources-archive.js';
 import { SshClient } from './ssh-client.js';
+import { SshConfigError } from './ssh-config.js';
+import { resolveSshTarget, type SshEnv, type SshTarget } from './ssh-target.js';
+import { StatusPoller } from './status-poller.js';
 
 export type StageStep = 'image-cached' | 'image-pull' | 'image-pull-failed' | 'image-upload' | 'image-convert' | 'sources-upload';
 
 export interface SlurmBackendDeps {
   /** The local engine images are exported from. */
   docker?: Docker;
-  ssh?: SshClient;
+  /** Files, user and environment ssh_config is resolved against (default: this process's). */
+  sshEnv?: SshEnv;
   /** Each staging step; `bytes`: how much this machine sent for it. */
   onProgress?: (step: StageStep, detail: string, bytes?: number) => void;
   /** How often logs() looks for new output. */
@@ -41,6 +45,9 @@ interface SlurmHandle extends JobHandle {
   // An element of a job array (jobId `<array job id>_<index>`) also has `arrayDir`: see arrayDirOf.
 }
 
+/** How often the state of the backend's jobs is read (one squeue for all of them), by default. */
+export const DEFAULT_POLL_INTERVAL_S = 1;
+
 /** Paths that go into #SBATCH lines and rm -rf: plain characters only. */
 const SAFE_REMOTE_PATH = /^\/[A-Za-z0-9._+\-/]+$/;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -52,24 +59,28 @@ const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export class SlurmBackend implements Backend {
   readonly kind = 'slurm';
   readonly ssh: SshClient;
+  private readonly poller: StatusPoller;
   private readonly runtime: ContainerRuntime;
   private readonly docker: Docker;
   private workdirAbs?: Promise<string>;
 
+  /** Throws BackendUnavailable when the SSH settings or the ssh_config they name cannot be followed. */
   constructor(
     private readonly config: SlurmConfig,
     private readonly deps: SlurmBackendDeps = {},
   ) {
-    this.ssh =
-      deps.ssh ??
-      new SshClient({
-        host: config.host,
-        port: config.port,
-        user: config.user,
-        identityFile: config.identityFile,
-        identityAgent: config.identityAgent ?? process.env.SSH_AUTH_SOCK,
-        knownHostsFile: config.knownHostsFile,
-      });
+    const target = sshTarget(config, deps.sshEnv);
+    this.ssh = new SshClient(target);
+    // One poller per cluster and interval in this process; each poll borrows the shared connection.
+    const intervalMs = (config.pollInterval ?? DEFAULT_POLL_INTERVAL_S) * 1000;
+    this.poller = StatusPoller.for(JSON.stringify(target), intervalMs, async (argv) => {
+      const ssh = new SshClient(target);
+      try {
+        return await ssh.run(argv);
+      } finally {
+        ssh.close();
+      }
+    });
     this.runtime = containerRuntimes[config.runtime];
     this.docker = deps.docker ?? dockerClient();
   }
@@ -132,10 +143,10 @@ export class SlurmBackend implements Backend {
     return handle;
   }
 
+  /** Joins the backend's next batched poll: one squeue for all its jobs per poll interval. */
   async status(handle: JobHandle): Promise<JobStatus> {
     const h = await this.checked(handle);
-    const out = await this.ssh.run(['sh', '-c', STATUS_SCRIPT, 'sh', h.jobId, h.runDir]);
-    const status = jobStatusFrom(splitSections(out), h.jobId, h.timeSeconds);
+    const status = await this.poller.status(h);
     return status.phase === 'lost' && isArrayElement(h.jobId) ? this.elementGone(h, status) : status;
   }
 
@@ -197,7 +208,7 @@ export class SlurmBackend implements Backend {
     if (arrayDir) await this.ssh.run(['sh', '-c', ARRAY_CLEANUP_SCRIPT, 'sh', arrayDir]);
   }
 
-  /** Ends the SSH connection (it also closes by itself after a quiet minute). */
+  /** Lets go of the SSH connection (shared by the backends of this cluster in this process; it also closes after a quiet minute). */
   close(): void {
     this.ssh.close();
   }
@@ -411,3 +422,13 @@ const arrayDirOf = (h: JobHandle): string | undefined => (typeof h.arrayDir === 
 /** Resources in one canonical form, to compare the jobs of an array and to name them in errors. */
 const resourcesKey = (r: JobSpec['resources']) =>
   JSON.stringify({ cpus: r.cpus ?? null, memoryBytes: r.memoryBytes ?? null, gpus: r.gpus ?? null, timeSeconds: r.timeSeconds ?? null });
+
+/** The SSH target of the backend's settings, with its ssh_config; a config that cannot be followed is the backend's misconfiguration. */
+function sshTarget(config: SlurmConfig, env?: SshEnv): SshTarget {
+  try {
+    return resolveSshTarget(config, env);
+  } catch (err) {
+    if (err instanceof SshConfigError) throw backendUnavailable(err.message, err);
+    throw err;
+  }
+}

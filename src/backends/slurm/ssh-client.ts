@@ -1,24 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { expandHome } from '../../config/env.js';
 import type { Socket } from 'node:net';
-import ssh2, { type ClientChannel, type ConnectConfig, type FileEntryWithStats, type SFTPWrapper } from 'ssh2';
-import { backendUnavailable, errorMessage, RepriseError } from '../../errors.js';
-import { hostLookupName, parseKnownHosts, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
+import type { ClientChannel, FileEntryWithStats, SFTPWrapper } from 'ssh2';
+import { RepriseError } from '../../errors.js';
+import { openRoute, type Ssh2Client } from './ssh-connect.js';
+import { describeTarget, type SshTarget } from './ssh-target.js';
 import { shellCommand } from './shell-quote.js';
-
-const { Client } = ssh2;
-type Ssh2Client = InstanceType<typeof Client>;
-
-export interface SshTarget {
-  host: string;
-  port: number;
-  user: string;
-  /** A private key file; one with a passphrase is left to the agent. */
-  identityFile?: string;
-  /** The ssh-agent socket, when there is one. */
-  identityAgent?: string;
-  knownHostsFile: string;
-}
 
 export interface ExecResult {
   code: number;
@@ -26,40 +11,39 @@ export interface ExecResult {
   stderr: string;
 }
 
-interface Connection {
-  client: Ssh2Client;
-  sftp?: Promise<SFTPWrapper>;
-  /** Set when the connection ended or failed: the next call opens a new one. */
-  dead?: boolean;
-}
-
-
 const EXEC_TIMEOUT_MS = 5 * 60_000;
 
 /**
- * One SSH connection per instance, opened on first use, reopened after a drop, closed after a
- * quiet minute. The host key must be in known_hosts: nothing is ever trusted blindly.
+ * Session channels open at once on one connection: under OpenSSH's MaxSessions default of 10,
+ * with room for the SFTP channel. Further commands wait for a free one.
+ */
+const MAX_CHANNELS = 8;
+
+/**
+ * Commands and files on a host reached over SSH. Every SshClient of one target in this process
+ * shares one connection (see SharedConnection): all runs of a backend are multiplexed over it.
  * Every command is an argv, quoted for the remote POSIX shell.
  */
 export class SshClient {
-  private conn?: Promise<Connection>;
-  private current?: Connection;
-  private inFlight = 0;
-  private idleTimer?: NodeJS.Timeout;
+  private readonly shared: SharedConnection;
+  private released = false;
 
   constructor(
     readonly target: SshTarget,
-    private readonly idleMs = 60_000,
-  ) {}
+    idleMs = 60_000,
+  ) {
+    this.shared = SharedConnection.for(target, idleMs);
+    this.shared.hold();
+  }
 
   get description(): string {
-    return `${this.target.user}@${this.target.host}:${this.target.port}`;
+    return describeTarget(this.target);
   }
 
   /** Runs argv on the remote host; a non-zero exit is a result, not an error. */
   async exec(argv: readonly string[], timeoutMs = EXEC_TIMEOUT_MS): Promise<ExecResult> {
     const command = shellCommand(argv);
-    return this.use(({ client }) => execOn(client, command, timeoutMs));
+    return this.shared.use((route, channels) => channels.run(() => execOn(route.login, command, timeoutMs)));
   }
 
   /** Runs argv and returns its stdout; a non-zero exit throws with the remote stderr. */
@@ -88,41 +72,86 @@ export class SshClient {
     return this.useSftp((sftp) => new Promise((res, rej) => sftp.readdir(remotePath, (err, list) => (err ? rej(err) : res(list)))));
   }
 
-  /** Ends the connection now (later calls reconnect). */
+  /** This client is done: the shared connection ends once no client holds it (later calls reconnect). */
   close(): void {
-    clearTimeout(this.idleTimer);
-    const conn = this.conn;
-    this.conn = undefined;
-    this.current = undefined;
-    void conn?.then((c) => this.forget(c), () => undefined);
+    if (this.released) return;
+    this.released = true;
+    this.shared.release();
   }
 
-  /** The live ssh2 client, for tests that simulate a dropped connection. */
+  /** The connection's first hop (its TCP connection), for tests that simulate a dropped connection. */
   async rawClient(): Promise<Ssh2Client> {
-    return (await this.connection()).client;
+    return this.shared.use(async (route) => route.clients[0]!);
   }
 
-  private async useSftp<T>(fn: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {
-    return this.use(async (c) => {
-      c.sftp ??= new Promise<SFTPWrapper>((res, rej) => c.client.sftp((err, sftp) => (err ? rej(err) : res(sftp))));
-      c.sftp.catch(() => (c.sftp = undefined));
-      return fn(await c.sftp);
+  private useSftp<T>(fn: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {
+    return this.shared.use(async (route) => {
+      route.sftp ??= new Promise<SFTPWrapper>((res, rej) => route.login.sftp((err, sftp) => (err ? rej(err) : res(sftp))));
+      route.sftp.catch(() => (route.sftp = undefined));
+      return fn(await route.sftp);
     });
+  }
+}
+
+interface Route {
+  /** First hop to login node. */
+  clients: Ssh2Client[];
+  login: Ssh2Client;
+  sftp?: Promise<SFTPWrapper>;
+  /** Set when any hop ended or failed: the next call opens a new route. */
+  dead: boolean;
+}
+
+/**
+ * One SSH connection (through its jump hosts) per target per process: opened on first use,
+ * kept alive with SSH keepalives, reopened after a drop, ended when no SshClient holds it or
+ * after a quiet `idleMs`. An idle connection never keeps the process alive.
+ */
+class SharedConnection {
+  private static readonly pool = new Map<string, SharedConnection>();
+
+  static for(target: SshTarget, idleMs: number): SharedConnection {
+    // The whole target is the key: a client with other keys or known_hosts never shares a login.
+    const key = JSON.stringify(target);
+    let shared = SharedConnection.pool.get(key);
+    if (!shared) SharedConnection.pool.set(key, (shared = new SharedConnection(target, idleMs)));
+    return shared;
+  }
+
+  private route?: Promise<Route>;
+  private current?: Route;
+  private inFlight = 0;
+  private holders = 0;
+  private idleTimer?: NodeJS.Timeout;
+  private readonly channels = new Slots(MAX_CHANNELS);
+
+  private constructor(
+    private readonly target: SshTarget,
+    private readonly idleMs: number,
+  ) {}
+
+  hold(): void {
+    this.holders++;
+  }
+
+  release(): void {
+    this.holders = Math.max(0, this.holders - 1);
+    if (this.holders === 0 && this.inFlight === 0) this.end();
   }
 
   /** Runs fn on the connection; when the connection dropped under it, reconnects and runs it once more. */
-  private async use<T>(fn: (c: Connection) => Promise<T>): Promise<T> {
+  async use<T>(fn: (route: Route, channels: Slots) => Promise<T>): Promise<T> {
     this.inFlight++;
     clearTimeout(this.idleTimer);
     try {
       for (let attempt = 0; ; attempt++) {
-        const conn = await this.connection();
-        socketOf(conn.client)?.ref();
+        const route = await this.connection();
+        for (const c of route.clients) socketOf(c)?.ref();
         try {
-          return await fn(conn);
+          return await fn(route, this.channels);
         } catch (err) {
           if (attempt > 0 || !isDropped(err)) throw err;
-          this.forget(conn);
+          this.forget(route);
         }
       }
     } finally {
@@ -131,124 +160,66 @@ export class SshClient {
   }
 
   private goIdle(): void {
-    const conn = this.conn;
-    // An idle connection must not keep a CLI process alive; a worker keeps it for a minute.
-    void conn?.then((c) => socketOf(c.client)?.unref(), () => undefined);
-    this.idleTimer = setTimeout(() => this.close(), this.idleMs);
+    if (this.holders === 0) return this.end();
+    // An idle connection must not keep a CLI process alive; a worker keeps it for idleMs.
+    void this.route?.then((r) => r.clients.forEach((c) => socketOf(c)?.unref()), () => undefined);
+    this.idleTimer = setTimeout(() => this.end(), this.idleMs);
     this.idleTimer.unref();
   }
 
-  private forget(conn: Connection): void {
-    conn.dead = true;
-    conn.client.end();
+  private end(): void {
+    clearTimeout(this.idleTimer);
+    const route = this.route;
+    this.route = undefined;
+    this.current = undefined;
+    void route?.then((r) => this.forget(r), () => undefined);
   }
 
-  private connection(): Promise<Connection> {
+  private forget(route: Route): void {
+    if (route.dead) return;
+    route.dead = true;
+    // Login node first, then the jumps it went through.
+    for (const c of [...route.clients].reverse()) c.end();
+  }
+
+  private connection(): Promise<Route> {
     if (this.current?.dead) {
-      this.conn = undefined;
+      this.route = undefined;
       this.current = undefined;
     }
-    if (!this.conn) {
-      const pending = this.connect();
-      this.conn = pending;
+    if (!this.route) {
+      const route: Route = { clients: [], login: undefined as unknown as Ssh2Client, dead: false };
+      const pending = openRoute(this.target, () => this.forget(route)).then((clients) => {
+        route.clients = clients;
+        route.login = clients.at(-1)!;
+        if (this.route === pending) this.current = route;
+        return route;
+      });
+      this.route = pending;
       pending.catch(() => {
-        if (this.conn === pending) this.conn = undefined;
+        if (this.route === pending) this.route = undefined;
       });
     }
-    return this.conn;
+    return this.route;
   }
+}
 
-  private connect(): Promise<Connection> {
-    const t = this.target;
-    const knownHostsFile = expandHome(t.knownHostsFile);
-    let entries;
+/** At most `size` tasks at once; the rest wait in order. */
+class Slots {
+  private used = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly size: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.used >= this.size) await new Promise<void>((r) => this.waiting.push(r));
+    else this.used++;
     try {
-      entries = parseKnownHosts(readFileSync(knownHostsFile, 'utf8'));
-    } catch (err) {
-      throw backendUnavailable(`cannot read knownHostsFile ${knownHostsFile} (${errorMessage(err)}); create it with the cluster's verified host key (ssh-keyscan -p ${t.port} ${t.host})`, err);
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.used--;
     }
-    const { privateKey, agent, credentials } = this.credentials();
-    let verdict: HostKeyVerdict | undefined;
-    const config: ConnectConfig = {
-      host: t.host,
-      port: t.port,
-      username: t.user,
-      privateKey,
-      agent,
-      readyTimeout: 20_000,
-      // ssh2 hands the raw host key (no hostHash): compare it with known_hosts ourselves.
-      hostVerifier: (key: Buffer) => (verdict = verifyHostKey(entries, t.host, t.port, key)) === 'trusted',
-    };
-    return new Promise<Connection>((resolve, reject) => {
-      const client = new Client();
-      const conn: Connection = { client };
-      client.once('ready', () => {
-        client.removeAllListeners('error');
-        // A later failure (reset, timeout) only ends this connection: the next call reconnects.
-        client.on('error', () => this.forget(conn));
-        client.once('close', () => this.forget(conn));
-        this.current = conn;
-        resolve(conn);
-      });
-      // `on`, not `once`: a second error during a failed handshake must not go unhandled.
-      client.on('error', (err) => {
-        client.end();
-        reject(this.connectError(err, verdict, knownHostsFile, credentials));
-      });
-      client.connect(config);
-    });
-  }
-
-  /**
-   * What to log in with, as OpenSSH would: the identity file, and the agent when there is one.
-   * A key with a passphrase is never asked for here: it must be loaded into the agent.
-   */
-  private credentials(): { privateKey?: Buffer; agent?: string; credentials: string } {
-    const t = this.target;
-    const agent = t.identityAgent ? expandHome(t.identityAgent) : undefined;
-    let privateKey: Buffer | undefined;
-    const identityFile = t.identityFile ? expandHome(t.identityFile) : undefined;
-    if (identityFile) {
-      try {
-        privateKey = readFileSync(identityFile);
-      } catch (err) {
-        throw backendUnavailable(`cannot read identityFile ${identityFile} (${errorMessage(err)}); set identityFile to your SSH private key for ${t.host}`, err);
-      }
-      const parsed = ssh2.utils.parseKey(privateKey);
-      if (parsed instanceof Error && /passphrase/i.test(parsed.message)) {
-        if (!agent) {
-          throw backendUnavailable(
-            `identityFile ${identityFile} has a passphrase; load it into ssh-agent (ssh-add ${identityFile}) and give the agent to Reprise (SSH_AUTH_SOCK where the worker starts, or identityAgent in the backend)`,
-          );
-        }
-        privateKey = undefined; // the agent holds it (or the login fails and says so)
-      } else if (parsed instanceof Error) {
-        throw backendUnavailable(`identityFile ${identityFile} is not a usable SSH private key (${parsed.message}); set identityFile to your private key for ${t.host}`);
-      }
-    }
-    if (!privateKey && !agent) {
-      throw backendUnavailable(`no SSH credentials for ${t.user}@${t.host}: set identityFile in the backend, or run ssh-agent with your key loaded (SSH_AUTH_SOCK)`);
-    }
-    const credentials = [identityFile, agent && `the ssh-agent at ${agent}`].filter(Boolean).join(' or ');
-    return { privateKey, agent, credentials };
-  }
-
-  private connectError(err: Error & { level?: string; code?: string }, verdict: HostKeyVerdict | undefined, knownHostsFile: string, credentials: string): RepriseError {
-    const t = this.target;
-    const name = hostLookupName(t.host, t.port);
-    if (verdict === 'unknown-host') {
-      return backendUnavailable(`host ${name} is not in knownHostsFile ${knownHostsFile}; add its verified key (e.g. ssh-keyscan -p ${t.port} ${t.host} >> ${knownHostsFile}, after checking the fingerprint)`, err);
-    }
-    if (verdict === 'mismatch' || verdict === 'revoked') {
-      return backendUnavailable(
-        `host key of ${name} does not match knownHostsFile ${knownHostsFile} (${verdict === 'revoked' ? 'the key is revoked' : 'possible man-in-the-middle, or the host was reinstalled'}); if the change is expected, replace the entry: ssh-keygen -R '${name}' -f ${knownHostsFile}`,
-        err,
-      );
-    }
-    if (err.level === 'client-authentication') {
-      return backendUnavailable(`SSH login as ${t.user}@${t.host}:${t.port} with ${credentials} was refused; add your public key to ~/.ssh/authorized_keys on the cluster (and ssh-add it when you use the agent)`, err);
-    }
-    return backendUnavailable(`cannot reach ${t.user}@${t.host}:${t.port} over SSH (${err.code ?? errorMessage(err)}); check host, port and network`, err);
   }
 }
 
@@ -283,8 +254,11 @@ function isDropped(err: unknown): boolean {
   const e = err as { dropped?: boolean; code?: string; message?: string };
   if (e.dropped) return true;
   if (['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED'].includes(e.code ?? '')) return true;
-  return /not connected|no response|channel open failure|connection lost|closed|socket/i.test(e.message ?? '');
+  return /not connected|no response|channel open failure|connection lost|closed|socket|keepalive/i.test(e.message ?? '');
 }
 
-/** ssh2 keeps its TCP socket in `_sock`; (un)ref'ing it lets an idle client not hold the process. */
-const socketOf = (client: Ssh2Client): Socket | undefined => (client as unknown as { _sock?: Socket })._sock;
+/** ssh2 keeps its transport in `_sock`: a TCP socket for the first hop, a channel behind a jump. */
+const socketOf = (client: Ssh2Client): Socket | undefined => {
+  const sock = (client as unknown as { _sock?: Partial<Socket> })._sock;
+  return typeof sock?.unref === 'function' ? (sock as Socket) : undefined;
+};

@@ -11,7 +11,7 @@ import { SshClient } from '../../../src/backends/slurm/ssh-client.js';
 import type { JobHandle, JobSpec, JobStatus } from '../../../src/backends/types.js';
 import { RepriseError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/project.js';
-import { buildTestImage, clusterConfig } from './slurm-backend-env.js';
+import { buildTestImage, clusterConfig, clusterTarget } from './slurm-backend-env.js';
 
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const workdir = `~/reprise-it/${suite}`;
@@ -19,7 +19,7 @@ const config = clusterConfig(workdir);
 const tag = `reprise-slurm-array-it:${suite}`;
 const backend = new SlurmBackend(config, { logPollMs: 300 });
 // squeue watched from outside the backend, on a connection of its own.
-const watcher = new SshClient({ host: config.host, port: config.port, user: config.user, identityFile: config.identityFile, knownHostsFile: config.knownHostsFile });
+const watcher = new SshClient(clusterTarget({ identityFiles: [config.identityFile] }));
 const handles: JobHandle[] = [];
 let digest: string;
 let sourcesDir: string;

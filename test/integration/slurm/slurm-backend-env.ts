@@ -1,10 +1,11 @@
 // Settings of the real test cluster (`test/infra/slurm up` writes them): fail loudly, never skip.
 import type { SlurmConfig } from '../../../src/backends/slurm/definition.js';
+import type { SshTarget } from '../../../src/backends/slurm/ssh-target.js';
 import { buildTestImage as buildImage, readInfraEnv } from '../../helpers/infra.js';
 
 export const SLURM_ENV_KEYS = ['SLURM_SSH_HOST', 'SLURM_SSH_PORT', 'SLURM_SSH_USER', 'SLURM_SSH_IDENTITY', 'SLURM_SSH_KNOWN_HOSTS', 'SLURM_PARTITION'] as const;
 
-export function clusterConfig(workdir: string): SlurmConfig & { identityFile: string } {
+export function clusterConfig(workdir: string): SlurmConfig & { identityFile: string; knownHostsFile: string; user: string; port: number } {
   const vars = readInfraEnv('slurm', SLURM_ENV_KEYS, ['SLURM_SSH_IDENTITY', 'SLURM_SSH_KNOWN_HOSTS']);
   return {
     kind: 'slurm',
@@ -19,6 +20,15 @@ export function clusterConfig(workdir: string): SlurmConfig & { identityFile: st
   };
 }
 
+/** The login node as an SSH target of its own, no ssh_config read (credentials: none unless given). */
+export function clusterTarget(extra: Partial<SshTarget> = {}): SshTarget {
+  const c = clusterConfig('~');
+  return {
+    alias: c.host, host: c.host, port: c.port, user: c.user, identityFiles: [], identitiesOnly: false, knownHostsFiles: [c.knownHostsFile],
+    jumps: [], keepaliveIntervalMs: 15_000, keepaliveCountMax: 3, readyTimeoutMs: 20_000, configFiles: [], ...extra,
+  };
+}
+
 /** A fresh image FROM the local busybox, unique per call (its own digest), tagged `tag`. */
 export function buildTestImage(tag: string): string {
   return buildImage(tag, ['ENV GREETING="hi from the image env"', `LABEL org.reprise.test=${JSON.stringify(tag)}`]);
@@ -29,4 +39,36 @@ export function slurmAddArgs(name: string, workdir: string): string[] {
   const c = clusterConfig(workdir);
   return [name, '--kind', 'slurm', '--host', c.host, '--port', String(c.port), '--user', c.user, '--identity-file', c.identityFile,
     '--known-hosts-file', c.knownHostsFile, '--partition', c.partition!, '--workdir', c.workdir!];
+}
+
+export const JUMP_ENV_KEYS = ['SLURM_JUMP_HOST', 'SLURM_JUMP_PORT', 'SLURM_JUMP_USER', 'SLURM_LOGIN_INNER_HOST', 'SLURM_JUMP_KNOWN_HOSTS', 'SLURM_SCHEDULER_CALLS_LOG', 'SLURM_INNER_SSHD_LOG'] as const;
+
+/** The jump host of the test cluster: the only way to the login node's inner address. */
+export function jumpEnv(): Record<(typeof JUMP_ENV_KEYS)[number] | (typeof SLURM_ENV_KEYS)[number], string> {
+  return readInfraEnv('slurm', [...SLURM_ENV_KEYS, ...JUMP_ENV_KEYS], ['SLURM_SSH_IDENTITY', 'SLURM_JUMP_KNOWN_HOSTS', 'SLURM_SCHEDULER_CALLS_LOG', 'SLURM_INNER_SSHD_LOG']);
+}
+
+/**
+ * An ssh_config as a user would write it: alias `login` (the cluster's inner address) through
+ * alias `bastion` (the jump host), their users, ports, key and known_hosts file, each under
+ * `prefix-`. The config is the only place these settings are.
+ */
+export function jumpSshConfig(prefix: string, knownHosts: string): string {
+  const v = jumpEnv();
+  return [
+    `Host ${prefix}-login`,
+    `  HostName ${v.SLURM_LOGIN_INNER_HOST}`,
+    `  Port ${v.SLURM_SSH_PORT}`,
+    `  User ${v.SLURM_SSH_USER}`,
+    `  ProxyJump ${prefix}-bastion`,
+    `Host ${prefix}-bastion`,
+    `  HostName ${v.SLURM_JUMP_HOST}`,
+    `  Port ${v.SLURM_JUMP_PORT}`,
+    `  User ${v.SLURM_JUMP_USER}`,
+    `Host ${prefix}-*`,
+    `  IdentityFile ${v.SLURM_SSH_IDENTITY}`,
+    '  IdentitiesOnly yes',
+    `  UserKnownHostsFile ${knownHosts}`,
+    '',
+  ].join('\n');
 }

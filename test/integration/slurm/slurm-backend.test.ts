@@ -89,13 +89,13 @@ describe('slurm backend on the test cluster', () => {
     expect(err).toBeInstanceOf(RepriseError);
     expect((err as RepriseError).kind).toBe('BackendUnavailable');
     expect((err as RepriseError).exitCode).toBe(3);
-    expect((err as Error).message).toContain(`does not match knownHostsFile ${wrong}`);
+    expect((err as Error).message).toContain(`does not match known_hosts ${wrong}`);
 
     const empty = join(dir, 'empty');
     await writeFile(empty, '');
     const unknown = await new SlurmBackend({ ...config, knownHostsFile: empty }).check().catch((e: unknown) => e);
     expect((unknown as RepriseError).kind).toBe('BackendUnavailable');
-    expect((unknown as Error).message).toContain(`is not in knownHostsFile ${empty}`);
+    expect((unknown as Error).message).toContain(`is not in known_hosts ${empty}`);
   });
 
   it('stage() ships an image once per digest', async () => {

@@ -36,7 +36,7 @@ describe('backend kinds: one list, the config schema derived from it', () => {
 
   it('the derived union is discriminated: it parses by kind and its type narrows by kind', () => {
     expect(backendConfigSchema.parse({ kind: 'kubernetes', namespace: 'runs', registry: 'r.example/x' })).toEqual({ kind: 'kubernetes', namespace: 'runs', registry: 'r.example/x' });
-    expect(backendConfigSchema.parse({ kind: 'slurm', host: 'h', user: 'u', knownHostsFile: 'k' })).toMatchObject({ port: 22, runtime: 'charliecloud', workdir: '~/.reprise' });
+    expect(backendConfigSchema.parse({ kind: 'slurm', host: 'h' })).toEqual({ kind: 'slurm', host: 'h', runtime: 'charliecloud', workdir: '~/.reprise' });
     expect(() => parseYaml('backends:\n  x:\n    kind: lsf\n', userConfigSchema, 'config.yaml')).toThrow(
       "config.yaml: key \"backends.x.kind\": Invalid discriminator value. Expected 'docker' | 'slurm' | 'kubernetes' | 'pool'; fix the file and retry",
     );
@@ -49,7 +49,8 @@ describe('backend kinds: one list, the config schema derived from it', () => {
   it('each kind describes its settings in one line for backend list', () => {
     const describe = (c: BackendConfig) => kindDefinition(c.kind)!.describe(c);
     expect(describe({ kind: 'docker' })).toBe('DOCKER_HOST or the local socket');
-    expect(describe(backendConfigSchema.parse({ kind: 'slurm', host: 'login', user: 'me', knownHostsFile: 'k', partition: 'debug' }))).toBe('me@login:22, partition debug, charliecloud');
+    expect(describe(backendConfigSchema.parse({ kind: 'slurm', host: 'login', user: 'me', port: 2222, knownHostsFile: 'k', partition: 'debug' }))).toBe('me@login:2222, partition debug, charliecloud');
+    expect(describe(backendConfigSchema.parse({ kind: 'slurm', host: 'hpc', sshConfig: '/cfg' }))).toBe('hpc, ssh config /cfg, charliecloud');
     expect(describe({ kind: 'kubernetes', context: 'prod', namespace: 'runs', registry: 'r/x' })).toBe('prod/runs, registry r/x');
     expect(describe({ kind: 'pool', members: ['hpc', 'k8s'], maxQueueWait: '5m', prefer: 'k8s' })).toBe('members hpc, k8s; max queue wait 5m; prefers k8s');
   });

@@ -14,7 +14,7 @@ describe('backend add flags, derived from the kinds', () => {
     const flags: Record<string, { description?: string; options?: readonly string[] }> = backendAddFlags();
     expect(flags.kind!.options).toEqual(['docker', 'slurm', 'kubernetes', 'pool']);
     expect(Object.keys(flags)).toEqual([
-      'kind', 'max-parallel', 'socket', 'host', 'port', 'user', 'identity-file', 'identity-agent', 'known-hosts-file', 'partition', 'account', 'qos', 'sbatch-arg', 'runtime',
+      'kind', 'max-parallel', 'socket', 'host', 'port', 'user', 'identity-file', 'identity-agent', 'known-hosts-file', 'ssh-config', 'poll-interval', 'partition', 'account', 'qos', 'sbatch-arg', 'runtime',
       'workdir', 'kubeconfig', 'context', 'namespace', 'registry', 'member', 'max-queue-wait', 'prefer',
     ]);
     expect(flags['max-parallel']!.description).toMatch(/^docker, slurm, kubernetes: how many of this backend's jobs may run at once/);
@@ -24,7 +24,11 @@ describe('backend add flags, derived from the kinds', () => {
 
   it('turns the given flags into the kind config, defaults filled in', () => {
     expect(settings('slurm', { host: 'h', user: 'u', 'known-hosts-file': 'k', 'sbatch-arg': ['a', 'b'], 'max-parallel': 3 })).toEqual({
-      config: { kind: 'slurm', host: 'h', port: 22, user: 'u', knownHostsFile: 'k', sbatchArgs: ['a', 'b'], runtime: 'charliecloud', workdir: '~/.reprise', maxParallel: 3 },
+      config: { kind: 'slurm', host: 'h', user: 'u', knownHostsFile: 'k', sbatchArgs: ['a', 'b'], runtime: 'charliecloud', workdir: '~/.reprise', maxParallel: 3 },
+    });
+    // An alias alone is enough (ssh_config has the rest); a relative --ssh-config is kept absolute.
+    expect(settings('slurm', { host: 'hpc', 'ssh-config': 'cfg/ssh', 'poll-interval': 2.5 })).toEqual({
+      config: { kind: 'slurm', host: 'hpc', sshConfig: `${process.cwd()}/cfg/ssh`, pollInterval: 2.5, runtime: 'charliecloud', workdir: '~/.reprise' },
     });
     expect(settings('pool', { member: ['hpc', 'k8s'], 'max-queue-wait': '5m', prefer: 'k8s' })).toEqual({ config: { kind: 'pool', members: ['hpc', 'k8s'], maxQueueWait: '5m', prefer: 'k8s' } });
   });
@@ -35,7 +39,6 @@ describe('backend add flags, derived from the kinds', () => {
     ['docker', { host: 'h', socket: '/s', partition: 'p', 'sbatch-arg': ['a'], namespace: 'n' }, '--host, --partition, --sbatch-arg, --namespace does not apply to --kind docker; leave it out'],
     ['slurm', {}, 'invalid backend settings for --kind slurm: --host is required'],
     ['slurm', { socket: '/s' }, 'invalid backend settings for --kind slurm: --host is required'],
-    ['slurm', { host: 'h', user: 'u' }, 'invalid backend settings for --kind slurm: --known-hosts-file is required'],
     ['slurm', { host: 'h', user: 'u', 'known-hosts-file': 'k', namespace: 'n', registry: 'r' }, '--namespace, --registry does not apply to --kind slurm; leave it out'],
     ['slurm', { host: '', user: 'u', 'known-hosts-file': 'k' }, 'invalid backend settings for --kind slurm: --host String must contain at least 1 character(s)'],
     ['kubernetes', {}, 'invalid backend settings for --kind kubernetes: --namespace is required'],
@@ -48,6 +51,8 @@ describe('backend add flags, derived from the kinds', () => {
   });
 
   it.each([
+    ['slurm', { host: 'h', 'poll-interval': 0 }, 'invalid backend settings for --kind slurm: --poll-interval Number must be greater than or equal to 0.1'],
+    ['slurm', { host: 'h', 'poll-interval': Number('soon') }, 'invalid backend settings for --kind slurm: --poll-interval must be a number of seconds'],
     ['kubernetes', { namespace: 'ok', registry: 'r', 'max-parallel': 0 }, 'invalid backend settings for --kind kubernetes: --max-parallel must be a whole number of jobs, at least 1'],
     ['pool', { 'max-queue-wait': '5m' }, 'invalid backend settings for --kind pool: --member is required'],
     ['pool', { member: ['hpc'], 'max-queue-wait': '5m' }, 'invalid backend settings for --kind pool: --member must name at least two backends, in the order they are tried'],

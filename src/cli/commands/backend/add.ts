@@ -9,6 +9,7 @@ export default class BackendAdd extends BaseCommand {
   static override summary = 'Add (or replace) a backend in your user config ($REPRISE_HOME/config.yaml; never in a project).';
   static override examples = [
     '<%= config.bin %> backend add gpu-box --kind docker --socket /run/user/1000/docker.sock',
+    '<%= config.bin %> backend add hpc --kind slurm --host hpc-login --partition debug   # hpc-login: a Host alias in ~/.ssh/config',
     '<%= config.bin %> backend add hpc --kind slurm --host login.cluster.edu --user alice --identity-file ~/.ssh/id_ed25519 --known-hosts-file ~/.ssh/known_hosts --partition debug --max-parallel 8',
     '<%= config.bin %> backend add k8s --kind kubernetes --namespace reprise-runs --registry registry.example.com/team --context prod',
     '<%= config.bin %> backend add burst --kind pool --member hpc --member k8s --max-queue-wait 5m',
@@ -24,6 +25,8 @@ export default class BackendAdd extends BaseCommand {
     const settings = settingsFromFlags(definition, flags);
     if ('error' in settings) throw badInput(settings.error);
     const added = settings.config as BackendConfig; // parsed by the kind's own schema
+    const problem = await definition.checkOnAdd?.(added);
+    if (problem) throw badInput(`invalid backend settings for --kind ${definition.kind}: ${problem}`);
     const config = await loadUserConfig(this.env.home);
     config.backends[args.name] = added;
     const issues = backendIssues(config.backends);
@@ -34,3 +37,4 @@ export default class BackendAdd extends BaseCommand {
     return { name: args.name, config: added };
   }
 }
+

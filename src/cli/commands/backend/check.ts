@@ -38,7 +38,11 @@ export default class BackendCheckCommand extends BaseCommand {
   }
 }
 
-const checkBackend = async (config: BackendConfig): Promise<BackendCheck> => (await createBackend(config)).check();
+async function checkBackend(config: BackendConfig): Promise<BackendCheck> {
+  const backend = await createBackend(config);
+  // A kept-alive SSH connection would hold this process until it idles out.
+  return backend.check().finally(() => backend.close?.());
+}
 
 const describeCheck = (name: string, check: BackendCheck) =>
   `${name} (${check.kind}): ok, version ${check.version}; ${Object.entries(check.details).map(([k, v]) => `${k} ${v}`).join(', ')}`;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { charliecloud } from '../../../../src/backends/slurm/container-runtime.js';
 import { ARRAY_CANCEL_SCRIPT, ARRAY_CLEANUP_SCRIPT, ARRAY_SUBMIT_SCRIPT, arrayJobName, arrayScript, isArrayElement } from '../../../../src/backends/slurm/job-array.js';
-import { batchScript, jobStatusFrom, sbatchRefusal, splitSections } from '../../../../src/backends/slurm/scheduler.js';
+import { batchScript, jobStatusFrom, sbatchRefusal, splitBatchStatus } from '../../../../src/backends/slurm/scheduler.js';
 import { shellCommand } from '../../../../src/backends/slurm/shell-quote.js';
 
 let dir: string;
@@ -211,7 +211,7 @@ describe('ARRAY_SUBMIT_SCRIPT', () => {
 });
 
 describe('array elements in squeue / scontrol / sacct (as SLURM 22.05 prints them)', () => {
-  const status = (out: string) => jobStatusFrom(splitSections(out), '384_2', null);
+  const status = (out: string) => jobStatusFrom(splitBatchStatus(out, ['384_2']).get('384_2')!, '384_2', null);
 
   it('element ids', () => {
     expect(['384_2', '1_0'].map(isArrayElement)).toEqual([true, true]);
@@ -220,13 +220,15 @@ describe('array elements in squeue / scontrol / sacct (as SLURM 22.05 prints the
 
   it('an element still pending in its array (squeue -j 384_2 answers for it) waits on the array limit, which clears', () => {
     const scontrol = 'JobId=384 ArrayJobId=384 ArrayTaskId=2 ArrayTaskThrottle=2 JobName=reprise-array-s JobState=PENDING Reason=JobArrayTaskLimit ExitCode=0:0 StartTime=Unknown EndTime=Unknown';
-    expect(status(`@tz\n+0000\n@squeue\nPENDING JobArrayTaskLimit\n@scontrol\n${scontrol}\n@exit_code\n`)).toEqual({ phase: 'pending', reason: 'JobArrayTaskLimit (squeue)' });
+    // squeue answers for the element; scontrol (which says the same) is asked only when it does not.
+    expect(status(`@tz\n+0000\n@squeue\n384_2 PENDING JobArrayTaskLimit\n@exit_code 384_2\n`)).toEqual({ phase: 'pending', reason: 'JobArrayTaskLimit (squeue)' });
+    expect(status(`@tz\n+0000\n@squeue\n\n@sacct\n\n@scontrol 384_2\n${scontrol}\n@exit_code 384_2\n`)).toEqual({ phase: 'pending' });
   });
 
   it('an ended element reads from its own scontrol line, or its own sacct row', () => {
     const scontrol = 'JobId=387 ArrayJobId=384 ArrayTaskId=2 JobName=reprise-array-s JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0 StartTime=2026-12-01T03:39:36 EndTime=2026-12-01T03:39:41';
-    expect(status(`@tz\n+0000\n@squeue\n@scontrol\n${scontrol}\n@exit_code\n3\n`)).toMatchObject({ phase: 'exited', exitCode: 3, finishedAt: '2026-12-01T03:39:41.000Z' });
+    expect(status(`@tz\n+0000\n@squeue\n\n@sacct\n\n@scontrol 384_2\n${scontrol}\n@exit_code 384_2\n3\n`)).toMatchObject({ phase: 'exited', exitCode: 3, finishedAt: '2026-12-01T03:39:41.000Z' });
     const sacct = '384_0|COMPLETED|0:0|2026-12-01T03:39:30|2026-12-01T03:39:35\n384_2|FAILED|3:0|2026-12-01T03:39:36|2026-12-01T03:39:41';
-    expect(status(`@tz\n+0000\n@squeue\n@scontrol\n@sacct\n${sacct}\n@exit_code\n`)).toMatchObject({ phase: 'exited', exitCode: 3, startedAt: '2026-12-01T03:39:36.000Z' });
+    expect(status(`@tz\n+0000\n@squeue\n@sacct\n${sacct}\n@exit_code 384_2\n`)).toMatchObject({ phase: 'exited', exitCode: 3, startedAt: '2026-12-01T03:39:36.000Z' });
   });
 });

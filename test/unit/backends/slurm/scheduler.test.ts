@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { shellCommand } from '../../../../src/backends/slurm/shell-quote.js';
-import { batchScript, jobStatusFrom, parseScontrol, sbatchRefusal, splitSections } from '../../../../src/backends/slurm/scheduler.js';
+import { batchScript, jobStatusFrom, parseScontrol, sbatchRefusal, splitBatchStatus, type StatusSections } from '../../../../src/backends/slurm/scheduler.js';
 
 const runDir = '/home/alice/.reprise/runs/r1';
 
@@ -113,12 +113,57 @@ describe('sbatch refusals', () => {
   });
 });
 
-describe('job state from squeue / scontrol / sacct', () => {
-  const status = (out: string, timeSeconds: number | null = null) => jobStatusFrom(splitSections(out), '42', timeSeconds);
+/** One job's sections written as `@name` lines, the way the cases below read best. */
+function sections(out: string): StatusSections {
+  const result: Record<string, string> = {};
+  let current: string | undefined;
+  for (const line of out.split('\n')) {
+    const m = /^@(\w+)$/.exec(line);
+    if (m) result[(current = m[1]!)] = '';
+    else if (current) result[current] = `${result[current]}\n${line}`.trim();
+  }
+  return result;
+}
 
-  it('splits the status script output into sections', () => {
-    expect(splitSections('@tz\n+0100\n@squeue\nRUNNING\n@scontrol\nJobState=RUNNING\n@exit_code\n')).toEqual({ tz: '+0100', squeue: 'RUNNING', scontrol: 'JobState=RUNNING', exit_code: '' });
+describe('the batched status of many jobs', () => {
+  it('gives each job its squeue line, its sacct row, its scontrol and exit_code, and the shared time zone', () => {
+    const out = [
+      '@tz', '+0100',
+      '@squeue', '41 RUNNING None', '43 PENDING Resources', '',
+      '@sacct', '42|COMPLETED|0:0|2026-11-27T05:30:00|2026-11-27T05:30:03', '',
+      '@scontrol 44', scontrolLine('FAILED'),
+      '@exit_code 41', '@exit_code 42', '0', '@exit_code 43', '@exit_code 44', '3', '',
+    ].join('\n');
+    const s = splitBatchStatus(out, ['41', '42', '43', '44']);
+    expect(s.get('41')).toEqual({ tz: '+0100', squeue: 'RUNNING None', sacct: '', exit_code: '' });
+    expect(s.get('42')).toEqual({ tz: '+0100', squeue: '', sacct: '42|COMPLETED|0:0|2026-11-27T05:30:00|2026-11-27T05:30:03', exit_code: '0' });
+    expect(s.get('43')).toMatchObject({ squeue: 'PENDING Resources' });
+    expect(s.get('44')).toMatchObject({ squeue: '', sacct: '', scontrol: expect.stringContaining('JobState=FAILED'), exit_code: '3' });
+    expect(jobStatusFrom(s.get('41')!, '41', null)).toMatchObject({ phase: 'running' });
+    expect(jobStatusFrom(s.get('42')!, '42', null)).toMatchObject({ phase: 'exited', exitCode: 0, finishedAt: '2026-11-27T04:30:03.000Z' });
+    expect(jobStatusFrom(s.get('43')!, '43', null)).toEqual({ phase: 'pending', reason: 'Resources (squeue)' });
+    expect(jobStatusFrom(s.get('44')!, '44', null)).toMatchObject({ phase: 'exited', exitCode: 3 });
   });
+
+  it('a job id that is a prefix of another never takes its lines', () => {
+    const s = splitBatchStatus('@tz\n+0000\n@squeue\n4 RUNNING None\n@sacct\n40|FAILED|1:0|x|y\n@exit_code 4\n@exit_code 40\n1\n', ['4', '40']);
+    expect(s.get('4')).toMatchObject({ squeue: 'RUNNING None', sacct: '' });
+    expect(s.get('40')).toMatchObject({ squeue: '', sacct: '40|FAILED|1:0|x|y', exit_code: '1' });
+  });
+
+  it('job array tasks (123_4) are jobs like any other', () => {
+    const s = splitBatchStatus('@tz\n+0000\n@squeue\n123_4 RUNNING None\n@exit_code 123_4\n@exit_code 123_5\n0\n', ['123_4', '123_5']);
+    expect(s.get('123_4')).toMatchObject({ squeue: 'RUNNING None' });
+    expect(s.get('123_5')).toMatchObject({ squeue: '', exit_code: '0' });
+  });
+
+  it('sections of jobs not asked about are ignored', () => {
+    expect([...splitBatchStatus('@tz\n+0000\n@squeue\n@exit_code 9\n0\n', ['4']).keys()]).toEqual(['4']);
+  });
+});
+
+describe('job state from squeue / scontrol / sacct', () => {
+  const status = (out: string, timeSeconds: number | null = null) => jobStatusFrom(sections(out), '42', timeSeconds);
 
   it('parses scontrol key=value fields', () => {
     expect(parseScontrol(scontrolLine('TIMEOUT', 'TimeLimit'))).toMatchObject({ JobState: 'TIMEOUT', Reason: 'TimeLimit', ExitCode: '0:0', TimeLimit: '00:01:00' });

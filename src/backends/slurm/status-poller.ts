@@ -1,0 +1,76 @@
+import type { JobStatus } from '../types.js';
+import { BATCH_STATUS_SCRIPT, jobStatusFrom, splitBatchStatus } from './scheduler.js';
+
+export interface PolledJob {
+  jobId: string;
+  runDir: string;
+  /** The time limit the run asked for (TIMEOUT reasons name it). */
+  timeSeconds: number | null;
+}
+
+/** Runs argv on the login node and returns its stdout (throws when it fails). */
+export type RunOnCluster = (argv: string[]) => Promise<string>;
+
+/**
+ * Scheduler politeness: however many runs ask, the state of all of a backend's jobs is read with
+ * one round trip (one `squeue`, one `sacct` when needed) at most once per interval. A status()
+ * call joins the next query; the first one after a quiet interval is sent at once.
+ */
+export class StatusPoller {
+  private static readonly pollers = new Map<string, StatusPoller>();
+
+  /** The poller of one backend (its SSH target and interval) in this process. */
+  static for(key: string, intervalMs: number, run: RunOnCluster): StatusPoller {
+    const full = `${intervalMs} ${key}`;
+    let poller = StatusPoller.pollers.get(full);
+    if (!poller) StatusPoller.pollers.set(full, (poller = new StatusPoller(run, intervalMs)));
+    return poller;
+  }
+
+  private waiting = new Map<string, { job: PolledJob; callers: { resolve: (s: JobStatus) => void; reject: (e: unknown) => void }[] }>();
+  private timer?: NodeJS.Timeout;
+  private polling = false;
+  private lastStart = -Infinity;
+
+  constructor(
+    private readonly run: RunOnCluster,
+    readonly intervalMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  status(job: PolledJob): Promise<JobStatus> {
+    return new Promise((resolve, reject) => {
+      const entry = this.waiting.get(job.jobId) ?? { job, callers: [] };
+      entry.callers.push({ resolve, reject });
+      this.waiting.set(job.jobId, entry);
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.timer || this.polling || this.waiting.size === 0) return;
+    this.timer = setTimeout(() => void this.poll(), Math.max(0, this.lastStart + this.intervalMs - this.now()));
+  }
+
+  private async poll(): Promise<void> {
+    this.timer = undefined;
+    this.polling = true;
+    this.lastStart = this.now();
+    const batch = this.waiting;
+    this.waiting = new Map();
+    try {
+      const ids = [...batch.keys()];
+      const pairs = [...batch.values()].flatMap((e) => [e.job.jobId, e.job.runDir]);
+      const sections = splitBatchStatus(await this.run(['sh', '-c', BATCH_STATUS_SCRIPT, 'sh', ids.join(','), ...pairs]), ids);
+      for (const [id, e] of batch) {
+        const status = jobStatusFrom(sections.get(id)!, id, e.job.timeSeconds);
+        for (const c of e.callers) c.resolve(status);
+      }
+    } catch (err) {
+      for (const e of batch.values()) for (const c of e.callers) c.reject(err);
+    } finally {
+      this.polling = false;
+      this.schedule();
+    }
+  }
+}
