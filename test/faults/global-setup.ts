@@ -1,16 +1,17 @@
 // The faults suite's table: rows are appended by each file's trials (test/faults/harness.ts);
 // this prints them as one table at the end and writes it to the report file.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { faultTable, outputDir, reportFile, rowsFile, TRIALS, type TrialRow } from './report.js';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { faultTable, outputDir, reportFile, TRIALS, type TrialRow } from './report.js';
 
 export function setup(): void {
   mkdirSync(outputDir, { recursive: true });
-  rmSync(rowsFile, { force: true });
+  process.env.REPRISE_FAULT_ROWS = join(outputDir, `rows-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.jsonl`);
 }
 
 export function teardown(): void {
-  if (!existsSync(rowsFile)) return;
+  const rowsFile = process.env.REPRISE_FAULT_ROWS;
+  if (!rowsFile || !existsSync(rowsFile)) return; // no fault trial ran (another project's run)
   const rows = readFileSync(rowsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as TrialRow);
   const table = faultTable(rows);
   const text = `# Faults suite (REPRISE_FAULT_TRIALS=${TRIALS}), ${new Date().toISOString()}\n\n${table}\n`;

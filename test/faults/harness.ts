@@ -15,7 +15,7 @@ import { saveRow, TRIALS, type BackendKind, type TrialRow } from './report.js';
 export { TRIALS, type BackendKind, type TrialRow } from './report.js';
 
 /** The job every trial runs: long enough for a fault and a restart to land while it runs. */
-export const JOB_SECONDS = 10;
+export const JOB_SECONDS = 6;
 const JOB = ['sh', '-c', `echo start; sleep ${JOB_SECONDS}; echo finished > output/done.txt; echo end`];
 
 /** The infra scripts that own the cluster state (a worktree's test/infra/.state may be a link to another checkout's). */
@@ -177,7 +177,7 @@ export class FaultContext {
         await sleep(200);
       }
       if (state !== 'running') throw new Error(`run ${runId} never ran (state ${state})`);
-      await sleep(1000);
+      await sleep(500);
       await inject(runId);
       // Whatever the fault was, the agent is brought back as a user would: any reprise command starts it.
       await this.ensureAgent();

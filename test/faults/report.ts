@@ -9,7 +9,8 @@ export type BackendKind = 'docker' | 'slurm' | 'kubernetes';
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const TRIALS = Math.max(1, Number(process.env.REPRISE_FAULT_TRIALS || 1));
 export const outputDir = join(repoRoot, 'test/faults/output');
-export const rowsFile = join(outputDir, 'rows.jsonl');
+/** Rows of this invocation only: the global setup names a fresh file and the test forks inherit it. */
+export const rowsFile = () => process.env.REPRISE_FAULT_ROWS || join(outputDir, 'rows.jsonl');
 export const reportFile = process.env.REPRISE_FAULT_REPORT || join(outputDir, 'report.md');
 export interface TrialRow {
   fault: string;
@@ -30,7 +31,7 @@ export interface TrialRow {
 
 export function saveRow(row: TrialRow): void {
   mkdirSync(outputDir, { recursive: true });
-  appendFileSync(rowsFile, `${JSON.stringify(row)}\n`);
+  appendFileSync(rowsFile(), `${JSON.stringify(row)}\n`);
 }
 
 export function faultTable(rows: TrialRow[]): string {
