@@ -21,6 +21,11 @@ export default defineConfig({
       { test: { ...shared, name: 'slurm', include: ['test/integration/slurm/**/*.test.ts'] } },
       { test: { ...shared, name: 'kubernetes', include: ['test/integration/kubernetes/**/*.test.ts'] } },
       { test: { ...shared, name: 'e2e', include: ['test/e2e/**/*.test.ts'], testTimeout: 300_000 } },
+      // Faults injected into real services mid-run (issue 10 §2): its own project, run alone with
+      // `npm run test:faults`; the global setup prints the fault × backend table at the end.
+      {
+        test: { ...shared, name: 'faults', include: ['test/faults/**/*.test.ts'], globalSetup: ['test/faults/global-setup.ts'], testTimeout: 900_000 },
+      },
     ],
   },
 });

@@ -54,6 +54,10 @@ suite integration npm run --silent test:integration
 suite slurm cluster_suite slurm
 suite kubernetes cluster_suite kubernetes
 suite e2e npm run --silent test:e2e
+# The faults suite's short form (one trial per fault and backend; REPRISE_FAULT_TRIALS=20 on demand):
+# after e2e, so both clusters are still up and dist/ is built. This machine runs nothing else, so
+# the trials that restart shared daemons (dockerd, kube-apiserver) do not wait for others' tests.
+suite faults env REPRISE_FAULT_EXCLUSIVE=1 REPRISE_FAULT_REPORT="$LOG_DIR/faults-report.md" npx vitest run --project faults
 
 strip_ansi() { sed -E 's/\x1b\[[0-9;]*[A-Za-z]//g'; }
 echo

@@ -91,7 +91,7 @@ export class DockerBackend implements Backend {
     if (timedOut) {
       return { phase: 'exited', exitCode: TIMEOUT_EXIT_CODE, reason: timeLimitReason(formatDuration(h.timeSeconds!)), startedAt, finishedAt };
     }
-    return { phase: 'exited', exitCode: s.ExitCode, reason: s.OOMKilled ? OOM_REASON : undefined, startedAt, finishedAt };
+    return { phase: 'exited', exitCode: s.ExitCode, reason: s.OOMKilled ? OOM_REASON : killedReason(s.ExitCode), startedAt, finishedAt };
   }
 
   async logs(handle: JobHandle): Promise<Readable> {
@@ -174,6 +174,16 @@ export const containerName = (runId: string) => `reprise-${runId}`;
  * A container the engine could not start stays "created" with the runtime's error and an exit
  * code (127: command not found, 126: not executable, else 125 as `docker run` uses).
  */
+/**
+ * A container ended by SIGKILL or SIGTERM (137, 143) says nothing else about why: it is how
+ * `docker stop`/`docker kill` and the engine stopping or restarting (no live-restore) end it.
+ * The run is recorded failed with these words rather than a bare exit code.
+ */
+export function killedReason(exitCode: number): string | undefined {
+  const signal = exitCode === 137 ? 'SIGKILL' : exitCode === 143 ? 'SIGTERM' : undefined;
+  return signal && `ended by ${signal} (exit code ${exitCode}): the container was stopped from outside (docker stop or kill, or the Docker engine stopping or restarting) or its main process was killed`;
+}
+
 function startFailure(s: Docker.ContainerInspectInfo['State'] | undefined): { exitCode: number; reason: string } | undefined {
   if (!s || s.Status !== 'created' || !s.Error) return undefined;
   // "...: exec: "x": executable file not found in $PATH: unknown" → "exec: "x": executable file not found in $PATH"

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type Docker from 'dockerode';
-import { DockerBackend } from '../../../src/backends/docker/docker-backend.js';
+import { DockerBackend, killedReason } from '../../../src/backends/docker/docker-backend.js';
 
 /** A fake engine that records the create request: the mapping of resources is pure logic. */
 function fakeEngine() {
@@ -55,5 +55,26 @@ describe('DockerBackend container spec', () => {
     const { engine, created } = fakeEngine();
     await new DockerBackend(engine).submit({ runId: 'run-c', command: ['pwd'], workdir: 'code', env: {}, resources: {}, staged: { image: 'i', sources: '/s' } });
     expect(created[0]).toMatchObject({ WorkingDir: '/project/code', HostConfig: { Binds: ['/s:/project'] } });
+  });
+});
+
+describe('DockerBackend status of a container ended from outside', () => {
+  const exited = (ExitCode: number, OOMKilled = false) => {
+    const State = { Status: 'exited', Running: false, ExitCode, OOMKilled, Error: '', StartedAt: '2026-12-01T04:00:00Z', FinishedAt: '2026-12-01T04:00:05Z' };
+    return { getContainer: () => ({ inspect: async () => ({ Id: 'c1', State }) }) } as unknown as Docker;
+  };
+  const handle = { kind: 'docker', runId: 'run-k', jobId: 'c1', sources: '/s', timeSeconds: null };
+
+  it('names SIGKILL and SIGTERM (the engine restarting, docker stop or kill) as the reason', async () => {
+    for (const code of [137, 143]) {
+      const status = await new DockerBackend(exited(code)).status(handle);
+      expect(status).toMatchObject({ phase: 'exited', exitCode: code, reason: killedReason(code) });
+      expect(status.reason).toMatch(/^ended by SIG(KILL|TERM) \(exit code 1[34][37]\): the container was stopped from outside/);
+    }
+  });
+
+  it('gives no reason for an ordinary exit code, and the OOM reason when the engine says so', async () => {
+    expect((await new DockerBackend(exited(3)).status(handle)).reason).toBeUndefined();
+    expect((await new DockerBackend(exited(137, true)).status(handle)).reason).toBe('killed: out of memory');
   });
 });
