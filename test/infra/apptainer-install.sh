@@ -33,7 +33,10 @@ die() { printf '[apptainer] ERROR: %s\n' "$*" >&2; exit 1; }
 
 installed() { [ "$("$PREFIX/bin/apptainer" --version 2>/dev/null)" = "apptainer version $VERSION" ]; }
 
-link() { ln -sfn "$PREFIX/bin/apptainer" /usr/local/bin/apptainer; }
+# Unprivileged Apptainer mounts SIF images with squashfuse, which opens /dev/fuse as the job's
+# user. On these VMs it is 0600 root (udev, which makes it 0666 on a usual Debian, does not run):
+# `apptainer exec` then fails "squashfuse_ll exited: fuse: failed to open /dev/fuse: Permission denied".
+link() { ln -sfn "$PREFIX/bin/apptainer" /usr/local/bin/apptainer; [ ! -c /dev/fuse ] || chmod 0666 /dev/fuse; }
 
 if installed; then link; exit 0; fi
 
