@@ -18,7 +18,9 @@ export default defineConfig({
           exclude: ['test/integration/slurm/**', 'test/integration/kubernetes/**'],
         },
       },
-      { test: { ...shared, name: 'slurm', include: ['test/integration/slurm/**/*.test.ts'] } },
+      // apptainer.test.ts needs Apptainer on the cluster, an optional build (SLURM_APPTAINER=1 test/infra/slurm up).
+      { test: { ...shared, name: 'slurm', include: ['test/integration/slurm/**/*.test.ts'], exclude: ['test/integration/slurm/apptainer.test.ts'] } },
+      { test: { ...shared, name: 'slurm-apptainer', include: ['test/integration/slurm/apptainer.test.ts'] } },
       { test: { ...shared, name: 'kubernetes', include: ['test/integration/kubernetes/**/*.test.ts'] } },
       { test: { ...shared, name: 'e2e', include: ['test/e2e/**/*.test.ts'], testTimeout: 300_000 } },
       // Faults injected into real services mid-run (issue 10 §2): its own project, run alone with

@@ -53,9 +53,10 @@ export const charliecloud: ContainerRuntime = {
 
 /**
  * Apptainer (formerly Singularity): a SIF file built from `docker save`'s archive.
- * NOT TESTED HERE: Apptainer cannot be installed on the machines this project is tested on;
- * this follows its documented CLI (`apptainer build X.sif docker-archive:IMG.tar`,
- * `apptainer exec --bind SRC:DST --pwd DIR [--nv] X.sif CMD`).
+ * Proven on the test cluster with Apptainer 1.4.1 built from source, unprivileged
+ * (test/infra/apptainer-install.sh, test/integration/slurm/apptainer.test.ts): build from
+ * `docker save`'s archive, exec with the bind and --pwd, exit 127 for a missing command.
+ * Not proven: the registry pull (`docker://`) and `--nv`.
  */
 export const apptainer: ContainerRuntime = {
   name: 'apptainer',
