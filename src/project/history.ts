@@ -75,11 +75,15 @@ export async function sweepPendingWork(root: string, name: string, message: stri
   });
 }
 
-/** Write the tree of `commit` into `dest` (sources for a job; git archive cannot escape dest). */
+/**
+ * Write the user's files of `commit` into `dest`: what a job gets. Not the outputs and records
+ * earlier runs left (USER_FILES_PATHSPEC): the run starts with an empty output/, and shipping
+ * every earlier record made each run's staging grow with the history (git archive cannot escape dest).
+ */
 export async function exportSources(root: string, commit: string, dest: string): Promise<void> {
   await mkdir(dest, { recursive: true });
   await new Promise<void>((resolve, reject) => {
-    const archive = spawn('git', ['archive', '--format=tar', commit], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const archive = spawn('git', ['archive', '--format=tar', commit, '--', ...USER_FILES_PATHSPEC], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     const untar = spawn('tar', ['-x', '--no-same-owner', '-C', dest], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     archive.stderr.on('data', (d: Buffer) => (err += d));

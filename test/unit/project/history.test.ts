@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { digestTree, findRun, readFeed, readRecord, recordRun, snapshotSources } from '../../../src/project/history.js';
+import { digestTree, exportSources, findRun, readFeed, readRecord, recordRun, snapshotSources } from '../../../src/project/history.js';
 import type { RunRecord } from '../../../src/project/run-record.js';
-import { git, makeProject, repoState } from '../../helpers/project.js';
+import { git, makeProject, repoState, tempDir } from '../../helpers/project.js';
 import { sampleRecord } from './run-record.test.js';
 import { fakeRunFiles } from '../../helpers/sync.js';
 
@@ -110,3 +111,21 @@ describe('recordRun', () => {
     expect(git(p.root, 'rev-list', '--parents', '-n1', b).trim().split(' ').slice(1)).toEqual([a, snapB.sourceCommit]);
   });
 });
+
+describe('exportSources', () => {
+  it("gives a job the user's files of the commit, not the outputs and records of earlier runs", async () => {
+    const p = await makeProject({ files: { 'code/a.py': 'print(1)\n', 'input/data.csv': '1,2\n' } });
+    const head = git(p.root, 'rev-parse', 'HEAD').trim();
+    const commit = await recordRun(p.root, await fakeRun(p.root, 'run-exportaa2222', head, { 'result.txt': 'x=1\n' }));
+    const dest = join(await tempDir(), 'src');
+    await exportSources(p.root, commit, dest);
+    const files = git(p.root, 'ls-tree', '-r', '--name-only', commit).trim().split('\n');
+    expect(files).toContain('.reprise/activity/run-exportaa2222.json');
+    expect(files).toContain('output/result.txt');
+    const exported = files.filter((f) => existsSync(join(dest, f)));
+    expect(exported).toEqual(files.filter((f) => !f.startsWith('.reprise/activity/') && !f.startsWith('output/')));
+    expect(exported).toEqual(expect.arrayContaining(['code/a.py', 'input/data.csv', '.reprise/project.yaml', '.reprise/environment.yaml']));
+    expect(await readFile(join(dest, 'code/a.py'), 'utf8')).toBe('print(1)\n');
+  });
+});
+
