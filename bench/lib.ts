@@ -196,3 +196,31 @@ export async function closeSandbox(sb: Sandbox, keep: boolean): Promise<boolean>
   }
   return ok;
 }
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** utime + stime of a process (or, with `children`, of its waited-for children) from /proc, in seconds. */
+async function procCpu(pid: number | 'self', children = false): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // Fields after the parenthesised command name: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  return children ? (f[13]! + f[14]!) / TICKS_PER_SECOND : (f[11]! + f[12]!) / TICKS_PER_SECOND;
+}
+
+/** CPU seconds spent by the sandbox's agent (worker, Temporal server) and by this bench's finished children. */
+export interface CpuSample {
+  children: number;
+  worker: number;
+  temporal: number;
+}
+
+export async function cpuSample(sb: Sandbox): Promise<CpuSample> {
+  const state = JSON.parse(await readFile(join(sb.home, 'agent', 'agent.json'), 'utf8').catch(() => '{}')) as { workerPid?: number; temporalPid?: number };
+  return {
+    children: await procCpu('self', true),
+    worker: state.workerPid ? await procCpu(state.workerPid) : NaN,
+    temporal: state.temporalPid ? await procCpu(state.temporalPid) : NaN,
+  };
+}
+
+export const cpuSince = (a: CpuSample, b: CpuSample): CpuSample => ({ children: b.children - a.children, worker: b.worker - a.worker, temporal: b.temporal - a.temporal });

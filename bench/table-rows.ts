@@ -10,7 +10,7 @@ import { charliecloud } from '../src/backends/slurm/container-runtime.js';
 import { shellQuote } from '../src/backends/slurm/shell-quote.js';
 import { loadProject } from '../src/project/layout.js';
 import { generateHistory } from './history-gen.js';
-import { binRun, exec, fmt, log, mustExec, repoRoot, stats, type Exec, type Sandbox, type Stats } from './lib.js';
+import { binRun, cpuSample, cpuSince, exec, fmt, log, mustExec, repoRoot, stats, type CpuSample, type Exec, type Sandbox, type Stats } from './lib.js';
 
 export const ROW_IDS = ['version', 'docker', 'slurm', 'kubernetes', 'history', 'tiny'] as const;
 export type RowId = (typeof ROW_IDS)[number];
@@ -117,6 +117,35 @@ async function interleave(rounds: number, row: string, steps: Record<string, (ro
   return out;
 }
 
+/** CPU seconds per run of each side, summed over its rounds (children: the CLIs this bench ran). */
+class CpuLedger {
+  private readonly total: Record<string, { cpu: CpuSample; runs: number }> = {};
+  constructor(private readonly sb: Sandbox) {}
+
+  /** Runs `step` (which makes `runs` runs) and adds what it cost to `name`. */
+  async add<T>(name: string, runs: number, step: () => Promise<T>): Promise<T> {
+    const before = await cpuSample(this.sb);
+    const out = await step();
+    const d = cpuSince(before, await cpuSample(this.sb));
+    const t = (this.total[name] ??= { cpu: { children: 0, worker: 0, temporal: 0 }, runs: 0 });
+    t.cpu = { children: t.cpu.children + d.children, worker: t.cpu.worker + d.worker, temporal: t.cpu.temporal + d.temporal };
+    t.runs += runs;
+    return out;
+  }
+
+  /** One line: CPU seconds per run of the CLIs, the worker and the Temporal server, per side. */
+  note(): string {
+    const per = (x: number, n: number) => (Number.isFinite(x) ? (x / n).toFixed(3) : '?');
+    return (
+      'CPU per run: ' +
+      Object.entries(this.total)
+        .map(([name, { cpu, runs }]) => `${name}: CLI ${per(cpu.children, runs)} s, worker ${per(cpu.worker, runs)} s, Temporal ${per(cpu.temporal, runs)} s`)
+        .join('; ') +
+      ' (dockerd and containerd not counted; the worker and Temporal also idle-poll)'
+    );
+  }
+}
+
 const side = (label: string, samples: number[]): Side => ({ label, stats: stats(samples), samples });
 
 function pair(what: string, reprise: Side, baseline: Side, unit: Pair['unit'] = 's'): Pair {
@@ -157,13 +186,14 @@ const docker: Row = {
     const warm = await warmUp(ctx, root);
     // docker runs the very image the run recorded (its digest is the local image id).
     await mustExec('docker warm-up', 'docker', ['run', '--rm', warm.image.digest, 'true'], { env });
+    const cpu = new CpuLedger(ctx.sb);
     const t = await interleave(ctx.runs, 'docker', {
-      reprise: async (i) => (await reprise(ctx, `reprise run #${i}`, ['run', '--', 'true'], root)).seconds,
-      docker: async (i) => (await mustExec(`docker run #${i}`, 'docker', ['run', '--rm', warm.image.digest, 'true'], { env })).seconds,
+      reprise: async (i) => (await cpu.add('reprise', 1, () => reprise(ctx, `reprise run #${i}`, ['run', '--', 'true'], root))).seconds,
+      docker: async (i) => (await cpu.add('docker', 1, () => mustExec(`docker run #${i}`, 'docker', ['run', '--rm', warm.image.digest, 'true'], { env }))).seconds,
     });
     const p = pair('run `true`', side('reprise run -- true', t.reprise!), side('docker run --rm <image> true', t.docker!));
     const diff = p.reprise.stats.median - p.baseline.stats.median;
-    return { pairs: [p], pass: p.ratio <= 1.5 && diff <= 0.3, notes: [`difference at the median ${diff >= 0 ? '+' : ''}${fmt(diff)} (target ≤ +0.300 s)`] };
+    return { pairs: [p], pass: p.ratio <= 1.5 && diff <= 0.3, notes: [`difference at the median ${diff >= 0 ? '+' : ''}${fmt(diff)} (target ≤ +0.300 s)`, cpu.note()] };
   },
 };
 
@@ -366,9 +396,14 @@ const tiny: Row = {
     const chunks = Math.max(1, Math.min(10, Math.floor(ctx.tiny / (2 * ctx.parallelism))));
     const sizes = Array.from({ length: chunks }, (_, i) => Math.floor(ctx.tiny / chunks) + (i < ctx.tiny % chunks ? 1 : 0));
     const chunkSize = (round: number) => sizes[round - 1]!;
+    const cpu = new CpuLedger(ctx.sb);
     const seconds = await interleave(chunks, 'tiny', {
-      reprise: (r) => pool(chunkSize(r), ctx.parallelism, (i) => reprise(ctx, `reprise run (chunk ${r}, #${i})`, ['run', '--', 'true'], root)),
-      docker: (r) => pool(chunkSize(r), ctx.parallelism, (i) => mustExec(`docker run (chunk ${r}, #${i})`, 'docker', ['run', '--rm', warm.image.digest, 'true'], { env })),
+      reprise: (r) =>
+        cpu.add('reprise', chunkSize(r), () => pool(chunkSize(r), ctx.parallelism, (i) => reprise(ctx, `reprise run (chunk ${r}, #${i})`, ['run', '--', 'true'], root))),
+      docker: (r) =>
+        cpu.add('docker', chunkSize(r), () =>
+          pool(chunkSize(r), ctx.parallelism, (i) => mustExec(`docker run (chunk ${r}, #${i})`, 'docker', ['run', '--rm', warm.image.digest, 'true'], { env })),
+        ),
     });
     const recorded = (await json<unknown[]>(ctx, 'log', ['log'], root)).length - 1;
     if (recorded !== ctx.tiny) throw new Error(`${recorded} runs recorded, expected ${ctx.tiny}`);
@@ -379,7 +414,7 @@ const tiny: Row = {
     return {
       pairs: [p],
       pass: overall >= 0.9,
-      notes: [`overall: reprise ${total(seconds.reprise!).toFixed(2)} runs/s, docker ${total(seconds.docker!).toFixed(2)} runs/s: ${overall.toFixed(2)}× (target ≥ 0.9×); all ${recorded} recorded`],
+      notes: [`overall: reprise ${total(seconds.reprise!).toFixed(2)} runs/s, docker ${total(seconds.docker!).toFixed(2)} runs/s: ${overall.toFixed(2)}× (target ≥ 0.9×); all ${recorded} recorded`, cpu.note()],
     };
   },
 };
