@@ -16,13 +16,11 @@
  * 1 when it could not measure (setup or a run failed), 2 on bad arguments.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { anyFreePort, binRun, exec, fmt, interrupt, leftovers, log, mustExec, portFree, repoRoot, stats, wasInterrupted, type Stats } from './lib.js';
+import { binRun, closeSandbox, fmt, interrupt, log, mustExec, openSandbox, printAgentLogs, repoRoot, stats, UsageError, wasInterrupted, type Sandbox, type Stats } from './lib.js';
 const BASE_IMAGE = 'local/debian-python:bookworm';
-const DEFAULT_PORT = 17433;
 
 async function main(): Promise<number> {
   let parsed;
@@ -57,28 +55,15 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  // Our own embedded Temporal on a free port, so we never talk to (or start workers for) another agent.
-  let port: number;
-  if (o.port !== undefined) {
-    port = Number(o.port);
-    if (!(await portFree(port))) {
-      process.stderr.write(`port ${port} is in use; pick another with --port (or omit it)\n`);
-      return 2;
-    }
-  } else {
-    port = (await portFree(DEFAULT_PORT)) ? DEFAULT_PORT : await anyFreePort();
+  let sb: Sandbox;
+  try {
+    sb = await openSandbox('project', o.port === undefined ? undefined : Number(o.port));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    return err instanceof UsageError ? 2 : 1;
   }
-
-  const home = await mkdtemp(join(tmpdir(), 'reprise-bench-home-'));
-  const work = await mkdtemp(join(tmpdir(), 'reprise-bench-project-'));
-  const project = join(work, 'bench');
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    REPRISE_HOME: home,
-    REPRISE_TEMPORAL_PORT: String(port),
-    REPRISE_TEMPORAL_UI_PORT: '0', // headless
-  };
-  delete env.TEMPORAL_ADDRESS; // always the embedded server, never a shared cluster
+  const { home, env, port } = sb;
+  const project = join(sb.work, 'bench');
   const onSignal = () => {
     interrupt();
   };
@@ -168,37 +153,9 @@ async function main(): Promise<number> {
   } catch (err) {
     failed = true;
     process.stderr.write(`[bench] ERROR: ${(err as Error).message}\n`);
-    for (const name of ['worker.log', 'temporal.log']) {
-      const text = await readFile(join(home, 'agent', name), 'utf8').catch(() => '');
-      if (text.trim()) process.stderr.write(`[bench] last lines of ${join(home, 'agent', name)}:\n${text.trimEnd().split('\n').slice(-10).join('\n')}\n`);
-    }
+    await printAgentLogs(sb);
   } finally {
-    const stop = await exec(process.execPath, [binRun, 'agent', 'stop'], { env }).catch((err: Error) => ({ code: 1, stdout: '', stderr: err.message }));
-    if (stop.code === 0) log(`agent: ${stop.stdout.trim()}`);
-    else {
-      failed = true;
-      log(`agent stop failed (exit ${stop.code}): ${stop.stderr.trim()}`);
-    }
-    const stray = await leftovers(home);
-    if (stray.length > 0) {
-      log(`WARNING: 'agent stop' left ${stray.length} process(es) of this bench running (pids ${stray.join(' ')}); ending them`);
-      const signal = (sig: NodeJS.Signals) => stray.forEach((pid) => {
-        try {
-          process.kill(pid, sig);
-        } catch {
-          /* already gone */
-        }
-      });
-      signal('SIGTERM');
-      for (let i = 0; i < 40 && (await leftovers(home)).length > 0; i++) await new Promise((r) => setTimeout(r, 250));
-      if ((await leftovers(home)).length > 0) signal('SIGKILL');
-    }
-    if (o.keep || failed) {
-      log(`kept ${home} and ${work}`);
-    } else {
-      await rm(home, { recursive: true, force: true });
-      await rm(work, { recursive: true, force: true });
-    }
+    if (!(await closeSandbox(sb, o.keep || failed))) failed = true;
   }
   return failed || wasInterrupted() ? 1 : 0;
 }

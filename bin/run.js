@@ -1,4 +1,13 @@
 #!/usr/bin/env node
-import { execute } from '@oclif/core';
+// oclif checks package.json's engines with semver on every start, ~15 ms of loading semver
+// alone: the same check is made here for the one form this package uses (>=MAJOR.MINOR).
+import { createRequire } from 'node:module';
 
+const wanted = /^>=(\d+)\.(\d+)$/.exec(createRequire(import.meta.url)('../package.json').engines?.node ?? '');
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (wanted && (major < Number(wanted[1]) || (major === Number(wanted[1]) && minor < Number(wanted[2])))) {
+  process.emitWarning(`Node version must be ${wanted[0]} to use this CLI. Current node version: ${process.versions.node}`);
+}
+process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1';
+const { execute } = await import('@oclif/core');
 await execute({ dir: import.meta.url });

@@ -1,22 +1,11 @@
 import type { Connection } from '@temporalio/client';
 import { spawn } from 'node:child_process';
-import type { PreparedImage, TeamRun } from '../activities/types.js';
+import type { TeamRun } from '../activities/types.js';
 import { backendQueue, type RepriseEnv } from '../config/env.js';
-import { loadUserConfig } from '../config/user-config.js';
 import { backendUnavailable, badInput } from '../errors.js';
-import { findEnvironmentImage, type BuildProgress } from '../images/build.js';
-import { buildTrustNotes, resolveBuildTrust } from '../images/build-trust.js';
-import { specHash } from '../images/lock.js';
-import { imageLock } from '../images/lock-capture.js';
-import { dockerClient } from '../images/engine.js';
-import { buildPlanned, plannedBuildAt } from '../images/locked-build.js';
-import { pushImage } from '../images/registry.js';
-import type { OnTransfer } from '../images/transfer-progress.js';
-import { specsAt } from '../project/environment-at.js';
 import { Git } from '../project/git.js';
-import { checkedOutBranch, integrate } from '../project/merge.js';
-import { defaultRemote, fetchRemote, remoteUrl, updateTracking } from '../project/remotes.js';
-import { sync } from '../project/sync.js';
+import { integrate } from '../project/merge.js';
+import { defaultRemote, fetchRemote, updateTracking } from '../project/remotes.js';
 
 /**
  * The client's side of team mode (REPRISE_TEAM=1; docs/architecture.md, "Team mode"): a run's
@@ -47,62 +36,14 @@ export function assertTeamEnv(env: RepriseEnv): void {
   if (!env.temporalAddress) throw badInput("team mode (REPRISE_TEAM) needs the team's Temporal server: set TEMPORAL_ADDRESS=host:port, or unset REPRISE_TEAM to run on this machine");
 }
 
-export interface TeamProgress {
-  onBuild?: (p: BuildProgress) => void;
-  onTransfer?: OnTransfer;
-  /** Said once the project is synced (pushed) to its remote. */
-  onSynced?: (remote: string, branch: string, pushed: boolean) => void;
-}
+export type { TeamProgress } from './team-publish.js';
 
 /**
- * Publish the run's source (sync: pending edits swept into a commit, merged with the remote,
- * pushed) and its image (built here at that commit, pushed by digest). A rerun publishes the
- * branch too and reuses the recorded image, which must be in a registry.
+ * Publish the run's source and image (team-publish.ts). Imported on demand: its Docker client
+ * (dockerode, ssh2, a protobuf loader) cost every `reprise run` ~0.1 s of start-up, team or not.
  */
-export async function publishRunInputs(
-  env: RepriseEnv,
-  root: string,
-  options: { rerun?: { sourceCommit: string; imageDigest: string; imageReference?: string; runId: string } } & TeamProgress,
-): Promise<TeamRun> {
-  const git = new Git(root);
-  const branch = await checkedOutBranch(git).catch(() => {
-    throw badInput('team mode records runs on a branch of the remote, and HEAD is detached; switch to a branch first: reprise branch switch NAME');
-  });
-  const remote = await defaultRemote(root, branch).catch((err: unknown) => {
-    if (/has no remote/.test((err as Error).message)) {
-      throw badInput('team mode (REPRISE_TEAM) runs a project through its git remote, and this project has none; add one the workers can reach: reprise remote add origin URL (or unset REPRISE_TEAM to run here)');
-    }
-    throw err;
-  });
-  const url = await remoteUrl(root, remote);
-  const config = await loadUserConfig(env.home);
-  const registry = config.registry?.url;
-  if (!options.rerun && !registry) {
-    throw badInput('team mode needs a registry the workers pull images from; set one: reprise registry set HOST[:PORT][/PATH]');
-  }
-  if (options.rerun && !options.rerun.imageReference) {
-    throw badInput(`run ${options.rerun.runId} used an image that was never pushed to a registry, so no worker can pull it; rerun it without REPRISE_TEAM`);
-  }
-  const synced = await sync(root, { remote });
-  options.onSynced?.(remote, branch, synced.pushed);
-  const sourceCommit = options.rerun?.sourceCommit ?? synced.head;
-  const { project, environment } = await specsAt(root, sourceCommit);
-  const planned = await plannedBuildAt(root, sourceCommit, project.name, environment);
-  let image: PreparedImage;
-  let lock: string | undefined;
-  if (options.rerun) {
-    image = { digest: options.rerun.imageDigest, reference: options.rerun.imageReference, environment: planned.envHash, reused: true };
-  } else {
-    const docker = dockerClient();
-    const trust = await resolveBuildTrust(config.build);
-    const found = await findEnvironmentImage(docker, planned.tag, planned.envHash);
-    const built = found ?? (await buildPlanned(docker, { ...planned, trust, onProgress: options.onBuild }));
-    const reference = await pushImage(docker, registry!, built, options.onTransfer);
-    image = { digest: built.digest, tag: built.tag, reference, environment: planned.envHash, reused: Boolean(found) || built.reused };
-    // Captured here, where the image is: the worker records it without needing Docker.
-    lock = await imageLock(docker, env.home, built.digest, { base: environment.base, environment: specHash(environment), buildNotes: buildTrustNotes(trust) }).catch(() => undefined);
-  }
-  return { remote: url, branch: `refs/heads/${branch}`, sourceCommit, image, ...(lock === undefined ? {} : { lock }) };
+export async function publishRunInputs(...args: Parameters<typeof import('./team-publish.js').publishRunInputs>): Promise<TeamRun> {
+  return (await import('./team-publish.js')).publishRunInputs(...args);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { spawn } from 'node:child_process';
 import { notFound } from '../errors.js';
@@ -76,11 +76,15 @@ export async function sweepPendingWork(root: string, name: string, message: stri
   });
 }
 
-/** Write the tree of `commit` into `dest` (sources for a job; git archive cannot escape dest). */
+/**
+ * Write the user's files of `commit` into `dest`: what a job gets. Not the outputs and records
+ * earlier runs left (USER_FILES_PATHSPEC): the run starts with an empty output/, and shipping
+ * every earlier record made each run's staging grow with the history (git archive cannot escape dest).
+ */
 export async function exportSources(root: string, commit: string, dest: string): Promise<void> {
   await mkdir(dest, { recursive: true });
   await new Promise<void>((resolve, reject) => {
-    const archive = spawn('git', ['archive', '--format=tar', commit], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const archive = spawn('git', ['archive', '--format=tar', commit, '--', ...USER_FILES_PATHSPEC], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     const untar = spawn('tar', ['-x', '--no-same-owner', '-C', dest], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     archive.stderr.on('data', (d: Buffer) => (err += d));
@@ -288,13 +292,18 @@ async function findRecordCommit(git: Git, ref: string, path: string): Promise<st
   return (await git.run(['log', '-1', '--format=%H', ref, '--', path])).trim() || undefined;
 }
 
-/** The activity feed: run commits on the current branch, newest first. */
+/** The activity feed: run commits on the current branch, newest first (at most `limit`). */
 export async function readFeed(root: string, limit?: number): Promise<FeedEntry[]> {
   const git = new Git(root);
-  if (!(await git.revParse('HEAD'))) return [];
-  const args = ['log', '--grep=^Reprise-Run: ', '--format=%H%x1f%s%x1f%(trailers:only,unfold)%x1e'];
-  if (limit !== undefined) args.push(`-n${limit}`);
-  const out = await git.run(args);
+  const head = await git.revParse('HEAD');
+  if (!head) return [];
+  if (limit !== undefined) return logFeed(git, [`-n${limit}`, head]);
+  return wholeFeed(git, head);
+}
+
+/** Run commits among `git log <args>`, read from their trailers. */
+async function logFeed(git: Git, args: string[]): Promise<FeedEntry[]> {
+  const out = await git.run(['log', '--grep=^Reprise-Run: ', '--format=%H%x1f%s%x1f%(trailers:only,unfold)%x1e', ...args]);
   return out
     .split('\x1e')
     .map((chunk) => chunk.trim())
@@ -332,6 +341,49 @@ export async function readSweepRecord(root: string, idOrPrefix: string): Promise
   if (!found) throw notFound(`no recorded sweep "${idOrPrefix}" in this project; list them with: reprise log`);
   const record = JSON.parse(await new Git(root).run(['show', `${found.commit}:${recordPath(found.sweepId)}`])) as SweepRecord;
   return { commit: found.commit, record };
+}
+
+const FEED_CACHE = 'reprise-feed-cache.json';
+const FEED_CACHE_VERSION = 1;
+interface FeedCache {
+  version: number;
+  head: string;
+  entries: FeedEntry[];
+}
+
+/**
+ * The whole feed of `head`. Reading it from git costs ~20 ms per 1,000 commits (trailers are
+ * parsed per commit), so it is kept in the git directory keyed by the commit it was read at
+ * (commits never change): the same head is read from there, and a head that only added
+ * commits after it, one parent each, adds their entries in front. Anything else (a merge, a
+ * branch switch, a reset) reads the whole log again. A cache that cannot be read or written is
+ * ignored: it only ever saves time.
+ */
+async function wholeFeed(git: Git, head: string): Promise<FeedEntry[]> {
+  const file = join(await git.gitDir(), FEED_CACHE);
+  const cached = await readFile(file, 'utf8')
+    .then((text) => JSON.parse(text) as FeedCache)
+    .catch(() => undefined);
+  const usable = cached?.version === FEED_CACHE_VERSION && typeof cached.head === 'string' && Array.isArray(cached.entries) ? cached : undefined;
+  if (usable?.head === head) return usable.entries;
+  const entries =
+    usable && (await onlyAddsTo(git, usable.head, head)) ? [...(await logFeed(git, [`${usable.head}..${head}`])), ...usable.entries] : await logFeed(git, [head]);
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify({ version: FEED_CACHE_VERSION, head, entries } satisfies FeedCache))
+    .then(() => rename(tmp, file))
+    .catch(() => rm(tmp, { force: true }).catch(() => undefined));
+  return entries;
+}
+
+/**
+ * True when `to` is `from` plus a chain of commits with one parent each. Then `git log to` walks
+ * that chain first and continues exactly as `git log from`, so the feed of `from` can be reused.
+ */
+async function onlyAddsTo(git: Git, from: string, to: string): Promise<boolean> {
+  const out = await git.tryRun(['rev-list', '--parents', `${from}..${to}`]);
+  const lines = (out ?? '').split('\n').filter(Boolean).map((line) => line.split(' '));
+  if (lines.length === 0) return false; // not a descendant (or git failed)
+  return lines.every(([, ...parents], i) => parents.length === 1 && parents[0] === (i + 1 < lines.length ? lines[i + 1]![0] : from));
 }
 
 /** Resolve a run id or unique prefix against the feed. */

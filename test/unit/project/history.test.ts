@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { digestTree, findRun, readFeed, readRecord, recordRun, snapshotSources } from '../../../src/project/history.js';
+import { digestTree, exportSources, findRun, readFeed, readRecord, recordRun, snapshotSources } from '../../../src/project/history.js';
 import type { RunRecord } from '../../../src/project/run-record.js';
-import { git, makeProject, repoState } from '../../helpers/project.js';
+import { git, makeProject, repoState, tempDir } from '../../helpers/project.js';
 import { sampleRecord } from './run-record.test.js';
 import { fakeRunFiles } from '../../helpers/sync.js';
 
@@ -108,5 +109,72 @@ describe('recordRun', () => {
     expect(git(p.root, 'status', '--porcelain')).toBe('');
     const b = await recordRun(p.root, await fakeRun(p.root, 'run-sweepbbb2222', snapB.sourceCommit, { 'b.txt': 'b' }));
     expect(git(p.root, 'rev-list', '--parents', '-n1', b).trim().split(' ').slice(1)).toEqual([a, snapB.sourceCommit]);
+  });
+});
+
+describe('exportSources', () => {
+  it("gives a job the user's files of the commit, not the outputs and records of earlier runs", async () => {
+    const p = await makeProject({ files: { 'code/a.py': 'print(1)\n', 'input/data.csv': '1,2\n' } });
+    const head = git(p.root, 'rev-parse', 'HEAD').trim();
+    const commit = await recordRun(p.root, await fakeRun(p.root, 'run-exportaa2222', head, { 'result.txt': 'x=1\n' }));
+    const dest = join(await tempDir(), 'src');
+    await exportSources(p.root, commit, dest);
+    const files = git(p.root, 'ls-tree', '-r', '--name-only', commit).trim().split('\n');
+    expect(files).toContain('.reprise/activity/run-exportaa2222.json');
+    expect(files).toContain('output/result.txt');
+    const exported = files.filter((f) => existsSync(join(dest, f)));
+    expect(exported).toEqual(files.filter((f) => !f.startsWith('.reprise/activity/') && !f.startsWith('output/')));
+    expect(exported).toEqual(expect.arrayContaining(['code/a.py', 'input/data.csv', '.reprise/project.yaml', '.reprise/environment.yaml']));
+    expect(await readFile(join(dest, 'code/a.py'), 'utf8')).toBe('print(1)\n');
+  });
+});
+
+describe('readFeed', () => {
+  const uncached = async (root: string) => {
+    await rm(join(root, '.git', 'reprise-feed-cache.json'), { force: true });
+    return readFeed(root);
+  };
+  const record = async (root: string, runId: string) => recordRun(root, await fakeRun(root, runId, git(root, 'rev-parse', 'HEAD').trim(), {}));
+
+  it('reads the same feed from its cache as from git: runs added, a merge, a reset, a branch switch', async () => {
+    const p = await makeProject();
+    await record(p.root, 'run-feedaaaa0001');
+    const first = await readFeed(p.root);
+    expect(existsSync(join(p.root, '.git', 'reprise-feed-cache.json'))).toBe(true);
+    expect(await readFeed(p.root)).toEqual(first);
+    await record(p.root, 'run-feedaaaa0002');
+    await record(p.root, 'run-feedaaaa0003');
+    const added = await readFeed(p.root); // extends the cached feed
+    expect(added.map((e) => e.runId)).toEqual(['run-feedaaaa0003', 'run-feedaaaa0002', 'run-feedaaaa0001']);
+    expect(added).toEqual(await uncached(p.root));
+    git(p.root, 'checkout', '-q', '-b', 'side', 'HEAD~2');
+    await record(p.root, 'run-feedaaaa0004');
+    expect(await readFeed(p.root)).toEqual(await uncached(p.root)); // another branch
+    await readFeed(p.root);
+    git(p.root, 'checkout', '-q', 'main');
+    git(p.root, 'merge', '-q', '--no-edit', 'side');
+    const merged = await readFeed(p.root); // a merge since the cached head
+    expect(merged.map((e) => e.runId).sort()).toEqual(['run-feedaaaa0001', 'run-feedaaaa0002', 'run-feedaaaa0003', 'run-feedaaaa0004']);
+    expect(merged).toEqual(await uncached(p.root));
+    await readFeed(p.root);
+    git(p.root, 'reset', '-q', '--hard', 'HEAD~1');
+    expect(await readFeed(p.root)).toEqual(await uncached(p.root)); // back in time
+  });
+
+  it('ignores a cache it cannot read, and one of another head that is not an ancestor', async () => {
+    const p = await makeProject();
+    await record(p.root, 'run-feedbbbb0001');
+    const feed = await uncached(p.root);
+    await writeFile(join(p.root, '.git', 'reprise-feed-cache.json'), '{"version":1,"head":');
+    expect(await readFeed(p.root)).toEqual(feed);
+    const elsewhere = { version: 1, head: '0'.repeat(40), entries: [{ ...feed[0], runId: 'run-elsewhere' }] };
+    await writeFile(join(p.root, '.git', 'reprise-feed-cache.json'), JSON.stringify(elsewhere));
+    expect(await readFeed(p.root)).toEqual(feed);
+  });
+
+  it('reads at most `limit` entries straight from git', async () => {
+    const p = await makeProject();
+    for (const id of ['run-feedcccc0001', 'run-feedcccc0002', 'run-feedcccc0003']) await record(p.root, id);
+    expect((await readFeed(p.root, 2)).map((e) => e.runId)).toEqual(['run-feedcccc0003', 'run-feedcccc0002']);
   });
 });
