@@ -14,8 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { readInfraEnv } from '../../helpers/infra.js';
 import { SLURM_ENV_KEYS } from './slurm-backend-env.js';
+import { foreignHostKey } from '../../helpers/host-key.js';
 
-const { Client, utils } = ssh2;
+const { Client } = ssh2;
 type SshClient = InstanceType<typeof Client>;
 
 const run = promisify(execFile);
@@ -185,8 +186,7 @@ describe('SLURM test cluster (over SSH)', () => {
   it('rejects a server whose host key is not the known one', async () => {
     // Sanity: the known key is an ed25519 key and the connection in beforeAll succeeded with it.
     expect(trusted[0]?.subarray(4, 15).toString()).toBe('ssh-ed25519');
-    const other = utils.parseKey(utils.generateKeyPairSync('ed25519').public);
-    if (other instanceof Error) throw other;
+    const other = foreignHostKey();
     const wrongKey = other.getPublicSSH();
     expect(wrongKey.equals(trusted[0]!)).toBe(false);
     await expect(connect(env, [wrongKey])).rejects.toThrow(/verification failed/i);

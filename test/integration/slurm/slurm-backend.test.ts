@@ -5,13 +5,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlurmBackend, type StageStep } from '../../../src/backends/slurm/slurm-backend.js';
 import type { JobHandle, JobSpec, JobStatus, StagedJob } from '../../../src/backends/types.js';
 import { RepriseError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/project.js';
 import { buildTestImage, clusterConfig } from './slurm-backend-env.js';
+import { foreignHostKey } from '../../helpers/host-key.js';
 
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const workdir = `~/reprise-it/${suite}`;
@@ -81,8 +81,7 @@ describe('slurm backend on the test cluster', () => {
 
   it('refuses a host whose key does not match known_hosts, or is not in it (BackendUnavailable)', async () => {
     const dir = await tempDir('reprise-kh-');
-    const other = ssh2.utils.parseKey(ssh2.utils.generateKeyPairSync('ed25519').public);
-    if (other instanceof Error) throw other;
+    const other = foreignHostKey();
     const wrong = join(dir, 'known_hosts');
     await writeFile(wrong, `[${config.host}]:${config.port} ssh-ed25519 ${other.getPublicSSH().toString('base64')}\n`);
     const err = await new SlurmBackend({ ...config, knownHostsFile: wrong }).check().catch((e: unknown) => e);

@@ -7,7 +7,6 @@ import { readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlurmBackend } from '../../../src/backends/slurm/slurm-backend.js';
 import type { JobHandle, JobStatus } from '../../../src/backends/types.js';
@@ -15,6 +14,7 @@ import { RepriseError } from '../../../src/errors.js';
 import { useCliProject } from '../../helpers/cli-project.js';
 import { git, tempDir } from '../../helpers/project.js';
 import { buildTestImage, jumpEnv, jumpSshConfig } from './slurm-backend-env.js';
+import { foreignHostKey } from '../../helpers/host-key.js';
 
 const v = jumpEnv();
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -126,8 +126,7 @@ describe('the login node through a jump host, from ssh_config alone', () => {
   });
 
   it('a jump host whose key does not match known_hosts is refused, and nothing reaches the login node', async () => {
-    const other = ssh2.utils.parseKey(ssh2.utils.generateKeyPairSync('ed25519').public);
-    if (other instanceof Error) throw other;
+    const other = foreignHostKey();
     const inner = readFileSync(v.SLURM_JUMP_KNOWN_HOSTS, 'utf8').split('\n').filter((l) => l.startsWith(`[${v.SLURM_LOGIN_INNER_HOST}]`));
     const { config, knownHostsFile } = await writeConfig('wrong-jump', [`[${v.SLURM_JUMP_HOST}]:${v.SLURM_JUMP_PORT} ssh-ed25519 ${other.getPublicSSH().toString('base64')}`, ...inner, ''].join('\n'));
     const sshd = tail(v.SLURM_INNER_SSHD_LOG);
@@ -232,8 +231,7 @@ describe('the built CLI: `backend add --host ALIAS --ssh-config FILE` needs noth
   }, 240_000);
 
   it('a wrong jump host key, a missing known_hosts entry, an alias that resolves nowhere: one line each, exit 3', async () => {
-    const other = ssh2.utils.parseKey(ssh2.utils.generateKeyPairSync('ed25519').public);
-    if (other instanceof Error) throw other;
+    const other = foreignHostKey();
     const lines = readFileSync(v.SLURM_JUMP_KNOWN_HOSTS, 'utf8').split('\n');
     const innerLine = lines.filter((l) => l.startsWith(`[${v.SLURM_LOGIN_INNER_HOST}]`));
     const jumpLine = lines.filter((l) => l.startsWith(`[${v.SLURM_JUMP_HOST}]`));
