@@ -73,7 +73,7 @@ describe('a pool in use', () => {
     expect(r.stdout.split('\n')).toEqual([
       'NAME   KIND        SETTINGS',
       'local  docker      DOCKER_HOST or the local socket',
-      'hpc    slurm       me@login:22, charliecloud; max parallel 2',
+      'hpc    slurm       me@login, charliecloud; max parallel 2',
       'k8s    kubernetes  current context/runs, registry registry.example/team',
       'gone   docker      /nonexistent/docker.sock',
       'lost   docker      /nonexistent/docker.sock',
