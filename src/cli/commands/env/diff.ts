@@ -16,7 +16,11 @@ export default class EnvDiff extends BaseCommand {
   async run(): Promise<{ a: string; b: string } & LockDiff> {
     const { args } = await this.parse(EnvDiff);
     const { root } = await this.project();
-    const [a, b] = await Promise.all([recordedLock(root, args.a), recordedLock(root, args.b)]);
+    // Read together, but a problem with the first run is the one reported, whichever settles first.
+    const [first, second] = await Promise.allSettled([recordedLock(root, args.a), recordedLock(root, args.b)]);
+    if (first.status === 'rejected') throw first.reason;
+    if (second.status === 'rejected') throw second.reason;
+    const [a, b] = [first.value, second.value];
     const diff = diffLocks(a.lock, b.lock);
     if (diff.base) this.say(`base  ${diff.base.from} → ${diff.base.to}\n`);
     if (diff.packages.length === 0) this.say(`no package differs between ${a.runId} and ${b.runId}`);
