@@ -76,7 +76,7 @@ describe('environment lock against the real Docker engine', () => {
     const reused = await build(false);
     expect(reused.built.reused).toBe(true);
     expect(reused.lock).toBe(first.lock);
-  });
+  }, 300_000); // two image builds: over a minute on a loaded machine
 
   it('--locked builds its own image with exactly the pinned versions', async () => {
     const locked = await build(true);
