@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { Resources } from '../config/resources.js';
 import type { OnTransfer } from '../images/transfer-progress.js';
 import type { ImageRef } from '../images/types.js';
@@ -34,7 +34,13 @@ export interface Backend {
    * Bring the job's output/ directory into `destDir` (a local, empty directory): plain files and
    * directories only; links, devices, pipes and names that leave output/ are left out and named.
    */
-  collect(handle: JobHandle, destDir: string): Promise<Collected>;
+  collect(handle: JobHandle, destDir: string, options?: CollectOptions): Promise<Collected>;
+  /**
+   * A TCP stream to `port` inside the running job (a lab's Jupyter server): through the engine's
+   * network, the SSH connection to the login node, or the API server's port-forward. Each call
+   * opens a new stream, so a dropped one is replaced by connecting again.
+   */
+  connect?(handle: JobHandle, port: number): Promise<Duplex>;
   /** Remove what the job left on the backend (containers, staged sources). */
   cleanup(handle: JobHandle): Promise<void>;
   /** Let go of connections held open for later calls (SSH); a short-lived process calls it when done. */
@@ -49,6 +55,20 @@ export interface BackendHooks {
    * did not stage the run itself.
    */
   restoreSources?: (runId: string) => Promise<string>;
+}
+
+export interface CollectOptions {
+  /**
+   * Top-level directories of the job's project to bring back (default ['output']), each with the
+   * same rules as output/. `destDir` then receives them by name (destDir/code/…, destDir/output/…);
+   * with the default it receives output/'s contents directly, as before.
+   */
+  paths?: string[];
+  /**
+   * False for a copy taken while the job goes on (a lab's checkpoint): the job is not told its
+   * outputs were taken, so a later final collect still finds everything.
+   */
+  final?: boolean;
 }
 
 export interface Collected {

@@ -11,6 +11,8 @@ export interface TarMember {
   name: string;
   type: TarMemberType;
   linkName?: string;
+  /** Bytes of a file's content (pax `size` for sparse or huge files). */
+  size?: number;
 }
 
 const BLOCK = 512;
@@ -62,7 +64,7 @@ function readMembers(read: (offset: number, length: number) => Buffer, total: nu
       const linkName = pax.linkpath ?? longLink ?? cString(header.subarray(157, 257));
       const type: TarMemberType =
         flag === '0' || flag === '\0' || flag === '7' ? 'file' : flag === '5' ? 'directory' : flag === '2' ? 'symlink' : flag === '1' ? 'hardlink' : 'other';
-      members.push(type === 'symlink' || type === 'hardlink' ? { name, type, linkName } : { name, type });
+      members.push(type === 'symlink' || type === 'hardlink' ? { name, type, linkName } : type === 'file' ? { name, type, size: pax.size ? Number(pax.size) : size } : { name, type });
       longName = longLink = undefined;
       pax = {};
     }

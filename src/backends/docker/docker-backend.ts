@@ -4,7 +4,7 @@ import { maxOutputFileBytes, tooLarge } from '../output-limit.js';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { formatDuration } from '../../config/resources.js';
-import type { Backend, BackendCheck, Collected, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
+import type { Backend, BackendCheck, Collected, CollectOptions, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import type { SkippedOutput } from '../../project/tar-members.js';
 import { jobWorkdir, OOM_REASON, PROJECT_MOUNT, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { ensureLocalImage } from '../../images/local.js';
@@ -112,10 +112,15 @@ export class DockerBackend implements Backend {
     }
   }
 
-  async collect(handle: JobHandle, destDir: string): Promise<Collected> {
+  async collect(handle: JobHandle, destDir: string, options: CollectOptions = {}): Promise<Collected> {
     await mkdir(destDir, { recursive: true });
     const skipped: SkippedOutput[] = [];
-    await copyOutputs(join((handle as DockerHandle).sources, 'output'), destDir, 'output', skipped);
+    const sources = (handle as DockerHandle).sources;
+    if (!options.paths) await copyOutputs(join(sources, 'output'), destDir, 'output', skipped);
+    for (const path of options.paths ?? []) {
+      await mkdir(join(destDir, path), { recursive: true });
+      await copyOutputs(join(sources, path), join(destDir, path), path, skipped);
+    }
     return { skipped };
   }
 

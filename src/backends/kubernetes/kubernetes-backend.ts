@@ -7,7 +7,7 @@ import { PassThrough, Writable, type Readable } from 'node:stream';
 import { formatDuration } from '../../config/resources.js';
 import type { KubernetesConfig } from './definition.js';
 import { backendUnavailable, errorMessage } from '../../errors.js';
-import type { Backend, BackendCheck, BackendHooks, Collected, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
+import type { Backend, BackendCheck, BackendHooks, Collected, CollectOptions, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import { OOM_REASON, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { apiStatus, containerGone, execInPod, loadKubeConfig } from './cluster.js';
 import { isInRegistry, pushImage } from '../../images/registry.js';
@@ -26,7 +26,7 @@ import {
 import { archiveSources } from '../sources-archive.js';
 import { maxOutputFileBytes, tooLarge } from '../output-limit.js';
 import { fitsAllocatable } from './quantity.js';
-import { extractMembers, listTarFile, partitionOutputMembers } from '../../project/tar-members.js';
+import { extractMembers, listTarFile, partitionOutputMembers, type SkippedOutput, type TarMember } from '../../project/tar-members.js';
 
 interface KubernetesHandle extends JobHandle {
   kind: 'kubernetes';
@@ -229,29 +229,44 @@ export class KubernetesBackend implements Backend {
     await this.deleteJob(h);
   }
 
-  async collect(handle: JobHandle, destDir: string): Promise<Collected> {
+  async collect(handle: JobHandle, destDir: string, options: CollectOptions = {}): Promise<Collected> {
     const h = handle as KubernetesHandle;
     await mkdir(destDir, { recursive: true });
     const seen = await this.observe(h, false);
     if (!seen.pod || !seen.main?.state?.running) return { skipped: [] }; // the pod is gone or never ran: no outputs
     const where = { namespace: h.namespace, pod: seen.pod.metadata!.name!, container: MAIN_CONTAINER };
     const tmp = await mkdtemp(join(dirname(destDir), '.collect-'));
+    const paths = options.paths ?? ['output'];
     try {
       const tarFile = join(tmp, 'output.tar');
       // Files over the limit stay in the pod: found first (NUL-separated, any name), then moved
       // aside within the project volume (a rename; the pod's tar has no --exclude) and listed
-      // there, so a repeated collect still names them.
+      // there, so a repeated collect still names them. A copy taken while the job goes on (a
+      // lab) moves nothing: such files travel and are left out here.
       const max = maxOutputFileBytes();
-      const big = await this.holdLargeOutputs(where, max);
-      const result = await execInPod(this.kc, where, ['sh', '-c', `if [ -d ${PROJECT_DIR}/output ]; then tar -c -f - -C ${PROJECT_DIR} output; fi`], {
+      const big = options.final === false ? [] : await this.holdLargeOutputs(where, max);
+      const dirs = paths.map((p) => `[ -d ${PROJECT_DIR}/${p} ] && set -- "$@" ${p}; `).join('');
+      const result = await execInPod(this.kc, where, ['sh', '-c', `set --; ${dirs}if [ $# -gt 0 ]; then tar -c -f - -C ${PROJECT_DIR} "$@"; fi`], {
         stdout: createWriteStream(tarFile),
       });
-      if (result.exitCode !== 0) throw new Error(`collecting output/ from pod ${where.pod} failed (tar exit ${result.exitCode}): ${result.stderr.trim()}`);
-      const { safe, skipped } = partitionOutputMembers(listTarFile(tarFile), 'output');
+      if (result.exitCode !== 0) throw new Error(`collecting ${paths.join('/, ')}/ from pod ${where.pod} failed (tar exit ${result.exitCode}): ${result.stderr.trim()}`);
+      const members = listTarFile(tarFile);
+      const safe: TarMember[] = [];
+      const skipped: SkippedOutput[] = [];
+      for (const path of paths) {
+        const part = partitionOutputMembers(members.filter((m) => m.name.split('/').filter((x) => x && x !== '.')[0] === path), path);
+        for (const m of part.safe) {
+          if (m.type === 'file' && (m.size ?? 0) > max) skipped.push(tooLarge(m.name, m.size!, max));
+          else safe.push(m);
+        }
+        skipped.push(...part.skipped);
+      }
+      const known = new Set(paths);
+      for (const m of members) if (!known.has(m.name.split('/').filter((x) => x && x !== '.')[0] ?? '')) skipped.push({ path: m.name, why: 'its path leaves output/' });
       skipped.push(...big.map(({ path, size }) => tooLarge(path, size, max)));
-      if (safe.length) await extractMembers(tarFile, destDir, safe, 1);
-      // Outputs are safe here: let the pod finish.
-      await execInPod(this.kc, where, ['touch', COLLECTED_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
+      if (safe.length) await extractMembers(tarFile, destDir, safe, options.paths ? 0 : 1);
+      // Outputs are safe here: let the pod finish (not while a lab goes on).
+      if (options.final !== false) await execInPod(this.kc, where, ['touch', COLLECTED_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
       return { skipped };
     } finally {
       await rm(tmp, { recursive: true, force: true });

@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import type { SlurmConfig } from './definition.js';
 import { backendUnavailable, badInput, errorMessage } from '../../errors.js';
 import { dockerClient } from '../../images/engine.js';
-import type { Backend, BackendCheck, Collected, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
+import type { Backend, BackendCheck, Collected, CollectOptions, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import type { SkippedOutput } from '../../project/tar-members.js';
 import { jobWorkdir } from '../types.js';
 import { containerRuntimes, type ContainerRuntime } from './container-runtime.js';
@@ -191,13 +191,17 @@ export class SlurmBackend implements Backend {
     if (r.code !== 0 && !isGoneJobError(r.stderr)) throw new Error(`scancel ${h.jobId} failed on ${this.config.host}: ${r.stderr.trim()}`);
   }
 
-  async collect(handle: JobHandle, destDir: string): Promise<Collected> {
+  async collect(handle: JobHandle, destDir: string, options: CollectOptions = {}): Promise<Collected> {
     const h = await this.checked(handle);
     await mkdir(destDir, { recursive: true });
-    const root = `${h.runDir}/project/output`;
-    const exists = await this.ssh.exec(['test', '-d', root]);
     const skipped: SkippedOutput[] = [];
-    if (exists.code === 0) await this.download(root, destDir, 'output', skipped);
+    for (const path of options.paths ?? ['output']) {
+      const root = `${h.runDir}/project/${path}`;
+      const local = options.paths ? join(destDir, path) : destDir;
+      if ((await this.ssh.exec(['test', '-d', root])).code !== 0) continue;
+      await mkdir(local, { recursive: true });
+      await this.download(root, local, path, skipped);
+    }
     return { skipped };
   }
 

@@ -28,7 +28,7 @@ describe('listTarMembers', () => {
     await symlink('../etc/passwd', join(dir, 'output', 'link'));
     for (const format of ['gnu', 'pax']) {
       const members = listTarMembers(tarOf(['output'], format));
-      expect(members).toContainEqual({ name: long, type: 'file' });
+      expect(members).toContainEqual(expect.objectContaining({ name: long, type: 'file' }));
       expect(members).toContainEqual({ name: 'output/', type: 'directory' });
       expect(members).toContainEqual({ name: 'output/link', type: 'symlink', linkName: '../etc/passwd' });
     }
@@ -38,7 +38,7 @@ describe('listTarMembers', () => {
     const long = `output/${'d'.repeat(90)}/${'e'.repeat(20)}.txt`; // 122 characters: prefix "output/ddd…", name "eee….txt"
     await mkdir(join(dir, 'output', 'd'.repeat(90)), { recursive: true });
     await writeFile(join(dir, long), 'x');
-    expect(listTarMembers(tarOf(['output'], 'ustar'))).toContainEqual({ name: long, type: 'file' });
+    expect(listTarMembers(tarOf(['output'], 'ustar'))).toContainEqual(expect.objectContaining({ name: long, type: 'file' }));
   });
 
   it('reads the same members from a file as from a buffer', async () => {
