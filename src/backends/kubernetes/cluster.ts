@@ -1,6 +1,6 @@
-import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
+import { Exec, KubeConfig, PortForward, type V1Status } from '@kubernetes/client-node';
 import { expandHome } from '../../config/env.js';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { Duplex, PassThrough, Writable, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { backendUnavailable } from '../../errors.js';
 
@@ -107,4 +107,62 @@ function exitCodeOf(status: V1Status): number {
   const cause = status.details?.causes?.find((c) => c.reason === 'ExitCode');
   if (status.reason === 'NonZeroExitCode' && cause?.message) return Number(cause.message);
   throw new Error(`exec failed: ${status.message ?? status.reason ?? 'unknown error'}`);
+}
+
+/**
+ * A TCP stream to `port` of a pod through the API server (pods/portforward over a WebSocket).
+ * Resolves once the API server accepted the forward; what goes wrong after that (nothing
+ * listens on the port, the pod goes away) is an 'error' on the stream, and the pod's side
+ * closing the connection ends it. The channel protocol (v4) has no half-close, so ending the
+ * writable side keeps the connection open for the answer; destroy() closes it.
+ */
+export async function portForward(kc: KubeConfig, where: { namespace: string; pod: string }, port: number): Promise<Duplex> {
+  const input = new PassThrough();
+  const problems: Buffer[] = [];
+  let closed = false;
+  const open: { socket?: { close(): void } } = {};
+  const stream = new Duplex({
+    read() {
+      // Data is pushed as it arrives: the WebSocket has no way to pause the pod's side.
+    },
+    write(chunk: Buffer, _enc, done) {
+      if (closed) return done(new Error(`the port-forward to ${where.pod}:${port} is closed`));
+      input.write(chunk);
+      done();
+    },
+    final(done) {
+      done();
+    },
+    destroy(err, done) {
+      closed = true;
+      open.socket?.close();
+      done(err);
+    },
+  });
+  const output = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      if (chunk.length) stream.push(chunk);
+      done();
+    },
+  });
+  const errors = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      problems.push(chunk);
+      done();
+    },
+  });
+  const opened = await new PortForward(kc).portForward(where.namespace, where.pod, [port], output, errors, input);
+  const ws = typeof opened === 'function' ? opened() : opened;
+  if (!ws) throw new Error(`the port-forward to ${where.pod}:${port} did not open`);
+  open.socket = ws;
+  const end = (err?: Error) => {
+    if (closed) return;
+    closed = true;
+    const problem = Buffer.concat(problems).toString('utf8').trim();
+    if (err || problem) stream.destroy(new Error(`port-forward to port ${port} of pod ${where.pod} failed: ${problem || err!.message}`));
+    else stream.push(null);
+  };
+  ws.on('error', (err: Error) => end(err));
+  ws.on('close', () => end());
+  return stream;
 }

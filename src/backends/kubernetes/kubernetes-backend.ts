@@ -3,13 +3,13 @@ import type Docker from 'dockerode';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { PassThrough, Writable, type Readable } from 'node:stream';
+import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
 import { formatDuration } from '../../config/resources.js';
 import type { KubernetesConfig } from './definition.js';
-import { backendUnavailable, errorMessage } from '../../errors.js';
+import { backendUnavailable, badInput, errorMessage } from '../../errors.js';
 import type { Backend, BackendCheck, BackendHooks, Collected, CollectOptions, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import { OOM_REASON, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
-import { apiStatus, containerGone, execInPod, loadKubeConfig } from './cluster.js';
+import { apiStatus, containerGone, execInPod, loadKubeConfig, portForward } from './cluster.js';
 import { isInRegistry, pushImage } from '../../images/registry.js';
 import { ensureLocalImage } from '../../images/local.js';
 import {
@@ -231,12 +231,15 @@ export class KubernetesBackend implements Backend {
 
   async collect(handle: JobHandle, destDir: string, options: CollectOptions = {}): Promise<Collected> {
     const h = handle as KubernetesHandle;
+    const paths = options.paths ?? ['output'];
+    // The names go into the pod's shell script: plain top-level names only.
+    const bad = paths.find((p) => !/^[A-Za-z0-9._][A-Za-z0-9._-]*$/.test(p) || p === '.' || p === '..');
+    if (bad !== undefined) throw badInput(`cannot collect "${bad}": only top-level directories of the project are collected (code, output, …)`);
     await mkdir(destDir, { recursive: true });
     const seen = await this.observe(h, false);
     if (!seen.pod || !seen.main?.state?.running) return { skipped: [] }; // the pod is gone or never ran: no outputs
     const where = { namespace: h.namespace, pod: seen.pod.metadata!.name!, container: MAIN_CONTAINER };
     const tmp = await mkdtemp(join(dirname(destDir), '.collect-'));
-    const paths = options.paths ?? ['output'];
     try {
       const tarFile = join(tmp, 'output.tar');
       // Files over the limit stay in the pod: found first (NUL-separated, any name), then moved
@@ -298,6 +301,39 @@ export class KubernetesBackend implements Backend {
       if (space > 0) held.set(record.slice(space + 1), Number(record.slice(0, space).trim()));
     }
     return [...held].map(([path, size]) => ({ path, size }));
+  }
+
+  /**
+   * A TCP stream to `port` in the job's pod, through the API server's port-forward (the
+   * pods/portforward right). Only while the command runs: a job still waiting says why, in the
+   * scheduler's words; one whose command ended says so.
+   */
+  async connect(handle: JobHandle, port: number): Promise<Duplex> {
+    const h = handle as KubernetesHandle;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw badInput(`cannot connect to port ${port}: a port is a whole number from 1 to 65535`);
+    const seen = await this.observe(h, true);
+    const what = `run ${h.runId} (Job ${h.jobId} in namespace ${h.namespace})`;
+    if (!seen.job) throw new Error(`cannot connect to port ${port} of ${what}: the Job no longer exists`);
+    if (seen.job.status?.completionTime) throw new Error(`cannot connect to port ${port} of ${what}: it has ended`);
+    const ended = seen.exitCode ?? seen.main?.state?.terminated?.exitCode;
+    if (ended !== undefined) throw new Error(`cannot connect to port ${port} of ${what}: its command has ended (exit code ${ended})`);
+    const failed = jobFailure(seen);
+    if (failed) throw new Error(`cannot connect to port ${port} of ${what}: it has ended: ${oneLine(failed)}`);
+    if (!seen.pod || !seen.main?.state?.running) {
+      const waiting = schedulingMessage(seen.pod) ?? seen.main?.state?.waiting?.reason ?? seen.init?.state?.waiting?.reason;
+      const why = waiting ? oneLine(waiting) : seen.init?.state?.running ? 'its sources are being shipped' : 'its pod is starting';
+      throw new Error(`cannot connect to port ${port} of ${what}: it is not running yet (pending: ${why})`);
+    }
+    const pod = seen.pod.metadata!.name!;
+    try {
+      return await portForward(this.kc, { namespace: h.namespace, pod }, port);
+    } catch (err) {
+      const code = apiStatus(err);
+      if (code === 401 || code === 403) {
+        throw backendUnavailable(`access denied (HTTP ${code}) forwarding port ${port} of pod ${pod} in namespace ${h.namespace}: the identity needs "create" and "get" on pods/portforward (deploy/kubernetes/rbac.yaml)`, err);
+      }
+      throw new Error(`cannot connect to port ${port} of ${what}: ${oneLine(errorMessage(err))}`, { cause: err });
+    }
   }
 
   async cleanup(handle: JobHandle): Promise<void> {
@@ -466,6 +502,8 @@ export class KubernetesBackend implements Backend {
   }
 }
 
+
+const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ').trim();
 
 const isoTime = (t: Date | string | undefined) => (t ? new Date(t).toISOString() : undefined);
 
