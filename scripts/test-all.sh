@@ -15,11 +15,12 @@ if ! bash scripts/setup.sh 2>&1 | tee "$LOG_DIR/setup.log"; then
   echo "=== setup failed; its last lines:"; tail -n 30 "$LOG_DIR/setup.log"; exit 1
 fi
 
-# The image tests start their own registries (Debian's docker-registry, htpasswd credentials).
-if ! command -v docker-registry >/dev/null 2>&1 || ! command -v htpasswd >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
-  echo "[test-all] installing docker-registry apache2-utils openssl"
+# The image tests start their own registries (Debian's docker-registry, htpasswd credentials);
+# the lab tests look at JupyterLab through the tunnel with Debian's headless Chromium.
+if ! command -v docker-registry >/dev/null 2>&1 || ! command -v htpasswd >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+  echo "[test-all] installing docker-registry apache2-utils openssl chromium"
   as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-  as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq docker-registry apache2-utils openssl >/dev/null
+  as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq docker-registry apache2-utils openssl chromium >/dev/null
 fi
 
 declare -a results=() failures=()

@@ -27,6 +27,8 @@ import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
 import { PublishedProject, PublishRefused } from '../project/published.js';
 import type { SkippedOutput } from '../project/tar-members.js';
 import { LogTail } from './log-tail.js';
+import { createLabActivities } from './lab.js';
+import { labToken } from '../lab/token.js';
 import { resolvePool } from '../backends/pool/resolve-pool.js';
 import { SLOTS_WORKFLOW, slotsWorkflowId } from '../workflows/names.js';
 import {
@@ -207,6 +209,8 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   return {
+    ...createLabActivities({ home: deps.home, docker: deps.docker, logger: deps.logger, runDir, backendFor, guard, withHeartbeat }),
+
     /** Fail fast when the backend is unusable, then fix the source commit the run executes. */
     async prepare(input: RunInput): Promise<PreparedSources> {
       return guard(async () => {
@@ -324,7 +328,9 @@ export function createActivities(deps: ActivityDeps) {
       return guard(async () => {
         seen(input);
         const { backend } = await backendFor(input.backend);
-        const handle = await backend.submit({ runId: input.runId, command: input.command, workdir: input.workdir || undefined, env: {}, resources: input.resources, staged });
+        // A lab's token is derived here from the user's key, never carried in the workflow's input.
+        const env: Record<string, string> = input.lab ? { REPRISE_LAB_PORT: String(input.lab.port), REPRISE_LAB_TOKEN: await labToken(deps.home, input.runId) } : {};
+        const handle = await backend.submit({ runId: input.runId, command: input.command, workdir: input.workdir || undefined, env, resources: input.resources, staged });
         log(input).info({ jobId: handle.jobId }, 'job submitted');
         return handle;
       }, { transient: true }); // a job may exist already: an unreachable backend is retried

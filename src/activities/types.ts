@@ -31,6 +31,53 @@ export interface RunInput {
   placementStart?: number;
   /** An element of a job array its sweep submitted (with `prepared`): the run only awaits, collects and records it. */
   attached?: { handle: JobHandle };
+  /** A lab session (workflows/lab.ts): its Jupyter server listens on `port` inside the job. */
+  lab?: LabOptions;
+}
+
+export interface LabOptions {
+  port: number;
+  /** How often the session's files and executions are brought back and committed. */
+  checkpointSeconds: number;
+}
+
+export type LabPhase = 'preparing' | 'building' | 'starting' | 'running' | 'stopping' | 'stopped' | 'timed out' | 'failed';
+
+export interface LabProgress {
+  labId: string;
+  state: LabPhase;
+  backend: string;
+  port: number;
+  sourceCommit?: string;
+  image?: PreparedImage;
+  labImage?: PreparedImage;
+  handle?: JobHandle;
+  checkpoints: number;
+  executions: number;
+  lastCommit?: string;
+  /** Changed in the lab, committed, but not written to the working tree: the user has edits there. */
+  notWritten: string[];
+  reason?: string;
+}
+
+export interface LabResult {
+  labId: string;
+  state: 'stopped' | 'timed out' | 'failed';
+  reason?: string;
+  exitCode?: number;
+  checkpoints: number;
+  executions: number;
+  commit?: string;
+  notWritten: string[];
+}
+
+export interface LabCheckpointOutcome {
+  /** The number of the last checkpoint committed (unchanged when nothing was new). */
+  checkpoint: number;
+  commit?: string;
+  executions: number;
+  files: number;
+  notWritten: string[];
 }
 
 export interface SweepPointRef {

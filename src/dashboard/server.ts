@@ -7,6 +7,8 @@ import { notFound, RepriseError } from '../errors.js';
 import { findRun, readFeed, readRecord } from '../project/history.js';
 import type { Project } from '../project/layout.js';
 import { dashboardPage } from './page.js';
+import { readLabImage, readLabs } from '../project/lab-history.js';
+import { labView } from '../cli/lab-show.js';
 
 /**
  * The Host headers the dashboard answers: IP literals, localhost, the address it listens on,
@@ -45,6 +47,8 @@ export function createDashboard(project: Project, client: RunClient, options: { 
         return { recorded: false, ...progress };
       },
     ],
+    [/^\/api\/labs$/, async () => readLabs(project.root)],
+    [/^\/api\/labs\/(lab-[a-z2-7]+)$/, async (m) => labView(project.root, m[1]!)],
     [
       /^\/api\/runs\/(run-[a-z2-7]+)\/log$/,
       async (m) => {
@@ -72,6 +76,18 @@ export function createDashboard(project: Project, client: RunClient, options: { 
     }
     if (req.method !== 'GET') return send(405, JSON.stringify({ error: 'read-only: GET only' }), 'application/json');
     if (url.pathname === '/') return send(200, dashboardPage(project.spec.name), 'text/html; charset=utf-8');
+    // A lab cell's image, from the session's commits (names are checked: letters, digits, . _ -).
+    const image = /^\/api\/labs\/(lab-[a-z2-7]+)\/images\/([A-Za-z0-9_-][A-Za-z0-9._-]*\.(png|svg))$/.exec(url.pathname);
+    if (image) {
+      readLabImage(project.root, image[1]!, image[2]!).then(
+        (bytes) => {
+          res.writeHead(200, { 'content-type': image[3] === 'svg' ? 'image/svg+xml' : 'image/png', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'" });
+          res.end(bytes);
+        },
+        () => send(404, JSON.stringify({ error: `no image ${image[2]} in lab ${image[1]}` }), 'application/json'),
+      );
+      return;
+    }
     for (const [pattern, handler] of routes) {
       const m = url.pathname.match(pattern);
       if (!m) continue;

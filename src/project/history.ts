@@ -200,16 +200,19 @@ export async function recordSweep(root: string, record: SweepRecord, branch?: st
   });
 }
 
-interface BranchCommit {
+export interface BranchCommit {
   /** The run or sweep id: names the private index and the log of the ref update. */
   id: string;
   branch?: string;
   /** A path only this record's commit adds: finding it on the branch means it is recorded already. */
   recordPath: string;
+  /** Overrides how a commit made already is found (a lab's record path is rewritten by each checkpoint). */
+  recorded?: (ref: string) => Promise<string | undefined>;
   sourceCommit: string;
-  message: string;
-  /** `git update-index --index-info` lines added on top of the base tree. */
-  entries: () => Promise<string[]>;
+  /** A function is called after `entries` (a lab's message says what they held). */
+  message: string | (() => string);
+  /** `git update-index --index-info` lines added on top of the base tree, for the branch at `head`. */
+  entries: (head: string) => Promise<string[]>;
   afterCommit: (head: string, commit: string, ref: string) => Promise<void>;
 }
 
@@ -217,10 +220,10 @@ interface BranchCommit {
  * One commit on a branch, built in a private index and published with compare-and-swap, under
  * the record lock: safe to repeat and to call concurrently.
  */
-async function commitOnBranch(git: Git, c: BranchCommit): Promise<string> {
+export async function commitOnBranch(git: Git, c: BranchCommit): Promise<string> {
   return withRecordLock(git, async () => {
     const ref = c.branch ?? (await git.headRef());
-    const existing = await findRecordCommit(git, ref, c.recordPath);
+    const existing = c.recorded ? await c.recorded(ref) : await findRecordCommit(git, ref, c.recordPath);
     if (existing) return existing;
     for (let attempt = 0; ; attempt++) {
       const head = await git.revParse(ref);
@@ -229,9 +232,9 @@ async function commitOnBranch(git: Git, c: BranchCommit): Promise<string> {
       const commit = await withTempIndex(git, c.id, async (env) => {
         await git.run(['read-tree', base], { env });
         // NUL-terminated: an output's name may hold a newline.
-        await git.run(['update-index', '-z', '--add', '--index-info'], { env, input: (await c.entries()).join('\0') + '\0' });
+        await git.run(['update-index', '-z', '--add', '--index-info'], { env, input: (await c.entries(head)).join('\0') + '\0' });
         const tree = (await git.run(['write-tree'], { env })).trim();
-        return git.commitTree(tree, parents, c.message, await git.identityEnv());
+        return git.commitTree(tree, parents, typeof c.message === 'string' ? c.message : c.message(), await git.identityEnv());
       });
       if (await git.updateRef(ref, commit, head, `reprise: record ${c.id}`)) {
         await c.afterCommit(head, commit, ref);
@@ -277,7 +280,7 @@ async function syncWorkingTree(git: Git, oldHead: string, newHead: string, input
   }
 }
 
-async function isIndexLocked(git: Git): Promise<boolean> {
+export async function isIndexLocked(git: Git): Promise<boolean> {
   try {
     await stat(join(await git.gitDir(), 'index.lock'));
     return true;

@@ -2,6 +2,7 @@
 export const RUN_WORKFLOW = 'runProject';
 export const SWEEP_WORKFLOW = 'sweepProject';
 export const SLOTS_WORKFLOW = 'backendSlots';
+export const LAB_WORKFLOW = 'labSession';
 
 /** The workflow that holds a limited backend's slots (workflows/slots.ts). */
 export const slotsWorkflowId = (backend: string) => `reprise-slots-${backend}`;

@@ -2,7 +2,9 @@ import type Docker from 'dockerode';
 import { copyFile, lstat, mkdir, readdir } from 'node:fs/promises';
 import { maxOutputFileBytes, tooLarge } from '../output-limit.js';
 import { join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { createConnection } from 'node:net';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
+import { badInput } from '../../errors.js';
 import { formatDuration } from '../../config/resources.js';
 import type { Backend, BackendCheck, Collected, CollectOptions, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import type { SkippedOutput } from '../../project/tar-members.js';
@@ -122,6 +124,19 @@ export class DockerBackend implements Backend {
       await copyOutputs(join(sources, path), join(destDir, path), path, skipped);
     }
     return { skipped };
+  }
+
+  /** The engine's bridge network reaches the container's own address from this machine: no published port needed. */
+  async connect(handle: JobHandle, port: number): Promise<Duplex> {
+    const info = await this.find(handle.jobId);
+    if (!info?.State.Running) throw badInput(`container ${handle.jobId.slice(0, 12)} is not running${info ? ` (${info.State.Status})` : ''}; start the lab again with: reprise lab`);
+    const address = Object.values(info.NetworkSettings.Networks ?? {}).find((n) => n.IPAddress)?.IPAddress;
+    if (!address) throw badInput(`container ${handle.jobId.slice(0, 12)} has no network address this machine can reach`);
+    return new Promise((resolve, reject) => {
+      const socket = createConnection({ host: address, port });
+      socket.once('connect', () => resolve(socket));
+      socket.once('error', reject);
+    });
   }
 
   async cleanup(handle: JobHandle): Promise<void> {

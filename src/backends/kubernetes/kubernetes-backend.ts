@@ -252,7 +252,10 @@ export class KubernetesBackend implements Backend {
       const result = await execInPod(this.kc, where, ['sh', '-c', `set --; ${dirs}if [ $# -gt 0 ]; then tar -c -f - -C ${PROJECT_DIR} "$@"; fi`], {
         stdout: createWriteStream(tarFile),
       });
-      if (result.exitCode !== 0) throw new Error(`collecting ${paths.join('/, ')}/ from pod ${where.pod} failed (tar exit ${result.exitCode}): ${result.stderr.trim()}`);
+      // GNU tar exits 1 when a file changed while it was read: a copy taken while the job goes on
+      // (a lab saving a notebook) keeps what it got; the next checkpoint takes it again.
+      const changedWhileRead = result.exitCode === 1 && options.final === false;
+      if (result.exitCode !== 0 && !changedWhileRead) throw new Error(`collecting ${paths.join('/, ')}/ from pod ${where.pod} failed (tar exit ${result.exitCode}): ${result.stderr.trim()}`);
       const members = listTarFile(tarFile);
       const safe: TarMember[] = [];
       const skipped: SkippedOutput[] = [];

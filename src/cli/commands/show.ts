@@ -7,14 +7,21 @@ import { commandText } from '../table.js';
 import { RunClient } from '../../client/runs.js';
 import type { Project } from '../../project/layout.js';
 import { resolveRunId } from '../resolve-run.js';
+import { isLabId } from '../../project/lab-record.js';
+import { labText, labView, type LabView } from '../lab-show.js';
 
 export default class Show extends BaseCommand {
-  static override summary = 'Show one recorded run: what ran, where, with which image and source, its outputs and log.';
+  static override summary = 'Show one recorded run (what ran, where, with which image and source, its outputs and log), or a lab session (lab-…: its files and executed cells).';
   static override args = { run: Args.string(runIdArg) };
 
-  async run(): Promise<(RunRecord & { commit: string; logText: string }) | LiveRun> {
+  async run(): Promise<(RunRecord & { commit: string; logText: string }) | LiveRun | LabView> {
     const { args } = await this.parse(Show);
     const project = await this.project();
+    if (isLabId(args.run)) {
+      const view = await labView(project.root, args.run);
+      this.say(labText(view));
+      return view;
+    }
     const entry = await findRun(project.root, args.run).catch(async (err: unknown) => {
       // Not recorded (yet): a live run shows its state, and why its job waits if it does.
       const live = await this.live(project, args.run).catch(() => undefined);

@@ -1,0 +1,98 @@
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { createHash, randomBytes } from 'node:crypto';
+import type { LabProgress, LabResult, RunInput } from '../activities/types.js';
+import { notFound } from '../errors.js';
+import { LAB_WORKFLOW } from '../workflows/names.js';
+import { toRepriseError, type RunClient } from './runs.js';
+
+/** Lab ids are workflow ids: "lab-" + 12 base32 characters. */
+export function newLabId(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  return 'lab-' + Array.from(randomBytes(12), (b) => alphabet[b % 32]).join('');
+}
+
+/**
+ * The Jupyter server's port inside the job, from the lab id: fixed per session (a reconnecting
+ * tunnel finds it again) and spread out, because on SLURM the job shares the node's network.
+ */
+export const labRemotePort = (labId: string) => 20000 + (createHash('sha256').update(labId).digest().readUInt32BE(0) % 20000);
+
+export interface LiveLab {
+  labId: string;
+  status: string;
+  backend: string;
+  startTime: string;
+  closeTime?: string;
+}
+
+/** Lab sessions: started, watched, stopped and listed through the agent's Temporal server. */
+export class LabClient {
+  constructor(private readonly runs: RunClient) {}
+
+  async start(input: RunInput, projectId: string): Promise<void> {
+    await this.runs.client.workflow.start(LAB_WORKFLOW, {
+      workflowId: input.runId,
+      taskQueue: this.runs.env.taskQueue,
+      args: [input],
+      memo: { projectRoot: input.projectRoot, projectId, backend: input.backend, kind: 'lab' },
+    });
+  }
+
+  async progress(labId: string): Promise<LabProgress | undefined> {
+    try {
+      return await this.runs.handle(labId).query<LabProgress>('labProgress');
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  async result(labId: string): Promise<LabResult> {
+    try {
+      return (await this.runs.handle(labId).result()) as LabResult;
+    } catch (err) {
+      throw toRepriseError(err);
+    }
+  }
+
+  async stop(labId: string): Promise<void> {
+    try {
+      await this.runs.handle(labId).cancel();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw notFound(`no lab session "${labId}" is known to the agent; list them with: reprise lab list`);
+      throw err;
+    }
+  }
+
+  /** This project's sessions known to Temporal, newest first. */
+  async list(projectId: string, limit = 50): Promise<LiveLab[]> {
+    const out: LiveLab[] = [];
+    for await (const wf of this.runs.client.workflow.list({ query: `WorkflowType = '${LAB_WORKFLOW}'` })) {
+      if (wf.memo?.projectId !== projectId) continue;
+      out.push({
+        labId: wf.workflowId,
+        status: wf.status.name,
+        backend: String(wf.memo?.backend ?? ''),
+        startTime: wf.startTime.toISOString(),
+        closeTime: wf.closeTime?.toISOString(),
+      });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  /** A live session by id or unique prefix; with none given, the project's only running one. */
+  async resolveLive(projectId: string, idOrPrefix?: string): Promise<LiveLab> {
+    const running = (await this.list(projectId)).filter((l) => l.status === 'RUNNING');
+    if (!idOrPrefix) {
+      if (running.length === 1) return running[0]!;
+      if (running.length === 0) throw notFound('no lab session is running in this project; start one with: reprise lab');
+      throw notFound(`${running.length} lab sessions are running in this project (${running.map((l) => l.labId).join(', ')}); name one`);
+    }
+    const wanted = idOrPrefix.startsWith('lab-') ? idOrPrefix : `lab-${idOrPrefix}`;
+    const hits = running.filter((l) => l.labId === idOrPrefix || l.labId.startsWith(wanted));
+    if (hits.length > 1) throw notFound(`lab id "${idOrPrefix}" is ambiguous (${hits.length} sessions match); give more characters`);
+    if (!hits[0]) throw notFound(`no running lab session "${idOrPrefix}" in this project; list them with: reprise lab list`);
+    return hits[0];
+  }
+}

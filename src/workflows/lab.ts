@@ -1,0 +1,114 @@
+import { CancellationScope, defineQuery, isCancellation, log, proxyActivities, proxyLocalActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { LabCheckpointOutcome, LabProgress, LabResult, PreparedImage, PreparedSources, RunInput } from '../activities/types.js';
+import type { JobHandle, JobStatus } from '../backends/types.js';
+
+export const labProgressQuery = defineQuery<LabProgress>('labProgress');
+
+const retry = { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 };
+const prep = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } });
+const submitting = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 10 } });
+const finishing = proxyLocalActivities<Activities>({ startToCloseTimeout: '5m', retry });
+const build = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: { ...retry, maximumAttempts: 3 } });
+// A checkpoint copies the lab's files back: a dead worker is noticed by the heartbeat, and the
+// copy is taken again (committing is idempotent per checkpoint number).
+const checkpoints = proxyActivities<Activities>({ startToCloseTimeout: '1h', heartbeatTimeout: '2m', retry });
+const waiting = proxyActivities<Activities>({ startToCloseTimeout: '3650d', heartbeatTimeout: '10s', retry });
+
+/**
+ * A lab session: JupyterLab in the project's image (plus a layer with JupyterLab), started as a
+ * job on the backend like a run. While it runs, its files and executed cells are checkpointed
+ * into the project's history every `checkpointSeconds`; when it is stopped (cancelled), hits its
+ * time limit or its job dies, a last checkpoint records how it ended. Deterministic: I/O is in
+ * activities; the tunnel to the Jupyter server is the CLI's business (cli/lab-tunnel.ts).
+ */
+export async function labSession(input: RunInput): Promise<LabResult> {
+  const lab = input.lab!;
+  const progress: LabProgress = { labId: input.runId, state: 'preparing', backend: input.backend, port: lab.port, checkpoints: 0, executions: 0, notWritten: [] };
+  setHandler(labProgressQuery, () => progress);
+  const startedAt = workflowInfo().startTime.toISOString();
+
+  let sources: PreparedSources, image: PreparedImage, labImage: PreparedImage, handle: JobHandle;
+  try {
+    sources = await prep.prepare(input);
+    progress.sourceCommit = sources.sourceCommit;
+    progress.state = 'building';
+    image = (await prep.findImage(input, sources.sourceCommit)) ?? (await build.buildImage(input, sources.sourceCommit));
+    progress.image = image;
+    labImage = await build.buildLabImage(input, image);
+    progress.labImage = labImage;
+    progress.state = 'starting';
+    const staged = await build.stage(input, sources.sourceCommit, labImage);
+    handle = await CancellationScope.nonCancellable(() => submitting.submit(input, staged));
+  } catch (err) {
+    // Nothing ran: nothing to record; what was staged goes.
+    progress.state = 'failed';
+    progress.reason = isCancellation(err) ? 'stopped before it started' : String((err as Error).message ?? err);
+    await CancellationScope.nonCancellable(() => finishing.cleanup(input));
+    throw err;
+  }
+  progress.handle = handle;
+  progress.state = 'running';
+
+  const checkpoint = async (final?: { state: 'stopped' | 'timed out' | 'failed'; reason?: string }): Promise<LabCheckpointOutcome> => {
+    const outcome = await checkpoints.labCheckpoint({ input, handle, sources, image, labImage, checkpoint: progress.checkpoints + 1, startedAt, ...(final ? { final } : {}) });
+    progress.checkpoints = outcome.checkpoint;
+    progress.executions += outcome.commit ? outcome.executions : 0;
+    if (outcome.commit) progress.lastCommit = outcome.commit;
+    progress.notWritten = [...new Set([...progress.notWritten, ...outcome.notWritten])];
+    return outcome;
+  };
+
+  // The job ends on its own (time limit, killed, Jupyter shut down) or is stopped by cancel.
+  const jobScope = new CancellationScope();
+  let ended: JobStatus | undefined;
+  const job = jobScope.run(() => waiting.awaitJob(input, handle)).then((s) => (ended = s));
+  let stopped = false;
+  try {
+    while (!ended) {
+      await Promise.race([job, sleep(lab.checkpointSeconds * 1000)]);
+      if (!ended) await checkpoint();
+    }
+  } catch (err) {
+    if (!isCancellation(err)) {
+      // The wait itself failed for good (the job can never start): nothing to keep but what the checkpoints have.
+      progress.state = 'failed';
+      progress.reason = String((err as Error).message ?? err);
+      await CancellationScope.nonCancellable(() => finishing.cleanup(input, handle));
+      throw err;
+    }
+    stopped = true;
+  }
+
+  return CancellationScope.nonCancellable(async () => {
+    progress.state = 'stopping';
+    let status = ended;
+    if (stopped) {
+      jobScope.cancel();
+      status = await finishing.cancelJob(input, handle);
+    }
+    // Stopped by the user, or JupyterLab shut down from its own menu (exit 0): both are a stop.
+    const final = stopped
+      ? { state: 'stopped' as const }
+      : status?.exitCode === 0
+      ? { state: 'stopped' as const, reason: 'JupyterLab was shut down from its menu' }
+      : status?.exitCode === 124
+      ? { state: 'timed out' as const, reason: status.reason ?? 'time limit reached' }
+      : { state: 'failed' as const, reason: status?.reason ?? `the lab's job ended with exit code ${status?.exitCode ?? '?'}` };
+    log.info('lab session ends', { labId: input.runId, state: final.state });
+    const last = await checkpoint(final);
+    await finishing.cleanup(input, handle);
+    progress.state = final.state;
+    progress.reason = final.reason;
+    return {
+      labId: input.runId,
+      state: final.state,
+      ...(final.reason ? { reason: final.reason } : {}),
+      ...(status?.exitCode !== undefined ? { exitCode: status.exitCode } : {}),
+      checkpoints: progress.checkpoints,
+      executions: progress.executions,
+      commit: last.commit ?? progress.lastCommit,
+      notWritten: progress.notWritten,
+    };
+  });
+}

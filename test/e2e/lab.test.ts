@@ -1,0 +1,141 @@
+// `reprise lab` on local Docker, driven through the built CLI and a real Jupyter client over the
+// tunnel: cells captured (text, errors, files, a matplotlib PNG), a notebook saved through the
+// contents API found in code/, checkpoints while it runs, stop; then the faults and bad input the
+// issue names: a tunnel killed mid-session, the time limit, the job killed from outside, a local
+// port taken, an image without Python — each with a clear message and nothing lost.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Cli, cliEnv } from '../helpers/cli.js';
+import { BUSYBOX, requireDocker } from '../helpers/docker.js';
+import { exerciseLab, labCommits, makeLabProject, screenshotLab, startLab, waitFor } from '../helpers/lab.js';
+import { JupyterClient } from '../helpers/jupyter-client.js';
+import { repoState, tempDir } from '../helpers/project.js';
+import type { LabView } from '../../src/cli/lab-show.js';
+
+let cli: Cli;
+let root: string;
+let work: string;
+
+beforeAll(async () => {
+  requireDocker();
+  cli = new Cli(await cliEnv(await tempDir('reprise-lab-home-')));
+  work = await tempDir('reprise-lab-');
+  root = await makeLabProject(cli, work, 'labdemo');
+}, 900_000);
+
+afterAll(async () => {
+  await cli?.run(['agent', 'stop'], root ?? '/');
+});
+
+const show = async (labId: string) => JSON.parse((await cli.run(['show', labId, '--json'], root)).stdout) as LabView;
+
+describe('reprise lab on local Docker', () => {
+  it('opens JupyterLab, records cells, files and images, and stops cleanly', async () => {
+    const lab = await startLab(cli, root, ['--checkpoint-every', '3s']);
+    expect(lab.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/lab\?token=[0-9a-f]{48}$/);
+    // What a user sees: JupyterLab in a browser, through the tunnel.
+    console.log(`lab screenshot: ${screenshotLab(lab.url, 'lab-docker')}`);
+    const view = await exerciseLab(cli, root, lab);
+    expect(view.backend.kind).toBe('docker');
+    // The lab image is the project's image plus a layer: the batch image is unchanged.
+    expect(view.labImage.digest).not.toBe(view.image.digest);
+    const list = JSON.parse((await cli.run(['lab', 'list', '--json'], root)).stdout) as { labId: string; state: string }[];
+    expect(list).toContainEqual(expect.objectContaining({ labId: lab.labId, state: 'stopped' }));
+    // Nothing of the session is left running.
+    expect(execFileSync('docker', ['ps', '-q', '--filter', `label=org.reprise.run=${lab.labId}`], { encoding: 'utf8' }).trim()).toBe('');
+  }, 900_000);
+
+  it('survives its tunnel being killed: lab open makes a new one to the same kernel, and nothing is lost', async () => {
+    const lab = await startLab(cli, root, ['--checkpoint-every', '60s']);
+    const first = new JupyterClient(lab.base, lab.token);
+    const kernel = await first.startKernel();
+    expect((await first.execute(kernel, 'x = 41')).status).toBe('ok');
+    await first.close();
+    lab.process.kill('SIGKILL'); // the laptop's end of the tunnel dies, the session does not
+    await lab.done;
+    const open = cli.spawn(['lab', 'open', lab.labId, '--json', '--port', '0'], root);
+    let text = '';
+    open.stdout!.on('data', (d: Buffer) => (text += d));
+    const ready = JSON.parse(await waitFor('a new tunnel', () => text.split('\n').find((l) => l.startsWith('{"labId"')))) as { url: string };
+    const url = new URL(ready.url);
+    const again = new JupyterClient(`${url.protocol}//${url.host}/`, url.searchParams.get('token')!);
+    const x = await again.execute(kernel, "print(x + 1); open('/project/output/after-tunnel.txt', 'w').write('kept')");
+    expect(x.outputs.map((o) => o.text).join('')).toBe('42\n');
+    await again.close();
+    const stop = await cli.run(['lab', 'stop', lab.labId.slice(0, 10)], root);
+    expect(stop.code, stop.stderr).toBe(0);
+    open.kill('SIGINT');
+    expect(readFileSync(join(root, 'output/after-tunnel.txt'), 'utf8')).toBe('kept');
+    const view = await show(lab.labId);
+    expect(view.executions.map((e) => e.code.split('\n')[0])).toEqual(['x = 41', "print(x + 1); open('/project/output/after-tunnel.txt', 'w').write('kept')"]);
+  }, 900_000);
+
+  it('hits its time limit: ends as timed out, with its files and cells recorded', async () => {
+    const lab = await startLab(cli, root, ['--time', '40s', '--checkpoint-every', '60s']);
+    const jupyter = new JupyterClient(lab.base, lab.token);
+    const kernel = await jupyter.startKernel();
+    expect((await jupyter.execute(kernel, "open('/project/output/before-limit.txt', 'w').write('saved')")).status).toBe('ok');
+    await jupyter.close();
+    const ended = await lab.done;
+    expect(ended.code, lab.output()).toBe(1);
+    expect(lab.output()).toMatch(/timed out \(time limit 40s exceeded\)/);
+    expect(readFileSync(join(root, 'output/before-limit.txt'), 'utf8')).toBe('saved');
+    const view = await show(lab.labId);
+    expect(view.state).toBe('timed out');
+    expect(view.executions).toHaveLength(1);
+  }, 900_000);
+
+  it('has its container killed from outside: ends as failed with the reason, files kept', async () => {
+    const lab = await startLab(cli, root, ['--checkpoint-every', '60s']);
+    const jupyter = new JupyterClient(lab.base, lab.token);
+    const kernel = await jupyter.startKernel();
+    expect((await jupyter.execute(kernel, "open('/project/code/written.py', 'w').write('y = 1\\n')")).status).toBe('ok');
+    await jupyter.close();
+    execFileSync('docker', ['kill', `reprise-${lab.labId}`], { stdio: 'ignore' });
+    const ended = await lab.done;
+    expect(ended.code).toBe(1);
+    expect(lab.output()).toMatch(/failed \(ended by SIGKILL/);
+    expect(readFileSync(join(root, 'code/written.py'), 'utf8')).toBe('y = 1\n');
+    expect((await show(lab.labId)).state).toBe('failed');
+    expect(labCommits(root, lab.labId)).toHaveLength(1);
+  }, 900_000);
+
+  it('refuses a taken local port, an image without Python and bad flags: one line, exit 2, nothing changed', async () => {
+    const before = repoState(root);
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const r = await cli.run(['lab', '--port', String(port)], root);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim()).toBe(`Error: local port ${port} is taken; choose another with --port N (or --port 0 for any free one)`);
+    } finally {
+      taken.close();
+    }
+    for (const [args, message] of [
+      [['lab', '--checkpoint-every', '1s'], /--checkpoint-every: at least 2s/],
+      [['lab', '--checkpoint-every', 'soon'], /--checkpoint-every: /],
+      [['lab', '--on', 'nowhere'], /nowhere/],
+      [['lab', 'stop'], /no lab session is running in this project/],
+      [['show', 'lab-zzzz'], /no recorded lab session "lab-zzzz"/],
+    ] as const) {
+      const r = await cli.run([...args], root);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(repoState(root)).toEqual(before);
+
+    const bare = await cli.run(['init', 'nopython', '--name', 'nopython', '--base', BUSYBOX], work);
+    expect(bare.code).toBe(0);
+    const noPython = join(work, 'nopython');
+    const was = repoState(noPython);
+    const r = await cli.run(['lab', '--port', '0'], noPython);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/has no python3/);
+    expect(repoState(noPython)).toEqual(was);
+  }, 900_000);
+});
