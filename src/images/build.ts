@@ -19,6 +19,12 @@ export interface BuildRequest {
   dockerfile: string;
   base: string;
   envHash: string;
+  /** The image label that carries envHash (the Dockerfile writes it); default org.reprise.environment. */
+  label?: string;
+  /** More files for the build context (name → content), for the Dockerfile to COPY. */
+  files?: Record<string, string | Buffer>;
+  /** What a failed build tells the user to do (unless TLS is the cause); default: fix environment.yaml. */
+  failureHint?: string;
   /** CA bundle and proxies for steps that fetch packages (not part of the environment hash). */
   trust?: BuildTrust;
   onProgress?: (p: BuildProgress) => void;
@@ -31,7 +37,7 @@ export interface BuiltImage {
   reused: boolean;
 }
 
-const ENV_LABEL = 'org.reprise.environment';
+export const ENV_LABEL = 'org.reprise.environment';
 
 /** The build of a project's environment: its tag, Dockerfile and hash, from the spec alone. */
 export function environmentBuild(projectName: string, spec: EnvironmentSpec): Pick<BuildRequest, 'tag' | 'dockerfile' | 'base' | 'envHash'> {
@@ -45,7 +51,7 @@ export function environmentBuild(projectName: string, spec: EnvironmentSpec): Pi
  */
 export async function buildEnvironmentImage(docker: Docker, req: BuildRequest): Promise<BuiltImage> {
   await pingEngine(docker);
-  const existing = await findEnvironmentImage(docker, req.tag, req.envHash);
+  const existing = await findEnvironmentImage(docker, req.tag, req.envHash, req.label);
   if (existing) return existing;
 
   await ensureBaseImage(docker, req.base);
@@ -53,9 +59,14 @@ export async function buildEnvironmentImage(docker: Docker, req: BuildRequest): 
   try {
     await writeFile(join(context, 'Dockerfile'), req.dockerfile);
     await writeFile(join(context, BUILD_CA_FILE), req.trust?.caBundle ?? '');
+    const extra = Object.entries(req.files ?? {});
+    for (const [name, content] of extra) {
+      if (name.includes('/') || name === 'Dockerfile' || name === BUILD_CA_FILE) throw new Error(`build context file name "${name}" is not allowed`);
+      await writeFile(join(context, name), content);
+    }
     // Proxy variables are Docker's predefined build args: used by RUN, kept out of the image's history.
     const stream = await docker.buildImage(
-      { context, src: ['Dockerfile', BUILD_CA_FILE] },
+      { context, src: ['Dockerfile', BUILD_CA_FILE, ...extra.map(([name]) => name)] },
       { t: req.tag, rm: true, forcerm: true, buildargs: req.trust?.proxy ?? {} },
     );
     const tail: string[] = [];
@@ -79,7 +90,7 @@ export async function buildEnvironmentImage(docker: Docker, req: BuildRequest): 
     if (failure) {
       const hint = tail.some((l) => /CERTIFICATE_VERIFY_FAILED|SSL: ?CERTIFICATE|certificate verify failed/i.test(l))
         ? 'a package index\'s TLS certificate is not trusted: set build.caFile in $REPRISE_HOME/config.yaml to the CA bundle your network uses'
-        : 'fix .reprise/environment.yaml (see the step output above)';
+        : (req.failureHint ?? 'fix .reprise/environment.yaml (see the step output above)');
       throw new RepriseError(ErrorKind.imageBuildFailed, `image build failed: ${failure.split('\n')[0]}; ${hint}`, {
         detail: tail.join('\n'),
       });
@@ -96,10 +107,10 @@ export async function buildEnvironmentImage(docker: Docker, req: BuildRequest): 
   return { digest: built.Id, tag: req.tag, reused: false };
 }
 
-/** The image already built for this environment hash, if the engine has it. */
-export async function findEnvironmentImage(docker: Docker, tag: string, envHash: string): Promise<BuiltImage | undefined> {
+/** The image already built for this environment hash (in `label`), if the engine has it. */
+export async function findEnvironmentImage(docker: Docker, tag: string, envHash: string, label = ENV_LABEL): Promise<BuiltImage | undefined> {
   const existing = await inspectImage(docker, tag);
-  return existing?.Config?.Labels?.[ENV_LABEL] === envHash ? { digest: existing.Id, tag, reused: true } : undefined;
+  return existing?.Config?.Labels?.[label] === envHash ? { digest: existing.Id, tag, reused: true } : undefined;
 }
 
 /** The engine's view of an image, or undefined when it has none by that name or id. */

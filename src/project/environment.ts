@@ -39,6 +39,12 @@ export function imageTag(projectName: string, envHash: string): string {
 export const BUILD_CA_FILE = 'reprise-build-ca.pem';
 export const BUILD_CA_PATH = '/etc/reprise/build-ca.pem';
 
+/**
+ * The start of a RUN that fetches packages: pip, conda and Python's ssl trust the build's CA
+ * bundle (copied from BUILD_CA_FILE to BUILD_CA_PATH) when it is not empty.
+ */
+export const BUILD_TRUST_SH = `if [ -s ${BUILD_CA_PATH} ]; then export PIP_CERT=${BUILD_CA_PATH} CONDA_SSL_VERIFY=${BUILD_CA_PATH} REQUESTS_CA_BUNDLE=${BUILD_CA_PATH} SSL_CERT_FILE=${BUILD_CA_PATH}; fi;`;
+
 /** Single-quote for /bin/sh; package specs are validated, but quoting keeps `>=` literal. */
 const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
@@ -62,7 +68,7 @@ export function renderDockerfile(spec: EnvironmentSpec, pins?: Pins): string {
   if (fetches) {
     lines.push(`COPY ${BUILD_CA_FILE} ${BUILD_CA_PATH}`);
   }
-  const trustCa = `if [ -s ${BUILD_CA_PATH} ]; then export PIP_CERT=${BUILD_CA_PATH} CONDA_SSL_VERIFY=${BUILD_CA_PATH} REQUESTS_CA_BUNDLE=${BUILD_CA_PATH} SSL_CERT_FILE=${BUILD_CA_PATH}; fi;`;
+  const trustCa = BUILD_TRUST_SH;
   if (packages.conda.length) {
     lines.push(`RUN ${trustCa} conda install -y ${packages.conda.map(q).join(' ')} && conda clean -afy`);
   }
