@@ -8,9 +8,10 @@ import { LabClient, labRemotePort, newLabId } from '../../../client/labs.js';
 import { RunClient } from '../../../client/runs.js';
 import { attachLab, describeLab, labBackend, labExitCode, labTunnel, type Attached } from '../../lab-launch.js';
 import type { LabResult } from '../../../activities/types.js';
+import { LAB_START } from '../../../lab/image.js';
 
 /** The lab image's entry point (src/lab/assets/start.py). */
-export const LAB_COMMAND = ['python3', '/opt/reprise-lab/start.py'];
+export const LAB_COMMAND = ['python3', LAB_START];
 
 export default class Lab extends BaseCommand {
   static override summary = 'Open JupyterLab in the project\'s image on any backend, tunnelled here; edits and executed cells are recorded.';
