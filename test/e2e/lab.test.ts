@@ -63,7 +63,7 @@ describe('reprise lab on local Docker', () => {
     const url = new URL(ready.url);
     const again = new JupyterClient(`${url.protocol}//${url.host}/`, url.searchParams.get('token')!);
     const x = await again.execute(kernel, "print(x + 1); open('/project/output/after-tunnel.txt', 'w').write('kept')");
-    expect(x.outputs.map((o) => o.text).join('')).toBe('42\n');
+    expect(x.outputs.filter((o) => o.type === 'stream').map((o) => o.text).join('')).toBe('42\n');
     await again.close();
     const stop = await cli.run(['lab', 'stop', lab.labId.slice(0, 10)], root);
     expect(stop.code, stop.stderr).toBe(0);
@@ -81,7 +81,7 @@ describe('reprise lab on local Docker', () => {
     await jupyter.close();
     const ended = await lab.done;
     expect(ended.code, lab.output()).toBe(1);
-    expect(lab.output()).toMatch(/timed out \(time limit 40s exceeded\)/);
+    expect(await lab.result()).toMatchObject({ state: 'timed out', reason: 'time limit 0:00:40 exceeded', exitCode: 124 });
     expect(readFileSync(join(root, 'output/before-limit.txt'), 'utf8')).toBe('saved');
     const view = await show(lab.labId);
     expect(view.state).toBe('timed out');
@@ -97,7 +97,7 @@ describe('reprise lab on local Docker', () => {
     execFileSync('docker', ['kill', `reprise-${lab.labId}`], { stdio: 'ignore' });
     const ended = await lab.done;
     expect(ended.code).toBe(1);
-    expect(lab.output()).toMatch(/failed \(ended by SIGKILL/);
+    expect((await lab.result()).reason).toMatch(/^ended by SIGKILL/);
     expect(readFileSync(join(root, 'code/written.py'), 'utf8')).toBe('y = 1\n');
     expect((await show(lab.labId)).state).toBe('failed');
     expect(labCommits(root, lab.labId)).toHaveLength(1);

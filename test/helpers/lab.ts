@@ -21,13 +21,16 @@ export interface LabHandle {
   done: Promise<CliResult>;
   /** Everything the process wrote so far (its stdout and stderr together). */
   output: () => string;
+  /** The session's result, as `--json` prints it when the process ends (after the ready line). */
+  result: () => Promise<{ state: string; reason?: string; exitCode?: number; checkpoints: number; executions: number }>;
 }
 
 /** Start `reprise lab --json` and wait for its ready line (the lab answers through the tunnel). */
 export async function startLab(cli: Cli, root: string, args: string[], timeoutMs = 600_000): Promise<LabHandle> {
   const child = cli.spawn(['lab', '--json', '--port', '0', ...args], root);
   let text = '';
-  child.stdout!.on('data', (d: Buffer) => (text += d));
+  let stdout = '';
+  child.stdout!.on('data', (d: Buffer) => ((text += d), (stdout += d)));
   child.stderr!.on('data', (d: Buffer) => (text += d));
   const done = collect(child);
   const until = Date.now() + timeoutMs;
@@ -36,7 +39,13 @@ export async function startLab(cli: Cli, root: string, args: string[], timeoutMs
     if (line) {
       const ready = JSON.parse(line) as { labId: string; url: string; port: number };
       const url = new URL(ready.url);
-      return { ...ready, token: url.searchParams.get('token')!, base: `${url.protocol}//${url.host}/`, process: child, done, output: () => text };
+      const result = async () => {
+        await done;
+        const rest = stdout.slice(stdout.indexOf('\n') + 1).trim();
+        if (!rest) throw new Error(`reprise lab printed no result:\n${text}`);
+        return JSON.parse(rest) as Awaited<ReturnType<LabHandle['result']>>;
+      };
+      return { ...ready, token: url.searchParams.get('token')!, base: `${url.protocol}//${url.host}/`, process: child, done, output: () => text, result };
     }
     if (child.exitCode !== null) throw new Error(`reprise lab exited ${child.exitCode} before it was ready:\n${text}`);
     if (Date.now() > until) {
@@ -118,7 +127,7 @@ export async function exerciseLab(cli: Cli, root: string, lab: LabHandle): Promi
   expect(png).toMatch(new RegExp(`^\\.reprise/activity/${lab.labId}/.+\\.png$`));
   expect(readFileSync(join(root, png)).subarray(0, 4)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47]));
   expect(readFileSync(join(root, 'output/x.csv'), 'utf8')).toBe('a,b\n1,2\n');
-  expect(JSON.parse(readFileSync(join(root, 'code/analysis.ipynb'), 'utf8')).cells[0].source).toContain('from the notebook');
+  expect(JSON.stringify(JSON.parse(readFileSync(join(root, 'code/analysis.ipynb'), 'utf8')).cells[0].source)).toContain('from the notebook');
   expect(view.files.map((f) => f.path)).toEqual(expect.arrayContaining(['code/analysis.ipynb', 'output/x.csv']));
   // Every checkpoint is a commit with the lab's trailers; the working tree is clean.
   expect(labCommits(root, lab.labId).length).toBe(view.commits.length);
@@ -199,7 +208,7 @@ export function describeClusterLab(name: string, kind: string, addFlags: () => s
       faults.kill(lab.labId);
       const ended = await lab.done;
       expect(ended.code, lab.output()).toBe(1);
-      expect(lab.output()).toMatch(new RegExp(`lab ${lab.labId} failed`));
+      expect(await lab.result()).toMatchObject({ state: 'failed' });
       expect(readFileSync(join(root, 'output/before-kill.txt'), 'utf8')).toBe('kept');
       const view = JSON.parse((await cli.run(['show', lab.labId, '--json'], root)).stdout) as LabView;
       expect(view.state).toBe('failed');
