@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { ClientChannel, FileEntryWithStats, SFTPWrapper } from 'ssh2';
-import { RepriseError } from '../../errors.js';
+import { backendUnavailable, RepriseError } from '../../errors.js';
 import { openRoute, type Ssh2Client } from './ssh-connect.js';
 import { describeTarget, type SshTarget } from './ssh-target.js';
 import { shellCommand } from './shell-quote.js';
@@ -70,6 +70,17 @@ export class SshClient {
   /** Directory entries with lstat attributes (symlinks are reported as links, never followed). */
   async readdir(remotePath: string): Promise<FileEntryWithStats[]> {
     return this.useSftp((sftp) => new Promise((res, rej) => sftp.readdir(remotePath, (err, list) => (err ? rej(err) : res(list)))));
+  }
+
+  /**
+   * A TCP connection to `host:port` made by the login node (a `direct-tcpip` channel, as
+   * `ssh -L` opens), over the shared connection; `host` is resolved there. A connection that
+   * dropped is reopened once, as for commands. The login node answering that it cannot connect
+   * (nothing listens there, its sshd forbids forwarding) is a RepriseError whose `reason` is the
+   * SSH channel-open failure code (1 prohibited, 2 connect failed): the connection stays up.
+   */
+  async forwardOut(host: string, port: number): Promise<ClientChannel> {
+    return this.shared.stream((route) => forwardOn(route.login, host, port, this.description));
   }
 
   /** This client is done: the shared connection ends once no client holds it (later calls reconnect). */
@@ -159,6 +170,26 @@ class SharedConnection {
     }
   }
 
+  /**
+   * Opens a long-lived channel (a forwarded TCP stream) on the connection. Such channels take no
+   * slot of `channels`: those bound *session* channels (exec, sftp) under sshd's MaxSessions,
+   * which does not count direct-tcpip channels; and a lab's browser keeps several websockets open
+   * for hours, which would otherwise starve commands (or wait behind them). Each open stream
+   * counts as a call in flight until it closes, so the connection is neither ended as idle nor
+   * unreferenced under it; a dropped connection closes its streams (ssh2 closes every channel).
+   */
+  stream(open: (route: Route) => Promise<ClientChannel>): Promise<ClientChannel> {
+    return this.use(async (route) => {
+      const channel = await open(route);
+      // Counted before use() lets go of its own count: the connection never looks idle between.
+      this.inFlight++;
+      channel.once('close', () => {
+        if (--this.inFlight === 0) this.goIdle();
+      });
+      return channel;
+    });
+  }
+
   private goIdle(): void {
     if (this.holders === 0) return this.end();
     // An idle connection must not keep a CLI process alive; a worker keeps it for idleMs.
@@ -244,6 +275,23 @@ function execOn(client: Ssh2Client, command: string, timeoutMs: number): Promise
         if (exit === null || exit === undefined) return reject(Object.assign(new Error('SSH channel closed without an exit status'), { dropped: true }));
         resolve({ code: exit, stdout: Buffer.concat(out), stderr: Buffer.concat(errs).toString('utf8') });
       });
+    });
+  });
+}
+
+function forwardOn(client: Ssh2Client, host: string, port: number, login: string): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    // Throws 'Not connected' at once on a connection that is gone: a drop, retried by use().
+    client.forwardOut('127.0.0.1', 0, host, port, (err: (Error & { reason?: unknown }) | undefined, channel: ClientChannel) => {
+      if (!err) return resolve(channel);
+      // No numeric reason: the connection closed before the answer (a drop, retried by use()).
+      if (typeof err.reason !== 'number') return reject(err);
+      const why = err.message.replace(/^\(SSH\) Channel open failure: /, '') || 'no reason given';
+      const message =
+        err.reason === 1
+          ? `${login} refuses to forward connections to ${host}:${port} (${why}); its sshd must allow TCP forwarding there (AllowTcpForwarding, PermitOpen)`
+          : `${login} could not connect to ${host}:${port} (${why})`;
+      reject(Object.assign(backendUnavailable(message, err), { reason: err.reason }));
     });
   });
 }
