@@ -111,6 +111,8 @@ interface Route {
   sftp?: Promise<SFTPWrapper>;
   /** Set when any hop ended or failed: the next call opens a new route. */
   dead: boolean;
+  /** Lets go of each forwarded stream still open on this route (see SharedConnection.stream). */
+  streams: Set<() => void>;
 }
 
 /**
@@ -175,17 +177,31 @@ class SharedConnection {
    * slot of `channels`: those bound *session* channels (exec, sftp) under sshd's MaxSessions,
    * which does not count direct-tcpip channels; and a lab's browser keeps several websockets open
    * for hours, which would otherwise starve commands (or wait behind them). Each open stream
-   * counts as a call in flight until it closes, so the connection is neither ended as idle nor
-   * unreferenced under it; a dropped connection closes its streams (ssh2 closes every channel).
+   * counts as a call in flight until it is done with, so the connection is neither ended as idle
+   * nor unreferenced under it; a dropped connection ends its streams (ssh2 ends every channel).
    */
   stream(open: (route: Route) => Promise<ClientChannel>): Promise<ClientChannel> {
     return this.use(async (route) => {
       const channel = await open(route);
       // Counted before use() lets go of its own count: the connection never looks idle between.
       this.inFlight++;
-      channel.once('close', () => {
+      let done = false;
+      const release = () => {
+        if (done) return;
+        done = true;
+        route.streams.delete(release);
         if (--this.inFlight === 0) this.goIdle();
-      });
+      };
+      // ssh2 emits a channel's 'close' only once its data was read to the end: a caller that
+      // stops reading (a pipe undone when the browser left) and destroys the stream, or a
+      // connection gone under it, must let go as well.
+      channel.once('close', release);
+      route.streams.add(release);
+      const destroy = channel.destroy.bind(channel);
+      channel.destroy = () => {
+        release();
+        return destroy();
+      };
       return channel;
     });
   }
@@ -209,6 +225,7 @@ class SharedConnection {
   private forget(route: Route): void {
     if (route.dead) return;
     route.dead = true;
+    for (const release of [...route.streams]) release();
     // Login node first, then the jumps it went through.
     for (const c of [...route.clients].reverse()) c.end();
   }
@@ -219,7 +236,7 @@ class SharedConnection {
       this.current = undefined;
     }
     if (!this.route) {
-      const route: Route = { clients: [], login: undefined as unknown as Ssh2Client, dead: false };
+      const route: Route = { clients: [], login: undefined as unknown as Ssh2Client, dead: false, streams: new Set() };
       const pending = openRoute(this.target, () => this.forget(route)).then((clients) => {
         route.clients = clients;
         route.login = clients.at(-1)!;
@@ -283,7 +300,13 @@ function forwardOn(client: Ssh2Client, host: string, port: number, login: string
   return new Promise((resolve, reject) => {
     // Throws 'Not connected' at once on a connection that is gone: a drop, retried by use().
     client.forwardOut('127.0.0.1', 0, host, port, (err: (Error & { reason?: unknown }) | undefined, channel: ClientChannel) => {
-      if (!err) return resolve(channel);
+      if (!err) {
+        // As a TCP socket (net's default): when the far end is done, so is this side. ssh2 keeps
+        // a channel half open otherwise, and the channel (with the connection it holds) would
+        // only close once the caller ended its side too.
+        channel.allowHalfOpen = false;
+        return resolve(channel);
+      }
       // No numeric reason: the connection closed before the answer (a drop, retried by use()).
       if (typeof err.reason !== 'number') return reject(err);
       const why = err.message.replace(/^\(SSH\) Channel open failure: /, '') || 'no reason given';

@@ -4,7 +4,7 @@
 // backend's shared SSH connection.
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { SlurmBackend } from '../../../src/backends/slurm/slurm-backend.js';
 import type { JobHandle, JobSpec, JobStatus } from '../../../src/backends/types.js';
 import { RepriseError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/project.js';
-import { clusterConfig } from './slurm-backend-env.js';
+import { clusterConfig, jumpEnv, jumpSshConfig } from './slurm-backend-env.js';
 
 const IMAGE = 'local/debian-python:bookworm';
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -56,7 +56,8 @@ function get(stream: Duplex): Promise<string> {
   });
 }
 
-const closed = (stream: Duplex) => new Promise<void>((resolve) => stream.once('close', () => resolve()));
+/** Resolves when the stream closes; reads it meanwhile (ssh2 emits 'close' after 'end'). */
+const closed = (stream: Duplex) => new Promise<void>((resolve) => stream.once('close', () => resolve()).resume());
 
 /** The error a promise rejects with (fails the test when it resolves). */
 async function failure(p: Promise<unknown>): Promise<RepriseError> {
@@ -121,6 +122,36 @@ describe('slurm connect()', () => {
     for (const r of replies) expect(r).toMatch(/^HTTP\/1\.0 200 OK\r\n/);
   }, 60_000);
 
+  it('an open stream keeps the connection after the backend is closed; the connection ends with the last stream', async () => {
+    // A known_hosts file of its own: a target of its own, so a connection no other test shares.
+    const knownHostsFile = join(await tempDir('reprise-slurm-kh-'), 'known_hosts');
+    await copyFile(config.knownHostsFile, knownHostsFile);
+    const own = new SlurmBackend({ ...config, knownHostsFile });
+    const [stream, unread] = await Promise.all([own.connect(server, port), own.connect(server, port)]);
+    const raw = await own.ssh.rawClient();
+    const closed = new Promise<void>((resolve) => raw.once('close', () => resolve()));
+    own.close();
+    // One stream given up unread (a browser tab gone), the other still used.
+    unread.destroy();
+    expect(await get(stream)).toMatch(/^HTTP\/1\.0 200 OK\r\n/);
+    // The last stream done, the connection of the closed backend ends.
+    await closed;
+  }, 60_000);
+
+  it('reaches the job through a jump host (ProxyJump in ssh_config)', async () => {
+    const dir = await tempDir('reprise-slurm-connect-jump-');
+    const knownHostsFile = join(dir, 'known_hosts');
+    await copyFile(jumpEnv().SLURM_JUMP_KNOWN_HOSTS, knownHostsFile);
+    const sshConfig = join(dir, 'ssh_config');
+    await writeFile(sshConfig, jumpSshConfig('cjt', knownHostsFile));
+    const viaJump = new SlurmBackend({ kind: 'slurm', host: 'cjt-login', sshConfig, partition: config.partition, runtime: 'charliecloud', workdir: config.workdir });
+    try {
+      expect(await get(await viaJump.connect(server, port))).toMatch(/^HTTP\/1\.0 200 OK\r\n/);
+    } finally {
+      viaJump.close();
+    }
+  }, 60_000);
+
   it('a port nothing listens on is a one-line error, and the connection stays usable', async () => {
     const unused = port === 65535 ? port - 1 : port + 1;
     const err = await failure(backend.connect(server, unused));
@@ -139,7 +170,12 @@ describe('slurm connect()', () => {
     await gone;
     const reply = await get(await backend.connect(server, port));
     expect(reply).toMatch(/^HTTP\/1\.0 200 OK\r\n/);
-    expect(await sshLocalPort()).not.toBe(local);
+    const second = await sshLocalPort();
+    expect(second).not.toBe(local);
+    // Cut again and connect at once, before this process has seen the connection go.
+    execFileSync('ss', ['-K', 'dst', `${config.host}:${config.port}`, 'sport', '=', `:${second}`], { stdio: 'ignore' });
+    expect(await get(await backend.connect(server, port))).toMatch(/^HTTP\/1\.0 200 OK\r\n/);
+    expect(await sshLocalPort()).not.toBe(second);
   }, 60_000);
 
   it('a job that has ended gives a one-line error', async () => {
