@@ -4,9 +4,9 @@ import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { maxOutputFileBytes, tooLarge } from '../output-limit.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import type { SlurmConfig } from './definition.js';
-import { backendUnavailable, badInput, errorMessage } from '../../errors.js';
+import { backendUnavailable, badInput, errorMessage, notFound, RepriseError } from '../../errors.js';
 import { dockerClient } from '../../images/engine.js';
 import type { Backend, BackendCheck, Collected, CollectOptions, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import type { SkippedOutput } from '../../project/tar-members.js';
@@ -203,6 +203,41 @@ export class SlurmBackend implements Backend {
       await this.download(root, local, path, skipped);
     }
     return { skipped };
+  }
+
+  /**
+   * A TCP stream to `port` on the node the job runs on, opened by the login node over the shared
+   * SSH connection (see SshClient.forwardOut). The container shares the node's network (as
+   * Charliecloud and Apptainer do by default), so the server in the job must listen on the
+   * node's address, not only 127.0.0.1. The node's address is the one slurmctld uses (NodeAddr).
+   */
+  async connect(handle: JobHandle, port: number): Promise<Duplex> {
+    const h = await this.checked(handle);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw badInput(`port ${port} is no TCP port (1-65535)`);
+    const node = await this.jobNode(h.jobId);
+    try {
+      return await this.ssh.forwardOut(node.addr, port);
+    } catch (err) {
+      if (!(err instanceof RepriseError) || (err as { reason?: unknown }).reason !== 2) throw err;
+      throw backendUnavailable(
+        `nothing accepts connections on port ${port} of node ${node.name} where job ${h.jobId} runs (${errorMessage(err)}); the server in the job may still be starting, or listen on 127.0.0.1 only (it must listen on all addresses, 0.0.0.0)`,
+        err,
+      );
+    }
+  }
+
+  /** The node a running job runs on (its first, for a job on many): its name and address. */
+  private async jobNode(jobId: string): Promise<{ name: string; addr: string }> {
+    const out = await this.ssh.run(['sh', '-c', JOB_NODE_SCRIPT, 'sh', jobId]);
+    const [state = '', nodes = '', reason = ''] = (out.split('\n')[0] ?? '').split('|');
+    const name = /^node (\S+)$/m.exec(out)?.[1];
+    const addr = /^addr (\S+)$/m.exec(out)?.[1];
+    if (state === 'RUNNING' && name) return { name, addr: addr ?? name };
+    if (state === 'RUNNING') throw new Error(`job ${jobId} runs on ${nodes || 'no node'}, which scontrol does not show on ${this.config.host}`);
+    if (PENDING_STATES.has(state)) throw backendUnavailable(`job ${jobId} is still pending (${reason || state}); the lab starts when it runs`);
+    if (state === 'CONFIGURING') throw backendUnavailable(`job ${jobId} is still starting (its nodes are being configured); the lab starts when it runs`);
+    if (state === 'SUSPENDED' || state === 'STOPPED') throw backendUnavailable(`job ${jobId} is ${state.toLowerCase()}; it can be reached again once it runs`);
+    throw notFound(`job ${jobId} has ended${state ? ` (${state})` : ''}`);
   }
 
   async cleanup(handle: JobHandle): Promise<void> {
@@ -419,6 +454,29 @@ export class SlurmBackend implements Backend {
     return dir !== undefined && isArrayElement(h.jobId) && dir.startsWith(prefix) && RUN_ID.test(dir.slice(prefix.length));
   }
 }
+
+/** squeue states of a job that has not started yet. */
+const PENDING_STATES = new Set(['PENDING', 'REQUEUED', 'REQUEUE_HOLD', 'REQUEUE_FED', 'RESV_DEL_HOLD']);
+
+/**
+ * The state of job $1 (`STATE|NODELIST|REASON`, nothing when SLURM no longer lists it) and, when
+ * it runs, its first node (`node NAME`) and that node's address (`addr NODEADDR`).
+ */
+const JOB_NODE_SCRIPT = `q=$(squeue -h -r -t all -j "$1" -o '%T|%N|%r' 2>&1) || case $q in
+  *'Invalid job id'*) q= ;;
+  *) printf '%s\\n' "$q" >&2; exit 3 ;;
+esac
+q=$(printf '%s\\n' "$q" | head -n 1)
+printf '%s\\n' "$q"
+case $q in
+RUNNING\\|*)
+  nodes=\${q#RUNNING|}; nodes=\${nodes%%|*}
+  node=$(scontrol show hostnames "$nodes" 2>/dev/null | head -n 1)
+  [ -n "$node" ] || exit 0
+  printf 'node %s\\n' "$node"
+  scontrol show node -o "$node" 2>/dev/null | tr ' ' '\\n' | sed -n 's/^NodeAddr=\\(..*\\)$/addr \\1/p' | head -n 1 ;;
+esac
+exit 0`;
 
 /** The directory of the job array a handle's job is an element of (absolute, on the cluster). */
 const arrayDirOf = (h: JobHandle): string | undefined => (typeof h.arrayDir === 'string' ? h.arrayDir : undefined);

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { ClientChannel, FileEntryWithStats, SFTPWrapper } from 'ssh2';
-import { RepriseError } from '../../errors.js';
+import { backendUnavailable, RepriseError } from '../../errors.js';
 import { openRoute, type Ssh2Client } from './ssh-connect.js';
 import { describeTarget, type SshTarget } from './ssh-target.js';
 import { shellCommand } from './shell-quote.js';
@@ -72,6 +72,17 @@ export class SshClient {
     return this.useSftp((sftp) => new Promise((res, rej) => sftp.readdir(remotePath, (err, list) => (err ? rej(err) : res(list)))));
   }
 
+  /**
+   * A TCP connection to `host:port` made by the login node (a `direct-tcpip` channel, as
+   * `ssh -L` opens), over the shared connection; `host` is resolved there. A connection that
+   * dropped is reopened once, as for commands. The login node answering that it cannot connect
+   * (nothing listens there, its sshd forbids forwarding) is a RepriseError whose `reason` is the
+   * SSH channel-open failure code (1 prohibited, 2 connect failed): the connection stays up.
+   */
+  async forwardOut(host: string, port: number): Promise<ClientChannel> {
+    return this.shared.stream((route) => forwardOn(route.login, host, port, this.description));
+  }
+
   /** This client is done: the shared connection ends once no client holds it (later calls reconnect). */
   close(): void {
     if (this.released) return;
@@ -100,6 +111,8 @@ interface Route {
   sftp?: Promise<SFTPWrapper>;
   /** Set when any hop ended or failed: the next call opens a new route. */
   dead: boolean;
+  /** Lets go of each forwarded stream still open on this route (see SharedConnection.stream). */
+  streams: Set<() => void>;
 }
 
 /**
@@ -159,6 +172,40 @@ class SharedConnection {
     }
   }
 
+  /**
+   * Opens a long-lived channel (a forwarded TCP stream) on the connection. Such channels take no
+   * slot of `channels`: those bound *session* channels (exec, sftp) under sshd's MaxSessions,
+   * which does not count direct-tcpip channels; and a lab's browser keeps several websockets open
+   * for hours, which would otherwise starve commands (or wait behind them). Each open stream
+   * counts as a call in flight until it is done with, so the connection is neither ended as idle
+   * nor unreferenced under it; a dropped connection ends its streams (ssh2 ends every channel).
+   */
+  stream(open: (route: Route) => Promise<ClientChannel>): Promise<ClientChannel> {
+    return this.use(async (route) => {
+      const channel = await open(route);
+      // Counted before use() lets go of its own count: the connection never looks idle between.
+      this.inFlight++;
+      let done = false;
+      const release = () => {
+        if (done) return;
+        done = true;
+        route.streams.delete(release);
+        if (--this.inFlight === 0) this.goIdle();
+      };
+      // ssh2 emits a channel's 'close' only once its data was read to the end: a caller that
+      // stops reading (a pipe undone when the browser left) and destroys the stream, or a
+      // connection gone under it, must let go as well.
+      channel.once('close', release);
+      route.streams.add(release);
+      const destroy = channel.destroy.bind(channel);
+      channel.destroy = () => {
+        release();
+        return destroy();
+      };
+      return channel;
+    });
+  }
+
   private goIdle(): void {
     if (this.holders === 0) return this.end();
     // An idle connection must not keep a CLI process alive; a worker keeps it for idleMs.
@@ -178,6 +225,7 @@ class SharedConnection {
   private forget(route: Route): void {
     if (route.dead) return;
     route.dead = true;
+    for (const release of [...route.streams]) release();
     // Login node first, then the jumps it went through.
     for (const c of [...route.clients].reverse()) c.end();
   }
@@ -188,7 +236,7 @@ class SharedConnection {
       this.current = undefined;
     }
     if (!this.route) {
-      const route: Route = { clients: [], login: undefined as unknown as Ssh2Client, dead: false };
+      const route: Route = { clients: [], login: undefined as unknown as Ssh2Client, dead: false, streams: new Set() };
       const pending = openRoute(this.target, () => this.forget(route)).then((clients) => {
         route.clients = clients;
         route.login = clients.at(-1)!;
@@ -244,6 +292,29 @@ function execOn(client: Ssh2Client, command: string, timeoutMs: number): Promise
         if (exit === null || exit === undefined) return reject(Object.assign(new Error('SSH channel closed without an exit status'), { dropped: true }));
         resolve({ code: exit, stdout: Buffer.concat(out), stderr: Buffer.concat(errs).toString('utf8') });
       });
+    });
+  });
+}
+
+function forwardOn(client: Ssh2Client, host: string, port: number, login: string): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    // Throws 'Not connected' at once on a connection that is gone: a drop, retried by use().
+    client.forwardOut('127.0.0.1', 0, host, port, (err: (Error & { reason?: unknown }) | undefined, channel: ClientChannel) => {
+      if (!err) {
+        // As a TCP socket (net's default): when the far end is done, so is this side. ssh2 keeps
+        // a channel half open otherwise, and the channel (with the connection it holds) would
+        // only close once the caller ended its side too.
+        channel.allowHalfOpen = false;
+        return resolve(channel);
+      }
+      // No numeric reason: the connection closed before the answer (a drop, retried by use()).
+      if (typeof err.reason !== 'number') return reject(err);
+      const why = err.message.replace(/^\(SSH\) Channel open failure: /, '') || 'no reason given';
+      const message =
+        err.reason === 1
+          ? `${login} refuses to forward connections to ${host}:${port} (${why}); its sshd must allow TCP forwarding there (AllowTcpForwarding, PermitOpen)`
+          : `${login} could not connect to ${host}:${port} (${why})`;
+      reject(Object.assign(backendUnavailable(message, err), { reason: err.reason }));
     });
   });
 }
