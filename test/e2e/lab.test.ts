@@ -30,6 +30,15 @@ afterAll(async () => {
   await cli?.run(['agent', 'stop'], root ?? '/');
 });
 
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 const show = async (labId: string) => JSON.parse((await cli.run(['show', labId, '--json'], root)).stdout) as LabView;
 
 describe('reprise lab on local Docker', () => {
@@ -71,6 +80,33 @@ describe('reprise lab on local Docker', () => {
     expect(readFileSync(join(root, 'output/after-tunnel.txt'), 'utf8')).toBe('kept');
     const view = await show(lab.labId);
     expect(view.executions.map((e) => e.code.split('\n')[0])).toEqual(['x = 41', "print(x + 1); open('/project/output/after-tunnel.txt', 'w').write('kept')"]);
+  }, 900_000);
+
+  it('survives an agent restart (worker SIGKILLed, Temporal server restarted): one job, every cell recorded once', async () => {
+    const lab = await startLab(cli, root, ['--checkpoint-every', '3s']);
+    const jupyter = new JupyterClient(lab.base, lab.token);
+    const kernel = await jupyter.startKernel();
+    expect((await jupyter.execute(kernel, "print('before')")).status).toBe('ok');
+    await waitFor('a checkpoint with the first cell', async () => ((await show(lab.labId).catch(() => undefined))?.executions.length ? true : undefined));
+    const agent = JSON.parse((await cli.run(['agent', 'status', '--json'], root)).stdout) as { workerPid: number; temporalPid: number };
+    process.kill(agent.workerPid, 'SIGKILL');
+    process.kill(agent.temporalPid, 'SIGTERM');
+    await waitFor('the old agent gone', () => (alive(agent.workerPid) || alive(agent.temporalPid) ? undefined : true));
+    const start = await cli.run(['agent', 'start'], root);
+    expect(start.code, start.stderr).toBe(0);
+    // Jupyter never noticed: the same kernel, through the same tunnel.
+    expect((await jupyter.execute(kernel, "print('after')")).status).toBe('ok');
+    await jupyter.close();
+    expect(execFileSync('docker', ['ps', '-aq', '--filter', `label=org.reprise.run=${lab.labId}`], { encoding: 'utf8' }).trim().split('\n')).toHaveLength(1);
+    const stop = await cli.run(['lab', 'stop', lab.labId], root);
+    expect(stop.code, stop.stderr).toBe(0);
+    const view = await show(lab.labId);
+    expect(view.state).toBe('stopped');
+    expect(view.executions.map((e) => e.code)).toEqual(["print('before')", "print('after')"]);
+    // Checkpoint numbers 1..n, each committed once.
+    const numbers = view.commits.map((c) => Number(execFileSync('git', ['log', '-1', '--format=%(trailers:key=Reprise-Lab-Checkpoint,valueonly)', c], { cwd: root, encoding: 'utf8' }).trim()));
+    expect(numbers).toEqual(numbers.map((_, i) => i + 1));
+    lab.process.kill('SIGINT');
   }, 900_000);
 
   it('hits its time limit: ends as timed out, with its files and cells recorded', async () => {
