@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cli, cliEnv } from '../helpers/cli.js';
+import { Cli, cliEnv, freePort } from '../helpers/cli.js';
 import { BUSYBOX, requireDocker } from '../helpers/docker.js';
 import { exerciseLab, labCommits, makeLabProject, screenshotLab, startLab, waitFor } from '../helpers/lab.js';
 import { JupyterClient } from '../helpers/jupyter-client.js';
@@ -53,6 +53,23 @@ describe('reprise lab on local Docker', () => {
     expect(view.labImage.digest).not.toBe(view.image.digest);
     const list = JSON.parse((await cli.run(['lab', 'list', '--json'], root)).stdout) as { labId: string; state: string }[];
     expect(list).toContainEqual(expect.objectContaining({ labId: lab.labId, state: 'stopped' }));
+    // The dashboard lists the session, its cells and serves the cell's image.
+    const port = await freePort();
+    const dash = cli.spawn(['dashboard', '--port', String(port)], root);
+    try {
+      await waitFor('the dashboard', () => fetch(`http://127.0.0.1:${port}/api/labs`).then((r) => (r.ok ? true : undefined), () => undefined));
+      const labs = (await (await fetch(`http://127.0.0.1:${port}/api/labs`)).json()) as { labId: string; executions: number }[];
+      expect(labs).toContainEqual(expect.objectContaining({ labId: lab.labId, executions: 4 }));
+      const one = (await (await fetch(`http://127.0.0.1:${port}/api/labs/${lab.labId}`)).json()) as LabView;
+      expect(one.executions).toHaveLength(4);
+      const image = await fetch(`http://127.0.0.1:${port}/api/labs/${lab.labId}/images/${one.executions[3]!.images[0]!.split('/').pop()}`);
+      expect(image.headers.get('content-type')).toBe('image/png');
+      expect(Buffer.from(await image.arrayBuffer()).subarray(0, 4)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47]));
+      expect((await fetch(`http://127.0.0.1:${port}/api/labs/${lab.labId}/images/..%2F..%2Fproject.yaml`)).status).toBe(404);
+      expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toContain('Lab sessions');
+    } finally {
+      dash.kill('SIGINT');
+    }
     // Nothing of the session is left running.
     expect(execFileSync('docker', ['ps', '-q', '--filter', `label=org.reprise.run=${lab.labId}`], { encoding: 'utf8' }).trim()).toBe('');
   }, 900_000);
@@ -87,7 +104,7 @@ describe('reprise lab on local Docker', () => {
     const jupyter = new JupyterClient(lab.base, lab.token);
     const kernel = await jupyter.startKernel();
     expect((await jupyter.execute(kernel, "print('before')")).status).toBe('ok');
-    await waitFor('a checkpoint with the first cell', async () => ((await show(lab.labId).catch(() => undefined))?.executions.length ? true : undefined));
+    await waitFor('a checkpoint with the first cell', async () => ((await show(lab.labId).catch(() => undefined))?.executions?.length ? true : undefined));
     const agent = JSON.parse((await cli.run(['agent', 'status', '--json'], root)).stdout) as { workerPid: number; temporalPid: number };
     process.kill(agent.workerPid, 'SIGKILL');
     process.kill(agent.temporalPid, 'SIGTERM');
