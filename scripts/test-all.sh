@@ -52,7 +52,11 @@ suite lint npm run --silent lint
 suite typecheck npm run --silent typecheck
 suite unit npm run --silent test:unit
 suite integration npm run --silent test:integration
+# The SLURM cluster comes up with Apptainer too (built from the Go module proxy: about 7.5 min
+# on 2 CPUs at load 1-4), so both container runtimes are proven on it.
+export SLURM_APPTAINER=1
 suite slurm cluster_suite slurm
+suite slurm-apptainer npm run --silent test:slurm-apptainer
 suite kubernetes cluster_suite kubernetes
 suite e2e npm run --silent test:e2e
 # The faults suite's short form (one trial per fault and backend; REPRISE_FAULT_TRIALS=20 on demand):
