@@ -18,7 +18,7 @@ export default defineConfig({
           exclude: ['test/integration/slurm/**', 'test/integration/kubernetes/**'],
         },
       },
-      // apptainer.test.ts needs Apptainer on the cluster, an optional build (SLURM_APPTAINER=1 test/infra/slurm up).
+      // apptainer.test.ts needs Apptainer on the cluster (SLURM_APPTAINER=1 test/infra/slurm up builds it; npm test does).
       { test: { ...shared, name: 'slurm', include: ['test/integration/slurm/**/*.test.ts'], exclude: ['test/integration/slurm/apptainer.test.ts'] } },
       { test: { ...shared, name: 'slurm-apptainer', include: ['test/integration/slurm/apptainer.test.ts'] } },
       { test: { ...shared, name: 'kubernetes', include: ['test/integration/kubernetes/**/*.test.ts'] } },
