@@ -15,7 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { slurmAddArgs } from '../test/integration/slurm/slurm-backend-env.js';
+import { clusterConfig, slurmAddArgs } from '../test/integration/slurm/slurm-backend-env.js';
 import { anyFreePort, binRun, exec, fmt, log, mustExec } from './lib.js';
 
 const BASE_IMAGE = 'local/busybox:latest';
@@ -38,6 +38,8 @@ async function main(): Promise<number> {
   delete env.TEMPORAL_ADDRESS;
   const cli = (what: string, args: string[]) => mustExec(what, process.execPath, [binRun, ...args], { cwd: project, env });
   const result: Record<string, unknown> = { points, parallel };
+  // On the cluster: this sweep's images, runs and arrays; removed at the end.
+  const slurmWorkdir = `reprise-bench/sweep-${process.pid}`;
   try {
     await mustExec('init', process.execPath, [binRun, 'init', project, '--name', 'sweep', '--base', BASE_IMAGE], { env });
     log('warm-up: one run (starts the agent, builds the image)…');
@@ -52,7 +54,7 @@ async function main(): Promise<number> {
     result.docker = { plainSeconds: plain.seconds, repriseSeconds: sweep.seconds, ratio: sweep.seconds / plain.seconds, pointsPerSecond: points / sweep.seconds };
 
     if (o.slurm) {
-      await cli('backend add', ['backend', 'add', ...slurmAddArgs('hpc', `~/reprise-bench/sweep-${process.pid}`)]);
+      await cli('backend add', ['backend', 'add', ...slurmAddArgs('hpc', `~/${slurmWorkdir}`)]);
       log(`slurm: ${points}-element array (one sbatch)…`);
       const array = await cli('array sweep', ['sweep', '--on', 'hpc', '--array', '--param', `n=1..${points}`, '--', 'sh', '-c', 'echo {n}']);
       log(`slurm: ${points} separate submissions…`);
@@ -82,6 +84,11 @@ async function main(): Promise<number> {
     return 1;
   } finally {
     await exec(process.execPath, [binRun, 'agent', 'stop'], { cwd: project, env }).catch(() => undefined);
+    if (o.slurm) {
+      const c = clusterConfig('~');
+      await exec('ssh', ['-F', '/dev/null', '-p', String(c.port), '-i', c.identityFile, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${c.knownHostsFile}`,
+        `${c.user}@${c.host}`, `rm -rf ~/${slurmWorkdir}; rmdir ~/reprise-bench 2>/dev/null; true`], { env }).catch(() => undefined);
+    }
     await rm(home, { recursive: true, force: true });
     await rm(work, { recursive: true, force: true });
   }

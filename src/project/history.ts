@@ -378,6 +378,49 @@ async function wholeFeed(git: Git, head: string): Promise<FeedEntry[]> {
   return entries;
 }
 
+const GREP_CACHE_VERSION = 1;
+interface GrepCache {
+  version: number;
+  grep: string;
+  format: string;
+  head: string;
+  chunks: string[];
+}
+
+/**
+ * `git log --grep=<grep> --format=<format> HEAD` as its chunks (the output split at \x1e, which
+ * the format must end with), newest first, cached in the git directory under `name` like the
+ * whole feed (wholeFeed): the same head is read from the cache, a head that only added commits
+ * adds theirs in front, anything else reads the whole log again. For the kinds of commit that
+ * must be found in the whole history (lab sessions) on every `reprise log`: scanning 10,000
+ * commits costs 0.1–0.4 s, the cache a file read.
+ */
+export async function cachedGrepLog(root: string, name: string, grep: string, format: string): Promise<string[]> {
+  const git = new Git(root);
+  const head = await git.revParse('HEAD');
+  if (!head) return [];
+  const file = join(await git.gitDir(), name);
+  const cached = await readFile(file, 'utf8')
+    .then((text) => JSON.parse(text) as GrepCache)
+    .catch(() => undefined);
+  const usable =
+    cached?.version === GREP_CACHE_VERSION && cached.grep === grep && cached.format === format && typeof cached.head === 'string' && Array.isArray(cached.chunks)
+      ? cached
+      : undefined;
+  if (usable?.head === head) return usable.chunks;
+  const read = async (range: string) =>
+    (await git.run(['log', `--grep=${grep}`, `--format=${format}`, range]))
+      .split('\x1e')
+      .map((chunk) => chunk.trim())
+      .filter(Boolean);
+  const chunks = usable && (await onlyAddsTo(git, usable.head, head)) ? [...(await read(`${usable.head}..${head}`)), ...usable.chunks] : await read(head);
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify({ version: GREP_CACHE_VERSION, grep, format, head, chunks } satisfies GrepCache))
+    .then(() => rename(tmp, file))
+    .catch(() => rm(tmp, { force: true }).catch(() => undefined));
+  return chunks;
+}
+
 /**
  * True when `to` is `from` plus a chain of commits with one parent each. Then `git log to` walks
  * that chain first and continues exactly as `git log from`, so the feed of `from` can be reused.

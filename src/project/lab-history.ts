@@ -4,7 +4,7 @@ import { dirname, extname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { notFound } from '../errors.js';
 import { Git } from './git.js';
-import { commitOnBranch, digestFile, isIndexLocked } from './history.js';
+import { cachedGrepLog, commitOnBranch, digestFile, isIndexLocked } from './history.js';
 import { ACTIVITY_DIR } from './layout.js';
 import { labCommitMessage, labImageDir, labShortId, type LabExecution, type LabFileChange, type LabRecord } from './lab-record.js';
 import { parseTrailers } from './run-record.js';
@@ -147,11 +147,10 @@ export async function readLabImage(root: string, labId: string, name: string): P
 
 /** Lab sessions on the current branch, newest first, read from their checkpoint commits' trailers. */
 export async function readLabs(root: string): Promise<LabSummary[]> {
-  const git = new Git(root);
-  if (!(await git.revParse('HEAD'))) return [];
-  const out = await git.run(['log', '--grep=^Reprise-Kind: lab$', '--format=%H%x1f%(trailers:only,unfold)%x1e']);
+  // Cached per head (history.ts): `reprise log` reads it every time, the history may be long.
+  const chunks = await cachedGrepLog(root, 'reprise-labs-cache.json', '^Reprise-Kind: lab$', '%H%x1f%(trailers:only,unfold)%x1e');
   const byId = new Map<string, LabSummary>();
-  for (const chunk of out.split('\x1e').map((c) => c.trim()).filter(Boolean)) {
+  for (const chunk of chunks) {
     const [commit, text] = chunk.split('\x1f');
     const t = parseTrailers(text ?? '');
     const id = t['Reprise-Lab'];

@@ -159,6 +159,7 @@ export class SlurmBackend implements Backend {
       let offset = 0;
       let failures = 0;
       for (;;) {
+        const round = Date.now();
         try {
           // Read what is there, then ask whether the job ended: a job that ended after this read
           // is read once more on the next round, so nothing written before the end is lost.
@@ -179,7 +180,10 @@ export class SlurmBackend implements Backend {
           // A dropped connection is retried (the client reconnects); a persistent failure ends the stream.
           if (++failures > 5) throw err;
         }
-        await new Promise((r) => setTimeout(r, pollMs));
+        // One round per pollMs, counted from its start: status() may itself have waited for the
+        // backend's next poll (up to an interval), and sleeping a whole pollMs after that made a
+        // round two seconds, so a job's end reached its run up to two seconds late.
+        await new Promise((r) => setTimeout(r, Math.max(0, round + pollMs - Date.now())));
       }
     }
     return Readable.from(follow(), { objectMode: false });

@@ -14,7 +14,10 @@ export type RunOnCluster = (argv: string[]) => Promise<string>;
 /**
  * Scheduler politeness: however many runs ask, the state of all of a backend's jobs is read with
  * one round trip (one `squeue`, one `sacct` when needed) at most once per interval. A status()
- * call joins the next query; the first one after a quiet interval is sent at once.
+ * call joins the next query; the first one after a quiet interval is sent at once. A job seen
+ * ended is answered from that poll for a few intervals without waiting for the next one: its
+ * run's log follower asks once more after the end (slurm-backend.ts logs()), and waiting a
+ * whole interval for an answer already known added up to a second to every run.
  */
 export class StatusPoller {
   private static readonly pollers = new Map<string, StatusPoller>();
@@ -31,6 +34,12 @@ export class StatusPoller {
   private timer?: NodeJS.Timeout;
   private polling = false;
   private lastStart = -Infinity;
+  /** Jobs the last polls saw ended, and when: an ended job stays ended (awaitJob stops at the first `exited`). */
+  private readonly ended = new Map<string, { status: JobStatus; at: number }>();
+  /** How long an ended job is answered from memory. */
+  private get endedTtlMs(): number {
+    return 5 * this.intervalMs;
+  }
 
   constructor(
     private readonly run: RunOnCluster,
@@ -39,6 +48,8 @@ export class StatusPoller {
   ) {}
 
   status(job: PolledJob): Promise<JobStatus> {
+    const ended = this.ended.get(job.jobId);
+    if (ended && this.now() - ended.at < this.endedTtlMs) return Promise.resolve(ended.status);
     return new Promise((resolve, reject) => {
       const entry = this.waiting.get(job.jobId) ?? { job, callers: [] };
       entry.callers.push({ resolve, reject });
@@ -62,8 +73,11 @@ export class StatusPoller {
       const ids = [...batch.keys()];
       const pairs = [...batch.values()].flatMap((e) => [e.job.jobId, e.job.runDir]);
       const sections = splitBatchStatus(await this.run(['sh', '-c', BATCH_STATUS_SCRIPT, 'sh', ids.join(','), ...pairs]), ids);
+      const now = this.now();
+      for (const [id, seen] of this.ended) if (now - seen.at >= this.endedTtlMs) this.ended.delete(id);
       for (const [id, e] of batch) {
         const status = jobStatusFrom(sections.get(id)!, id, e.job.timeSeconds);
+        if (status.phase === 'exited') this.ended.set(id, { status, at: now });
         for (const c of e.callers) c.resolve(status);
       }
     } catch (err) {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { digestTree, exportSources, findRun, readFeed, readRecord, recordRun, snapshotSources } from '../../../src/project/history.js';
+import { cachedGrepLog, digestTree, exportSources, findRun, readFeed, readRecord, recordRun, snapshotSources } from '../../../src/project/history.js';
 import type { RunRecord } from '../../../src/project/run-record.js';
 import { git, makeProject, repoState, tempDir } from '../../helpers/project.js';
 import { sampleRecord } from './run-record.test.js';
@@ -176,5 +176,42 @@ describe('readFeed', () => {
     const p = await makeProject();
     for (const id of ['run-feedcccc0001', 'run-feedcccc0002', 'run-feedcccc0003']) await record(p.root, id);
     expect((await readFeed(p.root, 2)).map((e) => e.runId)).toEqual(['run-feedcccc0003', 'run-feedcccc0002']);
+  });
+});
+
+describe('cachedGrepLog', () => {
+  const GREP = '^Reprise-Kind: lab$';
+  const FORMAT = '%H%x1f%(trailers:only,unfold)%x1e';
+  const CACHE = 'reprise-test-grep-cache.json';
+  const lab = (root: string, n: number) => git(root, 'commit', '-q', '--allow-empty', '-m', `lab checkpoint ${n}`, '-m', `Reprise-Kind: lab\nReprise-Lab: lab-${n}`);
+  const other = (root: string, n: number) => git(root, 'commit', '-q', '--allow-empty', '-m', `something else ${n}`);
+  const uncached = async (root: string) => {
+    await rm(join(root, '.git', CACHE), { force: true });
+    return cachedGrepLog(root, CACHE, GREP, FORMAT);
+  };
+
+  it('reads the same commits from its cache as from git: commits added, a reset, a branch switch, a broken cache', async () => {
+    const p = await makeProject();
+    lab(p.root, 1);
+    other(p.root, 1);
+    const first = await cachedGrepLog(p.root, CACHE, GREP, FORMAT);
+    expect(first).toHaveLength(1);
+    expect(first[0]).toContain('Reprise-Lab: lab-1');
+    expect(existsSync(join(p.root, '.git', CACHE))).toBe(true);
+    expect(await cachedGrepLog(p.root, CACHE, GREP, FORMAT)).toEqual(first);
+    lab(p.root, 2);
+    other(p.root, 2);
+    lab(p.root, 3);
+    const added = await cachedGrepLog(p.root, CACHE, GREP, FORMAT); // extends the cached list
+    expect(added.map((c) => /lab-(\d)/.exec(c)?.[1])).toEqual(['3', '2', '1']);
+    expect(added).toEqual(await uncached(p.root));
+    git(p.root, 'checkout', '-q', '-b', 'side', 'HEAD~3');
+    expect(await cachedGrepLog(p.root, CACHE, GREP, FORMAT)).toEqual(first); // another branch, older
+    await writeFile(join(p.root, '.git', CACHE), '{"version":1,"head":');
+    expect(await cachedGrepLog(p.root, CACHE, GREP, FORMAT)).toEqual(first);
+    git(p.root, 'checkout', '-q', 'main');
+    // A cache written for another query is not used for this one.
+    expect(await cachedGrepLog(p.root, CACHE, '^Reprise-Kind: nothing$', FORMAT)).toEqual([]);
+    expect(await cachedGrepLog(p.root, CACHE, GREP, FORMAT)).toEqual(added);
   });
 });

@@ -78,6 +78,32 @@ describe('StatusPoller', () => {
     expect(run).toHaveBeenCalledTimes(3);
   });
 
+  it('a job seen ended is answered at once for a few intervals, then asked again', async () => {
+    const { run } = fakeCluster();
+    const poller = new StatusPoller(run, 1000);
+    const first = poller.status(job('42'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(await first).toMatchObject({ phase: 'exited', exitCode: 0 });
+    expect(run).toHaveBeenCalledTimes(1);
+    // Within the interval: no wait for the next query, and no query at all.
+    await vi.advanceTimersByTimeAsync(200);
+    expect(await poller.status(job('42'))).toMatchObject({ phase: 'exited', exitCode: 0 });
+    expect(run).toHaveBeenCalledTimes(1);
+    // A running job still waits for the next query.
+    const running = poller.status(job('41'));
+    await vi.advanceTimersByTimeAsync(799);
+    expect(run).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await running).toMatchObject({ phase: 'running' });
+    expect(run).toHaveBeenCalledTimes(2);
+    // Long after: asked again.
+    await vi.advanceTimersByTimeAsync(10_000);
+    const later = poller.status(job('42'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(await later).toMatchObject({ phase: 'exited' });
+    expect(run).toHaveBeenCalledTimes(3);
+  });
+
   it('a failed query fails every caller of that round; the next round tries again', async () => {
     let fail = true;
     const run = vi.fn(async () => {
