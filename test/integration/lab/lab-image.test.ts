@@ -49,6 +49,10 @@ describe('the lab image', () => {
 
   it('is built FROM the project image, which keeps its id and labels, and is reused the second time', async () => {
     const before = await docker('image', 'inspect', '--format', '{{json .Config.Labels}}', project.digest);
+    // A lab image of this project image left by another suite (same environment, same image id)
+    // would be reused: remove it, so this test sees the build.
+    const stale = (await docker('image', 'ls', '--format', '{{.Repository}}:{{.Tag}}', `reprise-lab/${project.digest.slice(7, 19)}`)).split('\n').filter(Boolean);
+    if (stale.length) await docker('image', 'rm', '-f', ...stale);
     const lines: string[] = [];
     const steps: number[] = [];
     lab = await buildLabImage(engine, project, { trust: await resolveBuildTrust(undefined), onOutput: (l) => lines.push(l), onProgress: (p) => steps.push(p.step) });
