@@ -1,14 +1,10 @@
 import type { SweepInput, SweepPointResult, SweepResult } from '../activities/types.js';
-import { RunClient } from '../client/runs.js';
+import { newWorkflowId, RunClient } from '../client/runs.js';
 import type { RepriseEnv } from '../config/env.js';
 import { ExitCode, badInput } from '../errors.js';
-import { randomBytes } from 'node:crypto';
 
 /** Sweep ids are workflow ids: "sweep-" + 12 base32 characters. */
-export function newSweepId(): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
-  return 'sweep-' + Array.from(randomBytes(12), (b) => alphabet[b % 32]).join('');
-}
+export const newSweepId = () => newWorkflowId('sweep');
 
 export const pointText = (p: Pick<SweepPointResult, 'params'>) => Object.entries(p.params).map(([k, v]) => `${k}=${v}`).join(' ');
 

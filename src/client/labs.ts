@@ -1,15 +1,12 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { LabProgress, LabResult, RunInput } from '../activities/types.js';
 import { notFound } from '../errors.js';
 import { LAB_WORKFLOW } from '../workflows/names.js';
-import { toRepriseError, type RunClient } from './runs.js';
+import { newWorkflowId, toRepriseError, type RunClient } from './runs.js';
 
 /** Lab ids are workflow ids: "lab-" + 12 base32 characters. */
-export function newLabId(): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
-  return 'lab-' + Array.from(randomBytes(12), (b) => alphabet[b % 32]).join('');
-}
+export const newLabId = () => newWorkflowId('lab');
 
 /**
  * The Jupyter server's port inside the job, from the lab id: fixed per session (a reconnecting

@@ -13,11 +13,14 @@ import type { Project } from '../project/layout.js';
 
 export const WORKFLOW_TYPE = RUN_WORKFLOW;
 
-/** Run ids are workflow ids: "run-" + 12 base32 characters (the first 8 are the short id). */
-export function newRunId(): string {
+/** Workflow ids of runs, sweeps and labs: the kind, "-", 12 base32 characters. */
+export function newWorkflowId(kind: 'run' | 'sweep' | 'lab'): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
-  return 'run-' + Array.from(randomBytes(12), (b) => alphabet[b % 32]).join('');
+  return `${kind}-` + Array.from(randomBytes(12), (b) => alphabet[b % 32]).join('');
 }
+
+/** Run ids: "run-" + 12 base32 characters (the first 8 are the short id). */
+export const newRunId = () => newWorkflowId('run');
 
 export class RunClient {
   private constructor(

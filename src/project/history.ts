@@ -259,12 +259,7 @@ async function recordParents(git: Git, head: string, source: string): Promise<{ 
 
 /** Move the user's index from `oldHead` to `newHead` (keeping their staged work) and write the run's files. */
 async function syncWorkingTree(git: Git, oldHead: string, newHead: string, input: RecordInput): Promise<void> {
-  // Two-tree read-tree (-i: index only) updates entries the user has not staged; on conflict it leaves the index alone.
-  for (let i = 0; i < 10; i++) {
-    if ((await git.tryRun(['read-tree', '-m', '-i', oldHead, newHead])) !== undefined) break;
-    if (!(await isIndexLocked(git))) break;
-    await new Promise((r) => setTimeout(r, 100 * (i + 1)));
-  }
+  await moveIndex(git, oldHead, newHead);
   const root = git.dir;
   for (const o of input.record.outputs) {
     const dest = join(root, o.path);
@@ -280,7 +275,20 @@ async function syncWorkingTree(git: Git, oldHead: string, newHead: string, input
   }
 }
 
-export async function isIndexLocked(git: Git): Promise<boolean> {
+/**
+ * Move the user's index from `oldHead` to `newHead` after a record commit: two-tree read-tree
+ * (-i: index only) updates the entries they have not staged and leaves the index alone on a
+ * conflict; a git command of theirs holding the index lock is waited for a moment.
+ */
+export async function moveIndex(git: Git, oldHead: string, newHead: string): Promise<void> {
+  for (let i = 0; i < 10; i++) {
+    if ((await git.tryRun(['read-tree', '-m', '-i', oldHead, newHead])) !== undefined) return;
+    if (!(await isIndexLocked(git))) return;
+    await new Promise((r) => setTimeout(r, 100 * (i + 1)));
+  }
+}
+
+async function isIndexLocked(git: Git): Promise<boolean> {
   try {
     await stat(join(await git.gitDir(), 'index.lock'));
     return true;

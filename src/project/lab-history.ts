@@ -4,7 +4,7 @@ import { dirname, extname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { notFound } from '../errors.js';
 import { Git } from './git.js';
-import { cachedGrepLog, commitOnBranch, digestFile, isIndexLocked } from './history.js';
+import { cachedGrepLog, commitOnBranch, digestFile, moveIndex } from './history.js';
 import { ACTIVITY_DIR } from './layout.js';
 import { labCommitMessage, labImageDir, labShortId, type LabExecution, type LabFileChange, type LabRecord } from './lab-record.js';
 import { parseTrailers } from './run-record.js';
@@ -103,7 +103,8 @@ export async function recordLabCheckpoint(root: string, c: LabCheckpoint): Promi
         written.push({ path: target, blob: lab[ch.path], from: join(c.collectedDir, ch.path) });
         files.push(clean ? ch : { ...ch, keptAs: target });
       }
-      for (const img of images) entries.push(`100644 ${(await git.run(['hash-object', '-w', '--', img.file])).trim()}\t${img.path}`);
+      const imageBlobs = await Promise.all(images.map(async (img) => (await git.run(['hash-object', '-w', '--', img.file])).trim()));
+      images.forEach((img, i) => entries.push(`100644 ${imageBlobs[i]}\t${img.path}`));
       record = { ...c.record, files: await withDigests(files, c.collectedDir), executions, executionsThrough: through, synced: lab };
       const text = JSON.stringify(record, null, 2) + '\n';
       const recordFile = join(c.collectedDir, '.record.json');
@@ -111,7 +112,7 @@ export async function recordLabCheckpoint(root: string, c: LabCheckpoint): Promi
       const blob = await git.hashObject(text);
       entries.push(`100644 ${blob}\t${path}`);
       written.push({ path, blob, from: recordFile });
-      for (const img of images) written.push({ path: img.path, blob: await git.hashObject(await readFile(img.file)), from: img.file });
+      images.forEach((img, i) => written.push({ path: img.path, blob: imageBlobs[i], from: img.file }));
       return entries;
     },
     afterCommit: async (head, newHead, ref) => {
@@ -332,11 +333,7 @@ interface Written {
 }
 
 async function syncLabWorkingTree(git: Git, oldHead: string, newHead: string, written: Written[]): Promise<string[]> {
-  for (let i = 0; i < 10; i++) {
-    if ((await git.tryRun(['read-tree', '-m', '-i', oldHead, newHead])) !== undefined) break;
-    if (!(await isIndexLocked(git))) break;
-    await new Promise((r) => setTimeout(r, 100 * (i + 1)));
-  }
+  await moveIndex(git, oldHead, newHead);
   const root = git.dir;
   const before = await treeBlobs(git, oldHead, written.map((w) => w.path));
   const left: string[] = [];
