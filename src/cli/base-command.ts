@@ -28,6 +28,18 @@ export abstract class BaseCommand extends Command {
     if (!this.jsonEnabled()) process.stderr.write(message + '\n');
   }
 
+  /**
+   * Return `result` with exit code `code`: a non-zero code ends the process here, after `--json`
+   * printed the result (oclif prints a command's return value only when it exits 0).
+   */
+  protected withExitCode<T>(result: T, code: number): T {
+    if (code !== 0) {
+      if (this.jsonEnabled()) this.logJson(result);
+      this.exit(code);
+    }
+    return result;
+  }
+
   protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
     if (err instanceof Errors.ExitError) throw err;
     let exit: number;

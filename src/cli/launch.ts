@@ -131,10 +131,6 @@ export abstract class LaunchCommand extends BaseCommand {
     const result = { runId: outcome.runId, ...outcome.result };
     if (req.detach) this.say(outcome.runId);
     else this.note(describeResult(outcome.result!));
-    if (outcome.exitCode !== 0) {
-      if (this.jsonEnabled()) this.logJson(result);
-      this.exit(outcome.exitCode);
-    }
-    return result;
+    return this.withExitCode(result, outcome.exitCode);
   }
 }

@@ -29,10 +29,6 @@ export default class Verify extends BaseCommand {
         ? `verified: ${rerun.runId} reproduced the ${comparison.files.length} output file(s) of ${original.runId}`
         : `NOT reproduced: ${comparison.files.filter((f) => f.verdict !== 'same').length} of ${comparison.files.length} output file(s) differ from ${original.runId}`,
     );
-    if (!comparison.identical) {
-      if (this.jsonEnabled()) this.logJson(comparison);
-      this.exit(ExitCode.jobFailed);
-    }
-    return comparison;
+    return this.withExitCode(comparison, comparison.identical ? ExitCode.ok : ExitCode.jobFailed);
   }
 }

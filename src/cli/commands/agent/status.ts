@@ -10,10 +10,6 @@ export default class AgentStatusCommand extends BaseCommand {
     const status = await agentStatus(this.env);
     this.say(`temporal: ${status.temporalUp ? 'up' : 'down'} at ${status.address}${status.embedded ? ' (embedded)' : ''}`);
     this.say(`worker:   ${status.workerUp ? `up (pid ${status.workerPid})` : 'not started here'}; ${status.workerPollers} poller(s) on the task queue`);
-    if (!status.temporalUp || status.workerPollers === 0) {
-      if (this.jsonEnabled()) this.logJson(status);
-      this.exit(ExitCode.backendUnavailable);
-    }
-    return status;
+    return this.withExitCode(status, !status.temporalUp || status.workerPollers === 0 ? ExitCode.backendUnavailable : ExitCode.ok);
   }
 }

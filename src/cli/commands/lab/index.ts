@@ -62,12 +62,7 @@ export default class Lab extends BaseCommand {
       });
       if (!result) return { labId };
       this.note(describeLab(result));
-      const code = labExitCode(result);
-      if (code !== 0) {
-        if (this.jsonEnabled()) this.logJson(result);
-        this.exit(code);
-      }
-      return result;
+      return this.withExitCode(result, labExitCode(result));
     } finally {
       await runs.close();
     }

@@ -19,12 +19,7 @@ export default class LabStop extends BaseCommand {
       await labs.stop(live.labId);
       const result = await labs.result(live.labId);
       this.say(describeLab(result));
-      const code = labExitCode(result);
-      if (code !== 0) {
-        if (this.jsonEnabled()) this.logJson(result);
-        this.exit(code);
-      }
-      return result;
+      return this.withExitCode(result, labExitCode(result));
     } finally {
       await runs.close();
     }

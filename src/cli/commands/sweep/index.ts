@@ -64,11 +64,6 @@ export default class Sweep extends BaseCommand {
       return { sweepId };
     }
     this.note(describeSweep(result));
-    const code = sweepExitCode(result);
-    if (code !== 0) {
-      if (this.jsonEnabled()) this.logJson(result);
-      this.exit(code);
-    }
-    return result;
+    return this.withExitCode(result, sweepExitCode(result));
   }
 }

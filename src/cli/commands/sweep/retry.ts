@@ -59,11 +59,6 @@ export default class SweepRetry extends BaseCommand {
       return { sweepId, retried: again.size };
     }
     this.note(describeSweep(result));
-    const code = sweepExitCode(result);
-    if (code !== 0) {
-      if (this.jsonEnabled()) this.logJson(result);
-      this.exit(code);
-    }
-    return result;
+    return this.withExitCode(result, sweepExitCode(result));
   }
 }
