@@ -13,7 +13,7 @@ import { parseAllDocuments } from 'yaml';
 import { KubernetesBackend } from '../../../src/backends/kubernetes/kubernetes-backend.js';
 import type { JobHandle, JobSpec, JobStatus } from '../../../src/backends/types.js';
 import { dockerClient } from '../../../src/images/engine.js';
-import { adminClients, backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
+import { adminClients, backendConfig, buildTestImage, leastPrivilegeKubeconfig, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const token = randomBytes(4).toString('hex');
@@ -162,29 +162,10 @@ describe('kubernetes backend connect() on the real test cluster', () => {
       .find((d) => d.kind === 'Role')!;
     expect(role.rules).toContainEqual({ apiGroups: [''], resources: ['pods/portforward'], verbs: ['create', 'get'] });
     const withoutForward = role.rules!.filter((r) => !r.resources?.includes('pods/portforward'));
-    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name } } });
+    const kubeconfig = join(work, 'least-privilege.kubeconfig');
     try {
       // First without pods/portforward: the rest of the Role works, the forward is refused by name.
-      await rbacApi.createNamespacedRole({ namespace: ns, body: { metadata: { name }, rules: withoutForward } });
-      await rbacApi.createNamespacedRoleBinding({
-        namespace: ns,
-        body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects: [{ kind: 'ServiceAccount', name, namespace: ns }] },
-      });
-      const tokenRequest = await core.createNamespacedServiceAccountToken({ name, namespace: ns, body: { spec: { audiences: [], expirationSeconds: 600 } } });
-      const cluster = kc.getCurrentCluster()!;
-      const kubeconfig = join(work, 'least-privilege.kubeconfig');
-      await writeFile(
-        kubeconfig,
-        JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'Config',
-          clusters: [{ name: 'c', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } }],
-          users: [{ name: 'u', user: { token: tokenRequest.status!.token } }],
-          contexts: [{ name: 'lp', context: { cluster: 'c', user: 'u', namespace: ns } }],
-          'current-context': 'lp',
-        }),
-        { mode: 0o600 },
-      );
+      await leastPrivilegeKubeconfig(kc, ns, name, withoutForward, kubeconfig);
       const limited = new KubernetesBackend(backendConfig(env, { kubeconfig, context: 'lp' }), dockerClient());
       // RBAC bindings take a moment to reach the authorizer.
       for (let i = 0; ; i++) {

@@ -1,5 +1,6 @@
 // Shared by the kubernetes-backend tests: the real test cluster's settings and small helpers.
-import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
+import { writeFile } from 'node:fs/promises';
 import type { KubernetesConfig } from '../../../src/backends/kubernetes/definition.js';
 import { buildTestImage as buildImage, readInfraEnv } from '../../helpers/infra.js';
 
@@ -36,4 +37,34 @@ export function buildTestImage(tag: string, extraLines = ''): string {
 export function kubernetesAddArgs(name: string, registryPath: string): string[] {
   const c = loadClusterEnv();
   return [name, '--kind', 'kubernetes', '--kubeconfig', c.KUBECONFIG, '--context', c.K8S_CONTEXT, '--namespace', c.K8S_NAMESPACE, '--registry', `${c.K8S_REGISTRY}/${registryPath}`];
+}
+
+/**
+ * A service account `name` in `ns` bound to a Role `name` with `rules`, and a kubeconfig written
+ * to `file` (0600) that authenticates as it: the rights a user's identity would have. The caller
+ * removes the Role, binding and account.
+ */
+export async function leastPrivilegeKubeconfig(kc: KubeConfig, ns: string, name: string, rules: V1PolicyRule[], file: string): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const rbacApi = kc.makeApiClient(RbacAuthorizationV1Api);
+  await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name } } });
+  await rbacApi.createNamespacedRole({ namespace: ns, body: { metadata: { name }, rules } });
+  await rbacApi.createNamespacedRoleBinding({
+    namespace: ns,
+    body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects: [{ kind: 'ServiceAccount', name, namespace: ns }] },
+  });
+  const tokenRequest = await core.createNamespacedServiceAccountToken({ name, namespace: ns, body: { spec: { audiences: [], expirationSeconds: 600 } } });
+  const cluster = kc.getCurrentCluster()!;
+  await writeFile(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } }],
+      users: [{ name: 'u', user: { token: tokenRequest.status!.token } }],
+      contexts: [{ name: 'lp', context: { cluster: 'c', user: 'u', namespace: ns } }],
+      'current-context': 'lp',
+    }),
+    { mode: 0o600 },
+  );
 }

@@ -15,7 +15,7 @@ import { KubernetesBackend } from '../../../src/backends/kubernetes/kubernetes-b
 import type { KubernetesConfig } from '../../../src/backends/kubernetes/definition.js';
 import { jobName } from '../../../src/backends/kubernetes/job-manifest.js';
 import type { JobHandle, JobSpec, JobStatus, StagedJob } from '../../../src/backends/types.js';
-import { adminClients, backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
+import { adminClients, backendConfig, buildTestImage, leastPrivilegeKubeconfig, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const token = randomBytes(4).toString('hex');
@@ -259,28 +259,9 @@ describe('kubernetes backend on the real test cluster', () => {
       .map((d) => d.toJS() as { kind: string; rules?: V1PolicyRule[] })
       .find((d) => d.kind === 'Role')!;
     expect(role.rules?.length).toBeGreaterThan(0);
-    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name } } });
+    const kubeconfig = join(work, 'least-privilege.kubeconfig');
     try {
-      await rbacApi.createNamespacedRole({ namespace: ns, body: { metadata: { name }, rules: role.rules } });
-      await rbacApi.createNamespacedRoleBinding({
-        namespace: ns,
-        body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects: [{ kind: 'ServiceAccount', name, namespace: ns }] },
-      });
-      const tokenRequest = await core.createNamespacedServiceAccountToken({ name, namespace: ns, body: { spec: { audiences: [], expirationSeconds: 600 } } });
-      const cluster = kc.getCurrentCluster()!;
-      const kubeconfig = join(work, 'least-privilege.kubeconfig');
-      await writeFile(
-        kubeconfig,
-        JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'Config',
-          clusters: [{ name: 'c', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } }],
-          users: [{ name: 'u', user: { token: tokenRequest.status!.token } }],
-          contexts: [{ name: 'lp', context: { cluster: 'c', user: 'u', namespace: ns } }],
-          'current-context': 'lp',
-        }),
-        { mode: 0o600 },
-      );
+      await leastPrivilegeKubeconfig(kc, ns, name, role.rules!, kubeconfig);
       const config: KubernetesConfig = backendConfig(env, { kubeconfig, context: 'lp' });
       const limited = new KubernetesBackend(config, dockerClient());
       // The identity really is limited: it may not read secrets.
