@@ -70,7 +70,7 @@ async function showLab(id) {
     head.className = e.status === 'ok' ? 'succeeded' : 'failed';
     const code = document.createElement('pre'); code.className = 'cellcode'; code.textContent = e.code;
     parts.push(head, code);
-    const text = [e.stdout, e.stderr, e.result].filter(Boolean).join('\n');
+    const text = [e.stdout, e.stderr, e.result].filter(Boolean).join('\\n');
     if (text) { const out = document.createElement('pre'); out.className = 'celltext'; out.textContent = text; parts.push(out); }
     for (const img of e.images) {
       const el = document.createElement('img'); el.className = 'cellimg'; el.alt = img;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Cli, cliEnv, freePort } from '../helpers/cli.js';
 import { tempDir } from '../helpers/project.js';
 import { BUSYBOX, requireDocker } from '../helpers/docker.js';
+import { artifactPath, launchChromium } from '../helpers/browser.js';
 
 let cli: Cli;
 let root: string;
@@ -79,5 +80,24 @@ describe('reprise dashboard', () => {
     expect((await getJson('/nope')).status).toBe(404);
     expect((await getJson('/api/runs/run-zzzzzzzzzzzz')).status).toBe(404);
     expect((await fetch(base + '/api/feed', { method: 'POST' })).status).toBe(405);
+  });
+
+  it('shows the feed, the live runs and a run\'s log in a real browser, with no script error', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(base + '/');
+      const runId = ((await getJson('/api/feed')).body[0] as { runId: string }).runId;
+      await page.locator('#feed tr', { hasText: runId }).waitFor({ timeout: 15_000 });
+      await page.locator('#runs tr', { hasText: runId }).waitFor({ timeout: 15_000 });
+      await page.locator('#feed tr', { hasText: runId }).click();
+      await page.locator('#log', { hasText: 'hello dashboard' }).waitFor({ timeout: 15_000 });
+      await page.screenshot({ path: artifactPath('dashboard-feed.png'), fullPage: true });
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   });
 });
