@@ -4,72 +4,105 @@
 # with the reason; nothing is skipped silently. Exit code: 0 only when every suite passed.
 # Each suite's output is also kept in a log; the summary at the end repeats the last lines of
 # every failed suite after it, so the reason shows where CI output is cut to its tail.
+#
+# To stay inside CI's time on 2 CPUs, independent work runs side by side: the test clusters come
+# up (one after the other: each installs its own Debian packages) while the suites that need only
+# Docker and Temporal run; then the SLURM and Kubernetes suites run together; the faults suite,
+# which restarts shared daemons, runs last and alone.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.local/bin:$PATH"
 
 LOG_DIR=${REPRISE_TEST_LOGS:-$(mktemp -d "${TMPDIR:-/tmp}/reprise-test-logs.XXXXXX")}
 mkdir -p "$LOG_DIR"
+RESULTS=$LOG_DIR/results
+: >"$RESULTS"
 
 if ! bash scripts/setup.sh 2>&1 | tee "$LOG_DIR/setup.log"; then
   echo "=== setup failed; its last lines:"; tail -n 30 "$LOG_DIR/setup.log"; exit 1
 fi
 
 # The image tests start their own registries (Debian's docker-registry, htpasswd credentials);
-# the lab tests look at JupyterLab through the tunnel with Debian's headless Chromium.
+# the lab and dashboard tests drive Debian's headless Chromium. Installed before the clusters'
+# set-up starts in the background, so only one apt-get runs at a time.
 if ! command -v docker-registry >/dev/null 2>&1 || ! command -v htpasswd >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
   echo "[test-all] installing docker-registry apache2-utils openssl chromium"
   as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
   as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq docker-registry apache2-utils openssl chromium >/dev/null
 fi
 
-declare -a results=() failures=()
-failed=0
-suite() { # name, command...
+# suite NAME COMMAND...: runs it, output to the terminal and $LOG_DIR/NAME.log, one result line.
+suite() {
   local name=$1 start=$SECONDS; shift
   echo "::: $name"
-  if "$@" 2>&1 | tee "$LOG_DIR/$name.log"; then results+=("PASS  $name ($((SECONDS - start)) s)")
-  else results+=("FAIL  $name ($((SECONDS - start)) s)"); failures+=("$name"); failed=1; fi
+  if "$@" 2>&1 | tee "$LOG_DIR/$name.log"; then echo "PASS  $name ($((SECONDS - start)) s)" >>"$RESULTS"
+  else echo "FAIL  $name ($((SECONDS - start)) s)" >>"$RESULTS"; fi
+}
+# quiet_suite NAME COMMAND...: the same with output only in its log (for suites run side by side),
+# printed whole once it ends so the CI log stays readable.
+quiet_suite() {
+  local name=$1 start=$SECONDS; shift
+  if "$@" >"$LOG_DIR/$name.log" 2>&1; then echo "PASS  $name ($((SECONDS - start)) s)" >>"$RESULTS"
+  else echo "FAIL  $name ($((SECONDS - start)) s)" >>"$RESULTS"; fi
+  echo "::: $name (ran side by side; its output)"; cat "$LOG_DIR/$name.log"
 }
 
 # `down` stops only what `up` started, so calling it for a cluster that never came up is harmless.
 cleanup() { for c in slurm kubernetes; do "test/infra/$c" down >/dev/null 2>&1 || true; done; }
 trap cleanup EXIT
 
-# A cluster suite: bring the cluster up (failing the suite with the reason if it cannot), run it.
-# A failed start is retried once from scratch (`down`, then `up`), and says so.
-cluster_suite() { # cluster
-  local c=$1
-  if ! "test/infra/$c" up; then
-    echo "test/infra/$c up failed; stopping what it started and trying once more" >&2
-    "test/infra/$c" down || true
-    if ! "test/infra/$c" up; then echo "test/infra/$c up failed twice: see the messages above" >&2; return 1; fi
+# cluster_up NAME: bring a test cluster up; a failed start is retried once from scratch (`down`,
+# then `up`), and says so. Leaves $LOG_DIR/NAME.up (ok|failed) for its suites.
+cluster_up() {
+  local c=$1 start=$SECONDS
+  if "test/infra/$c" up || { echo "test/infra/$c up failed; stopping what it started and trying once more" >&2; "test/infra/$c" down || true; "test/infra/$c" up; }; then
+    echo ok >"$LOG_DIR/$c.up"; echo "[test-all] $c up in $((SECONDS - start)) s"
+  else
+    echo failed >"$LOG_DIR/$c.up"; echo "test/infra/$c up failed twice: see the messages above" >&2
   fi
-  npm run --silent "test:$c"
 }
+# cluster_suite CLUSTER SCRIPT: an npm test script that needs CLUSTER; fails with the reason when
+# the cluster did not come up.
+cluster_suite() {
+  local c=$1; shift
+  if [ "$(cat "$LOG_DIR/$c.up" 2>/dev/null)" != ok ]; then echo "test/infra/$c did not come up: read $LOG_DIR/clusters.log" >&2; return 1; fi
+  npm run --silent "$@"
+}
+
+# The SLURM cluster comes up with Apptainer too (built from the Go module proxy: about 7.5 min
+# on 2 CPUs), so both container runtimes are proven on it.
+export SLURM_APPTAINER=1
+( cluster_up slurm; cluster_up kubernetes ) >"$LOG_DIR/clusters.log" 2>&1 &
+clusters=$!
 
 suite lint npm run --silent lint
 suite typecheck npm run --silent typecheck
 suite unit npm run --silent test:unit
 suite integration npm run --silent test:integration
-# The SLURM cluster comes up with Apptainer too (built from the Go module proxy: about 7.5 min
-# on 2 CPUs at load 1-4), so both container runtimes are proven on it.
-export SLURM_APPTAINER=1
-suite slurm cluster_suite slurm
-suite slurm-apptainer npm run --silent test:slurm-apptainer
-suite kubernetes cluster_suite kubernetes
 suite e2e npm run --silent test:e2e
+
+echo "::: waiting for the test clusters"
+wait "$clusters"
+cat "$LOG_DIR/clusters.log"
+
+quiet_suite slurm cluster_suite slurm test:slurm &
+slurm=$!
+quiet_suite kubernetes cluster_suite kubernetes test:kubernetes &
+wait "$slurm" $!
+suite slurm-apptainer cluster_suite slurm test:slurm-apptainer
 # The faults suite's short form (one trial per fault and backend; REPRISE_FAULT_TRIALS=20 on demand):
-# after e2e, so both clusters are still up and dist/ is built. This machine runs nothing else, so
-# the trials that restart shared daemons (dockerd, kube-apiserver) do not wait for others' tests.
+# last, both clusters still up and dist/ built by e2e; alone, so the trials that restart shared
+# daemons (dockerd, kube-apiserver) do not pull them from under other suites.
 suite faults env REPRISE_FAULT_EXCLUSIVE=1 REPRISE_FAULT_REPORT="$LOG_DIR/faults-report.md" npx vitest run --project faults
 
 strip_ansi() { sed -E 's/\x1b\[[0-9;]*[A-Za-z]//g'; }
 echo
 echo "=== summary"
-printf '%s\n' "${results[@]}"
+cat "$RESULTS"
+failed=0
 # Last: why each failed suite failed (its error lines, then its last lines).
-for name in "${failures[@]}"; do
+for name in $(awk '$1 == "FAIL" { print $2 }' "$RESULTS"); do
+  failed=1
   echo "=== $name failed (whole log: $LOG_DIR/$name.log)"
   strip_ansi <"$LOG_DIR/$name.log" | grep -E 'ERROR|Error|FAIL|failed|×' | tail -n 8 | sed 's/^/  ! /'
   strip_ansi <"$LOG_DIR/$name.log" | grep -v '^[[:space:]]*$' | tail -n 8 | sed 's/^/  | /'
