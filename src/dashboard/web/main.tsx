@@ -38,4 +38,6 @@ function App() {
   );
 }
 
-render(<App />, document.getElementById('app')!);
+const root = document.getElementById('app')!;
+root.replaceChildren(); // the page's "Loading…" line is not Preact's to diff away
+render(<App />, root);
