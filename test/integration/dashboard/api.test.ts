@@ -170,6 +170,7 @@ describe('the dashboard API, against its OpenAPI document', () => {
     expect((await call('GET', '/api/labs/lab-zzzzzzzzzzzz', { route: '/api/labs/{labId}' })).status).toBe(404);
     expect((await call('GET', '/api/labs/lab-zzzzzzzzzzzz/images/a.png', { route: '/api/labs/{labId}/images/{name}' })).status).toBe(404);
     expect((await call('GET', '/api/runs/not-an-id')).status).toBe(404);
+    expect((await call('GET', '/api/labs/lab-zzzzzzzzzzzz/images/..%2F..%2Fproject.yaml')).status).toBe(404);
     const { cookie, csrf } = await login();
     const write = { cookie, origin: ORIGIN, 'x-csrf-token': csrf };
     expect((await call('POST', `/api/runs/${other}/cancel`, { headers: write, route: '/api/runs/{runId}/cancel' })).status).toBe(404);
