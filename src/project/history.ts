@@ -313,7 +313,7 @@ export async function readFeed(root: string, limit?: number): Promise<FeedEntry[
 }
 
 /** Run commits among `git log <args>`, read from their trailers. */
-async function logFeed(git: Git, args: string[]): Promise<FeedEntry[]> {
+export async function logFeed(git: Git, args: string[]): Promise<FeedEntry[]> {
   const out = await git.run(['log', '--grep=^Reprise-Run: ', '--format=%H%x1f%s%x1f%(trailers:only,unfold)%x1e', ...args]);
   return out
     .split('\x1e')

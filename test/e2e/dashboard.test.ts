@@ -1,17 +1,27 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
 import { Cli, cliEnv, freePort } from '../helpers/cli.js';
 import { tempDir } from '../helpers/project.js';
 import { BUSYBOX, requireDocker } from '../helpers/docker.js';
 import { artifactPath, launchChromium } from '../helpers/browser.js';
+import { stripesPng } from '../helpers/run-history.js';
+import { sweepIdOf } from '../helpers/sweep.js';
 
+// One project, one agent, one dashboard and one browser for the whole file (2 CPUs in CI).
 let cli: Cli;
 let root: string;
 let server: ChildProcess | undefined;
 let base: string;
+let loginUrl: string;
+let browser: Browser;
+let page: Page;
+let firstRun: string;
+const pageErrors: string[] = [];
 
 beforeAll(async () => {
   requireDocker();
@@ -19,18 +29,32 @@ beforeAll(async () => {
   cli = new Cli(await cliEnv(await tempDir('reprise-dash-home-')));
   expect((await cli.run(['init', 'dash', '--name', 'dash', '--base', BUSYBOX], work)).code).toBe(0);
   root = join(work, 'dash');
-  await writeFile(join(root, 'code/hello.sh'), 'echo "<b>not html</b>" > output/o.txt; echo hello dashboard\n');
+  await mkdir(join(root, 'input'), { recursive: true });
+  await writeFile(join(root, 'input/dot.png'), stripesPng(240, 120));
+  await writeFile(join(root, 'code/hello.sh'), 'echo "<b>not html</b>" > output/o.txt; cp input/dot.png output/plot.png; echo hello dashboard\n');
   expect((await cli.run(['run', '--', 'sh', 'code/hello.sh'], root)).code).toBe(0);
+  expect((await cli.run(['backend', 'add', 'docker-two', '--kind', 'docker'], root)).code).toBe(0);
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   server = cli.spawn(['dashboard', '--port', String(port)], root);
-  await new Promise<void>((resolve, reject) => {
-    server!.stdout!.on('data', (d: Buffer) => d.toString().includes('dashboard for dash') && resolve());
+  loginUrl = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    server!.stdout!.on('data', (d: Buffer) => {
+      out += d;
+      const m = /dashboard for dash: (http:\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
     server!.on('exit', (code) => reject(new Error(`dashboard exited ${code}`)));
   });
-});
+  firstRun = ((await getJson('/api/feed')).body[0] as { runId: string }).runId;
+  browser = await launchChromium();
+  // bypassCSP: axe-core is injected as a script tag, which the page's CSP (script-src 'self') would refuse.
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+}, 600_000);
 
 afterAll(async () => {
+  await browser?.close();
   server?.kill('SIGINT');
   await cli?.run(['agent', 'stop'], root);
 });
@@ -40,25 +64,36 @@ const getJson = async (path: string) => {
   return { status: res.status, body: (await res.json()) as Record<string, unknown> & unknown[] };
 };
 
+/** axe-core in the page: the serious and critical violations (none allowed). */
+async function axeViolations(): Promise<string[]> {
+  await page.addScriptTag({ path: createRequire(import.meta.url).resolve('axe-core/axe.min.js') });
+  const result = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: () => Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    return (await axe.run()).violations;
+  });
+  return result.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+async function startDetached(args: string[]): Promise<string> {
+  const r = await cli.run(['run', '--detach', '--', ...args], root);
+  expect(r.code, r.stderr).toBe(0);
+  return /run-[a-z2-7]{12}/.exec(r.stdout)![0];
+}
+
 describe('reprise dashboard', () => {
-  it('serves the page', async () => {
+  it('serves the page, the OpenAPI document and the JSON routes the CLI era had', async () => {
     const res = await fetch(base + '/');
     expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(res.headers.get('content-type')).toBe('text/html; charset=UTF-8');
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
     expect(await res.text()).toContain('<title>Reprise: dash</title>');
-  });
-
-  it('serves the feed, the live runs, one run and its log as JSON', async () => {
+    expect((await getJson('/api/openapi.json')).body).toMatchObject({ openapi: '3.1.0' });
     const feed = await getJson('/api/feed');
-    expect(feed.status).toBe(200);
     expect(feed.body).toHaveLength(1);
-    const runId = (feed.body[0] as { runId: string; state: string }).runId;
-    expect(feed.body[0]).toMatchObject({ state: 'succeeded', command: ['sh', 'code/hello.sh'] });
-    const runs = await getJson('/api/runs');
-    expect(runs.body).toEqual([expect.objectContaining({ runId, state: 'succeeded' })]);
-    const run = await getJson(`/api/runs/${runId}`);
-    expect(run.body).toMatchObject({ recorded: true, runId, outputs: [expect.objectContaining({ path: 'output/o.txt' })] });
-    expect((await getJson(`/api/runs/${runId}/log`)).body).toEqual({ done: true, text: 'hello dashboard\n' });
+    expect(feed.body[0]).toMatchObject({ runId: firstRun, state: 'succeeded', command: ['sh', 'code/hello.sh'] });
+    expect((await getJson('/api/runs')).body).toEqual([expect.objectContaining({ runId: firstRun, state: 'succeeded' })]);
+    expect((await getJson(`/api/runs/${firstRun}`)).body).toMatchObject({ recorded: true, runId: firstRun, outputs: expect.arrayContaining([expect.objectContaining({ path: 'output/o.txt' })]) });
+    expect((await getJson(`/api/runs/${firstRun}/log`)).body).toEqual({ done: true, text: 'hello dashboard\n' });
   });
 
   it('refuses a request under a foreign Host name (DNS rebinding) with 403 and a JSON error', async () => {
@@ -76,28 +111,88 @@ describe('reprise dashboard', () => {
     expect(JSON.parse(answer.body)).toEqual({ error: `Host "attacker.example:${port}" is not this dashboard's; open it by address, or start it with --allowed-host NAME` });
   });
 
-  it('answers unknown paths, runs and methods with JSON errors', async () => {
+  it('answers unknown paths, runs and methods with JSON errors; a write without a session is 401', async () => {
     expect((await getJson('/nope')).status).toBe(404);
     expect((await getJson('/api/runs/run-zzzzzzzzzzzz')).status).toBe(404);
     expect((await fetch(base + '/api/feed', { method: 'POST' })).status).toBe(405);
+    expect((await fetch(`${base}/api/runs/${firstRun}/rerun`, { method: 'POST', headers: { origin: base } })).status).toBe(401);
   });
 
-  it('shows the feed, the live runs and a run\'s log in a real browser, with no script error', async () => {
-    const browser = await launchChromium();
-    try {
-      const page = await browser.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      await page.goto(base + '/');
-      const runId = ((await getJson('/api/feed')).body[0] as { runId: string }).runId;
-      await page.locator('#feed tr', { hasText: runId }).waitFor({ timeout: 15_000 });
-      await page.locator('#runs tr', { hasText: runId }).waitFor({ timeout: 15_000 });
-      await page.locator('#feed tr', { hasText: runId }).click();
-      await page.locator('#log', { hasText: 'hello dashboard' }).waitFor({ timeout: 15_000 });
-      await page.screenshot({ path: artifactPath('dashboard-feed.png'), fullPage: true });
-      expect(errors).toEqual([]);
-    } finally {
-      await browser.close();
-    }
+  it('shows the feed and a run with its PNG output inline, read-only before login, with no serious accessibility violation', async () => {
+    await page.goto(base + '/');
+    await page.locator('#feed tr', { hasText: firstRun }).waitFor({ timeout: 30_000 });
+    await expect(page.locator('.session').textContent()).resolves.toContain('Read-only');
+    expect(await axeViolations()).toEqual([]);
+    await page.screenshot({ path: artifactPath('dashboard-feed.png'), fullPage: true });
+    await page.getByRole('link', { name: `run ${firstRun}` }).click();
+    await page.locator('#log', { hasText: 'hello dashboard' }).waitFor({ timeout: 30_000 });
+    const img = page.getByAltText('output image output/plot.png');
+    await img.waitFor({ timeout: 15_000 });
+    expect(await img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth)).toBe(240);
+    expect(await page.locator('#cancel, #rerun').count()).toBe(0);
+    expect(await axeViolations()).toEqual([]);
+    await page.screenshot({ path: artifactPath('dashboard-run.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('logs in with the printed one-time URL, and streams a running run\'s log into the page live', async () => {
+    await page.goto(loginUrl);
+    await page.locator('.session', { hasText: 'Logged in' }).waitFor({ timeout: 15_000 });
+    const runId = await startDetached(['sh', '-c', 'for i in 1 2 3 4 5 6 7 8; do echo line $i; sleep 1; done']);
+    await page.goto(`${base}/#/runs/${runId}`);
+    await page.locator('#log', { hasText: 'line 2' }).waitFor({ timeout: 120_000 });
+    // Seen while the job still runs: the record (and line 8) comes later.
+    expect(await page.locator('#log').textContent()).not.toContain('line 8');
+    await page.screenshot({ path: artifactPath('dashboard-live-log.png'), fullPage: true });
+    await page.locator('#log-status', { hasText: 'ended: succeeded' }).waitFor({ timeout: 120_000 });
+    expect(await page.locator('#log').textContent()).toBe(Array.from({ length: 8 }, (_, i) => `line ${i + 1}\n`).join(''));
+    await page.locator('#run-state', { hasText: 'succeeded' }).waitFor({ timeout: 30_000 });
+  });
+
+  it('cancels a running run from the page: recorded as cancelled, as `reprise cancel` records it', async () => {
+    const runId = await startDetached(['sh', '-c', 'echo started; sleep 300']);
+    await page.goto(`${base}/#/runs/${runId}`);
+    await page.locator('#log', { hasText: 'started' }).waitFor({ timeout: 120_000 });
+    await page.locator('#cancel').click();
+    await page.locator('#run-state', { hasText: 'cancelled' }).waitFor({ timeout: 120_000 });
+    // The container is killed (SIGKILL): the record holds 137, as after `reprise cancel` (the CLI's own exit is 130).
+    expect((await getJson(`/api/runs/${runId}`)).body).toMatchObject({ recorded: true, state: 'cancelled', exitCode: 137 });
+    await page.screenshot({ path: artifactPath('dashboard-cancelled.png'), fullPage: true });
+  });
+
+  it('reruns a run on another backend from the page, and shows that it reproduced the outputs', async () => {
+    await page.goto(`${base}/#/runs/${firstRun}`);
+    await page.locator('#rerun-backend').fill('docker-two');
+    await page.locator('#rerun').click();
+    await page.waitForURL(/#\/runs\/run-/, { timeout: 30_000 });
+    await page.waitForFunction((first) => !location.hash.endsWith(first), firstRun, { timeout: 30_000 });
+    await page.locator('#log-status', { hasText: 'ended: succeeded' }).waitFor({ timeout: 180_000 });
+    await page.getByText('outputs reproduced').waitFor({ timeout: 30_000 });
+    const rerunId = decodeURIComponent(new URL(page.url()).hash.split('/').pop()!);
+    expect((await getJson(`/api/runs/${rerunId}`)).body).toMatchObject({ rerunOf: firstRun, backend: { name: 'docker-two', kind: 'docker' } });
+  });
+
+  it('opens a sweep\'s grid, with a link to each point', async () => {
+    const r = await cli.run(['sweep', '--param', 'n=1,2', '--', 'sh', '-c', 'echo point {n}'], root);
+    expect(r.code, r.stderr).toBe(0);
+    const sweepId = sweepIdOf(r);
+    await page.goto(`${base}/#/`);
+    await page.getByRole('link', { name: `sweep ${sweepId}` }).click();
+    await page.locator('#grid tbody tr').nth(1).waitFor({ timeout: 30_000 });
+    expect(await page.locator('#grid tbody tr').allTextContents()).toEqual([expect.stringMatching(/^01succeeded0run-/), expect.stringMatching(/^12succeeded0run-/)]);
+    await page.screenshot({ path: artifactPath('dashboard-sweep.png'), fullPage: true });
+    await page.locator('#grid a').first().click();
+    await page.locator('#log', { hasText: 'point 1' }).waitFor({ timeout: 30_000 });
+  });
+
+  it('reads on a phone-wide screen without a serious accessibility violation', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${base}/#/?state=succeeded`);
+    await page.locator('#feed tr', { hasText: firstRun }).waitFor({ timeout: 30_000 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1)).toBe(true);
+    expect(await axeViolations()).toEqual([]);
+    await page.screenshot({ path: artifactPath('dashboard-phone.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
   });
 });
+

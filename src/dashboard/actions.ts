@@ -1,0 +1,74 @@
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { LabClient } from '../client/labs.js';
+import { launch, rerunRequest } from '../cli/launch.js';
+import { notFound, RepriseError } from '../errors.js';
+import { readRecord } from '../project/history.js';
+import { ownLive, recordedRun, type ApiDeps } from './read-api.js';
+import { CsrfHeaders, jsonBody, jsonRoute } from './routes.js';
+import * as s from './schemas.js';
+
+/** 409: what the CLI refuses with exit 2 because there is nothing to act on. */
+export class NotRunning extends Error {}
+
+/**
+ * The write routes: cancel a run or a sweep, rerun a run (on another backend; its page then
+ * shows whether the outputs were reproduced, as `reprise verify`), stop a lab. Each calls the
+ * client code the CLI commands call, with the same checks.
+ */
+export function addActionRoutes(app: OpenAPIHono, deps: ApiDeps): void {
+  const { project, client } = deps;
+  const errors = [400, 401, 403, 404, 409] as const;
+  app.openapi(
+    jsonRoute({ method: 'post', path: '/api/runs/{runId}/cancel', summary: 'Cancel a running run (as `reprise cancel`): its job is killed, the run recorded as cancelled', request: { params: s.RunIdParam, headers: CsrfHeaders }, response: s.ActionResult, errors: [...errors] }),
+    async (c) => {
+      const { runId } = c.req.valid('param');
+      const live = await ownLive(deps, runId);
+      if (!live) throw notFound(`no run ${runId} in this project`);
+      if (!live.running) throw new NotRunning(`run ${runId} is not running; nothing to cancel`);
+      await client.cancel(runId);
+      const result = await client.result(runId);
+      return c.json({ id: runId, state: result.state }, 200);
+    },
+  );
+  app.openapi(
+    jsonRoute({ method: 'post', path: '/api/runs/{runId}/rerun', summary: 'Rerun a recorded run (as `reprise rerun --detach`), on its backend or another', request: { params: s.RunIdParam, body: jsonBody(s.RerunBody), headers: CsrfHeaders }, response: s.ActionResult, errors: [...errors] }),
+    async (c) => {
+      const { runId } = c.req.valid('param');
+      const entry = await recordedRun(project.root, runId);
+      if (!entry) throw notFound(`no recorded run ${runId} in this project`);
+      const { record } = await readRecord(project.root, entry);
+      const outcome = await launch(client.env, { ...rerunRequest(project, record, c.req.valid('json').backend, true), json: true });
+      return c.json({ id: outcome.runId, state: 'queued' }, 200);
+    },
+  );
+  app.openapi(
+    jsonRoute({ method: 'post', path: '/api/sweeps/{sweepId}/cancel', summary: 'Cancel a running sweep (as `reprise cancel sweep-…`)', request: { params: s.SweepIdParam, headers: CsrfHeaders }, response: s.ActionResult, errors: [...errors] }),
+    async (c) => {
+      const { sweepId } = c.req.valid('param');
+      const live = await ownLive(deps, sweepId);
+      if (!live) throw notFound(`no sweep ${sweepId} in this project`);
+      if (!live.running) throw new NotRunning(`sweep ${sweepId} is not running; nothing to cancel`);
+      await client.cancel(sweepId);
+      return c.json({ id: sweepId, state: (await client.sweepResult(sweepId)).state }, 200);
+    },
+  );
+  app.openapi(
+    jsonRoute({ method: 'post', path: '/api/labs/{labId}/stop', summary: 'Stop a running lab session (as `reprise lab stop`): its files and cells are recorded', request: { params: s.LabIdParam, headers: CsrfHeaders }, response: s.ActionResult, errors: [...errors] }),
+    async (c) => {
+      const { labId } = c.req.valid('param');
+      const labs = new LabClient(client);
+      const live = await ownLive(deps, labId);
+      if (!live) throw notFound(`no lab ${labId} in this project`);
+      if (!live.running) throw new NotRunning(`lab ${labId} is not running; nothing to stop`);
+      await labs.stop(labId);
+      return c.json({ id: labId, state: (await labs.result(labId)).state }, 200);
+    },
+  );
+}
+
+/** The HTTP status of an error a handler threw: the user's mistakes are 4xx with their one-line message. */
+export function statusOf(err: unknown): 400 | 404 | 409 | 500 {
+  if (err instanceof NotRunning) return 409;
+  if (err instanceof RepriseError) return err.kind === 'NotFound' ? 404 : err.kind === 'BadInput' ? 400 : 500;
+  return 500;
+}

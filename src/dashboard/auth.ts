@@ -1,0 +1,72 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export const SESSION_COOKIE = 'reprise_session';
+export const CSRF_HEADER = 'x-csrf-token';
+const SESSION_SECONDS = 12 * 3600;
+
+/** The dashboard's HMAC key, made once per REPRISE_HOME (0600): sessions outlive a restart of the dashboard. */
+export async function dashboardKey(home: string): Promise<Buffer> {
+  const file = join(home, 'dashboard.key');
+  const existing = await readFile(file, 'utf8').catch(() => undefined);
+  if (existing && /^[0-9a-f]{64}$/.test(existing.trim())) {
+    await chmod(file, 0o600);
+    return Buffer.from(existing.trim(), 'hex');
+  }
+  await mkdir(home, { recursive: true });
+  const key = randomBytes(32);
+  await writeFile(file, key.toString('hex'), { mode: 0o600 });
+  await chmod(file, 0o600);
+  return key;
+}
+
+const equal = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+
+/**
+ * Logins and sessions. A login token is one-time and lives in this process (the URL
+ * `reprise dashboard` prints); it buys a session cookie signed with the key, and each session
+ * has its own CSRF token (an HMAC of the session) that every write must echo in a header.
+ */
+export class DashboardAuth {
+  private readonly loginTokens = new Set<string>();
+  constructor(
+    private readonly key: Buffer,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private sign(purpose: string, value: string): string {
+    return createHmac('sha256', this.key).update(`${purpose}:${value}`).digest('base64url');
+  }
+
+  issueLoginToken(): string {
+    const token = randomBytes(24).toString('base64url');
+    this.loginTokens.add(token);
+    return token;
+  }
+
+  /** A new session's cookie value for a login token never used before; undefined otherwise. */
+  login(token: string): string | undefined {
+    if (!this.loginTokens.delete(token)) return undefined;
+    const id = `${Math.floor(this.now() / 1000)}.${randomBytes(16).toString('base64url')}`;
+    return `${id}.${this.sign('session', id)}`;
+  }
+
+  /** The session id a cookie carries when its signature holds and it has not expired. */
+  session(cookie: string | undefined): string | undefined {
+    const m = /^(\d+\.[A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(cookie ?? '');
+    if (!m || !equal(m[2]!, this.sign('session', m[1]!))) return undefined;
+    const issued = Number(m[1]!.split('.')[0]);
+    return this.now() / 1000 - issued < SESSION_SECONDS ? m[1] : undefined;
+  }
+
+  csrfToken(session: string): string {
+    return this.sign('csrf', session);
+  }
+
+  csrfValid(session: string, header: string | undefined): boolean {
+    return header !== undefined && equal(header, this.csrfToken(session));
+  }
+}
+
+export const SESSION_MAX_AGE = SESSION_SECONDS;

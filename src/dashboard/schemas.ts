@@ -1,0 +1,158 @@
+import { z } from '@hono/zod-openapi';
+
+// The dashboard API's shapes: the handlers validate with them, the OpenAPI document is generated
+// from them and the web app imports their types, so the three cannot drift apart.
+
+export const ErrorBody = z.object({ error: z.string() }).openapi('Error');
+
+const RUN_ID = /^run-[a-z2-7]+$/;
+const SWEEP_ID = /^sweep-[a-z2-7]{12}$/;
+const LAB_ID = /^lab-[a-z2-7]+$/;
+export const RunIdParam = z.object({ runId: z.string().regex(RUN_ID).openapi({ param: { name: 'runId', in: 'path' }, example: 'run-abcdefgh2345' }) });
+export const SweepIdParam = z.object({ sweepId: z.string().regex(SWEEP_ID).openapi({ param: { name: 'sweepId', in: 'path' } }) });
+export const LabIdParam = z.object({ labId: z.string().regex(LAB_ID).openapi({ param: { name: 'labId', in: 'path' } }) });
+
+export const ProjectInfo = z.object({ name: z.string(), id: z.string(), root: z.string() }).openapi('Project');
+
+export const FeedEntry = z
+  .object({
+    commit: z.string(),
+    subject: z.string(),
+    runId: z.string(),
+    state: z.string(),
+    backend: z.string(),
+    command: z.array(z.string()),
+    workdir: z.string().optional(),
+    sourceCommit: z.string(),
+    image: z.string(),
+    environment: z.string(),
+    exitCode: z.number(),
+    startedAt: z.string(),
+    finishedAt: z.string(),
+    rerunOf: z.string().optional(),
+    sweep: z.string().optional(),
+  })
+  .openapi('FeedEntry');
+
+export const FeedQuery = z.object({ n: z.coerce.number().int().min(1).max(10_000).default(100).openapi({ param: { name: 'n', in: 'query' } }) });
+
+/** One line of the activity view: a run, a sweep summary or a lab session. */
+export const ActivityItem = z
+  .object({
+    kind: z.enum(['run', 'sweep', 'lab']),
+    id: z.string(),
+    commit: z.string(),
+    state: z.string(),
+    backend: z.string(),
+    at: z.string(),
+    command: z.array(z.string()),
+    exitCode: z.number().optional(),
+    sweep: z.string().optional(),
+    summary: z.string().optional(),
+  })
+  .openapi('ActivityItem');
+export type ActivityItem = z.infer<typeof ActivityItem>;
+
+export const ActivityQuery = z.object({
+  offset: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  backend: z.string().max(200).optional(),
+  state: z.string().max(40).optional(),
+  branch: z.string().regex(/^[A-Za-z0-9._/-]+$/).max(200).optional(),
+  q: z.string().max(200).optional(),
+});
+export type ActivityQuery = z.infer<typeof ActivityQuery>;
+
+export const ActivityPage = z
+  .object({ items: z.array(ActivityItem), total: z.number(), offset: z.number(), limit: z.number(), branch: z.string() })
+  .openapi('ActivityPage');
+export type ActivityPage = z.infer<typeof ActivityPage>;
+
+export const LiveRun = z
+  .object({
+    runId: z.string(),
+    status: z.string(),
+    state: z.string(),
+    startTime: z.string(),
+    closeTime: z.string().optional(),
+    command: z.array(z.string()),
+    backend: z.string(),
+    workdir: z.string().optional(),
+    sweepId: z.string().optional(),
+    waiting: z.string().optional(),
+  })
+  .openapi('LiveRun');
+
+const FileDigest = z.object({ path: z.string(), sha256: z.string(), size: z.number() });
+/** A recorded run (its JSON record and commit) or a live one (its progress); other record fields pass through. */
+export const RunView = z
+  .object({
+    recorded: z.boolean(),
+    runId: z.string(),
+    state: z.string(),
+    command: z.array(z.string()).optional(),
+    commit: z.string().optional(),
+    exitCode: z.number().optional(),
+    sourceCommit: z.string().optional(),
+    backend: z.union([z.string(), z.object({ name: z.string(), kind: z.string(), jobId: z.string().optional() })]).optional(),
+    image: z.object({ digest: z.string().optional(), tag: z.string().optional(), reference: z.string().optional() }).optional(),
+    resources: z.record(z.number()).optional(),
+    outputs: z.array(FileDigest).optional(),
+  })
+  
+  .openapi('Run');
+export type RunView = z.infer<typeof RunView>;
+
+export const RunLog = z.object({ done: z.boolean(), text: z.string(), skipped: z.number().optional() }).openapi('RunLog');
+export const OutputQuery = z.object({ path: z.string().regex(/^output\/[^\0]+$/).max(1000).openapi({ param: { name: 'path', in: 'query' }, example: 'output/plot.png' }) });
+
+export const SweepPoint = z
+  .object({
+    index: z.number(),
+    params: z.record(z.string()),
+    runId: z.string(),
+    state: z.string(),
+    exitCode: z.number().optional(),
+    backend: z.string().optional(),
+    commit: z.string().optional(),
+  })
+  .openapi('SweepPoint');
+export const SweepView = z
+  .object({ sweepId: z.string(), recorded: z.boolean(), state: z.string(), template: z.array(z.string()), params: z.record(z.array(z.string())), points: z.array(SweepPoint) })
+  .openapi('Sweep');
+export type SweepView = z.infer<typeof SweepView>;
+
+export const LabSummary = z
+  .object({
+    labId: z.string(),
+    commits: z.array(z.string()),
+    checkpoints: z.number(),
+    state: z.string(),
+    backend: z.string(),
+    startedAt: z.string(),
+    lastAt: z.string(),
+    executions: z.number(),
+    sourceCommit: z.string(),
+  })
+  .openapi('LabSummary');
+export const LabView = z
+  .object({
+    labId: z.string(),
+    state: z.string(),
+    files: z.array(z.object({ path: z.string(), change: z.string() })),
+    executions: z.array(
+      z.object({ n: z.number(), code: z.string(), status: z.string(), duration: z.number(), images: z.array(z.string()) }),
+    ),
+  })
+  
+  .openapi('Lab');
+export type LabView = z.infer<typeof LabView>;
+export const LabImageParam = LabIdParam.extend({ name: z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*\.(png|svg)$/).openapi({ param: { name: 'name', in: 'path' } }) });
+
+export const Session = z.object({ loggedIn: z.boolean(), csrf: z.string().optional(), loginRequiredToRead: z.boolean() }).openapi('Session');
+export type Session = z.infer<typeof Session>;
+export const LoginQuery = z.object({ token: z.string().max(400).openapi({ param: { name: 'token', in: 'query' } }) });
+
+export const RerunBody = z.object({ backend: z.string().regex(/^[A-Za-z0-9._-]+$/).max(100).optional() }).openapi('RerunRequest');
+export const ActionResult = z.object({ id: z.string(), state: z.string() }).openapi('ActionResult');
+export type ActionResult = z.infer<typeof ActionResult>;

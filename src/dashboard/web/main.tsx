@@ -1,0 +1,43 @@
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { currentSession, type Session } from './api.js';
+import { FeedView } from './feed.js';
+import { useRoute } from './hooks.js';
+import { LabPage } from './lab.js';
+import { RunPage } from './run.js';
+import { SweepPage } from './sweep.js';
+
+function App() {
+  const { parts, query } = useRoute();
+  const [session, setSession] = useState<Session>();
+  useEffect(() => void currentSession().then(setSession, () => undefined), []);
+  const [kind, id] = parts;
+  let view;
+  if (kind === 'runs' && id) view = <RunPage runId={id} session={session} />;
+  else if (kind === 'sweeps' && id) view = <SweepPage sweepId={id} session={session} />;
+  else if (kind === 'labs' && id) view = <LabPage labId={id} session={session} />;
+  else view = <FeedView query={query} />;
+  useEffect(() => document.getElementById('main')?.focus(), [kind, id]);
+  return (
+    <>
+      <a class="skip" href="#main" onClick={(e) => (e.preventDefault(), document.getElementById('main')?.focus())}>
+        Skip to content
+      </a>
+      <header>
+        <nav aria-label="Main">
+          <a href="#/">Reprise · {document.title.replace(/^Reprise: /, '')}</a>
+        </nav>
+        <p class="session" aria-live="polite">
+          {session?.loggedIn ? 'Logged in: actions enabled' : 'Read-only: open the login URL `reprise dashboard` printed to act'}
+        </p>
+      </header>
+      <main id="main" tabIndex={-1}>
+        {view}
+      </main>
+    </>
+  );
+}
+
+const root = document.getElementById('app')!;
+root.replaceChildren(); // the page's "Loading…" line is not Preact's to diff away
+render(<App />, root);
