@@ -115,7 +115,6 @@ export function parseManifest(bytes: Buffer | string, label: string): DirEntry[]
 }
 
 function pythonJsonString(s: string): string {
-  // eslint-disable-next-line no-control-regex -- escape exactly what Python's ensure_ascii escapes
   return JSON.stringify(s).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
