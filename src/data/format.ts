@@ -72,16 +72,22 @@ export function parsePointer(text: string, label: string): PointerOut[] {
 
 /** A pointer file exactly as `dvc add` writes it (DVC 3: md5, size, nfiles, hash, path). */
 export function serializePointer(out: PointerOut): string {
-  const lines = ['outs:', `- md5: ${out.md5}`, `  size: ${out.size}`];
+  const lines = ['outs:', `- md5: ${yamlScalar(out.md5)}`, `  size: ${out.size}`];
   if (out.nfiles !== undefined) lines.push(`  nfiles: ${out.nfiles}`);
   lines.push('  hash: md5', `  path: ${yamlScalar(out.path)}`);
   return lines.join('\n') + '\n';
 }
 
-/** A plain YAML scalar when it reads back as the same string, else a double-quoted one. */
+/**
+ * A plain YAML scalar when it reads back as the same string, else quoted as ruamel (DVC's YAML
+ * writer) does: single quotes, or double quotes for control characters. An md5 of digits only
+ * would otherwise read back as a number.
+ */
 function yamlScalar(value: string): string {
-  const plain = /^[A-Za-z0-9_][A-Za-z0-9_./ -]*$/.test(value) && !/ $/.test(value) && typeof parse(value) === 'string' && parse(value) === value;
-  return plain ? value : JSON.stringify(value);
+  const plain = /^[\p{L}\p{N}_][\p{L}\p{N}_./ -]*$/u.test(value) && !/ $/.test(value) && parse(value) === value;
+  if (plain) return value;
+  // eslint-disable-next-line no-control-regex -- control characters need YAML's double-quoted escapes
+  return /[\x00-\x1f\x7f]/.test(value) ? JSON.stringify(value) : `'${value.replace(/'/g, "''")}'`;
 }
 
 /**

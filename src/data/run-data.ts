@@ -1,26 +1,18 @@
-import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
 import { notFound } from '../errors.js';
 import { Git } from '../project/git.js';
 import { addFileToCache, hasObject, linkFromCache, localCacheDir, readCachedManifest } from './cache.js';
-import { isDirMd5, POINTER_SUFFIX, serializePointer, type DirEntry } from './format.js';
+import { isDirMd5, parsePointer, POINTER_SUFFIX, serializePointer, type DirEntry } from './format.js';
 import { mapLimit, md5File } from './hash.js';
 import { pointersAtCommit } from './pointers.js';
+import { formatBytes } from './size.js';
 import { dataStatus, largeGitFiles } from './status.js';
 import { trackPaths, type TrackedPath } from './track.js';
+import type { DataRef } from '../project/run-record.js';
 
-/** A tracked path a run read or wrote, by content. */
-export interface DataRef {
-  path: string;
-  md5: string;
-  size: number;
-}
+export type { DataRef };
 
-export interface RunData {
-  inputs: DataRef[];
-  outputs: DataRef[];
-}
 
 /** Where a job's inputs are read from: only what the run's sources hold (not earlier runs' outputs). */
 const isInput = (path: string) => !path.startsWith('output/') && !path.startsWith('.reprise/');
@@ -39,6 +31,9 @@ export async function trackForRun(root: string, threshold: number): Promise<{ tr
   const tracked = toTrack.length ? (await trackPaths(root, toTrack)).tracked : [];
   return { tracked, untrack: [...status.tracked.map((t) => t.path), ...large] };
 }
+
+/** The one line that says a path went into the data cache instead of git. */
+export const trackedNotice = (t: TrackedPath): string => `tracked ${t.path} as data (${formatBytes(t.size)}, ${t.md5}): its pointer ${t.pointer} goes into git, the bytes into the cache`;
 
 /** The tracked inputs of a source commit, as its pointers say. */
 export async function dataInputsAt(root: string, commit: string): Promise<DataRef[]> {
@@ -77,18 +72,28 @@ export async function cacheLargeOutputs(root: string, outputsDir: string, thresh
   const cacheDir = await localCacheDir(root);
   const outputs: DataRef[] = [];
   const ignores = new Map<string, string[]>();
-  for (const rel of await walkFiles(outputsDir)) {
+  const note = (rel: string, md5: string, size: number) => {
+    const folder = posix.join('output', posix.dirname(rel));
+    ignores.set(folder, [...(ignores.get(folder) ?? []), `/${posix.basename(rel)}`]);
+    outputs.push({ path: `output/${rel}`, md5, size });
+  };
+  const files = await walkFiles(outputsDir);
+  const present = new Set(files);
+  for (const rel of files) {
     const abs = join(outputsDir, rel);
+    // A pointer this function wrote on an earlier attempt (the record activity was retried).
+    if (rel.endsWith(POINTER_SUFFIX) && !present.has(rel.slice(0, -POINTER_SUFFIX.length))) {
+      const out = await readFile(abs, 'utf8').then((t) => parsePointer(t, `output/${rel}`)[0], () => undefined);
+      if (out && out.path === posix.basename(rel.slice(0, -POINTER_SUFFIX.length)) && (await hasObject(cacheDir, out.md5))) note(rel.slice(0, -POINTER_SUFFIX.length), out.md5, out.size);
+      continue;
+    }
     const st = await lstat(abs);
     if (!st.isFile() || st.size <= threshold || rel.endsWith(POINTER_SUFFIX)) continue;
     const md5 = await md5File(abs);
     await addFileToCache(cacheDir, abs, md5, true);
     await rm(abs, { force: true });
-    const name = posix.basename(rel);
-    await writeFile(`${abs}${POINTER_SUFFIX}`, serializePointer({ md5, size: st.size, path: name }));
-    const folder = posix.join('output', posix.dirname(rel));
-    ignores.set(folder, [...(ignores.get(folder) ?? []), `/${name}`]);
-    outputs.push({ path: `output/${rel}`, md5, size: st.size });
+    await writeFile(`${abs}${POINTER_SUFFIX}`, serializePointer({ md5, size: st.size, path: posix.basename(rel) }));
+    note(rel, md5, st.size);
   }
   return { outputs, ignores };
 }
@@ -108,11 +113,6 @@ export async function gitignoreWith(root: string, folder: string, lines: string[
   const have = new Set(current.split('\n'));
   const added = lines.filter((l) => !have.has(l));
   return current + (current && !current.endsWith('\n') ? '\n' : '') + added.map((l) => `${l}\n`).join('');
-}
-
-/** The `Reprise-Data` trailer's value: sha256 of the record's data list as JSON. */
-export function dataDigest(data: RunData): string {
-  return `sha256:${createHash('sha256').update(JSON.stringify(data)).digest('hex')}`;
 }
 
 async function walkFiles(dir: string): Promise<string[]> {

@@ -32,9 +32,16 @@ describe('DVC format', () => {
   });
 
   it('quotes a path YAML would read otherwise, and reads it back', () => {
-    for (const path of ['true', '123', 'a: b', '#x', 'é.csv', ' lead']) {
+    for (const path of ['true', '123', 'a: b', '#x', 'é.csv', ' lead', "it's", 'tab\there']) {
       expect(parsePointer(serializePointer({ md5: 'd861877da56b8b4ceb35c8cbfdf65bb4', size: 3, path }), 'p.dvc')[0]!.path).toBe(path);
     }
+  });
+
+  it('quotes an md5 YAML would read as a number (as ruamel does), so it reads back as the string', () => {
+    const text = serializePointer({ md5: '12345678901234567890123456789012', size: 1, path: 'f' });
+    expect(text).toContain("md5: '12345678901234567890123456789012'");
+    expect(parsePointer(text, 'f.dvc')[0]!.md5).toBe('12345678901234567890123456789012');
+    expect(parsePointer(serializePointer({ md5: '1234567e890123456789012345678901', size: 1, path: 'f' }), 'f.dvc')[0]!.md5).toBe('1234567e890123456789012345678901');
   });
 
   it('keeps keys DVC may add (desc, meta) when reading', () => {
