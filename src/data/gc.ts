@@ -1,5 +1,5 @@
 import { readdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { Git } from '../project/git.js';
 import { cacheObjectPath, localCacheDir, readCachedManifest } from './cache.js';
 import { parsePointer, POINTER_SUFFIX, referencedObjects, type DataObject, type PointerOut } from './format.js';
@@ -26,7 +26,9 @@ export async function collectGarbage(root: string, options: { dryRun: boolean })
   const blobs = new Map<string, string>();
   for (const line of objects) {
     const space = line.indexOf(' ');
-    if (space > 0 && line.endsWith(POINTER_SUFFIX) && !line.slice(space + 1).startsWith('.dvc/')) blobs.set(line.slice(0, space), line.slice(space + 1));
+    const path = line.slice(space + 1);
+    // Not DVC's own folder (a tree named ".dvc"), nor files in it.
+    if (space > 0 && path.endsWith(POINTER_SUFFIX) && posix.basename(path) !== POINTER_SUFFIX && !path.startsWith('.dvc/')) blobs.set(line.slice(0, space), path);
   }
   for (const [blob, path] of blobs) {
     const text = await git.run(['cat-file', 'blob', blob]);
