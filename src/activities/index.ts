@@ -20,9 +20,12 @@ import { loadUserConfig, resolveBackend, type BackendConfig } from '../config/us
 import { badInput, ErrorKind, RepriseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { specsAt } from '../project/environment-at.js';
+import { cacheLargeOutputs, checkoutOutputs, dataInputsAt, gitignoreWith, stageRunInputs, trackedNotice, trackForRun } from '../data/run-data.js';
+import { autoTrackBytes } from '../data/settings.js';
+import { loadProject } from '../project/layout.js';
 import { currentBranch, digestFile, digestTree, exportSources, readRecord, recordRun, recordSweep, snapshotSources } from '../project/history.js';
 import type { SweepRecord } from '../project/sweep-record.js';
-import type { FinalState, RunRecord } from '../project/run-record.js';
+import type { FinalState, RunData, RunRecord } from '../project/run-record.js';
 import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
 import { PublishedProject, PublishRefused } from '../project/published.js';
 import type { SkippedOutput } from '../project/tar-members.js';
@@ -208,6 +211,23 @@ export function createActivities(deps: ActivityDeps) {
     return { record, files: lock === undefined ? [] : [{ path: LOCK_FILE, content: lock }] };
   }
 
+  /** The run's snapshot, large new inputs and changed tracked data made pointers first (the record lists them by digest). */
+  async function snapshotWithData(input: RunInput): Promise<PreparedSources> {
+    const { spec } = await loadProject(input.projectRoot);
+    const data = await trackForRun(input.projectRoot, autoTrackBytes(spec));
+    for (const t of data.tracked) log(input).info({ path: t.path, md5: t.md5, size: t.size }, trackedNotice(t));
+    return snapshotSources(input.projectRoot, input.runId, data.untrack);
+  }
+
+  /** Large outputs into the data cache (pointers in `outputsDir` instead) and the run's data list. */
+  async function runData(f: FinishInput, outputsDir: string): Promise<{ data: RunData; ignores: { path: string; content: string }[] }> {
+    const root = f.input.projectRoot;
+    const { project } = await specsAt(root, f.sources.sourceCommit);
+    const { outputs, ignores } = await cacheLargeOutputs(root, outputsDir, autoTrackBytes(project));
+    const files = await Promise.all([...ignores].map(async ([folder, lines]) => ({ path: `${folder}/.gitignore`, content: await gitignoreWith(root, folder, lines) })));
+    return { data: { inputs: await dataInputsAt(root, f.sources.sourceCommit), outputs }, ignores: files };
+  }
+
   return {
     ...createLabActivities({ home: deps.home, docker: deps.docker, logger: deps.logger, runDir, backendFor, guard, withHeartbeat }),
 
@@ -230,7 +250,7 @@ export function createActivities(deps: ActivityDeps) {
         }
         const sources = input.rerun
           ? { sourceCommit: input.rerun.sourceCommit, swept: false, branch: await currentBranch(input.projectRoot) }
-          : await snapshotSources(input.projectRoot, input.runId);
+          : await snapshotWithData(input);
         await assertWorkdirIn(input.projectRoot, sources.sourceCommit, workdir);
         log(input).info({ sourceCommit: sources.sourceCommit, swept: sources.swept, rerunOf: input.rerun?.runId }, 'run prepared');
         return sources;
@@ -318,13 +338,17 @@ export function createActivities(deps: ActivityDeps) {
       return guard(async () => {
         seen(input);
         const sourcesDir = await exportStaged(input, sourceCommit);
+        // Tracked inputs by digest from the local cache (a team worker has none: its sources carry pointers only).
+        const readOnly = input.team ? [] : await stageRunInputs(input.projectRoot, sourceCommit, sourcesDir);
         const { backend } = await backendFor(input.backend);
         const onTransfer = await transferLog(input.runId);
-        return withHeartbeat(() => backend.stage({ runId: input.runId, image: { digest: image.digest, tag: image.tag, reference: image.reference }, sourcesDir, onTransfer }));
+        return withHeartbeat(() =>
+          backend.stage({ runId: input.runId, image: { digest: image.digest, tag: image.tag, reference: image.reference }, sourcesDir, readOnly, onTransfer }),
+        );
       });
     },
 
-    async submit(input: RunInput, staged: { image: string; sources: string }): Promise<JobHandle> {
+    async submit(input: RunInput, staged: StagedJob): Promise<JobHandle> {
       return guard(async () => {
         seen(input);
         const { backend } = await backendFor(input.backend);
@@ -389,8 +413,12 @@ export function createActivities(deps: ActivityDeps) {
         const logFile = join(dir, JOB_LOG);
         await appendFile(logFile, ''); // a job cancelled before it started has no log yet
         const outputsDir = join(dir, 'outputs');
+        const { data, ignores } = await runData(f, outputsDir);
         const { record, files } = await runRecord(f, f.input.projectRoot, outputsDir, logFile);
-        const commit = await recordRun(f.input.projectRoot, { record, outputsDir, logFile, branch: f.sources.branch, files });
+        if (data.inputs.length || data.outputs.length) record.data = data;
+        const commit = await recordRun(f.input.projectRoot, { record, outputsDir, logFile, branch: f.sources.branch, files: [...files, ...ignores] });
+        // The cached outputs' bytes join their pointers in the working tree of the branch they were recorded on.
+        if ((await currentBranch(f.input.projectRoot)) === f.sources.branch) await checkoutOutputs(f.input.projectRoot, data.outputs);
         log(f.input).info({ commit, state: record.state, exitCode: record.exitCode, outputs: record.outputs.length }, 'run recorded');
         await rm(outputsDir, { recursive: true, force: true });
         return commit;

@@ -86,6 +86,8 @@ export interface StageRequest {
   image: ImageRef;
   /** A local directory holding the source commit's files, output/ emptied. */
   sourcesDir: string;
+  /** Tracked data placed in `sourcesDir` (project paths): the job gets them read-only, as they may be the data cache's own files. */
+  readOnly?: string[];
   /** Told how an image transfer the stage does (pull, push, upload) is going. */
   onTransfer?: OnTransfer;
 }
@@ -94,6 +96,8 @@ export interface StageRequest {
 export interface StagedJob {
   image: string;
   sources: string;
+  /** Project paths the job must see read-only (StageRequest.readOnly), where the backend enforces it. */
+  readOnly?: string[];
 }
 
 export interface JobSpec {

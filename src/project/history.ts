@@ -55,12 +55,16 @@ export async function withRecordLock<T>(git: Git, fn: () => Promise<T>): Promise
  * becomes part of the branch when the run is recorded, so a run that never starts (bad spec,
  * failed build) leaves the history exactly as it was.
  */
-export async function snapshotSources(root: string, runId: string): Promise<Snapshot> {
-  return sweepPendingWork(root, runId, `Sweep uncommitted changes before run ${shortId(runId)}\n\nReprise-Sweep-For: ${runId}\n`);
+export async function snapshotSources(root: string, runId: string, untrack: string[] = []): Promise<Snapshot> {
+  return sweepPendingWork(root, runId, `Sweep uncommitted changes before run ${shortId(runId)}\n\nReprise-Sweep-For: ${runId}\n`, untrack);
 }
 
-/** HEAD plus the pending edits as an unpublished commit (HEAD itself when nothing is pending). */
-export async function sweepPendingWork(root: string, name: string, message: string): Promise<Snapshot> {
+/**
+ * HEAD plus the pending edits as an unpublished commit (HEAD itself when nothing is pending).
+ * `untrack`: paths now tracked as data (their pointers are swept), kept out of git even when an
+ * older commit held their bytes.
+ */
+export async function sweepPendingWork(root: string, name: string, message: string, untrack: string[] = []): Promise<Snapshot> {
   const git = new Git(root);
   const branch = await git.headRef();
   const head = await git.revParse('HEAD');
@@ -68,6 +72,7 @@ export async function sweepPendingWork(root: string, name: string, message: stri
   return withTempIndex(git, name, async (env) => {
     await git.run(['read-tree', head], { env });
     await git.run(['add', '-A', '--', ...USER_FILES_PATHSPEC], { env });
+    if (untrack.length) await git.run(['rm', '-r', '-q', '--cached', '--ignore-unmatch', '--', ...untrack], { env: { ...env, GIT_LITERAL_PATHSPECS: '1' } });
     const tree = (await git.run(['write-tree'], { env })).trim();
     const headTree = (await git.run(['rev-parse', `${head}^{tree}`])).trim();
     if (tree === headTree) return { sourceCommit: head, swept: false, branch };

@@ -40,12 +40,12 @@ const isOwn = (path: string) => path.startsWith('output/') || path.startsWith(`$
  * that succeeds move the working tree, the index and the branch together. A conflict in the
  * user's files without `keep` returns the files and leaves everything as it was.
  */
-export async function integrate(root: string, theirs: string | undefined, options: { keep?: Keep; message: string }): Promise<Integrated | Stopped> {
+export async function integrate(root: string, theirs: string | undefined, options: { keep?: Keep; message: string; untrack?: string[] }): Promise<Integrated | Stopped> {
   const git = new Git(root);
   const branch = `refs/heads/${await checkedOutBranch(git)}`;
   for (let attempt = 0; attempt < 10; attempt++) {
     const before = (await git.revParse(branch))!;
-    const snap = await sweepPendingWork(root, `integrate-${process.pid}`, 'Sweep uncommitted changes before merging\n');
+    const snap = await sweepPendingWork(root, `integrate-${process.pid}`, 'Sweep uncommitted changes before merging\n', options.untrack);
     const merged = await mergeCommits(git, snap.sourceCommit, theirs, options);
     if ('conflicts' in merged) return merged;
     const result = { branch, before, head: merged.commit, swept: snap.swept, kind: merged.kind, kept: merged.kept };

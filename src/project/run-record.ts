@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { notFound } from '../errors.js';
 
 /** The record of one run: the JSON file and the commit message trailers (a contract). */
@@ -11,6 +12,22 @@ export interface FileDigest {
   sha256: string;
   size: number;
 }
+
+/** A tracked data path by content (src/data): DVC's md5, the size in bytes. */
+export interface DataRef {
+  path: string;
+  md5: string;
+  size: number;
+}
+
+/** The tracked data a run read (its source commit's pointers) and the large outputs it wrote into the cache. */
+export interface RunData {
+  inputs: DataRef[];
+  outputs: DataRef[];
+}
+
+/** The `Reprise-Data` trailer: sha256 of the record's data list as JSON. */
+export const dataDigest = (data: RunData): string => `sha256:${createHash('sha256').update(JSON.stringify(data)).digest('hex')}`;
 
 export interface RunRecord {
   version: 1;
@@ -41,6 +58,8 @@ export interface RunRecord {
   /** Run on a pool: where it was placed, in order, and why it moved on; the last entry is where it ran. */
   placement?: { pool: string; trail: { backend: string; jobId?: string; outcome: string; reason?: string; at: string }[] };
   outputs: FileDigest[];
+  /** Tracked data read and large outputs written (absent in runs recorded before datasets). */
+  data?: RunData;
   /** What the job left in output/ that is not collected (links, devices, pipes), and why. */
   skippedOutputs?: { path: string; why: string }[];
   log: FileDigest;
@@ -82,6 +101,7 @@ export function commitMessage(r: RunRecord): string {
     ['Reprise-Sweep', r.sweep?.id],
     ['Reprise-Sweep-Point', r.sweep ? `${r.sweep.index} ${JSON.stringify(r.sweep.params)}` : undefined],
     ['Reprise-Placement', r.placement ? placementText(r.placement) : undefined],
+    ['Reprise-Data', r.data ? dataDigest(r.data) : undefined],
   ];
   const body = trailers.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${v}`);
   const why = r.reason ? `\n${r.reason}\n` : '';

@@ -31,7 +31,7 @@ const stoppedFile = async (git: Git) => join(await git.gitDir(), 'reprise-sync-s
  * Sweep pending work, fetch the remote's branch, merge it (see integrate) and push the result.
  * A conflict stops with the files and changes nothing; a refused push keeps the merge (exit 3).
  */
-export async function sync(root: string, options: { remote?: string; keep?: Keep }): Promise<SyncResult> {
+export async function sync(root: string, options: { remote?: string; keep?: Keep; untrack?: string[] }): Promise<SyncResult> {
   const git = new Git(root);
   const branch = await checkedOutBranch(git);
   const remote = options.remote ?? (await defaultRemote(root, branch));
@@ -42,7 +42,7 @@ export async function sync(root: string, options: { remote?: string; keep?: Keep
     if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 200 * attempt));
     const heads = await fetchRemote(root, remote);
     const theirs = heads.get(branch);
-    const merged = await integrate(root, theirs, { keep: options.keep, message: `Sync with ${remote}/${branch}` });
+    const merged = await integrate(root, theirs, { keep: options.keep, message: `Sync with ${remote}/${branch}`, untrack: options.untrack });
     if ('conflicts' in merged) {
       await writeFile(await stoppedFile(git), JSON.stringify({ remote, branch, files: merged.conflicts } satisfies StoppedSync) + '\n');
       throw badInput(

@@ -36,7 +36,7 @@ export class DockerBackend implements Backend {
     await pingEngine(this.docker);
     await ensureLocalImage(this.docker, request.image, request.onTransfer);
     // The engine shares this machine's filesystem: the exported sources are mounted in place.
-    return { image: request.image.digest, sources: request.sourcesDir };
+    return { image: request.image.digest, sources: request.sourcesDir, ...(request.readOnly?.length ? { readOnly: request.readOnly } : {}) };
   }
 
   async submit(job: JobSpec): Promise<JobHandle> {
@@ -179,6 +179,8 @@ export class DockerBackend implements Backend {
       User: uid && uid !== 0 ? `${uid}:${process.getgid!()}` : undefined,
       HostConfig: {
         Binds: [`${job.staged.sources}:${PROJECT_MOUNT}`],
+        // Tracked inputs are links to the data cache: mounted again read-only over the project (Mounts: any character in a path).
+        Mounts: (job.staged.readOnly ?? []).map((p) => ({ Type: 'bind' as const, Source: `${job.staged.sources}/${p}`, Target: `${PROJECT_MOUNT}/${p}`, ReadOnly: true })),
         NanoCpus: r.cpus ? Math.round(r.cpus * 1e9) : undefined,
         Memory: r.memoryBytes,
         MemorySwap: r.memoryBytes, // no swap beyond the limit

@@ -52,6 +52,14 @@ export default class Show extends BaseCommand {
         `recorded   ${entry.commit}`,
         `outputs    ${record.outputs.length === 0 ? 'none' : record.outputs.length}`,
         ...record.outputs.map((o) => `  ${o.path}  ${o.size} B  sha256:${o.sha256.slice(0, 16)}`),
+        ...(record.data
+          ? [
+              `data read  ${record.data.inputs.length === 0 ? 'none' : record.data.inputs.length}`,
+              ...record.data.inputs.map((d) => `  ${d.path}  ${d.size} B  md5:${d.md5}`),
+              `data made  ${record.data.outputs.length === 0 ? 'none' : record.data.outputs.length}`,
+              ...record.data.outputs.map((d) => `  ${d.path}  ${d.size} B  md5:${d.md5} (in the data cache; git holds ${d.path}.dvc)`),
+            ]
+          : []),
         '--- log ---',
         log.trimEnd(),
       ].join('\n'),

@@ -2,6 +2,8 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { keepChoices } from '../../project/merge.js';
 import { abortSync, sync, type SyncResult } from '../../project/sync.js';
+import { trackForRun, trackedNotice } from '../../data/run-data.js';
+import { autoTrackBytes } from '../../data/settings.js';
 
 export default class Sync extends BaseCommand {
   static override summary = "Share your work: sweep pending edits into a commit, merge the remote's branch, push.";
@@ -22,7 +24,10 @@ export default class Sync extends BaseCommand {
       this.say(aborted.aborted ? 'sync abandoned; the project is as it was before it' : 'no stopped sync; nothing to abort');
       return aborted;
     }
-    const r = await sync(project.root, { remote: flags.remote, keep: flags.keep });
+    // Large new inputs and changed tracked data become pointers before the sweep commits them.
+    const data = await trackForRun(project.root, autoTrackBytes(project.spec));
+    for (const t of data.tracked) this.note(trackedNotice(t));
+    const r = await sync(project.root, { remote: flags.remote, keep: flags.keep, untrack: data.untrack });
     if (r.kept) this.note(`kept ${r.kept.side} for: ${r.kept.files.join(', ')}`);
     const what = { 'up-to-date': 'nothing new from', 'fast-forward': 'fast-forwarded to', merge: 'merged' }[r.integrated];
     this.say(`${r.swept ? 'committed pending edits; ' : ''}${what} ${r.remote}/${r.branch}; ${r.pushed ? `pushed ${r.head.slice(0, 12)}` : 'nothing to push'}`);
