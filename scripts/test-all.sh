@@ -31,6 +31,12 @@ if ! command -v docker-registry >/dev/null 2>&1 || ! command -v htpasswd >/dev/n
   as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq docker-registry apache2-utils openssl chromium >/dev/null
 fi
 
+# Real DVC (and its S3 remote) is the external client of the data tests: from PyPI, a test tool only.
+if ! PATH="$HOME/.local/bin:$PATH" dvc --version >/dev/null 2>&1; then
+  echo "[test-all] installing dvc dvc-s3 (pip)"
+  python3 -m pip install --user -q dvc==3.67.1 dvc-s3==3.3.0 || { echo "pip install dvc failed"; exit 1; }
+fi
+
 # suite NAME COMMAND...: runs it, output to the terminal and $LOG_DIR/NAME.log, one result line.
 suite() {
   local name=$1 start=$SECONDS; shift
