@@ -34,7 +34,9 @@ fi
 # Real DVC (and its S3 remote) is the external client of the data tests: from PyPI, a test tool only.
 if ! PATH="$HOME/.local/bin:$PATH" dvc --version >/dev/null 2>&1; then
   echo "[test-all] installing dvc dvc-s3 (pip)"
-  python3 -m pip install --user -q dvc==3.67.1 dvc-s3==3.3.0 || { echo "pip install dvc failed"; exit 1; }
+  pkgs=(dvc==3.67.1 dvc-s3==3.3.0)   # the same fallbacks as the Temporal CLI in setup.sh
+  python3 -m pip install -q --user "${pkgs[@]}" 2>/dev/null || python3 -m pip install -q "${pkgs[@]}" 2>/dev/null \
+    || python3 -m pip install -q --user --break-system-packages "${pkgs[@]}" || { echo "pip install dvc failed"; exit 1; }
 fi
 
 # suite NAME COMMAND...: runs it, output to the terminal and $LOG_DIR/NAME.log, one result line.
