@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { badInput } from '../errors.js';
+import { manifestMd5, type DirEntry } from './format.js';
+
+/** md5 of a file, streamed (never the whole file in memory). */
+export async function md5File(path: string): Promise<string> {
+  const hash = createHash('md5');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+interface StatEntry {
+  size: number;
+  mtimeNs: string;
+  md5: string;
+}
+
+/** Where the stat cache lives: .dvc/tmp is git-ignored by DVC's own .dvc/.gitignore. */
+export const STAT_CACHE_FILE = '.dvc/tmp/reprise-hashes.json';
+
+/**
+ * md5s remembered by (device, inode) with the size and mtime they were computed at, so an
+ * unchanged file (a 10 GB folder on every run) is not read again. Only ever saves time: a
+ * cache that cannot be read starts empty.
+ */
+export class StatCache {
+  private dirty = false;
+  /** How many files were actually read (tests and benchmarks look at it). */
+  hashedFiles = 0;
+
+  private constructor(
+    private readonly file: string,
+    private readonly entries: Map<string, StatEntry>,
+  ) {}
+
+  static async open(root: string): Promise<StatCache> {
+    const file = join(root, STAT_CACHE_FILE);
+    const data = await readFile(file, 'utf8')
+      .then((t) => JSON.parse(t) as Record<string, StatEntry>)
+      .catch(() => ({}));
+    return new StatCache(file, new Map(Object.entries(data)));
+  }
+
+  async md5(path: string): Promise<{ md5: string; size: number }> {
+    const st = await lstat(path, { bigint: true });
+    const key = `${st.dev}:${st.ino}`;
+    const hit = this.entries.get(key);
+    if (hit && hit.size === Number(st.size) && hit.mtimeNs === String(st.mtimeNs)) return { md5: hit.md5, size: hit.size };
+    const md5 = await md5File(path);
+    this.hashedFiles++;
+    this.entries.set(key, { size: Number(st.size), mtimeNs: String(st.mtimeNs), md5 });
+    this.dirty = true;
+    return { md5, size: Number(st.size) };
+  }
+
+  async save(): Promise<void> {
+    if (!this.dirty) return;
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    await mkdir(join(this.file, '..'), { recursive: true });
+    await writeFile(tmp, JSON.stringify(Object.fromEntries(this.entries)));
+    await rename(tmp, this.file);
+    this.dirty = false;
+  }
+}
+
+export type HashedPath =
+  | { kind: 'file'; md5: string; size: number }
+  | { kind: 'dir'; md5: string; size: number; nfiles: number; files: (DirEntry & { size: number })[] };
+
+/** Folders DVC never looks into inside a tracked folder. */
+const IGNORED_NAMES = new Set(['.git', '.hg', '.dvc']);
+
+/**
+ * Hash a file, or a folder as DVC does (each file's md5, then the manifest's). A symlink, or
+ * anything but files and folders, is refused: data must be bytes we can address. `label` names
+ * the path in errors, relative to the project.
+ */
+export async function hashPath(abs: string, label: string, cache: StatCache): Promise<HashedPath> {
+  const st = await lstat(abs);
+  if (st.isFile()) return { kind: 'file', ...(await cache.md5(abs)) };
+  if (!st.isDirectory()) throw badInput(`${label} is not a regular file or folder; give files or folders to track`);
+  const files = await listFiles(abs, label);
+  const hashed = await mapLimit(files, 8, async (relpath) => ({ relpath, ...(await cache.md5(join(abs, relpath))) }));
+  return {
+    kind: 'dir',
+    md5: manifestMd5(hashed),
+    size: hashed.reduce((n, f) => n + f.size, 0),
+    nfiles: hashed.length,
+    files: hashed,
+  };
+}
+
+/** Regular files under `dir`, "/"-separated relative paths; symlinks and specials refused by name. */
+export async function listFiles(dir: string, label: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(d: string): Promise<void> {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const full = join(d, e.name);
+      const rel = relative(dir, full).split(sep).join('/');
+      if (e.isDirectory()) {
+        if (!IGNORED_NAMES.has(e.name)) await walk(full);
+      } else if (e.isFile()) out.push(rel);
+      else throw badInput(`${label}/${rel} is a ${e.isSymbolicLink() ? 'symlink' : 'special file'}; data can hold regular files only: replace it with the file itself or remove it`);
+    }
+  }
+  await walk(dir);
+  return out;
+}
+
+/** Map with at most `limit` calls in flight, results in input order. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
