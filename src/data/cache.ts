@@ -46,7 +46,7 @@ export async function addFileToCache(cacheDir: string, src: string, md5: string,
   const tmp = `${dest}.${process.pid}.tmp`;
   try {
     if (move) await rename(src, tmp);
-    else await copyFile(src, tmp);
+    else await copyFile(src, tmp, constants.COPYFILE_FICLONE);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
     await copyFile(src, tmp);
@@ -76,25 +76,47 @@ export async function readCachedManifest(cacheDir: string, md5: string): Promise
   return parseManifest(bytes, path);
 }
 
+/** How workspace files are made from cache objects, in order of preference (DVC's `cache.type`). */
+export type LinkType = 'reflink' | 'hardlink' | 'copy';
+/** DVC's default: a copy-on-write clone where the file system can, else a copy; never a shared inode a write could corrupt. */
+export const DEFAULT_LINK_TYPES: LinkType[] = ['reflink', 'copy'];
+
+/** The project's `cache.type` (e.g. "hardlink,copy"), its unknown kinds (symlink) left out. */
+export async function linkTypes(root: string): Promise<LinkType[]> {
+  const value = (await readDvcConfig(root)).get('cache', 'type');
+  const types = (value ?? '').split(',').map((t) => t.trim()).filter((t): t is LinkType => t === 'reflink' || t === 'hardlink' || t === 'copy');
+  return types.length ? types : DEFAULT_LINK_TYPES;
+}
+
 /**
- * Make `dest` the cached object `md5`: a hard link (no bytes copied), or a copy where linking is
- * impossible (another disk). Replaces `dest` atomically. Returns how.
+ * Make `dest` the cached object `md5`, with the first link type that works (a hard link shares
+ * the read-only object; copies are the user's to edit). Replaces `dest` atomically. Returns how.
  */
-export async function linkFromCache(cacheDir: string, md5: string, dest: string): Promise<'hardlink' | 'copy'> {
+export async function linkFromCache(cacheDir: string, md5: string, dest: string, types: LinkType[] = DEFAULT_LINK_TYPES): Promise<LinkType> {
   const src = cacheObjectPath(cacheDir, md5);
+  const srcStat = await stat(src).catch(() => {
+    throw notFound(`${md5} is not in the local cache ${cacheDir}; fetch the data first (reprise data pull)`);
+  });
+  const destStat = await stat(dest).catch(() => undefined);
+  // Already that very object: rename() between two links of one inode would do nothing.
+  if (destStat && destStat.ino === srcStat.ino && destStat.dev === srcStat.dev) return 'hardlink';
   await mkdir(dirname(dest), { recursive: true });
   const tmp = `${dest}.reprise-${process.pid}.tmp`;
-  await rm(tmp, { force: true });
-  let how: 'hardlink' | 'copy' = 'hardlink';
-  try {
-    await link(src, tmp);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`${md5} is not in the local cache ${cacheDir}; fetch the data first (reprise data pull)`);
-    how = 'copy';
-    await copyFile(src, tmp, constants.COPYFILE_FICLONE);
+  for (const type of types) {
+    await rm(tmp, { force: true });
+    try {
+      if (type === 'hardlink') await link(src, tmp);
+      else {
+        await copyFile(src, tmp, type === 'reflink' ? constants.COPYFILE_FICLONE_FORCE : 0);
+        await chmod(tmp, 0o644);
+      }
+    } catch {
+      continue;
+    }
+    await rename(tmp, dest);
+    return type;
   }
-  await rename(tmp, dest);
-  return how;
+  throw new Error(`could not place ${dest} from the cache with ${types.join(', ')}`);
 }
 
 /** Every object the commit's pointers reference, folder manifests read from the local cache (see format.referencedObjects). */

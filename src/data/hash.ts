@@ -56,6 +56,13 @@ export class StatCache {
     return { md5, size: Number(st.size) };
   }
 
+  /** Note the md5 of a file just linked from the cache object it names (nothing to read). */
+  async remember(path: string, md5: string): Promise<void> {
+    const st = await lstat(path, { bigint: true });
+    this.entries.set(`${st.dev}:${st.ino}`, { size: Number(st.size), mtimeNs: String(st.mtimeNs), md5 });
+    this.dirty = true;
+  }
+
   async save(): Promise<void> {
     if (!this.dirty) return;
     const tmp = `${this.file}.${process.pid}.tmp`;

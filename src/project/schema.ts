@@ -7,6 +7,8 @@ export const projectSchema = z
     id: z.string().min(1),
     backend: z.string().optional(),
     resources: resourcesSchema.optional(),
+    /** Datasets (src/data): files under input/ larger than autoTrack bytes are tracked, not committed. */
+    data: z.object({ autoTrack: z.number().int().nonnegative() }).strict().optional(),
   })
   .strict();
 export type ProjectSpec = z.infer<typeof projectSchema>;

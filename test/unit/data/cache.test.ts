@@ -1,4 +1,4 @@
-import { mkdtemp, mkdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -19,8 +19,14 @@ describe('cache layout', () => {
     await writeFile(join(dir, 'a.txt'), 'hello\n');
     const path = await addFileToCache(cache, join(dir, 'a.txt'), 'b1946ac92492d2347c6235b4d2611184', true);
     expect((await stat(path)).mode & 0o777).toBe(0o444);
-    expect(await linkFromCache(cache, 'b1946ac92492d2347c6235b4d2611184', join(dir, 'a.txt'))).toBe('hardlink');
+    expect(await linkFromCache(cache, 'b1946ac92492d2347c6235b4d2611184', join(dir, 'a.txt'), ['hardlink'])).toBe('hardlink');
     expect(await readFile(join(dir, 'a.txt'), 'utf8')).toBe('hello\n');
+    // Linking again onto the same inode leaves no temporary file behind (rename between links of one file is a no-op).
+    await linkFromCache(cache, 'b1946ac92492d2347c6235b4d2611184', join(dir, 'a.txt'), ['hardlink']);
+    expect((await readdir(dir)).sort()).toEqual(['a.txt', 'cache']);
+    // A copy is the user's to edit: writable, its own inode.
+    expect(await linkFromCache(cache, 'b1946ac92492d2347c6235b4d2611184', join(dir, 'b.txt'), ['copy'])).toBe('copy');
+    expect((await stat(join(dir, 'b.txt'))).mode & 0o777).toBe(0o644);
     const entries = [{ md5: 'b1946ac92492d2347c6235b4d2611184', relpath: 'a.txt' }];
     await addManifestToCache(cache, 'x'.repeat(32) + '.dir', entries);
     expect(await readCachedManifest(cache, 'x'.repeat(32) + '.dir')).toEqual(entries);
