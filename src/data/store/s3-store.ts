@@ -8,9 +8,9 @@ import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Co
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { backendUnavailable, type RepriseError } from '../../errors.js';
+import { mapLimit } from '../hash.js';
 import { storeError } from './errors.js';
 import { formatStoreUrl, md5OfKey, objectKey, type StoreLocation } from './location.js';
-import { inParallel } from './parallel.js';
 
 /** How to reach a store: its location and, for an S3-compatible, its endpoint. Never credentials. */
 export interface StoreConfig {
@@ -96,14 +96,14 @@ export class S3Store {
     const wanted = [...new Set(md5s)];
     const found = new Set<string>();
     if (wanted.length <= HEAD_LOOKUP_LIMIT) {
-      await inParallel(wanted, concurrency, async (md5) => {
+      await mapLimit(wanted, concurrency, async (md5) => {
         if (await this.exists(md5)) found.add(md5);
       });
       return found;
     }
     const folders = [...new Set(wanted.map((m) => m.slice(0, 2)))];
     const want = new Set(wanted);
-    await inParallel(folders, concurrency, async (folder) => {
+    await mapLimit(folders, concurrency, async (folder) => {
       for (const md5 of await this.listFolder(folder)) if (want.has(md5)) found.add(md5);
     });
     return found;
@@ -138,7 +138,7 @@ export class S3Store {
 
   /** Send objects, several at once; a big file goes in parts, and a failed one leaves no object. */
   async upload(items: Outgoing[], options: { onBytes?: OnBytes; concurrency?: number } = {}): Promise<void> {
-    await inParallel(items, options.concurrency ?? DEFAULT_CONCURRENCY, async (item) => {
+    await mapLimit(items, options.concurrency ?? DEFAULT_CONCURRENCY, async (item) => {
       const key = objectKey(this.config.location, item.md5);
       let sent = 0;
       const upload = new Upload({
@@ -166,11 +166,12 @@ export class S3Store {
    * with a ranged GET when that exists, and renamed into place (read-only) only once its bytes
    * hash to its md5; a mismatch deletes the part and fails naming the object.
    */
-  async download(items: Incoming[], options: { onBytes?: OnBytes; concurrency?: number } = {}): Promise<void> {
-    await inParallel(items, options.concurrency ?? DEFAULT_CONCURRENCY, (item) => this.fetchOne(item, options.onBytes));
+  async download(items: Incoming[], options: { onBytes?: OnBytes; onSize?: OnBytes; concurrency?: number } = {}): Promise<void> {
+    await mapLimit(items, options.concurrency ?? DEFAULT_CONCURRENCY, (item) => this.fetchOne(item, options.onBytes, options.onSize));
   }
 
-  private async fetchOne(item: Incoming, onBytes: OnBytes | undefined): Promise<void> {
+  /** `onSize` learns the length of an object given without a size, once, from the store's answer. */
+  private async fetchOne(item: Incoming, onBytes: OnBytes | undefined, onSize: OnBytes | undefined): Promise<void> {
     const key = objectKey(this.config.location, item.md5);
     const what = `object ${key}${item.label ? ` (${item.label})` : ''}`;
     const part = `${item.dest}.part`;
@@ -181,12 +182,17 @@ export class S3Store {
       if (at > reported) onBytes?.(at - reported);
       reported = Math.max(reported, at);
     };
+    let sized = item.size !== undefined;
+    const learnSize = (length: number) => {
+      if (!sized) onSize?.(length);
+      sized = true;
+    };
     for (let attempt = 1; ; attempt++) {
       const hash = createHash('md5');
       const have = await hashPart(part, item.size, hash);
       progress(have);
       try {
-        if (item.size === undefined || have < item.size) await this.appendBody(key, what, part, have, hash, progress);
+        if (item.size === undefined || have < item.size) await this.appendBody(key, what, part, have, hash, progress, learnSize);
       } catch (err) {
         const cut = !(err as RepriseError).kind;
         if (cut && attempt < RESUME_ATTEMPTS) continue;
@@ -204,7 +210,7 @@ export class S3Store {
   }
 
   /** GET the object from byte `from` on and append it to `part`, reporting the position reached. */
-  private async appendBody(key: string, what: string, part: string, from: number, hash: Hash, progress: (at: number) => void): Promise<void> {
+  private async appendBody(key: string, what: string, part: string, from: number, hash: Hash, progress: (at: number) => void, learnSize: (length: number) => void): Promise<void> {
     let res;
     try {
       res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(from > 0 ? { Range: `bytes=${from}-` } : {}) }));
@@ -219,6 +225,7 @@ export class S3Store {
       await rm(part, { force: true });
       throw new Error('the store ignored the byte range');
     }
+    if (res.ContentLength !== undefined) learnSize(from + res.ContentLength);
     let at = from;
     body.on('data', (chunk: Buffer) => {
       hash.update(chunk);
