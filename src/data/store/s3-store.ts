@@ -37,6 +37,12 @@ export interface Incoming {
   label?: string;
 }
 
+/** What a download moved: bytes received from the store, and bytes of earlier parts it resumed. */
+export interface Received {
+  received: number;
+  resumed: number;
+}
+
 /** Byte counts as they move, for a progress bar. */
 export type OnBytes = (bytes: number) => void;
 
@@ -164,14 +170,17 @@ export class S3Store {
   /**
    * Fetch objects into their `dest`s, several at once. Each is written to `dest.part`, resumed
    * with a ranged GET when that exists, and renamed into place (read-only) only once its bytes
-   * hash to its md5; a mismatch deletes the part and fails naming the object.
+   * hash to its md5; a mismatch deletes the part and fails naming the object. `onBytes` reports
+   * positions reached (resumed parts count); the result says what came over the network.
    */
-  async download(items: Incoming[], options: { onBytes?: OnBytes; onSize?: OnBytes; concurrency?: number } = {}): Promise<void> {
-    await mapLimit(items, options.concurrency ?? DEFAULT_CONCURRENCY, (item) => this.fetchOne(item, options.onBytes, options.onSize));
+  async download(items: Incoming[], options: { onBytes?: OnBytes; onSize?: OnBytes; concurrency?: number } = {}): Promise<Received> {
+    const received: Received = { received: 0, resumed: 0 };
+    await mapLimit(items, options.concurrency ?? DEFAULT_CONCURRENCY, (item) => this.fetchOne(item, received, options.onBytes, options.onSize));
+    return received;
   }
 
   /** `onSize` learns the length of an object given without a size, once, from the store's answer. */
-  private async fetchOne(item: Incoming, onBytes: OnBytes | undefined, onSize: OnBytes | undefined): Promise<void> {
+  private async fetchOne(item: Incoming, counts: Received, onBytes: OnBytes | undefined, onSize: OnBytes | undefined): Promise<void> {
     const key = objectKey(this.config.location, item.md5);
     const what = `object ${key}${item.label ? ` (${item.label})` : ''}`;
     const part = `${item.dest}.part`;
@@ -190,9 +199,13 @@ export class S3Store {
     for (let attempt = 1; ; attempt++) {
       const hash = createHash('md5');
       const have = await hashPart(part, item.size, hash);
+      if (attempt === 1) counts.resumed += have;
       progress(have);
       try {
-        if (item.size === undefined || have < item.size) await this.appendBody(key, what, part, have, hash, progress, learnSize);
+        if (item.size === undefined || have < item.size) await this.appendBody(key, what, part, have, hash, (at, chunk) => {
+            counts.received += chunk;
+            progress(at);
+          }, learnSize);
       } catch (err) {
         const cut = !(err as RepriseError).kind;
         if (cut && attempt < RESUME_ATTEMPTS) continue;
@@ -209,8 +222,8 @@ export class S3Store {
     }
   }
 
-  /** GET the object from byte `from` on and append it to `part`, reporting the position reached. */
-  private async appendBody(key: string, what: string, part: string, from: number, hash: Hash, progress: (at: number) => void, learnSize: (length: number) => void): Promise<void> {
+  /** GET the object from byte `from` on and append it to `part`, reporting the position reached and each chunk's size. */
+  private async appendBody(key: string, what: string, part: string, from: number, hash: Hash, progress: (at: number, chunk: number) => void, learnSize: (length: number) => void): Promise<void> {
     let res;
     try {
       res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(from > 0 ? { Range: `bytes=${from}-` } : {}) }));
@@ -229,7 +242,7 @@ export class S3Store {
     let at = from;
     body.on('data', (chunk: Buffer) => {
       hash.update(chunk);
-      progress((at += chunk.length));
+      progress((at += chunk.length), chunk.length);
     });
     await pipeline(body, createWriteStream(part, { flags: from > 0 ? 'a' : 'w' }));
   }

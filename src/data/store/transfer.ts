@@ -26,6 +26,7 @@ export interface TransferResult {
   objects: number;
   /** Objects moved (uploaded by push, downloaded by pull). */
   transferred: number;
+  /** Bytes sent or received over the network (a resumed download counts only its rest). */
   bytes: number;
 }
 
@@ -122,12 +123,12 @@ export async function fetchSelected(root: string, selection: Selected[], onProgr
     let got = 0;
     const label = `${what} ${missing.length} object(s) from ${store.url}`;
     onProgress?.({ what: label, current: 0, total });
-    await store.download(
+    const { received } = await store.download(
       missing.map((o) => ({ md5: o.md5, dest: cacheObjectPath(cacheDir, o.md5), size: o.size, label: o.label })),
       { onBytes: (n) => onProgress?.({ what: label, current: (got += n), total }), onSize: (n) => (total += n) },
     );
     moved.transferred += missing.length;
-    moved.bytes += got;
+    moved.bytes += received;
   };
   try {
     const unique = <T extends { md5: string }>(xs: T[]) => [...new Map(xs.map((x) => [x.md5, x])).values()];

@@ -99,7 +99,9 @@ describe('S3Store against SeaweedFS', () => {
     await s.download([{ md5: obj.md5, dest: join(dir, 'resume', 'warmup') }]);
     await writeFile(`${dest}.part`, bytes.subarray(0, 2 ** 20));
     let moved = 0;
-    await s.download([{ md5: obj.md5, dest, size: obj.size }], { onBytes: (n) => (moved += n) });
+    const counts = await s.download([{ md5: obj.md5, dest, size: obj.size }], { onBytes: (n) => (moved += n) });
+    expect(counts).toEqual({ resumed: 2 ** 20, received: obj.size - 2 ** 20 });
+    expect(moved).toBe(obj.size);
     expect((await readFile(dest)).equals(bytes)).toBe(true);
 
     // A part with wrong first bytes proves only the rest was fetched: the result cannot verify.
