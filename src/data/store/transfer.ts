@@ -1,6 +1,8 @@
 import { stat } from 'node:fs/promises';
+import { posix } from 'node:path';
 import { notFound, badInput } from '../../errors.js';
 import { Git } from '../../project/git.js';
+import { findRun, readRecord } from '../../project/history.js';
 import type { TransferProgress } from '../../images/transfer-progress.js';
 import { cacheObjectPath, hasObject, localCacheDir, readCachedManifest } from '../cache.js';
 import { DVC_DIR } from '../dvc-config.js';
@@ -174,4 +176,23 @@ export async function pushDataOfNewCommits(root: string, head: string, theirs: s
     throw badInput(`the commits to push track data (${outs[0]!.dataPath}${outs.length > 1 ? ` and ${outs.length - 1} more` : ''}) but the project has no data remote to hold it; set one first: reprise data remote set s3://bucket/prefix`);
   }
   return pushOuts(root, outs, onProgress);
+}
+
+/** A large output a run recorded by content (`data.outputs` in its record). */
+interface RecordedOutput {
+  path: string;
+  md5: string;
+  size: number;
+}
+
+/**
+ * The large outputs a recorded run wrote, as outs to fetch. The record carries them by digest,
+ * so a later run that overwrote the same path does not change what this run's outputs are.
+ */
+export async function runOutputs(root: string, idOrPrefix: string): Promise<{ runId: string; outs: TrackedOut[] }> {
+  const entry = await findRun(root, idOrPrefix);
+  const { record } = await readRecord(root, entry);
+  const outputs = (record as { data?: { outputs?: RecordedOutput[] } }).data?.outputs ?? [];
+  if (outputs.length === 0) throw badInput(`run ${entry.runId} recorded no large outputs; its outputs are in git (reprise show ${entry.runId})`);
+  return { runId: entry.runId, outs: outputs.map((o) => ({ md5: o.md5, size: o.size, path: posix.basename(o.path), dataPath: o.path })) };
 }
