@@ -12,7 +12,10 @@ import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { Cli, cliEnv, collect, freePort, type CliResult } from '../../helpers/cli.js';
 import { git, repoState, tempDir } from '../../helpers/project.js';
 import { bareRemote } from '../../helpers/sync.js';
-import { cacheObjectPath } from '../../../src/data/cache.js';
+import { addFileToCache, cacheObjectPath, localCacheDir } from '../../../src/data/cache.js';
+import { serializePointer } from '../../../src/data/format.js';
+import { digestTree, recordRun, snapshotSources } from '../../../src/project/history.js';
+import type { RunRecord } from '../../../src/project/run-record.js';
 import { md5File } from '../../../src/data/hash.js';
 import { objectKey } from '../../../src/data/store/location.js';
 import { s3Env, type S3Env } from '../../integration/data/s3-env.js';
@@ -137,6 +140,48 @@ describe('data through an object store', () => {
     expect(JSON.parse(await ok(['data', 'remote', 'show', '--json'], clone))).toEqual({ remote: { name: 'lab', url, endpoint: s3.endpoint } });
     await ok(['data', 'pull'], clone);
     for (const f of ['table.bin', 'set/a.txt', 'set/sub/b.bin']) expect(await sameBytes(join(clone, 'input', f), join(root, 'input', f))).toBe(true);
+  });
+
+  it("data pull --run brings a recorded run's large output, pushed by sync with the record", async () => {
+    const { remote, root } = await pushedProject('runout');
+    // A run that wrote a large output: in the cache by digest, its pointer and data.outputs in the record.
+    const runId = 'run-dataout00001';
+    const snap = await snapshotSources(root, runId);
+    const made = await tempDir();
+    await write(made, { 'model.bin': randomBytes(2 * 2 ** 20) });
+    const md5 = await md5File(join(made, 'model.bin'));
+    await addFileToCache(await localCacheDir(root), join(made, 'model.bin'), md5, false);
+    const outputsDir = join(made, 'outputs');
+    await write(outputsDir, { 'model.bin.dvc': serializePointer({ md5, size: 2 * 2 ** 20, path: 'model.bin' }) });
+    await write(made, { 'job.log': 'done\n' });
+    const record = {
+      version: 1,
+      runId,
+      project: { name: 'runout', id: 'p1' },
+      command: ['python', 'train.py'],
+      state: 'succeeded',
+      exitCode: 0,
+      backend: { name: 'local', kind: 'docker' },
+      sourceCommit: snap.sourceCommit,
+      image: { digest: `sha256:${'b'.repeat(64)}` },
+      environment: 'c'.repeat(64),
+      resources: {},
+      startedAt: '2026-12-06T01:00:00.000Z',
+      finishedAt: '2026-12-06T01:00:01.000Z',
+      outputs: await digestTree(outputsDir, 'output'),
+      log: { path: `.reprise/activity/${runId}.log`, sha256: 'd'.repeat(64), size: 5 },
+      data: { inputs: [], outputs: [{ path: 'output/model.bin', md5, size: 2 * 2 ** 20 }] },
+    } as RunRecord;
+    await recordRun(root, { record, outputsDir, logFile: join(made, 'job.log'), branch: snap.branch });
+    expect(await ok(['sync'], root)).toMatch(/pushed/);
+
+    await ok(['clone', remote, 'runout-clone'], work);
+    const clone = join(work, 'runout-clone');
+    const pulled = JSON.parse(await ok(['data', 'pull', '--run', 'run-dataout', '--json'], clone)) as { transferred: number; restored: string[] };
+    expect(pulled).toMatchObject({ transferred: 1, restored: ['output/model.bin'] });
+    expect(await sameBytes(join(clone, 'output/model.bin'), join(made, 'model.bin'))).toBe(true);
+    expect(existsSync(join(clone, 'input/train.csv'))).toBe(false); // only the run's outputs
+    expect(failure(await cli.run(['data', 'pull', '--run', 'nope'], clone)).code).toBe(2);
   });
 
   describe('refused with one line and a non-zero exit; the workspace untouched, nothing bad used', () => {
