@@ -66,6 +66,8 @@ export class S3Store {
 
   constructor(readonly config: StoreConfig) {
     this.url = formatStoreUrl(config.location);
+    // The SDK warns on Node < 22 about its future releases: noise around our one-line errors on the Node 20 we support.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client({
       region: config.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
       ...(config.profile ? { profile: config.profile } : {}),
