@@ -19,7 +19,8 @@ const refusedNames = /^(InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|Fo
 export function storeError(err: unknown, store: string, endpoint: string | undefined, object?: string): RepriseError {
   const e = (err ?? {}) as SdkError;
   const status = e.$metadata?.httpStatusCode;
-  const name = e.name ?? '';
+  // Answers to HEAD have no body: the SDK then names the error "Unknown", and only the status tells.
+  const name = e.name === 'Unknown' ? '' : (e.name ?? '');
   const where = endpoint ? ` at ${endpoint}` : '';
   if (name === 'CredentialsProviderError') {
     return backendUnavailable(`no credentials for the data store ${store}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with a profile in ~/.aws/credentials`, err);

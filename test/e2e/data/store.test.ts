@@ -107,7 +107,7 @@ describe('data through an object store', () => {
     expect(all.transferred).toBe(2);
     for (const f of ['train.csv', 'images/cats/1.bin', 'images/cats/2.bin', 'images/dogs/1.bin']) expect(await sameBytes(join(bob, 'input', f), join(root, 'input', f))).toBe(true);
     expect(git(bob, 'status', '--porcelain')).toBe('');
-    expect(await ok(['data', 'push'], bob)).toMatch(/has all 6 object\(s\); nothing to push/);
+    expect(await ok(['data', 'push'], bob)).toMatch(/has all 5 object\(s\); nothing to push/);
   });
 
   it('real DVC: dvc pull in a clean git clone gets what Reprise pushed, byte-identical', async () => {
@@ -116,7 +116,7 @@ describe('data through an object store', () => {
     execFileSync('git', ['clone', '-q', remote, clone]);
     dvc(clone, 'pull');
     for (const f of ['train.csv', 'images/cats/1.bin', 'images/cats/2.bin', 'images/dogs/1.bin']) expect(await sameBytes(join(clone, 'input', f), join(root, 'input', f))).toBe(true);
-    expect(dvc(clone, 'status', '--cloud')).toMatch(/up to date/i);
+    expect(dvc(clone, 'status', '--cloud')).toMatch(/in sync/i);
   });
 
   it('real DVC: what dvc add + dvc push pushed, Reprise clones and pulls, byte-identical', async () => {
@@ -212,7 +212,7 @@ describe('data through an object store', () => {
       const stranger = await freshClone(remote, 'badstore-2');
       const refused = await refusedPull(stranger.clone, stranger.before, { AWS_PROFILE: 'stranger' });
       expect(refused.code).toBe(3);
-      expect(refused.error).toMatch(new RegExp(`^Error: the data store ${url} at ${s3.endpoint} refused your credentials \\(InvalidAccessKeyId\\)`));
+      expect(refused.error).toMatch(new RegExp(`^Error: the data store ${url} at ${s3.endpoint} refused your credentials \\(HTTP 403\\)`));
 
       const noBucket = await freshClone(remote, 'badstore-3', `['remote "storage"']\n    url = s3://reprise-no-such-bucket/x\n`);
       expect(await refusedPull(noBucket.clone, noBucket.before)).toEqual({

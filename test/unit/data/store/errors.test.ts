@@ -24,3 +24,9 @@ describe('storeError', () => {
     expect(e.exitCode).toBe(3);
   });
 });
+
+describe('storeError on a HEAD answer (no body to name the error)', () => {
+  it('says the HTTP status instead of the SDK\'s "Unknown"', () => {
+    expect(storeError({ name: 'Unknown', $metadata: { httpStatusCode: 403 } }, store, endpoint).message).toMatch(/refused your credentials \(HTTP 403\)/);
+  });
+});
