@@ -15,14 +15,16 @@ export default defineConfig({
           ...shared,
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          exclude: ['test/integration/slurm/**', 'test/integration/kubernetes/**'],
+          exclude: ['test/integration/slurm/**', 'test/integration/kubernetes/**', 'test/integration/data/**'],
         },
       },
       // apptainer.test.ts needs Apptainer on the cluster (SLURM_APPTAINER=1 test/infra/slurm up builds it; npm test does).
       { test: { ...shared, name: 'slurm', include: ['test/integration/slurm/**/*.test.ts'], exclude: ['test/integration/slurm/apptainer.test.ts'] } },
       { test: { ...shared, name: 'slurm-apptainer', include: ['test/integration/slurm/apptainer.test.ts'] } },
       { test: { ...shared, name: 'kubernetes', include: ['test/integration/kubernetes/**/*.test.ts'] } },
-      { test: { ...shared, name: 'e2e', include: ['test/e2e/**/*.test.ts'], testTimeout: 300_000 } },
+      // The object store suite (store client + the built CLI under test/e2e/data): needs `test/infra/s3 up` (SeaweedFS), `npm run build` and real DVC (pip install --user dvc dvc-s3).
+      { test: { ...shared, name: 'data-store', include: ['test/integration/data/**/*.test.ts', 'test/e2e/data/**/*.test.ts'], testTimeout: 300_000 } },
+      { test: { ...shared, name: 'e2e', include: ['test/e2e/**/*.test.ts'], exclude: ['test/e2e/data/**'], testTimeout: 300_000 } },
       // Faults injected into real services mid-run (issue 10 §2): its own project, run alone with
       // `npm run test:faults`; the global setup prints the fault × backend table at the end.
       {

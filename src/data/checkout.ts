@@ -38,6 +38,8 @@ export async function checkoutData(root: string, options: { force?: boolean; pat
       for (const e of entries) {
         const abs = e.relpath ? join(root, out.dataPath, e.relpath) : join(root, out.dataPath);
         const label = e.relpath ? `${out.dataPath}/${e.relpath}` : out.dataPath;
+        // A path inside a tracked folder restores only that part of it (a partial data pull).
+        if (options.paths && !options.paths.some((p) => label === p || label.startsWith(`${p}/`) || out.dataPath.startsWith(`${p}/`))) continue;
         const st = await lstat(abs).catch(() => undefined);
         if (st?.isFile() && (await stats.md5(abs)).md5 === e.md5) continue;
         if (st && !options.force) throw badInput(`${label} was changed since it was tracked; track the change (reprise data add ${out.dataPath}) or discard it: reprise data checkout --force`);

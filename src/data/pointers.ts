@@ -10,7 +10,7 @@ export interface PointerFile {
   outs: (PointerOut & { dataPath: string })[];
 }
 
-const withDataPaths = (file: string, outs: PointerOut[]): PointerFile => ({
+export const withDataPaths = (file: string, outs: PointerOut[]): PointerFile => ({
   file,
   outs: outs.map((o) => ({ ...o, dataPath: posix.join(posix.dirname(file), o.path) })),
 });

@@ -104,19 +104,43 @@ export async function updateTracking(root: string, remote: string, heads: Map<st
 /** Where git would clone `url` to: its last path part without .git. */
 const defaultCloneDir = (url: string) => basename(url.replace(/[/\\]+$/, '').replace(/\.git$/, '').replace(/^.*:/, '')) || 'project';
 
+/** A clone's branch: the one checked out, and why when it is not the remote's default. */
+export interface Cloned {
+  root: string;
+  url: string;
+  branch: string;
+  note?: string;
+}
+
 /**
  * Clone a Reprise project. The clone is made beside its destination under a temporary name and
  * moved into place only once it is known to be a project, so a failure leaves nothing behind.
  */
-export async function cloneProject(url: string, dir: string | undefined, cwd: string): Promise<{ root: string; url: string }> {
+export async function cloneProject(url: string, dir: string | undefined, cwd: string): Promise<Cloned> {
   const root = resolve(cwd, dir ?? defaultCloneDir(url));
-  await intoNewDirectory(root, 'clone', async (staging) => {
+  const checkedOut = await intoNewDirectory(root, 'clone', async (staging) => {
     try {
       await new Git(cwd).run(['clone', '--quiet', '--', url, staging]);
     } catch (err) {
       throw remoteError(url, err, 'fetch');
     }
-    if (!existsSync(join(staging, PROJECT_FILE))) throw badInput(`${url} is not a Reprise project (no ${PROJECT_FILE}); nothing was cloned`);
+    const git = new Git(staging);
+    const head = (await git.run(['symbolic-ref', '--short', 'HEAD'])).trim();
+    if (existsSync(join(staging, PROJECT_FILE))) return { branch: head };
+    const branch = await branchHoldingProject(git);
+    if (!branch) throw badInput(`${url} is not a Reprise project (no ${PROJECT_FILE}); nothing was cloned`);
+    const unborn = (await git.tryRun(['rev-parse', '--verify', '--quiet', 'HEAD'])) === undefined;
+    await git.run(['checkout', '--quiet', '-B', branch, '--track', `origin/${branch}`]);
+    const why = unborn ? `${url}'s HEAD names ${head}, which it lacks` : `${url}'s default branch ${head} holds no project`;
+    return { branch, note: `${why}; checked out ${branch}, the branch that holds the project` };
   });
-  return { root, url };
+  return { root, url, ...checkedOut };
+}
+
+/** The remote branch holding a project when the remote's HEAD does not: main, else master, else the first. */
+async function branchHoldingProject(git: Git): Promise<string | undefined> {
+  const branches = (await git.run(['for-each-ref', '--format=%(refname:lstrip=3)', 'refs/remotes/origin/'])).split('\n').filter((b) => b && b !== 'HEAD');
+  const holding: string[] = [];
+  for (const b of branches) if ((await git.tryRun(['cat-file', '-e', `origin/${b}:${PROJECT_FILE}`])) !== undefined) holding.push(b);
+  return ['main', 'master'].find((b) => holding.includes(b)) ?? holding.sort()[0];
 }

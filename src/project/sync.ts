@@ -18,6 +18,9 @@ export interface SyncResult {
 
 const SYNC_ATTEMPTS = 10;
 
+/** Runs before commits are pushed, given the head to push and the remote's heads: the data layer sends the data they track. */
+export type BeforePush = (head: string, theirs: string[]) => Promise<void>;
+
 /** A sync stopped on conflicts, kept so --abort can say what it abandons. */
 interface StoppedSync {
   remote: string;
@@ -31,7 +34,7 @@ const stoppedFile = async (git: Git) => join(await git.gitDir(), 'reprise-sync-s
  * Sweep pending work, fetch the remote's branch, merge it (see integrate) and push the result.
  * A conflict stops with the files and changes nothing; a refused push keeps the merge (exit 3).
  */
-export async function sync(root: string, options: { remote?: string; keep?: Keep; untrack?: string[] }): Promise<SyncResult> {
+export async function sync(root: string, options: { remote?: string; keep?: Keep; untrack?: string[]; beforePush?: BeforePush }): Promise<SyncResult> {
   const git = new Git(root);
   const branch = await checkedOutBranch(git);
   const remote = options.remote ?? (await defaultRemote(root, branch));
@@ -54,6 +57,7 @@ export async function sync(root: string, options: { remote?: string; keep?: Keep
     await updateTracking(root, remote, heads);
     const result = { remote, branch, swept: merged.swept, integrated: merged.kind, kept: merged.kept, head: merged.head };
     if (merged.head === theirs) return { ...result, pushed: false };
+    await options.beforePush?.(merged.head, [...heads.values()]);
     try {
       await git.run(['push', '--quiet', '--', remote, `${merged.head}:refs/heads/${branch}`]);
     } catch (err) {

@@ -8,7 +8,7 @@ import { repoRoot } from './cli.js';
 import { BUSYBOX, requireDocker } from './docker.js';
 
 /** The variables of test/infra/.state/<cluster>.env, each of `keys` required; files named in `files` must exist. */
-export function readInfraEnv<K extends string>(cluster: 'slurm' | 'kubernetes', keys: readonly K[], files: readonly K[] = []): Record<K, string> {
+export function readInfraEnv<K extends string>(cluster: 'slurm' | 'kubernetes' | 's3', keys: readonly K[], files: readonly K[] = []): Record<K, string> {
   const envFile = join(repoRoot, 'test/infra/.state', `${cluster}.env`);
   const up = `\`test/infra/${cluster} up\``;
   if (!existsSync(envFile)) throw new Error(`${envFile} is missing: start the test cluster first with ${up}`);

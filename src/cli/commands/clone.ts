@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
-import { cloneProject } from '../../project/remotes.js';
+import { cloneProject, type Cloned } from '../../project/remotes.js';
 
 export default class Clone extends BaseCommand {
   static override summary = 'Clone a Reprise project from a git remote (its code, data, runs and branches).';
@@ -10,10 +10,11 @@ export default class Clone extends BaseCommand {
     dir: Args.string({ description: 'directory to create (default: the last part of the URL)' }),
   };
 
-  async run(): Promise<{ root: string; url: string }> {
+  async run(): Promise<Cloned> {
     const { args } = await this.parse(Clone);
     const cloned = await cloneProject(args.url, args.dir, process.cwd());
-    this.say(`Cloned ${cloned.url} into ${cloned.root}`);
+    if (cloned.note) this.note(cloned.note);
+    this.say(`Cloned ${cloned.url} (branch ${cloned.branch}) into ${cloned.root}`);
     return cloned;
   }
 }

@@ -45,6 +45,22 @@ describe('remotes', () => {
     expect(await readdir(where)).toEqual([]);
   });
 
+  it('clone of a plain `git init --bare` remote whose HEAD names master while the project pushed main checks out main and says so', async () => {
+    const remote = join(await tempDir('reprise-remote-'), 'plain.git');
+    git(dirname(remote), 'init', '-q', '--bare', remote);
+    git(remote, 'symbolic-ref', 'HEAD', 'refs/heads/master');
+    const alice = (await makeProject({ files: { 'code/x.py': 'x = 1\n' } })).root;
+    await addRemote(alice, 'origin', remote);
+    await sync(alice, {});
+    const cloned = await cloneProject(remote, 'bob', await tempDir());
+    expect(cloned.branch).toBe('main');
+    expect(cloned.note).toBe(`${remote}'s HEAD names master, which it lacks; checked out main, the branch that holds the project`);
+    expect(await readFile(join(cloned.root, 'code/x.py'), 'utf8')).toBe('x = 1\n');
+    expect(git(cloned.root, 'rev-parse', '--abbrev-ref', 'HEAD').trim()).toBe('main');
+    expect(git(cloned.root, 'rev-parse', '--abbrev-ref', 'main@{upstream}').trim()).toBe('origin/main');
+    expect(git(cloned.root, 'status', '--porcelain')).toBe('');
+  });
+
   it('clone of an unreachable URL: exit 3, nothing left behind', async () => {
     const where = await tempDir();
     const err = await userError(cloneProject('/nonexistent/repo.git', undefined, where));
