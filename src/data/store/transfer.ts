@@ -178,13 +178,6 @@ export async function pushDataOfNewCommits(root: string, head: string, theirs: s
   return pushOuts(root, outs, onProgress);
 }
 
-/** A large output a run recorded by content (`data.outputs` in its record). */
-interface RecordedOutput {
-  path: string;
-  md5: string;
-  size: number;
-}
-
 /**
  * The large outputs a recorded run wrote, as outs to fetch. The record carries them by digest,
  * so a later run that overwrote the same path does not change what this run's outputs are.
@@ -192,7 +185,7 @@ interface RecordedOutput {
 export async function runOutputs(root: string, idOrPrefix: string): Promise<{ runId: string; outs: TrackedOut[] }> {
   const entry = await findRun(root, idOrPrefix);
   const { record } = await readRecord(root, entry);
-  const outputs = (record as { data?: { outputs?: RecordedOutput[] } }).data?.outputs ?? [];
+  const outputs = record.data?.outputs ?? [];
   if (outputs.length === 0) throw badInput(`run ${entry.runId} recorded no large outputs; its outputs are in git (reprise show ${entry.runId})`);
   return { runId: entry.runId, outs: outputs.map((o) => ({ md5: o.md5, size: o.size, path: posix.basename(o.path), dataPath: o.path })) };
 }
