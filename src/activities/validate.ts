@@ -25,6 +25,8 @@ const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be an id
 const commit = z.string().regex(/^[0-9a-f]{40}$/, 'must be a 40-hex commit id');
 const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be an image digest sha256:<64 hex>');
 const text = z.string().max(4096).regex(/^[^\0]*$/, 'must not contain NUL');
+/** A command's argument: any length the system allows, never NUL (execve could not pass it). */
+const argument = z.string().regex(/^[^\0]*$/, 'must not contain NUL');
 /** What git accepts after refs/heads/ (check-ref-format), minus names an argv could read as an option. */
 const branchRef = z
   .string()
@@ -55,7 +57,7 @@ const runInput = z
     runId: id,
     projectRoot: z.string().max(4096),
     backend: backendName,
-    command: z.array(text).max(10_000),
+    command: z.array(argument).max(100_000),
     workdir: text.optional(),
     resources,
     rerun: z.object({ runId: id, sourceCommit: commit, imageDigest: digest, imageReference: text.optional() }).strict().optional(),
@@ -88,11 +90,11 @@ const sweepInput = z
     projectRoot: z.string().max(4096),
     projectId: text,
     backend: backendName,
-    template: z.array(text),
+    template: z.array(argument),
     params: z.record(text, z.array(text)),
     workdir: text.optional(),
     resources,
-    points: z.array(z.object({ index: z.number().int().min(0), params, command: z.array(text) }).strict()),
+    points: z.array(z.object({ index: z.number().int().min(0), params, command: z.array(argument) }).strict()),
     maxParallel: z.number().int().positive().optional(),
     array: z.boolean().optional(),
     retry: z.object({ of: id, kept: z.array(sweepPointResult), sources: preparedSources, image: preparedImage }).strict().optional(),
