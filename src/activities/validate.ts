@@ -237,7 +237,11 @@ export function inputChecks(policy: InputPolicy) {
     } else if (backend.kind === 'kubernetes') {
       expect('jobId', kubernetesJobName(runId));
       expect('namespace', backend.namespace);
-      expect('sources', join(runDir, 'sources.k8s.tar'));
+      // Another team worker may have staged the run (its own home): any home's archive of this run, nothing else.
+      const sources = String(h.sources);
+      if (!isAbsolute(sources) || normalize(sources) !== sources || !sources.endsWith(`/runs/${runId}/sources.k8s.tar`)) {
+        throw refuse(`${field}.sources`, `must be a worker's ${join('runs', runId, 'sources.k8s.tar')}`);
+      }
     } else if (backend.kind === 'slurm') {
       // The backend checks the run directory against its own workdir (SlurmBackend.checked).
       if (!/^\d+(_\d+)?$/.test(h.jobId)) throw refuse(`${field}.jobId`, 'must be a SLURM job id');

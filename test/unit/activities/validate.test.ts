@@ -84,6 +84,19 @@ describe('workflow inputs checked at the activity boundary', () => {
     expect(await refusal(acts.cleanup(input(p.root), { ...own, sources: '/home/someone' }))).toContain(`handle.sources must be "${own.sources}"`);
   });
 
+  it("a Kubernetes handle: the run's Job in the backend's namespace, and a worker's archive of this run (another team worker may have staged it)", async () => {
+    const { acts, home } = await guarded();
+    await saveUserConfig(home, { backends: { k8s: { kind: 'kubernetes', namespace: 'runs', registry: 'r.example/x' } } });
+    const p = await makeProject();
+    const own = { kind: 'kubernetes', runId: 'run-abc', jobId: 'reprise-run-abc', namespace: 'runs', sources: '/home/worker-a/.reprise/runs/run-abc/sources.k8s.tar', timeSeconds: null };
+    const k8s = input(p.root, { backend: 'k8s' });
+    await acts.cleanup(k8s, own);
+    expect(await refusal(acts.cleanup(k8s, { ...own, sources: '/etc/passwd' }))).toContain("handle.sources must be a worker's runs/run-abc/sources.k8s.tar");
+    expect(await refusal(acts.cleanup(k8s, { ...own, sources: '/x/runs/run-abc/../../etc/runs/run-abc/sources.k8s.tar' }))).toContain('handle.sources');
+    expect(await refusal(acts.cleanup(k8s, { ...own, namespace: 'kube-system' }))).toContain('handle.namespace must be "runs"');
+    expect(await refusal(acts.cleanup(k8s, { ...own, jobId: 'reprise-run-other' }))).toContain('handle.jobId must be "reprise-run-abc"');
+  });
+
   it('team runs: only remotes the worker allows; a team worker takes no local project and only its backends', async () => {
     const home = await tempDir('reprise-validate-home-');
     const team = { remote: 'git@git.example.com:team/analysis.git', branch: 'refs/heads/main', sourceCommit: 'a'.repeat(40), image: { digest: `sha256:${'b'.repeat(64)}`, environment: 'c'.repeat(64), reused: true } };
