@@ -4,6 +4,8 @@ export const ExitCode = {
   jobFailed: 1,
   badInput: 2,
   backendUnavailable: 3,
+  /** A bug or an unexpected failure of Reprise itself (sysexits' EX_SOFTWARE): never mistaken for a job's exit 1. */
+  internalError: 70,
   cancelled: 130,
 } as const;
 

@@ -31,6 +31,7 @@ import { PublishedProject, PublishRefused } from '../project/published.js';
 import type { SkippedOutput } from '../project/tar-members.js';
 import { LogTail } from './log-tail.js';
 import { createLabActivities } from './lab.js';
+import { checkedActivities, inputChecks } from './validate.js';
 import { labToken } from '../lab/token.js';
 import { resolvePool } from '../backends/pool/resolve-pool.js';
 import { SLOTS_WORKFLOW, slotsWorkflowId } from '../workflows/names.js';
@@ -59,6 +60,8 @@ export interface ActivityDeps {
   pollIntervalMs?: number;
   /** Who this worker is: recorded in the team-mode runs it publishes. */
   workerIdentity?: string;
+  /** A team worker's backends (`reprise worker --backends`): it refuses every other backend and any local project. */
+  servedBackends?: string[];
 }
 
 /**
@@ -228,7 +231,8 @@ export function createActivities(deps: ActivityDeps) {
     return { data: { inputs: await dataInputsAt(root, f.sources.sourceCommit), outputs }, ignores: files };
   }
 
-  return {
+  // Every argument is checked before any activity acts on it: workflow inputs are requests (validate.ts).
+  return checkedActivities({
     ...createLabActivities({ home: deps.home, docker: deps.docker, logger: deps.logger, runDir, backendFor, guard, withHeartbeat }),
 
     /** Fail fast when the backend is unusable, then fix the source commit the run executes. */
@@ -592,7 +596,7 @@ export function createActivities(deps: ActivityDeps) {
         if ((await readdir(dir).catch(() => [])).length === 0) await rm(dir, { recursive: true, force: true });
       }, { transient: true });
     },
-  };
+  }, inputChecks({ home: deps.home, servedBackends: deps.servedBackends, backendOf: async (name) => (await backendFor(name)).backend }));
 }
 
 /** Backends report times in their own precision (Docker: nanoseconds); records use ISO-8601 ms. */

@@ -25,6 +25,8 @@ export interface Backend {
    * each works with status/logs/cancel/collect/cleanup like a single job's handle.
    */
   submitArray?(arrayId: string, jobs: JobSpec[], options: { maxParallel?: number }): Promise<JobHandle[]>;
+  /** Throws unless `handle` is one this backend made (handles come back from workflow state, which anyone may forge). */
+  checkHandle?(handle: JobHandle): Promise<void>;
   status(handle: JobHandle): Promise<JobStatus>;
   /** The job's combined stdout/stderr from the start, following until the job ends. */
   logs(handle: JobHandle): Promise<Readable>;

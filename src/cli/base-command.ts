@@ -52,8 +52,8 @@ export abstract class BaseCommand extends Command {
       exit = err.oclif.exit; // flag and argument parsing errors: usage, exit 2
       kind = 'Usage';
     } else {
-      exit = ExitCode.jobFailed;
-      kind = 'Error';
+      exit = ExitCode.internalError;
+      kind = 'Internal';
     }
     const message = errorMessage(err).split('\n')[0]!;
     if (this.jsonEnabled()) this.logJson({ error: { kind, message, exitCode: exit } });

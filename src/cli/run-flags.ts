@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { parseDuration, parseMemory, resourcesFromYaml, type Resources } from '../config/resources.js';
+import { parseDuration, parseMemory, RESOURCE_LIMITS, resourcesFromYaml, type Resources } from '../config/resources.js';
 import { badInput } from '../errors.js';
 import type { ProjectSpec } from '../project/schema.js';
 
@@ -22,7 +22,7 @@ export function resolveResources(flags: { cpus?: string; memory?: string; gpus?:
   };
   const cpus = flags.cpus === undefined ? defaults.cpus : wrap('cpus', () => {
     const n = Number(flags.cpus);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`invalid cpus "${flags.cpus}": give a positive number`);
+    if (!Number.isFinite(n) || n <= 0 || n > RESOURCE_LIMITS.cpus) throw new Error(`invalid cpus "${flags.cpus}": give a positive number, at most ${RESOURCE_LIMITS.cpus}`);
     return n;
   });
   return {

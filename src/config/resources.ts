@@ -8,6 +8,9 @@ export interface Resources {
   timeSeconds?: number;
 }
 
+/** Beyond these no backend could give a run what it asks (a typo, or a forged input): refused at the edge. */
+export const RESOURCE_LIMITS = { cpus: 1024, gpus: 64, memoryBytes: 64 * 2 ** 40, timeSeconds: 365 * 86400 } as const;
+
 const memoryUnits: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 
 /** "512M", "4G", "1.5g", "1024" (bytes) → bytes. */
@@ -16,6 +19,7 @@ export function parseMemory(text: string): number {
   if (!m) throw new Error(`invalid memory "${text}": use a number with K, M, G or T, e.g. 4G`);
   const bytes = Math.round(Number(m[1]) * memoryUnits[m[2]!.toUpperCase()]!);
   if (bytes < 6 * 2 ** 20) throw new Error(`invalid memory "${text}": at least 6M is needed`);
+  if (bytes > RESOURCE_LIMITS.memoryBytes) throw new Error(`invalid memory "${text}": at most 64T`);
   return bytes;
 }
 
@@ -25,13 +29,14 @@ const timeUnits: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 export function parseDuration(text: string): number {
   const t = text.trim();
   const clock = /^(?:(\d+):)?(\d{1,2}):(\d{2})$/.exec(t);
-  if (clock) return Number(clock[1] ?? 0) * 3600 + Number(clock[2]) * 60 + Number(clock[3]);
-  if (/^(\d+[smhd])+$/.test(t)) {
-    let total = 0;
-    for (const [, n, u] of t.matchAll(/(\d+)([smhd])/g)) total += Number(n) * timeUnits[u!]!;
-    if (total > 0) return total;
-  }
-  throw new Error(`invalid time "${text}": use e.g. 90s, 30m, 1h, 1h30m or HH:MM:SS`);
+  let total = 0;
+  if (clock) total = Number(clock[1] ?? 0) * 3600 + Number(clock[2]) * 60 + Number(clock[3]);
+  else if (/^(\d+[smhd])+$/.test(t)) for (const [, n, u] of t.matchAll(/(\d+)([smhd])/g)) total += Number(n) * timeUnits[u!]!;
+  else throw new Error(`invalid time "${text}": use e.g. 90s, 30m, 1h, 1h30m or HH:MM:SS`);
+  // 0:00 would mean "no limit" to some schedulers: a limit is at least a second.
+  if (total <= 0) throw new Error(`invalid time "${text}": give a limit of at least 1s`);
+  if (total > RESOURCE_LIMITS.timeSeconds) throw new Error(`invalid time "${text}": at most 365d`);
+  return total;
 }
 
 export function formatMemory(bytes: number): string {
@@ -49,9 +54,9 @@ export function formatDuration(seconds: number): string {
 /** The YAML form (project.yaml `resources:`), validated and turned into numbers. */
 export const resourcesSchema = z
   .object({
-    cpus: z.number().positive().max(1024).optional(),
+    cpus: z.number().positive().max(RESOURCE_LIMITS.cpus).optional(),
     memory: z.string().optional(),
-    gpus: z.number().int().min(0).max(64).optional(),
+    gpus: z.number().int().min(0).max(RESOURCE_LIMITS.gpus).optional(),
     time: z.string().optional(),
   })
   .strict();

@@ -33,11 +33,24 @@ export const buildSettingsSchema = z
   .strict();
 export type BuildSettings = z.infer<typeof buildSettingsSchema>;
 
+/** What this machine's worker accepts from workflow inputs it did not start (docs/security.md, "Workflow inputs"). */
+export const workerSettingsSchema = z
+  .object({
+    /**
+     * The git remotes whose team runs this worker executes, as patterns ("*" any characters but
+     * "/", "**" any characters). None: team runs are refused.
+     */
+    allowedRemotes: z.array(z.string().min(1).regex(/^[^-\s]\S*$/, 'a remote URL pattern (no spaces, not starting with "-")')).default([]),
+  })
+  .strict();
+export type WorkerSettings = z.infer<typeof workerSettingsSchema>;
+
 export const userConfigSchema = z
   .object({
     backends: z.record(backendName, backendConfigSchema).default({}),
     registry: z.object({ url: registryUrl }).strict().optional(),
     build: buildSettingsSchema.optional(),
+    worker: workerSettingsSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -37,7 +37,7 @@ export async function createWorkers(env: RepriseEnv, address: string, logger: Lo
     throw backendUnavailable(`cannot reach the Temporal server at ${address}; start it (reprise agent start) or fix TEMPORAL_ADDRESS`, err);
   }
   const identity = options.identity ?? defaultIdentity();
-  const activities = createActivities({ home: env.home, logger, docker: dockerClient(), createBackend, workerIdentity: identity });
+  const activities = createActivities({ home: env.home, logger, docker: dockerClient(), createBackend, workerIdentity: identity, servedBackends: options.backends });
   return Promise.all(
     workerQueues(env, options.backends).map((taskQueue) =>
       Worker.create({

@@ -72,7 +72,7 @@ export class DockerBackend implements Backend {
 
   async status(handle: JobHandle): Promise<JobStatus> {
     const h = handle as DockerHandle;
-    const info = await this.find(h.jobId);
+    const info = await this.owned(h);
     if (!info) return { phase: 'lost', reason: `container ${h.jobId.slice(0, 12)} no longer exists` };
     const s = info.State;
     const startedAt = validTime(s.StartedAt);
@@ -97,6 +97,7 @@ export class DockerBackend implements Backend {
   }
 
   async logs(handle: JobHandle): Promise<Readable> {
+    await this.owned(handle);
     const container = this.docker.getContainer(handle.jobId);
     const raw = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as Readable;
     const out = new PassThrough();
@@ -107,6 +108,7 @@ export class DockerBackend implements Backend {
   }
 
   async cancel(handle: JobHandle): Promise<void> {
+    await this.owned(handle);
     try {
       await this.docker.getContainer(handle.jobId).kill();
     } catch (err) {
@@ -128,7 +130,7 @@ export class DockerBackend implements Backend {
 
   /** The engine's bridge network reaches the container's own address from this machine: no published port needed. */
   async connect(handle: JobHandle, port: number): Promise<Duplex> {
-    const info = await this.find(handle.jobId);
+    const info = await this.owned(handle);
     if (!info?.State.Running) throw badInput(`container ${handle.jobId.slice(0, 12)} is not running${info ? ` (${info.State.Status})` : ''}; start the lab again with: reprise lab`);
     const address = Object.values(info.NetworkSettings.Networks ?? {}).find((n) => n.IPAddress)?.IPAddress;
     if (!address) throw badInput(`container ${handle.jobId.slice(0, 12)} has no network address this machine can reach`);
@@ -140,11 +142,23 @@ export class DockerBackend implements Backend {
   }
 
   async cleanup(handle: JobHandle): Promise<void> {
+    await this.owned(handle);
     try {
       await this.docker.getContainer(handle.jobId).remove({ force: true });
     } catch (err) {
       if (![404, 409].includes(statusCode(err) ?? 0)) throw err;
     }
+  }
+
+  async checkHandle(handle: JobHandle): Promise<void> {
+    await this.owned(handle);
+  }
+
+  /** Handles come back from workflow state: act only on a container this backend made for the handle's run (or on none, once removed). */
+  private async owned(handle: JobHandle): Promise<Docker.ContainerInspectInfo | undefined> {
+    const info = await this.find(handle.jobId);
+    if (info && info.Config.Labels?.[RUN_LABEL] !== handle.runId) throw badInput(`container ${handle.jobId.slice(0, 12)} is not the container of run ${handle.runId}; refusing to touch it`);
+    return info;
   }
 
   private async find(nameOrId: string): Promise<Docker.ContainerInspectInfo | undefined> {

@@ -2,6 +2,16 @@ import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { defineBackend, runnableFlags, runnableShape } from '../definition.js';
 
+/** Names as SLURM writes them (a comma-separated list allowed): checked when the config is written or loaded, not at sbatch. */
+const slurmName = (what: string) =>
+  z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*(,[A-Za-z0-9_][A-Za-z0-9._-]*)*$/, `must be a SLURM ${what} name (letters, digits, ".", "_", "-"; a list separated by commas)`).max(200);
+
+/** One `#SBATCH` option as sbatch reads it: `--name[=value]` or `-X[value]`, nothing a #SBATCH line cannot hold (spaces, quotes, backslashes). */
+const sbatchArg = z
+  .string()
+  .regex(/^(--[A-Za-z][A-Za-z0-9-]*(=[^\s"'\\]+)?|-[A-Za-z][^\s"'\\]*)$/, 'must be one sbatch option such as --constraint=haswell or -Chaswell (no spaces, quotes or backslashes)')
+  .max(500);
+
 const slurmSchema = z
   .object({
     kind: z.literal('slurm'),
@@ -30,11 +40,11 @@ const slurmSchema = z
       .optional(),
     /** Seconds between reads of the state of the backend's jobs (one squeue for all of them); default 1. */
     pollInterval: z.number({ invalid_type_error: 'must be a number of seconds' }).min(0.1).max(3600).optional(),
-    partition: z.string().optional(),
-    account: z.string().optional(),
-    qos: z.string().optional(),
+    partition: slurmName('partition').optional(),
+    account: slurmName('account').optional(),
+    qos: slurmName('QOS').optional(),
     /** Extra `#SBATCH` arguments, one per element (e.g. --constraint=haswell). */
-    sbatchArgs: z.array(z.string()).optional(),
+    sbatchArgs: z.array(sbatchArg).optional(),
     runtime: z.enum(['charliecloud', 'apptainer']).default('charliecloud'),
     /** On the cluster: the image cache and run directories. */
     workdir: z.string().default('~/.reprise'),

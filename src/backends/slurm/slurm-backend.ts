@@ -366,12 +366,16 @@ export class SlurmBackend implements Backend {
     return dir;
   }
 
+  async checkHandle(handle: JobHandle): Promise<void> {
+    await this.checked(handle);
+  }
+
   /** Handles come back from workflow state: accept only one this backend could have made. */
   private async checked(handle: JobHandle): Promise<SlurmHandle> {
     const h = handle as SlurmHandle;
     const expected = `${await this.workdir()}/runs/${h.runId}`;
     if (!RUN_ID.test(h.runId) || h.runDir !== expected || !/^\d+(_\d+)?$/.test(h.jobId) || !(await this.validArrayDir(h))) {
-      throw new Error(`not a job handle of this slurm backend: ${errorMessage(JSON.stringify(handle))}`);
+      throw badInput(`not a job handle of this slurm backend: ${errorMessage(JSON.stringify(handle))}`);
     }
     return h;
   }

@@ -6,6 +6,9 @@ import { findRun, readRecord } from '../../project/history.js';
 import { followRun } from '../follow.js';
 import { LogFollower } from '../../activities/log-tail.js';
 import { resolveRunId } from '../resolve-run.js';
+import { forTerminal } from '../terminal-text.js';
+
+const print = (text: string | Buffer) => process.stdout.write(forTerminal(text));
 
 export default class Logs extends BaseCommand {
   static override summary = "Print a run's output; --follow streams it until the run ends.";
@@ -18,21 +21,21 @@ export default class Logs extends BaseCommand {
     const project = await this.project();
     const recorded = await findRun(project.root, args.run).catch(() => undefined);
     if (recorded) {
-      process.stdout.write((await readRecord(project.root, recorded)).log);
+      print((await readRecord(project.root, recorded)).log);
       return;
     }
     const client = await RunClient.connect(this.env, { start: true });
     try {
       const runId = await resolveRunId(project, args.run, client);
       if (flags.follow) {
-        await followRun(client, runId, { write: (t) => process.stdout.write(t), showBuild: true, projectRoot: project.root });
+        await followRun(client, runId, { write: print, showBuild: true, projectRoot: project.root });
       } else if (this.env.team) {
         // A team run's output so far, as far as its last heartbeat carries it (the whole log is in its record once it ends).
         const seen = await client.awaitDetails(runId);
-        process.stdout.write(new LogFollower().next(seen.details?.log).text);
+        print(new LogFollower().next(seen.details?.log).text);
         if (seen.closed) this.note(`run ${runId} has ended: its whole log is in its record; bring it here with: reprise sync`);
       } else {
-        process.stdout.write((await readRunLog(this.env, runId, JOB_LOG)) ?? '');
+        print((await readRunLog(this.env, runId, JOB_LOG)) ?? '');
       }
     } finally {
       await client.close();

@@ -9,10 +9,16 @@ import type { Project } from '../../project/layout.js';
 import { resolveRunId } from '../resolve-run.js';
 import { isLabId } from '../../project/lab-record.js';
 import { labText, labView, type LabView } from '../lab-show.js';
+import { forTerminal } from '../terminal-text.js';
 
 export default class Show extends BaseCommand {
   static override summary = 'Show one recorded run (what ran, where, with which image and source, its outputs and log), or a lab session (lab-…: its files and executed cells).';
   static override args = { run: Args.string(runIdArg) };
+
+  /** Everything shown carries what the job wrote (its log, a reason, a lab's cells): no terminal controls. */
+  protected override say(message: string): void {
+    super.say(forTerminal(message));
+  }
 
   async run(): Promise<(RunRecord & { commit: string; logText: string }) | LiveRun | LabView> {
     const { args } = await this.parse(Show);

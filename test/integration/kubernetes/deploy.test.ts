@@ -72,6 +72,7 @@ beforeAll(async () => {
       k8s: { kind: 'kubernetes', namespace: 'reprise-runs', registry: k8sRegistry },
       hpc: { ...slurm, identityFile: '/etc/reprise/id_cluster', knownHostsFile: '/etc/reprise/known_hosts' },
     },
+    worker: { allowedRemotes: [git.url('*')] },
   };
   writeFileSync(join(overlay, 'config.yaml'), JSON.stringify(workerConfig));
   copyFileSync(join(site.SLURM_REGISTRY_DOCKER_CONFIG, 'config.json'), join(overlay, 'config.json'));

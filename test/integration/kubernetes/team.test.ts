@@ -22,7 +22,7 @@ let project: string;
 function workerEnv(a: Account): Record<string, string> {
   const env = personEnv(a, temporal.address);
   const kubeconfig = copyOwned(a, clusterEnv.KUBECONFIG, '.kube/config');
-  writeOwned(a, join(env.REPRISE_HOME!, 'config.yaml'), JSON.stringify({ backends: { k8s: backendConfig(clusterEnv, { kubeconfig }) } }));
+  writeOwned(a, join(env.REPRISE_HOME!, 'config.yaml'), JSON.stringify({ backends: { k8s: backendConfig(clusterEnv, { kubeconfig }) }, worker: { allowedRemotes: [git.url('*')] } }));
   return env;
 }
 

@@ -33,7 +33,8 @@ function workerEnv(a: Account): Record<string, string> {
   const key = copyOwned(a, cluster.identityFile, '.ssh/id_cluster');
   const known = copyOwned(a, cluster.knownHostsFile, '.ssh/known_hosts_cluster');
   copyOwned(a, join(site.SLURM_REGISTRY_DOCKER_CONFIG, 'config.json'), '.docker/config.json');
-  const config = { backends: { hpc: { ...cluster, identityFile: key, knownHostsFile: known } } };
+  // The team's remotes, and Alice's private one (allowed, so the test below sees it unreachable, not refused).
+  const config = { backends: { hpc: { ...cluster, identityFile: key, knownHostsFile: known } }, worker: { allowedRemotes: [git.url('*'), '/home/reprise-alice/private-*.git'] } };
   writeOwned(a, join(env.REPRISE_HOME!, 'config.yaml'), JSON.stringify(config));
   return env;
 }

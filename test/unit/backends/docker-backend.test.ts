@@ -61,9 +61,18 @@ describe('DockerBackend container spec', () => {
 describe('DockerBackend status of a container ended from outside', () => {
   const exited = (ExitCode: number, OOMKilled = false) => {
     const State = { Status: 'exited', Running: false, ExitCode, OOMKilled, Error: '', StartedAt: '2026-12-01T04:00:00Z', FinishedAt: '2026-12-01T04:00:05Z' };
-    return { getContainer: () => ({ inspect: async () => ({ Id: 'c1', State }) }) } as unknown as Docker;
+    return { getContainer: () => ({ inspect: async () => ({ Id: 'c1', State, Config: { Labels: { 'org.reprise.run': 'run-k' } } }) }) } as unknown as Docker;
   };
   const handle = { kind: 'docker', runId: 'run-k', jobId: 'c1', sources: '/s', timeSeconds: null };
+
+  it("refuses a handle naming a container of another run (or none's): handles come from workflow state", async () => {
+    for (const runId of ['run-other', 'run-k2']) {
+      const forged = { ...handle, runId };
+      await expect(new DockerBackend(exited(0)).status(forged)).rejects.toThrow(`container c1 is not the container of run ${runId}; refusing to touch it`);
+      await expect(new DockerBackend(exited(0)).cleanup(forged)).rejects.toThrow(/refusing to touch it/);
+      await expect(new DockerBackend(exited(0)).checkHandle(forged)).rejects.toThrow(/refusing to touch it/);
+    }
+  });
 
   it('names SIGKILL and SIGTERM (the engine restarting, docker stop or kill) as the reason', async () => {
     for (const code of [137, 143]) {

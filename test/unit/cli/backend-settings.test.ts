@@ -23,8 +23,8 @@ describe('backend add flags, derived from the kinds', () => {
   });
 
   it('turns the given flags into the kind config, defaults filled in', () => {
-    expect(settings('slurm', { host: 'h', user: 'u', 'known-hosts-file': 'k', 'sbatch-arg': ['a', 'b'], 'max-parallel': 3 })).toEqual({
-      config: { kind: 'slurm', host: 'h', user: 'u', knownHostsFile: 'k', sbatchArgs: ['a', 'b'], runtime: 'charliecloud', workdir: '~/.reprise', maxParallel: 3 },
+    expect(settings('slurm', { host: 'h', user: 'u', 'known-hosts-file': 'k', 'sbatch-arg': ['--constraint=haswell', '-Cb'], 'max-parallel': 3 })).toEqual({
+      config: { kind: 'slurm', host: 'h', user: 'u', knownHostsFile: 'k', sbatchArgs: ['--constraint=haswell', '-Cb'], runtime: 'charliecloud', workdir: '~/.reprise', maxParallel: 3 },
     });
     // An alias alone is enough (ssh_config has the rest); a relative --ssh-config is kept absolute.
     expect(settings('slurm', { host: 'hpc', 'ssh-config': 'cfg/ssh', 'poll-interval': 2.5 })).toEqual({
@@ -51,6 +51,12 @@ describe('backend add flags, derived from the kinds', () => {
   });
 
   it.each([
+    // Checked when added, not at sbatch after retries (issue 16 §8).
+    ['slurm', { host: 'h', partition: 'debug gpu' }, 'invalid backend settings for --kind slurm: --partition must be a SLURM partition name (letters, digits, ".", "_", "-"; a list separated by commas)'],
+    ['slurm', { host: 'h', account: '$(id)' }, 'invalid backend settings for --kind slurm: --account must be a SLURM account name (letters, digits, ".", "_", "-"; a list separated by commas)'],
+    ['slurm', { host: 'h', qos: 'normal\n#SBATCH --uid=0' }, 'invalid backend settings for --kind slurm: --qos must be a SLURM QOS name (letters, digits, ".", "_", "-"; a list separated by commas)'],
+    ['slurm', { host: 'h', 'sbatch-arg': ['--constraint=haswell', '--comment="two words"'] }, 'invalid backend settings for --kind slurm: --sbatch-arg must be one sbatch option such as --constraint=haswell or -Chaswell (no spaces, quotes or backslashes)'],
+    ['slurm', { host: 'h', 'sbatch-arg': ['haswell'] }, 'invalid backend settings for --kind slurm: --sbatch-arg must be one sbatch option such as --constraint=haswell or -Chaswell (no spaces, quotes or backslashes)'],
     ['slurm', { host: 'h', 'poll-interval': 0 }, 'invalid backend settings for --kind slurm: --poll-interval Number must be greater than or equal to 0.1'],
     ['slurm', { host: 'h', 'poll-interval': Number('soon') }, 'invalid backend settings for --kind slurm: --poll-interval must be a number of seconds'],
     ['kubernetes', { namespace: 'ok', registry: 'r', 'max-parallel': 0 }, 'invalid backend settings for --kind kubernetes: --max-parallel must be a whole number of jobs, at least 1'],
