@@ -10,6 +10,7 @@ import type { Backend, BackendCheck, Collected, CollectOptions, JobHandle, JobSp
 import type { SkippedOutput } from '../../project/tar-members.js';
 import { jobWorkdir, OOM_REASON, PROJECT_MOUNT, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { ensureLocalImage } from '../../images/local.js';
+import { hardenedHostConfig } from './hardening.js';
 import { describeEndpoint, pingEngine, statusCode } from '../../images/engine.js';
 
 const RUN_LABEL = 'org.reprise.run';
@@ -25,7 +26,10 @@ interface DockerHandle extends JobHandle {
 export class DockerBackend implements Backend {
   readonly kind = 'docker';
 
-  constructor(private readonly docker: Docker) {}
+  constructor(
+    private readonly docker: Docker,
+    private readonly options: { pidsLimit?: number } = {},
+  ) {}
 
   async check(): Promise<BackendCheck> {
     const version = await pingEngine(this.docker);
@@ -179,6 +183,7 @@ export class DockerBackend implements Backend {
       User: uid && uid !== 0 ? `${uid}:${process.getgid!()}` : undefined,
       HostConfig: {
         Binds: [`${job.staged.sources}:${PROJECT_MOUNT}`],
+        ...hardenedHostConfig(this.options.pidsLimit),
         NanoCpus: r.cpus ? Math.round(r.cpus * 1e9) : undefined,
         Memory: r.memoryBytes,
         MemorySwap: r.memoryBytes, // no swap beyond the limit
