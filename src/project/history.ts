@@ -7,6 +7,7 @@ import { notFound } from '../errors.js';
 import { Git } from './git.js';
 import { sweepCommitMessage, type SweepRecord } from './sweep-record.js';
 import { withFileLock } from './lock.js';
+import { refusePrivateKeys } from './private-keys.js';
 import { ACTIVITY_DIR, USER_FILES_PATHSPEC } from './layout.js';
 import {
   commitMessage,
@@ -65,6 +66,7 @@ export async function sweepPendingWork(root: string, name: string, message: stri
   const branch = await git.headRef();
   const head = await git.revParse('HEAD');
   if (!head) throw notFound(`the project at ${root} has no commits; commit something first`);
+  await refusePrivateKeys(git, USER_FILES_PATHSPEC);
   return withTempIndex(git, name, async (env) => {
     await git.run(['read-tree', head], { env });
     await git.run(['add', '-A', '--', ...USER_FILES_PATHSPEC], { env });

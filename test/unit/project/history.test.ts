@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { cachedGrepLog, digestTree, exportSources, findRun, readFeed, readRecord, recordRun, snapshotSources } from '../../../src/project/history.js';
 import type { RunRecord } from '../../../src/project/run-record.js';
 import { git, makeProject, repoState, tempDir } from '../../helpers/project.js';
+import { RepriseError } from '../../../src/errors.js';
 import { sampleRecord } from './run-record.test.js';
 import { fakeRunFiles } from '../../helpers/sync.js';
 
@@ -35,6 +36,33 @@ describe('snapshotSources', () => {
     expect(git(p.root, 'show', `${snap.sourceCommit}:code/new.py`)).toBe('new\n');
     expect(git(p.root, 'ls-tree', '-r', '--name-only', snap.sourceCommit)).not.toContain('output/stale.txt');
     expect(git(p.root, 'rev-parse', `${snap.sourceCommit}^`).trim()).toBe(before.head);
+  });
+
+  it.each([
+    ['a PEM private key', 'code/deploy-credentials', '-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\n'],
+    ['an OpenSSH private key', 'input/backup_ssh', '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----\n'],
+    ['a key inside another file', 'code/notes.txt', 'see below\n-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n'],
+  ])('refuses to sweep %s into a commit, naming it, and leaves the project as it was', async (_, path, content) => {
+    const p = await makeProject({ files: { 'code/a.py': 'v1\n' } });
+    await writeFile(join(p.root, 'code/a.py'), 'v2\n');
+    await writeFile(join(p.root, path), content);
+    const before = repoState(p.root);
+    const objects = git(p.root, 'count-objects');
+    const err = await snapshotSources(p.root, 'run-k').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RepriseError);
+    expect((err as RepriseError).kind).toBe('BadInput');
+    expect((err as RepriseError).message).toBe(
+      `${path} looks like a private key; Reprise will not commit it: move it out of the project (or add it to .gitignore) and run again`,
+    );
+    expect(repoState(p.root)).toEqual(before);
+    expect(git(p.root, 'count-objects')).toBe(objects);
+  });
+
+  it('sweeps a public key and a file that only mentions private keys', async () => {
+    const p = await makeProject();
+    await writeFile(join(p.root, 'code/id_ed25519.pub'), 'ssh-ed25519 AAAAC3Nza me@host\n');
+    await writeFile(join(p.root, 'code/howto.md'), 'A key starts with BEGIN OPENSSH PRIVATE KEY.\n');
+    expect((await snapshotSources(p.root, 'run-p')).swept).toBe(true);
   });
 });
 
