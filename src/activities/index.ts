@@ -20,7 +20,8 @@ import { loadUserConfig, resolveBackend, type BackendConfig } from '../config/us
 import { badInput, ErrorKind, RepriseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { specsAt } from '../project/environment-at.js';
-import { currentBranch, digestFile, digestTree, exportSources, readRecord, recordRun, recordSweep, snapshotSources } from '../project/history.js';
+import { currentBranch, digestFile, digestTree, exportSources, readRecord, recordRun, recordSweep, recoveryBranch, snapshotSources } from '../project/history.js';
+import { Git } from '../project/git.js';
 import type { SweepRecord } from '../project/sweep-record.js';
 import type { FinalState, RunRecord } from '../project/run-record.js';
 import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
@@ -39,6 +40,7 @@ import {
   type FinishInput,
   type PreparedImage,
   type PreparedSources,
+  type RecordedRun,
   type RunInput,
   type SweepInput,
   type SweepPointResult,
@@ -382,8 +384,8 @@ export function createActivities(deps: ActivityDeps) {
       }, { transient: true });
     },
 
-    /** One commit with this run's outputs, log and record. Returns the commit id. */
-    async record(f: FinishInput): Promise<string> {
+    /** One commit with this run's outputs, log and record, and the branch it went to when the run's own was deleted. */
+    async record(f: FinishInput): Promise<RecordedRun> {
       return guard(async () => {
         const dir = runDir(f.input.runId);
         const logFile = join(dir, JOB_LOG);
@@ -391,9 +393,10 @@ export function createActivities(deps: ActivityDeps) {
         const outputsDir = join(dir, 'outputs');
         const { record, files } = await runRecord(f, f.input.projectRoot, outputsDir, logFile);
         const commit = await recordRun(f.input.projectRoot, { record, outputsDir, logFile, branch: f.sources.branch, files });
-        log(f.input).info({ commit, state: record.state, exitCode: record.exitCode, outputs: record.outputs.length }, 'run recorded');
+        const recovered = f.sources.branch !== recoveryBranch(record.runId) && (await new Git(f.input.projectRoot).revParse(recoveryBranch(record.runId))) === commit;
+        log(f.input).info({ commit, state: record.state, exitCode: record.exitCode, outputs: record.outputs.length, ...(recovered ? { deletedBranch: f.sources.branch } : {}) }, 'run recorded');
         await rm(outputsDir, { recursive: true, force: true });
-        return commit;
+        return recovered ? { commit, recoveredBranch: record.runId } : { commit };
       });
     },
 
