@@ -152,6 +152,7 @@ export function createActivities(deps: ActivityDeps) {
         // Waiting would be forever: remove the job and fail the run with the scheduler's words.
         await backend.cancel(handle);
         log(input).info({ reason: status.reason }, 'job can never start');
+        if (status.refused) throw badInput(`the ${handle.kind} cluster refuses to create this job's pod: ${status.reason}; ask its admin to allow it, ask for less (--cpus, --memory) or run elsewhere (--on)`);
         throw badInput(`the ${handle.kind} scheduler can never start this job: ${status.reason}; ask for less (--cpus, --memory, --gpus, --time) or run elsewhere (--on)`);
       }
       if (status.phase === 'exited' || status.phase === 'lost') {
