@@ -21,8 +21,11 @@ export interface ContainerRuntime {
    * are in the environment as REGISTRY_USERNAME / REGISTRY_PASSWORD.
    */
   pullCommand(reference: string, dest: string, scratch: string, auth: boolean): string;
-  /** Shell command running argv in `cwd` in the image, with the run's project directory at /project. */
-  runCommand(image: string, projectDir: string, argv: string[], gpus: number, cwd?: string): string;
+  /**
+   * Shell command running argv in `cwd` in the image, with the run's project directory at
+   * /project; `envNames` are the variables the batch script exported for the job.
+   */
+  runCommand(image: string, projectDir: string, argv: string[], gpus: number, cwd?: string, envNames?: string[]): string;
 }
 
 /** Charliecloud: an unpacked directory image, run unprivileged by `ch-run`. Proven on the test cluster. */
@@ -67,9 +70,14 @@ export const apptainer: ContainerRuntime = {
   pullCommand: (reference, dest, scratch, auth) =>
     `${auth ? 'APPTAINER_DOCKER_USERNAME="$REGISTRY_USERNAME" APPTAINER_DOCKER_PASSWORD="$REGISTRY_PASSWORD" ' : ''}APPTAINER_CACHEDIR=${shellQuote(scratch)} ` +
     `${shellCommand(['apptainer', 'build', dest, `docker://${reference}`])}; rc=$?; rm -rf ${shellQuote(scratch)}; exit $rc`,
-  runCommand: (image, projectDir, argv, gpus, cwd = PROJECT_MOUNT) =>
+  // Contained: --containall gives an empty private home, /tmp and /dev, its own PID and IPC
+  // namespaces and a clean environment (only the job's variables, passed as APPTAINERENV_*), and
+  // nothing of the host is bound but the run's own project directory.
+  runCommand: (image, projectDir, argv, gpus, cwd = PROJECT_MOUNT, envNames = []) =>
+    envNames.map((name) => `APPTAINERENV_${name}="$${name}" `).join('') +
     shellCommand([
       'apptainer', 'exec',
+      '--containall',
       '--bind', `${projectDir}:${PROJECT_MOUNT}`,
       '--pwd', cwd,
       ...(gpus > 0 ? ['--nv'] : []),

@@ -81,9 +81,11 @@ describe('batchScript', () => {
     expect(charliecloud.runCommand('/img', '/r/project', ['python', 'x.py'], 0, '/project/code')).toBe(`'ch-run' '--set-env' '-b' '/r/project:/project' '-c' '/project/code' '/img' '--' 'sh' '-c' 'exec "$@"' 'reprise-run' 'python' 'x.py'`);
   });
 
-  it('apptainer binds the project, sets the workdir and adds --nv for GPUs', () => {
-    expect(apptainer.runCommand('/i.sif', '/r/project', ['python', 'x.py'], 1)).toBe(`'apptainer' 'exec' '--bind' '/r/project:/project' '--pwd' '/project' '--nv' '/i.sif' 'sh' '-c' 'exec "$@"' 'reprise-run' 'python' 'x.py'`);
-    expect(apptainer.runCommand('/i.sif', '/r/project', ['python', 'x.py'], 0, '/project/code')).toBe(`'apptainer' 'exec' '--bind' '/r/project:/project' '--pwd' '/project/code' '/i.sif' 'sh' '-c' 'exec "$@"' 'reprise-run' 'python' 'x.py'`);
+  it('apptainer runs contained, binds only the project, passes the job\'s variables, sets the workdir and adds --nv for GPUs', () => {
+    expect(apptainer.runCommand('/i.sif', '/r/project', ['python', 'x.py'], 1)).toBe(`'apptainer' 'exec' '--containall' '--bind' '/r/project:/project' '--pwd' '/project' '--nv' '/i.sif' 'sh' '-c' 'exec "$@"' 'reprise-run' 'python' 'x.py'`);
+    expect(apptainer.runCommand('/i.sif', '/r/project', ['python', 'x.py'], 0, '/project/code', ['SEED', 'REPRISE_RUN_ID'])).toBe(
+      `APPTAINERENV_SEED="$SEED" APPTAINERENV_REPRISE_RUN_ID="$REPRISE_RUN_ID" 'apptainer' 'exec' '--containall' '--bind' '/r/project:/project' '--pwd' '/project/code' '/i.sif' 'sh' '-c' 'exec "$@"' 'reprise-run' 'python' 'x.py'`,
+    );
     expect(apptainer.convertCommand('/t.tar', '/t.sif')).toBe(`'apptainer' 'build' '/t.sif' 'docker-archive:/t.tar'`);
   });
 
