@@ -296,7 +296,7 @@ export class SlurmBackend implements Backend {
     await this.ssh.run(['sh', '-c', 'mkdir -p "$1" && chmod 0700 "$1"', 'sh', imagesDir]); // nor the image cache
     let pullFailure: string | undefined;
     if (request.image.reference) {
-      pullFailure = await this.pullOnCluster(request.image.reference, tmp, target);
+      pullFailure = await this.pullOnCluster(request.image.reference, hex, tmp, target);
       if (!pullFailure) return target;
       this.deps.onProgress?.('image-pull-failed', pullFailure);
     }
@@ -331,13 +331,13 @@ export class SlurmBackend implements Backend {
    * this worker's Docker credentials for that registry, if any, handed over in a 0600 file that
    * the command reads and deletes (never on a command line). Returns why it failed, if it did.
    */
-  private async pullOnCluster(reference: string, tmp: string, target: string): Promise<string | undefined> {
+  private async pullOnCluster(reference: string, hex: string, tmp: string, target: string): Promise<string | undefined> {
     this.deps.onProgress?.('image-pull', reference, 0);
     const auth = await dockerAuth(registryHost(reference));
     const authFile = `${tmp}.auth`;
     if (auth) await this.ssh.writeFile(authFile, `${auth.username}\n${auth.password}\n`, 0o600);
     const readAuth = auth ? '{ IFS= read -r REGISTRY_USERNAME; IFS= read -r REGISTRY_PASSWORD; } < "$1"; rm -f "$1"; ' : '';
-    const pull = this.runtime.pullCommand(reference, `${tmp}.img`, `${tmp}.store`, Boolean(auth));
+    const pull = this.runtime.pullCommand(reference, `${tmp}.img`, `${tmp}.store`, Boolean(auth), hex);
     const install = `mv -T ${shellQuote(`${tmp}.img`)} ${shellQuote(target)} 2>/dev/null || test -e ${shellQuote(target)}`;
     const script = `${readAuth}( ${pull} ) && { ${install}; }; rc=$?; rm -rf ${shellQuote(`${tmp}.img`)}; exit $rc`;
     const r = await this.ssh.exec(['sh', '-c', script, 'sh', authFile], 30 * 60_000);
