@@ -200,10 +200,13 @@ export class KubernetesBackend implements Backend {
   private async podRefusal(h: KubernetesHandle, job: V1Job): Promise<string | undefined> {
     const uid = job.metadata?.uid;
     if (!uid) return undefined;
-    const events = await this.core.listNamespacedEvent({
-      namespace: h.namespace,
-      fieldSelector: `involvedObject.kind=Job,involvedObject.uid=${uid},reason=FailedCreate`,
-    });
+    const events = await this.core
+      .listNamespacedEvent({ namespace: h.namespace, fieldSelector: `involvedObject.kind=Job,involvedObject.uid=${uid},reason=FailedCreate` })
+      .catch((err: unknown) => {
+        if (apiStatus(err) === 403) return undefined; // not allowed to look (a Role without events list): keep waiting
+        throw err;
+      });
+    if (!events) return undefined;
     const message = events.items.map((e) => e.message ?? '').find((m) => / is forbidden: /.test(m));
     // 'Error creating: pods "reprise-run-x-abcde" is forbidden: violates PodSecurity …' → from "violates".
     return message && oneLine(message.replace(/^.*? is forbidden: /, ''));
