@@ -60,7 +60,11 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
   const labels = { 'app.kubernetes.io/managed-by': MANAGED_BY, [RUN_ID_LABEL]: name.slice('reprise-'.length) };
   const resources = resourceRequirements(job);
   const securityContext = CONTAINER_SECURITY;
-  const volumeMounts = [{ name: 'project', mountPath: PROJECT_DIR }];
+  // HOME=/tmp: an image's own /tmp may be root's (busybox) and the pod runs as uid 1000.
+  const volumeMounts = [
+    { name: 'project', mountPath: PROJECT_DIR },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
   const timeSeconds = job.resources.timeSeconds;
   return {
     apiVersion: 'batch/v1',
@@ -79,7 +83,10 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           securityContext: POD_SECURITY,
-          volumes: [{ name: 'project', emptyDir: {} }],
+          volumes: [
+            { name: 'project', emptyDir: {} },
+            { name: 'tmp', emptyDir: {} },
+          ],
           initContainers: [
             {
               name: INIT_CONTAINER,

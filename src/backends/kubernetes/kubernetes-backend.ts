@@ -130,6 +130,7 @@ export class KubernetesBackend implements Backend {
           break;
         }
         if (pullFailure(seen) || unschedulable(seen.pod)) break; // queued: status() uploads once it starts
+        if (!seen.pod && (await this.podRefusal(handle, seen.job))) break; // refused: status() says why
         await sleep(250);
       }
     } catch (err) {

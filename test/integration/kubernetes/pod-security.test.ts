@@ -73,7 +73,8 @@ describe('run pods under the restricted Pod Security Standard', () => {
   it('a job from a root-based image runs as uid 1000 in a restricted namespace, writes its outputs, and its Job expires', async () => {
     const backend = new KubernetesBackend(backendConfig(env, { namespace: restricted }), dockerClient());
     const handle = await submit(backend, ['sh', '-c', 'id -u > output/uid; grep ^CapEff /proc/self/status > output/caps; echo "$HOME" > output/home; touch "$HOME/w"']);
-    expect(await until(backend, handle, (s) => s.phase === 'exited', 180_000)).toMatchObject({ exitCode: 0 });
+    const ended = await until(backend, handle, (s) => s.phase === 'exited', 180_000);
+    expect(ended, JSON.stringify(ended)).toMatchObject({ exitCode: 0 });
     const dest = join(work, `out-${handle.runId}`);
     await backend.collect(handle, dest);
     expect(await readFile(join(dest, 'uid'), 'utf8')).toBe('1000\n');
