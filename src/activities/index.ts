@@ -23,7 +23,8 @@ import { specsAt } from '../project/environment-at.js';
 import { cacheLargeOutputs, checkoutOutputs, dataInputsAt, gitignoreWith, stageRunInputs, trackedNotice, trackForRun } from '../data/run-data.js';
 import { autoTrackBytes } from '../data/settings.js';
 import { loadProject } from '../project/layout.js';
-import { currentBranch, digestFile, digestTree, exportSources, readRecord, recordRun, recordSweep, snapshotSources } from '../project/history.js';
+import { currentBranch, digestFile, digestTree, exportSources, readRecord, recordRun, recordSweep, recoveryBranch, snapshotSources } from '../project/history.js';
+import { Git } from '../project/git.js';
 import type { SweepRecord } from '../project/sweep-record.js';
 import type { FinalState, RunData, RunRecord } from '../project/run-record.js';
 import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
@@ -43,6 +44,7 @@ import {
   type FinishInput,
   type PreparedImage,
   type PreparedSources,
+  type RecordedRun,
   type RunInput,
   type SweepInput,
   type SweepPointResult,
@@ -156,6 +158,7 @@ export function createActivities(deps: ActivityDeps) {
         // Waiting would be forever: remove the job and fail the run with the scheduler's words.
         await backend.cancel(handle);
         log(input).info({ reason: status.reason }, 'job can never start');
+        if (status.refused) throw badInput(`the ${handle.kind} cluster refuses to create this job's pod: ${status.reason}; ask its admin to allow it, ask for less (--cpus, --memory) or run elsewhere (--on)`);
         throw badInput(`the ${handle.kind} scheduler can never start this job: ${status.reason}; ask for less (--cpus, --memory, --gpus, --time) or run elsewhere (--on)`);
       }
       if (status.phase === 'exited' || status.phase === 'lost') {
@@ -410,8 +413,8 @@ export function createActivities(deps: ActivityDeps) {
       }, { transient: true });
     },
 
-    /** One commit with this run's outputs, log and record. Returns the commit id. */
-    async record(f: FinishInput): Promise<string> {
+    /** One commit with this run's outputs, log and record, and the branch it went to when the run's own was deleted. */
+    async record(f: FinishInput): Promise<RecordedRun> {
       return guard(async () => {
         const dir = runDir(f.input.runId);
         const logFile = join(dir, JOB_LOG);
@@ -423,9 +426,10 @@ export function createActivities(deps: ActivityDeps) {
         const commit = await recordRun(f.input.projectRoot, { record, outputsDir, logFile, branch: f.sources.branch, files: [...files, ...ignores] });
         // The cached outputs' bytes join their pointers in the working tree of the branch they were recorded on.
         if ((await currentBranch(f.input.projectRoot)) === f.sources.branch) await checkoutOutputs(f.input.projectRoot, data.outputs);
-        log(f.input).info({ commit, state: record.state, exitCode: record.exitCode, outputs: record.outputs.length }, 'run recorded');
+        const recovered = f.sources.branch !== recoveryBranch(record.runId) && (await new Git(f.input.projectRoot).revParse(recoveryBranch(record.runId))) === commit;
+        log(f.input).info({ commit, state: record.state, exitCode: record.exitCode, outputs: record.outputs.length, ...(recovered ? { deletedBranch: f.sources.branch } : {}) }, 'run recorded');
         await rm(outputsDir, { recursive: true, force: true });
-        return commit;
+        return recovered ? { commit, recoveredBranch: record.runId } : { commit };
       });
     },
 

@@ -226,12 +226,20 @@ export interface RunProgress {
   commit?: string;
 }
 
+/** A record commit; `recoveredBranch` when the run's branch was deleted while it ran (then recorded on one named after the run). */
+export interface RecordedRun {
+  commit: string;
+  recoveredBranch?: string;
+}
+
 export interface RunResult {
   runId: string;
   state: FinalState;
   exitCode: number;
   reason?: string;
   commit: string;
+  /** The branch the run was recorded on because its own was deleted while it ran. */
+  recoveredBranch?: string;
   /** Where the job ran (a pool's member; absent in results from before pools). */
   backend?: string;
   /** Outputs left out of the record (links, devices, …). */

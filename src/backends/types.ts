@@ -134,6 +134,8 @@ export interface JobStatus {
   reason?: string;
   /** Pending, and the scheduler says it can never start (no node can satisfy the request). */
   never?: boolean;
+  /** With `never`: the cluster's admission refuses to create the job's pod (Pod Security, a quota, a LimitRange). */
+  refused?: boolean;
   startedAt?: string;
   finishedAt?: string;
 }

@@ -121,7 +121,8 @@ function exitCodeOf(result: RunResult): number {
 export function describeResult(result: RunResult): string {
   const why = result.reason ? ` (${result.reason})` : '';
   const left = result.skippedOutputs?.length ? `; not collected: ${result.skippedOutputs.map((o) => `${JSON.stringify(o.path)} (${o.why})`).join(', ')}` : '';
-  return `run ${result.runId} ${result.state}, exit code ${result.exitCode}${why}; recorded in ${result.commit.slice(0, 12)}${left}`;
+  const where = result.recoveredBranch ? ` on branch ${result.recoveredBranch} (the branch it started from was deleted while it ran)` : '';
+  return `run ${result.runId} ${result.state}, exit code ${result.exitCode}${why}; recorded in ${result.commit.slice(0, 12)}${where}${left}`;
 }
 
 /** Commands that start runs (run, rerun): start, then report as the contract says. */

@@ -32,7 +32,11 @@ export async function exportImageArchive(docker: Docker, image: ImageRef, file: 
   return { bytes: (await stat(file)).size };
 }
 
-/** Load an archive made by exportImageArchive (or `docker save`); returns the image ids it held. */
+/**
+ * Load an archive made by exportImageArchive (or `docker save`); returns the image ids it held.
+ * The images come by id only (runs name them by digest): a tag in the archive, such as a built
+ * environment's `reprise/<project>:<hash>` whose label nothing here verified, is never kept.
+ */
 export async function importImageArchive(docker: Docker, file: string): Promise<string[]> {
   await pingEngine(docker);
   try {
@@ -40,6 +44,36 @@ export async function importImageArchive(docker: Docker, file: string): Promise<
   } catch {
     throw badInput(`no such file: ${file}`);
   }
+  const tagsBefore = await tagsOf(docker);
+  const ids = await loadArchive(docker, file);
+  await undoPlantedTags(docker, tagsBefore, new Set(ids));
+  return ids;
+}
+
+/** Name of the inert tag that keeps an imported image in the engine once its own tags are undone. */
+export const importedTag = (id: string) => ({ repo: 'reprise-imported', tag: id.replace(/^sha256:/, '').slice(0, 12) });
+
+async function tagsOf(docker: Docker): Promise<Map<string, string>> {
+  const tags = new Map<string, string>();
+  for (const image of await docker.listImages()) {
+    for (const tag of image.RepoTags ?? []) if (tag !== '<none>:<none>') tags.set(tag, image.Id);
+  }
+  return tags;
+}
+
+/** Every tag the load made or moved onto an imported image goes back where it was, or away. */
+async function undoPlantedTags(docker: Docker, before: Map<string, string>, imported: Set<string>): Promise<void> {
+  for (const [tag, id] of await tagsOf(docker)) {
+    if (!imported.has(id) || before.get(tag) === id) continue;
+    await docker.getImage(id).tag(importedTag(id));
+    const previous = before.get(tag);
+    const colon = tag.lastIndexOf(':');
+    if (previous) await docker.getImage(previous).tag({ repo: tag.slice(0, colon), tag: tag.slice(colon + 1) });
+    else await docker.getImage(tag).remove({ noprune: true });
+  }
+}
+
+async function loadArchive(docker: Docker, file: string): Promise<string[]> {
   let output = '';
   let failure: string | undefined;
   try {

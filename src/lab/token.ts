@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -11,16 +11,21 @@ export async function labToken(home: string, labId: string): Promise<string> {
   return createHmac('sha256', await labKey(home)).update(labId).digest('hex').slice(0, 48);
 }
 
+const KEY_BYTES = 32;
+
 async function labKey(home: string): Promise<Buffer> {
   const file = join(home, 'lab.key');
-  try {
-    const key = await readFile(file);
-    if (key.length >= 32) return key;
-  } catch {
-    /* made below */
-  }
+  const existing = await readFile(file).catch(() => undefined);
+  if (existing && existing.length >= KEY_BYTES) return existing;
   await mkdir(home, { recursive: true });
-  // 'wx': two processes making it at once keep the first one's key.
-  await writeFile(file, randomBytes(32), { mode: 0o600, flag: 'wx' }).catch(() => undefined);
+  if (!existing) {
+    // 'wx': two processes making it at once keep the first one's key.
+    await writeFile(file, randomBytes(KEY_BYTES), { mode: 0o600, flag: 'wx' }).catch(() => undefined);
+  } else {
+    // An empty or short key (truncated, or written by hand) would make guessable tokens: replaced whole, never used.
+    const fresh = `${file}.${randomBytes(6).toString('hex')}`;
+    await writeFile(fresh, randomBytes(KEY_BYTES), { mode: 0o600, flag: 'wx' });
+    await rename(fresh, file);
+  }
   return readFile(file);
 }

@@ -7,6 +7,7 @@ import { notFound } from '../errors.js';
 import { Git } from './git.js';
 import { sweepCommitMessage, type SweepRecord } from './sweep-record.js';
 import { withFileLock } from './lock.js';
+import { refusePrivateKeys } from './private-keys.js';
 import { ACTIVITY_DIR, USER_FILES_PATHSPEC } from './layout.js';
 import {
   commitMessage,
@@ -69,6 +70,7 @@ export async function sweepPendingWork(root: string, name: string, message: stri
   const branch = await git.headRef();
   const head = await git.revParse('HEAD');
   if (!head) throw notFound(`the project at ${root} has no commits; commit something first`);
+  await refusePrivateKeys(git, USER_FILES_PATHSPEC);
   return withTempIndex(git, name, async (env) => {
     await git.run(['read-tree', head], { env });
     await git.run(['add', '-A', '--', ...USER_FILES_PATHSPEC], { env });
@@ -145,6 +147,9 @@ export interface RecordInput {
   bare?: boolean;
 }
 
+/** The branch a run is recorded on when the branch it started from was deleted while it ran. */
+export const recoveryBranch = (runId: string) => `refs/heads/${runId}`;
+
 const recordPath = (runId: string) => `${ACTIVITY_DIR}/${runId}.json`;
 const logPath = (runId: string) => `${ACTIVITY_DIR}/${runId}.log`;
 
@@ -160,6 +165,7 @@ export async function recordRun(root: string, input: RecordInput): Promise<strin
   return commitOnBranch(git, {
     id: record.runId,
     branch: input.branch,
+    recoverTo: input.bare ? undefined : recoveryBranch(record.runId),
     recordPath: recordPath(record.runId),
     sourceCommit: record.sourceCommit,
     message: commitMessage(record),
@@ -211,6 +217,8 @@ export interface BranchCommit {
   branch?: string;
   /** A path only this record's commit adds: finding it on the branch means it is recorded already. */
   recordPath: string;
+  /** Where to record when `branch` was deleted meanwhile (made at the source commit); absent: refuse. */
+  recoverTo?: string;
   /** Overrides how a commit made already is found (a lab's record path is rewritten by each checkpoint). */
   recorded?: (ref: string) => Promise<string | undefined>;
   sourceCommit: string;
@@ -227,9 +235,16 @@ export interface BranchCommit {
  */
 export async function commitOnBranch(git: Git, c: BranchCommit): Promise<string> {
   return withRecordLock(git, async () => {
-    const ref = c.branch ?? (await git.headRef());
+    let ref = c.branch ?? (await git.headRef());
+    if (c.recoverTo && !(await git.revParse(ref))) {
+      ref = c.recoverTo;
+      await git.tryRun(['update-ref', '-m', `reprise: ${c.id}'s branch was deleted`, ref, c.sourceCommit, '']); // '': only if absent (a retry finds it)
+    }
     const existing = c.recorded ? await c.recorded(ref) : await findRecordCommit(git, ref, c.recordPath);
-    if (existing) return existing;
+    if (existing) {
+      if (!c.recorded) await repairIndex(git, ref, existing, c.recordPath);
+      return existing;
+    }
     for (let attempt = 0; ; attempt++) {
       const head = await git.revParse(ref);
       if (!head) throw notFound(`cannot record ${c.id}: its branch ${ref} no longer exists; recreate it with: git branch ${ref.replace(/^refs\/heads\//, '')} ${c.sourceCommit}`);
@@ -282,15 +297,65 @@ async function syncWorkingTree(git: Git, oldHead: string, newHead: string, input
 
 /**
  * Move the user's index from `oldHead` to `newHead` after a record commit: two-tree read-tree
- * (-i: index only) updates the entries they have not staged and leaves the index alone on a
- * conflict; a git command of theirs holding the index lock is waited for a moment.
+ * (-i: index only) updates the entries they have not staged. When git refuses (a merge in
+ * conflict, a path they staged), each path the commit changed is carried over unless they staged
+ * their own version of it; a git command of theirs holding the index lock is waited for. Giving up
+ * silently would let their next `git commit` delete the record's files.
  */
 export async function moveIndex(git: Git, oldHead: string, newHead: string): Promise<void> {
-  for (let i = 0; i < 10; i++) {
+  for (let i = 0; i < INDEX_LOCK_WAITS; i++) {
     if ((await git.tryRun(['read-tree', '-m', '-i', oldHead, newHead])) !== undefined) return;
-    if (!(await isIndexLocked(git))) return;
-    await new Promise((r) => setTimeout(r, 100 * (i + 1)));
+    if (!(await isIndexLocked(git))) {
+      if ((await git.tryRun(['update-index', '-z', '--index-info'], { input: await carriedEntries(git, oldHead, newHead) })) !== undefined) return;
+      if (!(await isIndexLocked(git))) throw new Error(`could not bring the index to ${newHead}: git update-index failed`);
+    }
+    await new Promise((r) => setTimeout(r, Math.min(100 * (i + 1), 2000)));
   }
+  // Retryable: a retried record finds its commit and repairs the index then (repairIndex).
+  throw new Error(`${join(await git.gitDir(), 'index.lock')} stayed locked; the record is committed but the index could not follow it`);
+}
+
+/** About a minute of waiting for another git command to release the index. */
+const INDEX_LOCK_WAITS = 40;
+
+/**
+ * `update-index --index-info` lines (NUL-terminated) setting every path that differs between
+ * `oldHead` and `newHead` to its `newHead` entry, where the user's index still holds `oldHead`'s.
+ */
+async function carriedEntries(git: Git, oldHead: string, newHead: string): Promise<string> {
+  // Raw -z: ":<old mode> <new mode> <old sha> <new sha> <status>\0<path>\0".
+  const fields = (await git.run(['diff-tree', '-r', '-z', '--no-renames', oldHead, newHead])).split('\0');
+  const changes = new Map<string, { from: string; to: string }>();
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const [oldMode, newMode, oldSha, newSha] = fields[i]!.slice(1).split(' ');
+    changes.set(fields[i + 1]!, { from: entryOf(oldMode!, oldSha!), to: entryOf(newMode!, newSha!) });
+  }
+  if (!changes.size) return '';
+  // "<mode> <sha> <stage>\t<path>\0": a path in conflict (stage > 0) is the user's to resolve.
+  const staged = new Map<string, string>();
+  for (const line of (await git.run(['ls-files', '-s', '-z', '--', ...[...changes.keys()].map((p) => `:(literal)${p}`)])).split('\0').filter(Boolean)) {
+    const [meta, path] = [line.slice(0, line.indexOf('\t')), line.slice(line.indexOf('\t') + 1)];
+    const [mode, sha, stage] = meta.split(' ');
+    staged.set(path, stage === '0' ? entryOf(mode!, sha!) : 'conflict');
+  }
+  return [...changes]
+    .filter(([path, { from }]) => (staged.get(path) ?? NO_ENTRY) === from)
+    .map(([path, { to }]) => `${to === NO_ENTRY ? `0 ${'0'.repeat(40)}` : to}\t${path}\0`)
+    .join('');
+}
+
+const NO_ENTRY = 'none';
+const entryOf = (mode: string, sha: string) => (/^0+$/.test(mode) ? NO_ENTRY : `${mode} ${sha}`);
+
+/**
+ * A record found already made (a retried record) whose files the checked-out index lacks:
+ * the index is moved across that commit now, so the user's next commit keeps them.
+ */
+async function repairIndex(git: Git, ref: string, commit: string, recordPath: string): Promise<void> {
+  if ((await git.tryRun(['rev-parse', '--is-inside-work-tree']))?.trim() !== 'true' || (await git.headRef()) !== ref) return;
+  if ((await git.run(['ls-files', '-z', '--', `:(literal)${recordPath}`])) !== '') return;
+  const parent = await git.revParse(`${commit}^`);
+  if (parent) await moveIndex(git, parent, commit);
 }
 
 async function isIndexLocked(git: Git): Promise<boolean> {

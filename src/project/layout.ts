@@ -51,6 +51,23 @@ export async function saveEnvironment(root: string, spec: EnvironmentSpec): Prom
   await writeFile(join(root, ENVIRONMENT_FILE), toYaml(spec));
 }
 
+/** What a project never commits: secrets (a run also refuses any file holding a private key) and Jupyter's autosaves. */
+export const PROJECT_GITIGNORE = `# Secrets: keep them in your Reprise config, never in the project's history
+.env
+.env.*
+!.env.example
+*.pem
+*.key
+*.p12
+id_rsa*
+id_dsa*
+id_ecdsa*
+id_ed25519*
+!*.pub
+# Jupyter's autosaves
+.ipynb_checkpoints/
+`;
+
 export interface InitOptions {
   name: string;
   base?: string;
@@ -75,6 +92,7 @@ export async function initProject(dir: string, options: InitOptions): Promise<Pr
   for (const sub of ['code', 'input', 'output', ACTIVITY_DIR]) await writeFile(join(root, sub, '.gitkeep'), '');
   await writeFile(join(root, PROJECT_FILE), toYaml(spec));
   await writeFile(join(root, ENVIRONMENT_FILE), toYaml(environment));
+  await writeFile(join(root, '.gitignore'), PROJECT_GITIGNORE);
   await writeFile(
     join(root, 'README.md'),
     `# ${options.name}\n\nA Reprise project. Code in \`code/\`, data in \`input/\`, results in \`output/\`.\nRun: \`reprise run -- python3 code/<script>.py\`; history: \`reprise log\`.\n`,

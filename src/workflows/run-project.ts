@@ -94,8 +94,8 @@ export async function runProject(input: RunInput): Promise<RunResult> {
     };
     // Outputs and log are collected: removing the job can go on while the run is recorded. A team
     // run collects and publishes in one step (any worker may take it), then removes the job.
-    const commit = run.team
-      ? await transfer.publishRun(finish)
+    const { commit, recoveredBranch } = run.team
+      ? { commit: await transfer.publishRun(finish), recoveredBranch: undefined }
       : (await Promise.all([finishing.record(finish), finishing.cleanup(run, handle)]))[0];
     if (run.team) await finishing.cleanup(run, handle);
     progress.state = state;
@@ -108,6 +108,7 @@ export async function runProject(input: RunInput): Promise<RunResult> {
       exitCode: status.exitCode ?? (state === 'succeeded' ? 0 : 1),
       reason: finish.status.reason,
       commit,
+      ...(recoveredBranch ? { recoveredBranch } : {}),
       backend: run.backend,
       ...(collected?.skipped.length ? { skippedOutputs: collected.skipped } : {}),
     };

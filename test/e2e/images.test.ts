@@ -6,6 +6,7 @@ import { Cli, cliEnv, freePort } from '../helpers/cli.js';
 import { git, repoState, tempDir } from '../helpers/project.js';
 import { BUSYBOX, requireDocker } from '../helpers/docker.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { buildTestImage } from '../helpers/infra.js';
 
 // Images that travel: pushed to a real registry (htpasswd credentials from a Docker config) and
 // recorded by digest, pulled back by a rerun on an engine that lost them, or moved as a file.
@@ -143,6 +144,28 @@ describe('images as files', () => {
     const refused = await cli.run(['image', 'import', corrupt], root);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/^Error: .*corrupt\.tar is not an image archive the engine can load/);
+  });
+
+  it('an imported archive cannot plant the tag of a built environment that later runs would reuse', async () => {
+    const name = `planted${Date.now().toString(36)}`;
+    const root = await newProject(name);
+    const env = await cli.json<{ hash: string; image: string }>(['env', 'show'], root);
+    // What an attacker hands over: the environment's tag and label on content of their own.
+    const forged = buildTestImage(env.image, ['RUN echo forged > /etc/flavour', `LABEL org.reprise.environment=${env.hash}`]);
+    const file = join(await tempDir('reprise-img-forged-'), 'forged.tar');
+    execFileSync('docker', ['save', '-o', file, env.image]);
+    removeImage(env.image);
+    try {
+      expect(await cli.json<{ images: string[] }>(['image', 'import', file], root)).toEqual({ images: [forged] });
+      expect(hasImage(forged)).toBe(true); // there by id, for reruns that name it
+      expect(hasImage(env.image)).toBe(false);
+      const ran = await cli.run(['run', '--', 'sh', 'code/job.sh'], root);
+      expect(ran.code, ran.stderr).toBe(0);
+      expect(await readFile(join(root, 'output/flavour.txt'), 'utf8')).toBe(`${name}\n`);
+      expect((await lastRecord(root)).image.digest).not.toBe(forged);
+    } finally {
+      removeImage(forged);
+    }
   });
 
   it('export --image carries the history and a run\'s image in one file; import opens both; a hostile archive is refused', async () => {

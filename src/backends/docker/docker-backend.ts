@@ -10,6 +10,7 @@ import type { Backend, BackendCheck, Collected, CollectOptions, JobHandle, JobSp
 import type { SkippedOutput } from '../../project/tar-members.js';
 import { jobWorkdir, OOM_REASON, PROJECT_MOUNT, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { ensureLocalImage } from '../../images/local.js';
+import { hardenedHostConfig } from './hardening.js';
 import { describeEndpoint, pingEngine, statusCode } from '../../images/engine.js';
 
 const RUN_LABEL = 'org.reprise.run';
@@ -25,7 +26,10 @@ interface DockerHandle extends JobHandle {
 export class DockerBackend implements Backend {
   readonly kind = 'docker';
 
-  constructor(private readonly docker: Docker) {}
+  constructor(
+    private readonly docker: Docker,
+    private readonly options: { pidsLimit?: number } = {},
+  ) {}
 
   async check(): Promise<BackendCheck> {
     const version = await pingEngine(this.docker);
@@ -195,6 +199,7 @@ export class DockerBackend implements Backend {
         Binds: [`${job.staged.sources}:${PROJECT_MOUNT}`],
         // Tracked inputs are links to the data cache: mounted again read-only over the project (Mounts: any character in a path).
         Mounts: (job.staged.readOnly ?? []).map((p) => ({ Type: 'bind' as const, Source: `${job.staged.sources}/${p}`, Target: `${PROJECT_MOUNT}/${p}`, ReadOnly: true })),
+        ...hardenedHostConfig(this.options.pidsLimit),
         NanoCpus: r.cpus ? Math.round(r.cpus * 1e9) : undefined,
         Memory: r.memoryBytes,
         MemorySwap: r.memoryBytes, // no swap beyond the limit

@@ -18,6 +18,24 @@ export const STOP_FILE = `${PROJECT_DIR}/.reprise-stop`;
 export const SOURCES_WAIT_SECONDS = 1800;
 /** activeDeadlineSeconds = the run's time limit + this, for staging and collecting. */
 export const DEADLINE_SLACK_SECONDS = 900;
+/** A finished Job the worker never cleaned up (it died) is removed by the cluster after a day. */
+export const FINISHED_TTL_SECONDS = 86_400;
+/**
+ * Images built FROM busybox or Debian run as root unless told: the pod runs as this uid instead
+ * (the `restricted` Pod Security Standard), its emptyDir group-owned by the same gid (fsGroup).
+ */
+export const RUN_AS_ID = 1000;
+
+/** The `restricted` Pod Security Standard, pod level: a non-root uid, the runtime's default seccomp profile. */
+const POD_SECURITY = {
+  runAsNonRoot: true,
+  runAsUser: RUN_AS_ID,
+  runAsGroup: RUN_AS_ID,
+  fsGroup: RUN_AS_ID,
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+/** ...and per container: no privilege escalation, no capability. */
+const CONTAINER_SECURITY = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
 
 const WAIT_FOR_SOURCES = `i=0; while [ ! -e ${READY_FILE} ]; do i=$((i+1)); if [ "$i" -gt ${SOURCES_WAIT_SECONDS} ]; then echo "reprise: the sources never arrived" >&2; exit 1; fi; sleep 1; done`;
 // The user's argv arrives as "$@": it is never pasted into the script.
@@ -41,8 +59,12 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
   const name = jobName(job.runId);
   const labels = { 'app.kubernetes.io/managed-by': MANAGED_BY, [RUN_ID_LABEL]: name.slice('reprise-'.length) };
   const resources = resourceRequirements(job);
-  const securityContext = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
-  const volumeMounts = [{ name: 'project', mountPath: PROJECT_DIR }];
+  const securityContext = CONTAINER_SECURITY;
+  // HOME=/tmp: an image's own /tmp may be root's (busybox) and the pod runs as uid 1000.
+  const volumeMounts = [
+    { name: 'project', mountPath: PROJECT_DIR },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
   const timeSeconds = job.resources.timeSeconds;
   return {
     apiVersion: 'batch/v1',
@@ -50,6 +72,7 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
     metadata: { name, namespace: options.namespace, labels },
     spec: {
       backoffLimit: 0,
+      ttlSecondsAfterFinished: FINISHED_TTL_SECONDS,
       ...(timeSeconds ? { activeDeadlineSeconds: timeSeconds + DEADLINE_SLACK_SECONDS } : {}),
       template: {
         metadata: { labels },
@@ -59,7 +82,11 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
           terminationGracePeriodSeconds: 5,
           automountServiceAccountToken: false,
           enableServiceLinks: false,
-          volumes: [{ name: 'project', emptyDir: {} }],
+          securityContext: POD_SECURITY,
+          volumes: [
+            { name: 'project', emptyDir: {} },
+            { name: 'tmp', emptyDir: {} },
+          ],
           initContainers: [
             {
               name: INIT_CONTAINER,

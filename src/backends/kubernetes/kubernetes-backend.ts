@@ -130,6 +130,7 @@ export class KubernetesBackend implements Backend {
           break;
         }
         if (pullFailure(seen) || unschedulable(seen.pod)) break; // queued: status() uploads once it starts
+        if (!seen.pod && (await this.podRefusal(handle, seen.job))) break; // refused: status() says why
         await sleep(250);
       }
     } catch (err) {
@@ -180,12 +181,36 @@ export class KubernetesBackend implements Backend {
         finishedAt: isoTime(terminated.finishedAt),
       };
     }
+    if (!seen.pod) {
+      const refused = await this.podRefusal(h, seen.job);
+      if (refused) return { phase: 'pending', reason: refused, never: true, refused: true };
+    }
     const failed = jobFailure(seen);
     if (failed) return { phase: 'exited', exitCode: deadlineExceeded(seen.job) && h.timeSeconds ? TIMEOUT_EXIT_CODE : 1, reason: failed };
     if (seen.init?.state?.running && seen.pod) await this.uploadSources(h, seen.pod);
     const waiting = schedulingMessage(seen.pod);
     if (waiting) return { phase: 'pending', reason: waiting, ...(/Insufficient/.test(waiting) && !(await this.anyNodeFits(seen.pod!)) ? { never: true } : {}) };
     return { phase: 'pending' };
+  }
+
+  /**
+   * Why the API server refuses the Job's pod (admission: Pod Security, a ResourceQuota, a
+   * LimitRange), from the Job controller's FailedCreate events for this very Job (by uid): the
+   * controller retries forever and the Job itself never says so.
+   */
+  private async podRefusal(h: KubernetesHandle, job: V1Job): Promise<string | undefined> {
+    const uid = job.metadata?.uid;
+    if (!uid) return undefined;
+    const events = await this.core
+      .listNamespacedEvent({ namespace: h.namespace, fieldSelector: `involvedObject.kind=Job,involvedObject.uid=${uid},reason=FailedCreate` })
+      .catch((err: unknown) => {
+        if (apiStatus(err) === 403) return undefined; // not allowed to look (a Role without events list): keep waiting
+        throw err;
+      });
+    if (!events) return undefined;
+    const message = events.items.map((e) => e.message ?? '').find((m) => / is forbidden: /.test(m));
+    // 'Error creating: pods "reprise-run-x-abcde" is forbidden: violates PodSecurity …' → from "violates".
+    return message && oneLine(message.replace(/^.*? is forbidden: /, ''));
   }
 
   /**

@@ -17,12 +17,16 @@ export interface ContainerRuntime {
   convertCommand(tar: string, dest: string): string;
   /**
    * Shell command pulling `reference` (repo@sha256:…) from its registry on the cluster into the
-   * image at `dest`, with `scratch` for the runtime's own storage. With `auth`, the credentials
-   * are in the environment as REGISTRY_USERNAME / REGISTRY_PASSWORD.
+   * image at `dest`, with `scratch` for the runtime's own storage, failing unless the image pulled
+   * has the recorded id `configHex` (the sha256 of its config, as Docker names images). With
+   * `auth`, the credentials are in the environment as REGISTRY_USERNAME / REGISTRY_PASSWORD.
    */
-  pullCommand(reference: string, dest: string, scratch: string, auth: boolean): string;
-  /** Shell command running argv in `cwd` in the image, with the run's project directory at /project. */
-  runCommand(image: string, projectDir: string, argv: string[], gpus: number, cwd?: string): string;
+  pullCommand(reference: string, dest: string, scratch: string, auth: boolean, configHex: string): string;
+  /**
+   * Shell command running argv in `cwd` in the image, with the run's project directory at
+   * /project; `envNames` are the variables the batch script exported for the job.
+   */
+  runCommand(image: string, projectDir: string, argv: string[], gpus: number, cwd?: string, envNames?: string[]): string;
 }
 
 /** Charliecloud: an unpacked directory image, run unprivileged by `ch-run`. Proven on the test cluster. */
@@ -36,12 +40,14 @@ export const charliecloud: ContainerRuntime = {
   // ch-image pulls (HTTPS only; --no-cache: its git build cache is for builds) into its own storage;
   // ch-convert unpacks it as a directory image
   // (ch/environment included) and the storage copy is dropped: the converted image is the cache.
-  pullCommand: (reference, dest, scratch, auth) => {
+  // ch-image keeps the config it downloaded as dlcache/<its sha256>.json: that file, hashed again, is the image's id.
+  pullCommand: (reference, dest, scratch, auth, configHex) => {
     const store = `CH_IMAGE_STORAGE=${shellQuote(scratch)}`;
     const creds = auth ? 'CH_IMAGE_USERNAME="$REGISTRY_USERNAME" CH_IMAGE_PASSWORD="$REGISTRY_PASSWORD" ' : '';
     const ref = shellQuote(reference);
+    const verify = isPulled(`${scratch}/dlcache/${configHex}.json`, reference, configHex);
     return (
-      `${creds}${store} ch-image --no-cache pull ${auth ? '--auth ' : ''}${ref} && ${store} ch-convert -i ch-image -o dir ${ref} ${shellQuote(dest)}` +
+      `${creds}${store} ch-image --no-cache pull ${auth ? '--auth ' : ''}${ref} && ${verify} && ${store} ch-convert -i ch-image -o dir ${ref} ${shellQuote(dest)}` +
       ` && mkdir -p ${shellQuote(dest + PROJECT_MOUNT)}; rc=$?; rm -rf ${shellQuote(scratch)}; exit $rc`
     );
   },
@@ -64,18 +70,33 @@ export const apptainer: ContainerRuntime = {
   exportFormat: 'docker-archive',
   imagePath: (imagesDir, digestHex) => `${imagesDir}/${digestHex}.sif`,
   convertCommand: (tar, dest) => shellCommand(['apptainer', 'build', dest, `docker-archive:${tar}`]),
-  pullCommand: (reference, dest, scratch, auth) =>
+  // Apptainer's OCI blob cache holds the config it pulled under its sha256 (not proven on the test cluster).
+  pullCommand: (reference, dest, scratch, auth, configHex) =>
     `${auth ? 'APPTAINER_DOCKER_USERNAME="$REGISTRY_USERNAME" APPTAINER_DOCKER_PASSWORD="$REGISTRY_PASSWORD" ' : ''}APPTAINER_CACHEDIR=${shellQuote(scratch)} ` +
-    `${shellCommand(['apptainer', 'build', dest, `docker://${reference}`])}; rc=$?; rm -rf ${shellQuote(scratch)}; exit $rc`,
-  runCommand: (image, projectDir, argv, gpus, cwd = PROJECT_MOUNT) =>
+    `${shellCommand(['apptainer', 'build', dest, `docker://${reference}`])} && ${isPulled(`${scratch}/cache/blob/blobs/sha256/${configHex}`, reference, configHex)}` +
+    `; rc=$?; rm -rf ${shellQuote(scratch)}; exit $rc`,
+  // Contained: --containall gives an empty private home, /tmp and /dev, its own PID and IPC
+  // namespaces and a clean environment (only the job's variables, passed as APPTAINERENV_*), and
+  // nothing of the host is bound but the run's own project directory.
+  runCommand: (image, projectDir, argv, gpus, cwd = PROJECT_MOUNT, envNames = []) =>
+    envNames.map((name) => `APPTAINERENV_${name}="$${name}" `).join('') +
     shellCommand([
       'apptainer', 'exec',
+      '--containall',
       '--bind', `${projectDir}:${PROJECT_MOUNT}`,
       '--pwd', cwd,
       ...(gpus > 0 ? ['--nv'] : []),
       image, ...viaShell(argv),
     ]),
 };
+
+/**
+ * Shell test: `config` (the runtime's copy of the pulled image's config) exists and hashes to
+ * `configHex`, else a one-line reason on stderr. A reference naming another image than the
+ * record's is never installed under the record's digest.
+ */
+const isPulled = (config: string, reference: string, configHex: string) =>
+  `{ test "$(sha256sum < ${shellQuote(config)} 2>/dev/null | cut -c1-64)" = ${shellQuote(configHex)} || { echo ${shellQuote(`reprise: ${reference} is not the recorded image sha256:${configHex}`)} >&2; false; }; }`;
 
 /**
  * The user's argv behind `sh -c 'exec "$@"'` (never pasted into the script): a command the

@@ -123,11 +123,11 @@ export class SlurmBackend implements Backend {
       account: this.config.account,
       qos: this.config.qos,
       extraArgs: this.config.sbatchArgs,
-      env: { ...job.env, REPRISE_RUN_ID: job.runId },
-      command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job)),
+      env: jobEnv(job),
+      command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job), Object.keys(jobEnv(job))),
     });
     // Rewriting job.sh is harmless: once a job exists the submit script returns it, unchanged.
-    await this.ssh.writeFile(`${runDir}/job.sh`, script, 0o755);
+    await this.ssh.writeFile(`${runDir}/job.sh`, script, 0o700);
     const submitted = await this.ssh.exec(['sh', '-c', SUBMIT_SCRIPT, 'sh', runDir, jobName(job.runId)]);
     if (submitted.code !== 0) {
       const refusal = sbatchRefusal(submitted.stderr);
@@ -293,10 +293,10 @@ export class SlurmBackend implements Backend {
     // Unique temporary names, then one rename: concurrent stages of one digest never collide,
     // and a crash never leaves a half-converted image under the final name.
     const tmp = `${imagesDir}/.incoming-${hex.slice(0, 16)}-${randomBytes(4).toString('hex')}`;
-    await this.ssh.run(['mkdir', '-p', imagesDir]);
+    await this.ssh.run(['sh', '-c', 'mkdir -p "$1" && chmod 0700 "$1"', 'sh', imagesDir]); // nor the image cache
     let pullFailure: string | undefined;
     if (request.image.reference) {
-      pullFailure = await this.pullOnCluster(request.image.reference, tmp, target);
+      pullFailure = await this.pullOnCluster(request.image.reference, hex, tmp, target);
       if (!pullFailure) return target;
       this.deps.onProgress?.('image-pull-failed', pullFailure);
     }
@@ -331,13 +331,13 @@ export class SlurmBackend implements Backend {
    * this worker's Docker credentials for that registry, if any, handed over in a 0600 file that
    * the command reads and deletes (never on a command line). Returns why it failed, if it did.
    */
-  private async pullOnCluster(reference: string, tmp: string, target: string): Promise<string | undefined> {
+  private async pullOnCluster(reference: string, hex: string, tmp: string, target: string): Promise<string | undefined> {
     this.deps.onProgress?.('image-pull', reference, 0);
     const auth = await dockerAuth(registryHost(reference));
     const authFile = `${tmp}.auth`;
     if (auth) await this.ssh.writeFile(authFile, `${auth.username}\n${auth.password}\n`, 0o600);
     const readAuth = auth ? '{ IFS= read -r REGISTRY_USERNAME; IFS= read -r REGISTRY_PASSWORD; } < "$1"; rm -f "$1"; ' : '';
-    const pull = this.runtime.pullCommand(reference, `${tmp}.img`, `${tmp}.store`, Boolean(auth));
+    const pull = this.runtime.pullCommand(reference, `${tmp}.img`, `${tmp}.store`, Boolean(auth), hex);
     const install = `mv -T ${shellQuote(`${tmp}.img`)} ${shellQuote(target)} 2>/dev/null || test -e ${shellQuote(target)}`;
     const script = `${readAuth}( ${pull} ) && { ${install}; }; rc=$?; rm -rf ${shellQuote(`${tmp}.img`)}; exit $rc`;
     const r = await this.ssh.exec(['sh', '-c', script, 'sh', authFile], 30 * 60_000);
@@ -362,7 +362,8 @@ export class SlurmBackend implements Backend {
   private async runDir(runId: string): Promise<string> {
     if (!RUN_ID.test(runId)) throw badInput(`invalid run id "${runId}"`);
     const dir = `${await this.workdir()}/runs/${runId}`;
-    await this.ssh.run(['mkdir', '-p', dir]);
+    // 0700 down from runs/: another account's job on the cluster cannot read a run's sources or outputs.
+    await this.ssh.run(['sh', '-c', 'mkdir -p "$1" && chmod 0700 "$(dirname "$1")" "$1"', 'sh', dir]);
     return dir;
   }
 
@@ -413,14 +414,14 @@ export class SlurmBackend implements Backend {
       extraArgs: this.config.sbatchArgs,
       elements: jobs.map((job, i) => ({
         runDir: runDirs[i]!,
-        env: { ...job.env, REPRISE_RUN_ID: job.runId },
-        command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job)),
+        env: jobEnv(job),
+        command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job), Object.keys(jobEnv(job))),
       })),
     });
     // Uniquely named: concurrent repeats never write over each other; the submit script takes them.
     const tmp = `.incoming-${randomBytes(6).toString('hex')}`;
-    await this.ssh.run(['mkdir', '-p', arrayDir]);
-    await this.ssh.writeFile(`${arrayDir}/${tmp}.sh`, script, 0o755);
+    await this.ssh.run(['sh', '-c', 'mkdir -p "$1" && chmod 0700 "$(dirname "$1")" "$1"', 'sh', arrayDir]);
+    await this.ssh.writeFile(`${arrayDir}/${tmp}.sh`, script, 0o700);
     await this.ssh.writeFile(`${arrayDir}/${tmp}.elements`, runDirs.map((d) => `${d}\n`).join(''));
     const submitted = await this.ssh.exec(['sh', '-c', ARRAY_SUBMIT_SCRIPT, 'sh', arrayDir, name, `${tmp}.sh`, `${tmp}.elements`]);
     if (submitted.code !== 0) {
@@ -502,3 +503,6 @@ function sshTarget(config: SlurmConfig, env?: SshEnv): SshTarget {
     throw err;
   }
 }
+
+/** The variables a job's batch script exports (and Apptainer passes into its clean environment). */
+const jobEnv = (job: JobSpec): Record<string, string> => ({ ...job.env, REPRISE_RUN_ID: job.runId });

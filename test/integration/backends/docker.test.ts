@@ -6,6 +6,7 @@ import { DockerBackend } from '../../../src/backends/docker/docker-backend.js';
 import { dockerClient } from '../../../src/images/engine.js';
 import type { JobHandle, JobSpec } from '../../../src/backends/types.js';
 import { RepriseError } from '../../../src/errors.js';
+import { DEFAULT_PIDS_LIMIT } from '../../../src/backends/docker/hardening.js';
 import { tempDir } from '../../helpers/project.js';
 import { BUSYBOX, containersOf, requireDocker } from '../../helpers/docker.js';
 
@@ -85,6 +86,32 @@ describe('DockerBackend against the real engine', () => {
     await until(h, 'running');
     await new Promise((r) => setTimeout(r, 1500));
     expect(await backend.status(h)).toMatchObject({ phase: 'exited', exitCode: 124, reason: 'time limit 0:00:01 exceeded' });
+  });
+
+  it('runs the container without capabilities, setuid gain or an unbounded process table', async () => {
+    const h = await backend.submit(await job(['sh', '-c', 'grep ^CapEff /proc/self/status']));
+    handles.push(h);
+    await until(h, 'exited');
+    const { HostConfig } = await docker.getContainer(h.jobId).inspect();
+    expect(HostConfig).toMatchObject({ SecurityOpt: ['no-new-privileges'], CapDrop: ['ALL'], PidsLimit: DEFAULT_PIDS_LIMIT });
+    expect(await text(await backend.logs(h))).toMatch(/^CapEff:\s+0+$/m);
+  });
+
+  it('a job forking past the pids limit is refused its forks and fails; under the limit the same job succeeds', async () => {
+    const forks = ['sh', '-c', 'for i in $(seq 100); do sleep 60 & done; echo all-forked; kill $(jobs -p)'];
+    const limited = new DockerBackend(docker, { pidsLimit: 32 });
+    const h = await limited.submit(await job(forks));
+    handles.push(h);
+    const status = await until(h, 'exited');
+    const log = await text(await limited.logs(h));
+    expect(log).toMatch(/can't fork/);
+    expect(log).not.toMatch(/all-forked/);
+    expect(status.exitCode).not.toBe(0);
+    const roomy = new DockerBackend(docker, { pidsLimit: 256 });
+    const ok = await roomy.submit(await job(forks));
+    handles.push(ok);
+    expect(await until(ok, 'exited')).toMatchObject({ exitCode: 0 });
+    expect(await text(await roomy.logs(ok))).toMatch(/all-forked/);
   });
 
   it('stage refuses an image the engine does not have and that has no registry reference, saying how to bring it', async () => {

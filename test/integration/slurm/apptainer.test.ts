@@ -83,6 +83,25 @@ describe('the apptainer runtime on the slurm test cluster', () => {
     }
   }, 300_000);
 
+  it('runs contained: no home or other host directory, no login environment, only the run\'s project bound', async () => {
+    const backend = new SlurmBackend({ ...clusterConfig(workdir), runtime: 'apptainer' });
+    let canary: string;
+    try {
+      canary = (await backend.ssh.run(['sh', '-c', 'f="$HOME/reprise-it/$1/canary"; echo secret > "$f"; printf %s "$f"', 'sh', suite])).trim();
+    } finally {
+      backend.close();
+    }
+    const probe = 'cat "$1" 2>/dev/null || echo "canary: unreadable"; echo "slurm: ${SLURM_JOB_ID:-none}"; echo "run: ${REPRISE_RUN_ID:-none}"; ls /project';
+    const r = await cli.run(['run', '--on', 'hpc', '--json', '--', 'sh', '-c', probe, 'sh', canary], root);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const { runId } = JSON.parse(r.stdout) as { runId: string };
+    const logs = (await cli.run(['logs', runId], root)).stdout;
+    expect(logs).toContain('canary: unreadable\n');
+    expect(logs).not.toContain('secret');
+    expect(logs).toContain('slurm: none\n');
+    expect(logs).toContain(`run: ${runId}\n`);
+  }, 300_000);
+
   it('a command the image lacks exits 127, as on the other runtimes', async () => {
     const r = await cli.run(['run', '--on', 'hpc', '--json', '--', 'no-such-command-here'], root);
     expect(JSON.parse(r.stdout)).toMatchObject({ exitCode: 127 });

@@ -60,6 +60,21 @@ describe('SLURM stage by registry digest', () => {
     expect(out).toBe('hi from the image env\n');
   });
 
+  it('a reference naming another image than the recorded digest is refused, never cached under that digest', async () => {
+    const pushedTag = `reprise-slurm-pull:${suite}-other`;
+    const pushed = buildTestImage(pushedTag);
+    const reference = await pushImage(dockerClient(), `${site.SLURM_REGISTRY}/reprise-it`, { digest: pushed, tag: pushedTag });
+    const recorded = buildTestImage(`reprise-slurm-pull:${suite}-recorded`);
+    rmi(recorded); // the cluster's pull is the only way left to get it
+    rmi(pushed);
+    progress.length = 0;
+    const err = await backend.stage({ runId: `${suite}-m`, image: { digest: recorded, reference }, sourcesDir }).catch((e: Error) => e);
+    expect(String(err)).toMatch(new RegExp(`the cluster could not pull it either: .*${reference.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not the recorded image ${recorded}`));
+    const images = await backend.ssh.run(['sh', '-c', `ls -A ${workdir.replace('~/', '')}/images`]);
+    expect(images).not.toContain(recorded.slice(7));
+    expect(images).not.toMatch(/\.incoming/);
+  });
+
   it('a digest the registry lacks falls back to shipping from this machine, and says why when it cannot', async () => {
     const tag = `reprise-slurm-pull:${suite}-b`;
     const digest = buildTestImage(tag);

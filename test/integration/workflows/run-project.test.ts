@@ -13,6 +13,7 @@ import { createBackend } from '../../../src/backends/registry.js';
 import type { Backend } from '../../../src/backends/types.js';
 import { badInput } from '../../../src/errors.js';
 import { readFeed, readRecord, findRun } from '../../../src/project/history.js';
+import { describeResult } from '../../../src/cli/launch.js';
 import { git, makeProject, repoState, tempDir } from '../../helpers/project.js';
 import { startTemporal, startWorker, testActivities, workflowsPath } from '../../helpers/temporal.js';
 import { BUSYBOX, containersOf, requireDocker } from '../../helpers/docker.js';
@@ -118,6 +119,21 @@ describe('runProject on local Docker', () => {
     expect(result.reason).toBe('could not start: exec: "nosuchcommand": executable file not found in $PATH');
     expect((await readRecord(p.root, await findRun(p.root, i.runId))).record).toMatchObject({ state: 'failed', exitCode: 127, reason: result.reason });
     expect(containersOf(i.runId)).toEqual([]);
+  });
+
+  it('records a run whose branch was deleted while it ran on a branch named after the run, and says so', async () => {
+    const p = await makeProject({ files: { 'code/run.sh': 'sleep 3; echo 7 > output/seven.txt\n' } });
+    git(p.root, 'checkout', '-qb', 'experiment');
+    const i = input(p.root, ['sh', 'code/run.sh']);
+    const handle = await start(i);
+    await waitForState(i.runId, 'running');
+    git(p.root, 'checkout', '-q', 'main');
+    git(p.root, 'branch', '-D', 'experiment');
+    const result = (await handle.result()) as RunResult;
+    expect(result).toMatchObject({ state: 'succeeded', recoveredBranch: i.runId });
+    expect(git(p.root, 'rev-parse', i.runId).trim()).toBe(result.commit);
+    expect(git(p.root, 'show', `${result.commit}:output/seven.txt`)).toBe('7\n');
+    expect(describeResult(result)).toMatch(new RegExp(`recorded in ${result.commit.slice(0, 12)} on branch ${i.runId} \\(the branch it started from was deleted while it ran\\)$`));
   });
 
   it('enforces the time limit', async () => {

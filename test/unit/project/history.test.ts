@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { cachedGrepLog, digestTree, exportSources, findRun, readFeed, readRecord, recordRun, snapshotSources } from '../../../src/project/history.js';
 import type { RunRecord } from '../../../src/project/run-record.js';
 import { git, makeProject, repoState, tempDir } from '../../helpers/project.js';
+import { RepriseError } from '../../../src/errors.js';
 import { sampleRecord } from './run-record.test.js';
 import { fakeRunFiles } from '../../helpers/sync.js';
 
@@ -35,6 +36,33 @@ describe('snapshotSources', () => {
     expect(git(p.root, 'show', `${snap.sourceCommit}:code/new.py`)).toBe('new\n');
     expect(git(p.root, 'ls-tree', '-r', '--name-only', snap.sourceCommit)).not.toContain('output/stale.txt');
     expect(git(p.root, 'rev-parse', `${snap.sourceCommit}^`).trim()).toBe(before.head);
+  });
+
+  it.each([
+    ['a PEM private key', 'code/deploy-credentials', '-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\n'],
+    ['an OpenSSH private key', 'input/backup_ssh', '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----\n'],
+    ['a key inside another file', 'code/notes.txt', 'see below\n-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n'],
+  ])('refuses to sweep %s into a commit, naming it, and leaves the project as it was', async (_, path, content) => {
+    const p = await makeProject({ files: { 'code/a.py': 'v1\n' } });
+    await writeFile(join(p.root, 'code/a.py'), 'v2\n');
+    await writeFile(join(p.root, path), content);
+    const before = repoState(p.root);
+    const objects = git(p.root, 'count-objects');
+    const err = await snapshotSources(p.root, 'run-k').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RepriseError);
+    expect((err as RepriseError).kind).toBe('BadInput');
+    expect((err as RepriseError).message).toBe(
+      `${path} looks like a private key; Reprise will not commit it: move it out of the project (or add it to .gitignore) and run again`,
+    );
+    expect(repoState(p.root)).toEqual(before);
+    expect(git(p.root, 'count-objects')).toBe(objects);
+  });
+
+  it('sweeps a public key and a file that only mentions private keys', async () => {
+    const p = await makeProject();
+    await writeFile(join(p.root, 'code/id_ed25519.pub'), 'ssh-ed25519 AAAAC3Nza me@host\n');
+    await writeFile(join(p.root, 'code/howto.md'), 'A key starts with BEGIN OPENSSH PRIVATE KEY.\n');
+    expect((await snapshotSources(p.root, 'run-p')).swept).toBe(true);
   });
 });
 
@@ -72,6 +100,64 @@ describe('recordRun', () => {
     expect(git(p.root, 'show', `${commit}:code/b.py`)).toBe('v1\n');
     expect(git(p.root, 'status', '--porcelain').split('\n').filter(Boolean).sort()).toEqual(['?? notes.txt', 'M  code/b.py', ' M code/a.py'].sort());
     expect(await readFile(join(p.root, 'code/a.py'), 'utf8')).toBe('edited meanwhile\n');
+  });
+
+  it('keeps the record in the index while the user is in a merge conflict, so their merge commit keeps it', async () => {
+    const p = await makeProject({ files: { 'code/a.py': 'base\n' } });
+    git(p.root, 'checkout', '-qb', 'side');
+    await writeFile(join(p.root, 'code/a.py'), 'side\n');
+    git(p.root, 'commit', '-qam', 'side');
+    git(p.root, 'checkout', '-q', 'main');
+    await writeFile(join(p.root, 'code/a.py'), 'main\n');
+    git(p.root, 'commit', '-qam', 'main');
+    expect(() => git(p.root, 'merge', '-q', 'side')).toThrow();
+    const run = await fakeRun(p.root, 'run-merge1112222', git(p.root, 'rev-parse', 'HEAD').trim(), { 'r.txt': '1\n' });
+    const commit = await recordRun(p.root, run);
+    expect(git(p.root, 'ls-files', '-s', 'code/a.py').trim().split('\n')).toHaveLength(3); // their conflict is theirs
+    await writeFile(join(p.root, 'code/a.py'), 'resolved\n');
+    git(p.root, 'add', 'code/a.py');
+    git(p.root, 'commit', '-qm', 'merge side');
+    const files = git(p.root, 'ls-tree', '-r', '--name-only', 'HEAD');
+    expect(files).toContain('.reprise/activity/run-merge1112222.json');
+    expect(files).toContain('output/r.txt');
+    expect(git(p.root, 'rev-parse', 'HEAD^1').trim()).toBe(commit);
+  });
+
+  it('carries the record into the index when the user staged their own version of one of its outputs, keeping theirs', async () => {
+    const p = await makeProject({ files: { 'output/r.txt': 'old\n' } });
+    const head = git(p.root, 'rev-parse', 'HEAD').trim();
+    await writeFile(join(p.root, 'output/r.txt'), 'mine\n');
+    git(p.root, 'add', 'output/r.txt');
+    await recordRun(p.root, await fakeRun(p.root, 'run-staged112222', head, { 'r.txt': 'run\n', 'other.txt': 'o\n' }));
+    const staged = git(p.root, 'diff', '--cached', '--name-status', 'HEAD');
+    expect(staged).not.toMatch(/activity|other\.txt/);
+    expect(git(p.root, 'show', ':output/r.txt')).toBe('mine\n');
+  });
+
+  it('a retried record repairs an index left behind its commit', async () => {
+    const p = await makeProject();
+    const head = git(p.root, 'rev-parse', 'HEAD').trim();
+    const run = await fakeRun(p.root, 'run-repair112222', head, { 'r.txt': '1\n' });
+    const commit = await recordRun(p.root, run);
+    git(p.root, 'read-tree', head); // as if the index could not follow the first time
+    expect(git(p.root, 'diff', '--cached', '--name-only', 'HEAD')).toContain('.reprise/activity/run-repair112222.json');
+    expect(await recordRun(p.root, run)).toBe(commit);
+    expect(git(p.root, 'diff', '--cached', '--name-only', 'HEAD')).toBe('');
+  });
+
+  it('records a run whose branch was deleted while it ran on a branch named after the run, once', async () => {
+    const p = await makeProject();
+    git(p.root, 'checkout', '-qb', 'experiment');
+    const source = git(p.root, 'rev-parse', 'HEAD').trim();
+    git(p.root, 'checkout', '-q', 'main');
+    git(p.root, 'branch', '-D', 'experiment');
+    const run = await fakeRun(p.root, 'run-gone11112222', source, { 'r.txt': '1\n' });
+    const commit = await recordRun(p.root, { ...run, branch: 'refs/heads/experiment' });
+    expect(git(p.root, 'rev-parse', 'run-gone11112222').trim()).toBe(commit);
+    expect(git(p.root, 'rev-parse', `${commit}^`).trim()).toBe(source);
+    expect(git(p.root, 'show', `${commit}:output/r.txt`)).toBe('1\n');
+    expect(await recordRun(p.root, { ...run, branch: 'refs/heads/experiment' })).toBe(commit);
+    expect(git(p.root, 'rev-parse', 'HEAD').trim()).toBe(source); // main, checked out, untouched
   });
 
   it('is idempotent: recording the same run twice makes one commit', async () => {

@@ -33,11 +33,14 @@ describe('jobName', () => {
 });
 
 describe('jobManifest', () => {
-  it('builds the exact Job: labels, emptyDir, init container, argv as separate args, security, resources, deadline', () => {
+  it('builds the exact Job: labels, emptyDir, init container, argv as separate args, restricted security, resources, deadline, TTL', () => {
     const job = jobManifest(spec({ resources: { cpus: 1.5, memoryBytes: 512 * 2 ** 20, gpus: 2, timeSeconds: 3600 } }), { namespace: 'reprise-runs' });
     const labels = { 'app.kubernetes.io/managed-by': 'reprise', 'reprise.run/id': 'run-abc234' };
     const securityContext = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
-    const volumeMounts = [{ name: 'project', mountPath: '/project' }];
+    const volumeMounts = [
+      { name: 'project', mountPath: '/project' },
+      { name: 'tmp', mountPath: '/tmp' },
+    ];
     const amounts = { cpu: '1500m', memory: String(512 * 2 ** 20), 'nvidia.com/gpu': '2' };
     expect(job).toEqual({
       apiVersion: 'batch/v1',
@@ -45,6 +48,7 @@ describe('jobManifest', () => {
       metadata: { name: 'reprise-run-abc234', namespace: 'reprise-runs', labels },
       spec: {
         backoffLimit: 0,
+        ttlSecondsAfterFinished: 86_400,
         activeDeadlineSeconds: 3600 + 900,
         template: {
           metadata: { labels },
@@ -53,7 +57,12 @@ describe('jobManifest', () => {
             terminationGracePeriodSeconds: 5,
             automountServiceAccountToken: false,
             enableServiceLinks: false,
-            volumes: [{ name: 'project', emptyDir: {} }],
+            // The `restricted` Pod Security Standard: an image that runs as root by default runs as 1000.
+            securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+            volumes: [
+              { name: 'project', emptyDir: {} },
+              { name: 'tmp', emptyDir: {} },
+            ],
             initContainers: [
               {
                 name: 'sources',

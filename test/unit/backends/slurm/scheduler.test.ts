@@ -81,22 +81,31 @@ describe('batchScript', () => {
     expect(charliecloud.runCommand('/img', '/r/project', ['python', 'x.py'], 0, '/project/code')).toBe(`'ch-run' '--set-env' '-b' '/r/project:/project' '-c' '/project/code' '/img' '--' 'sh' '-c' 'exec "$@"' 'reprise-run' 'python' 'x.py'`);
   });
 
-  it('apptainer binds the project, sets the workdir and adds --nv for GPUs', () => {
-    expect(apptainer.runCommand('/i.sif', '/r/project', ['python', 'x.py'], 1)).toBe(`'apptainer' 'exec' '--bind' '/r/project:/project' '--pwd' '/project' '--nv' '/i.sif' 'sh' '-c' 'exec "$@"' 'reprise-run' 'python' 'x.py'`);
-    expect(apptainer.runCommand('/i.sif', '/r/project', ['python', 'x.py'], 0, '/project/code')).toBe(`'apptainer' 'exec' '--bind' '/r/project:/project' '--pwd' '/project/code' '/i.sif' 'sh' '-c' 'exec "$@"' 'reprise-run' 'python' 'x.py'`);
+  it('apptainer runs contained, binds only the project, passes the job\'s variables, sets the workdir and adds --nv for GPUs', () => {
+    expect(apptainer.runCommand('/i.sif', '/r/project', ['python', 'x.py'], 1)).toBe(`'apptainer' 'exec' '--containall' '--bind' '/r/project:/project' '--pwd' '/project' '--nv' '/i.sif' 'sh' '-c' 'exec "$@"' 'reprise-run' 'python' 'x.py'`);
+    expect(apptainer.runCommand('/i.sif', '/r/project', ['python', 'x.py'], 0, '/project/code', ['SEED', 'REPRISE_RUN_ID'])).toBe(
+      `APPTAINERENV_SEED="$SEED" APPTAINERENV_REPRISE_RUN_ID="$REPRISE_RUN_ID" 'apptainer' 'exec' '--containall' '--bind' '/r/project:/project' '--pwd' '/project/code' '/i.sif' 'sh' '-c' 'exec "$@"' 'reprise-run' 'python' 'x.py'`,
+    );
     expect(apptainer.convertCommand('/t.tar', '/t.sif')).toBe(`'apptainer' 'build' '/t.sif' 'docker-archive:/t.tar'`);
   });
 
-  it('pulls by digest with credentials from the environment only, never on the command line', () => {
+  it('pulls by digest with credentials from the environment only, and installs only the recorded image', () => {
     const ref = 'reg.example:5443/team/p@sha256:' + 'a'.repeat(64);
-    const withAuth = charliecloud.pullCommand(ref, '/w/.in.img', '/w/.in.store', true);
+    const id = 'c'.repeat(64);
+    const verify = (config: string) =>
+      `{ test "$(sha256sum < '${config}' 2>/dev/null | cut -c1-64)" = '${id}' || { echo 'reprise: ${ref} is not the recorded image sha256:${id}' >&2; false; }; }`;
+    const withAuth = charliecloud.pullCommand(ref, '/w/.in.img', '/w/.in.store', true, id);
     expect(withAuth).toBe(
       `CH_IMAGE_USERNAME="$REGISTRY_USERNAME" CH_IMAGE_PASSWORD="$REGISTRY_PASSWORD" CH_IMAGE_STORAGE='/w/.in.store' ch-image --no-cache pull --auth '${ref}'` +
+        ` && ${verify(`/w/.in.store/dlcache/${id}.json`)}` +
         ` && CH_IMAGE_STORAGE='/w/.in.store' ch-convert -i ch-image -o dir '${ref}' '/w/.in.img' && mkdir -p '/w/.in.img/project'; rc=$?; rm -rf '/w/.in.store'; exit $rc`,
     );
-    expect(charliecloud.pullCommand(ref, '/d', '/s', false)).not.toMatch(/REGISTRY_|--auth/);
-    expect(apptainer.pullCommand(ref, '/i.sif', '/c', false)).toBe(`APPTAINER_CACHEDIR='/c' 'apptainer' 'build' '/i.sif' 'docker://${ref}'; rc=$?; rm -rf '/c'; exit $rc`);
+    expect(charliecloud.pullCommand(ref, '/d', '/s', false, id)).not.toMatch(/REGISTRY_|--auth/);
+    expect(apptainer.pullCommand(ref, '/i.sif', '/c', false, id)).toBe(
+      `APPTAINER_CACHEDIR='/c' 'apptainer' 'build' '/i.sif' 'docker://${ref}' && ${verify(`/c/cache/blob/blobs/sha256/${id}`)}; rc=$?; rm -rf '/c'; exit $rc`,
+    );
   });
+
 });
 
 const scontrolLine = (state: string, extra = '') =>
