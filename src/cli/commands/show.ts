@@ -52,6 +52,7 @@ export default class Show extends BaseCommand {
         `recorded   ${entry.commit}`,
         `outputs    ${record.outputs.length === 0 ? 'none' : record.outputs.length}`,
         ...record.outputs.map((o) => `  ${o.path}  ${o.size} B  sha256:${o.sha256.slice(0, 16)}`),
+        ...(record.skippedOutputs?.length ? [`refused    ${record.skippedOutputs.length} (not collected)`, ...record.skippedOutputs.map((o) => `  ${JSON.stringify(o.path)}  ${o.why}`)] : []),
         '--- log ---',
         log.trimEnd(),
       ].join('\n'),
