@@ -45,7 +45,7 @@ export function tooLarge(path: string, size: number, max: number): SkippedOutput
   return { path, why: `${size} bytes, more than the ${formatMemory(max)} an output file may be (REPRISE_MAX_OUTPUT_FILE)` };
 }
 
-export const LINK_REFUSED = 'a symlink; only files and directories are collected (links are never followed)';
+export const LINK_REFUSED = 'a symlink; only files and directories are collected';
 export const SPECIAL_REFUSED = 'a special file; only files and directories are collected';
 
 /**

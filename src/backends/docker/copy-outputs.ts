@@ -1,7 +1,6 @@
 import { constants, type Stats } from 'node:fs';
 import { lstat, mkdir, open, opendir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { CollectTally, LINK_REFUSED, SPECIAL_REFUSED } from '../output-limit.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY, O_WRONLY, O_CREAT, O_EXCL } = constants;
@@ -22,9 +21,10 @@ export async function copyOutputs(from: string, to: string, path: string, tally:
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return false;
-    if (code === 'ELOOP') tally.refuse(path, `${LINK_REFUSED}; nothing under it was read`);
-    else if (code === 'ENOTDIR') tally.refuse(path, 'not a directory; nothing was read from it');
-    else throw err;
+    if (code !== 'ELOOP' && code !== 'ENOTDIR') throw err;
+    // O_DIRECTORY answers ENOTDIR for a link too: lstat only words the refusal.
+    const link = await lstat(from).then((s) => s.isSymbolicLink(), () => false);
+    tally.refuse(path, link ? `${LINK_REFUSED}; nothing under it was read` : 'not a directory; nothing was read from it');
     return true;
   }
   try {
@@ -79,7 +79,13 @@ const sameObject = (a: Stats, b: Stats) => a.dev === b.dev && a.ino === b.ino &&
 async function copyFile(source: FileHandle, target: string, size: number): Promise<void> {
   const out = await open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
   try {
-    if (size > 0) await pipeline(source.createReadStream({ start: 0, end: size - 1, autoClose: false }), out.createWriteStream({ autoClose: false }));
+    const buf = Buffer.allocUnsafe(Math.min(size, 1 << 20));
+    for (let at = 0; at < size; ) {
+      const { bytesRead } = await source.read(buf, 0, Math.min(buf.length, size - at), at);
+      if (bytesRead === 0) break; // truncated meanwhile: what there was
+      await out.write(buf, 0, bytesRead);
+      at += bytesRead;
+    }
   } finally {
     await out.close();
   }
