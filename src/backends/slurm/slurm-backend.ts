@@ -52,6 +52,8 @@ export const DEFAULT_POLL_INTERVAL_S = 1;
 const SAFE_REMOTE_PATH = /^\/[A-Za-z0-9._+\-/]+$/;
 /** $1 the project, $2 the size limit, then the top folders: "size path" NUL-separated (a name may hold a newline). */
 const LARGE_FILES_SCRIPT = 'cd "$1" || exit 0; max=$2; shift 2; for p; do [ -d "$p" ] && [ ! -h "$p" ] && find "$p" -type f -size +"$max"c -printf \'%s %p\\0\'; done; exit 0';
+/** Up to the 10 GiB a collect may bring back over a slow link: the activity's heartbeat watches it meanwhile. */
+const COLLECT_TIMEOUT_MS = 2 * 60 * 60_000;
 /** $1 the project, then tar's options, --, the top folders: those that exist are archived (a link among them as a link). */
 const COLLECT_SCRIPT =
   'cd "$1" || exit 0; shift; n=$#; names=; found=; for a; do if [ -n "$names" ]; then if [ -e "$a" ] || [ -h "$a" ]; then set -- "$@" "$a"; found=1; fi; else set -- "$@" "$a"; [ "$a" = -- ] && names=1; fi; done; shift "$n"; [ -n "$found" ] || exit 0; exec tar -c -f - "$@"';
@@ -224,7 +226,7 @@ export class SlurmBackend implements Backend {
     const excludes = held.flatMap((path) => ['--anchored', '--no-wildcards', `--exclude=${path}`]);
     const result = await this.ssh.execStreaming(['sh', '-c', COLLECT_SCRIPT, 'sh', project, ...excludes, '--', ...paths], (tar) =>
       extractOutputs(tar, destDir, { paths, strip: !options.paths }, tally),
-    );
+    COLLECT_TIMEOUT_MS);
     // GNU tar exits 1 when a file changed while it was read: a copy taken while the job goes on
     // (a lab saving a notebook) keeps what it got; the next checkpoint takes it again.
     if (result.code !== 0 && !(result.code === 1 && options.final === false)) {
