@@ -15,7 +15,8 @@ describe('the built CLI: hostile jobs on SLURM cannot make collect read outside 
     // The canary lives on the login node, where collect reads, outside every run's directory.
     const token = `canary-${randomBytes(6).toString('hex')}`;
     const home = (await ssh.run(['sh', '-c', 'echo "$HOME"'])).trim();
-    canary = { dir: `${home}/reprise-canary-${token}`, token };
+    // The folder's name is in the job's command (so in the record): never the token itself.
+    canary = { dir: `${home}/reprise-canary-${randomBytes(6).toString('hex')}`, token };
     await ssh.run(['sh', '-c', 'mkdir -p "$1/deeper" && echo "$2" > "$1/secret.txt" && echo "$2" > "$1/deeper/secret.txt"', 'sh', canary.dir, token]);
     p.cli.env.REPRISE_MAX_OUTPUT_FILES = String(FILE_LIMIT);
   });
