@@ -89,9 +89,11 @@ export function createLabActivities(ctx: LabActivityContext) {
               ...(r.final?.reason ? { reason: r.final.reason } : {}),
               startedAt: r.startedAt,
               at: new Date().toISOString(),
+              ...(collected.skipped.length ? { skippedOutputs: collected.skipped } : {}),
             },
             collectedDir,
             skipped: collected.skipped.map((s) => s.path),
+            complete: !collected.incomplete,
             branch: r.sources.branch,
             always: Boolean(r.final),
           });

@@ -34,7 +34,8 @@ export interface Backend {
   cancel(handle: JobHandle): Promise<void>;
   /**
    * Bring the job's output/ directory into `destDir` (a local, empty directory): plain files and
-   * directories only; links, devices, pipes and names that leave output/ are left out and named.
+   * directories only, within the limits of output-limit.ts; links (at any level, output/ itself
+   * included), devices, pipes and names that leave output/ are never followed, left out and named.
    */
   collect(handle: JobHandle, destDir: string, options?: CollectOptions): Promise<Collected>;
   /**
@@ -75,6 +76,8 @@ export interface CollectOptions {
 
 export interface Collected {
   skipped: SkippedOutput[];
+  /** Files were left out for the count or size limits: what is missing here may still exist in the job. */
+  incomplete?: boolean;
 }
 
 export interface BackendCheck {

@@ -15,6 +15,8 @@ export interface LabView {
   commits: string[];
   files: LabFileChange[];
   executions: LabExecution[];
+  /** What the session's checkpoints refused to bring back (links, special files, limits), each path once. */
+  skippedOutputs: { path: string; why: string }[];
 }
 
 /** A recorded lab session, all its checkpoints together: every file change and executed cell, oldest first. */
@@ -36,6 +38,7 @@ export async function labView(root: string, idOrPrefix: string): Promise<LabView
     commits: [...summary.commits].reverse(),
     files: records.flatMap((r) => r.files),
     executions: records.flatMap((r) => r.executions),
+    skippedOutputs: [...new Map(records.flatMap((r) => r.skippedOutputs ?? []).map((o) => [o.path, o])).values()],
   };
 }
 
@@ -57,6 +60,7 @@ export function labText(v: LabView): string {
     `recorded   ${v.commits.length} checkpoint${v.commits.length === 1 ? '' : 's'}: ${v.commits.map((c) => c.slice(0, 10)).join(' ')}`,
     `files      ${v.files.length === 0 ? 'none changed' : v.files.length}`,
     ...v.files.map((f) => `  ${f.change.padEnd(8)} ${f.path}${f.keptAs && f.keptAs !== f.path ? ` (kept as ${f.keptAs}: the branch changed it too)` : ''}`),
+    ...(v.skippedOutputs.length ? [`refused    ${v.skippedOutputs.length} (not brought back)`, ...v.skippedOutputs.map((o) => `  ${JSON.stringify(o.path)}  ${o.why}`)] : []),
     `cells      ${v.executions.length}`,
   ];
   for (const e of v.executions) {

@@ -20,6 +20,8 @@ const TEXT_CAP = 64 * 1024;
 const execFileP = promisify(execFile);
 const labRecordPath = (labId: string) => `${ACTIVITY_DIR}/${labId}.json`;
 const ZERO = '0'.repeat(40);
+// eslint-disable-next-line no-control-regex -- control characters are what is looked for
+const CONTROL = /[\x00-\x1f\x7f]/;
 
 export interface LabCheckpoint {
   /** The record as far as the caller knows it; files, executions, synced and through are filled in here. */
@@ -28,6 +30,8 @@ export interface LabCheckpoint {
   collectedDir: string;
   /** Paths collect left out (links, devices): never taken for deletions. */
   skipped: string[];
+  /** False when collect left files out for its limits: nothing missing is taken for a deletion. */
+  complete: boolean;
   branch?: string;
   /** Commit even when nothing changed (the session's last checkpoint says how it ended). */
   always: boolean;
@@ -65,7 +69,7 @@ export async function recordLabCheckpoint(root: string, c: LabCheckpoint): Promi
   // No code/ in the copy: the job's files were gone before they could be copied (a deleted pod);
   // that is no reason to delete the project's code.
   const copied = await lstat(join(c.collectedDir, 'code')).then((s) => s.isDirectory(), () => false);
-  const changes = diffSynced(base, lab, new Set(c.skipped), copied);
+  const changes = diffSynced(base, lab, new Set(c.skipped), copied && c.complete);
   const { executions, through, images } = await readExecutions(c.collectedDir, previous?.executionsThrough ?? 0, labId);
   if (!c.always && changes.length === 0 && executions.length === 0) {
     return { checkpoint: previous?.checkpoint ?? 0, executions: 0, files: [], notWritten: [] };
@@ -203,7 +207,9 @@ function diffSynced(base: Record<string, string>, lab: Record<string, string>, s
     else if (base[path] !== blob) out.push({ path, change: 'modified' });
   }
   for (const path of Object.keys(base)) {
-    if (deletions && lab[path] === undefined && path.startsWith('code/') && !skipped.has(path)) out.push({ path, change: 'deleted' });
+    // A refused folder (a link the job left) hides what was under it: none of that is deleted.
+    const hidden = [...path.split('/').keys()].some((i) => skipped.has(path.split('/').slice(0, i + 1).join('/')));
+    if (deletions && lab[path] === undefined && path.startsWith('code/') && !hidden) out.push({ path, change: 'deleted' });
   }
   return out.sort((a, b) => a.path.localeCompare(b.path));
 }
@@ -246,11 +252,15 @@ async function hashDir(git: Git, dir: string, paths: string[]): Promise<Record<s
   }
   for (const p of paths) await walk(p);
   const out: Record<string, string> = {};
-  // One git process for all files: paths on stdin, one blob id per line back.
-  if (files.length) {
-    const ids = (await git.run(['hash-object', '-w', '--stdin-paths'], { input: files.map((f) => join(dir, f)).join('\n') + '\n' })).trim().split('\n');
-    files.forEach((f, i) => (out[f] = ids[i]!));
+  // One git process for the plain names: paths on stdin, one blob id per line back. A name with
+  // a control character (a newline would read as two paths, a trailing CR is dropped) goes as argv.
+  const plain = files.filter((f) => !CONTROL.test(f));
+  if (plain.length) {
+    const ids = (await git.run(['hash-object', '-w', '--stdin-paths'], { input: plain.map((f) => join(dir, f)).join('\n') + '\n' })).trim().split('\n');
+    if (ids.length !== plain.length) throw new Error(`git hash-object returned ${ids.length} blob ids for ${plain.length} files`);
+    plain.forEach((f, i) => (out[f] = ids[i]!));
   }
+  for (const f of files) if (CONTROL.test(f)) out[f] = (await git.run(['hash-object', '-w', '--', join(dir, f)])).trim();
   return out;
 }
 

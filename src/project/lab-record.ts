@@ -23,6 +23,8 @@ export interface LabRecord {
   reason?: string;
   startedAt: string;
   at: string;
+  /** What this checkpoint's collect left in the lab and why (links, special files, limits). */
+  skippedOutputs?: { path: string; why: string }[];
   /** Files changed in the lab since the checkpoint before (code/, output/). */
   files: LabFileChange[];
   /** Cells executed since the checkpoint before, in the order the kernels ran them. */

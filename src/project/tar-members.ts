@@ -1,9 +1,4 @@
-import { execFile } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
 
 export type TarMemberType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
 
@@ -78,39 +73,7 @@ export interface SkippedOutput {
   why: string;
 }
 
-/**
- * The members of an output archive that are plain files and directories under `under`/, and
- * the others, named with the reason they are left out. Nothing leaves the destination.
- */
-export function partitionOutputMembers(members: TarMember[], under: string): { safe: TarMember[]; skipped: SkippedOutput[] } {
-  const safe: TarMember[] = [];
-  const skipped: SkippedOutput[] = [];
-  const inside = (name: string) => {
-    const parts = name.split('/').filter((p) => p !== '' && p !== '.');
-    return !name.startsWith('/') && !parts.includes('..') && parts[0] === under;
-  };
-  const kept = new Set<string>();
-  for (const m of members) {
-    if (!inside(m.name)) skipped.push({ path: m.name, why: 'its path leaves output/' });
-    // A hard link to a file kept before it is that file again (tar links it inside the destination).
-    else if (m.type === 'hardlink' && m.linkName !== undefined && inside(m.linkName) && kept.has(m.linkName)) safe.push(m);
-    else if (m.type !== 'file' && m.type !== 'directory') skipped.push({ path: m.name, why: `a ${m.type}; only files and directories are collected` });
-    else {
-      safe.push(m);
-      if (m.type === 'file') kept.add(m.name);
-    }
-  }
-  return { safe, skipped };
-}
-
-/** Extract only `members` (checked) of an archive, dropping its top directory, owned by us. */
-export async function extractMembers(tarFile: string, destDir: string, members: TarMember[], stripComponents: number): Promise<void> {
-  const list = `${tarFile}.members`;
-  await writeFile(list, members.map((m) => m.name).join('\0') + '\0');
-  await run('tar', ['-x', '-f', tarFile, '-C', destDir, '--no-same-owner', '--no-overwrite-dir', '--no-recursion', `--strip-components=${stripComponents}`, '--null', '-T', list]);
-}
-
-function parseOctal(field: Buffer): number {
+export function parseOctal(field: Buffer): number {
   if ((field[0]! & 0x80) !== 0) {
     // GNU base-256 for sizes beyond 8 GiB.
     let n = 0;
@@ -121,13 +84,13 @@ function parseOctal(field: Buffer): number {
   return text ? parseInt(text, 8) : 0;
 }
 
-function cString(buf: Buffer): string {
+export function cString(buf: Buffer): string {
   const end = buf.indexOf(0);
   return buf.subarray(0, end === -1 ? buf.length : end).toString('utf8');
 }
 
 /** pax extended header records: "<len> <key>=<value>\n". */
-function parsePax(body: Buffer): Record<string, string> {
+export function parsePax(body: Buffer): Record<string, string> {
   const out: Record<string, string> = {};
   let at = 0;
   while (at < body.length) {

@@ -1,13 +1,13 @@
 import type Docker from 'dockerode';
-import { copyFile, lstat, mkdir, readdir } from 'node:fs/promises';
-import { maxOutputFileBytes, tooLarge } from '../output-limit.js';
+import { mkdir } from 'node:fs/promises';
+import { CollectTally } from '../output-limit.js';
+import { copyOutputs } from './copy-outputs.js';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { badInput } from '../../errors.js';
 import { formatDuration } from '../../config/resources.js';
 import type { Backend, BackendCheck, Collected, CollectOptions, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
-import type { SkippedOutput } from '../../project/tar-members.js';
 import { jobWorkdir, OOM_REASON, PROJECT_MOUNT, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { ensureLocalImage } from '../../images/local.js';
 import { hardenedHostConfig } from './hardening.js';
@@ -122,14 +122,11 @@ export class DockerBackend implements Backend {
 
   async collect(handle: JobHandle, destDir: string, options: CollectOptions = {}): Promise<Collected> {
     await mkdir(destDir, { recursive: true });
-    const skipped: SkippedOutput[] = [];
+    const tally = new CollectTally();
     const sources = (handle as DockerHandle).sources;
-    if (!options.paths) await copyOutputs(join(sources, 'output'), destDir, 'output', skipped);
-    for (const path of options.paths ?? []) {
-      await mkdir(join(destDir, path), { recursive: true });
-      await copyOutputs(join(sources, path), join(destDir, path), path, skipped);
-    }
-    return { skipped };
+    if (!options.paths) await copyOutputs(join(sources, 'output'), destDir, 'output', tally);
+    for (const path of options.paths ?? []) await copyOutputs(join(sources, path), join(destDir, path), path, tally);
+    return tally.result();
   }
 
   /** The engine's bridge network reaches the container's own address from this machine: no published port needed. */
@@ -233,31 +230,3 @@ function startFailure(s: Docker.ContainerInspectInfo['State'] | undefined): { ex
 }
 
 const validTime = (t: string | undefined) => (t && !t.startsWith('0001-') ? t : undefined);
-
-/**
- * The job's output/ (bind-mounted, written by the container as it liked), copied by lstat: plain
- * files and directories only. A link is never followed and a pipe never opened.
- */
-async function copyOutputs(from: string, to: string, path: string, skipped: SkippedOutput[], max = maxOutputFileBytes()): Promise<void> {
-  let entries;
-  try {
-    entries = await readdir(from, { withFileTypes: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  for (const e of entries) {
-    const source = join(from, e.name);
-    const target = join(to, e.name);
-    if (e.isDirectory()) {
-      await mkdir(target, { recursive: true });
-      await copyOutputs(source, target, `${path}/${e.name}`, skipped, max);
-    } else if (e.isFile()) {
-      const { size } = await lstat(source);
-      if (size > max) skipped.push(tooLarge(`${path}/${e.name}`, size, max));
-      else await copyFile(source, target);
-    } else {
-      skipped.push({ path: `${path}/${e.name}`, why: `a ${e.isSymbolicLink() ? 'symlink' : 'special file'}; only files and directories are collected` });
-    }
-  }
-}

@@ -1,7 +1,7 @@
 import { BatchV1Api, CoreV1Api, KubeConfig, Log, VersionApi, type V1ContainerStatus, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import type Docker from 'dockerode';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { access, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
 import { formatDuration } from '../../config/resources.js';
@@ -24,9 +24,9 @@ import {
   jobName,
 } from './job-manifest.js';
 import { archiveSources } from '../sources-archive.js';
-import { maxOutputFileBytes, tooLarge } from '../output-limit.js';
+import { CollectTally } from '../output-limit.js';
+import { extractOutputs } from '../extract-outputs.js';
 import { fitsAllocatable } from './quantity.js';
-import { extractMembers, listTarFile, partitionOutputMembers, type SkippedOutput, type TarMember } from '../../project/tar-members.js';
 
 interface KubernetesHandle extends JobHandle {
   kind: 'kubernetes';
@@ -264,44 +264,26 @@ export class KubernetesBackend implements Backend {
     const seen = await this.observe(h, false);
     if (!seen.pod || !seen.main?.state?.running) return { skipped: [] }; // the pod is gone or never ran: no outputs
     const where = { namespace: h.namespace, pod: seen.pod.metadata!.name!, container: MAIN_CONTAINER };
-    const tmp = await mkdtemp(join(dirname(destDir), '.collect-'));
-    try {
-      const tarFile = join(tmp, 'output.tar');
-      // Files over the limit stay in the pod: found first (NUL-separated, any name), then moved
-      // aside within the project volume (a rename; the pod's tar has no --exclude) and listed
-      // there, so a repeated collect still names them. A copy taken while the job goes on (a
-      // lab) moves nothing: such files travel and are left out here.
-      const max = maxOutputFileBytes();
-      const big = options.final === false ? [] : await this.holdLargeOutputs(where, max);
-      const dirs = paths.map((p) => `[ -d ${PROJECT_DIR}/${p} ] && set -- "$@" ${p}; `).join('');
-      const result = await execInPod(this.kc, where, ['sh', '-c', `set --; ${dirs}if [ $# -gt 0 ]; then tar -c -f - -C ${PROJECT_DIR} "$@"; fi`], {
-        stdout: createWriteStream(tarFile),
-      });
-      // GNU tar exits 1 when a file changed while it was read: a copy taken while the job goes on
-      // (a lab saving a notebook) keeps what it got; the next checkpoint takes it again.
-      const changedWhileRead = result.exitCode === 1 && options.final === false;
-      if (result.exitCode !== 0 && !changedWhileRead) throw new Error(`collecting ${paths.join('/, ')}/ from pod ${where.pod} failed (tar exit ${result.exitCode}): ${result.stderr.trim()}`);
-      const members = listTarFile(tarFile);
-      const safe: TarMember[] = [];
-      const skipped: SkippedOutput[] = [];
-      for (const path of paths) {
-        const part = partitionOutputMembers(members.filter((m) => m.name.split('/').filter((x) => x && x !== '.')[0] === path), path);
-        for (const m of part.safe) {
-          if (m.type === 'file' && (m.size ?? 0) > max) skipped.push(tooLarge(m.name, m.size!, max));
-          else safe.push(m);
-        }
-        skipped.push(...part.skipped);
-      }
-      const known = new Set(paths);
-      for (const m of members) if (!known.has(m.name.split('/').filter((x) => x && x !== '.')[0] ?? '')) skipped.push({ path: m.name, why: 'its path leaves output/' });
-      skipped.push(...big.map(({ path, size }) => tooLarge(path, size, max)));
-      if (safe.length) await extractMembers(tarFile, destDir, safe, options.paths ? 0 : 1);
-      // Outputs are safe here: let the pod finish (not while a lab goes on).
-      if (options.final !== false) await execInPod(this.kc, where, ['touch', COLLECTED_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
-      return { skipped };
-    } finally {
-      await rm(tmp, { recursive: true, force: true });
-    }
+    const tally = new CollectTally();
+    // Files over the limit stay in the pod: found first (NUL-separated, any name), then moved
+    // aside within the project volume (a rename; the pod's tar has no --exclude) and listed
+    // there, so a repeated collect still names them. A copy taken while the job goes on (a
+    // lab) moves nothing: such files travel and are left out here.
+    const big = options.final === false ? [] : await this.holdLargeOutputs(where, tally.limits.fileBytes);
+    for (const { path, size } of big) tally.admit(path, size);
+    // The pod's tar is the job's to replace: its stream is extracted here trusting nothing in it.
+    const archive = new PassThrough();
+    const extracting = extractOutputs(archive, destDir, { paths, strip: !options.paths }, tally);
+    const dirs = paths.map((p) => `[ -d ${PROJECT_DIR}/${p} ] || [ -h ${PROJECT_DIR}/${p} ] && set -- "$@" ${p}; `).join('');
+    const result = await execInPod(this.kc, where, ['sh', '-c', `set --; ${dirs}if [ $# -gt 0 ]; then tar -c -f - -C ${PROJECT_DIR} "$@"; fi`], { stdout: archive }).finally(() => archive.end());
+    await extracting;
+    // GNU tar exits 1 when a file changed while it was read: a copy taken while the job goes on
+    // (a lab saving a notebook) keeps what it got; the next checkpoint takes it again.
+    const changedWhileRead = result.exitCode === 1 && options.final === false;
+    if (result.exitCode !== 0 && !changedWhileRead) throw new Error(`collecting ${paths.join('/, ')}/ from pod ${where.pod} failed (tar exit ${result.exitCode}): ${result.stderr.trim()}`);
+    // Outputs are safe here: let the pod finish (not while a lab goes on).
+    if (options.final !== false) await execInPod(this.kc, where, ['touch', COLLECTED_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
+    return tally.result();
   }
 
   /**

@@ -1,7 +1,8 @@
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
-import { maxOutputFileBytes, tooLarge } from '../output-limit.js';
+import { CollectTally } from '../output-limit.js';
+import { extractOutputs } from '../extract-outputs.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, type Duplex } from 'node:stream';
@@ -9,7 +10,6 @@ import type { SlurmConfig } from './definition.js';
 import { backendUnavailable, badInput, errorMessage, notFound, RepriseError } from '../../errors.js';
 import { dockerClient } from '../../images/engine.js';
 import type { Backend, BackendCheck, Collected, CollectOptions, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
-import type { SkippedOutput } from '../../project/tar-members.js';
 import { jobWorkdir } from '../types.js';
 import { containerRuntimes, type ContainerRuntime } from './container-runtime.js';
 import { exportImage } from '../../images/export.js';
@@ -50,6 +50,13 @@ export const DEFAULT_POLL_INTERVAL_S = 1;
 
 /** Paths that go into #SBATCH lines and rm -rf: plain characters only. */
 const SAFE_REMOTE_PATH = /^\/[A-Za-z0-9._+\-/]+$/;
+/** $1 the project, $2 the size limit, then the top folders: "size path" NUL-separated (a name may hold a newline). */
+const LARGE_FILES_SCRIPT = 'cd "$1" || exit 0; max=$2; shift 2; for p; do [ -d "$p" ] && [ ! -h "$p" ] && find "$p" -type f -size +"$max"c -printf \'%s %p\\0\'; done; exit 0';
+/** Up to the 10 GiB a collect may bring back over a slow link: the activity's heartbeat watches it meanwhile. */
+const COLLECT_TIMEOUT_MS = 2 * 60 * 60_000;
+/** $1 the project, then tar's options, --, the top folders: those that exist are archived (a link among them as a link). */
+const COLLECT_SCRIPT =
+  'cd "$1" || exit 0; shift; n=$#; names=; found=; for a; do if [ -n "$names" ]; then if [ -e "$a" ] || [ -h "$a" ]; then set -- "$@" "$a"; found=1; fi; else set -- "$@" "$a"; [ "$a" = -- ] && names=1; fi; done; shift "$n"; [ -n "$found" ] || exit 0; exec tar -c -f - "$@"';
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /**
@@ -195,18 +202,37 @@ export class SlurmBackend implements Backend {
     if (r.code !== 0 && !isGoneJobError(r.stderr)) throw new Error(`scancel ${h.jobId} failed on ${this.config.host}: ${r.stderr.trim()}`);
   }
 
+  /**
+   * One tar stream made on the login node (GNU tar never follows a link unless told to, and
+   * opens each file with O_NOFOLLOW through its parent's descriptor, so a job swapping files for
+   * links meanwhile cannot redirect a read), extracted here trusting nothing in it. SFTP could
+   * not be made race-free: its open follows links and its attributes carry no inode to compare.
+   */
   async collect(handle: JobHandle, destDir: string, options: CollectOptions = {}): Promise<Collected> {
     const h = await this.checked(handle);
+    const paths = options.paths ?? ['output'];
+    const bad = paths.find((p) => !/^[A-Za-z0-9._][A-Za-z0-9._-]*$/.test(p) || p === '.' || p === '..');
+    if (bad !== undefined) throw badInput(`cannot collect "${bad}": only top-level directories of the project are collected (code, output, …)`);
     await mkdir(destDir, { recursive: true });
-    const skipped: SkippedOutput[] = [];
-    for (const path of options.paths ?? ['output']) {
-      const root = `${h.runDir}/project/${path}`;
-      const local = options.paths ? join(destDir, path) : destDir;
-      if ((await this.ssh.exec(['test', '-d', root])).code !== 0) continue;
-      await mkdir(local, { recursive: true });
-      await this.download(root, local, path, skipped);
+    const tally = new CollectTally();
+    const project = `${h.runDir}/project`;
+    // Files over the limit are named from a listing and left on the cluster, never sent.
+    const big = await this.ssh.exec(['sh', '-c', LARGE_FILES_SCRIPT, 'sh', project, String(tally.limits.fileBytes), ...paths]);
+    const held: string[] = [];
+    for (const record of big.stdout.toString('utf8').split('\0')) {
+      const space = record.indexOf(' ');
+      if (space > 0 && tally.admit(record.slice(space + 1), Number(record.slice(0, space))) === false) held.push(record.slice(space + 1));
     }
-    return { skipped };
+    const excludes = held.flatMap((path) => ['--anchored', '--no-wildcards', `--exclude=${path}`]);
+    const result = await this.ssh.execStreaming(['sh', '-c', COLLECT_SCRIPT, 'sh', project, ...excludes, '--', ...paths], (tar) =>
+      extractOutputs(tar, destDir, { paths, strip: !options.paths }, tally),
+    COLLECT_TIMEOUT_MS);
+    // GNU tar exits 1 when a file changed while it was read: a copy taken while the job goes on
+    // (a lab saving a notebook) keeps what it got; the next checkpoint takes it again.
+    if (result.code !== 0 && !(result.code === 1 && options.final === false)) {
+      throw new Error(`collecting ${paths.join('/, ')}/ from ${this.config.host} failed (tar exit ${result.code}): ${result.stderr.trim()}`);
+    }
+    return tally.result();
   }
 
   /**
@@ -254,30 +280,6 @@ export class SlurmBackend implements Backend {
   /** Lets go of the SSH connection (shared by the backends of this cluster in this process; it also closes after a quiet minute). */
   close(): void {
     this.ssh.close();
-  }
-
-  /** Recursive SFTP download: regular files and directories only; symlinks are never followed. */
-  /** Plain files and directories only (SFTP's readdir reports lstat: links are not followed). */
-  private async download(remoteDir: string, localDir: string, path: string, skipped: SkippedOutput[], max = maxOutputFileBytes()): Promise<void> {
-    for (const entry of await this.ssh.readdir(remoteDir)) {
-      const name = entry.filename;
-      if (name === '.' || name === '..') continue;
-      if (name === '' || name.includes('/') || name.includes('\0')) {
-        skipped.push({ path: `${path}/${name}`, why: 'not a valid file name' });
-        continue;
-      }
-      const remote = `${remoteDir}/${name}`;
-      const local = join(localDir, name);
-      if (entry.attrs.isDirectory()) {
-        await mkdir(local, { recursive: true });
-        await this.download(remote, local, `${path}/${name}`, skipped, max);
-      } else if (entry.attrs.isFile()) {
-        if (entry.attrs.size > max) skipped.push(tooLarge(`${path}/${name}`, entry.attrs.size, max));
-        else await this.ssh.download(remote, local);
-      } else {
-        skipped.push({ path: `${path}/${name}`, why: `a ${entry.attrs.isSymbolicLink() ? 'symlink' : 'special file'}; only files and directories are collected` });
-      }
-    }
   }
 
   /** Ships and converts the image unless the cluster has it already; returns its path there. */

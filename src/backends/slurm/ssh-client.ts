@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { PassThrough, type Readable } from 'node:stream';
 import type { ClientChannel, FileEntryWithStats, SFTPWrapper } from 'ssh2';
 import { backendUnavailable, RepriseError } from '../../errors.js';
 import { openRoute, type Ssh2Client } from './ssh-connect.js';
@@ -44,6 +45,15 @@ export class SshClient {
   async exec(argv: readonly string[], timeoutMs = EXEC_TIMEOUT_MS): Promise<ExecResult> {
     const command = shellCommand(argv);
     return this.shared.use((route, channels) => channels.run(() => execOn(route.login, command, timeoutMs)));
+  }
+
+  /**
+   * Runs argv on the remote host handing its stdout, as it comes, to `consume` (with the
+   * stream's backpressure); resolves once both the command and `consume` are done.
+   */
+  async execStreaming(argv: readonly string[], consume: (stdout: Readable) => Promise<void>, timeoutMs = EXEC_TIMEOUT_MS): Promise<Omit<ExecResult, 'stdout'>> {
+    const command = shellCommand(argv);
+    return this.shared.use((route, channels) => channels.run(() => streamOn(route.login, command, consume, timeoutMs)));
   }
 
   /** Runs argv and returns its stdout; a non-zero exit throws with the remote stderr. */
@@ -291,6 +301,33 @@ function execOn(client: Ssh2Client, command: string, timeoutMs: number): Promise
         // No exit status at all means the channel was torn down, not that the command ended.
         if (exit === null || exit === undefined) return reject(Object.assign(new Error('SSH channel closed without an exit status'), { dropped: true }));
         resolve({ code: exit, stdout: Buffer.concat(out), stderr: Buffer.concat(errs).toString('utf8') });
+      });
+    });
+  });
+}
+
+function streamOn(client: Ssh2Client, command: string, consume: (stdout: Readable) => Promise<void>, timeoutMs: number): Promise<Omit<ExecResult, 'stdout'>> {
+  return new Promise((resolve, reject) => {
+    client.exec(command, (err: Error | undefined, stream: ClientChannel) => {
+      if (err) return reject(err);
+      const errs: Buffer[] = [];
+      let code: number | null = null;
+      const timer = setTimeout(() => {
+        stream.destroy();
+        reject(new Error(`remote command timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      // Piped, not iterated: ending the iteration would close the channel before its exit status.
+      const consumed = consume(stream.pipe(new PassThrough()));
+      stream.stderr.on('data', (d: Buffer) => errs.push(d));
+      stream.on('exit', (c: number | null) => (code = c));
+      stream.on('close', (c?: number | null) => {
+        clearTimeout(timer);
+        const exit = c ?? code;
+        consumed.then(() => {
+          // Not retried as a drop: part of the stream may have been consumed already.
+          if (exit === null || exit === undefined) reject(new Error('the SSH channel ended without an exit status while streaming'));
+          else resolve({ code: exit, stderr: Buffer.concat(errs).toString('utf8') });
+        }, reject);
       });
     });
   });

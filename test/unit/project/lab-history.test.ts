@@ -37,6 +37,7 @@ function checkpoint(root: string, sourceCommit: string, n: number, collectedDir:
     },
     collectedDir,
     skipped: [],
+    complete: true,
     always: false,
     ...extra,
   };
@@ -45,6 +46,33 @@ function checkpoint(root: string, sourceCommit: string, n: number, collectedDir:
 const exec = (n: number, code: string, more: object = {}) => JSON.stringify({ kernel: 'k1', n, code, status: 'ok', started: '2026-12-01T00:00:00Z', duration: 0.1, images: [], ...more }) + '\n';
 
 describe('recordLabCheckpoint', () => {
+  it('hashes each file as itself when a name holds a newline: a git-ignored .env at the project root is never committed', async () => {
+    const p = await makeProject({ files: { '.gitignore': '.env\n', 'code/a.py': 'a = 1\n' } });
+    const secret = `SECRET-${Date.now()}`;
+    await writeFile(join(p.root, '.env'), `${secret}\n`);
+    const source = git(p.root, 'rev-parse', 'HEAD').trim();
+    // "code/x\n.env" read as two paths would hash x, then the root's .env (git's cwd) for the next file.
+    const dir = await collected({ 'code/a.py': 'a = 1\n', 'code/x': 'x\n', 'code/x\n.env': 'nl\n', 'code/y': 'y\n' });
+    const r = await recordLabCheckpoint(p.root, checkpoint(p.root, source, 1, dir, { always: true }));
+    expect(git(p.root, 'log', '--all', '-p', '--binary')).not.toContain(secret);
+    for (const [path, content] of [['code/x', 'x\n'], ['code/x\n.env', 'nl\n'], ['code/y', 'y\n']] as const) {
+      expect(git(p.root, 'cat-file', 'blob', `${r.commit}:${path}`)).toBe(content);
+    }
+  });
+
+  it('deletes nothing when collect left files out for its limits or refused a folder (a link)', async () => {
+    const p = await makeProject({ files: { 'code/a.py': 'a\n', 'code/sub/b.py': 'b\n', 'code/c.py': 'c\n' } });
+    const source = git(p.root, 'rev-parse', 'HEAD').trim();
+    const dir = await collected({ 'code/a.py': 'a2\n' });
+    const cut = await recordLabCheckpoint(p.root, checkpoint(p.root, source, 1, dir, { complete: false }));
+    expect(cut.files).toEqual([expect.objectContaining({ path: 'code/a.py', change: 'modified' })]);
+    const other = await makeProject({ files: { 'code/a.py': 'a\n', 'code/sub/b.py': 'b\n' } });
+    const refused = await recordLabCheckpoint(other.root, checkpoint(other.root, git(other.root, 'rev-parse', 'HEAD').trim(), 1, await collected({ 'code/.gitkeep': '', 'code/a.py': 'a\n' }), { skipped: ['code/sub'], always: true }));
+    expect(refused.files).toEqual([]);
+    expect(git(other.root, 'ls-files', 'code')).toContain('code/sub/b.py');
+    expect(git(p.root, 'ls-files', 'code')).toContain('code/sub/b.py');
+  });
+
   it('commits the files the lab changed and the cells executed since the last checkpoint, and writes them into the working tree', async () => {
     const p = await makeProject({ files: { 'code/a.py': 'a = 1\n', 'code/gone.py': 'x\n' } });
     const source = git(p.root, 'rev-parse', 'HEAD').trim();
