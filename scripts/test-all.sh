@@ -56,7 +56,7 @@ quiet_suite() {
 }
 
 # `down` stops only what `up` started, so calling it for a cluster that never came up is harmless.
-cleanup() { for c in slurm kubernetes; do "test/infra/$c" down >/dev/null 2>&1 || true; done; }
+cleanup() { for c in slurm kubernetes s3; do "test/infra/$c" down >/dev/null 2>&1 || true; done; }
 trap cleanup EXIT
 
 # cluster_up NAME: bring a test cluster up; a failed start is retried once from scratch (`down`,
@@ -82,6 +82,9 @@ cluster_suite() {
 export SLURM_APPTAINER=1
 ( cluster_up slurm; cluster_up kubernetes ) >"$LOG_DIR/clusters.log" 2>&1 &
 clusters=$!
+# The object store (SeaweedFS, built from the Go module proxy, no Debian packages) beside them.
+cluster_up s3 >"$LOG_DIR/s3-up.log" 2>&1 &
+store=$!
 
 suite lint npm run --silent lint
 suite typecheck npm run --silent typecheck
@@ -90,14 +93,15 @@ suite integration npm run --silent test:integration
 suite e2e npm run --silent test:e2e
 
 echo "::: waiting for the test clusters"
-wait "$clusters"
-cat "$LOG_DIR/clusters.log"
+wait "$clusters" "$store"
+cat "$LOG_DIR/clusters.log" "$LOG_DIR/s3-up.log"
 
 quiet_suite slurm cluster_suite slurm test:slurm &
 slurm=$!
 quiet_suite kubernetes cluster_suite kubernetes test:kubernetes &
 wait "$slurm" $!
 suite slurm-apptainer cluster_suite slurm test:slurm-apptainer
+suite data-store cluster_suite s3 test:data-store
 # The faults suite's short form (one trial per fault and backend; REPRISE_FAULT_TRIALS=20 on demand):
 # last, both clusters still up and dist/ built by e2e; alone, so the trials that restart shared
 # daemons (dockerd, kube-apiserver) do not pull them from under other suites.
