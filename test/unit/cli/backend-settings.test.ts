@@ -14,7 +14,7 @@ describe('backend add flags, derived from the kinds', () => {
     const flags: Record<string, { description?: string; options?: readonly string[] }> = backendAddFlags();
     expect(flags.kind!.options).toEqual(['docker', 'slurm', 'kubernetes', 'pool']);
     expect(Object.keys(flags)).toEqual([
-      'kind', 'max-parallel', 'socket', 'host', 'port', 'user', 'identity-file', 'identity-agent', 'known-hosts-file', 'ssh-config', 'poll-interval', 'partition', 'account', 'qos', 'sbatch-arg', 'runtime',
+      'kind', 'max-parallel', 'socket', 'pids-limit', 'host', 'port', 'user', 'identity-file', 'identity-agent', 'known-hosts-file', 'ssh-config', 'poll-interval', 'partition', 'account', 'qos', 'sbatch-arg', 'runtime',
       'workdir', 'kubeconfig', 'context', 'namespace', 'registry', 'member', 'max-queue-wait', 'prefer',
     ]);
     expect(flags['max-parallel']!.description).toMatch(/^docker, slurm, kubernetes: how many of this backend's jobs may run at once/);
