@@ -161,7 +161,11 @@ describe('reprise dashboard', () => {
   });
 
   it('reruns a run on another backend from the page, and shows that it reproduced the outputs', async () => {
+    // A fresh load: after a hash change the previous run's form shows until the new run loads,
+    // and what was typed into it goes with it.
+    await page.goto('about:blank');
     await page.goto(`${base}/#/runs/${firstRun}`);
+    await page.locator('#out-h').waitFor({ timeout: 30_000 });
     await page.locator('#rerun-backend').fill('docker-two');
     await page.locator('#rerun').click();
     await page.waitForURL(/#\/runs\/run-/, { timeout: 30_000 });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cli, cliEnv, freePort } from '../helpers/cli.js';
 import { BUSYBOX, requireDocker } from '../helpers/docker.js';
+import { artifactPath, launchChromium } from '../helpers/browser.js';
 import { exerciseLab, labCommits, makeLabProject, screenshotLab, startLab, waitFor } from '../helpers/lab.js';
 import { JupyterClient } from '../helpers/jupyter-client.js';
 import { repoState, tempDir } from '../helpers/project.js';
@@ -66,7 +67,18 @@ describe('reprise lab on local Docker', () => {
       expect(image.headers.get('content-type')).toBe('image/png');
       expect(Buffer.from(await image.arrayBuffer()).subarray(0, 4)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47]));
       expect((await fetch(`http://127.0.0.1:${port}/api/labs/${lab.labId}/images/..%2F..%2Fproject.yaml`)).status).toBe(404);
-      expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toContain('Lab sessions');
+      // The web app's lab page shows the session's cells and the plot, in a real browser.
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage();
+        await page.goto(`http://127.0.0.1:${port}/#/labs/${lab.labId}`);
+        await page.locator('ol.cells > li').nth(3).waitFor({ timeout: 30_000 });
+        expect(await page.locator('ol.cells > li').count()).toBe(4);
+        await page.locator('ol.cells img').first().waitFor({ timeout: 30_000 });
+        await page.screenshot({ path: artifactPath('dashboard-lab.png'), fullPage: true });
+      } finally {
+        await browser.close();
+      }
     } finally {
       dash.kill('SIGINT');
     }
