@@ -32,8 +32,13 @@ export async function checkSourceTree(root: string): Promise<void> {
   await walk(root);
 }
 
-/** Archive a checked source tree with neutral ownership (the pod's user owns what it extracts). */
+/**
+ * Archive a checked source tree with neutral ownership (the pod's user owns what it extracts).
+ * The top entries are listed one by one, never `.`: a non-root pod cannot chmod or utime the
+ * mount it extracts into, and GNU tar fails on a `./` member it may not change.
+ */
 export async function archiveSources(root: string, tarFile: string): Promise<void> {
   await checkSourceTree(root);
-  await run('tar', ['-c', '-f', tarFile, '-C', root, '--owner=0', '--group=0', '--numeric-owner', '.']);
+  const entries = (await readdir(root)).sort().map((name) => `./${name}`);
+  await run('tar', ['-c', '-f', tarFile, '-C', root, '--owner=0', '--group=0', '--numeric-owner', ...(entries.length ? ['--', ...entries] : ['--files-from=/dev/null'])]);
 }

@@ -26,6 +26,16 @@ describe('checkSourceTree / archiveSources', () => {
     expect(listTarMembers(await readFile(join(dir, 'src.tar')))).toContainEqual({ name: './code/same', type: 'symlink', linkName: 'a.txt' });
   });
 
+  it('has no member for the top folder itself (a non-root pod may not chmod the mount it extracts into)', async () => {
+    await mkdir(join(dir, 'src', 'code'), { recursive: true });
+    await writeFile(join(dir, 'src', 'code', 'a.txt'), 'a');
+    await writeFile(join(dir, 'src', '-n'), 'an option-like name');
+    await archiveSources(join(dir, 'src'), join(dir, 'src.tar'));
+    const names = listTarMembers(await readFile(join(dir, 'src.tar'))).map((m) => m.name);
+    expect(names).not.toContain('./');
+    expect(names).toEqual(expect.arrayContaining(['./-n', './code/', './code/a.txt']));
+  });
+
   it('accepts a link to a sibling directory inside the tree', async () => {
     await mkdir(join(dir, 'src', 'code'), { recursive: true });
     await symlink('../data/x', join(dir, 'src', 'code', 'link'));
