@@ -84,12 +84,15 @@ describe('kubernetes test cluster (real kubelet on containerd): smoke', () => {
           metadata: { labels: { app: 'reprise-smoke', 'reprise-smoke': token } },
           spec: {
             restartPolicy: 'Never',
+            // The runs namespace enforces the restricted Pod Security Standard.
+            securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
             containers: [
               {
                 name: 'hello',
                 image,
                 imagePullPolicy: 'Always',
                 command: ['sh', '-c', 'echo "reprise-smoke says $(cat /greeting.txt)"'],
+                securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
               },
             ],
           },
