@@ -1,5 +1,5 @@
 /**
- * Issue 9's benchmark: time from `reprise lab` to a kernel that answers, per backend, next to the
+ * The lab's benchmark: time from `reprise lab` to a kernel that answers, per backend, next to the
  * same JupyterLab started by hand, measured the same way, side by side in this one process.
  *
  * One measure for both: t=0 at the spawn of the first command; wait until Jupyter answers

@@ -1,5 +1,5 @@
 /**
- * The benchmark table (issue 10 §4): Reprise against the plain tools, side by side, in one run.
+ * The benchmark table: Reprise against the plain tools, side by side, in one run.
  *
  *   npm run bench [-- --rows version,docker,slurm,kubernetes,history,tiny] [--runs 10] [--tiny 1000]
  *                    [--parallelism 4] [--port 17433] [--json] [--keep]

@@ -71,7 +71,7 @@ describe('generated bad input through the built CLI', () => {
     }
   }, 120_000);
 
-  it('the bounds that ran before (issue 16 §8): --time 0:00 and --cpus 1e308 exit 2, nothing recorded', async () => {
+  it('the bounds that once ran: --time 0:00 and --cpus 1e308 exit 2, nothing recorded', async () => {
     const before = repoState(root);
     for (const flags of [['--time', '0:00'], ['--cpus', '1e308'], ['--memory', '1000T'], ['--time', '9999d']]) {
       expectOneLineRefusal(await cli.run(['run', ...flags, '--', 'true'], root), flags.join(' '));

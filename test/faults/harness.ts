@@ -1,4 +1,4 @@
-// The faults suite (issue 10 §2): a run on a real backend, a fault injected while its job runs,
+// The faults suite: a run on a real backend, a fault injected while its job runs,
 // then what came of it, read from outside: the workflow, the project's git history and the
 // backend's own view of the run's jobs. Each trial appends one line to the rows file; the
 // global teardown (global-setup.ts) prints the table and writes the report.

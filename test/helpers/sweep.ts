@@ -114,7 +114,7 @@ async function runningPoint(cli: Cli, root: string, sweepId: string, marker: str
   });
 }
 
-/** The proofs of issue 8 for one backend: the grid at --max-parallel 2 watched from outside, retry, cancel. */
+/** A sweep's proofs on one backend: the grid at --max-parallel 2 watched from outside, retry, cancel. */
 export function sweepProofs(p: { cli: Cli; root: string }, b: SweepBackend, extra: string[] = []): void {
   it(`3×4 grid at --max-parallel 2 on ${b.name}: never more than two at once, twelve points recorded`, async () => {
     const watch = new ConcurrencyWatch(b.running, 500);

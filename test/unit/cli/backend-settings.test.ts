@@ -51,7 +51,7 @@ describe('backend add flags, derived from the kinds', () => {
   });
 
   it.each([
-    // Checked when added, not at sbatch after retries (issue 16 §8).
+    // Checked when added, not at sbatch after retries.
     ['slurm', { host: 'h', partition: 'debug gpu' }, 'invalid backend settings for --kind slurm: --partition must be a SLURM partition name (letters, digits, ".", "_", "-"; a list separated by commas)'],
     ['slurm', { host: 'h', account: '$(id)' }, 'invalid backend settings for --kind slurm: --account must be a SLURM account name (letters, digits, ".", "_", "-"; a list separated by commas)'],
     ['slurm', { host: 'h', qos: 'normal\n#SBATCH --uid=0' }, 'invalid backend settings for --kind slurm: --qos must be a SLURM QOS name (letters, digits, ".", "_", "-"; a list separated by commas)'],

@@ -19,7 +19,7 @@ import { ErrorKind, RepriseError } from '../../../src/errors.js';
 import { environmentSchema, projectSchema } from '../../../src/project/schema.js';
 
 const RUNS = { numRuns: 1000 };
-/** The backend settings and run flags (issue 16 §8): 10,000 cases each, given the time a shared CI machine needs. */
+/** The backend settings and run flags: 10,000 cases each, given the time a shared CI machine needs. */
 const SLOW = { timeout: 180_000 };
 
 /** 10,000 cases in ten batches, yielding between them so the test runner's worker can still report. */
