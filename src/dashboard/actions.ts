@@ -22,12 +22,9 @@ export function addActionRoutes(app: OpenAPIHono, deps: ApiDeps): void {
     jsonRoute({ method: 'post', path: '/api/runs/{runId}/cancel', summary: 'Cancel a running run (as `reprise cancel`): its job is killed, the run recorded as cancelled', request: { params: s.RunIdParam, headers: CsrfHeaders }, response: s.ActionResult, errors: [...errors] }),
     async (c) => {
       const { runId } = c.req.valid('param');
-      const live = await ownLive(deps, runId);
-      if (!live) throw notFound(`no run ${runId} in this project`);
-      if (!live.running) throw new NotRunning(`run ${runId} is not running; nothing to cancel`);
+      await assertRunning(deps, runId, 'run', 'cancel');
       await client.cancel(runId);
-      const result = await client.result(runId);
-      return c.json({ id: runId, state: result.state }, 200);
+      return c.json({ id: runId, state: (await client.result(runId)).state }, 200);
     },
   );
   app.openapi(
@@ -45,9 +42,7 @@ export function addActionRoutes(app: OpenAPIHono, deps: ApiDeps): void {
     jsonRoute({ method: 'post', path: '/api/sweeps/{sweepId}/cancel', summary: 'Cancel a running sweep (as `reprise cancel sweep-…`)', request: { params: s.SweepIdParam, headers: CsrfHeaders }, response: s.ActionResult, errors: [...errors] }),
     async (c) => {
       const { sweepId } = c.req.valid('param');
-      const live = await ownLive(deps, sweepId);
-      if (!live) throw notFound(`no sweep ${sweepId} in this project`);
-      if (!live.running) throw new NotRunning(`sweep ${sweepId} is not running; nothing to cancel`);
+      await assertRunning(deps, sweepId, 'sweep', 'cancel');
       await client.cancel(sweepId);
       return c.json({ id: sweepId, state: (await client.sweepResult(sweepId)).state }, 200);
     },
@@ -57,13 +52,18 @@ export function addActionRoutes(app: OpenAPIHono, deps: ApiDeps): void {
     async (c) => {
       const { labId } = c.req.valid('param');
       const labs = new LabClient(client);
-      const live = await ownLive(deps, labId);
-      if (!live) throw notFound(`no lab ${labId} in this project`);
-      if (!live.running) throw new NotRunning(`lab ${labId} is not running; nothing to stop`);
+      await assertRunning(deps, labId, 'lab', 'stop');
       await labs.stop(labId);
       return c.json({ id: labId, state: (await labs.result(labId)).state }, 200);
     },
   );
+}
+
+/** A run, sweep or lab of this project that is still running (404 when it is another's or unknown, 409 when it ended). */
+async function assertRunning(deps: ApiDeps, id: string, what: 'run' | 'sweep' | 'lab', verb: 'cancel' | 'stop'): Promise<void> {
+  const live = await ownLive(deps, id);
+  if (!live) throw notFound(`no ${what} ${id} in this project`);
+  if (!live.running) throw new NotRunning(`${what} ${id} is not running; nothing to ${verb}`);
 }
 
 /** The HTTP status of an error a handler threw: the user's mistakes are 4xx with their one-line message. */

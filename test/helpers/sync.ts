@@ -29,6 +29,28 @@ export async function fakeRunFiles(runId: string, outputs: Record<string, string
   return { outputsDir, logFile };
 }
 
+/** The record of a succeeded fake run of `sourceCommit` whose collected outputs are in `outputsDir`. */
+export async function fakeRunRecord(runId: string, sourceCommit: string, outputsDir: string, over: Partial<RunRecord> = {}): Promise<RunRecord> {
+  return {
+    version: 1,
+    runId,
+    project: { name: 'proj', id: 'p1' },
+    command: ['sh', 'code/x.sh'],
+    state: 'succeeded',
+    exitCode: 0,
+    backend: { name: 'local', kind: 'docker' },
+    sourceCommit,
+    image: { digest: `sha256:${'b'.repeat(64)}` },
+    environment: 'c'.repeat(64),
+    resources: {},
+    startedAt: '2026-11-30T10:00:00.000Z',
+    finishedAt: '2026-11-30T10:00:01.000Z',
+    outputs: await digestTree(outputsDir, 'output'),
+    log: { path: `.reprise/activity/${runId}.log`, sha256: 'd'.repeat(64), size: 0 },
+    ...over,
+  };
+}
+
 /**
  * Record a run the way the record activity does (recordRun), with its source snapshot taken now
  * (and so its starting branch); `finish` lets a test act between start and record.
@@ -39,23 +61,7 @@ export async function startFakeRun(root: string, runId: string, outputs: Record<
     snap,
     async finish(): Promise<string> {
       const { outputsDir, logFile } = await fakeRunFiles(runId, outputs);
-      const record: RunRecord = {
-        version: 1,
-        runId,
-        project: { name: 'proj', id: 'p1' },
-        command: ['sh', 'code/x.sh'],
-        state: 'succeeded',
-        exitCode: 0,
-        backend: { name: 'local', kind: 'docker' },
-        sourceCommit: snap.sourceCommit,
-        image: { digest: `sha256:${'b'.repeat(64)}` },
-        environment: 'c'.repeat(64),
-        resources: {},
-        startedAt: '2026-11-30T10:00:00.000Z',
-        finishedAt: '2026-11-30T10:00:01.000Z',
-        outputs: await digestTree(outputsDir, 'output'),
-        log: { path: `.reprise/activity/${runId}.log`, sha256: 'd'.repeat(64), size: 0 },
-      };
+      const record = await fakeRunRecord(runId, snap.sourceCommit, outputsDir);
       return recordRun(root, { record, outputsDir, logFile, branch: snap.branch });
     },
   };

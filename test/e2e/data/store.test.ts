@@ -11,11 +11,10 @@ import { join } from 'node:path';
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Cli, cliEnv, collect, freePort, type CliResult } from '../../helpers/cli.js';
 import { git, repoState, tempDir } from '../../helpers/project.js';
-import { bareRemote } from '../../helpers/sync.js';
+import { bareRemote, fakeRunRecord } from '../../helpers/sync.js';
 import { addFileToCache, cacheObjectPath, localCacheDir } from '../../../src/data/cache.js';
 import { serializePointer } from '../../../src/data/format.js';
-import { digestTree, recordRun, snapshotSources } from '../../../src/project/history.js';
-import type { RunRecord } from '../../../src/project/run-record.js';
+import { recordRun, snapshotSources } from '../../../src/project/history.js';
 import { md5File } from '../../../src/data/hash.js';
 import { objectKey } from '../../../src/data/store/location.js';
 import { s3Env, type S3Env } from '../../integration/data/s3-env.js';
@@ -154,24 +153,11 @@ describe('data through an object store', () => {
     const outputsDir = join(made, 'outputs');
     await write(outputsDir, { 'model.bin.dvc': serializePointer({ md5, size: 2 * 2 ** 20, path: 'model.bin' }) });
     await write(made, { 'job.log': 'done\n' });
-    const record = {
-      version: 1,
-      runId,
+    const record = await fakeRunRecord(runId, snap.sourceCommit, outputsDir, {
       project: { name: 'runout', id: 'p1' },
       command: ['python', 'train.py'],
-      state: 'succeeded',
-      exitCode: 0,
-      backend: { name: 'local', kind: 'docker' },
-      sourceCommit: snap.sourceCommit,
-      image: { digest: `sha256:${'b'.repeat(64)}` },
-      environment: 'c'.repeat(64),
-      resources: {},
-      startedAt: '2026-12-06T01:00:00.000Z',
-      finishedAt: '2026-12-06T01:00:01.000Z',
-      outputs: await digestTree(outputsDir, 'output'),
-      log: { path: `.reprise/activity/${runId}.log`, sha256: 'd'.repeat(64), size: 5 },
       data: { inputs: [], outputs: [{ path: 'output/model.bin', md5, size: 2 * 2 ** 20 }] },
-    } as RunRecord;
+    });
     await recordRun(root, { record, outputsDir, logFile: join(made, 'job.log'), branch: snap.branch });
     expect(await ok(['sync'], root)).toMatch(/pushed/);
 
