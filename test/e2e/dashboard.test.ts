@@ -128,6 +128,8 @@ describe('reprise dashboard', () => {
     await page.locator('#log', { hasText: 'hello dashboard' }).waitFor({ timeout: 30_000 });
     const img = page.getByAltText('output image output/plot.png');
     await img.waitFor({ timeout: 15_000 });
+    // Shown is not loaded: wait for the bytes, then check they are the PNG the run wrote.
+    await img.evaluate((el: HTMLImageElement) => (el.complete ? undefined : new Promise((done) => { el.addEventListener('load', done, { once: true }); el.addEventListener('error', done, { once: true }); })));
     expect(await img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth)).toBe(240);
     expect(await page.locator('#cancel, #rerun').count()).toBe(0);
     expect(await axeViolations()).toEqual([]);

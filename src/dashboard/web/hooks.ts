@@ -1,13 +1,17 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 
 export interface Loaded<T> {
   data?: T;
   error?: string;
 }
 
-/** Load `path` (and again every `everyMs` while `keepPolling` says so); a changed path starts afresh. */
-export function usePolled<T>(load: () => Promise<T>, key: string, everyMs: number, keepPolling: (data: T) => boolean = () => true): Loaded<T> {
+/**
+ * Load (and again every `everyMs` while `keepPolling` says so); a changed `key` starts afresh, a
+ * changed `refresh` loads again keeping what is shown (so forms under it keep what was typed).
+ */
+export function usePolled<T>(load: () => Promise<T>, key: string, everyMs: number, keepPolling: (data: T) => boolean = () => true, refresh = 0): Loaded<T> {
   const [state, setState] = useState<Loaded<T>>({});
+  const shownKey = useRef(key);
   useEffect(() => {
     let stopped = false;
     let timer: number | undefined;
@@ -24,13 +28,14 @@ export function usePolled<T>(load: () => Promise<T>, key: string, everyMs: numbe
           timer = window.setTimeout(tick, everyMs);
         },
       );
-    setState({});
+    if (shownKey.current !== key) setState({});
+    shownKey.current = key;
     void tick();
     return () => {
       stopped = true;
       window.clearTimeout(timer);
     };
-  }, [key]);
+  }, [key, refresh]);
   return state;
 }
 

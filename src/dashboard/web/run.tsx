@@ -87,7 +87,7 @@ function Actions({ run, session }: { run: RunView; session?: Session }) {
 /** One run: what ran where, its outputs (images inline, CSV/JSON previews) and its log, live while it runs. */
 export function RunPage({ runId, session }: { runId: string; session?: Session }) {
   const [ended, setEnded] = useState(0);
-  const run = usePolled(() => getJson<RunView>(`/api/runs/${encodeURIComponent(runId)}`), `${runId}/${ended}`, 2000, (r) => !r.recorded);
+  const run = usePolled(() => getJson<RunView>(`/api/runs/${encodeURIComponent(runId)}`), runId, 2000, (r) => !r.recorded, ended);
   const r = run.data;
   const backend = typeof r?.backend === 'object' ? `${r.backend.name} (${r.backend.kind})${r.backend.jobId ? `, job ${r.backend.jobId}` : ''}` : (r?.backend ?? '');
   const extra = r as (RunView & { startedAt?: string; finishedAt?: string; rerunOf?: string; reason?: string; verification?: { identical: boolean; files: { path: string; verdict: string }[] } }) | undefined;
