@@ -391,11 +391,16 @@ export function createActivities(deps: ActivityDeps) {
         if (!backend.submitArray) throw badInput(`backend ${backendName} (${kind}) has no job arrays; leave out --array`);
         const { config } = resolveBackend(await loadUserConfig(deps.home), backendName);
         const limits = [maxParallel, 'maxParallel' in config ? config.maxParallel : undefined].filter((n): n is number => n !== undefined);
-        const handles = await backend.submitArray(
-          arrayId,
-          jobs.map(({ input, staged }) => ({ runId: input.runId, command: input.command, workdir: input.workdir || undefined, env: {}, resources: input.resources, staged })),
-          { maxParallel: limits.length ? Math.min(...limits) : undefined },
-        );
+        // One sweep, one project: its secrets, read here as for a single run.
+        const secrets = jobs.length ? await readSecrets(deps.home, await projectIdOf(jobs[0]!.input)) : [];
+        const names = secrets.map((x) => x.name);
+        const handles = (
+          await backend.submitArray(
+            arrayId,
+            jobs.map(({ input, staged }) => ({ runId: input.runId, command: input.command, workdir: input.workdir || undefined, env: {}, resources: input.resources, staged, secrets })),
+            { maxParallel: limits.length ? Math.min(...limits) : undefined },
+          )
+        ).map((h) => (names.length ? { ...h, secrets: names } : h));
         deps.logger.info({ arrayId, backend: backendName, jobs: handles.length, first: handles[0]?.jobId }, 'job array submitted');
         return handles;
       }, { transient: true });

@@ -420,6 +420,8 @@ export class SlurmBackend implements Backend {
     const arrayDir = `${workdir}/arrays/${arrayId}`;
     // Each job was staged into its own run directory; stage() made it.
     const runDirs = jobs.map((j) => `${workdir}/runs/${j.runId}`);
+    const secretsDirs: (string | undefined)[] = [];
+    for (const [i, j] of jobs.entries()) secretsDirs.push(await this.writeSecrets(runDirs[i]!, j.secrets ?? []));
     const name = arrayJobName(arrayId);
     const script = arrayScript({
       jobName: name,
@@ -433,7 +435,7 @@ export class SlurmBackend implements Backend {
       elements: jobs.map((job, i) => ({
         runDir: runDirs[i]!,
         env: jobEnv(job),
-        command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job), Object.keys(jobEnv(job))),
+        command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job), Object.keys(jobEnv(job)), secretsDirs[i]),
       })),
     });
     // Uniquely named: concurrent repeats never write over each other; the submit script takes them.

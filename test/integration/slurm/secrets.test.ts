@@ -92,4 +92,24 @@ describe(`SLURM (${runtime}) secrets`, () => {
     await backend.cleanup(handle);
     expect(await remote('test -e "$1" && echo present || echo gone', runDir)).toBe('gone\n');
   }, 600_000);
+
+  it('each element of a job array reads them; cleanup removes each element\'s copy', async () => {
+    const ids = [`run-${suite}-c0`, `run-${suite}-c1`];
+    const jobs: JobSpec[] = [];
+    for (const runId of ids) {
+      const sourcesDir = await tempDir('reprise-slurm-secrets-');
+      await mkdir(join(sourcesDir, 'output'));
+      const staged = await backend.stage({ runId, image: { digest, tag }, sourcesDir });
+      jobs.push({ runId, command: ['sh', '-c', 'sha256sum /run/secrets/API_KEY | cut -c1-64 > output/hash'], env: {}, resources: {}, staged, secrets: [{ name: 'API_KEY', content: Buffer.from(value) }] });
+    }
+    const handles = await backend.submitArray!(`array-${suite}`, jobs, {});
+    try {
+      for (const h of handles) await until(h, (p) => p === 'exited');
+      for (const h of handles) expect(await remote('cat "$1/project/output/hash"', String(h.runDir))).toBe(`${createHash('sha256').update(value).digest('hex')}\n`);
+      expect(await remote('cat "$1"/*.sh', `${String(handles[0]!.runDir).replace(/\/runs\/[^/]+$/, '')}/arrays/array-${suite}`)).not.toContain(value);
+    } finally {
+      for (const h of handles) await backend.cleanup(h);
+    }
+    for (const h of handles) expect(await remote('test -e "$1" && echo present || echo gone', String(h.runDir))).toBe('gone\n');
+  }, 600_000);
 });
