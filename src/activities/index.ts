@@ -33,7 +33,8 @@ import type { SkippedOutput } from '../project/tar-members.js';
 import { LogTail } from './log-tail.js';
 import { createLabActivities } from './lab.js';
 import { checkedActivities, inputChecks } from './validate.js';
-import { labToken } from '../lab/token.js';
+import { LAB_TOKEN_SECRET, labToken } from '../lab/token.js';
+import { readSecrets, SECRETS_MOUNT } from '../config/project-secrets.js';
 import { resolvePool } from '../backends/pool/resolve-pool.js';
 import { SLOTS_WORKFLOW, slotsWorkflowId } from '../workflows/names.js';
 import {
@@ -74,6 +75,13 @@ export function createActivities(deps: ActivityDeps) {
   const runDir = (runId: string) => paths.runDir(deps.home, runId);
   const log = (input: RunInput) => deps.logger.child({ runId: input.runId, backend: input.backend });
   const pollMs = deps.pollIntervalMs ?? 1000;
+
+  /** The project's id (which keys its secrets): from the source commit a team run publishes, else the project's own file. */
+  async function projectIdOf(input: RunInput): Promise<string> {
+    if (!input.team) return (await loadProject(input.projectRoot)).spec.id;
+    const { sourceCommit } = input.team;
+    return (await specsAt(await rootOf(input, sourceCommit), sourceCommit)).project.id;
+  }
 
   /** The runs this worker has seen, so a backend can have their sources again (restoreSources). */
   const runs = new Map<string, RunInput>();
@@ -212,6 +220,7 @@ export function createActivities(deps: ActivityDeps) {
       ...(f.placement ? { placement: f.placement } : {}),
       outputs: await digestTree(outputsDir, 'output'),
       ...(f.skippedOutputs?.length ? { skippedOutputs: f.skippedOutputs } : {}),
+      ...(secretNames(f.handle).length ? { secrets: secretNames(f.handle) } : {}),
       log: await digestFile(logFile, `.reprise/activity/${f.input.runId}.log`),
     };
     return { record, files: lock === undefined ? [] : [{ path: LOCK_FILE, content: lock }] };
@@ -359,11 +368,19 @@ export function createActivities(deps: ActivityDeps) {
       return guard(async () => {
         seen(input);
         const { backend } = await backendFor(input.backend);
-        // A lab's token is derived here from the user's key, never carried in the workflow's input.
-        const env: Record<string, string> = input.lab ? { REPRISE_LAB_PORT: String(input.lab.port), REPRISE_LAB_TOKEN: await labToken(deps.home, input.runId) } : {};
-        const handle = await backend.submit({ runId: input.runId, command: input.command, workdir: input.workdir || undefined, env, resources: input.resources, staged });
-        log(input).info({ jobId: handle.jobId }, 'job submitted');
-        return handle;
+        // Secrets and a lab's token are read here, from this worker's own home: never carried in
+        // the workflow's input or history; the handle names the secrets for the record.
+        const secrets = await readSecrets(deps.home, await projectIdOf(input));
+        const names = secrets.map((s) => s.name);
+        const env: Record<string, string> = {};
+        if (input.lab) {
+          env.REPRISE_LAB_PORT = String(input.lab.port);
+          env.REPRISE_LAB_TOKEN_FILE = `${SECRETS_MOUNT}/${LAB_TOKEN_SECRET}`;
+          secrets.push({ name: LAB_TOKEN_SECRET, content: Buffer.from(await labToken(deps.home, input.runId)) });
+        }
+        const handle = await backend.submit({ runId: input.runId, command: input.command, workdir: input.workdir || undefined, env, resources: input.resources, staged, secrets });
+        log(input).info({ jobId: handle.jobId, ...(names.length ? { secrets: names } : {}) }, 'job submitted');
+        return names.length ? { ...handle, secrets: names } : handle;
       }, { transient: true }); // a job may exist already: an unreachable backend is retried
     },
 
@@ -374,11 +391,16 @@ export function createActivities(deps: ActivityDeps) {
         if (!backend.submitArray) throw badInput(`backend ${backendName} (${kind}) has no job arrays; leave out --array`);
         const { config } = resolveBackend(await loadUserConfig(deps.home), backendName);
         const limits = [maxParallel, 'maxParallel' in config ? config.maxParallel : undefined].filter((n): n is number => n !== undefined);
-        const handles = await backend.submitArray(
-          arrayId,
-          jobs.map(({ input, staged }) => ({ runId: input.runId, command: input.command, workdir: input.workdir || undefined, env: {}, resources: input.resources, staged })),
-          { maxParallel: limits.length ? Math.min(...limits) : undefined },
-        );
+        // One sweep, one project: its secrets, read here as for a single run.
+        const secrets = jobs.length ? await readSecrets(deps.home, await projectIdOf(jobs[0]!.input)) : [];
+        const names = secrets.map((x) => x.name);
+        const handles = (
+          await backend.submitArray(
+            arrayId,
+            jobs.map(({ input, staged }) => ({ runId: input.runId, command: input.command, workdir: input.workdir || undefined, env: {}, resources: input.resources, staged, secrets })),
+            { maxParallel: limits.length ? Math.min(...limits) : undefined },
+          )
+        ).map((h) => (names.length ? { ...h, secrets: names } : h));
         deps.logger.info({ arrayId, backend: backendName, jobs: handles.length, first: handles[0]?.jobId }, 'job array submitted');
         return handles;
       }, { transient: true });
@@ -602,6 +624,10 @@ export function createActivities(deps: ActivityDeps) {
     },
   }, inputChecks({ home: deps.home, servedBackends: deps.servedBackends, backendOf: async (name) => (await backendFor(name)).backend }));
 }
+
+/** The secrets a job was given, as its submit named them in the handle (names only). */
+const secretNames = (handle: JobHandle | undefined): string[] =>
+  Array.isArray(handle?.secrets) ? handle.secrets.filter((n): n is string => typeof n === 'string') : [];
 
 /** Backends report times in their own precision (Docker: nanoseconds); records use ISO-8601 ms. */
 const isoTime = (t: string | undefined) => (t && !Number.isNaN(Date.parse(t)) ? new Date(t).toISOString() : undefined);

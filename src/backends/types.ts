@@ -3,6 +3,7 @@ import type { Resources } from '../config/resources.js';
 import type { OnTransfer } from '../images/transfer-progress.js';
 import type { ImageRef } from '../images/types.js';
 import type { SkippedOutput } from '../project/tar-members.js';
+import type { JobSecret } from '../config/project-secrets.js';
 
 export type { ImageRef };
 
@@ -113,6 +114,12 @@ export interface JobSpec {
   env: Record<string, string>;
   resources: Resources;
   staged: StagedJob;
+  /**
+   * Files the job sees read-only at /run/secrets/<name> (SECRETS_MOUNT): the project's secrets
+   * and a lab's token. Their content never goes into a batch script, a pod spec, an environment
+   * variable or a handle; each backend removes its copy at cleanup.
+   */
+  secrets?: JobSecret[];
 }
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };

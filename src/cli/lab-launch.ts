@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { BUILD_LOG, type LabProgress, type LabResult } from '../activities/types.js';
 import { createBackend } from '../backends/registry.js';
@@ -12,6 +11,7 @@ import { labToken } from '../lab/token.js';
 import { openTunnel, type Tunnel } from './lab-tunnel.js';
 import type { JobHandle } from '../backends/types.js';
 import { lastBuildStep, StepProgress } from './progress.js';
+import { openBrowserPrivately } from './open-browser.js';
 
 export interface AttachOptions {
   labId: string;
@@ -85,6 +85,7 @@ export async function attachLab(
   process.on('SIGINT', onInterrupt);
   process.on('SIGTERM', onInterrupt);
   const build = new StepProgress('lab image', !o.json);
+  let removePage: (() => Promise<void>) | undefined;
   try {
     let shown = '';
     let ready = false;
@@ -100,7 +101,7 @@ export async function attachLab(
           say(`JupyterLab ${o.labId} on ${o.backend}: ${url}`);
           say(interrupted ? '' : o.stopOnInterrupt ? 'Ctrl-C (or reprise lab stop) stops it; files and executed cells are recorded' : 'Ctrl-C closes this tunnel; the session goes on');
           onReady({ labId: o.labId, url, backend: o.backend, port: tunnel.port });
-          if (o.open) openBrowser(url);
+          if (o.open) removePage = await openBrowserPrivately(url);
         }
       }
       await Promise.race([done, new Promise((r) => setTimeout(r, ready ? 1000 : 300).unref())]);
@@ -110,6 +111,7 @@ export async function attachLab(
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);
     await tunnel.close();
+    await removePage?.();
     backend.close?.();
   }
   if (settled.error) throw settled.error;
@@ -138,13 +140,6 @@ function answers(port: number, token: string): Promise<boolean> {
     req.on('timeout', () => req.destroy());
     req.end();
   });
-}
-
-function openBrowser(url: string): void {
-  const opener = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
-  const child = spawn(opener, [url], { stdio: 'ignore', detached: true });
-  child.on('error', () => process.stderr.write(`could not start ${opener}; open the URL above yourself\n`));
-  child.unref();
 }
 
 export function describeLab(r: LabResult): string {

@@ -11,6 +11,9 @@ export async function labToken(home: string, labId: string): Promise<string> {
   return createHmac('sha256', await labKey(home)).update(labId).digest('hex').slice(0, 48);
 }
 
+/** The lab's token reaches the job as this secret (/run/secrets/reprise-lab-token): a name no project secret can take. */
+export const LAB_TOKEN_SECRET = 'reprise-lab-token';
+
 const KEY_BYTES = 32;
 
 async function labKey(home: string): Promise<Buffer> {

@@ -62,6 +62,8 @@ export interface RunRecord {
   data?: RunData;
   /** What the job left in output/ that is not collected (links, devices, pipes), and why. */
   skippedOutputs?: { path: string; why: string }[];
+  /** The project secrets the job saw at /run/secrets/ (names only, never their content). */
+  secrets?: string[];
   log: FileDigest;
 }
 

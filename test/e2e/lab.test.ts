@@ -4,7 +4,8 @@
 // issue names: a tunnel killed mid-session, the time limit, the job killed from outside, a local
 // port taken, an image without Python — each with a clear message and nothing lost.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,6 +85,57 @@ describe('reprise lab on local Docker', () => {
     }
     // Nothing of the session is left running.
     expect(execFileSync('docker', ['ps', '-q', '--filter', `label=org.reprise.run=${lab.labId}`], { encoding: 'utf8' }).trim()).toBe('');
+  }, 900_000);
+
+  it('--open gives the browser a private page, never the token on a command line; the token is not in the container\'s config; the lab reads the project\'s secrets', async () => {
+    const seen = await tempDir('reprise-browser-');
+    const browser = join(seen, 'fake-browser');
+    writeFileSync(
+      browser,
+      `#!/bin/sh\nf=\${1#file://}\nstat -c %a "$f" > ${seen}/mode\nstat -c %a "$(dirname "$f")" > ${seen}/dirmode\ncat "$f" > ${seen}/page.html\nprintf '%s\\n' "$@" > ${seen}/argv.tmp && mv ${seen}/argv.tmp ${seen}/argv\n`,
+      { mode: 0o755 },
+    );
+    // Labs get the project's secrets too.
+    const secretFile = join(seen, 'lab-key.txt');
+    writeFileSync(secretFile, 'lab-secret-value');
+    expect((await cli.run(['secret', 'add', 'LAB_KEY', secretFile], root)).code).toBe(0);
+    cli.env.BROWSER = browser;
+    let lab: Awaited<ReturnType<typeof startLab>>;
+    try {
+      lab = await startLab(cli, root, ['--open']);
+    } finally {
+      delete cli.env.BROWSER;
+    }
+    const argv = await waitFor('the browser to be started', () => (existsSync(join(seen, 'argv')) ? readFileSync(join(seen, 'argv'), 'utf8') : undefined));
+    expect(argv).toMatch(/^file:\/\/\/.+\/open\.html\n$/);
+    expect(argv).not.toContain(lab.token);
+    expect(readFileSync(join(seen, 'mode'), 'utf8').trim()).toBe('600');
+    expect(readFileSync(join(seen, 'dirmode'), 'utf8').trim()).toBe('700');
+    expect(readFileSync(join(seen, 'page.html'), 'utf8')).toContain(`location.replace(${JSON.stringify(lab.url)})`);
+    // No process of this machine has the token on its command line (the CLI, the worker, docker, the browser).
+    const withToken = readdirSync('/proc')
+      .filter((pid) => /^\d+$/.test(pid))
+      .filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`).includes(lab.token);
+        } catch {
+          return false;
+        }
+      });
+    expect(withToken).toEqual([]);
+    // The job reads the token from a file: it is not in the container's environment or config.
+    const container = execFileSync('docker', ['ps', '-q', '--filter', `label=org.reprise.run=${lab.labId}`], { encoding: 'utf8' }).trim();
+    expect(container).not.toBe('');
+    expect(execFileSync('docker', ['inspect', container], { encoding: 'utf8' })).not.toContain(lab.token);
+    const j = new JupyterClient(lab.base, lab.token);
+    const kernel = await j.startKernel();
+    // Its hash, not the value: executed cells and their outputs are recorded.
+    const read = await j.execute(kernel, "import hashlib; print(hashlib.sha256(open('/run/secrets/LAB_KEY', 'rb').read()).hexdigest())");
+    expect(read.outputs.filter((o) => o.type === 'stream').map((o) => o.text).join('')).toBe(`${createHash('sha256').update('lab-secret-value').digest('hex')}\n`);
+    await j.close();
+    expect((await cli.run(['lab', 'stop', lab.labId], root)).code).toBe(0);
+    await lab.done;
+    expect((await cli.run(['secret', 'remove', 'LAB_KEY'], root)).code).toBe(0);
   }, 900_000);
 
   it('survives its tunnel being killed: lab open makes a new one to the same kernel, and nothing is lost', async () => {

@@ -1,8 +1,10 @@
 import type Docker from 'dockerode';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
+import { SECRETS_MOUNT } from '../../config/project-secrets.js';
+import { writeSecretFiles } from '../secret-files.js';
 import { CollectTally } from '../output-limit.js';
 import { copyOutputs } from './copy-outputs.js';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createConnection } from 'node:net';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { badInput } from '../../errors.js';
@@ -47,6 +49,7 @@ export class DockerBackend implements Backend {
     const name = containerName(job.runId);
     let container = await this.find(name);
     if (!container) {
+      await writeSecretFiles(secretsDirOf(job.staged.sources), job.secrets ?? []);
       try {
         const created = await this.docker.createContainer(this.containerSpec(name, job));
         container = await created.inspect();
@@ -149,6 +152,7 @@ export class DockerBackend implements Backend {
     } catch (err) {
       if (![404, 409].includes(statusCode(err) ?? 0)) throw err;
     }
+    await rm(secretsDirOf((handle as DockerHandle).sources), { recursive: true, force: true });
   }
 
   async checkHandle(handle: JobHandle): Promise<void> {
@@ -195,7 +199,11 @@ export class DockerBackend implements Backend {
       HostConfig: {
         Binds: [`${job.staged.sources}:${PROJECT_MOUNT}`],
         // Tracked inputs are links to the data cache: mounted again read-only over the project (Mounts: any character in a path).
-        Mounts: (job.staged.readOnly ?? []).map((p) => ({ Type: 'bind' as const, Source: `${job.staged.sources}/${p}`, Target: `${PROJECT_MOUNT}/${p}`, ReadOnly: true })),
+        Mounts: [
+          ...(job.staged.readOnly ?? []).map((p) => ({ Type: 'bind' as const, Source: `${job.staged.sources}/${p}`, Target: `${PROJECT_MOUNT}/${p}`, ReadOnly: true })),
+          // The secrets: a read-only bind of their 0600 copies beside the sources (never in the container's config or environment).
+          ...(job.secrets?.length ? [{ Type: 'bind' as const, Source: secretsDirOf(job.staged.sources), Target: SECRETS_MOUNT, ReadOnly: true }] : []),
+        ],
         ...hardenedHostConfig(this.options.pidsLimit),
         NanoCpus: r.cpus ? Math.round(r.cpus * 1e9) : undefined,
         Memory: r.memoryBytes,
@@ -207,6 +215,9 @@ export class DockerBackend implements Backend {
 }
 
 export const containerName = (runId: string) => `reprise-${runId}`;
+
+/** The run's secrets beside its sources (`runs/<run>/secrets`), outside what the job's /project shows. */
+const secretsDirOf = (sources: string) => join(dirname(sources), 'secrets');
 
 /**
  * A container the engine could not start stays "created" with the runtime's error and an exit

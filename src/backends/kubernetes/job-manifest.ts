@@ -1,5 +1,6 @@
 import type { V1Job, V1ResourceRequirements } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
+import { SECRETS_MOUNT } from '../../config/project-secrets.js';
 import { jobWorkdir, PROJECT_MOUNT, type JobSpec } from '../types.js';
 
 export const MANAGED_BY = 'reprise';
@@ -50,6 +51,9 @@ export function jobName(runId: string): string {
   return `${base.slice(0, 43).replace(/-$/, '')}-${hash}`;
 }
 
+/** The Secret holding a run's secrets (made by the backend beside its Job), mounted read-only at /run/secrets. */
+export const secretsName = (jobName: string) => `${jobName}-secrets`;
+
 export interface ManifestOptions {
   namespace: string;
 }
@@ -65,6 +69,8 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
     { name: 'project', mountPath: PROJECT_DIR },
     { name: 'tmp', mountPath: '/tmp' },
   ];
+  // Only the command's container sees the secrets; the files are group-readable by fsGroup, nobody else's.
+  const secretMounts = job.secrets?.length ? [{ name: 'secrets', mountPath: SECRETS_MOUNT, readOnly: true }] : [];
   const timeSeconds = job.resources.timeSeconds;
   return {
     apiVersion: 'batch/v1',
@@ -86,6 +92,7 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
           volumes: [
             { name: 'project', emptyDir: {} },
             { name: 'tmp', emptyDir: {} },
+            ...(job.secrets?.length ? [{ name: 'secrets', secret: { secretName: secretsName(name), defaultMode: 0o440 } }] : []),
           ],
           initContainers: [
             {
@@ -106,7 +113,7 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
               workingDir: jobWorkdir(job),
               env: Object.entries({ HOME: '/tmp', ...job.env, REPRISE_RUN_ID: job.runId }).map(([n, value]) => ({ name: n, value })),
               ...(resources ? { resources } : {}),
-              volumeMounts,
+              volumeMounts: [...volumeMounts, ...secretMounts],
               securityContext,
             },
           ],

@@ -1,4 +1,5 @@
-import { BatchV1Api, CoreV1Api, KubeConfig, Log, VersionApi, type V1ContainerStatus, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, KubeConfig, Log, VersionApi, type V1ContainerStatus, type V1Job, type V1Pod, type V1Secret } from '@kubernetes/client-node';
+import type { JobSecret } from '../../config/project-secrets.js';
 import type Docker from 'dockerode';
 import { createReadStream } from 'node:fs';
 import { access, mkdir, rm } from 'node:fs/promises';
@@ -22,6 +23,8 @@ import {
   STOP_FILE,
   jobManifest,
   jobName,
+  MANAGED_BY,
+  secretsName,
 } from './job-manifest.js';
 import { archiveSources } from '../sources-archive.js';
 import { CollectTally } from '../output-limit.js';
@@ -114,11 +117,13 @@ export class KubernetesBackend implements Backend {
   async submit(job: JobSpec): Promise<JobHandle> {
     const name = jobName(job.runId);
     const namespace = this.config.namespace;
+    let made: V1Job | undefined;
     try {
-      await this.batch.createNamespacedJob({ namespace, body: jobManifest(job, { namespace }) });
+      made = await this.batch.createNamespacedJob({ namespace, body: jobManifest(job, { namespace }) });
     } catch (err) {
       if (apiStatus(err) !== 409) throw err; // 409: a concurrent or earlier submit made it
     }
+    if (job.secrets?.length) await this.createSecret(name, (made ?? (await this.readJob(name)))?.metadata?.uid, job.secrets);
     const handle: KubernetesHandle = { kind: 'kubernetes', runId: job.runId, jobId: name, namespace, sources: job.staged.sources, timeSeconds: job.resources.timeSeconds ?? null };
     // Ship the sources as soon as the pod waits for them; a pod still queued gets them from status().
     try {
@@ -137,6 +142,7 @@ export class KubernetesBackend implements Backend {
       // The command waits for its sources, so nothing of the run has happened yet: remove the Job,
       // so a failed submit leaves nothing on the cluster (a retried submit makes it afresh).
       await this.deleteJob(handle).catch(() => undefined);
+      await this.deleteSecret(handle).catch(() => undefined);
       throw err;
     }
     return handle;
@@ -350,7 +356,43 @@ export class KubernetesBackend implements Backend {
     const h = handle as KubernetesHandle;
     // Background propagation: the garbage collector removes the pod (its grace period is short).
     await this.deleteJob(h);
+    // Owned by the Job, so the garbage collector removes it too; deleted here so it goes at once.
+    await this.deleteSecret(h);
     await rm(h.sources, { force: true });
+  }
+
+  /**
+   * The run's secrets (project secrets, a lab's token) as a Secret the pod mounts read-only at
+   * /run/secrets (secretsName): never an env value of the pod spec. Made after the Job, owned by it;
+   * the kubelet mounts it once it exists.
+   */
+  private async createSecret(jobName: string, jobUid: string | undefined, secrets: JobSecret[]): Promise<void> {
+    const namespace = this.config.namespace;
+    const body: V1Secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'Opaque',
+      metadata: {
+        name: secretsName(jobName),
+        namespace,
+        labels: { 'app.kubernetes.io/managed-by': MANAGED_BY },
+        ...(jobUid ? { ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid: jobUid }] } : {}),
+      },
+      data: Object.fromEntries(secrets.map((x) => [x.name, x.content.toString('base64')])),
+    };
+    try {
+      await this.core.createNamespacedSecret({ namespace, body });
+    } catch (err) {
+      if (apiStatus(err) !== 409) throw err; // an earlier submit made it
+    }
+  }
+
+  private async deleteSecret(h: KubernetesHandle): Promise<void> {
+    try {
+      await this.core.deleteNamespacedSecret({ name: secretsName(h.jobId), namespace: h.namespace });
+    } catch (err) {
+      if (apiStatus(err) !== 404) throw err;
+    }
   }
 
   /** The Job, its pod and, while the command's container runs, the hand-over files. */

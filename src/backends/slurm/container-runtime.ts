@@ -1,3 +1,4 @@
+import { SECRETS_MOUNT } from '../../config/project-secrets.js';
 import { PROJECT_MOUNT } from '../types.js';
 import { shellCommand, shellQuote } from './shell-quote.js';
 
@@ -24,9 +25,10 @@ export interface ContainerRuntime {
   pullCommand(reference: string, dest: string, scratch: string, auth: boolean, configHex: string): string;
   /**
    * Shell command running argv in `cwd` in the image, with the run's project directory at
-   * /project; `envNames` are the variables the batch script exported for the job.
+   * /project; `envNames` are the variables the batch script exported for the job; `secretsDir`
+   * (the run's secrets on the cluster) is bound at /run/secrets, read-only where the runtime can.
    */
-  runCommand(image: string, projectDir: string, argv: string[], gpus: number, cwd?: string, envNames?: string[]): string;
+  runCommand(image: string, projectDir: string, argv: string[], gpus: number, cwd?: string, envNames?: string[], secretsDir?: string): string;
 }
 
 /** Charliecloud: an unpacked directory image, run unprivileged by `ch-run`. Proven on the test cluster. */
@@ -53,8 +55,12 @@ export const charliecloud: ContainerRuntime = {
   },
   // --set-env (no argument) applies the image's ENV from ch/environment; GPUs need no flag
   // (ch-fromhost --nvidia is an image-preparation step a site does, not a run option).
-  runCommand: (image, projectDir, argv, _gpus, cwd = PROJECT_MOUNT) =>
-    shellCommand(['ch-run', '--set-env', '-b', `${projectDir}:${PROJECT_MOUNT}`, '-c', cwd, image, '--', ...viaShell(argv)]),
+  // Charliecloud 0.31 binds read-write and onto existing directories only: the mount point is
+  // made in the image (images converted before secrets existed lack it), and the secret files
+  // are 0400 in a 0500 folder (slurm-backend.ts), so a write fails; the job's uid owns that copy.
+  runCommand: (image, projectDir, argv, _gpus, cwd = PROJECT_MOUNT, _envNames, secretsDir) =>
+    (secretsDir ? `mkdir -p ${shellQuote(image + SECRETS_MOUNT)} && ` : '') +
+    shellCommand(['ch-run', '--set-env', '-b', `${projectDir}:${PROJECT_MOUNT}`, ...(secretsDir ? ['-b', `${secretsDir}:${SECRETS_MOUNT}`] : []), '-c', cwd, image, '--', ...viaShell(argv)]),
 };
 
 /**
@@ -77,13 +83,14 @@ export const apptainer: ContainerRuntime = {
     `; rc=$?; rm -rf ${shellQuote(scratch)}; exit $rc`,
   // Contained: --containall gives an empty private home, /tmp and /dev, its own PID and IPC
   // namespaces and a clean environment (only the job's variables, passed as APPTAINERENV_*), and
-  // nothing of the host is bound but the run's own project directory.
-  runCommand: (image, projectDir, argv, gpus, cwd = PROJECT_MOUNT, envNames = []) =>
+  // nothing of the host is bound but the run's own project directory (and its secrets, read-only).
+  runCommand: (image, projectDir, argv, gpus, cwd = PROJECT_MOUNT, envNames = [], secretsDir) =>
     envNames.map((name) => `APPTAINERENV_${name}="$${name}" `).join('') +
     shellCommand([
       'apptainer', 'exec',
       '--containall',
       '--bind', `${projectDir}:${PROJECT_MOUNT}`,
+      ...(secretsDir ? ['--bind', `${secretsDir}:${SECRETS_MOUNT}:ro`] : []),
       '--pwd', cwd,
       ...(gpus > 0 ? ['--nv'] : []),
       image, ...viaShell(argv),

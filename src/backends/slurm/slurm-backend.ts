@@ -12,6 +12,7 @@ import { dockerClient } from '../../images/engine.js';
 import type { Backend, BackendCheck, Collected, CollectOptions, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import { jobWorkdir } from '../types.js';
 import { containerRuntimes, type ContainerRuntime } from './container-runtime.js';
+import type { JobSecret } from '../../config/project-secrets.js';
 import { exportImage } from '../../images/export.js';
 import { ensureLocalImage } from '../../images/local.js';
 import { dockerAuth, registryHost } from '../../images/registry.js';
@@ -122,6 +123,7 @@ export class SlurmBackend implements Backend {
 
   async submit(job: JobSpec): Promise<JobHandle> {
     const runDir = await this.runDir(job.runId);
+    const secretsDir = await this.writeSecrets(runDir, job.secrets ?? []);
     const script = batchScript({
       jobName: jobName(job.runId),
       runDir,
@@ -131,7 +133,7 @@ export class SlurmBackend implements Backend {
       qos: this.config.qos,
       extraArgs: this.config.sbatchArgs,
       env: jobEnv(job),
-      command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job), Object.keys(jobEnv(job))),
+      command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job), Object.keys(jobEnv(job)), secretsDir),
     });
     // Rewriting job.sh is harmless: once a job exists the submit script returns it, unchanged.
     await this.ssh.writeFile(`${runDir}/job.sh`, script, 0o700);
@@ -272,9 +274,23 @@ export class SlurmBackend implements Backend {
 
   async cleanup(handle: JobHandle): Promise<void> {
     const h = await this.checked(handle);
-    await this.ssh.run(['rm', '-rf', '--', h.runDir]);
+    // The secrets folder is 0500: made writable again so rm can empty it.
+    await this.ssh.run(['sh', '-c', 'chmod -R u+w -- "$1/secrets" 2>/dev/null; rm -rf -- "$1"', 'sh', h.runDir]);
     const arrayDir = arrayDirOf(h);
     if (arrayDir) await this.ssh.run(['sh', '-c', ARRAY_CLEANUP_SCRIPT, 'sh', arrayDir]);
+  }
+
+  /**
+   * The job's secrets as files in `<run dir>/secrets` (the run directory is 0700): written 0600
+   * over SFTP, never in job.sh, then made 0400 in a 0500 folder. Undefined when there are none.
+   */
+  private async writeSecrets(runDir: string, secrets: JobSecret[]): Promise<string | undefined> {
+    const dir = `${runDir}/secrets`;
+    await this.ssh.run(['sh', '-c', 'chmod -R u+w -- "$1" 2>/dev/null; rm -rf -- "$1"; [ "$2" = 0 ] || mkdir -m 0700 -- "$1"', 'sh', dir, String(secrets.length)]);
+    if (secrets.length === 0) return undefined;
+    for (const s of secrets) await this.ssh.writeFile(`${dir}/${s.name}`, s.content, 0o600);
+    await this.ssh.run(['sh', '-c', 'chmod 0400 -- "$1"/* && chmod 0500 -- "$1"', 'sh', dir]);
+    return dir;
   }
 
   /** Lets go of the SSH connection (shared by the backends of this cluster in this process; it also closes after a quiet minute). */
@@ -404,6 +420,8 @@ export class SlurmBackend implements Backend {
     const arrayDir = `${workdir}/arrays/${arrayId}`;
     // Each job was staged into its own run directory; stage() made it.
     const runDirs = jobs.map((j) => `${workdir}/runs/${j.runId}`);
+    const secretsDirs: (string | undefined)[] = [];
+    for (const [i, j] of jobs.entries()) secretsDirs.push(await this.writeSecrets(runDirs[i]!, j.secrets ?? []));
     const name = arrayJobName(arrayId);
     const script = arrayScript({
       jobName: name,
@@ -417,7 +435,7 @@ export class SlurmBackend implements Backend {
       elements: jobs.map((job, i) => ({
         runDir: runDirs[i]!,
         env: jobEnv(job),
-        command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job), Object.keys(jobEnv(job))),
+        command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job), Object.keys(jobEnv(job)), secretsDirs[i]),
       })),
     });
     // Uniquely named: concurrent repeats never write over each other; the submit script takes them.

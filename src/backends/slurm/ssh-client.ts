@@ -73,7 +73,7 @@ export class SshClient {
     await this.useSftp((sftp) => new Promise<void>((res, rej) => sftp.fastGet(remotePath, localPath, (err) => (err ? rej(err) : res()))));
   }
 
-  async writeFile(remotePath: string, data: string, mode = 0o644): Promise<void> {
+  async writeFile(remotePath: string, data: string | Buffer, mode = 0o644): Promise<void> {
     await this.useSftp((sftp) => new Promise<void>((res, rej) => sftp.writeFile(remotePath, data, { mode }, (err) => (err ? rej(err) : res()))));
   }
 

@@ -66,6 +66,7 @@ export default class Show extends BaseCommand {
               ...record.data.outputs.map((d) => `  ${d.path}  ${d.size} B  md5:${d.md5} (in the data cache; git holds ${d.path}.dvc)`),
             ]
           : []),
+        ...(record.secrets?.length ? [`secrets    ${record.secrets.join(' ')} (at /run/secrets/)`] : []),
         ...(record.skippedOutputs?.length ? [`refused    ${record.skippedOutputs.length} (not collected)`, ...record.skippedOutputs.map((o) => `  ${JSON.stringify(o.path)}  ${o.why}`)] : []),
         '--- log ---',
         log.trimEnd(),

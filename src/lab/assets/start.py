@@ -3,7 +3,9 @@
 The job's command is `python3 /opt/reprise-lab/start.py`. It reads
 
   REPRISE_LAB_PORT   the port to listen on (all interfaces)
-  REPRISE_LAB_TOKEN  the token a client must present
+  REPRISE_LAB_TOKEN_FILE  a read-only file holding the token a client must present
+                          (/run/secrets/reprise-lab-token: never in the environment,
+                          a batch script or a pod spec)
 
 and execs `jupyter lab` rooted at /project (opening in /project/code). Every IPython kernel
 loads the reprise_capture extension (next to this file), which appends one JSON line per
@@ -35,9 +37,14 @@ def main():
         port = int(os.environ["REPRISE_LAB_PORT"])
     except (KeyError, ValueError):
         fail("REPRISE_LAB_PORT must be set to a port number")
-    token = os.environ.get("REPRISE_LAB_TOKEN", "")
+    token = ""
+    try:
+        with open(os.environ["REPRISE_LAB_TOKEN_FILE"]) as f:
+            token = f.read().strip()
+    except (KeyError, OSError) as e:
+        fail("REPRISE_LAB_TOKEN_FILE must name a readable file holding the token (%s)" % e)
     if not token:
-        fail("REPRISE_LAB_TOKEN must be set")
+        fail("the lab's token file %s is empty" % os.environ["REPRISE_LAB_TOKEN_FILE"])
 
     uid = os.getuid()
     state = tempfile.mkdtemp(prefix="reprise-lab-%d-" % uid)

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { RepriseError } from '../../../src/errors.js';
 import { buildEnvironmentImage, environmentBuild } from '../../../src/images/build.js';
@@ -79,9 +79,13 @@ describe('the lab image', () => {
     for (const sub of ['code', 'output']) await mkdir(join(dir, sub));
     for (const sub of ['', 'code', 'output']) await chmod(join(dir, sub), 0o777);
     const token = randomBytes(16).toString('hex');
+    // The token arrives as a read-only file (as every backend delivers it), never in the environment.
+    const tokenFile = join(dirname(dir), `token-${token.slice(0, 8)}`);
+    await writeFile(tokenFile, token, { mode: 0o644 });
     container = await docker(
       'run', '-d', '--user', '12345:12345', '--read-only', '--tmpfs', '/tmp:rw,exec,mode=1777',
-      '-e', 'HOME=/tmp', '-e', `REPRISE_LAB_PORT=${PORT}`, '-e', `REPRISE_LAB_TOKEN=${token}`,
+      '-e', 'HOME=/tmp', '-e', `REPRISE_LAB_PORT=${PORT}`, '-e', 'REPRISE_LAB_TOKEN_FILE=/run/secrets/reprise-lab-token',
+      '-v', `${tokenFile}:/run/secrets/reprise-lab-token:ro`,
       '-v', `${dir}:/project`, lab!.digest, 'python3', LAB_START,
     );
     const ip = await docker('inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', container);

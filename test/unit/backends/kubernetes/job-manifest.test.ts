@@ -125,4 +125,15 @@ describe('jobManifest', () => {
     expect(cpu(0.25)).toBe('250m');
     expect(cpu(0.0001)).toBe('1m');
   });
+
+  it('mounts a run\'s secrets read-only from its own Secret in the command\'s container only, never as values', () => {
+    const job = jobManifest(spec({ secrets: [{ name: 'API_KEY', content: Buffer.from('hush-123') }] }), { namespace: 'ns' });
+    const pod = job.spec!.template.spec!;
+    expect(pod.volumes).toContainEqual({ name: 'secrets', secret: { secretName: 'reprise-run-abc234-secrets', defaultMode: 0o440 } });
+    expect(pod.containers[0]!.volumeMounts).toContainEqual({ name: 'secrets', mountPath: '/run/secrets', readOnly: true });
+    expect(pod.initContainers![0]!.volumeMounts!.map((m) => m.name)).not.toContain('secrets');
+    expect(JSON.stringify(job)).not.toContain('hush-123');
+    expect(JSON.stringify(job)).not.toContain(Buffer.from('hush-123').toString('base64'));
+    expect(jobManifest(spec(), { namespace: 'ns' }).spec!.template.spec!.volumes!.map((v) => v.name)).toEqual(['project', 'tmp']);
+  });
 });

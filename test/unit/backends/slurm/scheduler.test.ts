@@ -89,6 +89,15 @@ describe('batchScript', () => {
     expect(apptainer.convertCommand('/t.tar', '/t.sif')).toBe(`'apptainer' 'build' '/t.sif' 'docker-archive:/t.tar'`);
   });
 
+  it('binds the run\'s secrets folder at /run/secrets: read-only for apptainer; charliecloud makes its mount point in the image first', () => {
+    expect(charliecloud.runCommand('/img', '/r/project', ['x'], 0, '/project', [], '/r/secrets')).toBe(
+      `mkdir -p '/img/run/secrets' && 'ch-run' '--set-env' '-b' '/r/project:/project' '-b' '/r/secrets:/run/secrets' '-c' '/project' '/img' '--' 'sh' '-c' 'exec "$@"' 'reprise-run' 'x'`,
+    );
+    expect(apptainer.runCommand('/i.sif', '/r/project', ['x'], 0, '/project', [], '/r/secrets')).toBe(
+      `'apptainer' 'exec' '--containall' '--bind' '/r/project:/project' '--bind' '/r/secrets:/run/secrets:ro' '--pwd' '/project' '/i.sif' 'sh' '-c' 'exec "$@"' 'reprise-run' 'x'`,
+    );
+  });
+
   it('pulls by digest with credentials from the environment only, and installs only the recorded image', () => {
     const ref = 'reg.example:5443/team/p@sha256:' + 'a'.repeat(64);
     const id = 'c'.repeat(64);
