@@ -116,9 +116,11 @@ describe('notices from the worker', () => {
     await notify('remove', 'mail');
   });
 
-  it('a receiver answering 500 three times then 200 gets exactly one accepted message', async () => {
+  it('a receiver answering 500 three times then 200 gets exactly one accepted message; the other notifier is not sent again on the retries', async () => {
     const flaky = await receiver((n) => (n < 3 ? 500 : 200));
+    const steady = await receiver();
     await notify('add', 'flaky', '--webhook', flaky.url);
+    await notify('add', 'steady', '--webhook', steady.url);
     const r = await p.cli.run(['run', '--', 'echo', 'hi'], p.root);
     expect(r.code, r.stderr).toBe(0);
     const runId = runIdOf(r);
@@ -130,7 +132,10 @@ describe('notices from the worker', () => {
     // Backoff between attempts (1 s, 2 s, 4 s).
     const gaps = flaky.requests.slice(1).map((q, i) => q.at - flaky.requests[i]!.at);
     expect(gaps[2]!).toBeGreaterThan(gaps[0]!);
+    // Four attempts of the activity; the ledger kept the steady receiver at one message.
+    expect(steady.requests.map((q) => q.headers['reprise-delivery'])).toEqual([`${runId}/steady`]);
     await notify('remove', 'flaky');
+    await notify('remove', 'steady');
   });
 
   it('a receiver that never answers does not delay the record or the attached run', async () => {
