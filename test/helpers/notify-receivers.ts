@@ -20,28 +20,31 @@ export interface Received {
 export type Behaviour = (n: number, request: Received) => number | 'hang';
 
 export class WebhookReceiver {
-  readonly requests: Received[] = [];
-  private readonly hanging: ServerResponse[] = [];
-  private constructor(private readonly server: Server, readonly url: string) {}
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+    readonly requests: Received[],
+    private readonly hanging: ServerResponse[],
+  ) {}
 
   static async start(behaviour: Behaviour = () => 200): Promise<WebhookReceiver> {
-    let receiver!: WebhookReceiver;
+    const requests: Received[] = [];
+    const hanging: ServerResponse[] = [];
     const server = createServer((req, res) => {
       let body = '';
       req.on('data', (d: Buffer) => (body += d));
       req.on('end', () => {
         const request: Received = { at: Date.now(), path: req.url ?? '', headers: req.headers, body };
-        const n = receiver.requests.push(request) - 1;
+        const n = requests.push(request) - 1;
         const answer = behaviour(n, request);
-        if (answer === 'hang') return void receiver.hanging.push(res);
+        if (answer === 'hang') return void hanging.push(res);
         request.status = answer;
         res.writeHead(answer, { 'content-type': 'text/plain' }).end(answer < 300 ? 'ok' : 'try later');
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const { port } = server.address() as { port: number };
-    receiver = new WebhookReceiver(server, `http://127.0.0.1:${port}/hooks/T000/SECRET-TOKEN`);
-    return receiver;
+    return new WebhookReceiver(server, `http://127.0.0.1:${port}/hooks/T000/SECRET-TOKEN`, requests, hanging);
   }
 
   /** The bodies of the requests answered 2xx, parsed. */
