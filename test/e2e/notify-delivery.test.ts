@@ -36,6 +36,16 @@ async function notify(...args: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`notify ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
 }
 
+/** A workflow's whole history as JSON text. */
+async function historyOf(workflowId: string): Promise<string> {
+  const connection = await Connection.connect({ address: `127.0.0.1:${p.cli.env.REPRISE_TEMPORAL_PORT}` });
+  try {
+    return JSON.stringify(await new Client({ connection }).workflow.getHandle(workflowId).fetchHistory());
+  } finally {
+    await connection.close();
+  }
+}
+
 const recordOf = (runId: string) => JSON.parse(git(p.root, 'show', `HEAD:.reprise/activity/${runId}.json`)) as { finishedAt: string; state: string };
 
 describe('notices from the worker', () => {
@@ -101,16 +111,10 @@ describe('notices from the worker', () => {
     // The token is only in the user config: not in the project, the worker's log, or any workflow history.
     expect(execFileSync('git', ['log', '--all', '-p'], { cwd: p.root, encoding: 'utf8' })).not.toContain('SECRET-TOKEN');
     expect(readFileSync(join(home(), 'agent', 'worker.log'), 'utf8')).not.toContain('SECRET-TOKEN');
-    const connection = await Connection.connect({ address: `127.0.0.1:${p.cli.env.REPRISE_TEMPORAL_PORT}` });
-    try {
-      const client = new Client({ connection });
-      for (const id of [runId, `${runId}.notify`]) {
-        const history = JSON.stringify(await client.workflow.getHandle(id).fetchHistory());
-        expect(history.length).toBeGreaterThan(100);
-        expect(history).not.toContain('SECRET-TOKEN');
-      }
-    } finally {
-      await connection.close();
+    for (const id of [runId, `${runId}.notify`]) {
+      const history = await historyOf(id);
+      expect(history.length).toBeGreaterThan(100);
+      expect(history).not.toContain('SECRET-TOKEN');
     }
     await notify('remove', 'hook');
     await notify('remove', 'mail');
@@ -132,6 +136,14 @@ describe('notices from the worker', () => {
     // Backoff between attempts (1 s, 2 s, 4 s).
     const gaps = flaky.requests.slice(1).map((q, i) => q.at - flaky.requests[i]!.at);
     expect(gaps[2]!).toBeGreaterThan(gaps[0]!);
+    // The failed attempts are in the notice's history (the last failure), named by scheme and host only.
+    let history = await historyOf(`${runId}.notify`);
+    for (let i = 0; i < 100 && !history.includes('workflowExecutionCompletedEventAttributes'); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      history = await historyOf(`${runId}.notify`);
+    }
+    expect(history).toContain(`${new URL(flaky.url).origin} answered HTTP 500`);
+    expect(history).not.toContain('SECRET-TOKEN');
     // Four attempts of the activity; the ledger kept the steady receiver at one message.
     expect(steady.requests.map((q) => q.headers['reprise-delivery'])).toEqual([`${runId}/steady`]);
     await notify('remove', 'flaky');
