@@ -1,4 +1,3 @@
-import nodemailer from 'nodemailer';
 import { redactUrl, type Notifier, type SmtpSettings } from '../config/notifiers.js';
 import { stripTerminalControls } from '../terminal-text.js';
 import { emailMessage, webhookBody } from './format.js';
@@ -55,6 +54,8 @@ export async function postWebhook(url: string, body: unknown, delivery: string):
 
 /** One plain-text message through the configured SMTP server; resolves with its answer ("250 OK …"). */
 export async function sendEmail(smtp: SmtpSettings, to: string, notice: Notice, delivery: string): Promise<string> {
+  // Loaded on the first email only: the worker and the CLI start without it.
+  const { default: nodemailer } = await import('nodemailer');
   const transport = nodemailer.createTransport({
     host: smtp.host,
     port: smtp.port,
