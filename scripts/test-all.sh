@@ -39,6 +39,14 @@ if ! PATH="$HOME/.local/bin:$PATH" dvc --version >/dev/null 2>&1; then
     || python3 -m pip install -q --user --break-system-packages "${pkgs[@]}" || { echo "pip install dvc failed"; exit 1; }
 fi
 
+# A real SMTP server (aiosmtpd) receives the notification tests' email: from PyPI, a test tool only.
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  echo "[test-all] installing aiosmtpd (pip)"
+  pkgs=(aiosmtpd==1.4.6)
+  python3 -m pip install -q --user "${pkgs[@]}" 2>/dev/null || python3 -m pip install -q "${pkgs[@]}" 2>/dev/null \
+    || python3 -m pip install -q --user --break-system-packages "${pkgs[@]}" || { echo "pip install aiosmtpd failed"; exit 1; }
+fi
+
 # suite NAME COMMAND...: runs it, output to the terminal and $LOG_DIR/NAME.log, one result line.
 suite() {
   local name=$1 start=$SECONDS; shift

@@ -32,6 +32,7 @@ import { PublishedProject, PublishRefused } from '../project/published.js';
 import type { SkippedOutput } from '../project/tar-members.js';
 import { LogTail } from './log-tail.js';
 import { createLabActivities } from './lab.js';
+import { createNotifyActivities } from './notify.js';
 import { checkedActivities, inputChecks } from './validate.js';
 import { LAB_TOKEN_SECRET, labToken } from '../lab/token.js';
 import { readSecrets, SECRETS_MOUNT } from '../config/project-secrets.js';
@@ -89,7 +90,7 @@ export function createActivities(deps: ActivityDeps) {
   const published = (team: TeamRun) => new PublishedProject(deps.home, team.remote, team.branch);
 
   /** The repository the run's commits are read from: the user's project, or (team mode) this worker's cache of its remote. */
-  const rootOf = (input: RunInput, commit: string): Promise<string> => (input.team ? published(input.team).withCommit(commit) : Promise.resolve(input.projectRoot));
+  const rootOf = (input: Pick<RunInput, 'projectRoot' | 'team'>, commit: string): Promise<string> => (input.team ? published(input.team).withCommit(commit) : Promise.resolve(input.projectRoot));
 
   /** The source commit's files in the run's directory, output/ empty, ready to hand to a backend. */
   async function exportStaged(input: RunInput, sourceCommit: string): Promise<string> {
@@ -246,6 +247,7 @@ export function createActivities(deps: ActivityDeps) {
   // Every argument is checked before any activity acts on it: workflow inputs are requests (validate.ts).
   return checkedActivities({
     ...createLabActivities({ home: deps.home, docker: deps.docker, logger: deps.logger, runDir, backendFor, guard, withHeartbeat }),
+    ...createNotifyActivities({ home: deps.home, logger: deps.logger, rootOf, withHeartbeat }),
 
     /** Fail fast when the backend is unusable, then fix the source commit the run executes. */
     async prepare(input: RunInput): Promise<PreparedSources> {

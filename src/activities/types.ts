@@ -251,3 +251,23 @@ export const BUILD_LOG = 'build.log';
 export const JOB_LOG = 'job.log';
 /** Progress of image transfers (push, pull, upload) while the run prepares; see images/transfer-progress.ts. */
 export const TRANSFER_LOG = 'transfer.log';
+
+/**
+ * A run, sweep or lab that ended and is recorded in `commit`: the notify workflow reads that
+ * record (never trusting more of its input) and tells the worker's notifiers.
+ */
+export interface EndedEvent {
+  kind: 'run' | 'sweep' | 'lab';
+  id: string;
+  commit: string;
+  /** The project the record is in ('' in team mode: the worker reaches it through `team`). */
+  projectRoot: string;
+  team?: TeamRun;
+}
+
+/** What became of one notifier's message; `answer` is the receiver's, or why it was not sent. */
+export interface NotifyOutcome {
+  notifier: string;
+  result: 'sent' | 'sent before' | 'filtered out' | 'refused';
+  answer?: string;
+}

@@ -128,6 +128,8 @@ const checkpointRequest = z
   })
   .strict();
 
+const endedEvent = z.object({ kind: z.enum(['run', 'sweep', 'lab']), id, commit, projectRoot: z.string().max(4096), team: teamRun.optional() }).strict();
+
 /** Who this worker is to its inputs: its home, its uid, and (a team worker) the backends it serves. */
 export interface InputPolicy {
   home: string;
@@ -309,6 +311,9 @@ export function inputChecks(policy: InputPolicy) {
     },
     buildLabImage: { params: [['input', runInput], ['image', preparedImage]], confine: inputOnly },
     labCheckpoint: { params: [['request', checkpointRequest]], confine: finished('request') },
+    notifiersConfigured: { params: [] },
+    // The record is read from the event's project: one this worker owns, or an allowed remote.
+    notifyEnded: { params: [['event', endedEvent]], confine: async (args) => source('event', args[0] as z.infer<typeof endedEvent>, await config()) },
   } satisfies Record<string, InputCheck>;
 }
 

@@ -6,6 +6,7 @@ import { badInput } from '../errors.js';
 import { paths } from './env.js';
 import { readYamlFile, toYaml } from './yaml-file.js';
 import { backendName, registryUrl } from './names.js';
+import { dashboardSettingsSchema, notifierName, notifierSchema, smtpSchema } from './notifiers.js';
 import type { ConfigIssue } from '../backends/definition.js';
 import { backendKinds, kindDefinition, runnableKinds, type KindSchemas } from '../backends/kinds.js';
 
@@ -51,11 +52,20 @@ export const userConfigSchema = z
     registry: z.object({ url: registryUrl }).strict().optional(),
     build: buildSettingsSchema.optional(),
     worker: workerSettingsSchema.optional(),
+    /** Who hears when a run ends (config/notifiers.ts): read by the worker when it sends. */
+    notifiers: z.record(notifierName, notifierSchema).optional(),
+    smtp: smtpSchema.optional(),
+    dashboard: dashboardSettingsSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {
     for (const issue of backendIssues(config.backends)) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['backends', issue.backend, ...issue.path], message: issue.message });
+    }
+    for (const [name, notifier] of Object.entries(config.notifiers ?? {})) {
+      if (notifier.backend && !allBackends(config)[notifier.backend]) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['notifiers', name, 'backend'], message: `"${notifier.backend}" is not a configured backend` });
+      }
     }
   });
 export type UserConfig = z.infer<typeof userConfigSchema>;

@@ -2,6 +2,7 @@ import { CancellationScope, defineQuery, isCancellation, log, proxyActivities, p
 import type { Activities } from '../activities/index.js';
 import type { LabCheckpointOutcome, LabProgress, LabResult, PreparedImage, PreparedSources, RunInput } from '../activities/types.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
+import { announceEnd } from './notify.js';
 
 export const labProgressQuery = defineQuery<LabProgress>('labProgress');
 
@@ -98,6 +99,8 @@ export async function labSession(input: RunInput): Promise<LabResult> {
     log.info('lab session ends', { labId: input.runId, state: final.state });
     const last = await checkpoint(final);
     await finishing.cleanup(input, handle);
+    const commit = last.commit ?? progress.lastCommit;
+    if (commit) await announceEnd({ kind: 'lab', id: input.runId, commit, projectRoot: input.projectRoot });
     progress.state = final.state;
     progress.reason = final.reason;
     return {
@@ -107,7 +110,7 @@ export async function labSession(input: RunInput): Promise<LabResult> {
       ...(status?.exitCode !== undefined ? { exitCode: status.exitCode } : {}),
       checkpoints: progress.checkpoints,
       executions: progress.executions,
-      commit: last.commit ?? progress.lastCommit,
+      commit,
       notWritten: progress.notWritten,
     };
   });

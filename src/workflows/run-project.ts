@@ -16,6 +16,7 @@ import type { Activities } from '../activities/index.js';
 import type { FinishInput, Placement, RunInput, RunProgress, RunResult, Target } from '../activities/types.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
 import { slotsWorkflowId } from './names.js';
+import { announceEnd } from './notify.js';
 import { grantSignal, releaseSignal } from './slots.js';
 
 export const progressQuery = defineQuery<RunProgress>('progress');
@@ -98,6 +99,8 @@ export async function runProject(input: RunInput): Promise<RunResult> {
       ? { commit: await transfer.publishRun(finish), recoveredBranch: undefined }
       : (await Promise.all([finishing.record(finish), finishing.cleanup(run, handle)]))[0];
     if (run.team) await finishing.cleanup(run, handle);
+    // A sweep's points are told as one, by their sweep.
+    if (!run.sweep) await announceEnd({ kind: 'run', id: input.runId, commit, projectRoot: run.projectRoot, ...(run.team ? { team: run.team } : {}) });
     progress.state = state;
     progress.exitCode = status.exitCode;
     progress.reason = finish.status.reason;

@@ -11,6 +11,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import type { PreparedImage, PreparedSources, RunInput, RunResult, SweepInput, SweepPoint, SweepPointResult, SweepProgress, SweepResult } from '../activities/types.js';
 import type { JobHandle, StagedJob } from '../backends/types.js';
+import { announceEnd } from './notify.js';
 import { runProject } from './run-project.js';
 
 export const sweepProgressQuery = defineQuery<SweepProgress>('sweepProgress');
@@ -94,6 +95,7 @@ export async function sweepProject(input: SweepInput): Promise<SweepResult> {
     const points = snapshot();
     const state = points.every((p) => p.state === 'succeeded') ? 'succeeded' : points.some((p) => p.state === 'cancelled' || p.state === 'not-started') ? 'cancelled' : 'failed';
     const commit = await finishing.recordSweep(input, sources, image, points, state, startedAt);
+    await announceEnd({ kind: 'sweep', id: input.sweepId, commit, projectRoot: input.projectRoot });
     progress.state = state;
     return { sweepId: input.sweepId, state, points, commit };
   });

@@ -6,7 +6,7 @@ import { findRun, readRecord } from '../../project/history.js';
 import { followRun } from '../follow.js';
 import { LogFollower } from '../../activities/log-tail.js';
 import { resolveRunId } from '../resolve-run.js';
-import { forTerminal } from '../terminal-text.js';
+import { forTerminal } from '../../terminal-text.js';
 
 const print = (text: string | Buffer) => process.stdout.write(forTerminal(text));
 

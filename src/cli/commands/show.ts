@@ -9,7 +9,7 @@ import type { Project } from '../../project/layout.js';
 import { resolveRunId } from '../resolve-run.js';
 import { isLabId } from '../../project/lab-record.js';
 import { labText, labView, type LabView } from '../lab-show.js';
-import { forTerminal } from '../terminal-text.js';
+import { forTerminal } from '../../terminal-text.js';
 
 export default class Show extends BaseCommand {
   static override summary = 'Show one recorded run (what ran, where, with which image and source, its outputs and log), or a lab session (lab-…: its files and executed cells).';

@@ -112,6 +112,20 @@ describe('workflow inputs checked at the activity boundary', () => {
     expect(await refusal(acts.prepare(input('/x', { team })))).toContain('input.projectRoot must be empty in a team run');
   });
 
+  it("a notice's event: an id, a commit and a project this worker owns, nothing more", async () => {
+    const home = await tempDir('reprise-validate-home-');
+    const sent: string[] = [];
+    const acts = checkedActivities({ notifyEnded: async (e: Record<string, unknown>) => void sent.push(String(e.id)) }, { notifyEnded: inputChecks({ home, backendOf: noBackend }).notifyEnded });
+    const p = await makeProject();
+    const event = { kind: 'run', id: 'run-abc', commit: 'c'.repeat(40), projectRoot: p.root };
+    await acts.notifyEnded(event);
+    expect(sent).toEqual(['run-abc']);
+    expect(await refusal(acts.notifyEnded({ ...event, id: '../x' }))).toContain('event.id must be an id');
+    expect(await refusal(acts.notifyEnded({ ...event, url: 'https://elsewhere.example.com/' }))).toContain("Unrecognized key(s) in object: 'url'");
+    expect(await refusal(acts.notifyEnded({ ...event, projectRoot: '/etc' }))).toContain('event.projectRoot');
+    expect(sent).toEqual(['run-abc']);
+  });
+
   it('matches remotes by pattern: "*" within a path segment, "**" across, everything else literally', () => {
     expect(remoteAllowed('git@h:team/a.git', ['git@h:team/*.git'])).toBe(true);
     expect(remoteAllowed('git@h:team/sub/a.git', ['git@h:team/*.git'])).toBe(false);

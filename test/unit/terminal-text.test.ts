@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { forTerminal, stripTerminalControls } from '../../../src/cli/terminal-text.js';
+import { forTerminal, stripTerminalControls } from '../../src/terminal-text.js';
 
 describe('job output shown on a terminal', () => {
   it('drops escape sequences and controls; keeps text, tabs, newlines and carriage returns', () => {
