@@ -17,6 +17,7 @@ import { Git } from '../project/git.js';
 import { checkedOutBranch } from '../project/merge.js';
 import { defaultRemote, remoteUrl } from '../project/remotes.js';
 import { sync } from '../project/sync.js';
+import { credentialFreeUrl } from '../redact.js';
 
 export interface TeamProgress {
   onBuild?: (p: BuildProgress) => void;
@@ -45,7 +46,9 @@ export async function publishRunInputs(
     }
     throw err;
   });
-  const url = await remoteUrl(root, remote);
+  // What workers are sent (it stays in the workflow's history): no password, no HTTP user; a
+  // worker fetches and pushes with its own git credentials.
+  const url = credentialFreeUrl(await remoteUrl(root, remote));
   const config = await loadUserConfig(env.home);
   const registry = config.registry?.url;
   if (!options.rerun && !registry) {
