@@ -1,6 +1,7 @@
 // The secrets scan: a project synced and cloned through a remote whose URL carries a password
 // (a real HTTP git server with basic authentication), runs whose images go to a registry that
 // needs a login, and a team run through that remote on a worker with its own git credentials.
+// With `reprise secret add` (project secrets), a project secret too; and a lab session's token.
 // Afterwards none of the secret values is in any workflow's history (on the agent's Temporal and
 // on the team's), in any file of the agent's or the worker's REPRISE_HOME (logs, run
 // directories, Temporal's database), in the worker's output, in any git object of the project,
@@ -14,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binRun, Cli, cliEnv } from '../helpers/cli.js';
 import { BUSYBOX, requireDocker } from '../helpers/docker.js';
 import { bareRepository, gitHttpServer, type GitHttpServer } from '../helpers/git-http.js';
+import { makeLabProject, startLab } from '../helpers/lab.js';
 import { git, tempDir } from '../helpers/project.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { TeamTemporal } from '../helpers/team.js';
@@ -68,7 +70,21 @@ beforeAll(async () => {
   root = join(work, 'fit');
   writeFileSync(join(root, 'code/job.sh'), 'echo "hello from $HOSTNAME" > output/hello.txt\n');
   expect((await cli.run(['registry', 'set', registry.url], root)).code).toBe(0);
+  if (hasCommand('secret:add')) {
+    const value = `project-secret-${randomBytes(12).toString('hex')}`;
+    const file = join(await tempDir('reprise-scan-secret-'), 'api-key');
+    writeFileSync(file, value, { mode: 0o600 });
+    const added = await cli.run(['secret', 'add', 'API_KEY', file], root);
+    expect(added.code, added.stderr).toBe(0);
+    secrets.push({ name: 'a project secret', value });
+  }
 }, 600_000);
+
+/** Whether the built CLI has a command (project secrets come with `secret add`). */
+function hasCommand(id: string): boolean {
+  const manifest = JSON.parse(readFileSync(join(binRun, '../../oclif.manifest.json'), 'utf8')) as { commands: Record<string, unknown> };
+  return id in manifest.commands;
+}
 
 afterAll(async () => {
   clearInterval(ps.timer);
@@ -119,6 +135,14 @@ describe('a remote URL with a password', () => {
     expect(wrong.stderr + wrong.stdout).not.toContain(wrongPassword);
   }, 120_000);
 
+  it('a lab session on local Docker, stopped: its token is one more secret', async () => {
+    const lab = await startLab(cli, await makeLabProject(cli, work, 'nb'), []);
+    secrets.push({ name: "the lab's token", value: lab.token });
+    const stopped = await cli.run(['lab', 'stop', lab.labId], join(work, 'nb'));
+    expect(stopped.code, stopped.stderr).toBe(0);
+    await lab.done;
+  }, 900_000);
+
   it('a team run through the remote: the workflow input names it without credentials; the worker uses its own', async () => {
     workerHome.unix = await tempDir('reprise-scan-worker-unix-');
     workerHome.reprise = join(workerHome.unix, '.reprise');
@@ -167,11 +191,12 @@ describe('the scan', () => {
       expect(histories.size, `workflows on ${name}'s Temporal`).toBeGreaterThan(0);
       for (const [id, text] of histories) look(`the history of workflow ${id} on ${name}'s Temporal`, text);
     }
+    // Where secrets belong is left out: the git password's store, project secrets' copies, the lab key.
     for (const [dir, except] of [
-      [home, ['git-credentials']],
+      [home, ['git-credentials', 'secrets/', 'lab.key']],
       [workerHome.reprise, []],
     ] as const) {
-      for (const file of filesUnder(dir)) if (!except.some((e) => file === join(dir, e))) look(file, readFileSync(file, 'latin1'));
+      for (const file of filesUnder(dir)) if (!except.some((e) => file === join(dir, e) || (e.endsWith('/') && file.startsWith(join(dir, e))))) look(file, readFileSync(file, 'latin1'));
     }
     look("the worker's output", workerOutput.text);
     for (const repo of [root, join(work, 'copy'), join(server.root, 'fit.git'), ...readdirSync(join(workerHome.reprise, 'projects')).map((p) => join(workerHome.reprise, 'projects', p))]) {
