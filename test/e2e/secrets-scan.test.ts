@@ -8,7 +8,7 @@
 // the clone, the remote or the worker's cache, nor in `ps` output sampled all along.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -199,7 +199,7 @@ describe('the scan', () => {
       for (const file of filesUnder(dir)) if (!except.some((e) => file === join(dir, e) || (e.endsWith('/') && file.startsWith(join(dir, e))))) look(file, readFileSync(file, 'latin1'));
     }
     look("the worker's output", workerOutput.text);
-    for (const repo of [root, join(work, 'copy'), join(server.root, 'fit.git'), ...readdirSync(join(workerHome.reprise, 'projects')).map((p) => join(workerHome.reprise, 'projects', p))]) {
+    for (const repo of [root, join(work, 'copy'), join(server.root, 'fit.git'), ...workerCaches()]) {
       look(`the git objects of ${repo}`, execFileSync('git', ['cat-file', '--batch-all-objects', '--batch'], { cwd: repo, encoding: 'latin1', maxBuffer: 1 << 30 }));
     }
     samplePs();
@@ -228,6 +228,12 @@ async function workflowHistories(address: string): Promise<Map<string, string>> 
     await connection.close();
   }
 }
+
+/** The worker's clones of the remote (none if it never reached it). */
+const workerCaches = () => {
+  const dir = join(workerHome.reprise, 'projects');
+  return existsSync(dir) ? readdirSync(dir).map((p) => join(dir, p)) : [];
+};
 
 const gitAsync = (cwd: string, ...args: string[]) =>
   new Promise<string>((resolve, reject) => execFile('git', args, { cwd }, (err, out) => (err ? reject(err) : resolve(out))));
