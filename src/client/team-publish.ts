@@ -57,7 +57,7 @@ export async function publishRunInputs(
   if (options.rerun && !options.rerun.imageReference) {
     throw badInput(`run ${options.rerun.runId} used an image that was never pushed to a registry, so no worker can pull it; rerun it without REPRISE_TEAM`);
   }
-  const synced = await sync(root, { remote });
+  const synced = await sync(root, { remote, home: env.home });
   options.onSynced?.(remote, branch, synced.pushed);
   const sourceCommit = options.rerun?.sourceCommit ?? synced.head;
   const { project, environment } = await specsAt(root, sourceCommit);

@@ -53,6 +53,24 @@ export async function addRemote(root: string, name: string, url: string, home = 
   return { name, url: credentials?.url ?? url };
 }
 
+/**
+ * A remote git was given with a password by hand (`git remote add origin https://u:p@…`): git
+ * passes its URL to its HTTP helper's argv on every fetch and push, visible in `ps`. Move the
+ * password where addRemote keeps it, leaving the URL without it. Returns whether it moved one.
+ */
+export async function secureRemoteCredentials(root: string, name: string, home = readEnv().home): Promise<boolean> {
+  const git = new Git(root);
+  const url = (await git.tryRun(['config', '--get', `remote.${name}.url`]))?.trim();
+  const credentials = url ? urlCredentials(url) : undefined;
+  if (!credentials) return false;
+  await keepCredentials(home, git, credentials);
+  if (!((await git.tryRun(['config', '--get-all', 'credential.helper'])) ?? '').split('\n').includes(credentialHelper(home))) {
+    await git.run(['config', '--add', 'credential.helper', credentialHelper(home)]);
+  }
+  await git.run(['config', `remote.${name}.url`, credentials.url]);
+  return true;
+}
+
 /** Where the passwords of remote URLs are kept: git's credential-store format, 0600, in the user's REPRISE_HOME (never in a project). */
 export const gitCredentialsFile = (home: string) => join(home, 'git-credentials');
 
