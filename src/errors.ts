@@ -1,3 +1,4 @@
+import { redactSecrets } from './redact.js';
 /** Exit codes are a contract (docs/architecture.md): keep them in one place. */
 export const ExitCode = {
   ok: 0,
@@ -56,6 +57,7 @@ export const notFound = (message: string) => new RepriseError(ErrorKind.notFound
 export const backendUnavailable = (message: string, cause?: unknown) =>
   new RepriseError(ErrorKind.backendUnavailable, message, { cause });
 
+/** What an error says, with any URL password hidden: this is what gets printed and recorded. */
 export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return redactSecrets(err instanceof Error ? err.message : String(err));
 }

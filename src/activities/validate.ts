@@ -11,6 +11,7 @@ import { backendName, loadUserConfig, resolveBackend, type BackendConfig, type U
 import { ErrorKind, errorMessage, RepriseError } from '../errors.js';
 import { Git } from '../project/git.js';
 import { PROJECT_FILE } from '../project/layout.js';
+import { redactSecrets, urlCredentials } from '../redact.js';
 
 /**
  * A workflow's input is a request from whoever could start the workflow, never an instruction:
@@ -216,6 +217,9 @@ export function inputChecks(policy: InputPolicy) {
   async function source(field: string, input: Pick<CheckedRunInput, 'projectRoot' | 'team'>, user: UserConfig): Promise<void> {
     if (input.team) {
       if (input.projectRoot !== '') throw refuse(`${field}.projectRoot`, "must be empty in a team run (workers reach the project through its remote)");
+      // Clients send remotes without credentials; one that came with a password is refused
+      // without repeating it (it is already in this workflow's history: the sender should rotate it).
+      if (urlCredentials(input.team.remote)) throw refuse(`${field}.team.remote`, `"${redactSecrets(input.team.remote)}" carries a password: a workflow input names a remote without credentials (workers use their own git credentials)`);
       const allowed = user.worker?.allowedRemotes ?? [];
       if (!allowed.length) throw refuse(`${field}.team.remote`, `"${input.team.remote}" is not allowed: this worker allows no team remotes (set worker.allowedRemotes in its config.yaml)`);
       if (!remoteAllowed(input.team.remote, allowed)) throw refuse(`${field}.team.remote`, `"${input.team.remote}" matches none of this worker's worker.allowedRemotes`);

@@ -2,6 +2,7 @@ import { Command, Errors, Flags } from '@oclif/core';
 import { readEnv, type RepriseEnv } from '../config/env.js';
 import { RepriseError, ExitCode, errorMessage } from '../errors.js';
 import { findProjectRoot, loadProject, type Project } from '../project/layout.js';
+import { redactSecrets } from '../redact.js';
 
 /**
  * Shared behaviour of all commands: `--json`, and errors rendered as one line with the exit
@@ -47,7 +48,7 @@ export abstract class BaseCommand extends Command {
     if (err instanceof RepriseError) {
       exit = err.exitCode;
       kind = err.kind;
-      if (err.detail && !this.jsonEnabled()) process.stderr.write(err.detail.trimEnd() + '\n');
+      if (err.detail && !this.jsonEnabled()) process.stderr.write(redactSecrets(err.detail.trimEnd()) + '\n');
     } else if (err.oclif?.exit !== undefined) {
       exit = err.oclif.exit; // flag and argument parsing errors: usage, exit 2
       kind = 'Usage';

@@ -17,6 +17,7 @@ import { Git } from '../project/git.js';
 import { checkedOutBranch } from '../project/merge.js';
 import { defaultRemote, remoteUrl } from '../project/remotes.js';
 import { sync } from '../project/sync.js';
+import { credentialFreeUrl } from '../redact.js';
 
 export interface TeamProgress {
   onBuild?: (p: BuildProgress) => void;
@@ -45,7 +46,9 @@ export async function publishRunInputs(
     }
     throw err;
   });
-  const url = await remoteUrl(root, remote);
+  // What workers are sent (it stays in the workflow's history): no password, no HTTP user; a
+  // worker fetches and pushes with its own git credentials.
+  const url = credentialFreeUrl(await remoteUrl(root, remote));
   const config = await loadUserConfig(env.home);
   const registry = config.registry?.url;
   if (!options.rerun && !registry) {
@@ -54,7 +57,7 @@ export async function publishRunInputs(
   if (options.rerun && !options.rerun.imageReference) {
     throw badInput(`run ${options.rerun.runId} used an image that was never pushed to a registry, so no worker can pull it; rerun it without REPRISE_TEAM`);
   }
-  const synced = await sync(root, { remote });
+  const synced = await sync(root, { remote, home: env.home });
   options.onSynced?.(remote, branch, synced.pushed);
   const sourceCommit = options.rerun?.sourceCommit ?? synced.head;
   const { project, environment } = await specsAt(root, sourceCommit);

@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
+import { redactError, redactSecrets } from '../redact.js';
 
 const execFileP = promisify(execFile);
 
@@ -33,7 +34,8 @@ export class Git {
   async run(args: string[], options: GitOptions = {}): Promise<string> {
     const env = { ...process.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' };
     if (options.input !== undefined) return this.runWithInput(args, env, options.input);
-    const { stdout } = await execFileP('git', args, { cwd: this.dir, env, maxBuffer: 256 * 2 ** 20 });
+    // git echoes a remote's URL in its errors, password and all when the user's config holds one.
+    const { stdout } = await execFileP('git', args, { cwd: this.dir, env, maxBuffer: 256 * 2 ** 20 }).catch((err: unknown) => Promise.reject(redactError(err)));
     return stdout;
   }
 
@@ -47,7 +49,7 @@ export class Git {
       child.on('error', reject);
       child.on('close', (code) => {
         if (code === 0) resolve(Buffer.concat(out).toString());
-        else reject(new Error(`git ${args[0]} failed (${code}): ${Buffer.concat(err).toString().trim()}`));
+        else reject(new Error(`git ${args[0]} failed (${code}): ${redactSecrets(Buffer.concat(err).toString().trim())}`));
       });
       child.stdin.end(input);
     });

@@ -1,8 +1,9 @@
-import { copyFile, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
-import { dirname, extname, join } from 'node:path';
+import { extname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { notFound } from '../errors.js';
+import { CopyBack, type CopyBackChange } from './copy-back.js';
 import { Git } from './git.js';
 import { cachedGrepLog, commitOnBranch, digestFile, moveIndex } from './history.js';
 import { ACTIVITY_DIR } from './layout.js';
@@ -78,52 +79,62 @@ export async function recordLabCheckpoint(root: string, c: LabCheckpoint): Promi
   let record: LabRecord | undefined;
   const written: Written[] = [];
   const notWritten: string[] = [];
-  const commit = await commitOnBranch(git, {
-    id: `${labId}-${checkpoint}`,
-    branch: ref,
-    recordPath: path,
-    sourceCommit: c.record.sourceCommit,
-    recorded: async () => undefined, // checked above, under the same branch state (the lock is taken next)
-    message: () => labCommitMessage(record!),
-    entries: async (head) => {
-      written.length = 0;
-      const entries: string[] = [];
-      const files: LabFileChange[] = [];
-      const onBranch = await treeBlobs(git, head, [...LAB_PATHS]);
-      for (const ch of changes) {
-        const theirs = onBranch[ch.path];
-        const clean = theirs === base[ch.path] || theirs === lab[ch.path];
-        if (ch.change === 'deleted') {
-          // Deleted in the lab: removed unless the branch changed it meanwhile (then it stays).
-          if (clean && theirs) {
-            entries.push(`0 ${ZERO}\t${ch.path}`);
-            written.push({ path: ch.path });
+  // Every file the working tree may receive is copied before the commit: a copy that fails
+  // leaves the branch and the working tree as they were, and the checkpoint is retried whole.
+  const copyBack = await CopyBack.create(await git.gitDir(), `${labId}-${checkpoint}`);
+  try {
+    for (const ch of changes) if (ch.change !== 'deleted') await copyBack.stage(join(c.collectedDir, ch.path));
+    for (const img of images) await copyBack.stage(img.file);
+    const commit = await commitOnBranch(git, {
+      id: `${labId}-${checkpoint}`,
+      branch: ref,
+      recordPath: path,
+      sourceCommit: c.record.sourceCommit,
+      recorded: async () => undefined, // checked above, under the same branch state (the lock is taken next)
+      message: () => labCommitMessage(record!),
+      entries: async (head) => {
+        written.length = 0;
+        const entries: string[] = [];
+        const files: LabFileChange[] = [];
+        const onBranch = await treeBlobs(git, head, [...LAB_PATHS]);
+        for (const ch of changes) {
+          const theirs = onBranch[ch.path];
+          const clean = theirs === base[ch.path] || theirs === lab[ch.path];
+          if (ch.change === 'deleted') {
+            // Deleted in the lab: removed unless the branch changed it meanwhile (then it stays).
+            if (clean && theirs) {
+              entries.push(`0 ${ZERO}\t${ch.path}`);
+              written.push({ path: ch.path });
+            }
+            files.push(clean ? ch : { ...ch, keptAs: ch.path });
+            continue;
           }
-          files.push(clean ? ch : { ...ch, keptAs: ch.path });
-          continue;
+          const target = clean ? ch.path : keptAsPath(ch.path, labId);
+          entries.push(`100644 ${lab[ch.path]}\t${target}`);
+          written.push({ path: target, blob: lab[ch.path], from: join(c.collectedDir, ch.path) });
+          files.push(clean ? ch : { ...ch, keptAs: target });
         }
-        const target = clean ? ch.path : keptAsPath(ch.path, labId);
-        entries.push(`100644 ${lab[ch.path]}\t${target}`);
-        written.push({ path: target, blob: lab[ch.path], from: join(c.collectedDir, ch.path) });
-        files.push(clean ? ch : { ...ch, keptAs: target });
-      }
-      const imageBlobs = await Promise.all(images.map(async (img) => (await git.run(['hash-object', '-w', '--', img.file])).trim()));
-      images.forEach((img, i) => entries.push(`100644 ${imageBlobs[i]}\t${img.path}`));
-      record = { ...c.record, files: await withDigests(files, c.collectedDir), executions, executionsThrough: through, synced: lab };
-      const text = JSON.stringify(record, null, 2) + '\n';
-      const recordFile = join(c.collectedDir, '.record.json');
-      await writeFile(recordFile, text);
-      const blob = await git.hashObject(text);
-      entries.push(`100644 ${blob}\t${path}`);
-      written.push({ path, blob, from: recordFile });
-      images.forEach((img, i) => written.push({ path: img.path, blob: imageBlobs[i], from: img.file }));
-      return entries;
-    },
-    afterCommit: async (head, newHead, ref) => {
-      if ((await git.headRef()) === ref) notWritten.push(...(await syncLabWorkingTree(git, head, newHead, written)));
-    },
-  });
-  return { commit, checkpoint, executions: executions.length, files: record?.files ?? [], notWritten };
+        const imageBlobs = await Promise.all(images.map(async (img) => (await git.run(['hash-object', '-w', '--', img.file])).trim()));
+        images.forEach((img, i) => entries.push(`100644 ${imageBlobs[i]}\t${img.path}`));
+        record = { ...c.record, files: await withDigests(files, c.collectedDir), executions, executionsThrough: through, synced: lab };
+        const text = JSON.stringify(record, null, 2) + '\n';
+        const recordFile = join(c.collectedDir, '.record.json');
+        await writeFile(recordFile, text);
+        await copyBack.stage(recordFile);
+        const blob = await git.hashObject(text);
+        entries.push(`100644 ${blob}\t${path}`);
+        written.push({ path, blob, from: recordFile });
+        images.forEach((img, i) => written.push({ path: img.path, blob: imageBlobs[i], from: img.file }));
+        return entries;
+      },
+      afterCommit: async (head, newHead, ref) => {
+        if ((await git.headRef()) === ref) notWritten.push(...(await syncLabWorkingTree(git, head, newHead, written, copyBack)));
+      },
+    });
+    return { commit, checkpoint, executions: executions.length, files: record?.files ?? [], notWritten };
+  } finally {
+    await copyBack.discard();
+  }
 }
 
 /** The lab's record as of `rev` (the latest checkpoint there), if it has one. */
@@ -342,11 +353,12 @@ interface Written {
   from?: string;
 }
 
-async function syncLabWorkingTree(git: Git, oldHead: string, newHead: string, written: Written[]): Promise<string[]> {
+async function syncLabWorkingTree(git: Git, oldHead: string, newHead: string, written: Written[], copyBack: CopyBack): Promise<string[]> {
   await moveIndex(git, oldHead, newHead);
   const root = git.dir;
   const before = await treeBlobs(git, oldHead, written.map((w) => w.path));
   const left: string[] = [];
+  const changes: CopyBackChange[] = [];
   for (const w of written) {
     const file = join(root, w.path);
     const current = await lstat(file).then((s) => (s.isFile() ? git.run(['hash-object', '--', file]).then((o) => o.trim()) : 'other'), () => undefined);
@@ -354,11 +366,10 @@ async function syncLabWorkingTree(git: Git, oldHead: string, newHead: string, wr
       left.push(w.path);
       continue;
     }
-    if (!w.blob) await rm(file, { force: true });
-    else if (current !== w.blob && w.from) {
-      await mkdir(dirname(file), { recursive: true });
-      await copyFile(w.from, file);
-    }
+    if (!w.blob) changes.push({ file });
+    else if (current !== w.blob && w.from) changes.push({ file, from: w.from });
   }
+  // All of them or none: a failure midway puts back every file it had replaced.
+  await copyBack.apply(changes);
   return left;
 }

@@ -1,6 +1,7 @@
 import { copyFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { badInput } from '../errors.js';
+import { shellQuote } from '../backends/slurm/shell-quote.js';
+import { badInput, type RepriseError } from '../errors.js';
 import { Git, gitReason } from './git.js';
 import { sweepPendingWork, withRecordLock, withTempIndex } from './history.js';
 import { ACTIVITY_DIR, ENVIRONMENT_LOCK } from './layout.js';
@@ -109,6 +110,18 @@ async function resolveConflicts(git: Git, tree: string, conflicts: string[], our
 }
 
 /**
+ * Local files the merge would overwrite: edits under output/ (never swept: runs write there),
+ * untracked files the other side adds. They are the user's: refused, named, nothing changed.
+ */
+function wouldOverwrite(err: unknown): RepriseError {
+  const stderr = String((err as { stderr?: string }).stderr ?? err);
+  const files = [...stderr.matchAll(/(?:Entry|working tree file) '([^']+)' (?:not uptodate|would be overwritten)/g)].map((m) => m[1]!);
+  if (files.length === 0) return badInput(`merging would overwrite local files, nothing was changed (${gitReason(err)}); move them away and retry`);
+  const list = files.join(', ');
+  return badInput(`merging would overwrite your edits to ${list}, nothing was changed; keep them elsewhere (or commit them: git add -f ${files.map(shellQuote).join(' ')} && git commit) and try again`);
+}
+
+/**
  * Move branch, working tree and index from `from` (the swept state the working tree holds) to
  * `to`. read-tree refuses to overwrite a file edited since the sweep or an untracked file; the
  * dry run checks that before the branch moves, so a refusal leaves everything as it was.
@@ -120,7 +133,7 @@ async function moveTo(git: Git, branch: string, before: string, from: string, to
     try {
       await git.run(['read-tree', '-m', '-u', '-n', from, to], { env });
     } catch (err) {
-      throw badInput(`merging would overwrite local files, nothing was changed (${gitReason(err)}); move them away and retry`);
+      throw wouldOverwrite(err);
     }
     if (!(await git.updateRef(branch, to, before, 'reprise: merge'))) throw new Error(`${branch} moved while merging; try again`);
     try {

@@ -1,6 +1,10 @@
 import { existsSync } from 'node:fs';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { shellQuote } from '../backends/slurm/shell-quote.js';
+import { readEnv } from '../config/env.js';
 import { backendUnavailable, badInput, type RepriseError } from '../errors.js';
+import { redactSecrets, urlCredentials, type UrlCredentials } from '../redact.js';
 import { Git, gitReason } from './git.js';
 import { PROJECT_FILE } from './layout.js';
 import { intoNewDirectory } from './new-directory.js';
@@ -10,6 +14,7 @@ export interface Remote {
   url: string;
 }
 
+/** The project's remotes; a URL git was given with a password (by hand) is shown without it. */
 export async function listRemotes(root: string): Promise<Remote[]> {
   const out = (await new Git(root).tryRun(['config', '--get-regexp', '^remote\\..*\\.url$'])) ?? '';
   return out
@@ -17,7 +22,7 @@ export async function listRemotes(root: string): Promise<Remote[]> {
     .filter(Boolean)
     .map((line) => {
       const [key, ...url] = line.split(' ');
-      return { name: key!.replace(/^remote\./, '').replace(/\.url$/, ''), url: url.join(' ') };
+      return { name: key!.replace(/^remote\./, '').replace(/\.url$/, ''), url: redactSecrets(url.join(' ')) };
     });
 }
 
@@ -29,14 +34,63 @@ export async function remoteUrl(root: string, name: string): Promise<string> {
   return found.url;
 }
 
-export async function addRemote(root: string, name: string, url: string): Promise<Remote> {
+/**
+ * Add a remote. A password in its URL is kept apart (see keepCredentials): the project's git
+ * config holds the URL without it, so no git command line, listing or message ever shows it.
+ */
+export async function addRemote(root: string, name: string, url: string, home = readEnv().home): Promise<Remote> {
   if ((await listRemotes(root)).some((r) => r.name === name)) throw badInput(`remote "${name}" exists already; remove it first: reprise remote remove ${name}`);
   const git = new Git(root);
   if ((await git.tryRun(['check-ref-format', `refs/remotes/${name}/x`])) === undefined || name.startsWith('-')) {
     throw badInput(`invalid remote name "${name}"; use letters, digits, - and _`);
   }
-  await git.run(['remote', 'add', '--', name, url]);
-  return { name, url };
+  const credentials = urlCredentials(url);
+  if (credentials) {
+    await keepCredentials(home, git, credentials);
+    await git.run(['config', '--add', 'credential.helper', credentialHelper(home)]);
+  }
+  await git.run(['remote', 'add', '--', name, credentials?.url ?? url]);
+  return { name, url: credentials?.url ?? url };
+}
+
+/**
+ * A remote git was given with a password by hand (`git remote add origin https://u:p@…`): git
+ * passes its URL to its HTTP helper's argv on every fetch and push, visible in `ps`. Move the
+ * password where addRemote keeps it, leaving the URL without it. Returns whether it moved one.
+ */
+export async function secureRemoteCredentials(root: string, name: string, home = readEnv().home): Promise<boolean> {
+  const git = new Git(root);
+  const url = (await git.tryRun(['config', '--get', `remote.${name}.url`]))?.trim();
+  const credentials = url ? urlCredentials(url) : undefined;
+  if (!credentials) return false;
+  await keepCredentials(home, git, credentials);
+  if (!((await git.tryRun(['config', '--get-all', 'credential.helper'])) ?? '').split('\n').includes(credentialHelper(home))) {
+    await git.run(['config', '--add', 'credential.helper', credentialHelper(home)]);
+  }
+  await git.run(['config', `remote.${name}.url`, credentials.url]);
+  return true;
+}
+
+/** Where the passwords of remote URLs are kept: git's credential-store format, 0600, in the user's REPRISE_HOME (never in a project). */
+export const gitCredentialsFile = (home: string) => join(home, 'git-credentials');
+
+/** The git credential helper that reads them: set in a project's own git config, so plain git finds them too. */
+const credentialHelper = (home: string) => `store --file=${shellQuote(gitCredentialsFile(home))}`;
+
+/**
+ * For one git command: the password from the environment (readable by the user's own account
+ * only, unlike argv), and no other helper, which could store it or, refused, erase a good one.
+ */
+const passwordFromEnv = ['-c', 'credential.helper=', '-c', `credential.helper=!f() { test "$1" = get && printf 'username=%s\\npassword=%s\\n' "$REPRISE_GIT_USERNAME" "$REPRISE_GIT_PASSWORD"; }; f`];
+
+/** Store a URL's password where credentialHelper finds it; git reads it from stdin, never from its argv. */
+async function keepCredentials(home: string, git: Git, credentials: UrlCredentials): Promise<void> {
+  const file = gitCredentialsFile(home);
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  await writeFile(file, '', { flag: 'a', mode: 0o600 });
+  await chmod(file, 0o600);
+  const { protocol, host, username, password } = credentials;
+  await git.run(['credential-store', `--file=${file}`, 'store'], { input: `protocol=${protocol}\nhost=${host}\nusername=${username}\npassword=${password}\n\n` });
 }
 
 export async function removeRemote(root: string, name: string): Promise<Remote> {
@@ -116,15 +170,22 @@ export interface Cloned {
  * Clone a Reprise project. The clone is made beside its destination under a temporary name and
  * moved into place only once it is known to be a project, so a failure leaves nothing behind.
  */
-export async function cloneProject(url: string, dir: string | undefined, cwd: string): Promise<Cloned> {
+export async function cloneProject(givenUrl: string, dir: string | undefined, cwd: string, home = readEnv().home): Promise<Cloned> {
+  const credentials = urlCredentials(givenUrl);
+  const url = credentials?.url ?? givenUrl;
   const root = resolve(cwd, dir ?? defaultCloneDir(url));
   const checkedOut = await intoNewDirectory(root, 'clone', async (staging) => {
     try {
-      await new Git(cwd).run(['clone', '--quiet', '--', url, staging]);
+      await new Git(cwd).run([...(credentials ? passwordFromEnv : []), 'clone', '--quiet', '--', url, staging], { env: credentials && { REPRISE_GIT_USERNAME: credentials.username, REPRISE_GIT_PASSWORD: credentials.password } });
     } catch (err) {
       throw remoteError(url, err, 'fetch');
     }
     const git = new Git(staging);
+    // Kept only once it worked: a mistyped password must not replace (or, refused, erase) a good one.
+    if (credentials) {
+      await keepCredentials(home, git, credentials);
+      await git.run(['config', '--add', 'credential.helper', credentialHelper(home)]);
+    }
     const head = (await git.run(['symbolic-ref', '--short', 'HEAD'])).trim();
     if (existsSync(join(staging, PROJECT_FILE))) return { branch: head };
     const branch = await branchHoldingProject(git);

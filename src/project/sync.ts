@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { badInput } from '../errors.js';
 import { Git } from './git.js';
 import { checkedOutBranch, integrate, type Integrated, type Keep } from './merge.js';
-import { defaultRemote, fetchRemote, remoteError, remoteUrl, updateTracking } from './remotes.js';
+import { defaultRemote, fetchRemote, remoteError, remoteUrl, secureRemoteCredentials, updateTracking } from './remotes.js';
 
 export interface SyncResult {
   remote: string;
@@ -34,11 +34,12 @@ const stoppedFile = async (git: Git) => join(await git.gitDir(), 'reprise-sync-s
  * Sweep pending work, fetch the remote's branch, merge it (see integrate) and push the result.
  * A conflict stops with the files and changes nothing; a refused push keeps the merge (exit 3).
  */
-export async function sync(root: string, options: { remote?: string; keep?: Keep; untrack?: string[]; beforePush?: BeforePush }): Promise<SyncResult> {
+export async function sync(root: string, options: { remote?: string; keep?: Keep; untrack?: string[]; beforePush?: BeforePush; home?: string }): Promise<SyncResult> {
   const git = new Git(root);
   const branch = await checkedOutBranch(git);
   const remote = options.remote ?? (await defaultRemote(root, branch));
   await remoteUrl(root, remote);
+  await secureRemoteCredentials(root, remote, options.home);
   // Another clone (or, in team mode, a worker publishing a record) may push between our fetch and
   // our push: the push is then rejected, so fetch again, a little later each time.
   for (let attempt = 0; attempt < SYNC_ATTEMPTS; attempt++) {

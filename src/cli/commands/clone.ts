@@ -12,7 +12,7 @@ export default class Clone extends BaseCommand {
 
   async run(): Promise<Cloned> {
     const { args } = await this.parse(Clone);
-    const cloned = await cloneProject(args.url, args.dir, process.cwd());
+    const cloned = await cloneProject(args.url, args.dir, process.cwd(), this.env.home);
     if (cloned.note) this.note(cloned.note);
     this.say(`Cloned ${cloned.url} (branch ${cloned.branch}) into ${cloned.root}`);
     return cloned;

@@ -35,7 +35,7 @@ export default class Sync extends BaseCommand {
       const pushed = await pushDataOfNewCommits(project.root, head, theirs, (p) => bar.update(p)).finally(() => bar.stop());
       if (pushed.transferred) this.note(`pushed ${pushed.transferred} data object(s) to ${pushed.store}`);
     };
-    const r = await sync(project.root, { remote: flags.remote, keep: flags.keep, untrack: data.untrack, beforePush });
+    const r = await sync(project.root, { remote: flags.remote, keep: flags.keep, untrack: data.untrack, beforePush, home: this.env.home });
     if (r.kept) this.note(`kept ${r.kept.side} for: ${r.kept.files.join(', ')}`);
     const what = { 'up-to-date': 'nothing new from', 'fast-forward': 'fast-forwarded to', merge: 'merged' }[r.integrated];
     this.say(`${r.swept ? 'committed pending edits; ' : ''}${what} ${r.remote}/${r.branch}; ${r.pushed ? `pushed ${r.head.slice(0, 12)}` : 'nothing to push'}`);

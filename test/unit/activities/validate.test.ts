@@ -107,6 +107,11 @@ describe('workflow inputs checked at the activity boundary', () => {
     expect(ran).toEqual(['run-abc']);
     expect(await refusal(acts.prepare(input('', { team: { ...team, remote: 'git@git.example.com:other/x.git' } })))).toContain("matches none of this worker's worker.allowedRemotes");
     expect(await refusal(acts.prepare(input('', { team: { ...team, remote: '--upload-pack=touch /tmp/x' } })))).toContain('input.team.remote must be a git remote URL');
+    // A remote with a password is refused without repeating it (clients send none: the worker uses its own credentials).
+    await saveUserConfig(home, { backends: { spare: { kind: 'docker' } }, worker: { allowedRemotes: ['git@git.example.com:team/*.git', 'https://git.example.com/**'] } });
+    const withPassword = await refusal(acts.prepare(input('', { team: { ...team, remote: 'https://alice:s3cret-token@git.example.com/team/x.git' } })));
+    expect(withPassword).toContain('"https://alice:***@git.example.com/team/x.git" carries a password');
+    expect(withPassword).not.toContain('s3cret-token');
     expect(await refusal(acts.prepare(input('', { team, backend: 'spare' })))).toContain('input.backend "spare" is not a backend this worker serves (it serves local)');
     expect(await refusal(acts.prepare(input((await makeProject()).root)))).toContain('a team worker reaches projects only through their remote');
     expect(await refusal(acts.prepare(input('/x', { team })))).toContain('input.projectRoot must be empty in a team run');

@@ -266,7 +266,7 @@ describe('sync', () => {
     await writeFile(join(bob, 'code/x.py'), 'pending\n');
     const before = repoState(bob);
     const err = await userError(sync(bob, {}));
-    expect([err.exitCode, err.message]).toEqual([2, 'merging would overwrite local files, nothing was changed (Untracked working tree file \'output/r.txt\' would be overwritten by merge.); move them away and retry']);
+    expect([err.exitCode, err.message]).toEqual([2, "merging would overwrite your edits to output/r.txt, nothing was changed; keep them elsewhere (or commit them: git add -f 'output/r.txt' && git commit) and try again"]);
     expect(repoState(bob)).toEqual(before);
     expect(await readFile(join(bob, 'output/r.txt'), 'utf8')).toBe('bob, not recorded\n');
   });

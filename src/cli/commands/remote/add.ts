@@ -12,7 +12,7 @@ export default class RemoteAdd extends BaseCommand {
 
   async run(): Promise<Remote> {
     const { args } = await this.parse(RemoteAdd);
-    const remote = await addRemote((await this.project()).root, args.name, args.url);
+    const remote = await addRemote((await this.project()).root, args.name, args.url, this.env.home);
     this.say(`added remote ${remote.name} ${remote.url}`);
     return remote;
   }
