@@ -22,6 +22,7 @@ import type { Logger } from '../logger.js';
 import { specsAt } from '../project/environment-at.js';
 import { cacheLargeOutputs, checkoutOutputs, dataInputsAt, gitignoreWith, stageRunInputs, trackedNotice, trackForRun } from '../data/run-data.js';
 import { autoTrackBytes } from '../data/settings.js';
+import { stageDataFor } from './data-staging.js';
 import { loadProject } from '../project/layout.js';
 import { currentBranch, digestFile, digestTree, exportSources, readRecord, recordRun, recordSweep, recoveryBranch, snapshotSources } from '../project/history.js';
 import { Git } from '../project/git.js';
@@ -346,12 +347,27 @@ export function createActivities(deps: ActivityDeps) {
         seen(input);
         const sourcesDir = await exportStaged(input, sourceCommit);
         // Tracked inputs by digest from the local cache (a team worker has none: its sources carry pointers only).
-        const readOnly = input.team ? [] : await stageRunInputs(input.projectRoot, sourceCommit, sourcesDir);
+        const inputs = input.team ? undefined : await stageRunInputs(input.projectRoot, sourceCommit, sourcesDir);
         const { backend } = await backendFor(input.backend);
         const onTransfer = await transferLog(input.runId);
-        return withHeartbeat(() =>
-          backend.stage({ runId: input.runId, image: { digest: image.digest, tag: image.tag, reference: image.reference }, sourcesDir, readOnly, onTransfer }),
-        );
+        const staging = inputs?.files.length
+          ? await stageDataFor(input.projectRoot, inputs.files, { info: (line, fields) => log(input).info(fields, line), warn: (line, fields) => log(input).warn(fields, line) })
+          : undefined;
+        try {
+          return await withHeartbeat(() =>
+            backend.stage({
+              runId: input.runId,
+              image: { digest: image.digest, tag: image.tag, reference: image.reference },
+              sourcesDir,
+              readOnly: inputs?.paths ?? [],
+              onTransfer,
+              data: staging?.data,
+              signal: Context.current().cancellationSignal,
+            }),
+          );
+        } finally {
+          staging?.close();
+        }
       });
     },
 

@@ -1,8 +1,8 @@
-import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
 import { notFound } from '../errors.js';
 import { Git } from '../project/git.js';
-import { addFileToCache, hasObject, linkFromCache, localCacheDir, readCachedManifest } from './cache.js';
+import { addFileToCache, cacheObjectPath, hasObject, linkFromCache, localCacheDir, readCachedManifest } from './cache.js';
 import { isDirMd5, parsePointer, POINTER_SUFFIX, serializePointer, type DirEntry } from './format.js';
 import { mapLimit, md5File } from './hash.js';
 import { pointersAtCommit } from './pointers.js';
@@ -41,26 +41,35 @@ export async function dataInputsAt(root: string, commit: string): Promise<DataRe
   return pointers.flatMap((p) => p.outs.filter((o) => isInput(o.dataPath)).map((o) => ({ path: o.dataPath, md5: o.md5, size: o.size })));
 }
 
+/** One tracked input file a run reads: its project path, object and size. */
+export interface RunInputFile {
+  path: string;
+  md5: string;
+  size: number;
+}
+
 /**
  * Put a source commit's tracked inputs into the exported sources, from the local cache by digest
  * (hard links where the disk allows: no byte copied), so the job sees them at their project
  * paths whatever the workspace holds now. Returns the paths, which the job must get read-only
- * (they may be the cache's own objects).
+ * (they may be the cache's own objects), and every file with its object, for a backend that
+ * stages them by digest itself.
  */
-export async function stageRunInputs(root: string, commit: string, sourcesDir: string): Promise<string[]> {
+export async function stageRunInputs(root: string, commit: string, sourcesDir: string): Promise<{ paths: string[]; files: RunInputFile[] }> {
   const cacheDir = await localCacheDir(root);
   const inputs = await dataInputsAt(root, commit);
-  const files: { md5: string; dest: string; label: string }[] = [];
+  const files: (RunInputFile & { dest: string })[] = [];
   for (const input of inputs) {
     const entries: DirEntry[] = isDirMd5(input.md5) ? await readCachedManifest(cacheDir, input.md5) : [{ md5: input.md5, relpath: '' }];
     for (const e of entries) {
-      const label = e.relpath ? `${input.path}/${e.relpath}` : input.path;
-      if (!(await hasObject(cacheDir, e.md5))) throw notFound(`the run's input ${label} (${e.md5}) is not in the local cache; fetch it (reprise data pull) and run again`);
-      files.push({ md5: e.md5, dest: e.relpath ? join(sourcesDir, input.path, e.relpath) : join(sourcesDir, input.path), label });
+      const path = e.relpath ? `${input.path}/${e.relpath}` : input.path;
+      const size = await stat(cacheObjectPath(cacheDir, e.md5)).then((s) => s.size, () => undefined);
+      if (size === undefined) throw notFound(`the run's input ${path} (${e.md5}) is not in the local cache; fetch it (reprise data pull) and run again`);
+      files.push({ path, md5: e.md5, size, dest: join(sourcesDir, ...path.split('/')) });
     }
   }
   await mapLimit(files, 8, (f) => linkFromCache(cacheDir, f.md5, f.dest, ['hardlink', 'copy']));
-  return inputs.map((i) => i.path);
+  return { paths: inputs.map((i) => i.path), files: files.map(({ path, md5, size }) => ({ path, md5, size })) };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { defineBackend, runnableFlags, runnableShape } from '../definition.js';
+import { dataStagingFlags, dataStagingShape, defineBackend, runnableFlags, runnableShape } from '../definition.js';
 
 /** Names as SLURM writes them (a comma-separated list allowed): checked when the config is written or loaded, not at sbatch. */
 const slurmName = (what: string) =>
@@ -48,6 +48,7 @@ const slurmSchema = z
     runtime: z.enum(['charliecloud', 'apptainer']).default('charliecloud'),
     /** On the cluster: the image cache and run directories. */
     workdir: z.string().default('~/.reprise'),
+    ...dataStagingShape,
     ...runnableShape,
   })
   .strict();
@@ -58,6 +59,7 @@ export const slurmDefinition = defineBackend({
   schema: slurmSchema,
   flags: {
     ...runnableFlags,
+    ...dataStagingFlags,
     host: { key: 'host', type: 'string', description: 'SSH login node: a Host alias of your ssh config, or a host name' },
     port: { key: 'port', type: 'integer', min: 1, max: 65535, description: 'SSH port (default: ssh config, else 22)' },
     user: { key: 'user', type: 'string', description: 'SSH user (default: ssh config, else your user name)' },

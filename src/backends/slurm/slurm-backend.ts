@@ -19,12 +19,13 @@ import { batchScript, isGoneJobError, jobName, sbatchRefusal, SUBMIT_SCRIPT } fr
 import { shellQuote } from './shell-quote.js';
 import { ARRAY_CANCEL_SCRIPT, ARRAY_CLEANUP_SCRIPT, ARRAY_SUBMIT_SCRIPT, arrayJobName, arrayScript, CANCELLED_MARK, isArrayElement } from './job-array.js';
 import { archiveSources } from '../sources-archive.js';
+import { stageClusterData } from './data-cache.js';
 import { SshClient } from './ssh-client.js';
 import { SshConfigError } from './ssh-config.js';
 import { resolveSshTarget, type SshEnv, type SshTarget } from './ssh-target.js';
 import { StatusPoller } from './status-poller.js';
 
-export type StageStep = 'image-cached' | 'image-pull' | 'image-pull-failed' | 'image-upload' | 'image-convert' | 'sources-upload';
+export type StageStep = 'image-cached' | 'image-pull' | 'image-pull-failed' | 'image-upload' | 'image-convert' | 'sources-upload' | 'data-stage';
 
 export interface SlurmBackendDeps {
   /** The local engine images are exported from. */
@@ -108,7 +109,8 @@ export class SlurmBackend implements Backend {
     const local = await mkdtemp(join(tmpdir(), 'reprise-slurm-src-'));
     try {
       const tar = join(local, 'sources.tar');
-      await archiveSources(request.sourcesDir, tar);
+      // Tracked inputs come from the cluster's data cache by digest, not with every run's sources.
+      await archiveSources(request.sourcesDir, tar, { exclude: request.data ? request.readOnly : [] });
       // A repeated stage starts the project directory over: same result, never a mix.
       await this.ssh.run(['sh', '-c', 'rm -rf "$1/project" "$1/sources.tar" && mkdir -p "$1/project"', 'sh', runDir]);
       this.deps.onProgress?.('sources-upload', runDir);
@@ -116,6 +118,11 @@ export class SlurmBackend implements Backend {
       await this.ssh.run(['sh', '-c', 'tar -x --no-same-owner -f "$1/sources.tar" -C "$1/project" && mkdir -p "$1/project/output" && rm -f "$1/sources.tar"', 'sh', runDir]);
     } finally {
       await rm(local, { recursive: true, force: true });
+    }
+    if (request.data?.files.length) {
+      this.deps.onProgress?.('data-stage', runDir);
+      const cache = { ssh: this.ssh, host: this.config.host, cacheDir: `${await this.workdir()}/data-cache`, staging: this.config.dataStaging, endpoint: this.config.dataEndpoint };
+      await stageClusterData(cache, runDir, `${runDir}/project`, request.data, request.signal);
     }
     return { image, sources: `${runDir}/project` };
   }

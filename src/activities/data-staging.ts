@@ -1,0 +1,54 @@
+import type { DataStaged, DataStoreAccess, StageData } from '../backends/types.js';
+import { cacheObjectPath, localCacheDir } from '../data/cache.js';
+import type { RunInputFile } from '../data/run-data.js';
+import { openStore, readDataRemote } from '../data/store/remote.js';
+import type { S3Store } from '../data/store/s3-store.js';
+import { formatBytes } from '../data/size.js';
+import { errorMessage } from '../errors.js';
+
+/**
+ * What a backend needs to stage a run's tracked inputs by digest: the files, the local cache
+ * to ship from, and the project's data store (when it has one) to have the cluster fetch from.
+ * `close` lets go of the store's connections.
+ */
+export async function stageDataFor(
+  root: string,
+  files: RunInputFile[],
+  notes: { info(line: string, fields: object): void; warn(line: string, fields: object): void },
+): Promise<{ data: StageData; close(): void }> {
+  const cacheDir = await localCacheDir(root);
+  const remote = await readDataRemote(root).catch(() => undefined);
+  const stores = new Map<string, S3Store>();
+  const storeFor = (endpoint: string | undefined): S3Store => {
+    const key = endpoint ?? '';
+    let store = stores.get(key);
+    if (!store) stores.set(key, (store = openStore({ ...remote!, ...(endpoint ? { endpoint } : {}) })));
+    return store;
+  };
+  let store: DataStoreAccess | undefined;
+  if (remote?.url.startsWith('s3://')) {
+    store = {
+      // A store this worker cannot use (no credentials, unreachable) is no reason to fail: the objects are shipped.
+      has: async (md5s) =>
+        storeFor(undefined)
+          .has(md5s)
+          .catch((err: unknown) => {
+            notes.warn(`the data store is not usable from this worker (${errorMessage(err)}); shipping the data from the local cache`, {});
+            return new Set<string>();
+          }),
+      presignGet: (md5, endpoint) => storeFor(endpoint).presignedGet(md5),
+    };
+  }
+  const data: StageData = {
+    files,
+    localObject: (md5) => cacheObjectPath(cacheDir, md5),
+    store,
+    onStaged: (s: DataStaged) => notes.info(stagedLine(s), { data: s }),
+  };
+  return { data, close: () => stores.forEach((s) => s.destroy()) };
+}
+
+/** One line on what staging moved: the figure that shows a second run moved no data. */
+export function stagedLine(s: DataStaged): string {
+  return `data staged: ${s.fetched} object(s) fetched from the store by the cluster (${formatBytes(s.fetchedBytes)}), ${s.shipped} shipped (${formatBytes(s.shippedBytes)}), ${s.cached} already cached there`;
+}
