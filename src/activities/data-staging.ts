@@ -1,4 +1,4 @@
-import type { DataStaged, DataStoreAccess, StageData } from '../backends/types.js';
+import type { DataStaged, DataStoreAccess, OutputStoreAccess, StageData } from '../backends/types.js';
 import { cacheObjectPath, localCacheDir } from '../data/cache.js';
 import type { RunInputFile } from '../data/run-data.js';
 import { openStore, readDataRemote } from '../data/store/remote.js';
@@ -15,7 +15,7 @@ export async function stageDataFor(
   root: string,
   files: RunInputFile[],
   notes: { info(line: string, fields: object): void; warn(line: string, fields: object): void },
-): Promise<{ data: StageData; close(): void }> {
+): Promise<{ data: StageData; close(): void; staged(): DataStaged | undefined }> {
   const cacheDir = await localCacheDir(root);
   const remote = await readDataRemote(root).catch(() => undefined);
   const stores = new Map<string, S3Store>();
@@ -26,6 +26,7 @@ export async function stageDataFor(
     return store;
   };
   let store: DataStoreAccess | undefined;
+  let summary: DataStaged | undefined;
   if (remote?.url.startsWith('s3://')) {
     store = {
       // A store this worker cannot use (no credentials, unreachable) is no reason to fail: the objects are shipped.
@@ -43,12 +44,34 @@ export async function stageDataFor(
     files,
     localObject: (md5) => cacheObjectPath(cacheDir, md5),
     store,
-    onStaged: (s: DataStaged) => notes.info(stagedLine(s), { data: s }),
+    onStaged: (s: DataStaged) => {
+      summary = s;
+      notes.info(stagedLine(s), { data: s });
+    },
   };
-  return { data, close: () => stores.forEach((s) => s.destroy()) };
+  return { data, close: () => stores.forEach((s) => s.destroy()), staged: () => summary };
 }
 
 /** One line on what staging moved: the figure that shows a second run moved no data. */
 export function stagedLine(s: DataStaged): string {
   return `data staged: ${s.fetched} object(s) fetched from the store by the cluster (${formatBytes(s.fetchedBytes)}), ${s.shipped} shipped (${formatBytes(s.shippedBytes)}), ${s.cached} already cached there`;
+}
+
+/**
+ * The project's data store as a collect sends large outputs to it from where the run ran, or
+ * undefined without an S3 remote (the outputs then come back and go into the local cache).
+ */
+export async function outputStoreFor(root: string): Promise<{ store: OutputStoreAccess; close(): void } | undefined> {
+  const remote = await readDataRemote(root).catch(() => undefined);
+  if (!remote?.url.startsWith('s3://')) return undefined;
+  const stores = new Map<string, S3Store>();
+  const storeFor = (endpoint?: string): S3Store => {
+    let store = stores.get(endpoint ?? '');
+    if (!store) stores.set(endpoint ?? '', (store = openStore({ ...remote, ...(endpoint ? { endpoint } : {}) })));
+    return store;
+  };
+  return {
+    store: { has: (md5s) => storeFor().has(md5s), presignPut: (md5, endpoint) => storeFor(endpoint).presignedPut(md5) },
+    close: () => stores.forEach((s) => s.destroy()),
+  };
 }

@@ -72,10 +72,24 @@ export interface CollectOptions {
    * outputs were taken, so a later final collect still finds everything.
    */
   final?: boolean;
+  /**
+   * Output files above `threshold` bytes go into the project's data store from where the job
+   * ran, when the backend can send them there: each is replaced in `destDir` by its `.dvc`
+   * pointer and named in `Collected.stored`. Otherwise they are collected as any file.
+   */
+  data?: { threshold: number; store: OutputStoreAccess };
+}
+
+export interface OutputStoreAccess {
+  has(md5s: string[]): Promise<Set<string>>;
+  /** A PUT URL for the object that works without credentials for a while, signed for `endpoint` when given. */
+  presignPut(md5: string, endpoint?: string): Promise<string>;
 }
 
 export interface Collected {
   skipped: SkippedOutput[];
+  /** Outputs sent to the data store instead of collected (project paths, `output/…`): their pointers are in destDir. */
+  stored?: DataFile[];
   /** Files were left out for the count or size limits: what is missing here may still exist in the job. */
   incomplete?: boolean;
 }

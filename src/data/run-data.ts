@@ -77,7 +77,7 @@ export async function stageRunInputs(root: string, commit: string, sourcesDir: s
  * replaced in `outputsDir` by its `.dvc` pointer, so the record commits the pointer, never the
  * bytes. Returns the outputs moved, with `output/` paths, and the `.gitignore` lines per folder.
  */
-export async function cacheLargeOutputs(root: string, outputsDir: string, threshold: number): Promise<{ outputs: DataRef[]; ignores: Map<string, string[]> }> {
+export async function cacheLargeOutputs(root: string, outputsDir: string, threshold: number, inStore: ReadonlySet<string> = new Set()): Promise<{ outputs: DataRef[]; ignores: Map<string, string[]> }> {
   const cacheDir = await localCacheDir(root);
   const outputs: DataRef[] = [];
   const ignores = new Map<string, string[]>();
@@ -90,10 +90,11 @@ export async function cacheLargeOutputs(root: string, outputsDir: string, thresh
   const present = new Set(files);
   for (const rel of files) {
     const abs = join(outputsDir, rel);
-    // A pointer this function wrote on an earlier attempt (the record activity was retried).
+    // A pointer this function wrote on an earlier attempt (the record activity was retried), or
+    // one the backend wrote for an output it sent to the data store (`inStore`).
     if (rel.endsWith(POINTER_SUFFIX) && !present.has(rel.slice(0, -POINTER_SUFFIX.length))) {
       const out = await readFile(abs, 'utf8').then((t) => parsePointer(t, `output/${rel}`)[0], () => undefined);
-      if (out && out.path === posix.basename(rel.slice(0, -POINTER_SUFFIX.length)) && (await hasObject(cacheDir, out.md5))) note(rel.slice(0, -POINTER_SUFFIX.length), out.md5, out.size);
+      if (out && out.path === posix.basename(rel.slice(0, -POINTER_SUFFIX.length)) && (inStore.has(out.md5) || (await hasObject(cacheDir, out.md5)))) note(rel.slice(0, -POINTER_SUFFIX.length), out.md5, out.size);
       continue;
     }
     const st = await lstat(abs);
@@ -107,10 +108,14 @@ export async function cacheLargeOutputs(root: string, outputsDir: string, thresh
   return { outputs, ignores };
 }
 
-/** Bring cached outputs into the working tree after their record commit (links or copies, as the project's cache.type says). */
+/**
+ * Bring cached outputs into the working tree after their record commit (links or copies, as the
+ * project's cache.type says); one only in the data store stays there until `data pull --run`.
+ */
 export async function checkoutOutputs(root: string, outputs: DataRef[]): Promise<void> {
   const cacheDir = await localCacheDir(root);
   for (const o of outputs) {
+    if (!(await hasObject(cacheDir, o.md5))) continue;
     await mkdir(join(root, posix.dirname(o.path)), { recursive: true });
     await linkFromCache(cacheDir, o.md5, join(root, o.path));
   }

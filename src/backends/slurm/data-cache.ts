@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { badInput, backendUnavailable } from '../../errors.js';
 import { mapLimit } from '../../data/hash.js';
-import type { DataFile, DataStaged, StageData } from '../types.js';
+import type { DataFile, DataStaged, OutputStoreAccess, StageData } from '../types.js';
 import type { SshClient } from './ssh-client.js';
 
 /**
@@ -212,4 +212,49 @@ function checkedFile(f: DataFile): DataFile {
 function checkedUrl(url: string): string {
   if (!/^https?:\/\/[^\s"'\\]+$/.test(url)) throw new Error(`a presigned URL with unexpected characters: ${url.split('?')[0]}`);
   return url;
+}
+
+/**
+ * $1 the project, $2 the threshold: each regular file under output/ larger than it, as
+ * "size md5  path" NUL-terminated (md5sum -z: a name may hold a newline and is not escaped).
+ */
+const LARGE_OUTPUTS_SCRIPT = `cd "$1" || exit 0
+[ -d output ] && [ ! -h output ] || exit 0
+find output -type f -size +"$2"c -exec sh -c 'for f; do printf "%s " "$(stat -c %s "$f")"; md5sum -z -- "$f" || exit 1; done' sh {} +`;
+
+/** $1 the project, $2 the file of "md5 url" lines (removed), then "md5 path" pairs: each file PUT to its URL. */
+const UPLOAD_OUTPUTS_SCRIPT = `cd "$1" || exit 1; u=$2; shift 2
+while [ $# -ge 2 ]; do
+  m=$1; f=$2; shift 2
+  url=$(sed -n "s/^$m //p" "$u" | head -n 1)
+  if printf 'url = "%s"\\n' "$url" | curl -fsS --retry 3 --connect-timeout 10 -K - -T "$f" -o /dev/null; then echo "stored $m"; else echo "failed $m $?"; fi
+done
+rm -f "$u"`;
+
+/**
+ * Output files of the job above `threshold` bytes, hashed on the login node and uploaded from
+ * there to the data store by presigned PUT (what the store holds already is not sent again).
+ * Returns them with project paths; the caller leaves them out of what it collects.
+ */
+export async function storeLargeOutputs(options: ClusterDataOptions, runDir: string, projectDir: string, threshold: number, store: OutputStoreAccess): Promise<DataFile[]> {
+  const { ssh, host } = options;
+  const listed = await ssh.exec(['sh', '-c', LARGE_OUTPUTS_SCRIPT, 'sh', projectDir, String(threshold)], BATCH_TIMEOUT_MS);
+  if (listed.code !== 0) throw new Error(`hashing the large outputs on ${host} failed (exit ${listed.code}): ${listed.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+  const found: DataFile[] = [];
+  for (const record of listed.stdout.toString('utf8').split('\0')) {
+    const m = /^(\d+) ([0-9a-f]{32}) {2}(output\/[\s\S]+)$/.exec(record.replace(/^\n/, ''));
+    if (m) found.push({ size: Number(m[1]), md5: m[2]!, path: m[3]! });
+  }
+  if (!found.length) return [];
+  const held = await store.has([...new Set(found.map((f) => f.md5))]);
+  const toSend = [...new Map(found.filter((f) => !held.has(f.md5)).map((f) => [f.md5, f])).values()];
+  if (toSend.length) {
+    const urlFile = `${runDir}/.outputs-${randomBytes(4).toString('hex')}.urls`;
+    const urls = await Promise.all(toSend.map(async (f) => `${f.md5} ${checkedUrl(await store.presignPut(f.md5, options.endpoint))}\n`));
+    await ssh.writeFile(urlFile, urls.join(''), 0o600);
+    const out = await ssh.run(['sh', '-c', UPLOAD_OUTPUTS_SCRIPT, 'sh', projectDir, urlFile, ...toSend.flatMap((f) => [f.md5, f.path])], BATCH_TIMEOUT_MS);
+    const failed = out.split('\n').filter((l) => l.startsWith('failed '));
+    if (failed.length) throw backendUnavailable(`${host} could not upload ${failed.length} large output(s) to the data store (first: ${failed[0]!.slice(7)}); check the store and this backend's dataEndpoint`);
+  }
+  return found;
 }

@@ -19,7 +19,8 @@ import { batchScript, isGoneJobError, jobName, sbatchRefusal, SUBMIT_SCRIPT } fr
 import { shellQuote } from './shell-quote.js';
 import { ARRAY_CANCEL_SCRIPT, ARRAY_CLEANUP_SCRIPT, ARRAY_SUBMIT_SCRIPT, arrayJobName, arrayScript, CANCELLED_MARK, isArrayElement } from './job-array.js';
 import { archiveSources } from '../sources-archive.js';
-import { stageClusterData } from './data-cache.js';
+import { stageClusterData, storeLargeOutputs, type ClusterDataOptions } from './data-cache.js';
+import { writeOutputPointer } from '../output-pointer.js';
 import { SshClient } from './ssh-client.js';
 import { SshConfigError } from './ssh-config.js';
 import { resolveSshTarget, type SshEnv, type SshTarget } from './ssh-target.js';
@@ -51,8 +52,6 @@ export const DEFAULT_POLL_INTERVAL_S = 1;
 
 /** Paths that go into #SBATCH lines and rm -rf: plain characters only. */
 const SAFE_REMOTE_PATH = /^\/[A-Za-z0-9._+\-/]+$/;
-/** $1 the project, $2 the size limit, then the top folders: "size path" NUL-separated (a name may hold a newline). */
-const LARGE_FILES_SCRIPT = 'cd "$1" || exit 0; max=$2; shift 2; for p; do [ -d "$p" ] && [ ! -h "$p" ] && find "$p" -type f -size +"$max"c -printf \'%s %p\\0\'; done; exit 0';
 /** Up to the 10 GiB a collect may bring back over a slow link: the activity's heartbeat watches it meanwhile. */
 const COLLECT_TIMEOUT_MS = 2 * 60 * 60_000;
 /** $1 the project, then tar's options, --, the top folders: those that exist are archived (a link among them as a link). */
@@ -121,8 +120,7 @@ export class SlurmBackend implements Backend {
     }
     if (request.data?.files.length) {
       this.deps.onProgress?.('data-stage', runDir);
-      const cache = { ssh: this.ssh, host: this.config.host, cacheDir: `${await this.workdir()}/data-cache`, staging: this.config.dataStaging, endpoint: this.config.dataEndpoint };
-      await stageClusterData(cache, runDir, `${runDir}/project`, request.data, request.signal);
+      await stageClusterData(await this.dataCache(), runDir, `${runDir}/project`, request.data, request.signal);
     }
     return { image, sources: `${runDir}/project` };
   }
@@ -223,14 +221,9 @@ export class SlurmBackend implements Backend {
     await mkdir(destDir, { recursive: true });
     const tally = new CollectTally();
     const project = `${h.runDir}/project`;
-    // Files over the limit are named from a listing and left on the cluster, never sent.
-    const big = await this.ssh.exec(['sh', '-c', LARGE_FILES_SCRIPT, 'sh', project, String(tally.limits.fileBytes), ...paths]);
-    const held: string[] = [];
-    for (const record of big.stdout.toString('utf8').split('\0')) {
-      const space = record.indexOf(' ');
-      if (space > 0 && tally.admit(record.slice(space + 1), Number(record.slice(0, space))) === false) held.push(record.slice(space + 1));
-    }
-    const excludes = held.flatMap((path) => ['--anchored', '--no-wildcards', `--exclude=${path}`]);
+    // Large outputs go from the login node to the data store, and are left out of what comes back.
+    const stored = options.data && options.final !== false && !options.paths ? await storeLargeOutputs(await this.dataCache(), h.runDir, project, options.data.threshold, options.data.store) : [];
+    const excludes = stored.flatMap((f) => ['--anchored', '--no-wildcards', `--exclude=${f.path}`]);
     const result = await this.ssh.execStreaming(['sh', '-c', COLLECT_SCRIPT, 'sh', project, ...excludes, '--', ...paths], (tar) =>
       extractOutputs(tar, destDir, { paths, strip: !options.paths }, tally),
     COLLECT_TIMEOUT_MS);
@@ -239,7 +232,8 @@ export class SlurmBackend implements Backend {
     if (result.code !== 0 && !(result.code === 1 && options.final === false)) {
       throw new Error(`collecting ${paths.join('/, ')}/ from ${this.config.host} failed (tar exit ${result.code}): ${result.stderr.trim()}`);
     }
-    return tally.result();
+    for (const f of stored) await writeOutputPointer(destDir, f);
+    return { ...tally.result(), ...(stored.length ? { stored } : {}) };
   }
 
   /**
@@ -353,6 +347,11 @@ export class SlurmBackend implements Backend {
     if (auth) await this.ssh.exec(['rm', '-f', authFile]);
     if (r.code === 0) return undefined;
     return `${this.runtime.name} pull of ${reference} on ${this.config.host} failed (exit ${r.code}): ${(r.stderr || r.stdout.toString()).trim().split('\n').slice(-2).join(' | ')}`;
+  }
+
+  /** The cluster's data cache and how objects reach it (data-cache.ts). */
+  private async dataCache(): Promise<ClusterDataOptions> {
+    return { ssh: this.ssh, host: this.config.host, cacheDir: `${await this.workdir()}/data-cache`, staging: this.config.dataStaging, endpoint: this.config.dataEndpoint };
   }
 
   /** The workdir with `~` expanded on the cluster; absolute and plain, as #SBATCH lines need. */
