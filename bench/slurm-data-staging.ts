@@ -1,7 +1,7 @@
 /**
  * SLURM data staging: the first staging of ~200 MiB of tracked input from the object store into
  * the cluster's data cache (the login node fetching presigned URLs, md5-verified) next to `curl`
- * of the same presigned URLs by hand on the login node; then a second run's stage with that data
+ * of the same presigned URLs by hand on the login node, with and without `md5sum` of each file; then a second run's stage with that data
  * (all cached: links only) next to the same stage with an empty input/. Rounds interleaved.
  *
  *   test/infra/slurm up && test/infra/s3 up && node --import tsx bench/slurm-data-staging.ts [--mib 200] [--rounds 3] [--json]
@@ -68,6 +68,7 @@ async function main(): Promise<number> {
 
     const reprise: number[] = [];
     const byHand: number[] = [];
+    const byHandChecked: number[] = [];
     for (let r = 0; r < rounds; r++) {
       // Reprise: a cold data cache each round.
       const cache = `${abs}/round-${r}/data-cache`;
@@ -82,8 +83,11 @@ async function main(): Promise<number> {
       await ssh(['mkdir', '-p', dir]);
       await backend.ssh.writeFile(`${dir}.urls`, urls.join('\n') + '\n', 0o600);
       byHand.push(await seconds(() => ssh(['sh', '-c', 'cd "$1" && i=0; while IFS= read -r u; do i=$((i+1)); curl -fsS -o "f$i" "$u" || exit 1; done < "$2"', 'sh', dir, `${dir}.urls`])));
+      // And checked as Reprise checks: curl, then md5sum of each file.
+      await ssh(['sh', '-c', 'rm -f "$1"/f*', 'sh', dir]);
+      byHandChecked.push(await seconds(() => ssh(['sh', '-c', 'cd "$1" && i=0; while IFS= read -r u; do i=$((i+1)); curl -fsS -o "f$i" "$u" && md5sum "f$i" >/dev/null || exit 1; done < "$2"', 'sh', dir, `${dir}.urls`])));
       await ssh(['sh', '-c', 'chmod -R u+w "$1"; rm -rf "$1"', 'sh', `${abs}/round-${r}`]);
-      log(`round ${r + 1}: reprise ${fmt(reprise.at(-1)!)}, curl by hand ${fmt(byHand.at(-1)!)}`);
+      log(`round ${r + 1}: reprise ${fmt(reprise.at(-1)!)}, curl by hand ${fmt(byHand.at(-1)!)}, curl + md5sum by hand ${fmt(byHandChecked.at(-1)!)}`);
     }
 
     // A second run's stage: the data cached (links only) vs an empty input/, the image cached in both.
@@ -113,12 +117,13 @@ async function main(): Promise<number> {
 
     const a = stats(reprise);
     const b = stats(byHand);
+    const bc = stats(byHandChecked);
     const c = stats(withData);
     const d = stats(empty);
     const result = {
       mib,
       rounds,
-      firstStaging: { reprise: a, curlByHand: b, ratio: a.median / b.median },
+      firstStaging: { reprise: a, curlByHand: b, ratio: a.median / b.median, curlAndMd5sumByHand: bc, ratioToChecked: a.median / bc.median },
       secondRun: { withDataCached: c, emptyInput: d, ratio: c.median / d.median },
     };
     if (o.json) console.log(JSON.stringify(result, null, 2));
@@ -126,6 +131,7 @@ async function main(): Promise<number> {
       console.log(`| what (${rounds} rounds, median) | Reprise | baseline | ratio |`);
       console.log('|---|---|---|---|');
       console.log(`| first staging of ${mib} MiB from the store to SLURM vs curl of the same presigned URLs on the login node | ${fmt(a.median)} | ${fmt(b.median)} | ${result.firstStaging.ratio.toFixed(2)}× |`);
+      console.log(`| the same vs curl + md5sum of each file by hand (the check Reprise makes) | ${fmt(a.median)} | ${fmt(bc.median)} | ${result.firstStaging.ratioToChecked.toFixed(2)}× |`);
       console.log(`| second run's stage with the ${mib} MiB cached vs an empty input/ | ${fmt(c.median)} | ${fmt(d.median)} | ${result.secondRun.ratio.toFixed(2)}× |`);
     }
     return 0;

@@ -25,16 +25,16 @@ const MD5 = /^[0-9a-f]{32}$/;
 const OBJECT = '"$1/files/md5/${m%"${m#??}"}/${m#??}"';
 
 /**
- * $1 the cache, $2 the list ("md5 path" lines): the md5s the cache lacks, once each. An object a
+ * The md5s of the list the cache lacks, once each (script arguments as LINK_FILES). An object a
  * job made writable again (cached objects are 0444) is hashed, and dropped when it changed.
  */
-const MISSING_SCRIPT = `mkdir -p "$1/files/md5" || exit 1
+const MISSING = `mkdir -p "$1/files/md5" || exit 1
 while IFS= read -r line; do
   m=\${line%%' '*}; o=${OBJECT}
   if [ ! -e "$o" ]; then echo "$m"
   elif [ -w "$o" ]; then s=$(md5sum < "$o"); [ "\${s%% *}" = "$m" ] && chmod 0444 "$o" || { rm -f "$o"; echo "$m"; }
   fi
-done < "$2" | sort -u`;
+done < "$3" | sort -u`;
 
 /**
  * One object: $1 the cache, $2 the file of "md5 url" lines it reads its URL from (the URL never
@@ -64,14 +64,20 @@ while [ $# -ge 2 ]; do
   chmod 0444 "$t" && mv -f "$t" "$o" && echo "shipped $m"
 done`;
 
-/** $1 the cache, $2 the job's project directory, $3 the list: each file hard-linked (else copied) from the cache, read-only. */
-const LINK_SCRIPT = `last=
+/** $1 the cache, $2 the job's project directory, $3 the list ("md5 path" lines): each file hard-linked (else copied) from the cache, read-only. */
+const LINK_FILES = `last=
 while IFS= read -r line; do
   m=\${line%%' '*}; p=\${line#*' '}; t="$2/$p"; o=${OBJECT}
   d=\${t%/*}; [ "$d" = "$last" ] || { mkdir -p "$d" || exit 1; last=$d; }
   ln -f "$o" "$t" 2>/dev/null || { cp -f "$o" "$t" && chmod 0444 "$t"; } || exit 1
 done < "$3"
 rm -f "$3"`;
+
+/** What the cache lacks; when nothing, the files are linked at once (one round trip for a second run). */
+const MISSING_OR_LINK_SCRIPT = `missing=$(${MISSING}) || exit 1
+if [ -n "$missing" ]; then printf '%s\\n' "$missing"; exit 0; fi
+${LINK_FILES}
+echo linked`;
 
 export interface ClusterDataOptions {
   ssh: SshClient;
@@ -94,7 +100,8 @@ export async function stageClusterData(options: ClusterDataOptions, runDir: stri
   const files = data.files.map(checkedFile);
   const list = `${runDir}/.data-${randomBytes(4).toString('hex')}.list`;
   await ssh.writeFile(list, files.map((f) => `${f.md5} ${f.path}\n`).join(''), 0o600);
-  const missing = (await ssh.run(['sh', '-c', MISSING_SCRIPT, 'sh', cacheDir, list], BATCH_TIMEOUT_MS)).split('\n').filter((m) => MD5.test(m));
+  const answer = await ssh.run(['sh', '-c', MISSING_OR_LINK_SCRIPT, 'sh', cacheDir, projectDir, list], BATCH_TIMEOUT_MS);
+  const missing = answer.split('\n').filter((m) => MD5.test(m));
   const sizes = new Map(files.map((f) => [f.md5, f.size]));
   const summary: DataStaged = { fetched: 0, fetchedBytes: 0, shipped: 0, shippedBytes: 0, cached: sizes.size - missing.length };
   let toShip = missing;
@@ -107,7 +114,8 @@ export async function stageClusterData(options: ClusterDataOptions, runDir: stri
   }
   if (toShip.length) await ship(options, toShip, sizes, data, summary, signal);
   signal?.throwIfAborted();
-  await ssh.run(['sh', '-c', LINK_SCRIPT, 'sh', cacheDir, projectDir, list], BATCH_TIMEOUT_MS);
+  if (missing.length) await ssh.run(['sh', '-c', LINK_FILES, 'sh', cacheDir, projectDir, list], BATCH_TIMEOUT_MS);
+  else if (!/^linked$/m.test(answer)) throw new Error(`linking the data into ${projectDir} on ${options.host} gave no answer: ${answer.trim().slice(0, 200)}`);
   data.onStaged?.(summary);
   return summary;
 }

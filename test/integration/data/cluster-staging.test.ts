@@ -155,6 +155,16 @@ describe('tracked inputs staged by digest on SLURM', () => {
     expect(Number(links.trim())).toBeGreaterThanOrEqual(2);
   });
 
+  it('an object a job made writable and changed in the cluster cache is dropped and fetched again before the next run uses it', async () => {
+    const table = files.find((f) => f.path === 'input/table.bin')!;
+    const object = `${(await slurm.check()).details.workdir}/data-cache/files/md5/${table.md5.slice(0, 2)}/${table.md5.slice(2)}`;
+    await slurm.ssh.run(['sh', '-c', 'chmod u+w "$1" && printf x >> "$1"', 'sh', object]);
+    const again = await counted();
+    expect(await run(slurm, 'tampered', again.data)).toBe(expected());
+    again.close();
+    expect(again.staged).toEqual([{ fetched: 1, fetchedBytes: table.size, shipped: 0, shippedBytes: 0, cached: files.length - 1 }]);
+  });
+
   it('an object whose bytes in the store do not match its digest is refused with one line and never lands in the cluster cache', async () => {
     const bad = { path: 'input/bad.bin', md5: createHash('md5').update(`good ${suite}`).digest('hex'), size: 9 };
     await raw.send(new PutObjectCommand({ Bucket: s3.bucket, Key: objectKey({ bucket: s3.bucket, prefix: `cluster-${suite}` }, bad.md5), Body: 'not good!' }));
@@ -166,6 +176,19 @@ describe('tracked inputs staged by digest on SLURM', () => {
     expect((err as RepriseError).message).not.toContain('\n');
     const cache = `${(await slurm.check()).details.workdir}/data-cache/files/md5/${bad.md5.slice(0, 2)}`;
     expect((await slurm.ssh.run(['sh', '-c', 'ls -A "$1" 2>/dev/null; exit 0', 'sh', cache])).trim()).toBe('');
+  });
+
+  it('a login node that cannot connect to the store (dataEndpoint where nothing listens) gets the objects shipped from the worker instead', async () => {
+    const cut = new SlurmBackend({ ...clusterConfig(`${workdir}/cut`), dataEndpoint: 'http://127.0.0.1:9' }, { logPollMs: 300 });
+    try {
+      const first = await counted();
+      expect(await run(cut, 'cut', first.data)).toBe(expected());
+      first.close();
+      expect(first.staged).toEqual([{ fetched: 0, fetchedBytes: 0, shipped: files.length, shippedBytes: files.reduce((n, f) => n + f.size, 0), cached: 0 }]);
+      expect(first.calls).toEqual({ has: 1, presign: files.length });
+    } finally {
+      cut.close();
+    }
   });
 
   it('dataStaging: ship sends the objects from the worker once into the cluster cache, verified the same way', async () => {
