@@ -49,6 +49,7 @@ interface Observed {
 
 /** Short: status() runs one exec per poll and the await activity heartbeats every 10 s. */
 /** Where collect sets output files over the size limit aside, in the pod's project volume (outside output/). */
+const HELD_DIR = `${PROJECT_DIR}/.reprise-held`;
 const EXEC_TIMEOUT_MS = 5000;
 /** Uploads in flight in this process, by pod (backends are made per activity call). */
 const uploads = new Map<string, Promise<void>>();
@@ -264,10 +265,13 @@ export class KubernetesBackend implements Backend {
     if (!seen.pod || !seen.main?.state?.running) return { skipped: [] }; // the pod is gone or never ran: no outputs
     const where = { namespace: h.namespace, pod: seen.pod.metadata!.name!, container: MAIN_CONTAINER };
     const tally = new CollectTally();
-    // Files over the limit stay in the pod: found first (NUL-separated, any name), then moved
+    // A file larger than a whole collect may bring back stays in the pod (streaming it only to
+    // drop it would move gigabytes for nothing): found first (NUL-separated, any name), then moved
     // aside within the project volume (a rename; the pod's tar has no --exclude) and listed
     // there, so a repeated collect still names them. A copy taken while the job goes on (a
     // lab) moves nothing: such files travel and are left out here.
+    const big = options.final === false ? [] : await this.holdLargeOutputs(where, tally.limits.totalBytes);
+    for (const { path, size } of big) tally.admit(path, size);
     // The pod's tar is the job's to replace: its stream is extracted here trusting nothing in it.
     const archive = new PassThrough();
     const extracting = extractOutputs(archive, destDir, { paths, strip: !options.paths }, tally);
@@ -281,6 +285,33 @@ export class KubernetesBackend implements Backend {
     // Outputs are safe here: let the pod finish (not while a lab goes on).
     if (options.final !== false) await execInPod(this.kc, where, ['touch', COLLECTED_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
     return tally.result();
+  }
+
+  /**
+   * Regular files in the pod's output/ larger than `max` bytes, with their sizes: moved to
+   * HELD_DIR in the project volume (out of output/, so out of the archive) and recorded in its
+   * list, which a repeated collect reads back.
+   */
+  private async holdLargeOutputs(where: { namespace: string; pod: string; container: string }, max: number): Promise<{ path: string; size: number }[]> {
+    const listing = new PassThrough();
+    const chunks: Buffer[] = [];
+    listing.on('data', (c: Buffer) => chunks.push(c));
+    const script = [
+      `cd ${PROJECT_DIR} || exit 0`,
+      `mkdir -p ${HELD_DIR}`,
+      // One record per file: its size, a space, its name, NUL (a name may hold a newline).
+      `[ -d output ] && find output -type f -size +${max}c -exec sh -c 'for f; do n=$(ls ${HELD_DIR} | wc -l); printf "%s %s\\0" "$(stat -c %s "$f" 2>/dev/null || wc -c < "$f")" "$f" >> ${HELD_DIR}/list && mv -f -- "$f" "${HELD_DIR}/$n"; done' sh {} +`,
+      `cat ${HELD_DIR}/list 2>/dev/null`,
+      'exit 0',
+    ].join('\n');
+    const found = await execInPod(this.kc, where, ['sh', '-c', script], { stdout: listing, timeoutMs: EXEC_TIMEOUT_MS });
+    if (found.exitCode !== 0) throw new Error(`setting large outputs aside in pod ${where.pod} failed (exit ${found.exitCode}): ${found.stderr.trim()}`);
+    const held = new Map<string, number>();
+    for (const record of Buffer.concat(chunks).toString('utf8').split('\0')) {
+      const space = record.indexOf(' ');
+      if (space > 0) held.set(record.slice(space + 1), Number(record.slice(0, space).trim()));
+    }
+    return [...held].map(([path, size]) => ({ path, size }));
   }
 
   /**

@@ -58,6 +58,8 @@ const COLLECT_TIMEOUT_MS = 2 * 60 * 60_000;
 const COLLECT_SCRIPT =
   'cd "$1" || exit 0; shift; n=$#; names=; found=; for a; do if [ -n "$names" ]; then if [ -e "$a" ] || [ -h "$a" ]; then set -- "$@" "$a"; found=1; fi; else set -- "$@" "$a"; [ "$a" = -- ] && names=1; fi; done; shift "$n"; [ -n "$found" ] || exit 0; exec tar -c -f - "$@"';
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** $1 the project, $2 the size limit, then the top folders: "size path" NUL-separated (a name may hold a newline). */
+const LARGE_FILES_SCRIPT = 'cd "$1" || exit 0; max=$2; shift 2; for p; do [ -d "$p" ] && [ ! -h "$p" ] && find "$p" -type f -size +"$max"c -printf \'%s %p\\0\'; done; exit 0';
 
 /**
  * Runs jobs on a SLURM cluster reached over SSH: images shipped once per digest and converted
@@ -223,7 +225,16 @@ export class SlurmBackend implements Backend {
     const project = `${h.runDir}/project`;
     // Large outputs go from the login node to the data store, and are left out of what comes back.
     const stored = options.data && options.final !== false && !options.paths ? await storeLargeOutputs(await this.dataCache(), h.runDir, project, options.data.threshold, options.data.store) : [];
-    const excludes = stored.flatMap((f) => ['--anchored', '--no-wildcards', `--exclude=${f.path}`]);
+    // A file larger than a whole collect may bring back is named from a listing and never sent.
+    const big = await this.ssh.exec(['sh', '-c', LARGE_FILES_SCRIPT, 'sh', project, String(tally.limits.totalBytes), ...paths]);
+    const held: string[] = [];
+    const sent = new Set(stored.map((f) => f.path));
+    for (const record of big.stdout.toString('utf8').split('\0')) {
+      const space = record.indexOf(' ');
+      const path = record.slice(space + 1);
+      if (space > 0 && !sent.has(path) && tally.admit(path, Number(record.slice(0, space))) === false) held.push(path);
+    }
+    const excludes = [...stored.map((f) => f.path), ...held].flatMap((path) => ['--anchored', '--no-wildcards', `--exclude=${path}`]);
     const result = await this.ssh.execStreaming(['sh', '-c', COLLECT_SCRIPT, 'sh', project, ...excludes, '--', ...paths], (tar) =>
       extractOutputs(tar, destDir, { paths, strip: !options.paths }, tally),
     COLLECT_TIMEOUT_MS);
