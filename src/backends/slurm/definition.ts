@@ -59,7 +59,6 @@ export const slurmDefinition = defineBackend({
   schema: slurmSchema,
   flags: {
     ...runnableFlags,
-    ...dataStagingFlags,
     host: { key: 'host', type: 'string', description: 'SSH login node: a Host alias of your ssh config, or a host name' },
     port: { key: 'port', type: 'integer', min: 1, max: 65535, description: 'SSH port (default: ssh config, else 22)' },
     user: { key: 'user', type: 'string', description: 'SSH user (default: ssh config, else your user name)' },
@@ -74,6 +73,7 @@ export const slurmDefinition = defineBackend({
     'sbatch-arg': { key: 'sbatchArgs', type: 'string', multiple: true, description: 'extra #SBATCH argument (repeatable)' },
     runtime: { key: 'runtime', type: 'string', options: ['charliecloud', 'apptainer'], description: 'container runtime on the nodes (default charliecloud)' },
     workdir: { key: 'workdir', type: 'string', description: 'directory on the cluster for images and runs (default ~/.reprise)' },
+    ...dataStagingFlags,
   },
   describe: (config) =>
     [`${config.user ? `${config.user}@` : ''}${config.host}${config.port ? `:${config.port}` : ''}`, ...(config.sshConfig ? [`ssh config ${config.sshConfig}`] : []), ...(config.partition ? [`partition ${config.partition}`] : []), config.runtime].join(', '),
