@@ -14,7 +14,8 @@ import { git, tempDir } from '../../helpers/project.js';
 import { BUSYBOX } from '../../helpers/docker.js';
 import { objectKey } from '../../../src/data/store/location.js';
 import { s3Env, type S3Env } from '../../integration/data/s3-env.js';
-import { slurmAddArgs } from '../../integration/slurm/slurm-backend-env.js';
+import { clusterConfig, slurmAddArgs } from '../../integration/slurm/slurm-backend-env.js';
+import { SlurmBackend } from '../../../src/backends/slurm/slurm-backend.js';
 
 const md5 = (b: Buffer | string) => createHash('md5').update(b).digest('hex');
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -78,6 +79,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await cli?.run(['agent', 'stop'], root);
   raw?.destroy();
+  // The cluster's data cache of this test (its objects are read-only: made writable to go).
+  const cluster = new SlurmBackend(clusterConfig('~'));
+  await cluster.ssh.exec(['sh', '-c', 'chmod -R u+w "$HOME/reprise-it/$1" 2>/dev/null; rm -rf "$HOME/reprise-it/$1"', 'sh', `e2e-data-${suite}`]).catch(() => undefined);
+  cluster.close();
 });
 
 describe('tracked data on SLURM through the built CLI', () => {
