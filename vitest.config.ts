@@ -22,7 +22,8 @@ export default defineConfig({
       { test: { ...shared, name: 'slurm', include: ['test/integration/slurm/**/*.test.ts'], exclude: ['test/integration/slurm/apptainer.test.ts'] } },
       { test: { ...shared, name: 'slurm-apptainer', include: ['test/integration/slurm/apptainer.test.ts'] } },
       { test: { ...shared, name: 'kubernetes', include: ['test/integration/kubernetes/**/*.test.ts'] } },
-      // The object store suite (store client + the built CLI under test/e2e/data): needs `test/infra/s3 up` (SeaweedFS), `npm run build` and real DVC (pip install --user dvc dvc-s3).
+      // The object store suite (store client + the built CLI under test/e2e/data): needs `test/infra/s3 up` (SeaweedFS), `npm run build` and real DVC (pip install --user dvc dvc-s3);
+      // its cluster-* files (data staged by digest on SLURM) also need `test/infra/slurm up`.
       { test: { ...shared, name: 'data-store', include: ['test/integration/data/**/*.test.ts', 'test/e2e/data/**/*.test.ts'], testTimeout: 300_000 } },
       { test: { ...shared, name: 'e2e', include: ['test/e2e/**/*.test.ts'], exclude: ['test/e2e/data/**'], testTimeout: 300_000 } },
       // Faults injected into real services mid-run (issue 10 §2): its own project, run alone with

@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { createWriteStream } from 'node:fs';
-import { appendFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
@@ -22,6 +22,7 @@ import type { Logger } from '../logger.js';
 import { specsAt } from '../project/environment-at.js';
 import { cacheLargeOutputs, checkoutOutputs, dataInputsAt, gitignoreWith, stageRunInputs, trackedNotice, trackForRun } from '../data/run-data.js';
 import { autoTrackBytes } from '../data/settings.js';
+import { outputStoreFor, stageDataFor } from './data-staging.js';
 import { loadProject } from '../project/layout.js';
 import { currentBranch, digestFile, digestTree, exportSources, readRecord, recordRun, recordSweep, recoveryBranch, snapshotSources } from '../project/history.js';
 import { Git } from '../project/git.js';
@@ -42,6 +43,8 @@ import {
   BUILD_LOG,
   JOB_LOG,
   TRANSFER_LOG,
+  STORED_OUTPUTS,
+  DATA_STAGED,
   type AwaitDetails,
   type FinishInput,
   type PreparedImage,
@@ -239,7 +242,9 @@ export function createActivities(deps: ActivityDeps) {
   async function runData(f: FinishInput, outputsDir: string): Promise<{ data: RunData; ignores: { path: string; content: string }[] }> {
     const root = f.input.projectRoot;
     const { project } = await specsAt(root, f.sources.sourceCommit);
-    const { outputs, ignores } = await cacheLargeOutputs(root, outputsDir, autoTrackBytes(project));
+    // What the backend sent to the store itself: its pointers are in outputsDir, its bytes never here.
+    const stored = await readFile(join(runDir(f.input.runId), STORED_OUTPUTS), 'utf8').then((t) => (JSON.parse(t) as { md5: string }[]).map((o) => o.md5), () => []);
+    const { outputs, ignores } = await cacheLargeOutputs(root, outputsDir, autoTrackBytes(project), new Set(stored));
     const files = await Promise.all([...ignores].map(async ([folder, lines]) => ({ path: `${folder}/.gitignore`, content: await gitignoreWith(root, folder, lines) })));
     return { data: { inputs: await dataInputsAt(root, f.sources.sourceCommit), outputs }, ignores: files };
   }
@@ -357,12 +362,30 @@ export function createActivities(deps: ActivityDeps) {
         seen(input);
         const sourcesDir = await exportStaged(input, sourceCommit);
         // Tracked inputs by digest from the local cache (a team worker has none: its sources carry pointers only).
-        const readOnly = input.team ? [] : await stageRunInputs(input.projectRoot, sourceCommit, sourcesDir);
+        const inputs = input.team ? undefined : await stageRunInputs(input.projectRoot, sourceCommit, sourcesDir);
         const { backend } = await backendFor(input.backend);
         const onTransfer = await transferLog(input.runId);
-        return withHeartbeat(() =>
-          backend.stage({ runId: input.runId, image: { digest: image.digest, tag: image.tag, reference: image.reference }, sourcesDir, readOnly, onTransfer }),
-        );
+        const staging = inputs?.files.length
+          ? await stageDataFor(input.projectRoot, inputs.files, { info: (line, fields) => log(input).info(fields, line), warn: (line, fields) => log(input).warn(fields, line) })
+          : undefined;
+        try {
+          const staged = await withHeartbeat(() =>
+            backend.stage({
+              runId: input.runId,
+              image: { digest: image.digest, tag: image.tag, reference: image.reference },
+              sourcesDir,
+              readOnly: inputs?.paths ?? [],
+              onTransfer,
+              data: staging?.data,
+              signal: Context.current().cancellationSignal,
+            }),
+          );
+          const moved = staging?.staged();
+          if (moved) await writeFile(join(runDir(input.runId), DATA_STAGED), JSON.stringify(moved));
+          return staged;
+        } finally {
+          staging?.close();
+        }
       });
     },
 
@@ -432,8 +455,17 @@ export function createActivities(deps: ActivityDeps) {
         const { backend } = await backendFor(input.backend);
         const dest = join(runDir(input.runId), 'outputs');
         await rm(dest, { recursive: true, force: true });
-        const collected = await withHeartbeat(() => backend.collect(handle, dest));
-        return { skipped: collected?.skipped ?? [] };
+        // Large outputs may go to the data store from where the run ran (the backend says which it sent).
+        const output = input.team ? undefined : await outputStoreFor(input.projectRoot);
+        try {
+          const threshold = output ? autoTrackBytes((await loadProject(input.projectRoot)).spec) : 0;
+          const collected = await withHeartbeat(() => backend.collect(handle, dest, output ? { data: { threshold, store: output.store } } : {}));
+          await writeFile(join(runDir(input.runId), STORED_OUTPUTS), JSON.stringify(collected?.stored ?? []));
+          if (collected?.stored?.length) log(input).info({ stored: collected.stored }, `${collected.stored.length} large output(s) sent to the data store from where the run ran`);
+          return { skipped: collected?.skipped ?? [] };
+        } finally {
+          output?.close();
+        }
       }, { transient: true });
     },
 
@@ -612,14 +644,15 @@ export function createActivities(deps: ActivityDeps) {
     async cleanup(input: RunInput, handle?: JobHandle): Promise<void> {
       return guard(async () => {
         if (handle) await (await backendFor(input.backend)).backend.cleanup(handle);
-        // Everything staged for the run goes (sources, backend archives); the logs stay, and
-        // outputs/ is record's (it runs alongside and removes it once committed).
+        // Everything staged for the run goes (sources, backend archives); the logs and what data
+        // staging moved stay, and outputs/ with the list of outputs sent to the store are
+        // record's (it runs alongside and removes outputs/ once committed).
         const dir = runDir(input.runId);
         runs.delete(input.runId);
         // A team run's log is in its record on the remote: the worker keeps nothing.
         if (input.team) return void (await rm(dir, { recursive: true, force: true }));
         for (const entry of await readdir(dir).catch(() => [])) {
-          if (![BUILD_LOG, JOB_LOG, 'outputs'].includes(entry)) await rm(join(dir, entry), { recursive: true, force: true });
+          if (![BUILD_LOG, JOB_LOG, DATA_STAGED, STORED_OUTPUTS, 'outputs'].includes(entry)) await rm(join(dir, entry), { recursive: true, force: true });
         }
         if ((await readdir(dir).catch(() => [])).length === 0) await rm(dir, { recursive: true, force: true });
       }, { transient: true });

@@ -72,3 +72,23 @@ export const runnableFlags: Record<string, FlagSpec> = {
   'max-parallel': { key: 'maxParallel', type: 'integer', description: "how many of this backend's jobs may run at once, across all runs and sweeps (default: no limit)" },
 };
 
+
+/**
+ * How a cluster gets the objects of a run's tracked inputs into its own data cache: `store`
+ * (default) has it fetch them from the project's data store by presigned URL, shipping from the
+ * worker only what the store lacks or when the cluster cannot reach it; `ship` always sends them
+ * from the worker (a cluster with no route to the store). `dataEndpoint` is the store's address
+ * as the cluster reaches it, when not the project's endpoint.
+ */
+export const dataStagingShape = {
+  dataStaging: z.enum(['store', 'ship']).optional(),
+  dataEndpoint: z
+    .string()
+    .regex(/^https?:\/\/[^\s/?#@]+$/, 'must be the data store endpoint as the cluster reaches it: http(s)://host[:port]')
+    .optional(),
+};
+
+export const dataStagingFlags: Record<string, FlagSpec> = {
+  'data-staging': { key: 'dataStaging', type: 'string', options: ['store', 'ship'], description: "how tracked inputs reach the cluster's data cache: fetched from the data store by the cluster (default) or shipped from the worker" },
+  'data-endpoint': { key: 'dataEndpoint', type: 'string', description: 'the data store endpoint as the cluster reaches it (default: the project data remote endpoint)' },
+};

@@ -2,25 +2,21 @@ import { formatMemory, parseMemory } from '../config/resources.js';
 import type { SkippedOutput } from '../project/tar-members.js';
 import type { Collected } from './types.js';
 
-/**
- * The largest file a run's output/ may hand back (its apparent size: a sparse file counts whole).
- * Larger files are left on the backend and named in the record, never copied into git.
- */
-export const DEFAULT_MAX_OUTPUT_FILE = 2 ** 30;
 /** How many files one collect may bring back, so a job cannot fill the worker's disk with inodes. */
 export const DEFAULT_MAX_OUTPUT_FILES = 10_000;
-/** How many bytes one collect may bring back in all. */
+/**
+ * How many bytes one collect may bring back in all (apparent sizes: a sparse file counts whole).
+ * No single file is left behind for its size: a large one becomes tracked data (run-data.ts).
+ */
 export const DEFAULT_MAX_OUTPUT_TOTAL = 10 * 2 ** 30;
 
 export interface OutputLimits {
-  fileBytes: number;
   files: number;
   totalBytes: number;
 }
 
 export function outputLimits(env: NodeJS.ProcessEnv = process.env): OutputLimits {
   return {
-    fileBytes: memorySetting(env.REPRISE_MAX_OUTPUT_FILE, DEFAULT_MAX_OUTPUT_FILE),
     files: countSetting(env.REPRISE_MAX_OUTPUT_FILES, DEFAULT_MAX_OUTPUT_FILES),
     totalBytes: memorySetting(env.REPRISE_MAX_OUTPUT_TOTAL, DEFAULT_MAX_OUTPUT_TOTAL),
   };
@@ -39,10 +35,6 @@ function memorySetting(text: string | undefined, fallback: number): number {
 function countSetting(text: string | undefined, fallback: number): number {
   const n = Number(text);
   return text && Number.isSafeInteger(n) && n > 0 ? n : fallback;
-}
-
-export function tooLarge(path: string, size: number, max: number): SkippedOutput {
-  return { path, why: `${size} bytes, more than the ${formatMemory(max)} an output file may be (REPRISE_MAX_OUTPUT_FILE)` };
 }
 
 export const LINK_REFUSED = 'a symlink; only files and directories are collected';
@@ -67,10 +59,6 @@ export class CollectTally {
   /** Whether a file of `size` bytes may be brought back; when not, it is named. */
   admit(path: string, size: number): boolean {
     const l = this.limits;
-    if (size > l.fileBytes) {
-      this.skipped.push(tooLarge(path, size, l.fileBytes));
-      return false;
-    }
     const why =
       this.files + 1 > l.files
         ? `more than ${l.files} files (REPRISE_MAX_OUTPUT_FILES)`

@@ -37,8 +37,10 @@ export async function checkSourceTree(root: string): Promise<void> {
  * The top entries are listed one by one, never `.`: a non-root pod cannot chmod or utime the
  * mount it extracts into, and GNU tar fails on a `./` member it may not change.
  */
-export async function archiveSources(root: string, tarFile: string): Promise<void> {
+export async function archiveSources(root: string, tarFile: string, options: { exclude?: string[] } = {}): Promise<void> {
   await checkSourceTree(root);
   const entries = (await readdir(root)).sort().map((name) => `./${name}`);
-  await run('tar', ['-c', '-f', tarFile, '-C', root, '--owner=0', '--group=0', '--numeric-owner', ...(entries.length ? ['--', ...entries] : ['--files-from=/dev/null'])]);
+  // Project paths left out (tracked data the backend stages by digest), each with what is under it.
+  const excludes = (options.exclude ?? []).flatMap((p) => ['--anchored', '--no-wildcards', `--exclude=./${p}`]);
+  await run('tar', ['-c', '-f', tarFile, '-C', root, '--owner=0', '--group=0', '--numeric-owner', ...excludes, ...(entries.length ? ['--', ...entries] : ['--files-from=/dev/null'])]);
 }

@@ -73,10 +73,24 @@ export interface CollectOptions {
    * outputs were taken, so a later final collect still finds everything.
    */
   final?: boolean;
+  /**
+   * Output files above `threshold` bytes go into the project's data store from where the job
+   * ran, when the backend can send them there: each is replaced in `destDir` by its `.dvc`
+   * pointer and named in `Collected.stored`. Otherwise they are collected as any file.
+   */
+  data?: { threshold: number; store: OutputStoreAccess };
+}
+
+export interface OutputStoreAccess {
+  has(md5s: string[]): Promise<Set<string>>;
+  /** A PUT URL for the object that works without credentials for a while, signed for `endpoint` when given. */
+  presignPut(md5: string, endpoint?: string): Promise<string>;
 }
 
 export interface Collected {
   skipped: SkippedOutput[];
+  /** Outputs sent to the data store instead of collected (project paths, `output/…`): their pointers are in destDir. */
+  stored?: DataFile[];
   /** Files were left out for the count or size limits: what is missing here may still exist in the job. */
   incomplete?: boolean;
 }
@@ -96,6 +110,52 @@ export interface StageRequest {
   readOnly?: string[];
   /** Told how an image transfer the stage does (pull, push, upload) is going. */
   onTransfer?: OnTransfer;
+  /**
+   * The tracked inputs by digest (they are also linked into `sourcesDir`): a backend that keeps
+   * a data cache of its own (SLURM) leaves them out of the sources and stages each object there.
+   */
+  data?: StageData;
+  /** Aborted when the run is cancelled: a long stage stops at its next step. */
+  signal?: AbortSignal;
+}
+
+/** A tracked input file: its project path, the md5 of its object, its size. */
+export interface DataFile {
+  path: string;
+  md5: string;
+  size: number;
+}
+
+/** Where a backend finds the objects of a run's tracked inputs. */
+export interface StageData {
+  files: DataFile[];
+  /** The local cache's copy of an object: shipped when the cluster cannot fetch it from the store. */
+  localObject(md5: string): string;
+  /** The project's data store, when it has one. */
+  store?: DataStoreAccess;
+  /** How staging went, once it is done: what moved and what the backend's cache had already. */
+  onStaged?(summary: DataStaged): void;
+}
+
+export interface DataStoreAccess {
+  /** Which of these objects the store holds. */
+  has(md5s: string[]): Promise<Set<string>>;
+  /**
+   * A GET URL for the object that works without credentials for a while (so no long-lived key
+   * lands on a cluster), signed for `endpoint` when the cluster reaches the store at another address.
+   */
+  presignGet(md5: string, endpoint?: string): Promise<string>;
+}
+
+export interface DataStaged {
+  /** Objects the cluster fetched from the store itself, and their bytes. */
+  fetched: number;
+  fetchedBytes: number;
+  /** Objects sent from this machine, and their bytes. */
+  shipped: number;
+  shippedBytes: number;
+  /** Objects the backend's cache held already. */
+  cached: number;
 }
 
 /** What stage() made: where sources and image are, in the backend's own terms. */

@@ -1,8 +1,8 @@
-import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
 import { notFound } from '../errors.js';
 import { Git } from '../project/git.js';
-import { addFileToCache, hasObject, linkFromCache, localCacheDir, readCachedManifest } from './cache.js';
+import { addFileToCache, cacheObjectPath, hasObject, linkFromCache, localCacheDir, readCachedManifest } from './cache.js';
 import { isDirMd5, parsePointer, POINTER_SUFFIX, serializePointer, type DirEntry } from './format.js';
 import { mapLimit, md5File } from './hash.js';
 import { pointersAtCommit } from './pointers.js';
@@ -41,26 +41,35 @@ export async function dataInputsAt(root: string, commit: string): Promise<DataRe
   return pointers.flatMap((p) => p.outs.filter((o) => isInput(o.dataPath)).map((o) => ({ path: o.dataPath, md5: o.md5, size: o.size })));
 }
 
+/** One tracked input file a run reads: its project path, object and size. */
+export interface RunInputFile {
+  path: string;
+  md5: string;
+  size: number;
+}
+
 /**
  * Put a source commit's tracked inputs into the exported sources, from the local cache by digest
  * (hard links where the disk allows: no byte copied), so the job sees them at their project
  * paths whatever the workspace holds now. Returns the paths, which the job must get read-only
- * (they may be the cache's own objects).
+ * (they may be the cache's own objects), and every file with its object, for a backend that
+ * stages them by digest itself.
  */
-export async function stageRunInputs(root: string, commit: string, sourcesDir: string): Promise<string[]> {
+export async function stageRunInputs(root: string, commit: string, sourcesDir: string): Promise<{ paths: string[]; files: RunInputFile[] }> {
   const cacheDir = await localCacheDir(root);
   const inputs = await dataInputsAt(root, commit);
-  const files: { md5: string; dest: string; label: string }[] = [];
+  const files: (RunInputFile & { dest: string })[] = [];
   for (const input of inputs) {
     const entries: DirEntry[] = isDirMd5(input.md5) ? await readCachedManifest(cacheDir, input.md5) : [{ md5: input.md5, relpath: '' }];
     for (const e of entries) {
-      const label = e.relpath ? `${input.path}/${e.relpath}` : input.path;
-      if (!(await hasObject(cacheDir, e.md5))) throw notFound(`the run's input ${label} (${e.md5}) is not in the local cache; fetch it (reprise data pull) and run again`);
-      files.push({ md5: e.md5, dest: e.relpath ? join(sourcesDir, input.path, e.relpath) : join(sourcesDir, input.path), label });
+      const path = e.relpath ? `${input.path}/${e.relpath}` : input.path;
+      const size = await stat(cacheObjectPath(cacheDir, e.md5)).then((s) => s.size, () => undefined);
+      if (size === undefined) throw notFound(`the run's input ${path} (${e.md5}) is not in the local cache; fetch it (reprise data pull) and run again`);
+      files.push({ path, md5: e.md5, size, dest: join(sourcesDir, ...path.split('/')) });
     }
   }
   await mapLimit(files, 8, (f) => linkFromCache(cacheDir, f.md5, f.dest, ['hardlink', 'copy']));
-  return inputs.map((i) => i.path);
+  return { paths: inputs.map((i) => i.path), files: files.map(({ path, md5, size }) => ({ path, md5, size })) };
 }
 
 /**
@@ -68,7 +77,7 @@ export async function stageRunInputs(root: string, commit: string, sourcesDir: s
  * replaced in `outputsDir` by its `.dvc` pointer, so the record commits the pointer, never the
  * bytes. Returns the outputs moved, with `output/` paths, and the `.gitignore` lines per folder.
  */
-export async function cacheLargeOutputs(root: string, outputsDir: string, threshold: number): Promise<{ outputs: DataRef[]; ignores: Map<string, string[]> }> {
+export async function cacheLargeOutputs(root: string, outputsDir: string, threshold: number, inStore: ReadonlySet<string> = new Set()): Promise<{ outputs: DataRef[]; ignores: Map<string, string[]> }> {
   const cacheDir = await localCacheDir(root);
   const outputs: DataRef[] = [];
   const ignores = new Map<string, string[]>();
@@ -81,10 +90,11 @@ export async function cacheLargeOutputs(root: string, outputsDir: string, thresh
   const present = new Set(files);
   for (const rel of files) {
     const abs = join(outputsDir, rel);
-    // A pointer this function wrote on an earlier attempt (the record activity was retried).
+    // A pointer this function wrote on an earlier attempt (the record activity was retried), or
+    // one the backend wrote for an output it sent to the data store (`inStore`).
     if (rel.endsWith(POINTER_SUFFIX) && !present.has(rel.slice(0, -POINTER_SUFFIX.length))) {
       const out = await readFile(abs, 'utf8').then((t) => parsePointer(t, `output/${rel}`)[0], () => undefined);
-      if (out && out.path === posix.basename(rel.slice(0, -POINTER_SUFFIX.length)) && (await hasObject(cacheDir, out.md5))) note(rel.slice(0, -POINTER_SUFFIX.length), out.md5, out.size);
+      if (out && out.path === posix.basename(rel.slice(0, -POINTER_SUFFIX.length)) && (inStore.has(out.md5) || (await hasObject(cacheDir, out.md5)))) note(rel.slice(0, -POINTER_SUFFIX.length), out.md5, out.size);
       continue;
     }
     const st = await lstat(abs);
@@ -98,10 +108,14 @@ export async function cacheLargeOutputs(root: string, outputsDir: string, thresh
   return { outputs, ignores };
 }
 
-/** Bring cached outputs into the working tree after their record commit (links or copies, as the project's cache.type says). */
+/**
+ * Bring cached outputs into the working tree after their record commit (links or copies, as the
+ * project's cache.type says); one only in the data store stays there until `data pull --run`.
+ */
 export async function checkoutOutputs(root: string, outputs: DataRef[]): Promise<void> {
   const cacheDir = await localCacheDir(root);
   for (const o of outputs) {
+    if (!(await hasObject(cacheDir, o.md5))) continue;
     await mkdir(join(root, posix.dirname(o.path)), { recursive: true });
     await linkFromCache(cacheDir, o.md5, join(root, o.path));
   }

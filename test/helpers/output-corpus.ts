@@ -1,5 +1,5 @@
 // Hostile outputs a job can leave in output/ for the collect: links out of output/ (absolute and
-// by ..), a hard link, a named pipe, a name with a newline, a name starting with "..", a huge sparse file. Nothing is
+// by ..), a hard link, a named pipe, a name with a newline, a name starting with "..", a sparse file larger than a collect may bring back. Nothing is
 // written outside the run's directory; plain files are collected, the rest named as left out.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -20,8 +20,8 @@ export async function expectHostileOutputsContained(cli: Cli, root: string, back
     'mkfifo pipe',
     `printf nl > "$(printf 'new\\nline')"`,
     'echo dots > ..x',
-    // Huge and sparse: 3 GiB that take no disk; over the 1 GiB an output file may be.
-    'dd if=/dev/zero of=huge.bin bs=1 count=0 seek=3221225472 2>/dev/null',
+    // Huge and sparse: 11 GiB that take no disk; over the 10 GiB one collect may bring back.
+    'dd if=/dev/zero of=huge.bin bs=1 count=0 seek=11811160064 2>/dev/null',
   ].join(' && ');
   const r = await cli.run(['run', '--on', backend, '--', 'sh', '-c', script], root);
   expect(r.code, r.stderr).toBe(0);
@@ -32,7 +32,7 @@ export async function expectHostileOutputsContained(cli: Cli, root: string, back
   expect(kept).toEqual(expect.arrayContaining(['output/plain.txt', 'output/hard.txt', 'output/sub/deep.txt', 'output/new\nline', 'output/..x']));
   const left = (shown.skippedOutputs ?? []).map((o) => o.path);
   expect(left).toEqual(expect.arrayContaining(['output/canary-link', 'output/abs-link', 'output/up-link', 'output/huge.bin']));
-  expect(shown.skippedOutputs?.find((o) => o.path === 'output/huge.bin')?.why).toMatch(/^3221225472 bytes, more than the 1G an output file may be/);
+  expect(shown.skippedOutputs?.find((o) => o.path === 'output/huge.bin')?.why).toMatch(/^this and 0 more files not collected: more than 10G in all \(REPRISE_MAX_OUTPUT_TOTAL\)$/);
   expect(kept).not.toContain('output/huge.bin');
   // A pipe is left out on every backend (Kubernetes' tar may not archive it at all).
   expect(kept).not.toContain('output/pipe');

@@ -271,11 +271,12 @@ export class KubernetesBackend implements Backend {
     if (!seen.pod || !seen.main?.state?.running) return { skipped: [] }; // the pod is gone or never ran: no outputs
     const where = { namespace: h.namespace, pod: seen.pod.metadata!.name!, container: MAIN_CONTAINER };
     const tally = new CollectTally();
-    // Files over the limit stay in the pod: found first (NUL-separated, any name), then moved
+    // A file larger than a whole collect may bring back stays in the pod (streaming it only to
+    // drop it would move gigabytes for nothing): found first (NUL-separated, any name), then moved
     // aside within the project volume (a rename; the pod's tar has no --exclude) and listed
     // there, so a repeated collect still names them. A copy taken while the job goes on (a
     // lab) moves nothing: such files travel and are left out here.
-    const big = options.final === false ? [] : await this.holdLargeOutputs(where, tally.limits.fileBytes);
+    const big = options.final === false ? [] : await this.holdLargeOutputs(where, tally.limits.totalBytes);
     for (const { path, size } of big) tally.admit(path, size);
     // The pod's tar is the job's to replace: its stream is extracted here trusting nothing in it.
     const archive = new PassThrough();

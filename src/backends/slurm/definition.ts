@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { defineBackend, runnableFlags, runnableShape } from '../definition.js';
+import { dataStagingFlags, dataStagingShape, defineBackend, runnableFlags, runnableShape } from '../definition.js';
 
 /** Names as SLURM writes them (a comma-separated list allowed): checked when the config is written or loaded, not at sbatch. */
 const slurmName = (what: string) =>
@@ -48,6 +48,7 @@ const slurmSchema = z
     runtime: z.enum(['charliecloud', 'apptainer']).default('charliecloud'),
     /** On the cluster: the image cache and run directories. */
     workdir: z.string().default('~/.reprise'),
+    ...dataStagingShape,
     ...runnableShape,
   })
   .strict();
@@ -72,6 +73,7 @@ export const slurmDefinition = defineBackend({
     'sbatch-arg': { key: 'sbatchArgs', type: 'string', multiple: true, description: 'extra #SBATCH argument (repeatable)' },
     runtime: { key: 'runtime', type: 'string', options: ['charliecloud', 'apptainer'], description: 'container runtime on the nodes (default charliecloud)' },
     workdir: { key: 'workdir', type: 'string', description: 'directory on the cluster for images and runs (default ~/.reprise)' },
+    ...dataStagingFlags,
   },
   describe: (config) =>
     [`${config.user ? `${config.user}@` : ''}${config.host}${config.port ? `:${config.port}` : ''}`, ...(config.sshConfig ? [`ssh config ${config.sshConfig}`] : []), ...(config.partition ? [`partition ${config.partition}`] : []), config.runtime].join(', '),

@@ -20,12 +20,14 @@ import { batchScript, isGoneJobError, jobName, sbatchRefusal, SUBMIT_SCRIPT } fr
 import { shellQuote } from './shell-quote.js';
 import { ARRAY_CANCEL_SCRIPT, ARRAY_CLEANUP_SCRIPT, ARRAY_SUBMIT_SCRIPT, arrayJobName, arrayScript, CANCELLED_MARK, isArrayElement } from './job-array.js';
 import { archiveSources } from '../sources-archive.js';
+import { stageClusterData, storeLargeOutputs, type ClusterDataOptions } from './data-cache.js';
+import { writeOutputPointer } from '../output-pointer.js';
 import { SshClient } from './ssh-client.js';
 import { SshConfigError } from './ssh-config.js';
 import { resolveSshTarget, type SshEnv, type SshTarget } from './ssh-target.js';
 import { StatusPoller } from './status-poller.js';
 
-export type StageStep = 'image-cached' | 'image-pull' | 'image-pull-failed' | 'image-upload' | 'image-convert' | 'sources-upload';
+export type StageStep = 'image-cached' | 'image-pull' | 'image-pull-failed' | 'image-upload' | 'image-convert' | 'sources-upload' | 'data-stage';
 
 export interface SlurmBackendDeps {
   /** The local engine images are exported from. */
@@ -51,14 +53,14 @@ export const DEFAULT_POLL_INTERVAL_S = 1;
 
 /** Paths that go into #SBATCH lines and rm -rf: plain characters only. */
 const SAFE_REMOTE_PATH = /^\/[A-Za-z0-9._+\-/]+$/;
-/** $1 the project, $2 the size limit, then the top folders: "size path" NUL-separated (a name may hold a newline). */
-const LARGE_FILES_SCRIPT = 'cd "$1" || exit 0; max=$2; shift 2; for p; do [ -d "$p" ] && [ ! -h "$p" ] && find "$p" -type f -size +"$max"c -printf \'%s %p\\0\'; done; exit 0';
 /** Up to the 10 GiB a collect may bring back over a slow link: the activity's heartbeat watches it meanwhile. */
 const COLLECT_TIMEOUT_MS = 2 * 60 * 60_000;
 /** $1 the project, then tar's options, --, the top folders: those that exist are archived (a link among them as a link). */
 const COLLECT_SCRIPT =
   'cd "$1" || exit 0; shift; n=$#; names=; found=; for a; do if [ -n "$names" ]; then if [ -e "$a" ] || [ -h "$a" ]; then set -- "$@" "$a"; found=1; fi; else set -- "$@" "$a"; [ "$a" = -- ] && names=1; fi; done; shift "$n"; [ -n "$found" ] || exit 0; exec tar -c -f - "$@"';
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** $1 the project, $2 the size limit, then the top folders: "size path" NUL-separated (a name may hold a newline). */
+const LARGE_FILES_SCRIPT = 'cd "$1" || exit 0; max=$2; shift 2; for p; do [ -d "$p" ] && [ ! -h "$p" ] && find "$p" -type f -size +"$max"c -printf \'%s %p\\0\'; done; exit 0';
 
 /**
  * Runs jobs on a SLURM cluster reached over SSH: images shipped once per digest and converted
@@ -109,7 +111,8 @@ export class SlurmBackend implements Backend {
     const local = await mkdtemp(join(tmpdir(), 'reprise-slurm-src-'));
     try {
       const tar = join(local, 'sources.tar');
-      await archiveSources(request.sourcesDir, tar);
+      // Tracked inputs come from the cluster's data cache by digest, not with every run's sources.
+      await archiveSources(request.sourcesDir, tar, { exclude: request.data ? request.readOnly : [] });
       // A repeated stage starts the project directory over: same result, never a mix.
       await this.ssh.run(['sh', '-c', 'rm -rf "$1/project" "$1/sources.tar" && mkdir -p "$1/project"', 'sh', runDir]);
       this.deps.onProgress?.('sources-upload', runDir);
@@ -117,6 +120,10 @@ export class SlurmBackend implements Backend {
       await this.ssh.run(['sh', '-c', 'tar -x --no-same-owner -f "$1/sources.tar" -C "$1/project" && mkdir -p "$1/project/output" && rm -f "$1/sources.tar"', 'sh', runDir]);
     } finally {
       await rm(local, { recursive: true, force: true });
+    }
+    if (request.data?.files.length) {
+      this.deps.onProgress?.('data-stage', runDir);
+      await stageClusterData(await this.dataCache(), runDir, `${runDir}/project`, request.data, request.signal);
     }
     return { image, sources: `${runDir}/project` };
   }
@@ -218,14 +225,18 @@ export class SlurmBackend implements Backend {
     await mkdir(destDir, { recursive: true });
     const tally = new CollectTally();
     const project = `${h.runDir}/project`;
-    // Files over the limit are named from a listing and left on the cluster, never sent.
-    const big = await this.ssh.exec(['sh', '-c', LARGE_FILES_SCRIPT, 'sh', project, String(tally.limits.fileBytes), ...paths]);
+    // Large outputs go from the login node to the data store, and are left out of what comes back.
+    const stored = options.data && options.final !== false && !options.paths ? await storeLargeOutputs(await this.dataCache(), h.runDir, project, options.data.threshold, options.data.store) : [];
+    // A file larger than a whole collect may bring back is named from a listing and never sent.
+    const big = await this.ssh.exec(['sh', '-c', LARGE_FILES_SCRIPT, 'sh', project, String(tally.limits.totalBytes), ...paths]);
     const held: string[] = [];
+    const sent = new Set(stored.map((f) => f.path));
     for (const record of big.stdout.toString('utf8').split('\0')) {
       const space = record.indexOf(' ');
-      if (space > 0 && tally.admit(record.slice(space + 1), Number(record.slice(0, space))) === false) held.push(record.slice(space + 1));
+      const path = record.slice(space + 1);
+      if (space > 0 && !sent.has(path) && tally.admit(path, Number(record.slice(0, space))) === false) held.push(path);
     }
-    const excludes = held.flatMap((path) => ['--anchored', '--no-wildcards', `--exclude=${path}`]);
+    const excludes = [...stored.map((f) => f.path), ...held].flatMap((path) => ['--anchored', '--no-wildcards', `--exclude=${path}`]);
     const result = await this.ssh.execStreaming(['sh', '-c', COLLECT_SCRIPT, 'sh', project, ...excludes, '--', ...paths], (tar) =>
       extractOutputs(tar, destDir, { paths, strip: !options.paths }, tally),
     COLLECT_TIMEOUT_MS);
@@ -234,7 +245,8 @@ export class SlurmBackend implements Backend {
     if (result.code !== 0 && !(result.code === 1 && options.final === false)) {
       throw new Error(`collecting ${paths.join('/, ')}/ from ${this.config.host} failed (tar exit ${result.code}): ${result.stderr.trim()}`);
     }
-    return tally.result();
+    for (const f of stored) await writeOutputPointer(destDir, f);
+    return { ...tally.result(), ...(stored.length ? { stored } : {}) };
   }
 
   /**
@@ -362,6 +374,11 @@ export class SlurmBackend implements Backend {
     if (auth) await this.ssh.exec(['rm', '-f', authFile]);
     if (r.code === 0) return undefined;
     return `${this.runtime.name} pull of ${reference} on ${this.config.host} failed (exit ${r.code}): ${(r.stderr || r.stdout.toString()).trim().split('\n').slice(-2).join(' | ')}`;
+  }
+
+  /** The cluster's data cache and how objects reach it (data-cache.ts). */
+  private async dataCache(): Promise<ClusterDataOptions> {
+    return { ssh: this.ssh, host: this.config.host, cacheDir: `${await this.workdir()}/data-cache`, staging: this.config.dataStaging, endpoint: this.config.dataEndpoint };
   }
 
   /** The workdir with `~` expanded on the cluster; absolute and plain, as #SBATCH lines need. */

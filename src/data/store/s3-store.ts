@@ -4,7 +4,7 @@ import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { backendUnavailable, type RepriseError } from '../../errors.js';
@@ -252,6 +252,11 @@ export class S3Store {
   /** A GET URL anyone holding it may use until it expires: how clusters fetch without our credentials. */
   async presignedGet(md5: string, expiresInSeconds = 3600): Promise<string> {
     return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: objectKey(this.config.location, md5) }), { expiresIn: expiresInSeconds });
+  }
+
+  /** A `PUT` URL for where a cluster uploads an output it made: the key is the md5 it computed there. */
+  async presignedPut(md5: string, expiresInSeconds = 3600): Promise<string> {
+    return getSignedUrl(this.client, new PutObjectCommand({ Bucket: this.bucket, Key: objectKey(this.config.location, md5) }), { expiresIn: expiresInSeconds });
   }
 
   destroy(): void {

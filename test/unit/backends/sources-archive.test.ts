@@ -36,6 +36,17 @@ describe('checkSourceTree / archiveSources', () => {
     expect(names).toEqual(expect.arrayContaining(['./-n', './code/', './code/a.txt']));
   });
 
+  it('leaves out the project paths it is told to (tracked data a backend stages by digest), names taken literally', async () => {
+    await mkdir(join(dir, 'src', 'input', 'set [1]', 'sub'), { recursive: true });
+    await writeFile(join(dir, 'src', 'input', 'set [1]', 'sub', 'x.bin'), 'x');
+    await writeFile(join(dir, 'src', 'input', 'table.bin'), 't');
+    await writeFile(join(dir, 'src', 'input', 'table.bin.dvc'), 'pointer');
+    await writeFile(join(dir, 'src', 'input', 'set 1'), 'not tracked');
+    await archiveSources(join(dir, 'src'), join(dir, 'src.tar'), { exclude: ['input/set [1]', 'input/table.bin'] });
+    const names = listTarMembers(await readFile(join(dir, 'src.tar'))).map((m) => m.name);
+    expect(names.filter((n) => n.startsWith('./input/')).sort()).toEqual(['./input/', './input/set 1', './input/table.bin.dvc']);
+  });
+
   it('accepts a link to a sibling directory inside the tree', async () => {
     await mkdir(join(dir, 'src', 'code'), { recursive: true });
     await symlink('../data/x', join(dir, 'src', 'code', 'link'));

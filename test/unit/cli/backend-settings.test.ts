@@ -15,7 +15,7 @@ describe('backend add flags, derived from the kinds', () => {
     expect(flags.kind!.options).toEqual(['docker', 'slurm', 'kubernetes', 'pool']);
     expect(Object.keys(flags)).toEqual([
       'kind', 'max-parallel', 'socket', 'pids-limit', 'host', 'port', 'user', 'identity-file', 'identity-agent', 'known-hosts-file', 'ssh-config', 'poll-interval', 'partition', 'account', 'qos', 'sbatch-arg', 'runtime',
-      'workdir', 'kubeconfig', 'context', 'namespace', 'registry', 'member', 'max-queue-wait', 'prefer',
+      'workdir', 'data-staging', 'data-endpoint', 'kubeconfig', 'context', 'namespace', 'registry', 'member', 'max-queue-wait', 'prefer',
     ]);
     expect(flags['max-parallel']!.description).toMatch(/^docker, slurm, kubernetes: how many of this backend's jobs may run at once/);
     expect(flags.socket!.description).toBe('docker: Docker Engine API socket (default: DOCKER_HOST or /var/run/docker.sock)');
@@ -30,6 +30,9 @@ describe('backend add flags, derived from the kinds', () => {
     expect(settings('slurm', { host: 'hpc', 'ssh-config': 'cfg/ssh', 'poll-interval': 2.5 })).toEqual({
       config: { kind: 'slurm', host: 'hpc', sshConfig: `${process.cwd()}/cfg/ssh`, pollInterval: 2.5, runtime: 'charliecloud', workdir: '~/.reprise' },
     });
+    expect(settings('slurm', { host: 'hpc', 'data-staging': 'ship', 'data-endpoint': 'http://10.244.0.1:18333' })).toEqual({
+      config: { kind: 'slurm', host: 'hpc', dataStaging: 'ship', dataEndpoint: 'http://10.244.0.1:18333', runtime: 'charliecloud', workdir: '~/.reprise' },
+    });
     expect(settings('pool', { member: ['hpc', 'k8s'], 'max-queue-wait': '5m', prefer: 'k8s' })).toEqual({ config: { kind: 'pool', members: ['hpc', 'k8s'], maxQueueWait: '5m', prefer: 'k8s' } });
   });
 
@@ -41,6 +44,7 @@ describe('backend add flags, derived from the kinds', () => {
     ['slurm', { socket: '/s' }, 'invalid backend settings for --kind slurm: --host is required'],
     ['slurm', { host: 'h', user: 'u', 'known-hosts-file': 'k', namespace: 'n', registry: 'r' }, '--namespace, --registry does not apply to --kind slurm; leave it out'],
     ['slurm', { host: '', user: 'u', 'known-hosts-file': 'k' }, 'invalid backend settings for --kind slurm: --host String must contain at least 1 character(s)'],
+    ['slurm', { host: 'h', 'data-endpoint': 'ftp://store/x' }, 'invalid backend settings for --kind slurm: --data-endpoint must be the data store endpoint as the cluster reaches it: http(s)://host[:port]'],
     ['kubernetes', {}, 'invalid backend settings for --kind kubernetes: --namespace is required'],
     ['kubernetes', { namespace: 'BAD', registry: 'r' }, 'invalid backend settings for --kind kubernetes: --namespace a Kubernetes namespace name (DNS-1123 label)'],
     ['kubernetes', { namespace: 'ok', registry: 'http://r' }, 'invalid backend settings for --kind kubernetes: --registry a registry such as registry.example.com/team or 127.0.0.1:5000 (no scheme)'],

@@ -1,0 +1,77 @@
+import type { DataStaged, DataStoreAccess, OutputStoreAccess, StageData } from '../backends/types.js';
+import { cacheObjectPath, localCacheDir } from '../data/cache.js';
+import type { RunInputFile } from '../data/run-data.js';
+import { openStore, readDataRemote } from '../data/store/remote.js';
+import type { S3Store } from '../data/store/s3-store.js';
+import { formatBytes } from '../data/size.js';
+import { errorMessage } from '../errors.js';
+
+/**
+ * What a backend needs to stage a run's tracked inputs by digest: the files, the local cache
+ * to ship from, and the project's data store (when it has one) to have the cluster fetch from.
+ * `close` lets go of the store's connections.
+ */
+export async function stageDataFor(
+  root: string,
+  files: RunInputFile[],
+  notes: { info(line: string, fields: object): void; warn(line: string, fields: object): void },
+): Promise<{ data: StageData; close(): void; staged(): DataStaged | undefined }> {
+  const cacheDir = await localCacheDir(root);
+  const remote = await readDataRemote(root).catch(() => undefined);
+  const stores = new Map<string, S3Store>();
+  const storeFor = (endpoint: string | undefined): S3Store => {
+    const key = endpoint ?? '';
+    let store = stores.get(key);
+    if (!store) stores.set(key, (store = openStore({ ...remote!, ...(endpoint ? { endpoint } : {}) })));
+    return store;
+  };
+  let store: DataStoreAccess | undefined;
+  let summary: DataStaged | undefined;
+  if (remote?.url.startsWith('s3://')) {
+    store = {
+      // A store this worker cannot use (no credentials, unreachable) is no reason to fail: the objects are shipped.
+      has: async (md5s) =>
+        storeFor(undefined)
+          .has(md5s)
+          .catch((err: unknown) => {
+            notes.warn(`the data store is not usable from this worker (${errorMessage(err)}); shipping the data from the local cache`, {});
+            return new Set<string>();
+          }),
+      presignGet: (md5, endpoint) => storeFor(endpoint).presignedGet(md5),
+    };
+  }
+  const data: StageData = {
+    files,
+    localObject: (md5) => cacheObjectPath(cacheDir, md5),
+    store,
+    onStaged: (s: DataStaged) => {
+      summary = s;
+      notes.info(stagedLine(s), { data: s });
+    },
+  };
+  return { data, close: () => stores.forEach((s) => s.destroy()), staged: () => summary };
+}
+
+/** One line on what staging moved: the figure that shows a second run moved no data. */
+export function stagedLine(s: DataStaged): string {
+  return `data staged: ${s.fetched} object(s) fetched from the store by the cluster (${formatBytes(s.fetchedBytes)}), ${s.shipped} shipped (${formatBytes(s.shippedBytes)}), ${s.cached} already cached there`;
+}
+
+/**
+ * The project's data store as a collect sends large outputs to it from where the run ran, or
+ * undefined without an S3 remote (the outputs then come back and go into the local cache).
+ */
+export async function outputStoreFor(root: string): Promise<{ store: OutputStoreAccess; close(): void } | undefined> {
+  const remote = await readDataRemote(root).catch(() => undefined);
+  if (!remote?.url.startsWith('s3://')) return undefined;
+  const stores = new Map<string, S3Store>();
+  const storeFor = (endpoint?: string): S3Store => {
+    let store = stores.get(endpoint ?? '');
+    if (!store) stores.set(endpoint ?? '', (store = openStore({ ...remote, ...(endpoint ? { endpoint } : {}) })));
+    return store;
+  };
+  return {
+    store: { has: (md5s) => storeFor().has(md5s), presignPut: (md5, endpoint) => storeFor(endpoint).presignedPut(md5) },
+    close: () => stores.forEach((s) => s.destroy()),
+  };
+}

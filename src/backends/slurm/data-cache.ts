@@ -1,0 +1,268 @@
+import { randomBytes } from 'node:crypto';
+import { badInput, backendUnavailable } from '../../errors.js';
+import { mapLimit } from '../../data/hash.js';
+import type { DataFile, DataStaged, OutputStoreAccess, StageData } from '../types.js';
+import type { SshClient } from './ssh-client.js';
+
+/**
+ * The cluster's own content-addressed cache of tracked inputs, `<workdir>/data-cache/files/md5/
+ * xx/rest` (DVC's layout, as the local cache and the store): each object arrives once per
+ * cluster, fetched by the login node from the data store with a presigned URL (no credentials
+ * on the cluster) or shipped from the worker, is verified by md5 before one rename puts it in
+ * place (bad bytes are refused, never used), and is hard-linked read-only into each job's project.
+ */
+
+/** Objects per round trip: between rounds a cancelled run stops, and URLs are signed just before use. */
+const BATCH_OBJECTS = 64;
+const BATCH_BYTES = 512 * 2 ** 20;
+/** How many objects the login node fetches at once. */
+const FETCH_PARALLEL = 4;
+/** A batch of up to 512 MiB over a slow link: the stage activity heartbeats meanwhile. */
+const BATCH_TIMEOUT_MS = 60 * 60_000;
+const MD5 = /^[0-9a-f]{32}$/;
+
+/** The path of object $m under the cache $1, without a fork per object (`${m%"${m#??}"}` is its first two characters). */
+const OBJECT = '"$1/files/md5/${m%"${m#??}"}/${m#??}"';
+
+/**
+ * The md5s of the list the cache lacks, once each (script arguments as LINK_FILES). An object a
+ * job made writable again (cached objects are 0444) is hashed, and dropped when it changed.
+ */
+const MISSING = `mkdir -p "$1/files/md5" || exit 1
+while IFS= read -r line; do
+  m=\${line%%' '*}; o=${OBJECT}
+  if [ ! -e "$o" ]; then echo "$m"
+  elif [ -w "$o" ]; then s=$(md5sum < "$o"); [ "\${s%% *}" = "$m" ] && chmod 0444 "$o" || { rm -f "$o"; echo "$m"; }
+  fi
+done < "$3" | sort -u`;
+
+/**
+ * One object: $1 the cache, $2 the file of "md5 url" lines it reads its URL from (the URL never
+ * appears on a command line another user could read), $3 its md5. Prints `fetched MD5 BYTES`,
+ * `mismatch MD5 GOT`, or `failed MD5 EXIT` (curl's or wget's exit code).
+ */
+const FETCH_ONE = `m=$3; o=${OBJECT}; [ -e "$o" ] && exit 0
+mkdir -p "\${o%/*}" || exit 1
+t="$o.part.$$"
+u=$(sed -n "s/^$m //p" "$2" | head -n 1)
+if command -v curl >/dev/null 2>&1; then printf 'url = "%s"\\n' "$u" | curl -fsS --retry 3 --connect-timeout 10 -K - -o "$t"; rc=$?
+else printf '%s\\n' "$u" | wget -q -T 10 -t 3 -O "$t" -i -; rc=$?; fi
+if [ "$rc" -ne 0 ]; then rm -f "$t"; echo "failed $m $rc"; exit 0; fi
+s=$(md5sum < "$t"); s=\${s%% *}
+if [ "$s" != "$m" ]; then rm -f "$t"; echo "mismatch $m $s"; exit 0; fi
+chmod 0444 "$t" && mv -f "$t" "$o" && echo "fetched $m $(wc -c < "$o")"`;
+
+/** $1 the cache, $2 the URL file, $3 the md5s (one a line), $4 FETCH_ONE: each fetched, FETCH_PARALLEL at once; both files are removed. */
+const FETCH_SCRIPT = `xargs -P ${FETCH_PARALLEL} -n 1 sh -c "$4" sh "$1" "$2" < "$3"; rc=$?; rm -f "$2" "$3"; exit $rc`;
+
+/** $1 the cache, then "md5 part" pairs: each uploaded part verified and renamed into place. */
+const VERIFY_SHIPPED_SCRIPT = `c=$1; shift
+while [ $# -ge 2 ]; do
+  m=$1; t=$2; shift 2; o="$c/files/md5/\${m%"\${m#??}"}/\${m#??}"
+  s=$(md5sum < "$t"); s=\${s%% *}
+  if [ "$s" != "$m" ]; then rm -f "$t"; echo "mismatch $m $s"; continue; fi
+  chmod 0444 "$t" && mv -f "$t" "$o" && echo "shipped $m"
+done`;
+
+/** $1 the cache, $2 the job's project directory, $3 the list ("md5 path" lines): each file hard-linked (else copied) from the cache, read-only. */
+const LINK_FILES = `last=
+while IFS= read -r line; do
+  m=\${line%%' '*}; p=\${line#*' '}; t="$2/$p"; o=${OBJECT}
+  d=\${t%/*}; [ "$d" = "$last" ] || { mkdir -p "$d" || exit 1; last=$d; }
+  ln -f "$o" "$t" 2>/dev/null || { cp -f "$o" "$t" && chmod 0444 "$t"; } || exit 1
+done < "$3"
+rm -f "$3"`;
+
+/** What the cache lacks; when nothing, the files are linked at once (one round trip for a second run). */
+const MISSING_OR_LINK_SCRIPT = `missing=$(${MISSING}) || exit 1
+if [ -n "$missing" ]; then printf '%s\\n' "$missing"; exit 0; fi
+${LINK_FILES}
+echo linked`;
+
+export interface ClusterDataOptions {
+  ssh: SshClient;
+  /** The login node's name, for messages. */
+  host: string;
+  /** `<workdir>/data-cache`, absolute and plain. */
+  cacheDir: string;
+  /** `store` (default) or `ship`: see dataStagingShape. */
+  staging?: 'store' | 'ship';
+  /** The store's endpoint as the cluster reaches it. */
+  endpoint?: string;
+}
+
+/**
+ * Make every file of `data` present in the cluster's cache and linked into `projectDir`
+ * (`runDir`/project). Safe to repeat: what the cache has is not moved again.
+ */
+export async function stageClusterData(options: ClusterDataOptions, runDir: string, projectDir: string, data: StageData, signal?: AbortSignal): Promise<DataStaged> {
+  const { ssh, cacheDir } = options;
+  const files = data.files.map(checkedFile);
+  const list = `${runDir}/.data-${randomBytes(4).toString('hex')}.list`;
+  await ssh.writeFile(list, files.map((f) => `${f.md5} ${f.path}\n`).join(''), 0o600);
+  const answer = await ssh.run(['sh', '-c', MISSING_OR_LINK_SCRIPT, 'sh', cacheDir, projectDir, list], BATCH_TIMEOUT_MS);
+  const missing = answer.split('\n').filter((m) => MD5.test(m));
+  const sizes = new Map(files.map((f) => [f.md5, f.size]));
+  const summary: DataStaged = { fetched: 0, fetchedBytes: 0, shipped: 0, shippedBytes: 0, cached: sizes.size - missing.length };
+  let toShip = missing;
+  if (missing.length && data.store && options.staging !== 'ship') {
+    const held = await data.store.has(missing);
+    const fromStore = missing.filter((m) => held.has(m));
+    toShip = missing.filter((m) => !held.has(m));
+    const unfetched = await fetchFromStore(options, runDir, fromStore, sizes, data, summary, signal);
+    toShip.push(...unfetched);
+  }
+  if (toShip.length) await ship(options, toShip, sizes, data, summary, signal);
+  signal?.throwIfAborted();
+  if (missing.length) await ssh.run(['sh', '-c', LINK_FILES, 'sh', cacheDir, projectDir, list], BATCH_TIMEOUT_MS);
+  else if (!/^linked$/m.test(answer)) throw new Error(`linking the data into ${projectDir} on ${options.host} gave no answer: ${answer.trim().slice(0, 200)}`);
+  data.onStaged?.(summary);
+  return summary;
+}
+
+/**
+ * The login node fetches `md5s` by presigned URL, batch by batch. Returns what it could not
+ * fetch because it cannot reach the store (to be shipped instead); a digest mismatch fails.
+ */
+async function fetchFromStore(
+  options: ClusterDataOptions,
+  runDir: string,
+  md5s: string[],
+  sizes: Map<string, number>,
+  data: StageData,
+  summary: DataStaged,
+  signal?: AbortSignal,
+): Promise<string[]> {
+  const { ssh, cacheDir, host } = options;
+  const rounds = batches(md5s, sizes);
+  for (const [i, batch] of rounds.entries()) {
+    signal?.throwIfAborted();
+    const urls = await Promise.all(batch.map(async (m) => `${m} ${checkedUrl(await data.store!.presignGet(m, options.endpoint))}\n`));
+    const tag = randomBytes(4).toString('hex');
+    const urlFile = `${runDir}/.data-${tag}.urls`;
+    const md5File = `${runDir}/.data-${tag}.md5s`;
+    await ssh.writeFile(urlFile, urls.join(''), 0o600);
+    await ssh.writeFile(md5File, batch.map((m) => `${m}\n`).join(''), 0o600);
+    const out = await ssh.run(['sh', '-c', FETCH_SCRIPT, 'sh', cacheDir, urlFile, md5File, FETCH_ONE], BATCH_TIMEOUT_MS);
+    const failed: string[] = [];
+    for (const line of out.split('\n')) {
+      const [what, m = '', detail = ''] = line.split(' ');
+      if (what === 'fetched') {
+        summary.fetched++;
+        summary.fetchedBytes += Number(detail);
+      } else if (what === 'mismatch') {
+        throw backendUnavailable(`the data store's object ${m} does not match its digest (the login node ${host} got bytes with md5 ${detail}); it was refused, not used: push a good copy (reprise data push) or remove it from the store`);
+      } else if (what === 'failed') failed.push(`${m} ${detail}`);
+    }
+    if (failed.length) {
+      const code = Number(failed[0]!.split(' ')[1]);
+      // curl: 6 no such host, 7 cannot connect, 28 timed out; wget: 4 network failure.
+      if (![6, 7, 28, 4].includes(code)) throw backendUnavailable(`${host} could not fetch ${failed.length} object(s) from the data store (first: ${failed[0]!.split(' ')[0]}, exit ${code}); check the store (reprise data push) or set dataStaging: ship for this backend`);
+      return [...failed.map((f) => f.split(' ')[0]!), ...rounds.slice(i + 1).flat()];
+    }
+  }
+  return [];
+}
+
+/** Sends objects from the local cache over SFTP into the cluster's cache, verified there as fetched ones are. */
+async function ship(options: ClusterDataOptions, md5s: string[], sizes: Map<string, number>, data: StageData, summary: DataStaged, signal?: AbortSignal): Promise<void> {
+  const { ssh, cacheDir, host } = options;
+  const part = (m: string) => `${cacheDir}/files/md5/${m.slice(0, 2)}/${m.slice(2)}.part.${randomBytes(4).toString('hex')}`;
+  for (const batch of batches(md5s, sizes)) {
+    signal?.throwIfAborted();
+    await ssh.run(['mkdir', '-p', '--', ...new Set(batch.map((m) => `${cacheDir}/files/md5/${m.slice(0, 2)}`))]);
+    const parts = batch.map((m) => [m, part(m)] as const);
+    await mapLimit(parts, 4, async ([m, remote]) => {
+      signal?.throwIfAborted();
+      await ssh.upload(data.localObject(m), remote);
+    });
+    const out = await ssh.run(['sh', '-c', VERIFY_SHIPPED_SCRIPT, 'sh', cacheDir, ...parts.flat()], BATCH_TIMEOUT_MS);
+    for (const line of out.split('\n')) {
+      const [what, m = '', got = ''] = line.split(' ');
+      if (what === 'shipped') {
+        summary.shipped++;
+        summary.shippedBytes += sizes.get(m) ?? 0;
+      } else if (what === 'mismatch') throw backendUnavailable(`the object ${m} arrived on ${host} with md5 ${got}; it was refused, not used (the local cache's copy may be damaged: reprise data status)`);
+    }
+  }
+}
+
+/** md5s in rounds of at most BATCH_OBJECTS objects and BATCH_BYTES bytes (one bigger object alone). */
+function batches(md5s: string[], sizes: Map<string, number>): string[][] {
+  const out: string[][] = [];
+  let current: string[] = [];
+  let bytes = 0;
+  for (const m of md5s) {
+    const size = sizes.get(m) ?? 0;
+    if (current.length && (current.length >= BATCH_OBJECTS || bytes + size > BATCH_BYTES)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(m);
+    bytes += size;
+  }
+  if (current.length) out.push(current);
+  return out;
+}
+
+/** The list the cluster reads is "md5 path" lines: a path must be a plain relative one on one line. */
+function checkedFile(f: DataFile): DataFile {
+  if (!MD5.test(f.md5)) throw badInput(`the tracked input ${f.path} has no file md5 (${f.md5}); its pointer is damaged: git checkout -- the .dvc file`);
+  const parts = f.path.split('/');
+  if (/[\n\r\0]/.test(f.path) || parts.some((p) => p === '' || p === '.' || p === '..')) {
+    throw badInput(`the tracked input ${JSON.stringify(f.path)} cannot be staged on a cluster: its path must be relative, without "." or ".." parts or line breaks; rename it and track it again`);
+  }
+  return f;
+}
+
+/** A presigned URL goes into a curl config line and a sed pattern's output: nothing a quote or space could break. */
+function checkedUrl(url: string): string {
+  if (!/^https?:\/\/[^\s"'\\]+$/.test(url)) throw new Error(`a presigned URL with unexpected characters: ${url.split('?')[0]}`);
+  return url;
+}
+
+/**
+ * $1 the project, $2 the threshold: each regular file under output/ larger than it, as
+ * "size md5  path" NUL-terminated (md5sum -z: a name may hold a newline and is not escaped).
+ */
+const LARGE_OUTPUTS_SCRIPT = `cd "$1" || exit 0
+[ -d output ] && [ ! -h output ] || exit 0
+find output -type f -size +"$2"c -exec sh -c 'for f; do printf "%s " "$(stat -c %s "$f")"; md5sum -z -- "$f" || exit 1; done' sh {} +`;
+
+/** $1 the project, $2 the file of "md5 url" lines (removed), then "md5 path" pairs: each file PUT to its URL. */
+const UPLOAD_OUTPUTS_SCRIPT = `cd "$1" || exit 1; u=$2; shift 2
+while [ $# -ge 2 ]; do
+  m=$1; f=$2; shift 2
+  url=$(sed -n "s/^$m //p" "$u" | head -n 1)
+  if printf 'url = "%s"\\n' "$url" | curl -fsS --retry 3 --connect-timeout 10 -K - -T "$f" -o /dev/null; then echo "stored $m"; else echo "failed $m $?"; fi
+done
+rm -f "$u"`;
+
+/**
+ * Output files of the job above `threshold` bytes, hashed on the login node and uploaded from
+ * there to the data store by presigned PUT (what the store holds already is not sent again).
+ * Returns them with project paths; the caller leaves them out of what it collects.
+ */
+export async function storeLargeOutputs(options: ClusterDataOptions, runDir: string, projectDir: string, threshold: number, store: OutputStoreAccess): Promise<DataFile[]> {
+  const { ssh, host } = options;
+  const listed = await ssh.exec(['sh', '-c', LARGE_OUTPUTS_SCRIPT, 'sh', projectDir, String(threshold)], BATCH_TIMEOUT_MS);
+  if (listed.code !== 0) throw new Error(`hashing the large outputs on ${host} failed (exit ${listed.code}): ${listed.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+  const found: DataFile[] = [];
+  for (const record of listed.stdout.toString('utf8').split('\0')) {
+    const m = /^(\d+) ([0-9a-f]{32}) {2}(output\/[\s\S]+)$/.exec(record.replace(/^\n/, ''));
+    if (m) found.push({ size: Number(m[1]), md5: m[2]!, path: m[3]! });
+  }
+  if (!found.length) return [];
+  const held = await store.has([...new Set(found.map((f) => f.md5))]);
+  const toSend = [...new Map(found.filter((f) => !held.has(f.md5)).map((f) => [f.md5, f])).values()];
+  if (toSend.length) {
+    const urlFile = `${runDir}/.outputs-${randomBytes(4).toString('hex')}.urls`;
+    const urls = await Promise.all(toSend.map(async (f) => `${f.md5} ${checkedUrl(await store.presignPut(f.md5, options.endpoint))}\n`));
+    await ssh.writeFile(urlFile, urls.join(''), 0o600);
+    const out = await ssh.run(['sh', '-c', UPLOAD_OUTPUTS_SCRIPT, 'sh', projectDir, urlFile, ...toSend.flatMap((f) => [f.md5, f.path])], BATCH_TIMEOUT_MS);
+    const failed = out.split('\n').filter((l) => l.startsWith('failed '));
+    if (failed.length) throw backendUnavailable(`${host} could not upload ${failed.length} large output(s) to the data store (first: ${failed[0]!.slice(7)}); check the store and this backend's dataEndpoint`);
+  }
+  return found;
+}
