@@ -7,6 +7,7 @@ import { paths } from './env.js';
 import { readYamlFile, toYaml } from './yaml-file.js';
 import { backendName, registryUrl } from './names.js';
 import type { ConfigIssue } from '../backends/definition.js';
+import { temporalSettingsSchema } from './temporal-tls.js';
 import { backendKinds, kindDefinition, runnableKinds, type KindSchemas } from '../backends/kinds.js';
 
 export { backendName, registryUrl };
@@ -51,6 +52,8 @@ export const userConfigSchema = z
     registry: z.object({ url: registryUrl }).strict().optional(),
     build: buildSettingsSchema.optional(),
     worker: workerSettingsSchema.optional(),
+    /** TLS / API key for the Temporal server at TEMPORAL_ADDRESS (docs/security.md). */
+    temporal: temporalSettingsSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {
