@@ -3,13 +3,11 @@
  * inside a private network namespace (`unshare -Urn`), with the listening socket of
  * 127.0.0.1:<port> inherited from the host's namespace as fd 3. It starts the Temporal dev server
  * in the namespace, where no other account can reach its ports, and relays to it only the
- * connections that present a client certificate of this agent's CA. No Reprise imports: it starts
- * in a few milliseconds and holds nothing but the server key.
+ * connections that present a client certificate of this agent's CA (agent-relay.ts). It imports
+ * nothing else of Reprise, so it starts in milliseconds.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
-import { createServer } from 'node:tls';
+import { mtlsRelay } from './agent-relay.js';
 
 export interface RelayOptions {
   /** Bring the namespace's loopback up (a new network namespace starts with it down). */
@@ -27,27 +25,7 @@ const temporal = spawn(options.temporal.bin, options.temporal.args, { stdio: ['i
 let stopping = false;
 temporal.on('exit', (code) => process.exit(stopping ? 0 : (code ?? 1)));
 
-const server = createServer(
-  {
-    ca: readFileSync(options.tls.ca),
-    cert: readFileSync(options.tls.cert),
-    key: readFileSync(options.tls.key),
-    requestCert: true,
-    rejectUnauthorized: true,
-    ALPNProtocols: ['h2'], // gRPC clients (Go's, Rust's) insist on it
-  },
-  (client) => {
-    const upstream = connect(options.innerPort, '127.0.0.1');
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.pipe(upstream).pipe(client);
-    for (const s of [client, upstream]) s.on('error', close).on('close', close);
-  },
-);
-// A connection without this agent's client certificate ends in the handshake; nothing to keep.
-server.on('tlsClientError', () => undefined);
+const server = mtlsRelay(options.tls, options.innerPort);
 server.listen({ fd: 3 });
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
