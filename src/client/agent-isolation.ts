@@ -23,9 +23,10 @@ function findTool(name: string, dirs: string[]): string | undefined {
 }
 
 /** The tools isolation needs, or why this machine cannot isolate (one line, with the way out). */
-export function isolationTools(): { unshare: string; ip: string } {
+export function isolationTools(): { unshare: string; ip: string; setpriv?: string } {
   const sbin = ['/usr/sbin', '/sbin', '/usr/bin', '/bin'];
   const unshare = findTool('unshare', sbin);
+  const setpriv = findTool('setpriv', sbin);
   const ip = findTool('ip', sbin);
   const optOut = `or, on a machine only you use, set ${ISOLATION_ENV}=off`;
   if (!unshare || !ip) {
@@ -39,7 +40,7 @@ export function isolationTools(): { unshare: string; ip: string } {
       `this machine does not let unprivileged users make namespaces (unshare -Urn: ${why}), so the agent cannot keep other local accounts out; allow them (sysctl kernel.unprivileged_userns_clone=1 and kernel.apparmor_restrict_unprivileged_userns=0), ${optOut}`,
     );
   }
-  return { unshare, ip };
+  return { unshare, ip, setpriv };
 }
 
 /**
@@ -53,6 +54,7 @@ export async function startIsolatedTemporal(opts: { agentDir: string; port: numb
   const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
   const relay: RelayOptions = {
     ipBin: tools.ip,
+    setprivBin: tools.setpriv,
     temporal: { bin: opts.temporalBin, args: [...opts.temporalArgs, '--ip', '127.0.0.1', '--port', String(INNER_PORT), '--headless'] },
     innerPort: INNER_PORT,
     tls: { ca: files.ca, cert: files.serverCert, key: files.serverKey },

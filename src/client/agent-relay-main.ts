@@ -12,6 +12,8 @@ import { mtlsRelay } from './agent-relay.js';
 export interface RelayOptions {
   /** Bring the namespace's loopback up (a new network namespace starts with it down). */
   ipBin?: string;
+  /** util-linux setpriv: the dev server gets SIGTERM if the relay dies, never outlives it unreachable. */
+  setprivBin?: string;
   temporal: { bin: string; args: string[] };
   /** Where the dev server listens inside the namespace. */
   innerPort: number;
@@ -21,7 +23,10 @@ export interface RelayOptions {
 const options = JSON.parse(process.argv[2] ?? '{}') as RelayOptions;
 if (options.ipBin) execFileSync(options.ipBin, ['link', 'set', 'lo', 'up']);
 
-const temporal = spawn(options.temporal.bin, options.temporal.args, { stdio: ['ignore', 'inherit', 'inherit'] });
+const [cmd, args] = options.setprivBin
+  ? [options.setprivBin, ['--pdeathsig', 'SIGTERM', '--', options.temporal.bin, ...options.temporal.args]]
+  : [options.temporal.bin, options.temporal.args];
+const temporal = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
 let stopping = false;
 temporal.on('exit', (code) => process.exit(stopping ? 0 : (code ?? 1)));
 
