@@ -11,9 +11,9 @@ import { findTemporalBinary } from './temporal-cli.js';
 import { AGENT_SERVER_NAME, agentClientTls, agentTlsFiles, ensureAgentTls } from './agent-tls.js';
 import { ISOLATION_ENV, startIsolatedTemporal } from './agent-isolation.js';
 import { TEMPORAL_ENV, resolveTemporalAuth, type TemporalConnectionOptions } from '../config/temporal-tls.js';
+import { loadUserConfig } from '../config/user-config.js';
 
 export type { TemporalConnectionOptions };
-import { loadUserConfig } from '../config/user-config.js';
 
 /**
  * The agent: a Temporal server (embedded dev server unless TEMPORAL_ADDRESS is set) and a
