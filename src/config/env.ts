@@ -14,6 +14,13 @@ export interface RepriseEnv {
    * project through its git remote and the image through the registry (docs/architecture.md).
    */
   team: boolean;
+  /**
+   * The embedded agent keeps other local accounts out (REPRISE_AGENT_ISOLATION, default on;
+   * client/agent-isolation.ts). Off: its Temporal listens on 127.0.0.1 for everyone, as before.
+   */
+  agentIsolation: boolean;
+  /** Temporal's own TLS / API key variables (config/temporal-tls.ts), used with TEMPORAL_ADDRESS. */
+  temporalAuthEnv: Record<string, string | undefined>;
 }
 
 export function readEnv(env: NodeJS.ProcessEnv = process.env): RepriseEnv {
@@ -25,6 +32,8 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): RepriseEnv {
     embeddedPort: Number(env.REPRISE_TEMPORAL_PORT || 7233),
     embeddedUiPort: Number(env.REPRISE_TEMPORAL_UI_PORT || 8233),
     team: ['1', 'true', 'yes'].includes((env.REPRISE_TEAM ?? '').toLowerCase()),
+    agentIsolation: !['0', 'off', 'false', 'no'].includes((env.REPRISE_AGENT_ISOLATION ?? '').toLowerCase()),
+    temporalAuthEnv: Object.fromEntries(Object.entries(env).filter(([k]) => k === 'TEMPORAL_API_KEY' || k.startsWith('TEMPORAL_TLS'))),
   };
 }
 

@@ -8,6 +8,7 @@ import { readYamlFile, toYaml } from './yaml-file.js';
 import { backendName, registryUrl } from './names.js';
 import { dashboardSettingsSchema, notifierName, notifierSchema, smtpSchema } from './notifiers.js';
 import type { ConfigIssue } from '../backends/definition.js';
+import { temporalSettingsSchema } from './temporal-tls.js';
 import { backendKinds, kindDefinition, runnableKinds, type KindSchemas } from '../backends/kinds.js';
 
 export { backendName, registryUrl };
@@ -56,6 +57,8 @@ export const userConfigSchema = z
     notifiers: z.record(notifierName, notifierSchema).optional(),
     smtp: smtpSchema.optional(),
     dashboard: dashboardSettingsSchema.optional(),
+    /** TLS / API key for the Temporal server at TEMPORAL_ADDRESS (docs/security.md). */
+    temporal: temporalSettingsSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {

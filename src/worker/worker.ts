@@ -6,6 +6,7 @@ import { createActivities } from '../activities/index.js';
 import { createBackend } from '../backends/registry.js';
 import { dockerClient } from '../images/engine.js';
 import { backendQueue, type RepriseEnv } from '../config/env.js';
+import type { TemporalConnectionOptions } from '../config/temporal-tls.js';
 import type { Logger } from '../logger.js';
 import { backendUnavailable } from '../errors.js';
 
@@ -29,12 +30,12 @@ export const workerQueues = (env: RepriseEnv, backends?: string[]) => (backends?
 export const defaultIdentity = () => `${userInfo().username}@${hostname()}/${process.pid}`;
 
 /** One Temporal worker per task queue, sharing one connection and one set of activities. */
-export async function createWorkers(env: RepriseEnv, address: string, logger: Logger, options: WorkerOptions = {}): Promise<Worker[]> {
+export async function createWorkers(env: RepriseEnv, server: TemporalConnectionOptions, logger: Logger, options: WorkerOptions = {}): Promise<Worker[]> {
   let connection: NativeConnection;
   try {
-    connection = await NativeConnection.connect({ address });
+    connection = await NativeConnection.connect(server);
   } catch (err) {
-    throw backendUnavailable(`cannot reach the Temporal server at ${address}; start it (reprise agent start) or fix TEMPORAL_ADDRESS`, err);
+    throw backendUnavailable(`cannot reach the Temporal server at ${server.address}; start it (reprise agent start) or fix TEMPORAL_ADDRESS and its TLS settings`, err);
   }
   const identity = options.identity ?? defaultIdentity();
   const activities = createActivities({ home: env.home, logger, docker: dockerClient(), createBackend, workerIdentity: identity, servedBackends: options.backends });
@@ -56,8 +57,8 @@ export async function createWorkers(env: RepriseEnv, address: string, logger: Lo
 }
 
 /** The single-queue worker of the local agent (and of tests). */
-export async function createWorker(env: RepriseEnv, address: string, logger: Logger): Promise<Worker> {
-  return (await createWorkers(env, address, logger))[0]!;
+export async function createWorker(env: RepriseEnv, server: TemporalConnectionOptions, logger: Logger): Promise<Worker> {
+  return (await createWorkers(env, server, logger))[0]!;
 }
 
 function resolveWorkflowsPath(): string {

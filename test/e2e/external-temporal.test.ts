@@ -65,6 +65,24 @@ describe('TEMPORAL_ADDRESS and `reprise worker`', () => {
     expect(r.stderr).toMatch(/^Error: cannot reach the Temporal server at 127\.0\.0\.1:\d+ \(TEMPORAL_ADDRESS\); start it or fix TEMPORAL_ADDRESS\n$/);
     const w = await bad.run(['worker'], work);
     expect(w.code).toBe(3);
-    expect(w.stderr).toMatch(/^Error: cannot reach the Temporal server at 127\.0\.0\.1:\d+; start it \(reprise agent start\) or fix TEMPORAL_ADDRESS\n$/);
+    expect(w.stderr).toMatch(/^Error: cannot reach the Temporal server at 127\.0\.0\.1:\d+; start it \(reprise agent start\) or fix TEMPORAL_ADDRESS and its TLS settings\n$/);
+  });
+
+  it("bad TLS settings for TEMPORAL_ADDRESS (Temporal's own variables) are exit 2, one line naming the variable, before connecting", async () => {
+    const root = join(work, 'ext');
+    const missing = join(work, 'no-such.crt');
+    const cases: [Record<string, string>, string][] = [
+      [{ TEMPORAL_TLS_SERVER_CA_CERT_PATH: missing }, `Error: TEMPORAL_TLS_SERVER_CA_CERT_PATH: ${missing} does not exist; fix the path\n`],
+      [{ TEMPORAL_TLS_CLIENT_CERT_PATH: join(root, '.reprise/project.yaml') }, `Error: TEMPORAL_TLS_CLIENT_CERT_PATH (${join(root, '.reprise/project.yaml')}) is set but not the client key; set TEMPORAL_TLS_CLIENT_KEY_PATH (or temporal.tls.clientKeyPath in config.yaml)\n`],
+      [{ TEMPORAL_TLS_SERVER_CA_CERT_PATH: join(root, '.reprise/project.yaml') }, `Error: TEMPORAL_TLS_SERVER_CA_CERT_PATH (${join(root, '.reprise/project.yaml')}) is not a PEM certificate; point it at the certificate file (-----BEGIN CERTIFICATE-----)\n`],
+    ];
+    for (const [vars, message] of cases) {
+      const bad = new Cli({ ...cli.env, ...vars });
+      for (const args of [['run', '--', 'true'], ['worker'], ['agent', 'status'], ['agent', 'env']]) {
+        const r = await bad.run(args, root);
+        expect(r.code, `${args.join(' ')} ${JSON.stringify(vars)}: ${r.stderr}`).toBe(2);
+        expect(r.stderr).toBe(message);
+      }
+    }
   });
 });

@@ -2,7 +2,9 @@
 // then what came of it, read from outside: the workflow, the project's git history and the
 // backend's own view of the run's jobs. Each trial appends one line to the rows file; the
 // global teardown (global-setup.ts) prints the table and writes the report.
-import { Client, Connection } from '@temporalio/client';
+import { Client, type Connection } from '@temporalio/client';
+import { connectTemporal } from '../../src/client/agent.js';
+import { readEnv } from '../../src/config/env.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
@@ -97,7 +99,7 @@ export class FaultContext {
   }
 
   private async client(): Promise<Client> {
-    if (!this.connection) this.connection = await Connection.connect({ address: `127.0.0.1:${this.cli.env.REPRISE_TEMPORAL_PORT}`, connectTimeout: 2000 });
+    if (!this.connection) this.connection = await connectTemporal(readEnv(this.cli.env), 2000);
     return new Client({ connection: this.connection });
   }
 

@@ -4,11 +4,15 @@
 // setpriv with the account's own uid, gid and groups.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, mkdirSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { connect, type Server } from 'node:net';
 import { join } from 'node:path';
 import { Connection, Client } from '@temporalio/client';
 import { findTemporalBinary } from '../../src/client/temporal-cli.js';
+import { AGENT_SERVER_NAME, agentClientTls, agentTlsFiles, ensureAgentTls } from '../../src/client/agent-tls.js';
+import { mtlsRelay } from '../../src/client/agent-relay.js';
+import { resolveTemporalAuth } from '../../src/config/temporal-tls.js';
 import { binRun, collect, freePort, requireFreshBuild, type CliResult } from './cli.js';
 
 export interface Account {
@@ -94,13 +98,14 @@ export class UserCli {
 }
 
 /** Environment of a person or worker: own REPRISE_HOME, the team's Temporal, a git identity. */
-export function personEnv(a: Account, temporal: string, extra: Record<string, string> = {}): Record<string, string> {
+export function personEnv(a: Account, temporal: Pick<TeamTemporal, 'address' | 'clientEnv'>, extra: Record<string, string> = {}): Record<string, string> {
   const home = join(a.home, `.reprise-${randomBytes(3).toString('hex')}`);
   mkdirSync(home, { recursive: true, mode: 0o700 });
   chownSync(home, a.uid, a.gid);
   return {
     REPRISE_HOME: home,
-    TEMPORAL_ADDRESS: temporal,
+    TEMPORAL_ADDRESS: temporal.address,
+    ...temporal.clientEnv,
     LOG_LEVEL: 'warn',
     GIT_AUTHOR_NAME: a.name,
     GIT_AUTHOR_EMAIL: `${a.name}@example.org`,
@@ -215,35 +220,63 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-/** A Temporal dev server (in memory) on a free loopback port, reachable by every account. */
+/**
+ * The team's Temporal as an operator would run it: mTLS in front (a dev server has no TLS of its
+ * own, so the relay of the local agent fronts it here, with a CA made for the suite), clients and
+ * workers configured only through Temporal's own TEMPORAL_TLS_* variables (`clientEnv`).
+ */
 export class TeamTemporal {
   private constructor(
     readonly address: string,
+    /** TEMPORAL_TLS_* for every account of the suite (the files are world-readable: a test CA). */
+    readonly clientEnv: Record<string, string>,
     private readonly child: ChildProcess,
+    private readonly relay: Server,
   ) {}
 
   static async start(): Promise<TeamTemporal> {
+    const inner = await freePort();
+    const child = spawn(findTemporalBinary(), ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(inner), '--headless', '--log-level', 'error'], { stdio: 'ignore' });
+    const dir = mkdtempSync(join(tmpdir(), 'reprise-team-tls-'));
+    await ensureAgentTls(dir);
+    const files = agentTlsFiles(dir);
+    for (const d of [dir, files.dir]) chmodSync(d, 0o755);
+    chmodSync(files.clientKey, 0o644);
+    const clientEnv = {
+      TEMPORAL_TLS_SERVER_CA_CERT_PATH: files.ca,
+      TEMPORAL_TLS_CLIENT_CERT_PATH: files.clientCert,
+      TEMPORAL_TLS_CLIENT_KEY_PATH: files.clientKey,
+      TEMPORAL_TLS_SERVER_NAME: AGENT_SERVER_NAME,
+    };
+    const relay = mtlsRelay({ ca: files.ca, cert: files.serverCert, key: files.serverKey }, inner);
     const port = await freePort();
-    const child = spawn(findTemporalBinary(), ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--headless', '--log-level', 'error'], { stdio: 'ignore' });
+    await new Promise<void>((resolve) => relay.listen(port, '127.0.0.1', resolve));
     const address = `127.0.0.1:${port}`;
+    const tls = await agentClientTls(dir);
     for (let i = 0; i < 300; i++) {
-      const ok = await Connection.connect({ address, connectTimeout: 1000 }).then(
+      const ok = await Connection.connect({ address, tls, connectTimeout: 1000 }).then(
         async (c) => {
           await c.close();
           return true;
         },
         () => false,
       );
-      if (ok) return new TeamTemporal(address, child);
+      if (ok) return new TeamTemporal(address, clientEnv, child, relay);
       await new Promise((r) => setTimeout(r, 200));
     }
     child.kill();
+    relay.close();
     throw new Error('the Temporal dev server did not start');
+  }
+
+  /** A connection as the suite's clients make it (mTLS). */
+  async connect(): Promise<Connection> {
+    return Connection.connect({ address: this.address, ...(await resolveTemporalAuth(this.clientEnv, undefined)) });
   }
 
   /** Workflow ids with their status, as `temporal workflow list` shows them. */
   async workflows(): Promise<{ id: string; status: string }[]> {
-    const connection = await Connection.connect({ address: this.address });
+    const connection = await this.connect();
     try {
       const out: { id: string; status: string }[] = [];
       for await (const wf of new Client({ connection }).workflow.list()) out.push({ id: wf.workflowId, status: wf.status.name });
@@ -254,6 +287,7 @@ export class TeamTemporal {
   }
 
   stop(): void {
+    this.relay.close();
     this.child.kill('SIGTERM');
   }
 }

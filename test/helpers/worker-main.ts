@@ -4,6 +4,6 @@ import { readEnv } from '../../src/config/env.js';
 import { createLogger } from '../../src/logger.js';
 
 const env = readEnv();
-const worker = await createWorker(env, env.temporalAddress!, createLogger({ component: 'test-worker' }));
+const worker = await createWorker(env, { address: env.temporalAddress! }, createLogger({ component: 'test-worker' }));
 process.stdout.write('worker ready\n');
 await worker.run();

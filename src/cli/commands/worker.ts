@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
-import { agentAddress } from '../../client/agent.js';
+import { temporalConnectionOptions } from '../../client/agent.js';
 import { loadUserConfig, resolveBackend } from '../../config/user-config.js';
 import { badInput } from '../../errors.js';
 import { createWorkers, defaultIdentity, routeSdkLogs, workerQueues } from '../../worker/worker.js';
@@ -25,11 +25,11 @@ export default class WorkerCommand extends BaseCommand {
     const config = await loadUserConfig(env.home);
     for (const name of backends ?? []) resolveBackend(config, name);
     const identity = flags.identity ?? defaultIdentity();
-    const address = agentAddress(env);
+    const server = await temporalConnectionOptions(env);
     const logger = createLogger({ component: 'worker' });
     routeSdkLogs(logger);
-    const workers = await createWorkers(env, address, logger, { backends, identity });
-    logger.info({ address, taskQueues: workerQueues(env, backends), namespace: env.temporalNamespace, identity }, 'worker started');
+    const workers = await createWorkers(env, server, logger, { backends, identity });
+    logger.info({ address: server.address, tls: Boolean(server.tls), apiKey: Boolean(server.apiKey), taskQueues: workerQueues(env, backends), namespace: env.temporalNamespace, identity }, 'worker started');
     await Promise.all(workers.map((w) => w.run())); // the SDK shuts down gracefully on SIGINT/SIGTERM
     logger.info('worker stopped');
   }

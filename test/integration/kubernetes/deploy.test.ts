@@ -12,7 +12,6 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../helpers/cli.js';
 import { requireDocker } from '../../helpers/docker.js';
@@ -43,7 +42,7 @@ const workerPods = () =>
     .map(([name]) => name!);
 
 async function pollers(queue: string): Promise<number> {
-  const connection = await Connection.connect({ address: temporal.address });
+  const connection = await temporal.connect();
   try {
     const res = await connection.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: queue }, taskQueueType: 1 });
     return new Set((res.pollers ?? []).map((p) => p.identity)).size;
@@ -78,6 +77,12 @@ beforeAll(async () => {
   copyFileSync(join(site.SLURM_REGISTRY_DOCKER_CONFIG, 'config.json'), join(overlay, 'config.json'));
   copyFileSync(slurm.identityFile, join(overlay, 'id_cluster'));
   copyFileSync(slurm.knownHostsFile, join(overlay, 'known_hosts'));
+  // The team's Temporal takes mTLS only: its CA and a client pair travel in the same Secret,
+  // named to the worker with Temporal's own variables (deploy/kubernetes/configmap.yaml).
+  const tls = temporal.clientEnv;
+  copyFileSync(tls.TEMPORAL_TLS_SERVER_CA_CERT_PATH!, join(overlay, 'temporal-ca.crt'));
+  copyFileSync(tls.TEMPORAL_TLS_CLIENT_CERT_PATH!, join(overlay, 'temporal-client.crt'));
+  copyFileSync(tls.TEMPORAL_TLS_CLIENT_KEY_PATH!, join(overlay, 'temporal-client.key'));
   const apiPort = new URL(readFileSync(clusterEnv.KUBECONFIG, 'utf8').match(/server: (\S+)/)![1]!).port;
   const [name, digest] = image.split('@') as [string, string];
   writeFileSync(
@@ -88,9 +93,18 @@ beforeAll(async () => {
       resources: [relative(overlay, join(repoRoot, 'deploy/kubernetes-single-host'))],
       images: [{ name: 'reprise-worker', newName: name, digest }],
       configMapGenerator: [
-        { name: 'reprise-worker', namespace: 'reprise', behavior: 'merge', literals: [`TEMPORAL_ADDRESS=${temporal.address}`, 'REPRISE_WORKER_BACKENDS=k8s,hpc', 'LOG_LEVEL=info'] },
+        { name: 'reprise-worker', namespace: 'reprise', behavior: 'merge', literals: [
+            `TEMPORAL_ADDRESS=${temporal.address}`,
+            'TEMPORAL_TLS_SERVER_CA_CERT_PATH=/etc/reprise/temporal-ca.crt',
+            'TEMPORAL_TLS_CLIENT_CERT_PATH=/etc/reprise/temporal-client.crt',
+            'TEMPORAL_TLS_CLIENT_KEY_PATH=/etc/reprise/temporal-client.key',
+            `TEMPORAL_TLS_SERVER_NAME=${tls.TEMPORAL_TLS_SERVER_NAME}`,
+            'REPRISE_WORKER_BACKENDS=k8s,hpc',
+            'LOG_LEVEL=info',
+          ],
+        },
       ],
-      secretGenerator: [{ name: 'reprise-worker-config', namespace: 'reprise', files: ['config.yaml', 'config.json', 'id_cluster', 'known_hosts'] }],
+      secretGenerator: [{ name: 'reprise-worker-config', namespace: 'reprise', files: ['config.yaml', 'config.json', 'id_cluster', 'known_hosts', 'temporal-ca.crt', 'temporal-client.crt', 'temporal-client.key'] }],
       patches: [
         {
           target: { kind: 'Deployment', name: 'reprise-worker' },
@@ -108,7 +122,7 @@ beforeAll(async () => {
   for (let i = 0; i < 120 && ((await pollers('reprise.k8s')) < 2 || (await pollers('reprise.hpc')) < 2); i++) await new Promise((r) => setTimeout(r, 1000));
 
   const people = account('reprise-alice', ['docker']);
-  alice = new UserCli(people, personEnv(people, temporal.address, { REPRISE_TEAM: '1' }));
+  alice = new UserCli(people, personEnv(people, temporal, { REPRISE_TEAM: '1' }));
   writeOwned(people, '.docker/config.json', readFileSync(join(site.SLURM_REGISTRY_DOCKER_CONFIG, 'config.json')));
   project = join(people.home, `deploy-${suite}`);
   expect((await alice.run(['init', project, '--name', 'deployed', '--base', 'local/busybox:latest'])).code).toBe(0);

@@ -20,7 +20,7 @@ const workers: TeamWorker[] = [];
 let project: string;
 
 function workerEnv(a: Account): Record<string, string> {
-  const env = personEnv(a, temporal.address);
+  const env = personEnv(a, temporal);
   const kubeconfig = copyOwned(a, clusterEnv.KUBECONFIG, '.kube/config');
   writeOwned(a, join(env.REPRISE_HOME!, 'config.yaml'), JSON.stringify({ backends: { k8s: backendConfig(clusterEnv, { kubeconfig }) }, worker: { allowedRemotes: [git.url('*')] } }));
   return env;
@@ -35,8 +35,8 @@ beforeAll(async () => {
   temporal = await TeamTemporal.start();
   git = await GitServer.start(account('reprise-git'));
   await git.create('team');
-  alice = new UserCli(people, personEnv(people, temporal.address, { REPRISE_TEAM: '1' }));
-  bob = new UserCli(colleague, personEnv(colleague, temporal.address, { REPRISE_TEAM: '1' }));
+  alice = new UserCli(people, personEnv(people, temporal, { REPRISE_TEAM: '1' }));
+  bob = new UserCli(colleague, personEnv(colleague, temporal, { REPRISE_TEAM: '1' }));
   workers.push(await TeamWorker.start(account('reprise-worker'), workerEnv(account('reprise-worker')), ['k8s'], 'worker-a'));
   workers.push(await TeamWorker.start(account('reprise-worker2'), workerEnv(account('reprise-worker2')), ['k8s'], 'worker-b'));
 

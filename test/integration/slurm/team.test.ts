@@ -29,7 +29,7 @@ let project: string;
 
 /** A worker account's REPRISE_HOME with the `hpc` backend: its own copy of the SSH key, known_hosts and registry login. */
 function workerEnv(a: Account): Record<string, string> {
-  const env = personEnv(a, temporal.address);
+  const env = personEnv(a, temporal);
   const key = copyOwned(a, cluster.identityFile, '.ssh/id_cluster');
   const known = copyOwned(a, cluster.knownHostsFile, '.ssh/known_hosts_cluster');
   copyOwned(a, join(site.SLURM_REGISTRY_DOCKER_CONFIG, 'config.json'), '.docker/config.json');
@@ -59,8 +59,8 @@ beforeAll(async () => {
   await git.create('protected', { refuseRecords: true });
 
   for (const a of [people, colleague]) copyOwned(a, join(site.SLURM_REGISTRY_DOCKER_CONFIG, 'config.json'), '.docker/config.json');
-  alice = new UserCli(people, personEnv(people, temporal.address, { REPRISE_TEAM: '1' }));
-  bob = new UserCli(colleague, personEnv(colleague, temporal.address, { REPRISE_TEAM: '1' }));
+  alice = new UserCli(people, personEnv(people, temporal, { REPRISE_TEAM: '1' }));
+  bob = new UserCli(colleague, personEnv(colleague, temporal, { REPRISE_TEAM: '1' }));
   workers.push(await TeamWorker.start(workerAccount, workerEnv(workerAccount), ['hpc'], 'worker-a'));
   expect((await bob.run(['registry', 'set', `${site.SLURM_REGISTRY}/team-it`])).code).toBe(0);
 

@@ -9,6 +9,7 @@ export default class AgentStart extends BaseCommand {
     await (await ensureAgent(this.env)).connection.close();
     const status = await agentStatus(this.env);
     this.say(`agent running: Temporal at ${status.address}${status.uiUrl ? ` (web UI ${status.uiUrl})` : ''}, worker pid ${status.workerPid ?? 'external'}`);
+    this.say(`reachable by: ${status.protection}`);
     return status;
   }
 }

@@ -10,6 +10,7 @@ export default class AgentStatusCommand extends BaseCommand {
     const status = await agentStatus(this.env);
     this.say(`temporal: ${status.temporalUp ? 'up' : 'down'} at ${status.address}${status.embedded ? ' (embedded)' : ''}`);
     this.say(`worker:   ${status.workerUp ? `up (pid ${status.workerPid})` : 'not started here'}; ${status.workerPollers} poller(s) on the task queue`);
+    this.say(`reachable by: ${status.protection}`);
     return this.withExitCode(status, !status.temporalUp || status.workerPollers === 0 ? ExitCode.backendUnavailable : ExitCode.ok);
   }
 }
