@@ -460,13 +460,13 @@ export function createActivities(deps: ActivityDeps) {
     async findReusable(input: RunInput, sourceCommit: string, image: PreparedImage): Promise<KeyedRun | null> {
       return guard(async () => {
         const root = input.projectRoot;
-        const { project } = await specsAt(root, sourceCommit);
+        const [{ project }, dataInputs] = await Promise.all([specsAt(root, sourceCommit), dataInputsAt(root, sourceCommit)]);
         const never = neverReused(project.reuse, input.command);
         if (never) {
           log(input).info({ glob: never }, 'command is never reused');
           return null;
         }
-        const subject = { sourceCommit, imageDigest: image.digest, command: input.command, workdir: input.workdir, resources: input.resources, backend: input.backend, dataInputs: await dataInputsAt(root, sourceCommit) };
+        const subject = { sourceCommit, imageDigest: image.digest, command: input.command, workdir: input.workdir, resources: input.resources, backend: input.backend, dataInputs };
         const key = runKey(await keyPartsAt(root, subject, project.reuse));
         const found = await findKeyedRun(root, key);
         log(input).info({ key, reusable: found?.runId }, found ? 'identical run found' : 'no identical run');
