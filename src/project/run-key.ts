@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Resources } from '../config/resources.js';
 import { Git } from './git.js';
 import { ACTIVITY_DIR, ENVIRONMENT_LOCK } from './layout.js';
@@ -138,18 +140,65 @@ export interface KeyedRun {
   exitCode: number;
 }
 
+const KEY_INDEX = 'reprise-key-index.json';
+const KEY_INDEX_VERSION = 1;
+interface KeyIndex {
+  version: number;
+  /** The branch heads the index has read up to. */
+  heads: string[];
+  /** Each key's newest succeeded run among the commits read. */
+  keys: Record<string, KeyedRun>;
+}
+
 /**
- * The newest succeeded run with `key` on any branch. One `git log` over every branch, with git
- * matching the trailer itself (no process per commit); reused runs are skipped, so the run found
- * is always one that executed.
+ * The newest succeeded run with `key` on any branch. Its index (in the git directory, like the
+ * feed cache) maps keys to runs over every commit reachable from the branch heads it was read at;
+ * a lookup reads only the commits the branches gained since (`git log <heads> --not <old heads>`,
+ * git matching the trailer itself), so a history of 10,000 runs costs a file read and two git
+ * calls. Reused runs are left out: a hit is always a run that executed.
  */
 export async function findKeyedRun(root: string, key: string): Promise<KeyedRun | undefined> {
-  const out = await new Git(root).run(['log', '--branches', '-F', `--grep=Reprise-Key: ${key}`, '--format=%H%x1f%(trailers:only,unfold)%x1e']);
+  const git = new Git(root);
+  const file = join(await git.gitDir(), KEY_INDEX);
+  const heads = [...new Set((await git.run(['for-each-ref', '--format=%(objectname)', 'refs/heads'])).split('\n').filter(Boolean))].sort();
+  const cached = await readFile(file, 'utf8')
+    .then((text) => JSON.parse(text) as KeyIndex)
+    .catch(() => undefined);
+  let index: KeyIndex = cached?.version === KEY_INDEX_VERSION && Array.isArray(cached.heads) && cached.keys && typeof cached.keys === 'object' ? cached : { version: KEY_INDEX_VERSION, heads: [], keys: {} };
+  const fresh = heads.filter((h) => !index.heads.includes(h));
+  // A head the index read that no branch reaches any more (a deleted or reset branch) may hold
+  // runs no branch has: read everything again. A branch that moved on reaches its old head.
+  const vanished = index.heads.filter((h) => !heads.includes(h));
+  if (vanished.length && (await git.tryRun(['rev-list', '-n1', ...vanished, '--not', ...heads]))?.trim() !== '') index = { version: KEY_INDEX_VERSION, heads: [], keys: {} };
+  if (fresh.length || vanished.length) {
+    // An old head gone from the object store makes git fail: then everything is read again.
+    let added = await keyedRuns(git, [...heads.filter((h) => !index.heads.includes(h)), '--not', ...index.heads]);
+    if (!added) {
+      index = { version: KEY_INDEX_VERSION, heads: [], keys: {} };
+      added = (await keyedRuns(git, heads)) ?? new Map();
+    }
+    // What was read is newer than what the index held: its runs take the key.
+    index = { version: KEY_INDEX_VERSION, heads, keys: { ...index.keys, ...Object.fromEntries(added) } };
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(index))
+      .then(() => rename(tmp, file))
+      .catch(() => rm(tmp, { force: true }).catch(() => undefined));
+  }
+  return index.keys[key];
+}
+
+/** Succeeded runs with a key among `git log <revs>`, each key's newest; undefined when git fails. */
+async function keyedRuns(git: Git, revs: string[]): Promise<Map<string, KeyedRun> | undefined> {
+  if (revs[0] === '--not') return new Map();
+  const out = await git.tryRun(['log', '-F', '--grep=Reprise-Key: ', '--format=%H%x1f%(trailers:only,unfold)%x1e', ...revs]);
+  if (out === undefined) return undefined;
+  const runs = new Map<string, KeyedRun>();
   for (const chunk of out.split('\x1e')) {
     const [commit, text] = chunk.trim().split('\x1f');
     if (!commit || !text) continue;
     const t = parseTrailers(text);
-    if (t['Reprise-Key'] === key && t['Reprise-State'] === 'succeeded' && t['Reprise-Run']) return { runId: t['Reprise-Run'], commit, exitCode: Number(t['Reprise-Exit-Code'] ?? 0) };
+    const key = t['Reprise-Key'];
+    if (key && t['Reprise-State'] === 'succeeded' && t['Reprise-Run'] && !runs.has(key)) runs.set(key, { runId: t['Reprise-Run'], commit, exitCode: Number(t['Reprise-Exit-Code'] ?? 0) });
   }
-  return undefined;
+  return runs;
 }

@@ -186,6 +186,7 @@ describe('reprise run --reuse on local Docker', () => {
   });
 
   it('verify and rerun of a reused run execute the original', async () => {
+    await run([], CMD);
     const reused = await run(['--reuse'], CMD);
     expect(reused.result.state).toBe('reused');
     const verify = await p.cli.run(['verify', reused.result.runId, '--json'], p.root);

@@ -2,7 +2,8 @@
 // written in; each part, changed alone, changes the key; the backend and unlisted resources do not
 // count unless the project says so; reuse.never globs match the command line.
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, keyPartDigests, keyPartsOf, neverReused, runKey } from '../../../src/project/run-key.js';
+import { canonicalJson, findKeyedRun, keyPartDigests, keyPartsOf, neverReused, runKey } from '../../../src/project/run-key.js';
+import { git, makeProject } from '../../helpers/project.js';
 import { projectSchema } from '../../../src/project/schema.js';
 
 const subject = {
@@ -83,5 +84,30 @@ describe('run key', () => {
     for (const bad of [3, 'yes', { never: [''] }, { resources: ['disk'] }, { sometimes: true }, { perBackend: 'yes' }]) {
       expect(projectSchema.safeParse({ ...base, reuse: bad }).success, JSON.stringify(bad)).toBe(false);
     }
+  });
+});
+
+describe('finding a keyed run (the key index in the git directory)', () => {
+  const KEY = `sha256:${'e'.repeat(64)}`;
+  const runCommit = (root: string, runId: string, state: string, key = KEY) =>
+    git(root, 'commit', '-q', '--allow-empty', '-m', `run ${runId} [${state}]\n\nReprise-Run: ${runId}\nReprise-State: ${state}\nReprise-Exit-Code: 0\nReprise-Key: ${key}\n`);
+
+  it('finds the newest succeeded run on any branch, never a reused or failed one, and forgets a deleted branch', async () => {
+    const { root } = await makeProject();
+    expect(await findKeyedRun(root, KEY)).toBeUndefined();
+    git(root, 'checkout', '-q', '-b', 'side');
+    runCommit(root, 'run-side', 'succeeded');
+    git(root, 'checkout', '-q', '-');
+    runCommit(root, 'run-failed', 'failed');
+    runCommit(root, 'run-reused', 'reused');
+    expect((await findKeyedRun(root, KEY))?.runId).toBe('run-side');
+    // The index follows a branch that moves on (reading only the new commits).
+    runCommit(root, 'run-main', 'succeeded');
+    expect((await findKeyedRun(root, KEY))?.runId).toBe('run-main');
+    expect(await findKeyedRun(root, `sha256:${'f'.repeat(64)}`)).toBeUndefined();
+    git(root, 'reset', '-q', '--hard', 'HEAD~1');
+    expect((await findKeyedRun(root, KEY))?.runId).toBe('run-side');
+    git(root, 'branch', '-q', '-D', 'side');
+    expect(await findKeyedRun(root, KEY)).toBeUndefined();
   });
 });
