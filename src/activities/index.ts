@@ -209,7 +209,9 @@ export function createActivities(deps: ActivityDeps) {
       startedAt,
       finishedAt,
       rerunOf: f.input.rerun?.runId,
-      key: runKey(
+      key:
+        f.key ??
+        runKey(
         await keyPartsAt(
           root,
           { sourceCommit: f.sources.sourceCommit, imageDigest: f.image.digest, command: f.input.command, workdir: f.input.workdir, resources: f.input.resources, backend: f.input.backend, dataInputs: await dataInputsAt(root, f.sources.sourceCommit) },
@@ -491,7 +493,7 @@ export function createActivities(deps: ActivityDeps) {
         const logFile = join(runDir(input.runId), JOB_LOG);
         await rename(join(dir, logPath(original.runId)), logFile);
         const now = new Date().toISOString();
-        const f: FinishInput = { input, sources, image, status: { phase: 'exited', exitCode: original.exitCode, startedAt: now, finishedAt: now }, state: 'reused', reusedFrom: original.runId };
+        const f: FinishInput = { input, sources, image, status: { phase: 'exited', exitCode: original.exitCode, startedAt: now, finishedAt: now }, state: 'reused', reusedFrom: original.runId, key: from.key };
         const recorded = await recordLocal(f, outputsDir, logFile, original.skippedOutputs);
         await rm(dir, { recursive: true, force: true });
         return recorded;

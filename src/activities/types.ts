@@ -213,8 +213,9 @@ export interface FinishInput {
   skippedOutputs?: SkippedOutput[];
   /** On a pool: every placement tried, the last one where the run ran. */
   placement?: { pool: string; trail: Placement[] };
-  /** A reused run: the run whose outputs and log it records. */
+  /** A reused run: the run whose outputs and log it records, and the key they share (known: not computed again). */
   reusedFrom?: string;
+  key?: string;
 }
 
 export interface RunProgress {

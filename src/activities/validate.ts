@@ -117,7 +117,7 @@ const finishInput = z
     reusedFrom: id.optional(),
   })
   .strict();
-const keyedRun = z.object({ runId: id, commit, exitCode: z.number().int() }).strict();
+const keyedRun = z.object({ key: z.string().regex(/^sha256:[0-9a-f]{64}$/), runId: id, commit, exitCode: z.number().int() }).strict();
 
 const checkpointRequest = z
   .object({

@@ -135,6 +135,7 @@ function globRegExp(glob: string): RegExp {
 
 /** A succeeded run recorded with this key. */
 export interface KeyedRun {
+  key: string;
   runId: string;
   commit: string;
   exitCode: number;
@@ -198,7 +199,7 @@ async function keyedRuns(git: Git, revs: string[]): Promise<Map<string, KeyedRun
     if (!commit || !text) continue;
     const t = parseTrailers(text);
     const key = t['Reprise-Key'];
-    if (key && t['Reprise-State'] === 'succeeded' && t['Reprise-Run'] && !runs.has(key)) runs.set(key, { runId: t['Reprise-Run'], commit, exitCode: Number(t['Reprise-Exit-Code'] ?? 0) });
+    if (key && t['Reprise-State'] === 'succeeded' && t['Reprise-Run'] && !runs.has(key)) runs.set(key, { key, runId: t['Reprise-Run'], commit, exitCode: Number(t['Reprise-Exit-Code'] ?? 0) });
   }
   return runs;
 }

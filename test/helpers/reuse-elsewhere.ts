@@ -33,22 +33,29 @@ export function describeReuseElsewhere<M>(name: string, kind: string, addFlags: 
     await writeFile(join(root, 'code/sq.sh'), 'echo $(($1 * $1)) > output/square.txt\n');
   });
 
+  /** `reprise run … --json -- CMD`: the flag before the command's `--`. */
+  const run = async (flags: string[], command: string[]): Promise<Result> => {
+    const r = await cli.run(['run', ...flags, '--json', '--', ...command], root);
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as Result;
+  };
+
   afterAll(async () => {
     await cli?.run(['agent', 'stop'], root);
   });
 
   describe(`run --reuse --on ${kind}`, () => {
     it(`a run recorded on Docker is reused on ${kind}: no job there; a new command runs there`, async () => {
-      const local = await cli.json<Result>(['run', '--', 'sh', 'code/sq.sh', '7'], root);
+      const local = await run([], ['sh', 'code/sq.sh', '7']);
       expect(local.state).toBe('succeeded');
 
       const mark = since();
-      const reused = await cli.json<Result>(['run', '--reuse', '--on', name, '--', 'sh', 'code/sq.sh', '7'], root);
+      const reused = await run(['--reuse', '--on', name], ['sh', 'code/sq.sh', '7']);
       expect(reused).toMatchObject({ state: 'reused', reusedFrom: local.runId, exitCode: 0 });
       expect(await jobsFor(reused.runId, mark)).toBe(0);
 
       const control = since();
-      const ran = await cli.json<Result>(['run', '--reuse', '--on', name, '--', 'sh', 'code/sq.sh', '8'], root);
+      const ran = await run(['--reuse', '--on', name], ['sh', 'code/sq.sh', '8']);
       expect(ran.state).toBe('succeeded');
       expect(await jobsFor(ran.runId, control)).toBeGreaterThan(0);
     });
