@@ -94,7 +94,6 @@ describe('reprise run --reuse on local Docker', () => {
     const step = await workflowSeconds(again.result.runId);
     console.log(`reuse: the reused run's workflow took ${step.toFixed(3)} s; the command ${again.seconds.toFixed(3)} s (the first run's ${first.seconds.toFixed(3)} s), load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`);
     expect(again.seconds).toBeLessThan(first.seconds);
-    expect(step).toBeLessThan(1);
 
     // The one line it prints, and how the feed, runs and show read it.
     const human = await p.cli.run(['run', '--reuse', '--', ...CMD], p.root);
@@ -110,6 +109,8 @@ describe('reprise run --reuse on local Docker', () => {
     const plain = await run([], CMD);
     expect(plain.result.state).toBe('succeeded');
     expect(plain.created).toHaveLength(1);
+    // Last, so a loaded machine fails only this: the reuse step itself, start to record, under a second.
+    expect(step).toBeLessThan(1);
   });
 
   it('show --key lists the parts; a changed command, source file or image each gives a new key and an executed run', async () => {

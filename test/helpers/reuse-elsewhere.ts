@@ -36,7 +36,7 @@ export function describeReuseElsewhere<M>(name: string, kind: string, addFlags: 
   /** `reprise run … --json -- CMD`: the flag before the command's `--`. */
   const run = async (flags: string[], command: string[]): Promise<Result> => {
     const r = await cli.run(['run', ...flags, '--json', '--', ...command], root);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, `${r.stderr}${r.stdout}`).toBe(0);
     return JSON.parse(r.stdout) as Result;
   };
 

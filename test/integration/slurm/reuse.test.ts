@@ -1,26 +1,21 @@
-// A run recorded on Docker, reused with --on a SLURM backend reached through the jump host, whose
-// login node logs every scheduler call: no sbatch for the reused run (one for the control run).
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// A run recorded on Docker, reused with --on a SLURM backend: the scheduler's own accounting
+// (sacct, and squeue for the moment before it knows) has no job named for the reused run; the
+// control run's job is there.
+import { execFileSync } from 'node:child_process';
 import { describeReuseElsewhere } from '../../helpers/reuse-elsewhere.js';
-import { jumpEnv, jumpSshConfig } from './slurm-backend-env.js';
+import { slurmAddArgs } from './slurm-backend-env.js';
 
-const v = jumpEnv();
+const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
 
 describeReuseElsewhere(
   'hpc',
   'slurm',
-  () => {
-    const config = join(mkdtempSync(join(tmpdir(), 'reprise-slurm-reuse-')), 'ssh_config');
-    writeFileSync(config, jumpSshConfig('rit', v.SLURM_JUMP_KNOWN_HOSTS));
-    return ['--host', 'rit-login', '--ssh-config', config, '--partition', v.SLURM_PARTITION, '--workdir', `~/reprise-it/reuse-${Date.now()}`];
+  () => slurmAddArgs('hpc', `~/reprise-it/reuse-${Date.now()}`).slice(3),
+  () => undefined,
+  (runId) => {
+    const name = `reprise-${runId}`;
+    const acct = sh('sacct', ['-n', '-X', '-P', '-S', 'now-1days', '--name', name, '-o', 'JobID']).split('\n');
+    const queue = sh('squeue', ['-h', '--name', name, '-o', '%i']).split('\n');
+    return new Set([...acct, ...queue].map((s) => s.trim()).filter(Boolean)).size;
   },
-  () => statSync(v.SLURM_SCHEDULER_CALLS_LOG).size,
-  (runId, from) =>
-    readFileSync(v.SLURM_SCHEDULER_CALLS_LOG)
-      .subarray(from)
-      .toString('utf8')
-      .split('\n')
-      .filter((l) => l.split(' ')[1] === 'sbatch' && l.includes(runId)).length,
 );
