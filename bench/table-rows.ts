@@ -210,7 +210,7 @@ const reuse: Row = {
     });
     const root = await project(ctx, 'reuse', DEBIAN);
     const warm = await warmUp(ctx, root);
-    const command = ['sh', '-c', 'echo reused > output/r.txt'];
+    const command = ['sh', '-c', 'mkdir -p output && echo reused > output/r.txt'];
     await reprise(ctx, 'the run to reuse', ['run', '--', ...command], root);
     await mustExec('docker warm-up', 'docker', ['run', '--rm', warm.image.digest, ...command], { env });
     const cpu = new CpuLedger(ctx.sb);
