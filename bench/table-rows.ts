@@ -12,7 +12,7 @@ import { loadProject } from '../src/project/layout.js';
 import { generateHistory } from './history-gen.js';
 import { binRun, cpuSample, cpuSince, exec, fmt, log, mustExec, repoRoot, stats, type CpuSample, type Exec, type Sandbox, type Stats } from './lib.js';
 
-export const ROW_IDS = ['version', 'docker', 'slurm', 'kubernetes', 'history', 'tiny'] as const;
+export const ROW_IDS = ['version', 'docker', 'reuse', 'slurm', 'kubernetes', 'history', 'tiny'] as const;
 export type RowId = (typeof ROW_IDS)[number];
 
 export interface Side {
@@ -194,6 +194,34 @@ const docker: Row = {
     const p = pair('run `true`', side('reprise run -- true', t.reprise!), side('docker run --rm <image> true', t.docker!));
     const diff = p.reprise.stats.median - p.baseline.stats.median;
     return { pairs: [p], pass: p.ratio <= 1.5 && diff <= 0.3, notes: [`difference at the median ${diff >= 0 ? '+' : ''}${fmt(diff)} (target ≤ +0.300 s)`, cpu.note()] };
+  },
+};
+
+// --- a reused run against docker run of the same command -------------------------------------
+
+const reuse: Row = {
+  id: 'reuse',
+  title: '`reprise run --reuse` of a run already recorded (reused: no job) vs `docker run --rm` of the same command',
+  target: '< 1 s and ≤ 1× at the median',
+  async measure(ctx) {
+    const env = ctx.sb.env;
+    await mustExec('base image check', 'docker', ['image', 'inspect', DEBIAN], { env }).catch(() => {
+      throw new Error(`${DEBIAN} is missing; run: bash scripts/docker-up.sh`);
+    });
+    const root = await project(ctx, 'reuse', DEBIAN);
+    const warm = await warmUp(ctx, root);
+    const command = ['sh', '-c', 'mkdir -p output && echo reused > output/r.txt'];
+    await reprise(ctx, 'the run to reuse', ['run', '--', ...command], root);
+    await mustExec('docker warm-up', 'docker', ['run', '--rm', warm.image.digest, ...command], { env });
+    const cpu = new CpuLedger(ctx.sb);
+    const t = await interleave(ctx.runs, 'reuse', {
+      reprise: async (i) => (await cpu.add('reprise', 1, () => reprise(ctx, `reprise run --reuse #${i}`, ['run', '--reuse', '--', ...command], root))).seconds,
+      docker: async (i) => (await cpu.add('docker', 1, () => mustExec(`docker run #${i}`, 'docker', ['run', '--rm', warm.image.digest, ...command], { env }))).seconds,
+    });
+    const feed = JSON.parse((await reprise(ctx, 'log', ['log', '--json', '-n', String(ctx.runs)], root)).stdout) as { state: string }[];
+    const reused = feed.filter((e) => e.state === 'reused').length;
+    const p = pair('reused run', side('reprise run --reuse (reused)', t.reprise!), side('docker run --rm <image> sh -c …', t.docker!));
+    return { pairs: [p], pass: p.reprise.stats.median < 1 && p.ratio <= 1 && reused === ctx.runs, notes: [`${reused} of ${ctx.runs} runs recorded as reused`, cpu.note()] };
   },
 };
 
@@ -419,4 +447,4 @@ const tiny: Row = {
   },
 };
 
-export const ROWS: Record<RowId, Row> = { version, docker, slurm, kubernetes, history, tiny };
+export const ROWS: Record<RowId, Row> = { version, docker, reuse, slurm, kubernetes, history, tiny };

@@ -1,7 +1,7 @@
 /**
  * The benchmark table: Reprise against the plain tools, side by side, in one run.
  *
- *   npm run bench [-- --rows version,docker,slurm,kubernetes,history,tiny] [--runs 10] [--tiny 1000]
+ *   npm run bench [-- --rows version,docker,reuse,slurm,kubernetes,history,tiny] [--runs 10] [--tiny 1000]
  *                    [--parallelism 4] [--port 17433] [--json] [--keep]
  *
  * One throwaway sandbox for all rows (its own REPRISE_HOME, projects and embedded Temporal on its
@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { closeSandbox, interrupt, load1, log, openSandbox, printAgentLogs, repoRoot, UsageError, wasInterrupted, type Sandbox } from './lib.js';
 import { ROW_IDS, ROWS, Skip, type Pair, type RowContext, type RowId, type RowResult, type Side } from './table-rows.js';
 
-const USAGE = 'usage: npm run bench -- [--rows version,docker,slurm,kubernetes,history,tiny] [--runs 10] [--tiny 1000] [--parallelism 4] [--port N] [--json] [--keep]';
+const USAGE = 'usage: npm run bench -- [--rows version,docker,reuse,slurm,kubernetes,history,tiny] [--runs 10] [--tiny 1000] [--parallelism 4] [--port N] [--json] [--keep]';
 
 interface Options {
   rows: RowId[];

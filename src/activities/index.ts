@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { createWriteStream } from 'node:fs';
-import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
@@ -24,7 +24,8 @@ import { cacheLargeOutputs, checkoutOutputs, dataInputsAt, gitignoreWith, stageR
 import { autoTrackBytes } from '../data/settings.js';
 import { outputStoreFor, stageDataFor } from './data-staging.js';
 import { loadProject } from '../project/layout.js';
-import { currentBranch, digestFile, digestTree, exportSources, readRecord, recordRun, recordSweep, recoveryBranch, snapshotSources } from '../project/history.js';
+import { currentBranch, digestFile, digestTree, exportSources, extractFiles, logPath, readRecord, recordRun, recordSweep, recoveryBranch, snapshotSources } from '../project/history.js';
+import { findKeyedRun, keyPartsAt, neverReused, runKey, type KeyedRun } from '../project/run-key.js';
 import { Git } from '../project/git.js';
 import type { SweepRecord } from '../project/sweep-record.js';
 import type { FinalState, RunData, RunRecord } from '../project/run-record.js';
@@ -220,6 +221,16 @@ export function createActivities(deps: ActivityDeps) {
       startedAt,
       finishedAt,
       rerunOf: f.input.rerun?.runId,
+      key:
+        f.key ??
+        runKey(
+        await keyPartsAt(
+          root,
+          { sourceCommit: f.sources.sourceCommit, imageDigest: f.image.digest, command: f.input.command, workdir: f.input.workdir, resources: f.input.resources, backend: f.input.backend, dataInputs: await dataInputsAt(root, f.sources.sourceCommit) },
+          project.reuse,
+        ),
+      ),
+      ...(f.reusedFrom ? { reusedFrom: f.reusedFrom } : {}),
       ...(f.input.sweep ? { sweep: { id: f.input.sweep.sweepId, index: f.input.sweep.index, params: f.input.sweep.params } } : {}),
       ...(f.placement ? { placement: f.placement } : {}),
       outputs: await digestTree(outputsDir, 'output'),
@@ -249,6 +260,21 @@ export function createActivities(deps: ActivityDeps) {
     return { data: { inputs: await dataInputsAt(root, f.sources.sourceCommit), outputs }, ignores: files };
   }
 
+  /** Record a run in its local project: large outputs into the data cache, one commit, the outputs in the working tree. */
+  async function recordLocal(f: FinishInput, outputsDir: string, logFile: string, skipped?: SkippedOutput[]): Promise<RecordedRun> {
+    const { data, ignores } = await runData(f, outputsDir);
+    const { record, files } = await runRecord(f, f.input.projectRoot, outputsDir, logFile);
+    if (data.inputs.length || data.outputs.length) record.data = data;
+    if (skipped?.length) record.skippedOutputs = skipped;
+    const commit = await recordRun(f.input.projectRoot, { record, outputsDir, logFile, branch: f.sources.branch, files: [...files, ...ignores] });
+    // The cached outputs' bytes join their pointers in the working tree of the branch they were recorded on.
+    if ((await currentBranch(f.input.projectRoot)) === f.sources.branch) await checkoutOutputs(f.input.projectRoot, data.outputs);
+    const recovered = f.sources.branch !== recoveryBranch(record.runId) && (await new Git(f.input.projectRoot).revParse(recoveryBranch(record.runId))) === commit;
+    log(f.input).info({ commit, state: record.state, exitCode: record.exitCode, outputs: record.outputs.length, reusedFrom: record.reusedFrom, ...(recovered ? { deletedBranch: f.sources.branch } : {}) }, 'run recorded');
+    await rm(outputsDir, { recursive: true, force: true });
+    return recovered ? { commit, recoveredBranch: record.runId } : { commit };
+  }
+
   // Every argument is checked before any activity acts on it: workflow inputs are requests (validate.ts).
   return checkedActivities({
     ...createLabActivities({ home: deps.home, docker: deps.docker, logger: deps.logger, runDir, backendFor, guard, withHeartbeat }),
@@ -257,7 +283,8 @@ export function createActivities(deps: ActivityDeps) {
     /** Fail fast when the backend is unusable, then fix the source commit the run executes. */
     async prepare(input: RunInput): Promise<PreparedSources> {
       return guard(async () => {
-        await (await backendFor(input.backend)).backend.check();
+        // A run that may be reused checks its backend only once it knows it will execute (checkBackend).
+        if (!input.reuse) await (await backendFor(input.backend)).backend.check();
         // A sweep's point: the sweep fixed the source commit for all its points.
         if (input.prepared) return input.prepared.sources;
         const workdir = checkWorkdir(input.workdir ?? '');
@@ -475,17 +502,57 @@ export function createActivities(deps: ActivityDeps) {
         const dir = runDir(f.input.runId);
         const logFile = join(dir, JOB_LOG);
         await appendFile(logFile, ''); // a job cancelled before it started has no log yet
-        const outputsDir = join(dir, 'outputs');
-        const { data, ignores } = await runData(f, outputsDir);
-        const { record, files } = await runRecord(f, f.input.projectRoot, outputsDir, logFile);
-        if (data.inputs.length || data.outputs.length) record.data = data;
-        const commit = await recordRun(f.input.projectRoot, { record, outputsDir, logFile, branch: f.sources.branch, files: [...files, ...ignores] });
-        // The cached outputs' bytes join their pointers in the working tree of the branch they were recorded on.
-        if ((await currentBranch(f.input.projectRoot)) === f.sources.branch) await checkoutOutputs(f.input.projectRoot, data.outputs);
-        const recovered = f.sources.branch !== recoveryBranch(record.runId) && (await new Git(f.input.projectRoot).revParse(recoveryBranch(record.runId))) === commit;
-        log(f.input).info({ commit, state: record.state, exitCode: record.exitCode, outputs: record.outputs.length, ...(recovered ? { deletedBranch: f.sources.branch } : {}) }, 'run recorded');
-        await rm(outputsDir, { recursive: true, force: true });
-        return recovered ? { commit, recoveredBranch: record.runId } : { commit };
+        return recordLocal(f, join(dir, 'outputs'), logFile);
+      });
+    },
+
+    /** Fail fast when the backend is unusable: a run that looked for a reusable run and found none checks here. */
+    async checkBackend(input: RunInput): Promise<void> {
+      return guard(async () => void (await (await backendFor(input.backend)).backend.check()));
+    },
+
+    /**
+     * The succeeded run this run may reuse: same key (project/run-key.ts), on any branch. None when
+     * the project's `reuse.never` names the command.
+     */
+    async findReusable(input: RunInput, sourceCommit: string, image: PreparedImage): Promise<KeyedRun | null> {
+      return guard(async () => {
+        const root = input.projectRoot;
+        const [{ project }, dataInputs] = await Promise.all([specsAt(root, sourceCommit), dataInputsAt(root, sourceCommit)]);
+        const never = neverReused(project.reuse, input.command);
+        if (never) {
+          log(input).info({ glob: never }, 'command is never reused');
+          return null;
+        }
+        const subject = { sourceCommit, imageDigest: image.digest, command: input.command, workdir: input.workdir, resources: input.resources, backend: input.backend, dataInputs };
+        const key = runKey(await keyPartsAt(root, subject, project.reuse));
+        const found = await findKeyedRun(root, key);
+        log(input).info({ key, reusable: found?.runId }, found ? 'identical run found' : 'no identical run');
+        return found ?? null;
+      });
+    },
+
+    /**
+     * Record a run that reuses `from`: its outputs and log are taken from its commit, then recorded
+     * as any run's are (same record, same commit, state reused). Nothing is submitted.
+     */
+    async recordReused(input: RunInput, sources: PreparedSources, image: PreparedImage, from: KeyedRun): Promise<RecordedRun> {
+      return guard(async () => {
+        const root = input.projectRoot;
+        const { record: original } = await readRecord(root, from);
+        const dir = join(runDir(input.runId), 'reused');
+        await rm(dir, { recursive: true, force: true });
+        const paths = [...original.outputs.map((o) => o.path), logPath(original.runId)];
+        await extractFiles(root, from.commit, paths, dir, { GIT_LITERAL_PATHSPECS: '1' });
+        const outputsDir = join(dir, 'output');
+        await mkdir(outputsDir, { recursive: true });
+        const logFile = join(runDir(input.runId), JOB_LOG);
+        await rename(join(dir, logPath(original.runId)), logFile);
+        const now = new Date().toISOString();
+        const f: FinishInput = { input, sources, image, status: { phase: 'exited', exitCode: original.exitCode, startedAt: now, finishedAt: now }, state: 'reused', reusedFrom: original.runId, key: from.key };
+        const recorded = await recordLocal(f, outputsDir, logFile, original.skippedOutputs);
+        await rm(dir, { recursive: true, force: true });
+        return recorded;
       });
     },
 

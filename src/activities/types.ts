@@ -33,6 +33,8 @@ export interface RunInput {
   attached?: { handle: JobHandle };
   /** A lab session (workflows/lab.ts): its Jupyter server listens on `port` inside the job. */
   lab?: LabOptions;
+  /** Record a succeeded run with the same key (project/run-key.ts) instead of executing, when there is one. */
+  reuse?: boolean;
 }
 
 export interface LabOptions {
@@ -125,6 +127,8 @@ export interface SweepInput {
   maxParallel?: number;
   /** Submit every point as one job array (a backend that has them: SLURM). */
   array?: boolean;
+  /** Points whose key a succeeded run has are reused, not run. */
+  reuse?: boolean;
   /** A retry: the sweep it retries, the points carried over as they were, and the recorded source and image. */
   retry?: { of: string; kept: SweepPointResult[]; sources: PreparedSources; image: PreparedImage };
 }
@@ -209,6 +213,9 @@ export interface FinishInput {
   skippedOutputs?: SkippedOutput[];
   /** On a pool: every placement tried, the last one where the run ran. */
   placement?: { pool: string; trail: Placement[] };
+  /** A reused run: the run whose outputs and log it records, and the key they share (known: not computed again). */
+  reusedFrom?: string;
+  key?: string;
 }
 
 export interface RunProgress {
@@ -224,6 +231,7 @@ export interface RunProgress {
   exitCode?: number;
   reason?: string;
   commit?: string;
+  reusedFrom?: string;
 }
 
 /** A record commit; `recoveredBranch` when the run's branch was deleted while it ran (then recorded on one named after the run). */
@@ -244,6 +252,8 @@ export interface RunResult {
   backend?: string;
   /** Outputs left out of the record (links, devices, …). */
   skippedOutputs?: SkippedOutput[];
+  /** A reused run: the run whose outputs it records. */
+  reusedFrom?: string;
 }
 
 /** Files an agent keeps per run under $REPRISE_HOME/runs/<id>/ (see runFiles). */

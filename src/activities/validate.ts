@@ -68,6 +68,7 @@ const runInput = z
     placementStart: z.number().int().min(0).optional(),
     attached: z.object({ handle }).strict().optional(),
     lab: z.object({ port: z.number().int().min(1).max(65535), checkpointSeconds: z.number().positive() }).strict().optional(),
+    reuse: z.boolean().optional(),
   })
   .strict();
 type CheckedRunInput = z.infer<typeof runInput>;
@@ -77,7 +78,7 @@ const sweepPointResult = z
     index: z.number().int().min(0),
     params,
     runId: id,
-    state: z.enum(['succeeded', 'failed', 'cancelled', 'not-started']),
+    state: z.enum(['succeeded', 'failed', 'cancelled', 'reused', 'not-started']),
     exitCode: z.number().int().optional(),
     backend: backendName.optional(),
     commit: commit.optional(),
@@ -98,6 +99,7 @@ const sweepInput = z
     points: z.array(z.object({ index: z.number().int().min(0), params, command: z.array(argument) }).strict()),
     maxParallel: z.number().int().positive().optional(),
     array: z.boolean().optional(),
+    reuse: z.boolean().optional(),
     retry: z.object({ of: id, kept: z.array(sweepPointResult), sources: preparedSources, image: preparedImage }).strict().optional(),
   })
   .strict();
@@ -110,11 +112,13 @@ const finishInput = z
     image: preparedImage,
     handle: handle.optional(),
     status: jobStatus,
-    state: z.enum(['succeeded', 'failed', 'cancelled']),
+    state: z.enum(['succeeded', 'failed', 'cancelled', 'reused']),
     skippedOutputs: z.array(z.object({ path: text }).passthrough()).optional(),
     placement: z.object({ pool: backendName, trail: z.array(z.object({ backend: backendName }).passthrough()) }).strict().optional(),
+    reusedFrom: id.optional(),
   })
   .strict();
+const keyedRun = z.object({ key: z.string().regex(/^sha256:[0-9a-f]{64}$/), runId: id, commit, exitCode: z.number().int() }).strict();
 
 const checkpointRequest = z
   .object({
@@ -282,6 +286,9 @@ export function inputChecks(policy: InputPolicy) {
   const withHandle: InputCheck = { params: [['input', runInput], ['handle', handle]], confine: inputAndHandle };
   return {
     prepare: onlyInput,
+    checkBackend: onlyInput,
+    findReusable: { params: [['input', runInput], ['sourceCommit', commit], ['image', preparedImage]], confine: inputOnly },
+    recordReused: { params: [['input', runInput], ['sources', preparedSources], ['image', preparedImage], ['from', keyedRun]], confine: inputOnly },
     findImage: { params: [['input', runInput], ['sourceCommit', commit]], confine: inputOnly },
     buildImage: { params: [['input', runInput], ['sourceCommit', commit]], confine: inputOnly },
     publishImage: { params: [['input', runInput], ['image', preparedImage]], confine: inputOnly },

@@ -21,6 +21,8 @@ export interface LaunchRequest {
   detach: boolean;
   json: boolean;
   rerun?: RunInput['rerun'];
+  /** Record an identical succeeded run instead of executing, when there is one (never for reruns). */
+  reuse?: boolean;
 }
 
 export interface LaunchOutcome {
@@ -56,6 +58,7 @@ export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<Launc
     workdir: req.workdir || undefined,
     resources: req.resources,
     rerun: req.rerun,
+    ...(req.reuse && !req.rerun ? { reuse: true } : {}),
   };
   const client = await RunClient.connect(env, { start: true });
   try {
@@ -65,7 +68,8 @@ export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<Launc
     }
     await client.start(input, req.project.spec.id);
     if (req.detach) return { runId: input.runId, exitCode: ExitCode.ok };
-    if (!req.json) process.stderr.write(`run ${input.runId} on ${where}\n`);
+    // A run that may be reused says which it is once it knows: one line either way.
+    if (!req.json && !input.reuse) process.stderr.write(`run ${input.runId} on ${where}\n`);
     let interrupts = 0;
     const onInterrupt = () => {
       if (++interrupts > 1) process.exit(ExitCode.cancelled); // the agent still finishes the cancel
@@ -113,12 +117,13 @@ async function publishTeamInputs(env: RepriseEnv, req: LaunchRequest): Promise<T
 }
 
 function exitCodeOf(result: RunResult): number {
-  if (result.state === 'succeeded') return ExitCode.ok;
+  if (result.state === 'succeeded' || result.state === 'reused') return ExitCode.ok;
   if (result.state === 'cancelled') return ExitCode.cancelled;
   return result.exitCode > 0 && result.exitCode < 256 ? result.exitCode : ExitCode.jobFailed;
 }
 
 export function describeResult(result: RunResult): string {
+  if (result.reusedFrom) return `run ${result.runId} reused ${result.reusedFrom} (not executed: same key), exit code ${result.exitCode}; recorded in ${result.commit.slice(0, 12)}`;
   const why = result.reason ? ` (${result.reason})` : '';
   const left = result.skippedOutputs?.length ? `; not collected: ${result.skippedOutputs.map((o) => `${JSON.stringify(o.path)} (${o.why})`).join(', ')}` : '';
   const where = result.recoveredBranch ? ` on branch ${result.recoveredBranch} (the branch it started from was deleted while it ran)` : '';

@@ -32,3 +32,19 @@ export function resolveResources(flags: { cpus?: string; memory?: string; gpus?:
     timeSeconds: flags.time === undefined ? defaults.timeSeconds : wrap('time', () => parseDuration(flags.time!)),
   };
 }
+
+export const reuseFlag = {
+  reuse: Flags.boolean({
+    allowNo: true,
+    description: "record a succeeded run with the same key (source, image, command, data) instead of executing; --no-reuse overrides the project's reuse: true",
+  }),
+};
+
+/** Whether a new run may reuse an identical one: the flag, else the project's `reuse` (team mode: only when asked, and refused). */
+export function resolveReuse(flag: boolean | undefined, project: ProjectSpec, team: boolean): boolean {
+  if (team) {
+    if (flag) throw badInput('--reuse is not available in team mode yet; leave it out or unset REPRISE_TEAM');
+    return false;
+  }
+  return flag ?? project.reuse?.enabled === true;
+}

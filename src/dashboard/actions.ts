@@ -2,7 +2,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { LabClient } from '../client/labs.js';
 import { launch, rerunRequest } from '../cli/launch.js';
 import { notFound, RepriseError } from '../errors.js';
-import { readRecord } from '../project/history.js';
+import { executedRecord, readRecord } from '../project/history.js';
 import { ownLive, recordedRun, type ApiDeps } from './read-api.js';
 import { CsrfHeaders, jsonBody, jsonRoute } from './routes.js';
 import * as s from './schemas.js';
@@ -33,7 +33,7 @@ export function addActionRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       const { runId } = c.req.valid('param');
       const entry = await recordedRun(project.root, runId);
       if (!entry) throw notFound(`no recorded run ${runId} in this project`);
-      const { record } = await readRecord(project.root, entry);
+      const record = await executedRecord(project.root, (await readRecord(project.root, entry)).record);
       const outcome = await launch(client.env, { ...rerunRequest(project, record, c.req.valid('json').backend, true), json: true });
       return c.json({ id: outcome.runId, state: 'queued' }, 200);
     },

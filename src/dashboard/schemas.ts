@@ -30,6 +30,8 @@ export const FeedEntry = z
     startedAt: z.string(),
     finishedAt: z.string(),
     rerunOf: z.string().optional(),
+    reusedFrom: z.string().optional(),
+    key: z.string().optional(),
     sweep: z.string().optional(),
   })
   .openapi('FeedEntry');

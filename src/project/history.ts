@@ -89,9 +89,14 @@ export async function sweepPendingWork(root: string, name: string, message: stri
  * every earlier record made each run's staging grow with the history (git archive cannot escape dest).
  */
 export async function exportSources(root: string, commit: string, dest: string): Promise<void> {
+  return extractFiles(root, commit, USER_FILES_PATHSPEC, dest);
+}
+
+/** The files of `commit` that `pathspec` names, written under `dest` at their paths (one archive, one tar). */
+export async function extractFiles(root: string, commit: string, pathspec: string[], dest: string, env?: NodeJS.ProcessEnv): Promise<void> {
   await mkdir(dest, { recursive: true });
   await new Promise<void>((resolve, reject) => {
-    const archive = spawn('git', ['archive', '--format=tar', commit, '--', ...USER_FILES_PATHSPEC], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const archive = spawn('git', ['archive', '--format=tar', commit, '--', ...pathspec], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : undefined });
     const untar = spawn('tar', ['-x', '--no-same-owner', '-C', dest], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     archive.stderr.on('data', (d: Buffer) => (err += d));
@@ -150,8 +155,8 @@ export interface RecordInput {
 /** The branch a run is recorded on when the branch it started from was deleted while it ran. */
 export const recoveryBranch = (runId: string) => `refs/heads/${runId}`;
 
-const recordPath = (runId: string) => `${ACTIVITY_DIR}/${runId}.json`;
-const logPath = (runId: string) => `${ACTIVITY_DIR}/${runId}.log`;
+export const recordPath = (runId: string) => `${ACTIVITY_DIR}/${runId}.json`;
+export const logPath = (runId: string) => `${ACTIVITY_DIR}/${runId}.log`;
 
 /**
  * Record a finished run as one commit on the branch it started from, holding exactly its
@@ -516,6 +521,17 @@ export async function findRun(root: string, idOrPrefix: string): Promise<FeedEnt
   const runId = matchRunId(feed.map((e) => e.runId), idOrPrefix);
   if (runId) return feed.find((e) => e.runId === runId)!;
   throw notFound(`no recorded run "${idOrPrefix}" in this project; list runs with: reprise log`);
+}
+
+/**
+ * The run a record stands for when it is rerun: a reused run's original (found on any branch, as
+ * reuse finds it), any other run itself.
+ */
+export async function executedRecord(root: string, record: RunRecord): Promise<RunRecord> {
+  if (!record.reusedFrom) return record;
+  const commit = (await new Git(root).run(['log', '--branches', '-F', `--grep=Reprise-Run: ${record.reusedFrom}`, '-n1', '--format=%H'])).trim();
+  if (!commit) throw notFound(`run ${record.runId} reused ${record.reusedFrom}, which no branch holds any more`);
+  return (await readRecord(root, { runId: record.reusedFrom, commit })).record;
 }
 
 export async function readRecord(root: string, entry: Pick<FeedEntry, 'runId' | 'commit'>): Promise<{ record: RunRecord; log: string }> {

@@ -2,10 +2,13 @@ import { createHash } from 'node:crypto';
 import { notFound } from '../errors.js';
 
 /** The record of one run: the JSON file and the commit message trailers (a contract). */
-export const runStates = ['queued', 'preparing', 'submitted', 'running', 'collecting', 'succeeded', 'failed', 'cancelled'] as const;
+export const runStates = ['queued', 'preparing', 'submitted', 'running', 'collecting', 'succeeded', 'failed', 'cancelled', 'reused'] as const;
 export type RunState = (typeof runStates)[number];
-export type FinalState = Extract<RunState, 'succeeded' | 'failed' | 'cancelled'>;
-export const isFinal = (s: RunState): s is FinalState => s === 'succeeded' || s === 'failed' || s === 'cancelled';
+/** reused: not executed; an identical run's outputs were recorded instead (project/run-key.ts). */
+export type FinalState = Extract<RunState, 'succeeded' | 'failed' | 'cancelled' | 'reused'>;
+export const isFinal = (s: RunState): s is FinalState => s === 'succeeded' || s === 'failed' || s === 'cancelled' || s === 'reused';
+/** A run whose outputs are what its command gives: executed and succeeded, or reused from such a run. */
+export const isSuccess = (s: string): boolean => s === 'succeeded' || s === 'reused';
 
 export interface FileDigest {
   path: string;
@@ -51,6 +54,10 @@ export interface RunRecord {
   startedAt: string;
   finishedAt: string;
   rerunOf?: string;
+  /** The run key (project/run-key.ts); absent in runs recorded before keys. */
+  key?: string;
+  /** A reused run: the run whose outputs it records (it executed nothing). */
+  reusedFrom?: string;
   /** Team mode: the identity of the worker that executed and published the run. */
   worker?: string;
   /** A point of a sweep: the sweep, the point's index and its parameter values. */
@@ -99,6 +106,8 @@ export function commitMessage(r: RunRecord): string {
     ['Reprise-Started', r.startedAt],
     ['Reprise-Finished', r.finishedAt],
     ['Reprise-Rerun-Of', r.rerunOf],
+    ['Reprise-Reused-From', r.reusedFrom],
+    ['Reprise-Key', r.key],
     ['Reprise-Worker', r.worker],
     ['Reprise-Sweep', r.sweep?.id],
     ['Reprise-Sweep-Point', r.sweep ? `${r.sweep.index} ${JSON.stringify(r.sweep.params)}` : undefined],
@@ -142,6 +151,9 @@ export interface FeedEntry {
   startedAt: string;
   finishedAt: string;
   rerunOf?: string;
+  /** A reused run: the run whose outputs it records. */
+  reusedFrom?: string;
+  key?: string;
   /** The sweep this run is a point of. */
   sweep?: string;
 }
@@ -169,6 +181,8 @@ export function feedEntryFromTrailers(commit: string, subject: string, t: Record
     startedAt: t['Reprise-Started'] ?? '',
     finishedAt: t['Reprise-Finished'] ?? '',
     rerunOf: t['Reprise-Rerun-Of'],
+    reusedFrom: t['Reprise-Reused-From'],
+    key: t['Reprise-Key'],
     sweep: t['Reprise-Sweep'],
   };
 }

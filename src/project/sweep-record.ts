@@ -48,7 +48,7 @@ export const isSweepId = (id: string) => id.startsWith('sweep-');
 
 export function sweepCommitMessage(r: SweepRecord): string {
   const count = (s: string) => r.points.filter((p) => p.state === s).length;
-  const tally = ['succeeded', 'failed', 'cancelled', 'not-started'].map((s) => [s, count(s)] as const).filter(([, n]) => n > 0);
+  const tally = ['succeeded', 'reused', 'failed', 'cancelled', 'not-started'].map((s) => [s, count(s)] as const).filter(([, n]) => n > 0);
   let cmd = r.template.join(' ').replace(/\s+/g, ' ');
   if (cmd.length > 50) cmd = `${cmd.slice(0, 47)}...`;
   const trailers: [string, string | undefined][] = [

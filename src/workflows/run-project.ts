@@ -13,7 +13,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { FinishInput, Placement, RunInput, RunProgress, RunResult, Target } from '../activities/types.js';
+import type { FinishInput, Placement, PreparedImage, PreparedSources, RunInput, RunProgress, RunResult, Target } from '../activities/types.js';
+import type { KeyedRun } from '../project/run-key.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
 import { slotsWorkflowId } from './names.js';
 import { announceEnd } from './notify.js';
@@ -49,9 +50,11 @@ export async function runProject(input: RunInput): Promise<RunResult> {
 
   progress.state = 'preparing';
   // An element of its sweep's job array was submitted already, with the sweep's sources and image.
-  const { run, sources, image, handle, target, trail } = input.attached
+  const placed = input.attached
     ? { run: input, ...input.prepared!, handle: input.attached.handle, target: { members: [input.backend] } as Target, trail: [] }
     : await place(input, slots, progress);
+  if (placed.reusable) return recordReused({ ...placed, reusable: placed.reusable }, progress);
+  const { run, sources, image, handle, target, trail } = placed;
 
   progress.handle = handle;
   progress.state = 'submitted';
@@ -148,6 +151,12 @@ async function place(input: RunInput, slots: Slots, progress: RunProgress) {
       ? await prep.resolveRecordedImage(input)
       : await build.publishImage(input, (await prep.findImage(input, sources.sourceCommit)) ?? (await build.buildImage(input, sources.sourceCommit)));
     progress.image = image;
+    if (input.reuse) {
+      // The key needs the image digest; nothing has been staged or submitted yet.
+      const reusable = await prep.findReusable(run, sources.sourceCommit, image);
+      if (reusable) return { reusable, run, sources, image };
+      await prep.checkBackend(run);
+    }
     for (let i = 0; ; i++) {
       run = { ...input, backend: members[i]! };
       progress.backend = run.backend;
@@ -171,6 +180,15 @@ async function place(input: RunInput, slots: Slots, progress: RunProgress) {
     });
     throw err;
   }
+}
+
+/** A run that executes nothing: the identical run's outputs are recorded as this run's. */
+async function recordReused(placed: { reusable: KeyedRun; run: RunInput; sources: PreparedSources; image: PreparedImage }, progress: RunProgress): Promise<RunResult> {
+  const { reusable, run, sources, image } = placed;
+  progress.state = 'collecting';
+  const { commit, recoveredBranch } = await CancellationScope.nonCancellable(() => finishing.recordReused(run, sources, image, reusable));
+  Object.assign(progress, { state: 'reused', exitCode: reusable.exitCode, commit, reusedFrom: reusable.runId });
+  return { runId: run.runId, state: 'reused', exitCode: reusable.exitCode, commit, backend: run.backend, reusedFrom: reusable.runId, ...(recoveredBranch ? { recoveredBranch } : {}) };
 }
 
 /**

@@ -38,7 +38,15 @@ export async function sweepProject(input: SweepInput): Promise<SweepResult> {
   const startedAt = new Date().toISOString();
   const ids = new Map(input.points.map((p) => [p.index, pointRunId()]));
 
-  const base: RunInput = { runId: input.sweepId, projectRoot: input.projectRoot, backend: input.backend, command: input.template, workdir: input.workdir, resources: input.resources };
+  const base: RunInput = {
+    runId: input.sweepId,
+    projectRoot: input.projectRoot,
+    backend: input.backend,
+    command: input.template,
+    workdir: input.workdir,
+    resources: input.resources,
+    ...(input.reuse ? { reuse: true } : {}),
+  };
   let sources: PreparedSources;
   let image: PreparedImage;
   if (input.retry) {
@@ -59,7 +67,9 @@ export async function sweepProject(input: SweepInput): Promise<SweepResult> {
     placementStart: point.index,
   });
   // A job array: every point staged, then one submission; the scheduler holds the parallelism.
-  const attached = input.array ? await submitAsArray(input, input.points.map(childOf)) : undefined;
+  // Points that will be reused stay out of the array: each finds its identical run again as a child.
+  const arrayed = input.array && input.reuse ? await withoutReusable(input.points.map(childOf)) : input.points.map(childOf);
+  const attached = input.array && arrayed.length ? await submitAsArray(input, arrayed) : undefined;
 
   progress.state = 'running';
   const queue = [...input.points];
@@ -93,7 +103,7 @@ export async function sweepProject(input: SweepInput): Promise<SweepResult> {
   return CancellationScope.nonCancellable(async () => {
     progress.state = 'recording';
     const points = snapshot();
-    const state = points.every((p) => p.state === 'succeeded') ? 'succeeded' : points.some((p) => p.state === 'cancelled' || p.state === 'not-started') ? 'cancelled' : 'failed';
+    const state = points.every((p) => p.state === 'succeeded' || p.state === 'reused') ? 'succeeded' : points.some((p) => p.state === 'cancelled' || p.state === 'not-started') ? 'cancelled' : 'failed';
     const commit = await finishing.recordSweep(input, sources, image, points, state, startedAt);
     await announceEnd({ kind: 'sweep', id: input.sweepId, commit, projectRoot: input.projectRoot });
     progress.state = state;
@@ -118,6 +128,12 @@ async function submitAsArray(input: SweepInput, children: RunInput[]): Promise<M
     });
     throw err;
   }
+}
+
+/** The points no succeeded run with the same key has already (asked one by one: each is one local git lookup). */
+async function withoutReusable(children: RunInput[]): Promise<RunInput[]> {
+  const found = await Promise.all(children.map((c) => prep.findReusable(c, c.prepared!.sources.sourceCommit, c.prepared!.image)));
+  return children.filter((_, i) => !found[i]);
 }
 
 /** A point's run id, like any run's ("run-" + 12 base32 characters); replays give the same ids. */

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { backendFlag, runIdArg } from '../base-command.js';
 import { LaunchCommand, rerunRequest } from '../launch.js';
-import { findRun, readRecord } from '../../project/history.js';
+import { executedRecord, findRun, readRecord } from '../../project/history.js';
 import type { RunResult } from '../../activities/types.js';
 
 export default class Rerun extends LaunchCommand {
@@ -15,7 +15,7 @@ export default class Rerun extends LaunchCommand {
   async run(): Promise<{ runId: string } & Partial<RunResult>> {
     const { args, flags } = await this.parse(Rerun);
     const project = await this.project();
-    const { record } = await readRecord(project.root, await findRun(project.root, args.run));
+    const record = await executedRecord(project.root, (await readRecord(project.root, await findRun(project.root, args.run))).record);
     return this.launchAndReport(rerunRequest(project, record, flags.on, flags.detach));
   }
 }

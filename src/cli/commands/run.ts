@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { backendFlag } from '../base-command.js';
 import { LaunchCommand } from '../launch.js';
-import { resourceFlags, resolveResources } from '../run-flags.js';
+import { resourceFlags, resolveResources, resolveReuse, reuseFlag } from '../run-flags.js';
 import { badInput } from '../../errors.js';
 import { workdirOf } from '../../project/workdir.js';
 import type { RunResult } from '../../activities/types.js';
@@ -13,11 +13,13 @@ export default class Run extends LaunchCommand {
     '<%= config.bin %> run -- python3 code/analysis.py --n 3',
     '<%= config.bin %> run --cpus 2 --memory 4G --time 1h -- python3 code/fit.py',
     '<%= config.bin %> run --detach -- python3 code/long.py',
+    '<%= config.bin %> run --reuse -- python3 code/fit.py',
   ];
   static override strict = false;
   static override flags = {
     on: backendFlag,
     ...resourceFlags,
+    ...reuseFlag,
     detach: Flags.boolean({ char: 'd', description: 'start the run and print its id without waiting' }),
   };
 
@@ -38,6 +40,7 @@ export default class Run extends LaunchCommand {
       backend: flags.on,
       resources: resolveResources(flags, project.spec),
       detach: flags.detach,
+      reuse: resolveReuse(flags.reuse, project.spec, Boolean(this.env.team)),
     });
   }
 }

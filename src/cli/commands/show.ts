@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
 import { BaseCommand, runIdArg } from '../base-command.js';
 import { findRun, readRecord } from '../../project/history.js';
 import type { RunRecord } from '../../project/run-record.js';
@@ -10,18 +10,20 @@ import { resolveRunId } from '../resolve-run.js';
 import { isLabId } from '../../project/lab-record.js';
 import { labText, labView, type LabView } from '../lab-show.js';
 import { forTerminal } from '../../terminal-text.js';
+import { keyText, keyView, type KeyView } from '../key-show.js';
 
 export default class Show extends BaseCommand {
   static override summary = 'Show one recorded run (what ran, where, with which image and source, its outputs and log), or a lab session (lab-…: its files and executed cells).';
   static override args = { run: Args.string(runIdArg) };
+  static override flags = { key: Flags.boolean({ description: "list the run key's parts and their digests (why two runs did or did not match for --reuse)" }) };
 
   /** Everything shown carries what the job wrote (its log, a reason, a lab's cells): no terminal controls. */
   protected override say(message: string): void {
     super.say(forTerminal(message));
   }
 
-  async run(): Promise<(RunRecord & { commit: string; logText: string }) | LiveRun | LabView> {
-    const { args } = await this.parse(Show);
+  async run(): Promise<(RunRecord & { commit: string; logText: string }) | LiveRun | LabView | KeyView> {
+    const { args, flags } = await this.parse(Show);
     const project = await this.project();
     if (isLabId(args.run)) {
       const view = await labView(project.root, args.run);
@@ -36,6 +38,11 @@ export default class Show extends BaseCommand {
     });
     if ('recorded' in entry) return entry;
     const { record, log } = await readRecord(project.root, entry);
+    if (flags.key) {
+      const view = await keyView(project.root, record);
+      this.say(keyText(view));
+      return view;
+    }
     const r = record.resources;
     const resources = [
       r.cpus && `cpus=${r.cpus}`,
@@ -45,7 +52,7 @@ export default class Show extends BaseCommand {
     ].filter(Boolean);
     this.say(
       [
-        `run        ${record.runId}${record.rerunOf ? ` (rerun of ${record.rerunOf})` : ''}`,
+        `run        ${record.runId}${record.rerunOf ? ` (rerun of ${record.rerunOf})` : ''}${record.reusedFrom ? ` (reused ${record.reusedFrom}: not executed)` : ''}`,
         `state      ${record.state} (exit code ${record.exitCode})${record.reason ? `: ${record.reason}` : ''}`,
         `command    ${commandText(record.command, record.workdir)}`,
         `backend    ${record.backend.name} (${record.backend.kind})${record.backend.jobId ? ` job ${record.backend.jobId.slice(0, 12)}` : ''}`,
@@ -56,6 +63,7 @@ export default class Show extends BaseCommand {
         `started    ${record.startedAt}`,
         `finished   ${record.finishedAt}`,
         `recorded   ${entry.commit}`,
+        ...(record.key ? [`key        ${record.key}`] : []),
         `outputs    ${record.outputs.length === 0 ? 'none' : record.outputs.length}`,
         ...record.outputs.map((o) => `  ${o.path}  ${o.size} B  sha256:${o.sha256.slice(0, 16)}`),
         ...(record.data

@@ -1,7 +1,7 @@
 import { Args } from '@oclif/core';
 import { BaseCommand, backendFlag, runIdArg } from '../base-command.js';
 import { describeResult, launch, rerunRequest } from '../launch.js';
-import { findRun, readRecord } from '../../project/history.js';
+import { executedRecord, findRun, readRecord } from '../../project/history.js';
 import { compareOutputs, type OutputComparison } from '../../project/compare.js';
 import { ExitCode } from '../../errors.js';
 import { table } from '../table.js';
@@ -16,7 +16,7 @@ export default class Verify extends BaseCommand {
   async run(): Promise<{ original: string; rerun: string } & OutputComparison> {
     const { args, flags } = await this.parse(Verify);
     const project = await this.project();
-    const original = (await readRecord(project.root, await findRun(project.root, args.run))).record;
+    const original = await executedRecord(project.root, (await readRecord(project.root, await findRun(project.root, args.run))).record);
     const outcome = await launch(this.env, { ...rerunRequest(project, original, flags.on, false), json: this.jsonEnabled() });
     this.note(describeResult(outcome.result!));
     if (outcome.result!.state !== 'succeeded' && original.state === 'succeeded') this.exit(outcome.exitCode);

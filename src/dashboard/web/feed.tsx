@@ -2,7 +2,7 @@ import { getJson, type ActivityPage, type LiveRun } from './api.js';
 import { commandText, when } from './format.js';
 import { usePolled } from './hooks.js';
 
-const STATES = ['', 'queued', 'preparing', 'submitted', 'running', 'collecting', 'succeeded', 'failed', 'cancelled', 'stopped'];
+const STATES = ['', 'queued', 'preparing', 'submitted', 'running', 'collecting', 'succeeded', 'reused', 'failed', 'cancelled', 'stopped'];
 const FILTERS = ['backend', 'state', 'branch', 'q', 'offset'] as const;
 const hrefOf = (kind: string, id: string) => `#/${kind}s/${encodeURIComponent(id)}`;
 
@@ -20,7 +20,7 @@ export function FeedView({ query }: { query: URLSearchParams }) {
   const key = params.toString();
   const page = usePolled(() => getJson<ActivityPage>(`/api/activity?${key}`), key, 3000);
   const live = usePolled(() => getJson<LiveRun[]>('/api/runs'), 'runs', 3000);
-  const running = (live.data ?? []).filter((r) => !['succeeded', 'failed', 'cancelled', 'completed', 'terminated'].includes(r.state));
+  const running = (live.data ?? []).filter((r) => !['succeeded', 'reused', 'failed', 'cancelled', 'completed', 'terminated'].includes(r.state));
   const onSubmit = (e: Event) => {
     e.preventDefault();
     const form = new FormData(e.currentTarget as HTMLFormElement);

@@ -90,7 +90,7 @@ export function RunPage({ runId, session }: { runId: string; session?: Session }
   const run = usePolled(() => getJson<RunView>(`/api/runs/${encodeURIComponent(runId)}`), runId, 2000, (r) => !r.recorded, ended);
   const r = run.data;
   const backend = typeof r?.backend === 'object' ? `${r.backend.name} (${r.backend.kind})${r.backend.jobId ? `, job ${r.backend.jobId}` : ''}` : (r?.backend ?? '');
-  const extra = r as (RunView & { startedAt?: string; finishedAt?: string; rerunOf?: string; reason?: string; verification?: { identical: boolean; files: { path: string; verdict: string }[] } }) | undefined;
+  const extra = r as (RunView & { startedAt?: string; finishedAt?: string; rerunOf?: string; reusedFrom?: string; reason?: string; verification?: { identical: boolean; files: { path: string; verdict: string }[] } }) | undefined;
   return (
     <>
       <h1>Run {runId}</h1>
@@ -106,6 +106,7 @@ export function RunPage({ runId, session }: { runId: string; session?: Session }
           {r.resources && (<><dt>Resources</dt><dd>{Object.entries(r.resources).map(([k, v]) => `${k} ${v}`).join(', ') || 'defaults'}</dd></>)}
           {extra?.startedAt && (<><dt>Time</dt><dd>{when(extra.startedAt)} → {when(extra.finishedAt)}</dd></>)}
           {r.commit && (<><dt>Recorded in</dt><dd><code>{r.commit}</code></dd></>)}
+          {extra?.reusedFrom && (<><dt>Reused</dt><dd>not executed: the outputs of <a href={`#/runs/${extra.reusedFrom}`}>{extra.reusedFrom}</a> (same key)</dd></>)}
           {extra?.rerunOf && (<><dt>Rerun of</dt><dd><a href={`#/runs/${extra.rerunOf}`}>{extra.rerunOf}</a>{extra.verification ? (extra.verification.identical ? ': outputs reproduced' : `: NOT reproduced (${extra.verification.files.filter((f) => f.verdict !== 'same').map((f) => `${f.path} ${f.verdict}`).join(', ')})`) : ''}</dd></>)}
         </dl>
       )}

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand, backendFlag } from '../../base-command.js';
-import { resourceFlags, resolveResources } from '../../run-flags.js';
+import { resourceFlags, resolveResources, resolveReuse, reuseFlag } from '../../run-flags.js';
 import { badInput } from '../../../errors.js';
 import { workdirOf } from '../../../project/workdir.js';
 import { expandGrid, parseParams } from '../../../client/sweep-grid.js';
@@ -23,6 +23,7 @@ export default class Sweep extends BaseCommand {
     'max-parallel': Flags.integer({ description: 'at most N points at once (the backend\'s maxParallel holds too)', min: 1 }),
     array: Flags.boolean({ description: 'slurm: submit every point as one job array (one sbatch); each point is still its own run' }),
     ...resourceFlags,
+    ...reuseFlag,
     detach: Flags.boolean({ char: 'd', description: 'start the sweep and print its id without waiting' }),
   };
 
@@ -56,6 +57,7 @@ export default class Sweep extends BaseCommand {
         points,
         maxParallel: flags['max-parallel'],
         ...(flags.array ? { array: true } : {}),
+        ...(resolveReuse(flags.reuse, project.spec, Boolean(this.env.team)) ? { reuse: true } : {}),
       },
       { detach: flags.detach, json: this.jsonEnabled() },
     );

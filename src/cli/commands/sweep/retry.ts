@@ -5,6 +5,7 @@ import { currentBranch, readSweepRecord } from '../../../project/history.js';
 import { loadUserConfig, resolveBackend } from '../../../config/user-config.js';
 import { describeSweep, launchSweep, newSweepId, sweepExitCode } from '../../sweep-launch.js';
 import type { SweepPointResult, SweepResult } from '../../../activities/types.js';
+import { isSuccess } from '../../../project/run-record.js';
 
 export default class SweepRetry extends BaseCommand {
   static override summary = 'Run the points of a recorded sweep that did not succeed again, with its recorded source commit and image.';
@@ -21,7 +22,7 @@ export default class SweepRetry extends BaseCommand {
     const { args, flags } = await this.parse(SweepRetry);
     const project = await this.project();
     const { record } = await readSweepRecord(project.root, args.sweep);
-    const again = new Set(record.points.filter((p) => p.state !== 'succeeded').map((p) => p.index));
+    const again = new Set(record.points.filter((p) => !isSuccess(p.state)).map((p) => p.index));
     if (again.size === 0) {
       this.say(`every point of ${record.sweepId} succeeded; nothing to retry`);
       return { retried: 0 };
