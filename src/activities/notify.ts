@@ -10,6 +10,7 @@ import { Git } from '../project/git.js';
 import { readRecord } from '../project/history.js';
 import { readLabRecordAt } from '../project/lab-history.js';
 import type { SweepRecord } from '../project/sweep-record.js';
+import type { FinalState } from '../project/run-record.js';
 import type { EndedEvent, NotifyOutcome, TeamRun } from './types.js';
 
 export interface NotifyActivityContext {
@@ -28,6 +29,11 @@ const SWEEP_POINTS_LISTED = 30;
  * dashboard URL are read from this worker's user config now, so no secret is in any workflow's
  * input or history; what is sent is read from the committed record.
  */
+/** A reused run or sweep ended as well as one that executed: filters and formats see it as succeeded. */
+function endStateOf(state: FinalState): EndState {
+  return state === 'reused' ? 'succeeded' : state;
+}
+
 export function createNotifyActivities(ctx: NotifyActivityContext) {
   const ledger = new DeliveryLedger(ctx.home);
 
@@ -41,7 +47,7 @@ export function createNotifyActivities(ctx: NotifyActivityContext) {
         id: record.runId,
         project: record.project.name,
         state: record.state,
-        endState: record.state as EndState,
+        endState: endStateOf(record.state),
         exitCode: record.exitCode,
         ...(record.reason ? { reason: record.reason } : {}),
         backend: record.backend.name,
@@ -69,7 +75,7 @@ export function createNotifyActivities(ctx: NotifyActivityContext) {
         id: record.sweepId,
         project: record.project.name,
         state: record.state,
-        endState: record.state,
+        endState: endStateOf(record.state),
         backend: record.backend,
         command: record.template,
         startedAt: record.startedAt,
@@ -77,7 +83,7 @@ export function createNotifyActivities(ctx: NotifyActivityContext) {
         durationSeconds: durationBetween(record.startedAt, record.finishedAt),
         commit: event.commit,
         logTail: logTail(lines.join('\n'), SWEEP_POINTS_LISTED + 1),
-        points: { total: record.points.length, succeeded: count('succeeded'), failed: count('failed'), cancelled: count('cancelled'), notStarted: count('not-started') },
+        points: { total: record.points.length, succeeded: count('succeeded') + count('reused'), failed: count('failed'), cancelled: count('cancelled'), notStarted: count('not-started') },
         ...withUrl(base, 'sweep', record.sweepId),
       };
     }
