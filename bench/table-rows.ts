@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { charliecloud } from '../src/backends/slurm/container-runtime.js';
-import { shellQuote } from '../src/backends/slurm/shell-quote.js';
+import { shellQuote } from '../src/shell-quote.js';
 import { loadProject } from '../src/project/layout.js';
 import { generateHistory } from './history-gen.js';
 import { binRun, cpuSample, cpuSince, exec, fmt, log, mustExec, repoRoot, stats, type CpuSample, type Exec, type Sandbox, type Stats } from './lib.js';

@@ -1,6 +1,6 @@
 import { copyFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { shellQuote } from '../backends/slurm/shell-quote.js';
+import { shellQuote } from '../shell-quote.js';
 import { badInput, type RepriseError } from '../errors.js';
 import { Git, gitReason } from './git.js';
 import { sweepPendingWork, withRecordLock, withTempIndex } from './history.js';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { shellQuote } from '../backends/slurm/shell-quote.js';
+import { shellQuote } from '../shell-quote.js';
 import { readEnv } from '../config/env.js';
 import { backendUnavailable, badInput, type RepriseError } from '../errors.js';
 import { redactSecrets, urlCredentials, type UrlCredentials } from '../redact.js';

@@ -1,6 +1,6 @@
 import { SECRETS_MOUNT } from '../../config/project-secrets.js';
 import { PROJECT_MOUNT } from '../types.js';
-import { shellCommand, shellQuote } from './shell-quote.js';
+import { shellCommand, shellQuote } from '../../shell-quote.js';
 
 /**
  * What runs the image on the compute node (Nextflow's container builders): how the image is

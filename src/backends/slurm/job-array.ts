@@ -1,6 +1,6 @@
 import type { BatchScriptSpec } from './scheduler.js';
 import { directive, resourceDirectives, runLines, withoutCarriageReturns } from './scheduler.js';
-import { shellQuote } from './shell-quote.js';
+import { shellQuote } from '../../shell-quote.js';
 
 /**
  * SLURM job arrays: many staged runs (a sweep's points) submitted with one sbatch. Element i of

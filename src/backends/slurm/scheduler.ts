@@ -2,7 +2,7 @@ import { formatDuration } from '../../config/resources.js';
 import type { Resources } from '../../config/resources.js';
 import type { JobStatus } from '../types.js';
 import { OOM_REASON, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
-import { shellQuote } from './shell-quote.js';
+import { shellQuote } from '../../shell-quote.js';
 
 /**
  * SLURM as a scheduler: the batch script, the commands that submit, inspect and cancel a job,

@@ -17,7 +17,7 @@ import { exportImage } from '../../images/export.js';
 import { ensureLocalImage } from '../../images/local.js';
 import { dockerAuth, registryHost } from '../../images/registry.js';
 import { batchScript, isGoneJobError, jobName, sbatchRefusal, SUBMIT_SCRIPT } from './scheduler.js';
-import { shellQuote } from './shell-quote.js';
+import { shellQuote } from '../../shell-quote.js';
 import { ARRAY_CANCEL_SCRIPT, ARRAY_CLEANUP_SCRIPT, ARRAY_SUBMIT_SCRIPT, arrayJobName, arrayScript, CANCELLED_MARK, isArrayElement } from './job-array.js';
 import { archiveSources } from '../sources-archive.js';
 import { stageClusterData, storeLargeOutputs, type ClusterDataOptions } from './data-cache.js';

@@ -4,7 +4,7 @@ import type { ClientChannel, FileEntryWithStats, SFTPWrapper } from 'ssh2';
 import { backendUnavailable, RepriseError } from '../../errors.js';
 import { openRoute, type Ssh2Client } from './ssh-connect.js';
 import { describeTarget, type SshTarget } from './ssh-target.js';
-import { shellCommand } from './shell-quote.js';
+import { shellCommand } from '../../shell-quote.js';
 
 export interface ExecResult {
   code: number;

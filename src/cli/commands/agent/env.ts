@@ -1,6 +1,6 @@
 import { BaseCommand } from '../../base-command.js';
 import { temporalCliEnv } from '../../../client/agent.js';
-import { shellQuote } from '../../../backends/slurm/shell-quote.js';
+import { shellQuote } from '../../../shell-quote.js';
 
 export default class AgentEnv extends BaseCommand {
   static override summary = "Print the TEMPORAL_* variables that let Temporal's own tools (the temporal CLI, SDK scripts) reach this agent.";

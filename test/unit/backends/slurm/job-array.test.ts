@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { charliecloud } from '../../../../src/backends/slurm/container-runtime.js';
 import { ARRAY_CANCEL_SCRIPT, ARRAY_CLEANUP_SCRIPT, ARRAY_SUBMIT_SCRIPT, arrayJobName, arrayScript, isArrayElement } from '../../../../src/backends/slurm/job-array.js';
 import { batchScript, jobStatusFrom, sbatchRefusal, splitBatchStatus } from '../../../../src/backends/slurm/scheduler.js';
-import { shellCommand } from '../../../../src/backends/slurm/shell-quote.js';
+import { shellCommand } from '../../../../src/shell-quote.js';
 
 let dir: string;
 beforeEach(() => {

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { shellCommand } from '../../../../src/backends/slurm/shell-quote.js';
+import { shellCommand } from '../../../../src/shell-quote.js';
 import { batchScript, jobStatusFrom, parseScontrol, sbatchRefusal, splitBatchStatus, type StatusSections } from '../../../../src/backends/slurm/scheduler.js';
 
 const runDir = '/home/alice/.reprise/runs/r1';

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { shellCommand, shellQuote } from '../../../../src/backends/slurm/shell-quote.js';
+import { shellCommand, shellQuote } from '../../src/shell-quote.js';
 
 const nasty = ['', 'plain', 'two words', "it's", "''", '"double"', '$HOME', '`id`', '$(id)', 'a\nb', '*', '; rm -rf /', '\\', '-n', "'; echo pwned; '", 'tab\there', 'ünï©ødé'];
 
