@@ -1,6 +1,6 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { LabClient } from '../client/labs.js';
-import { launch, rerunRequest } from '../cli/launch.js';
+import { rerunRequest, startRunOn } from '../client/launch.js';
 import { notFound, RepriseError } from '../errors.js';
 import { readRecord } from '../project/history.js';
 import { ownLive, recordedRun, type ApiDeps } from './read-api.js';
@@ -34,8 +34,8 @@ export function addActionRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       const entry = await recordedRun(project.root, runId);
       if (!entry) throw notFound(`no recorded run ${runId} in this project`);
       const { record } = await readRecord(project.root, entry);
-      const outcome = await launch(client.env, { ...rerunRequest(project, record, c.req.valid('json').backend, true), json: true });
-      return c.json({ id: outcome.runId, state: 'queued' }, 200);
+      const rerunId = await startRunOn(client, rerunRequest(project, record, c.req.valid('json').backend));
+      return c.json({ id: rerunId, state: 'queued' }, 200);
     },
   );
   app.openapi(

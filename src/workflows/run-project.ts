@@ -15,6 +15,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import type { FinishInput, Placement, RunInput, RunProgress, RunResult, Target } from '../activities/types.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
+import { ExitCode } from '../errors.js';
 import { slotsWorkflowId } from './names.js';
 import { grantSignal, releaseSignal } from './slots.js';
 
@@ -87,7 +88,9 @@ export async function runProject(input: RunInput): Promise<RunResult> {
       sources,
       image,
       handle,
-      status: cancelled ? { ...status, reason: 'cancelled by user' } : status,
+      // A cancel is the user's, not the job's: recorded as the CLI exits on it (130) on every
+      // backend, not as whatever the backend's kill left (docker kill: 137, scancel: 130).
+      status: cancelled ? { ...status, exitCode: ExitCode.cancelled, reason: 'cancelled by user' } : status,
       state,
       ...(collected?.skipped.length ? { skippedOutputs: collected.skipped } : {}),
       ...(target.pool ? { placement: { pool: target.pool, trail } } : {}),
@@ -99,13 +102,13 @@ export async function runProject(input: RunInput): Promise<RunResult> {
       : (await Promise.all([finishing.record(finish), finishing.cleanup(run, handle)]))[0];
     if (run.team) await finishing.cleanup(run, handle);
     progress.state = state;
-    progress.exitCode = status.exitCode;
+    progress.exitCode = finish.status.exitCode;
     progress.reason = finish.status.reason;
     progress.commit = commit;
     return {
       runId: input.runId,
       state,
-      exitCode: status.exitCode ?? (state === 'succeeded' ? 0 : 1),
+      exitCode: finish.status.exitCode ?? (state === 'succeeded' ? 0 : 1),
       reason: finish.status.reason,
       commit,
       ...(recoveredBranch ? { recoveredBranch } : {}),

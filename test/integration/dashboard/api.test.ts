@@ -1,11 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { stat } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { RunClient } from '../../../src/client/runs.js';
 import { readEnv } from '../../../src/config/env.js';
 import { DashboardAuth, dashboardKey } from '../../../src/dashboard/auth.js';
-import { dashboardApp } from '../../../src/dashboard/server.js';
+import { createDashboard, dashboardApp } from '../../../src/dashboard/server.js';
+import { liveLogFollowers } from '../../../src/dashboard/log-stream.js';
 import type { RunInput } from '../../../src/activities/types.js';
 import { makeProject, git, tempDir } from '../../helpers/project.js';
 import { startTemporal } from '../../helpers/temporal.js';
@@ -210,6 +213,30 @@ describe('the dashboard API, against its OpenAPI document', () => {
     expect((await call('GET', `/login?token=${token}`)).status).toBe(303);
     expect((await call('GET', `/login?token=${token}`)).status).toBe(401);
     expect((await call('POST', `/api/runs/${fakeRunId(0)}/rerun`, { headers: { cookie, origin: ORIGIN, 'x-csrf-token': csrf }, body: { backend: 'no such/backend' }, route: '/api/runs/{runId}/rerun' })).status).toBe(400);
+  });
+
+  it('stops following a live run\'s log when its reader leaves (counted on the server)', async () => {
+    // No worker polls this queue: the run stays running, so only the reader leaving ends its follower.
+    const live = fakeRunId(100_004);
+    await client.start(runInput(live, project.root), project.spec.id);
+    const server = createDashboard(project, client, { auth });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const before = liveLogFollowers();
+      const req = httpRequest({ host: '127.0.0.1', port, path: `/api/runs/${live}/log/stream`, headers: { host: `127.0.0.1:${port}` } });
+      const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => req.on('response', resolve).on('error', reject).end());
+      expect(res.statusCode).toBe(200);
+      await vi.waitFor(() => expect(liveLogFollowers()).toBe(before + 1), { timeout: 30_000, interval: 50 });
+      res.destroy();
+      req.destroy();
+      // The reader left: its follower stops (before the fix it followed until the run ended).
+      await vi.waitFor(() => expect(liveLogFollowers()).toBe(before), { timeout: 30_000, interval: 50 });
+      expect((await client.handle(live).describe()).status.name).toBe('RUNNING');
+    } finally {
+      server.close();
+      await client.handle(live).terminate();
+    }
   });
 
   it('beyond loopback, reading needs the login too', async () => {
