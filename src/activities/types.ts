@@ -209,7 +209,12 @@ export interface FinishInput {
   skippedOutputs?: SkippedOutput[];
   /** On a pool: every placement tried, the last one where the run ran. */
   placement?: { pool: string; trail: Placement[] };
+  /** When the workflow saw the run queued, submitted and collected (workflow time), for the record's timeline. */
+  times?: { queuedAt: string; submittedAt: string; collectedAt: string };
 }
+
+/** awaitJob's answer: the job's end, and each reason it waited for (the record's timeline). */
+export type AwaitedStatus = JobStatus & { waited?: { at: string; reason: string }[] };
 
 export interface RunProgress {
   runId: string;

@@ -112,6 +112,7 @@ const finishInput = z
     state: z.enum(['succeeded', 'failed', 'cancelled']),
     skippedOutputs: z.array(z.object({ path: text }).passthrough()).optional(),
     placement: z.object({ pool: backendName, trail: z.array(z.object({ backend: backendName }).passthrough()) }).strict().optional(),
+    times: z.object({ queuedAt: text, submittedAt: text, collectedAt: text }).strict().optional(),
   })
   .strict();
 

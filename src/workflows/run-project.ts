@@ -55,6 +55,9 @@ export async function runProject(input: RunInput): Promise<RunResult> {
 
   progress.handle = handle;
   progress.state = 'submitted';
+  // Workflow time (deterministic on replay): when the run was queued and its job submitted.
+  const queuedAt = workflowInfo().runStartTime.toISOString();
+  const submittedAt = new Date().toISOString();
   let status: JobStatus;
   let cancelled = false;
   try {
@@ -82,6 +85,7 @@ export async function runProject(input: RunInput): Promise<RunResult> {
     progress.state = 'collecting';
     // Older histories' collect returned nothing: `?.` keeps them replayable.
     const collected = run.team ? undefined : await transfer.collect(run, handle);
+    const times = { queuedAt, submittedAt, collectedAt: new Date().toISOString() };
     const state = cancelled ? 'cancelled' : status.phase === 'exited' && status.exitCode === 0 ? 'succeeded' : 'failed';
     const finish: FinishInput = {
       input: run,
@@ -94,6 +98,7 @@ export async function runProject(input: RunInput): Promise<RunResult> {
       state,
       ...(collected?.skipped.length ? { skippedOutputs: collected.skipped } : {}),
       ...(target.pool ? { placement: { pool: target.pool, trail } } : {}),
+      times,
     };
     // Outputs and log are collected: removing the job can go on while the run is recorded. A team
     // run collects and publishes in one step (any worker may take it), then removes the job.

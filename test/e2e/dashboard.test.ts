@@ -191,6 +191,32 @@ describe('reprise dashboard', () => {
     await page.locator('#log', { hasText: 'point 1' }).waitFor({ timeout: 30_000 });
   });
 
+  it('shows a run\'s timeline, resources, source diff against its parent run, environment diff against a chosen run, and data', async () => {
+    await writeFile(join(root, 'code/hello.sh'), 'echo changed > output/o.txt; echo hello again\n');
+    const r = await cli.run(['run', '--cpus', '1', '--', 'sh', 'code/hello.sh'], root);
+    expect(r.code, r.stderr).toBe(0);
+    const runId = ((await getJson('/api/feed')).body[0] as { runId: string }).runId;
+    await page.goto('about:blank');
+    await page.goto(`${base}/#/runs/${runId}`);
+    await page.locator('#timeline li').last().waitFor({ timeout: 30_000 });
+    const states = (await page.locator('#timeline li strong').allTextContents());
+    expect(states.filter((s) => s !== 'pending')).toEqual(['queued', 'submitted', 'running', 'exited', 'collected', 'recorded']);
+    expect(await page.locator('#core-hours').textContent()).toMatch(/cpus asked × wall time/);
+    expect(await page.locator('#gpu-hours').textContent()).toBe('none asked');
+    await page.locator('#source-diff').click();
+    await page.locator('#diff', { hasText: '+echo changed > output/o.txt; echo hello again' }).waitFor({ timeout: 30_000 });
+    await page.locator('#env-against').fill(firstRun);
+    await page.locator('#env-diff').click();
+    await page.locator('#env-result', { hasText: `No package differs between ${firstRun} and ${runId}` }).waitFor({ timeout: 30_000 });
+    await page.locator('#env-against').fill('run-zzzzzzzzzzzz');
+    await page.locator('#env-diff').click();
+    await page.getByRole('alert').filter({ hasText: 'no recorded run run-zzzzzzzzzzzz' }).waitFor({ timeout: 30_000 });
+    expect(await page.locator('#data-none').textContent()).toBe('No tracked data read or written.');
+    expect(await axeViolations()).toEqual([]);
+    await page.screenshot({ path: artifactPath('dashboard-run-details.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+
   it('reads on a phone-wide screen without a serious accessibility violation', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${base}/#/?state=succeeded`);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { stat } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -113,7 +113,7 @@ describe('the dashboard API, against its OpenAPI document', () => {
       [
         '/api/activity', '/api/feed', '/api/labs', '/api/labs/{labId}', '/api/labs/{labId}/images/{name}', '/api/labs/{labId}/stop', '/api/project', '/api/runs', '/api/runs/{runId}',
         '/api/runs/{runId}/cancel', '/api/runs/{runId}/log', '/api/runs/{runId}/log/stream', '/api/runs/{runId}/output', '/api/runs/{runId}/rerun', '/api/session',
-        '/api/sweeps/{sweepId}', '/api/sweeps/{sweepId}/cancel', '/login',
+        '/api/sweeps/{sweepId}', '/api/sweeps/{sweepId}/cancel', '/login', '/api/runs/{runId}/source-diff', '/api/runs/{runId}/env-diff',
       ].sort(),
     );
     for (const [path, ops] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(ops)) if (path.startsWith('/api/') && path !== '/api/session') expect(Object.keys(op.responses), `${method} ${path}`).toContain('403');
@@ -160,6 +160,53 @@ describe('the dashboard API, against its OpenAPI document', () => {
     // Only what the record lists, from the record's commit: not the project's other files.
     expect((await call('GET', `/api/runs/${runId}/output?path=output/../.reprise/project.yaml`, { route: '/api/runs/{runId}/output' })).status).toBe(404);
     expect((await call('GET', `/api/runs/${runId}/output?path=.reprise/project.yaml`, { route: '/api/runs/{runId}/output' })).status).toBe(400);
+  });
+
+  it('shows a run\'s timeline, resources and parent; diffs its sources against the parent or a chosen run', async () => {
+    const run = await call('GET', `/api/runs/${fakeRunId(5)}`, { route: '/api/runs/{runId}' });
+    // Recorded before timelines: only its start and finish, said so.
+    expect(run.body).toMatchObject({
+      parentRun: fakeRunId(4),
+      timeline: { complete: false, entries: [{ state: 'running' }, { state: 'exited' }] },
+      usage: { wallSeconds: 0, coreHours: 0 },
+    });
+    expect((await call('GET', `/api/runs/${fakeRunId(0)}`, { route: '/api/runs/{runId}' })).body.parentRun).toBeUndefined();
+
+    const other = await makeProject({ name: 'dashdiff' });
+    await writeFile(join(other.root, 'code/fit.py'), 'print(1)\n');
+    git(other.root, 'add', '-A');
+    git(other.root, 'commit', '-qm', 'v1');
+    const v1 = git(other.root, 'rev-parse', 'HEAD').trim();
+    await writeFile(join(other.root, 'code/fit.py'), 'print(2)\n');
+    git(other.root, 'commit', '-qam', 'v2');
+    const v2 = git(other.root, 'rev-parse', 'HEAD').trim();
+    writeRunHistory(other.root, 3, other.spec, [v1, v2, v2]);
+    const diffApp = dashboardApp(other, client, { auth });
+    const get = async (path: string) => {
+      const res = await diffApp.fetch(new Request(`http://${HOST}${path}`, { headers: { host: HOST } }));
+      const body = (await res.json()) as Record<string, unknown>;
+      const schema = doc.paths[path.split('?')[0]!.replace(/run-[a-z2-7]+/, '{runId}')]!.get!.responses[String(res.status)]!.content!['application/json']!.schema;
+      expect(conforms(doc, schema, body)).toEqual([]);
+      return { status: res.status, body };
+    };
+    const diff = await get(`/api/runs/${fakeRunId(1)}/source-diff`);
+    expect(diff.body).toMatchObject({ runId: fakeRunId(1), against: fakeRunId(0), from: v1, to: v2, truncated: false });
+    expect(diff.body.diff).toContain('-print(1)\n+print(2)');
+    expect((await get(`/api/runs/${fakeRunId(2)}/source-diff`)).body).toMatchObject({ against: fakeRunId(1), diff: '' });
+    expect((await get(`/api/runs/${fakeRunId(2)}/source-diff?against=${fakeRunId(0)}`)).body.diff).toContain('+print(2)');
+    const first = await get(`/api/runs/${fakeRunId(0)}/source-diff`);
+    expect(first).toEqual({ status: 404, body: { error: `run ${fakeRunId(0)} has no earlier run on this branch to compare with; choose one with ?against=RUN` } });
+    expect((await get(`/api/runs/${fakeRunId(1)}/source-diff?against=${fakeRunId(100_005)}`)).status).toBe(404);
+    expect((await get(`/api/runs/${fakeRunId(1)}/source-diff?against=nope`)).status).toBe(400);
+  });
+
+  it('diffs environment locks as `reprise env diff` does; a run recorded without a lock is 404', async () => {
+    const noLock = await call('GET', `/api/runs/${fakeRunId(3)}/env-diff`, { route: '/api/runs/{runId}/env-diff' });
+    expect(noLock.status).toBe(404);
+    expect(noLock.body.error).toMatch(/has no environment lock/);
+    expect((await call('GET', `/api/runs/${fakeRunId(0)}/env-diff`, { route: '/api/runs/{runId}/env-diff' })).status).toBe(404);
+    expect((await call('GET', `/api/runs/${fakeRunId(3)}/env-diff?against=x`, { route: '/api/runs/{runId}/env-diff' })).status).toBe(400);
+    expect((await call('GET', `/api/runs/${fakeRunId(3)}/source-diff`, { route: '/api/runs/{runId}/source-diff' })).body).toMatchObject({ against: fakeRunId(2), diff: '' });
   });
 
   it('answers 404 for an unknown run, sweep or lab, and for another project\'s live run', async () => {
