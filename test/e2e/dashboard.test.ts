@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -189,6 +189,43 @@ describe('reprise dashboard', () => {
     await page.screenshot({ path: artifactPath('dashboard-sweep.png'), fullPage: true });
     await page.locator('#grid a').first().click();
     await page.locator('#log', { hasText: 'point 1' }).waitFor({ timeout: 30_000 });
+  });
+
+  it('verifies a run from the page: the new run says, per output, that it is the same', async () => {
+    await page.goto('about:blank');
+    await page.goto(`${base}/#/runs/${firstRun}`);
+    await page.locator('#out-h').waitFor({ timeout: 30_000 });
+    await page.locator('#verify').click();
+    await page.waitForFunction((first) => /#\/runs\/run-/.test(location.hash) && !location.hash.endsWith(first), firstRun, { timeout: 30_000 });
+    await page.locator('#verification tbody tr').nth(1).waitFor({ timeout: 180_000 });
+    expect(await page.locator('#verification tbody tr').allTextContents()).toEqual(['output/o.txtsame', 'output/plot.pngsame']);
+    const verifyId = decodeURIComponent(new URL(page.url()).hash.split('/').pop()!);
+    expect((await getJson(`/api/runs/${verifyId}`)).body).toMatchObject({ rerunOf: firstRun, state: 'succeeded', verification: { identical: true } });
+    expect(await axeViolations()).toEqual([]);
+  });
+
+  it('retries a sweep\'s failed points from its page, as `reprise sweep retry` does', async () => {
+    const r = await cli.run(['sweep', '--param', 'n=1,2', '--', 'sh', '-c', 'echo try {n}; test {n} != 2'], root);
+    expect(r.code).toBe(1);
+    const sweepId = sweepIdOf(r);
+    await page.goto(`${base}/#/sweeps/${sweepId}`);
+    await page.locator('#retry').click();
+    await page.waitForFunction((first) => /#\/sweeps\/sweep-/.test(location.hash) && !location.hash.endsWith(first), sweepId, { timeout: 30_000 });
+    const retryId = decodeURIComponent(new URL(page.url()).hash.split('/').pop()!);
+    // The page polls the live sweep until it is recorded (the original's "failed" showed until the new one loaded).
+    await page.locator('h1', { hasText: retryId }).waitFor({ timeout: 30_000 });
+    await vi.waitFor(async () => expect((await getJson(`/api/sweeps/${retryId}`)).body).toMatchObject({ recorded: true }), { timeout: 180_000, interval: 500 });
+    await page.locator('#grid tbody tr', { hasText: /^12failed1run-/ }).waitFor({ timeout: 30_000 });
+    const rows = await page.locator('#grid tbody tr').allTextContents();
+    // Point 0 carried over as it succeeded; point 1 ran again (and failed again).
+    expect(rows).toEqual([expect.stringMatching(/^01succeeded0run-/), expect.stringMatching(/^12failed1run-/)]);
+    const retried = (await getJson(`/api/sweeps/${retryId}`)).body as unknown as { recorded: boolean; points: { runId: string }[] };
+    const original = (await getJson(`/api/sweeps/${sweepId}`)).body as unknown as { points: { runId: string }[] };
+    expect(retried.recorded).toBe(true);
+    expect(retried.points[0]!.runId).toBe(original.points[0]!.runId);
+    expect(retried.points[1]!.runId).not.toBe(original.points[1]!.runId);
+    await page.screenshot({ path: artifactPath('dashboard-sweep-retry.png'), fullPage: true });
+    expect(await axeViolations()).toEqual([]);
   });
 
   it('shows a run\'s timeline, resources, source diff against its parent run, environment diff against a chosen run, and data', async () => {

@@ -77,7 +77,8 @@ function Actions({ run, session }: { run: RunView; session?: Session }) {
       {run.recorded && (
         <form onSubmit={(e) => (e.preventDefault(), doing(act(`/api/runs/${id}/rerun`, backend ? { backend } : {}), (newId) => (location.hash = `#/runs/${newId}`)))}>
           <label>Backend <input id="rerun-backend" value={backend} onInput={(e) => setBackend((e.currentTarget as HTMLInputElement).value)} placeholder={typeof run.backend === 'object' ? run.backend.name : ''} size={12} /></label>{' '}
-          <button type="submit" id="rerun">Rerun (and verify its outputs)</button>
+          <button type="submit" id="rerun">Rerun</button>{' '}
+          <button type="button" id="verify" onClick={() => doing(act(`/api/runs/${id}/verify`, backend ? { backend } : {}), (newId) => (location.hash = `#/runs/${newId}`))}>Verify (rerun and compare outputs)</button>
         </form>
       )}
       <p role="status">{message}</p>
@@ -113,6 +114,16 @@ export function RunPage({ runId, session }: { runId: string; session?: Session }
         <section aria-labelledby="out-h">
           <h2 id="out-h">Outputs</h2>
           <Outputs run={r} />
+        </section>
+      )}
+      {r?.verification && (
+        <section aria-labelledby="verify-h">
+          <h2 id="verify-h">Verification against {r.rerunOf}</h2>
+          <table id="verification">
+            <caption class="sr">Each output compared with the original run's</caption>
+            <thead><tr><th scope="col">Output</th><th scope="col">Verdict</th></tr></thead>
+            <tbody>{r.verification.files.map((f) => <tr key={f.path}><td>{f.path}</td><td class={f.verdict === 'same' ? 'state succeeded' : 'state failed'}>{f.verdict}</td></tr>)}</tbody>
+          </table>
         </section>
       )}
       {r && <Placement run={r} />}

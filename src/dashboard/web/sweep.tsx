@@ -7,6 +7,7 @@ import { usePolled } from './hooks.js';
 export function SweepPage({ sweepId, session }: { sweepId: string; session?: Session }) {
   const sweep = usePolled(() => getJson<SweepView>(`/api/sweeps/${encodeURIComponent(sweepId)}`), sweepId, 2000, (s) => !s.recorded);
   const [message, setMessage] = useState('');
+  const [backend, setBackend] = useState('');
   const s = sweep.data;
   const names = Object.keys(s?.params ?? {});
   return (
@@ -25,6 +26,19 @@ export function SweepPage({ sweepId, session }: { sweepId: string; session?: Ses
               <button type="button" onClick={() => act(`/api/sweeps/${encodeURIComponent(sweepId)}/cancel`).then((r) => setMessage(`${r.id}: ${r.state}`), (e: Error) => setMessage(e.message))}>Cancel sweep</button>{' '}
               <span role="status">{message}</span>
             </p>
+          )}
+          {session?.loggedIn && s.recorded && s.points.some((p) => p.state !== 'succeeded') && (
+            <form
+              onSubmit={(e) => {
+                e.preventDefault();
+                setMessage('working…');
+                act(`/api/sweeps/${encodeURIComponent(sweepId)}/retry`, backend ? { backend } : {}).then((r) => (location.hash = `#/sweeps/${r.id}`), (err: Error) => setMessage(err.message));
+              }}
+            >
+              <label>Backend <input id="retry-backend" value={backend} onInput={(e) => setBackend((e.currentTarget as HTMLInputElement).value)} size={12} /></label>{' '}
+              <button type="submit" id="retry">Retry the points that did not succeed</button>{' '}
+              <span role="status">{message}</span>
+            </form>
           )}
           <div class="scroll">
             <table id="grid">

@@ -113,7 +113,7 @@ describe('the dashboard API, against its OpenAPI document', () => {
       [
         '/api/activity', '/api/feed', '/api/labs', '/api/labs/{labId}', '/api/labs/{labId}/images/{name}', '/api/labs/{labId}/stop', '/api/project', '/api/runs', '/api/runs/{runId}',
         '/api/runs/{runId}/cancel', '/api/runs/{runId}/log', '/api/runs/{runId}/log/stream', '/api/runs/{runId}/output', '/api/runs/{runId}/rerun', '/api/session',
-        '/api/sweeps/{sweepId}', '/api/sweeps/{sweepId}/cancel', '/login', '/api/runs/{runId}/source-diff', '/api/runs/{runId}/env-diff',
+        '/api/sweeps/{sweepId}', '/api/sweeps/{sweepId}/cancel', '/login', '/api/runs/{runId}/source-diff', '/api/runs/{runId}/env-diff', '/api/runs/{runId}/verify', '/api/sweeps/{sweepId}/retry',
       ].sort(),
     );
     for (const [path, ops] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(ops)) if (path.startsWith('/api/') && path !== '/api/session') expect(Object.keys(op.responses), `${method} ${path}`).toContain('403');
@@ -227,6 +227,12 @@ describe('the dashboard API, against its OpenAPI document', () => {
     expect((await call('POST', '/api/sweeps/sweep-zzzzzzzzzzzz/cancel', { headers: write, route: '/api/sweeps/{sweepId}/cancel' })).status).toBe(404);
     expect((await call('POST', '/api/labs/lab-zzzzzzzzzzzz/stop', { headers: write, route: '/api/labs/{labId}/stop' })).status).toBe(404);
     expect((await call('POST', `/api/runs/${fakeRunId(100_002)}/rerun`, { headers: write, body: {}, route: '/api/runs/{runId}/rerun' })).status).toBe(404);
+    expect((await call('POST', `/api/runs/${fakeRunId(100_002)}/verify`, { headers: write, body: {}, route: '/api/runs/{runId}/verify' })).status).toBe(404);
+    const noSweep = await call('POST', '/api/sweeps/sweep-zzzzzzzzzzzz/retry', { headers: write, body: {}, route: '/api/sweeps/{sweepId}/retry' });
+    expect(noSweep).toMatchObject({ status: 404, body: { error: 'no recorded sweep sweep-zzzzzzzzzzzz in this project' } });
+    expect((await call('POST', '/api/sweeps/sweep-zzzzzzzzzzzz/retry', { headers: { cookie, origin: ORIGIN }, body: {}, route: '/api/sweeps/{sweepId}/retry' })).status).toBe(403);
+    expect((await call('POST', `/api/runs/${fakeRunId(0)}/verify`, { headers: { origin: ORIGIN }, body: {}, route: '/api/runs/{runId}/verify' })).status).toBe(401);
+    expect((await call('POST', `/api/runs/${fakeRunId(0)}/verify`, { headers: write, body: { backend: 'no such/backend' }, route: '/api/runs/{runId}/verify' })).status).toBe(400);
     await client.handle(other).terminate();
   });
 
