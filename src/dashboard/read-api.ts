@@ -10,7 +10,7 @@ import { labView, readLabImage, readLabs } from '../project/lab-history.js';
 import type { Project } from '../project/layout.js';
 import { activityPage } from './activity.js';
 import { streamRunLog } from './log-stream.js';
-import { envDiff, noParent, parentRun, runUsage, sourceDiff, timelineOf } from './run-details.js';
+import { envDiff, noParent, parentRun, runUsage, sourceDiff, timelineOf, withMetric } from './run-details.js';
 import { jsonRoute, rawRoute } from './routes.js';
 import * as s from './schemas.js';
 
@@ -154,13 +154,15 @@ export function addReadRoutes(app: OpenAPIHono, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    jsonRoute({ method: 'get', path: '/api/sweeps/{sweepId}', summary: "A sweep's grid: each point's parameters, state and exit code", request: { params: s.SweepIdParam }, response: s.SweepView, errors: [400, 401, 404] }),
+    jsonRoute({ method: 'get', path: '/api/sweeps/{sweepId}', summary: "A sweep's grid: each point's parameters, state, exit code and, asked for, a metric from a JSON output", request: { params: s.SweepIdParam, query: s.SweepQuery }, response: s.SweepView, errors: [400, 401, 404] }),
     async (c) => {
       const { sweepId } = c.req.valid('param');
+      const { metric, key } = c.req.valid('query');
       const recorded = await readSweepRecord(project.root, sweepId).catch(() => undefined);
       if (recorded?.record.sweepId === sweepId) {
         const r = recorded.record;
-        return c.json({ sweepId, recorded: true, state: r.state, template: r.template, params: r.params, points: r.points }, 200);
+        const points = metric ? await withMetric(project.root, r.points, metric, key ?? '') : r.points;
+        return c.json({ sweepId, recorded: true, state: r.state, template: r.template, params: r.params, points }, 200);
       }
       const progress = (await ownLive(deps, sweepId)) ? await client.sweepProgress(sweepId) : undefined;
       if (!progress) throw notFound(`no sweep ${sweepId} in this project`);
@@ -168,7 +170,8 @@ export function addReadRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       const template = (desc.memo?.command as string[] | undefined) ?? [];
       const params: Record<string, string[]> = {};
       for (const p of progress.points) for (const [k, v] of Object.entries(p.params)) if (!(params[k] ??= []).includes(v)) params[k]!.push(v);
-      return c.json({ sweepId, recorded: false, state: progress.state, template, params, points: progress.points }, 200);
+      const points = metric ? await withMetric(project.root, progress.points, metric, key ?? '') : progress.points;
+      return c.json({ sweepId, recorded: false, state: progress.state, template, params, points }, 200);
     },
   );
   app.openapi(jsonRoute({ method: 'get', path: '/api/labs', summary: 'Lab sessions recorded on the current branch', response: s.LabSummary.array(), errors: [401] }), async (c) =>

@@ -54,3 +54,28 @@ export async function envDiff(root: string, a: string, b: string): Promise<{ a: 
 }
 
 export const noParent = (runId: string) => notFound(`run ${runId} has no earlier run on this branch to compare with; choose one with ?against=RUN`);
+
+type Metric = number | string | boolean | null;
+
+/**
+ * Each recorded point with `metric`: the value at `key` (dot-separated; empty: the whole value)
+ * in its JSON output `file`, read from the point's record commit; null when it has none.
+ */
+export async function withMetric<P extends { commit?: string }>(root: string, points: P[], file: string, key: string): Promise<(P & { metric?: Metric })[]> {
+  const git = new Git(root);
+  return Promise.all(
+    points.map(async (p) => {
+      if (!p.commit) return p;
+      const text = await git.tryRun(['show', `${p.commit}:${file}`]);
+      let value: unknown;
+      try {
+        value = text === undefined ? undefined : JSON.parse(text);
+      } catch {
+        value = undefined;
+      }
+      for (const k of key ? key.split('.') : []) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[k] : undefined;
+      const metric: Metric = typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean' ? value : null;
+      return { ...p, metric };
+    }),
+  );
+}

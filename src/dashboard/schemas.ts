@@ -148,8 +148,14 @@ export const SweepPoint = z
     exitCode: z.number().optional(),
     backend: z.string().optional(),
     commit: z.string().optional(),
+    metric: z.union([z.number(), z.string(), z.boolean(), z.null()]).optional().openapi({ description: 'the chosen metric of this point (null: its output has no such value)' }),
   })
   .openapi('SweepPoint');
+/** A metric of each point: a key path in a JSON output file, as `output/result.json` and `scores.f1`. */
+export const SweepQuery = z.object({
+  metric: z.string().regex(/^output\/(?!.*\.\.)[^\0]+\.json$/).max(1000).optional().openapi({ param: { name: 'metric', in: 'query' }, example: 'output/result.json' }),
+  key: z.string().regex(/^[^\0]+$/).max(200).optional().openapi({ param: { name: 'key', in: 'query' }, example: 'scores.f1' }),
+});
 export const SweepView = z
   .object({ sweepId: z.string(), recorded: z.boolean(), state: z.string(), template: z.array(z.string()), params: z.record(z.array(z.string())), points: z.array(SweepPoint) })
   .openapi('Sweep');

@@ -228,6 +228,26 @@ describe('reprise dashboard', () => {
     expect(await axeViolations()).toEqual([]);
   });
 
+  it('shows a metric from each point\'s JSON output as a sortable column of the sweep grid', async () => {
+    await writeFile(join(root, 'code/metric.sh'), 'printf \'{"scores": {"f1": %s}}\' "$1" > output/result.json\n');
+    const r = await cli.run(['sweep', '--param', 'n=3,1,2', '--', 'sh', 'code/metric.sh', '{n}'], root);
+    expect(r.code, r.stderr).toBe(0);
+    const sweepId = sweepIdOf(r);
+    await page.goto(`${base}/#/sweeps/${sweepId}`);
+    await page.locator('#metric-file').fill('output/result.json');
+    await page.locator('#metric-key').fill('scores.f1');
+    await page.locator('#metric-show').click();
+    await page.locator('#grid td.metric', { hasText: '3' }).waitFor({ timeout: 30_000 });
+    expect(await page.locator('#grid td.metric').allTextContents()).toEqual(['3', '1', '2']);
+    await page.locator('#metric-sort').click();
+    expect(await page.locator('#grid td.metric').allTextContents()).toEqual(['1', '2', '3']);
+    await page.locator('#metric-sort').click();
+    expect(await page.locator('#grid td.metric').allTextContents()).toEqual(['3', '2', '1']);
+    expect(await page.locator('#grid th[aria-sort]').getAttribute('aria-sort')).toBe('descending');
+    expect(await axeViolations()).toEqual([]);
+    await page.screenshot({ path: artifactPath('dashboard-sweep-metric.png'), fullPage: true });
+  });
+
   it('shows a run\'s timeline, resources, source diff against its parent run, environment diff against a chosen run, and data', async () => {
     await writeFile(join(root, 'code/hello.sh'), 'echo changed > output/o.txt; echo hello again\n');
     const r = await cli.run(['run', '--cpus', '1', '--', 'sh', 'code/hello.sh'], root);

@@ -217,6 +217,9 @@ describe('the dashboard API, against its OpenAPI document', () => {
     expect((await call('GET', `/api/runs/${other}/log/stream`, { route: '/api/runs/{runId}/log/stream' })).status).toBe(404);
     expect((await call('GET', '/api/runs/run-zzzzzzzzzzzz', { route: '/api/runs/{runId}' })).status).toBe(404);
     expect((await call('GET', '/api/sweeps/sweep-zzzzzzzzzzzz', { route: '/api/sweeps/{sweepId}' })).status).toBe(404);
+    // A metric comes from a JSON file under output/, never from elsewhere in the project.
+    expect((await call('GET', '/api/sweeps/sweep-zzzzzzzzzzzz?metric=output/../.reprise/x.json', { route: '/api/sweeps/{sweepId}' })).status).toBe(400);
+    expect((await call('GET', '/api/sweeps/sweep-zzzzzzzzzzzz?metric=.reprise/project.json', { route: '/api/sweeps/{sweepId}' })).status).toBe(400);
     expect((await call('GET', '/api/labs/lab-zzzzzzzzzzzz', { route: '/api/labs/{labId}' })).status).toBe(404);
     expect((await call('GET', '/api/labs/lab-zzzzzzzzzzzz/images/a.png', { route: '/api/labs/{labId}/images/{name}' })).status).toBe(404);
     expect((await call('GET', '/api/runs/not-an-id')).status).toBe(404);
