@@ -21,6 +21,13 @@ export default tseslint.config(
     languageOptions: { globals: { URL: 'readonly', console: 'readonly', process: 'readonly' } },
   },
   {
+    // The dashboard is a client like the CLI: it shares the CLI's code through src/client and below, never src/cli.
+    files: ['src/dashboard/**/*.ts', 'src/dashboard/**/*.tsx'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{ group: ['**/cli/*'], message: 'The dashboard depends on lower layers only: move what both need into src/client.' }] }],
+    },
+  },
+  {
     // Workflows must stay deterministic: no Node builtins, no I/O, no wall clock.
     files: ['src/workflows/**/*.ts'],
     rules: {

@@ -28,7 +28,7 @@ import { currentBranch, digestFile, digestTree, exportSources, extractFiles, log
 import { findKeyedRun, keyPartsAt, neverReused, runKey, type KeyedRun } from '../project/run-key.js';
 import { Git } from '../project/git.js';
 import type { SweepRecord } from '../project/sweep-record.js';
-import type { FinalState, RunData, RunRecord } from '../project/run-record.js';
+import type { FinalState, RunData, RunRecord, TimelineEntry } from '../project/run-record.js';
 import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
 import { PublishedProject, PublishRefused } from '../project/published.js';
 import type { SkippedOutput } from '../project/tar-members.js';
@@ -47,6 +47,7 @@ import {
   STORED_OUTPUTS,
   DATA_STAGED,
   type AwaitDetails,
+  type AwaitedStatus,
   type FinishInput,
   type PreparedImage,
   type PreparedSources,
@@ -145,7 +146,7 @@ export function createActivities(deps: ActivityDeps) {
    * Wait for the job to end: poll its status, copy its log to the run's log file, heartbeat.
    * On retry it re-reads the log from the start, so the file is rewritten, never duplicated.
    */
-  async function awaitJobStatus(input: RunInput, handle: JobHandle): Promise<JobStatus> {
+  async function awaitJobStatus(input: RunInput, handle: JobHandle): Promise<AwaitedStatus> {
     const ctx = Context.current();
     const { backend } = await backendFor(input.backend);
     const logFile = join(runDir(input.runId), JOB_LOG);
@@ -155,6 +156,7 @@ export function createActivities(deps: ActivityDeps) {
     const tail = new LogTail();
     let phase = 'pending';
     let waiting: string | undefined;
+    const waited: { at: string; reason: string }[] = [];
     const details = (): AwaitDetails => ({ phase, ...(waiting ? { waiting } : {}), log: tail.details() });
     const logCopy = backend
       .logs(handle)
@@ -166,6 +168,7 @@ export function createActivities(deps: ActivityDeps) {
       const status = await withHeartbeat(() => backend.status(handle), details);
       phase = status.phase;
       waiting = status.phase === 'pending' ? status.reason : undefined;
+      if (waiting && waiting !== waited.at(-1)?.reason) waited.push({ at: new Date().toISOString(), reason: waiting });
       ctx.heartbeat(details());
       if (status.never) {
         // Waiting would be forever: remove the job and fail the run with the scheduler's words.
@@ -178,7 +181,7 @@ export function createActivities(deps: ActivityDeps) {
         await Promise.race([logCopy, ctx.sleep(5000)]);
         ctx.heartbeat(details());
         log(input).info({ phase: status.phase, exitCode: status.exitCode, reason: status.reason }, 'job ended');
-        return status;
+        return waited.length ? { ...status, waited } : status;
       }
       await ctx.sleep(delay); // rejects with CancelledFailure when the workflow cancels us
     }
@@ -236,6 +239,7 @@ export function createActivities(deps: ActivityDeps) {
       outputs: await digestTree(outputsDir, 'output'),
       ...(f.skippedOutputs?.length ? { skippedOutputs: f.skippedOutputs } : {}),
       ...(secretNames(f.handle).length ? { secrets: secretNames(f.handle) } : {}),
+      ...(f.times ? { timeline: timelineOf(f, startedAt, finishedAt, now) } : {}),
       log: await digestFile(logFile, `.reprise/activity/${f.input.runId}.log`),
     };
     return { record, files: lock === undefined ? [] : [{ path: LOCK_FILE, content: lock }] };
@@ -458,7 +462,7 @@ export function createActivities(deps: ActivityDeps) {
       }, { transient: true });
     },
 
-    async awaitJob(input: RunInput, handle: JobHandle): Promise<JobStatus> {
+    async awaitJob(input: RunInput, handle: JobHandle): Promise<AwaitedStatus> {
       seen(input);
       return guard(() => awaitJobStatus(input, handle), { transient: true });
     },
@@ -730,6 +734,24 @@ export function createActivities(deps: ActivityDeps) {
 /** The secrets a job was given, as its submit named them in the handle (names only). */
 const secretNames = (handle: JobHandle | undefined): string[] =>
   Array.isArray(handle?.secrets) ? handle.secrets.filter((n): n is string => typeof n === 'string') : [];
+/**
+ * The record's timeline: the workflow's own times (queued, submitted, collected), each reason
+ * the job waited, and the backend's (running, exited), in the order a run passes them.
+ */
+function timelineOf(f: FinishInput, startedAt: string, finishedAt: string, recordedAt: string): TimelineEntry[] {
+  const { queuedAt, submittedAt, collectedAt } = f.times!;
+  const waited = (f.status as AwaitedStatus).waited ?? [];
+  return [
+    { state: 'queued', at: queuedAt },
+    { state: 'submitted', at: submittedAt },
+    ...waited.map((w): TimelineEntry => ({ state: 'pending', at: w.at, reason: w.reason })),
+    // A job cancelled before it started never ran.
+    ...(f.status.startedAt ? [{ state: 'running', at: startedAt } as const] : []),
+    { state: 'exited', at: finishedAt },
+    { state: 'collected', at: collectedAt },
+    { state: 'recorded', at: recordedAt },
+  ];
+}
 
 /** Backends report times in their own precision (Docker: nanoseconds); records use ISO-8601 ms. */
 const isoTime = (t: string | undefined) => (t && !Number.isNaN(Date.parse(t)) ? new Date(t).toISOString() : undefined);

@@ -216,7 +216,12 @@ export interface FinishInput {
   /** A reused run: the run whose outputs and log it records, and the key they share (known: not computed again). */
   reusedFrom?: string;
   key?: string;
+  /** When the workflow saw the run queued, submitted and collected (workflow time), for the record's timeline. */
+  times?: { queuedAt: string; submittedAt: string; collectedAt: string };
 }
+
+/** awaitJob's answer: the job's end, and each reason it waited for (the record's timeline). */
+export type AwaitedStatus = JobStatus & { waited?: { at: string; reason: string }[] };
 
 export interface RunProgress {
   runId: string;

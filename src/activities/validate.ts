@@ -116,6 +116,7 @@ const finishInput = z
     skippedOutputs: z.array(z.object({ path: text }).passthrough()).optional(),
     placement: z.object({ pool: backendName, trail: z.array(z.object({ backend: backendName }).passthrough()) }).strict().optional(),
     reusedFrom: id.optional(),
+    times: z.object({ queuedAt: text, submittedAt: text, collectedAt: text }).strict().optional(),
   })
   .strict();
 const keyedRun = z.object({ key: z.string().regex(/^sha256:[0-9a-f]{64}$/), runId: id, commit, exitCode: z.number().int() }).strict();

@@ -10,7 +10,8 @@ import { badInput, ExitCode } from '../errors.js';
 import { labToken } from '../lab/token.js';
 import { openTunnel, type Tunnel } from './lab-tunnel.js';
 import type { JobHandle } from '../backends/types.js';
-import { lastBuildStep, StepProgress } from './progress.js';
+import { StepProgress } from './progress.js';
+import { lastBuildStep } from '../client/follow.js';
 import { openBrowserPrivately } from './open-browser.js';
 
 export interface AttachOptions {

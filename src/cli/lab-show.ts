@@ -1,46 +1,4 @@
-import { findLab, readLabSession, type LabSummary } from '../project/lab-history.js';
-import type { LabExecution, LabFileChange, LabRecord } from '../project/lab-record.js';
-
-export interface LabView {
-  kind: 'lab';
-  labId: string;
-  state: string;
-  reason?: string;
-  backend: LabRecord['backend'];
-  sourceCommit: string;
-  image: LabRecord['image'];
-  labImage: LabRecord['labImage'];
-  startedAt: string;
-  lastAt: string;
-  commits: string[];
-  files: LabFileChange[];
-  executions: LabExecution[];
-  /** What the session's checkpoints refused to bring back (links, special files, limits), each path once. */
-  skippedOutputs: { path: string; why: string }[];
-}
-
-/** A recorded lab session, all its checkpoints together: every file change and executed cell, oldest first. */
-export async function labView(root: string, idOrPrefix: string): Promise<LabView> {
-  const summary: LabSummary = await findLab(root, idOrPrefix);
-  const records = await readLabSession(root, summary);
-  const last = records.at(-1)!;
-  return {
-    kind: 'lab',
-    labId: summary.labId,
-    state: last.state,
-    ...(last.reason ? { reason: last.reason } : {}),
-    backend: last.backend,
-    sourceCommit: last.sourceCommit,
-    image: last.image,
-    labImage: last.labImage,
-    startedAt: last.startedAt,
-    lastAt: last.at,
-    commits: [...summary.commits].reverse(),
-    files: records.flatMap((r) => r.files),
-    executions: records.flatMap((r) => r.executions),
-    skippedOutputs: [...new Map(records.flatMap((r) => r.skippedOutputs ?? []).map((o) => [o.path, o])).values()],
-  };
-}
+import type { LabView } from '../project/lab-history.js';
 
 const firstLines = (text: string, n: number) => {
   const lines = text.trimEnd().split('\n');

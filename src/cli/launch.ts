@@ -1,28 +1,17 @@
-import type { RunInput, RunResult, TeamRun } from '../activities/types.js';
-import { assertTeamEnv, assertWorkerServes, publishRunInputs } from '../client/team.js';
-import { StepProgress, TransferBar } from './progress.js';
-import { RunClient, newRunId } from '../client/runs.js';
+import type { RunResult } from '../activities/types.js';
+import { followRun } from '../client/follow.js';
+import { planRun, startRun, type RunRequest } from '../client/launch.js';
+import { RunClient } from '../client/runs.js';
+import type { TeamProgress } from '../client/team.js';
 import type { RepriseEnv } from '../config/env.js';
-import { loadUserConfig, resolveBackend, DEFAULT_BACKEND } from '../config/user-config.js';
 import { ExitCode } from '../errors.js';
-import type { Project } from '../project/layout.js';
-import { followRun } from './follow.js';
-import type { Resources } from '../config/resources.js';
-import type { RunRecord } from '../project/run-record.js';
 import { BaseCommand } from './base-command.js';
+import { terminalObserver } from './follow-progress.js';
+import { StepProgress, TransferBar } from './progress.js';
 
-export interface LaunchRequest {
-  project: Project;
-  command: string[];
-  /** Where in the project the command starts ('' or absent: the root). */
-  workdir?: string;
-  backend?: string;
-  resources: Resources;
+export interface LaunchRequest extends RunRequest {
   detach: boolean;
   json: boolean;
-  rerun?: RunInput['rerun'];
-  /** Record an identical succeeded run instead of executing, when there is one (never for reruns). */
-  reuse?: boolean;
 }
 
 export interface LaunchOutcome {
@@ -31,42 +20,17 @@ export interface LaunchOutcome {
   exitCode: number;
 }
 
-/** A rerun: the recorded command, resources, source commit and image digest; the backend may differ. */
-export function rerunRequest(project: Project, record: RunRecord, backend: string | undefined, detach: boolean): Omit<LaunchRequest, 'json'> {
-  return {
-    project,
-    command: record.command,
-    workdir: record.workdir,
-    backend: backend ?? record.backend.name,
-    resources: record.resources,
-    detach,
-    rerun: { runId: record.runId, sourceCommit: record.sourceCommit, imageDigest: record.image.digest, imageReference: record.image.reference },
-  };
-}
-
 /** Start a run as a workflow; attached runs stream output and end with the job's exit code. */
 export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<LaunchOutcome> {
-  if (env.team) assertTeamEnv(env);
-  const name = req.backend ?? req.project.spec.backend ?? DEFAULT_BACKEND;
-  // Team mode: backends are the workers' (the queue's pollers say whether one serves it).
-  const where = env.team ? `${name} (team, ${env.temporalAddress})` : describeBackend(resolveBackend(await loadUserConfig(env.home), name));
-  const input: RunInput = {
-    runId: newRunId(),
-    projectRoot: env.team ? '' : req.project.root,
-    backend: name,
-    command: req.command,
-    workdir: req.workdir || undefined,
-    resources: req.resources,
-    rerun: req.rerun,
-    ...(req.reuse && !req.rerun ? { reuse: true } : {}),
-  };
+  const { input, where } = await planRun(env, req);
   const client = await RunClient.connect(env, { start: true });
   try {
-    if (env.team) {
-      await assertWorkerServes(client.temporal, env, name);
-      input.team = await publishTeamInputs(env, req);
+    const publishing = teamProgress(req.json);
+    try {
+      await startRun(client, req, input, publishing);
+    } finally {
+      publishing.stop();
     }
-    await client.start(input, req.project.spec.id);
     if (req.detach) return { runId: input.runId, exitCode: ExitCode.ok };
     // A run that may be reused says which it is once it knows: one line either way.
     if (!req.json && !input.reuse) process.stderr.write(`run ${input.runId} on ${where}\n`);
@@ -77,14 +41,16 @@ export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<Launc
       void client.cancel(input.runId).catch(() => undefined);
     };
     process.on('SIGINT', onInterrupt);
+    const observer = terminalObserver(!req.json);
     try {
-      const result = await followRun(client, input.runId, {
+      const result = (await followRun(client, input.runId, {
         write: (text) => (req.json ? process.stderr.write(text) : process.stdout.write(text)),
-        showBuild: !req.json,
+        observer,
         projectRoot: req.project.root,
-      });
+      }))!;
       return { runId: input.runId, result, exitCode: exitCodeOf(result) };
     } finally {
+      observer.stop();
       process.off('SIGINT', onInterrupt);
     }
   } finally {
@@ -92,28 +58,24 @@ export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<Launc
   }
 }
 
-const describeBackend = (b: { name: string; config: { kind: string } }) => `${b.name} (${b.config.kind})`;
-
-/** Sync the project to its remote and build and push the image, with progress on stderr. */
-async function publishTeamInputs(env: RepriseEnv, req: LaunchRequest): Promise<TeamRun> {
-  const progress = new StepProgress('building image', !req.json);
-  const transfer = new TransferBar(!req.json);
-  try {
-    return await publishRunInputs(env, req.project.root, {
-      rerun: req.rerun,
-      onBuild: (p) => progress.update(p.step, p.totalSteps, p.line),
-      onTransfer: (p) => {
-        progress.stop();
-        transfer.update(p);
-      },
-      onSynced: (remote, branch, pushed) => {
-        if (!req.json && pushed) process.stderr.write(`synced ${branch} with ${remote}\n`);
-      },
-    });
-  } finally {
-    progress.stop();
-    transfer.stop();
-  }
+/** A team run's sync, build and image push, with progress on stderr; `stop()` ends the bars once it is published. */
+function teamProgress(json: boolean): TeamProgress & { stop(): void } {
+  const progress = new StepProgress('building image', !json);
+  const transfer = new TransferBar(!json);
+  return {
+    onBuild: (p) => progress.update(p.step, p.totalSteps, p.line),
+    onTransfer: (p) => {
+      progress.stop();
+      transfer.update(p);
+    },
+    onSynced: (remote, branch, pushed) => {
+      if (!json && pushed) process.stderr.write(`synced ${branch} with ${remote}\n`);
+    },
+    stop: () => {
+      progress.stop();
+      transfer.stop();
+    },
+  };
 }
 
 function exitCodeOf(result: RunResult): number {

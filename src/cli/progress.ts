@@ -32,13 +32,6 @@ export class StepProgress {
   }
 }
 
-/** The last "Step N/M : ..." of a docker build log. */
-export function lastBuildStep(log: string): { step: number; total: number; text: string } | undefined {
-  const matches = [...log.matchAll(/^Step (\d+)\/(\d+) : (.*)$/gm)];
-  const m = matches.at(-1);
-  return m ? { step: Number(m[1]), total: Number(m[2]), text: m[3]! } : undefined;
-}
-
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 
 /** Image transfer progress on stderr: a bar in MiB on a TTY, a line when each transfer starts and ends otherwise. */

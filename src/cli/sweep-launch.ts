@@ -1,7 +1,8 @@
 import type { SweepInput, SweepPointResult, SweepResult } from '../activities/types.js';
 import { newWorkflowId, RunClient } from '../client/runs.js';
 import type { RepriseEnv } from '../config/env.js';
-import { ExitCode, badInput } from '../errors.js';
+import { ExitCode } from '../errors.js';
+import { assertLocalSweeps } from '../client/sweep-retry.js';
 
 /** Sweep ids are workflow ids: "sweep-" + 12 base32 characters. */
 export const newSweepId = () => newWorkflowId('sweep');
@@ -26,7 +27,7 @@ export function sweepExitCode(result: SweepResult): number {
  * Ctrl-C cancels the sweep (every running point is stopped and recorded as cancelled).
  */
 export async function launchSweep(env: RepriseEnv, input: SweepInput, options: { detach: boolean; json: boolean }): Promise<SweepResult | undefined> {
-  if (env.team) throw badInput('sweeps run on the local agent only for now; unset REPRISE_TEAM to sweep, or launch the points with reprise run');
+  assertLocalSweeps(env);
   const client = await RunClient.connect(env, { start: true });
   try {
     await client.startSweep(input);

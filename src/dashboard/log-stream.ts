@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { followRun } from '../client/follow.js';
 import type { RunClient } from '../client/runs.js';
-import { followRun } from '../cli/follow.js';
 import { errorMessage } from '../errors.js';
 import { findRun, readRecord } from '../project/history.js';
 import type { Project } from '../project/layout.js';
@@ -9,6 +9,10 @@ import type { Project } from '../project/layout.js';
 /** Bytes of log a slow reader may have queued before newer output is dropped (with a marker saying how much). */
 export const MAX_QUEUED = 1 << 20;
 const CHUNK = 64 * 1024;
+
+let followers = 0;
+/** How many live runs' logs are being followed for readers now (each reader that leaves stops its follower). */
+export const liveLogFollowers = () => followers;
 
 /**
  * A run's log as server-sent events: `log` events (JSON strings) with the same text
@@ -44,10 +48,18 @@ export function streamRunLog(c: Context, project: Project, client: RunClient, ru
       }
       send('log', JSON.stringify(s));
     };
-    const end = await followRun(client, runId, { write, showBuild: false, projectRoot: project.root }).then(
-      (result) => ({ state: result.state, exitCode: result.exitCode }),
-      (err: unknown) => ({ state: 'failed', error: errorMessage(err) }),
-    );
+    // The browser leaving (tab closed, page changed) aborts the stream: the follower stops with it.
+    const left = new AbortController();
+    stream.onAbort(() => left.abort());
+    if (stream.aborted) left.abort();
+    followers++;
+    const end = await followRun(client, runId, { write, projectRoot: project.root, signal: left.signal })
+      .then(
+        (result) => result && { state: result.state, exitCode: result.exitCode },
+        (err: unknown) => ({ state: 'failed', error: errorMessage(err) }),
+      )
+      .finally(() => followers--);
+    if (!end) return;
     await chain;
     await stream.writeSSE({ event: 'end', data: JSON.stringify(end) });
   });

@@ -3,14 +3,14 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { JOB_LOG } from '../activities/types.js';
 import { readRunLog, type RunClient } from '../client/runs.js';
-import { labView } from '../cli/lab-show.js';
 import { notFound } from '../errors.js';
 import { compareOutputs } from '../project/compare.js';
 import { findRun, readFeed, readRecord, readSweepRecord } from '../project/history.js';
-import { readLabImage, readLabs } from '../project/lab-history.js';
+import { labView, readLabImage, readLabs } from '../project/lab-history.js';
 import type { Project } from '../project/layout.js';
 import { activityPage } from './activity.js';
 import { streamRunLog } from './log-stream.js';
+import { envDiff, noParent, parentRun, runUsage, sourceDiff, timelineOf, withMetric } from './run-details.js';
 import { jsonRoute, rawRoute } from './routes.js';
 import * as s from './schemas.js';
 
@@ -72,11 +72,47 @@ export function addReadRoutes(app: OpenAPIHono, deps: ApiDeps): void {
         const { record } = await readRecord(project.root, entry);
         const original = record.rerunOf ? await recordedRun(project.root, record.rerunOf) : undefined;
         const verification = original ? compareOutputs((await readRecord(project.root, original)).record.outputs, record.outputs) : undefined;
-        return c.json({ recorded: true, ...record, commit: entry.commit, ...(verification ? { verification } : {}) }, 200);
+        const parent = await parentRun(project.root, runId);
+        return c.json(
+          {
+            recorded: true,
+            ...record,
+            commit: entry.commit,
+            timeline: timelineOf(record),
+            usage: runUsage(record),
+            ...(parent ? { parentRun: parent } : {}),
+            ...(verification ? { verification } : {}),
+          },
+          200,
+        );
       }
       const progress = (await ownLive(deps, runId)) ? await client.progress(runId) : undefined;
       if (!progress) throw notFound(`no run ${runId} in this project`);
       return c.json({ recorded: false, ...progress }, 200);
+    },
+  );
+  /** Two recorded runs of this project: the one asked for and the one to compare it with (404 for either unknown). */
+  const pair = async (runId: string, against: string | undefined) => {
+    const entry = await recordedRun(project.root, runId);
+    if (!entry) throw notFound(`no recorded run ${runId} in this project`);
+    const other = against ?? (await parentRun(project.root, runId));
+    if (!other) throw noParent(runId);
+    const otherEntry = await recordedRun(project.root, other);
+    if (!otherEntry) throw notFound(`no recorded run ${other} in this project`);
+    return [(await readRecord(project.root, otherEntry)).record, (await readRecord(project.root, entry)).record] as const;
+  };
+  app.openapi(
+    jsonRoute({ method: 'get', path: '/api/runs/{runId}/source-diff', summary: "What changed in the sources from another recorded run's source commit (default: the run before it) to this run's", request: { params: s.RunIdParam, query: s.AgainstQuery }, response: s.SourceDiff, errors: [400, 401, 404] }),
+    async (c) => {
+      const [from, to] = await pair(c.req.valid('param').runId, c.req.valid('query').against);
+      return c.json({ runId: to.runId, against: from.runId, from: from.sourceCommit, to: to.sourceCommit, ...(await sourceDiff(project.root, from, to)) }, 200);
+    },
+  );
+  app.openapi(
+    jsonRoute({ method: 'get', path: '/api/runs/{runId}/env-diff', summary: 'The packages that differ between the environment locks of another recorded run (default: the run before it) and this run (as `reprise env diff`)', request: { params: s.RunIdParam, query: s.AgainstQuery }, response: s.EnvDiff, errors: [400, 401, 404] }),
+    async (c) => {
+      const [from, to] = await pair(c.req.valid('param').runId, c.req.valid('query').against);
+      return c.json(await envDiff(project.root, from.runId, to.runId), 200);
     },
   );
   app.openapi(
@@ -118,13 +154,15 @@ export function addReadRoutes(app: OpenAPIHono, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    jsonRoute({ method: 'get', path: '/api/sweeps/{sweepId}', summary: "A sweep's grid: each point's parameters, state and exit code", request: { params: s.SweepIdParam }, response: s.SweepView, errors: [400, 401, 404] }),
+    jsonRoute({ method: 'get', path: '/api/sweeps/{sweepId}', summary: "A sweep's grid: each point's parameters, state, exit code and, asked for, a metric from a JSON output", request: { params: s.SweepIdParam, query: s.SweepQuery }, response: s.SweepView, errors: [400, 401, 404] }),
     async (c) => {
       const { sweepId } = c.req.valid('param');
+      const { metric, key } = c.req.valid('query');
       const recorded = await readSweepRecord(project.root, sweepId).catch(() => undefined);
       if (recorded?.record.sweepId === sweepId) {
         const r = recorded.record;
-        return c.json({ sweepId, recorded: true, state: r.state, template: r.template, params: r.params, points: r.points }, 200);
+        const points = metric ? await withMetric(project.root, r.points, metric, key ?? '') : r.points;
+        return c.json({ sweepId, recorded: true, state: r.state, template: r.template, params: r.params, points }, 200);
       }
       const progress = (await ownLive(deps, sweepId)) ? await client.sweepProgress(sweepId) : undefined;
       if (!progress) throw notFound(`no sweep ${sweepId} in this project`);
@@ -132,7 +170,8 @@ export function addReadRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       const template = (desc.memo?.command as string[] | undefined) ?? [];
       const params: Record<string, string[]> = {};
       for (const p of progress.points) for (const [k, v] of Object.entries(p.params)) if (!(params[k] ??= []).includes(v)) params[k]!.push(v);
-      return c.json({ sweepId, recorded: false, state: progress.state, template, params, points: progress.points }, 200);
+      const points = metric ? await withMetric(project.root, progress.points, metric, key ?? '') : progress.points;
+      return c.json({ sweepId, recorded: false, state: progress.state, template, params, points }, 200);
     },
   );
   app.openapi(jsonRoute({ method: 'get', path: '/api/labs', summary: 'Lab sessions recorded on the current branch', response: s.LabSummary.array(), errors: [401] }), async (c) =>

@@ -7,7 +7,7 @@ const ERRORS = {
   401: 'a write, or any read on a non-loopback dashboard, needs a session: open the login URL `reprise dashboard` printed',
   403: 'a foreign Host (DNS rebinding), a foreign Origin or a missing CSRF token',
   404: 'no such run, sweep or lab in this project',
-  409: 'the run, sweep or lab is not running',
+  409: 'nothing to act on: the run, sweep or lab is not running, or every point of the sweep succeeded',
 } as const;
 
 type Request = NonNullable<RouteConfig['request']>;

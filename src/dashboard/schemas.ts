@@ -86,6 +86,24 @@ export const LiveRun = z
   .openapi('LiveRun');
 
 const FileDigest = z.object({ path: z.string(), sha256: z.string(), size: z.number() });
+const DataRef = z.object({ path: z.string(), md5: z.string(), size: z.number() }).openapi('DataRef');
+const TimelineEntry = z.object({ state: z.string(), at: z.string(), reason: z.string().optional() }).openapi('TimelineEntry');
+
+/** Another recorded run to compare with (default: the run recorded before it). */
+export const AgainstQuery = z.object({ against: z.string().regex(/^run-[a-z2-7]+$/).optional().openapi({ param: { name: 'against', in: 'query' }, example: 'run-abcdefgh2345' }) });
+export const SourceDiff = z
+  .object({ runId: z.string(), against: z.string(), from: z.string(), to: z.string(), diff: z.string(), truncated: z.boolean() })
+  .openapi('SourceDiff');
+export type SourceDiff = z.infer<typeof SourceDiff>;
+export const EnvDiff = z
+  .object({
+    a: z.string(),
+    b: z.string(),
+    base: z.object({ from: z.string(), to: z.string() }).optional(),
+    packages: z.array(z.object({ manager: z.string(), name: z.string(), change: z.string(), from: z.string().optional(), to: z.string().optional() })),
+  })
+  .openapi('EnvDiff');
+export type EnvDiff = z.infer<typeof EnvDiff>;
 /** A recorded run (its JSON record and commit) or a live one (its progress); other record fields pass through. */
 export const RunView = z
   .object({
@@ -100,8 +118,24 @@ export const RunView = z
     image: z.object({ digest: z.string().optional(), tag: z.string().optional(), reference: z.string().optional() }).optional(),
     resources: z.record(z.number()).optional(),
     outputs: z.array(FileDigest).optional(),
+    reason: z.string().optional(),
+    startedAt: z.string().optional(),
+    finishedAt: z.string().optional(),
+    rerunOf: z.string().optional(),
+    reusedFrom: z.string().optional(),
+    worker: z.string().optional(),
+    environmentLock: z.object({ path: z.string(), sha256: z.string() }).optional(),
+    placement: z
+      .object({ pool: z.string(), trail: z.array(z.object({ backend: z.string(), jobId: z.string().optional(), outcome: z.string(), reason: z.string().optional(), at: z.string() })) })
+      .optional(),
+    data: z.object({ inputs: z.array(DataRef), outputs: z.array(DataRef) }).optional(),
+    timeline: z.object({ entries: z.array(TimelineEntry), complete: z.boolean().openapi({ description: 'false for runs recorded before timelines: only the start and finish are known' }) }).optional(),
+    usage: z
+      .object({ wallSeconds: z.number(), coreHours: z.number().optional().openapi({ description: 'asked cpus × wall time' }), gpuHours: z.number().optional().openapi({ description: 'asked gpus × wall time' }) })
+      .optional(),
+    parentRun: z.string().optional().openapi({ description: 'the run recorded just before this one on the branch' }),
+    verification: z.object({ identical: z.boolean(), files: z.array(z.object({ path: z.string(), verdict: z.string() })) }).optional(),
   })
-  
   .openapi('Run');
 export type RunView = z.infer<typeof RunView>;
 
@@ -117,8 +151,14 @@ export const SweepPoint = z
     exitCode: z.number().optional(),
     backend: z.string().optional(),
     commit: z.string().optional(),
+    metric: z.union([z.number(), z.string(), z.boolean(), z.null()]).optional().openapi({ description: 'the chosen metric of this point (null: its output has no such value)' }),
   })
   .openapi('SweepPoint');
+/** A metric of each point: a key path in a JSON output file, as `output/result.json` and `scores.f1`. */
+export const SweepQuery = z.object({
+  metric: z.string().regex(/^output\/(?!.*\.\.)[^\0]+\.json$/).max(1000).optional().openapi({ param: { name: 'metric', in: 'query' }, example: 'output/result.json' }),
+  key: z.string().regex(/^[^\0]+$/).max(200).optional().openapi({ param: { name: 'key', in: 'query' }, example: 'scores.f1' }),
+});
 export const SweepView = z
   .object({ sweepId: z.string(), recorded: z.boolean(), state: z.string(), template: z.array(z.string()), params: z.record(z.array(z.string())), points: z.array(SweepPoint) })
   .openapi('Sweep');

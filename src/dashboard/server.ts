@@ -51,7 +51,7 @@ export interface DashboardOptions {
   assetsDir?: URL;
 }
 
-const ACTION = /^\/api\/(runs|sweeps|labs)\/[a-z]+-[a-z2-7]+\/(cancel|rerun|stop)$/;
+const ACTION = /^\/api\/(runs|sweeps|labs)\/[a-z]+-[a-z2-7]+\/(cancel|rerun|verify|retry|stop)$/;
 const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'app.css': 'text/css; charset=utf-8' };
 const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 

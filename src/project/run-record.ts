@@ -32,6 +32,13 @@ export interface RunData {
 /** The `Reprise-Data` trailer: sha256 of the record's data list as JSON. */
 export const dataDigest = (data: RunData): string => `sha256:${createHash('sha256').update(JSON.stringify(data)).digest('hex')}`;
 
+export interface TimelineEntry {
+  state: 'queued' | 'submitted' | 'pending' | 'running' | 'exited' | 'collected' | 'recorded';
+  at: string;
+  /** pending: why the job waits, in the scheduler's words. */
+  reason?: string;
+}
+
 export interface RunRecord {
   version: 1;
   runId: string;
@@ -67,6 +74,11 @@ export interface RunRecord {
   outputs: FileDigest[];
   /** Tracked data read and large outputs written (absent in runs recorded before datasets). */
   data?: RunData;
+  /**
+   * When the run passed each state, oldest first: queued, submitted, pending (each reason the
+   * scheduler gave), running, exited, collected, recorded (absent in runs recorded before it).
+   */
+  timeline?: TimelineEntry[];
   /** What the job left in output/ that is not collected (links, devices, pipes), and why. */
   skippedOutputs?: { path: string; why: string }[];
   /** The project secrets the job saw at /run/secrets/ (names only, never their content). */

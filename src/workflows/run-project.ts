@@ -16,6 +16,7 @@ import type { Activities } from '../activities/index.js';
 import type { FinishInput, Placement, PreparedImage, PreparedSources, RunInput, RunProgress, RunResult, Target } from '../activities/types.js';
 import type { KeyedRun } from '../project/run-key.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
+import { ExitCode } from '../errors.js';
 import { slotsWorkflowId } from './names.js';
 import { announceEnd } from './notify.js';
 import { grantSignal, releaseSignal } from './slots.js';
@@ -58,6 +59,9 @@ export async function runProject(input: RunInput): Promise<RunResult> {
 
   progress.handle = handle;
   progress.state = 'submitted';
+  // Workflow time (deterministic on replay): when the run was queued and its job submitted.
+  const queuedAt = workflowInfo().runStartTime.toISOString();
+  const submittedAt = new Date().toISOString();
   let status: JobStatus;
   let cancelled = false;
   try {
@@ -85,16 +89,20 @@ export async function runProject(input: RunInput): Promise<RunResult> {
     progress.state = 'collecting';
     // Older histories' collect returned nothing: `?.` keeps them replayable.
     const collected = run.team ? undefined : await transfer.collect(run, handle);
+    const times = { queuedAt, submittedAt, collectedAt: new Date().toISOString() };
     const state = cancelled ? 'cancelled' : status.phase === 'exited' && status.exitCode === 0 ? 'succeeded' : 'failed';
     const finish: FinishInput = {
       input: run,
       sources,
       image,
       handle,
-      status: cancelled ? { ...status, reason: 'cancelled by user' } : status,
+      // A cancel is the user's, not the job's: recorded as the CLI exits on it (130) on every
+      // backend, not as whatever the backend's kill left (docker kill: 137, scancel: 130).
+      status: cancelled ? { ...status, exitCode: ExitCode.cancelled, reason: 'cancelled by user' } : status,
       state,
       ...(collected?.skipped.length ? { skippedOutputs: collected.skipped } : {}),
       ...(target.pool ? { placement: { pool: target.pool, trail } } : {}),
+      times,
     };
     // Outputs and log are collected: removing the job can go on while the run is recorded. A team
     // run collects and publishes in one step (any worker may take it), then removes the job.
@@ -105,13 +113,13 @@ export async function runProject(input: RunInput): Promise<RunResult> {
     // A sweep's points are told as one, by their sweep.
     if (!run.sweep) await announceEnd({ kind: 'run', id: input.runId, commit, projectRoot: run.projectRoot, ...(run.team ? { team: run.team } : {}) });
     progress.state = state;
-    progress.exitCode = status.exitCode;
+    progress.exitCode = finish.status.exitCode;
     progress.reason = finish.status.reason;
     progress.commit = commit;
     return {
       runId: input.runId,
       state,
-      exitCode: status.exitCode ?? (state === 'succeeded' ? 0 : 1),
+      exitCode: finish.status.exitCode ?? (state === 'succeeded' ? 0 : 1),
       reason: finish.status.reason,
       commit,
       ...(recoveredBranch ? { recoveredBranch } : {}),

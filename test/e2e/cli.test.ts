@@ -122,7 +122,7 @@ describe('a user session with the built CLI', () => {
     expect(followed.stdout).toBe('tick\n');
     expect(containersOf(runId)).toEqual([]);
     const [entry] = await cli.json<Feed[]>(['log'], root);
-    expect(entry).toMatchObject({ runId, state: 'cancelled' });
+    expect(entry).toMatchObject({ runId, state: 'cancelled', exitCode: 130 });
   });
 
   it('Ctrl-C on an attached run cancels it and records it as cancelled', async () => {
@@ -137,7 +137,7 @@ describe('a user session with the built CLI', () => {
     expect(r.code).toBe(130);
     expect(r.stderr).toContain('cancelling');
     const [entry] = await cli.json<Feed[]>(['log'], root);
-    expect(entry!.state).toBe('cancelled');
+    expect(entry).toMatchObject({ state: 'cancelled', exitCode: 130 });
   });
 
   it('rerun executes the recorded source and image and links to the original', async () => {

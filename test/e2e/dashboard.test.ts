@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -157,8 +157,8 @@ describe('reprise dashboard', () => {
     await page.locator('#log', { hasText: 'started' }).waitFor({ timeout: 120_000 });
     await page.locator('#cancel').click();
     await page.locator('#run-state', { hasText: 'cancelled' }).waitFor({ timeout: 120_000 });
-    // The container is killed (SIGKILL): the record holds 137, as after `reprise cancel` (the CLI's own exit is 130).
-    expect((await getJson(`/api/runs/${runId}`)).body).toMatchObject({ recorded: true, state: 'cancelled', exitCode: 137 });
+    // The container is killed (SIGKILL, 137), yet a cancel is recorded as the CLI exits on it: 130.
+    expect((await getJson(`/api/runs/${runId}`)).body).toMatchObject({ recorded: true, state: 'cancelled', exitCode: 130 });
     await page.screenshot({ path: artifactPath('dashboard-cancelled.png'), fullPage: true });
   });
 
@@ -189,6 +189,89 @@ describe('reprise dashboard', () => {
     await page.screenshot({ path: artifactPath('dashboard-sweep.png'), fullPage: true });
     await page.locator('#grid a').first().click();
     await page.locator('#log', { hasText: 'point 1' }).waitFor({ timeout: 30_000 });
+  });
+
+  it('verifies a run from the page: the new run says, per output, that it is the same', async () => {
+    await page.goto('about:blank');
+    await page.goto(`${base}/#/runs/${firstRun}`);
+    await page.locator('#out-h').waitFor({ timeout: 30_000 });
+    await page.locator('#verify').click();
+    await page.waitForFunction((first) => /#\/runs\/run-/.test(location.hash) && !location.hash.endsWith(first), firstRun, { timeout: 30_000 });
+    await page.locator('#verification tbody tr').nth(1).waitFor({ timeout: 180_000 });
+    expect(await page.locator('#verification tbody tr').allTextContents()).toEqual(['output/o.txtsame', 'output/plot.pngsame']);
+    const verifyId = decodeURIComponent(new URL(page.url()).hash.split('/').pop()!);
+    expect((await getJson(`/api/runs/${verifyId}`)).body).toMatchObject({ rerunOf: firstRun, state: 'succeeded', verification: { identical: true } });
+    expect(await axeViolations()).toEqual([]);
+  });
+
+  it('retries a sweep\'s failed points from its page, as `reprise sweep retry` does', async () => {
+    const r = await cli.run(['sweep', '--param', 'n=1,2', '--', 'sh', '-c', 'echo try {n}; test {n} != 2'], root);
+    expect(r.code).toBe(1);
+    const sweepId = sweepIdOf(r);
+    await page.goto(`${base}/#/sweeps/${sweepId}`);
+    await page.locator('#retry').click();
+    await page.waitForFunction((first) => /#\/sweeps\/sweep-/.test(location.hash) && !location.hash.endsWith(first), sweepId, { timeout: 30_000 });
+    const retryId = decodeURIComponent(new URL(page.url()).hash.split('/').pop()!);
+    // The page polls the live sweep until it is recorded (the original's "failed" showed until the new one loaded).
+    await page.locator('h1', { hasText: retryId }).waitFor({ timeout: 30_000 });
+    await vi.waitFor(async () => expect((await getJson(`/api/sweeps/${retryId}`)).body).toMatchObject({ recorded: true }), { timeout: 180_000, interval: 500 });
+    await page.locator('#grid tbody tr', { hasText: /^12failed1run-/ }).waitFor({ timeout: 30_000 });
+    const rows = await page.locator('#grid tbody tr').allTextContents();
+    // Point 0 carried over as it succeeded; point 1 ran again (and failed again).
+    expect(rows).toEqual([expect.stringMatching(/^01succeeded0run-/), expect.stringMatching(/^12failed1run-/)]);
+    const retried = (await getJson(`/api/sweeps/${retryId}`)).body as unknown as { recorded: boolean; points: { runId: string }[] };
+    const original = (await getJson(`/api/sweeps/${sweepId}`)).body as unknown as { points: { runId: string }[] };
+    expect(retried.recorded).toBe(true);
+    expect(retried.points[0]!.runId).toBe(original.points[0]!.runId);
+    expect(retried.points[1]!.runId).not.toBe(original.points[1]!.runId);
+    await page.screenshot({ path: artifactPath('dashboard-sweep-retry.png'), fullPage: true });
+    expect(await axeViolations()).toEqual([]);
+  });
+
+  it('shows a metric from each point\'s JSON output as a sortable column of the sweep grid', async () => {
+    await writeFile(join(root, 'code/metric.sh'), 'printf \'{"scores": {"f1": %s}}\' "$1" > output/result.json\n');
+    const r = await cli.run(['sweep', '--param', 'n=3,1,2', '--', 'sh', 'code/metric.sh', '{n}'], root);
+    expect(r.code, r.stderr).toBe(0);
+    const sweepId = sweepIdOf(r);
+    await page.goto(`${base}/#/sweeps/${sweepId}`);
+    await page.locator('#metric-file').fill('output/result.json');
+    await page.locator('#metric-key').fill('scores.f1');
+    await page.locator('#metric-show').click();
+    await page.locator('#grid td.metric', { hasText: '3' }).waitFor({ timeout: 30_000 });
+    expect(await page.locator('#grid td.metric').allTextContents()).toEqual(['3', '1', '2']);
+    await page.locator('#metric-sort').click();
+    expect(await page.locator('#grid td.metric').allTextContents()).toEqual(['1', '2', '3']);
+    await page.locator('#metric-sort').click();
+    expect(await page.locator('#grid td.metric').allTextContents()).toEqual(['3', '2', '1']);
+    expect(await page.locator('#grid th[aria-sort]').getAttribute('aria-sort')).toBe('descending');
+    expect(await axeViolations()).toEqual([]);
+    await page.screenshot({ path: artifactPath('dashboard-sweep-metric.png'), fullPage: true });
+  });
+
+  it('shows a run\'s timeline, resources, source diff against its parent run, environment diff against a chosen run, and data', async () => {
+    await writeFile(join(root, 'code/hello.sh'), 'echo changed > output/o.txt; echo hello again\n');
+    const r = await cli.run(['run', '--cpus', '1', '--', 'sh', 'code/hello.sh'], root);
+    expect(r.code, r.stderr).toBe(0);
+    const runId = ((await getJson('/api/feed')).body[0] as { runId: string }).runId;
+    await page.goto('about:blank');
+    await page.goto(`${base}/#/runs/${runId}`);
+    await page.locator('#timeline li').last().waitFor({ timeout: 30_000 });
+    const states = (await page.locator('#timeline li strong').allTextContents());
+    expect(states.filter((s) => s !== 'pending')).toEqual(['queued', 'submitted', 'running', 'exited', 'collected', 'recorded']);
+    expect(await page.locator('#core-hours').textContent()).toMatch(/cpus asked × wall time/);
+    expect(await page.locator('#gpu-hours').textContent()).toBe('none asked');
+    await page.locator('#source-diff').click();
+    await page.locator('#diff', { hasText: '+echo changed > output/o.txt; echo hello again' }).waitFor({ timeout: 30_000 });
+    await page.locator('#env-against').fill(firstRun);
+    await page.locator('#env-diff').click();
+    await page.locator('#env-result', { hasText: `No package differs between ${firstRun} and ${runId}` }).waitFor({ timeout: 30_000 });
+    await page.locator('#env-against').fill('run-zzzzzzzzzzzz');
+    await page.locator('#env-diff').click();
+    await page.getByRole('alert').filter({ hasText: 'no recorded run run-zzzzzzzzzzzz' }).waitFor({ timeout: 30_000 });
+    expect(await page.locator('#data-none').textContent()).toBe('No tracked data read or written.');
+    expect(await axeViolations()).toEqual([]);
+    await page.screenshot({ path: artifactPath('dashboard-run-details.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
   });
 
   it('reads on a phone-wide screen without a serious accessibility violation', async () => {

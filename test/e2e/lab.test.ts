@@ -15,7 +15,7 @@ import { artifactPath, launchChromium } from '../helpers/browser.js';
 import { exerciseLab, labCommits, makeLabProject, screenshotLab, startLab, waitFor } from '../helpers/lab.js';
 import { JupyterClient } from '../helpers/jupyter-client.js';
 import { repoState, tempDir } from '../helpers/project.js';
-import type { LabView } from '../../src/cli/lab-show.js';
+import type { LabView } from '../../src/project/lab-history.js';
 
 let cli: Cli;
 let root: string;

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cli, cliEnv, collect, type CliResult } from './cli.js';
 import { tempDir } from './project.js';
 import { JupyterClient } from './jupyter-client.js';
-import type { LabView } from '../../src/cli/lab-show.js';
+import type { LabView } from '../../src/project/lab-history.js';
 
 export interface LabHandle {
   labId: string;

@@ -31,8 +31,9 @@ export const fakeRunId = (i: number) => 'run-' + Array.from(createHash('sha256')
  * `n` recorded runs on the checked-out branch, written as plain git commits (git fast-import:
  * record, log and outputs, the trailers `reprise run` writes), not by running anything. Run i
  * has state failed when i % 10 === 9, backend hpc (slurm) when i is odd; run 0 has a PNG output.
+ * Each ran HEAD's sources unless `sourceCommits[i]` names others.
  */
-export function writeRunHistory(root: string, n: number, project: { name: string; id: string }): RunRecord[] {
+export function writeRunHistory(root: string, n: number, project: { name: string; id: string }, sourceCommits: string[] = []): RunRecord[] {
   const branch = spawnSync('git', ['symbolic-ref', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim();
   const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim();
   const chunks: Buffer[] = [];
@@ -55,7 +56,7 @@ export function writeRunHistory(root: string, n: number, project: { name: string
       state: i % 10 === 9 ? 'failed' : 'succeeded',
       exitCode: i % 10 === 9 ? 1 : 0,
       backend: i % 2 ? { name: 'hpc', kind: 'slurm', jobId: String(1000 + i) } : { name: 'docker', kind: 'docker' },
-      sourceCommit: head,
+      sourceCommit: sourceCommits[i] ?? head,
       image: { digest: `sha256:${'0'.repeat(64)}` },
       environment: 'f'.repeat(64),
       resources: { cpus: 1 },

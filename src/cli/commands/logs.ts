@@ -3,7 +3,8 @@ import { BaseCommand, runIdArg } from '../base-command.js';
 import { RunClient, readRunLog } from '../../client/runs.js';
 import { JOB_LOG } from '../../activities/types.js';
 import { findRun, readRecord } from '../../project/history.js';
-import { followRun } from '../follow.js';
+import { followRun } from '../../client/follow.js';
+import { terminalObserver } from '../follow-progress.js';
 import { LogFollower } from '../../activities/log-tail.js';
 import { resolveRunId } from '../resolve-run.js';
 import { forTerminal } from '../../terminal-text.js';
@@ -28,7 +29,12 @@ export default class Logs extends BaseCommand {
     try {
       const runId = await resolveRunId(project, args.run, client);
       if (flags.follow) {
-        await followRun(client, runId, { write: print, showBuild: true, projectRoot: project.root });
+        const observer = terminalObserver(true);
+        try {
+          await followRun(client, runId, { write: print, observer, projectRoot: project.root });
+        } finally {
+          observer.stop();
+        }
       } else if (this.env.team) {
         // A team run's output so far, as far as its last heartbeat carries it (the whole log is in its record once it ends).
         const seen = await client.awaitDetails(runId);

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { backendFlag, runIdArg } from '../base-command.js';
-import { LaunchCommand, rerunRequest } from '../launch.js';
+import { LaunchCommand } from '../launch.js';
+import { rerunRequest } from '../../client/launch.js';
 import { executedRecord, findRun, readRecord } from '../../project/history.js';
 import type { RunResult } from '../../activities/types.js';
 
@@ -16,6 +17,6 @@ export default class Rerun extends LaunchCommand {
     const { args, flags } = await this.parse(Rerun);
     const project = await this.project();
     const record = await executedRecord(project.root, (await readRecord(project.root, await findRun(project.root, args.run))).record);
-    return this.launchAndReport(rerunRequest(project, record, flags.on, flags.detach));
+    return this.launchAndReport({ ...rerunRequest(project, record, flags.on), detach: flags.detach });
   }
 }

@@ -8,7 +8,8 @@ import { RunClient } from '../../client/runs.js';
 import type { Project } from '../../project/layout.js';
 import { resolveRunId } from '../resolve-run.js';
 import { isLabId } from '../../project/lab-record.js';
-import { labText, labView, type LabView } from '../lab-show.js';
+import { labText } from '../lab-show.js';
+import { labView, type LabView } from '../../project/lab-history.js';
 import { forTerminal } from '../../terminal-text.js';
 import { keyText, keyView, type KeyView } from '../key-show.js';
 

@@ -1,6 +1,7 @@
 import { Args } from '@oclif/core';
 import { BaseCommand, backendFlag, runIdArg } from '../base-command.js';
-import { describeResult, launch, rerunRequest } from '../launch.js';
+import { describeResult, launch } from '../launch.js';
+import { rerunRequest } from '../../client/launch.js';
 import { executedRecord, findRun, readRecord } from '../../project/history.js';
 import { compareOutputs, type OutputComparison } from '../../project/compare.js';
 import { ExitCode } from '../../errors.js';
@@ -17,7 +18,7 @@ export default class Verify extends BaseCommand {
     const { args, flags } = await this.parse(Verify);
     const project = await this.project();
     const original = await executedRecord(project.root, (await readRecord(project.root, await findRun(project.root, args.run))).record);
-    const outcome = await launch(this.env, { ...rerunRequest(project, original, flags.on, false), json: this.jsonEnabled() });
+    const outcome = await launch(this.env, { ...rerunRequest(project, original, flags.on), detach: false, json: this.jsonEnabled() });
     this.note(describeResult(outcome.result!));
     if (outcome.result!.state !== 'succeeded' && original.state === 'succeeded') this.exit(outcome.exitCode);
     // The rerun's record commit is known: read it there rather than walking the feed again.

@@ -1,6 +1,6 @@
-import type { ActionResult, ActivityPage, LabView, RunView, Session, SweepView } from '../schemas.js';
+import type { ActionResult, ActivityPage, EnvDiff, LabView, RunView, Session, SourceDiff, SweepView } from '../schemas.js';
 
-export type { ActivityPage, LabView, RunView, Session, SweepView };
+export type { ActivityPage, EnvDiff, LabView, RunView, Session, SourceDiff, SweepView };
 export interface LiveRun {
   runId: string;
   state: string;

@@ -3,6 +3,7 @@ import { act, getJson, type FileDigest, type RunView, type Session } from './api
 import { bytes, commandText, ext, when } from './format.js';
 import { usePolled } from './hooks.js';
 import { LogView } from './log-view.js';
+import { Data, Environment, Placement, Resources, Source, Timeline } from './run-details.js';
 
 const IMAGES = new Set(['png', 'svg', 'jpg', 'jpeg']);
 const PREVIEWS = new Set(['csv', 'json', 'txt']);
@@ -76,7 +77,8 @@ function Actions({ run, session }: { run: RunView; session?: Session }) {
       {run.recorded && (
         <form onSubmit={(e) => (e.preventDefault(), doing(act(`/api/runs/${id}/rerun`, backend ? { backend } : {}), (newId) => (location.hash = `#/runs/${newId}`)))}>
           <label>Backend <input id="rerun-backend" value={backend} onInput={(e) => setBackend((e.currentTarget as HTMLInputElement).value)} placeholder={typeof run.backend === 'object' ? run.backend.name : ''} size={12} /></label>{' '}
-          <button type="submit" id="rerun">Rerun (and verify its outputs)</button>
+          <button type="submit" id="rerun">Rerun</button>{' '}
+          <button type="button" id="verify" onClick={() => doing(act(`/api/runs/${id}/verify`, backend ? { backend } : {}), (newId) => (location.hash = `#/runs/${newId}`))}>Verify (rerun and compare outputs)</button>
         </form>
       )}
       <p role="status">{message}</p>
@@ -90,24 +92,22 @@ export function RunPage({ runId, session }: { runId: string; session?: Session }
   const run = usePolled(() => getJson<RunView>(`/api/runs/${encodeURIComponent(runId)}`), runId, 2000, (r) => !r.recorded, ended);
   const r = run.data;
   const backend = typeof r?.backend === 'object' ? `${r.backend.name} (${r.backend.kind})${r.backend.jobId ? `, job ${r.backend.jobId}` : ''}` : (r?.backend ?? '');
-  const extra = r as (RunView & { startedAt?: string; finishedAt?: string; rerunOf?: string; reusedFrom?: string; reason?: string; verification?: { identical: boolean; files: { path: string; verdict: string }[] } }) | undefined;
   return (
     <>
       <h1>Run {runId}</h1>
       {run.error && <p role="alert" class="error">{run.error}</p>}
       {r && (
         <dl class="facts">
-          <dt>State</dt><dd id="run-state" class={`state ${r.state}`}>{r.state}{extra?.reason ? ` (${extra.reason})` : ''}</dd>
+          <dt>State</dt><dd id="run-state" class={`state ${r.state}`}>{r.state}{r.reason ? ` (${r.reason})` : ''}</dd>
           <dt>Command</dt><dd><code>{commandText(r.command ?? [])}</code></dd>
           <dt>Backend</dt><dd>{backend}</dd>
           {r.exitCode !== undefined && (<><dt>Exit code</dt><dd id="run-exit">{r.exitCode}</dd></>)}
-          {r.sourceCommit && (<><dt>Source commit</dt><dd><code>{r.sourceCommit}</code></dd></>)}
           {r.image?.digest && (<><dt>Image</dt><dd><code>{r.image.digest}</code>{r.image.reference ? <> · <code>{r.image.reference}</code></> : null}</dd></>)}
-          {r.resources && (<><dt>Resources</dt><dd>{Object.entries(r.resources).map(([k, v]) => `${k} ${v}`).join(', ') || 'defaults'}</dd></>)}
-          {extra?.startedAt && (<><dt>Time</dt><dd>{when(extra.startedAt)} → {when(extra.finishedAt)}</dd></>)}
+          {r.worker && (<><dt>Worker</dt><dd>{r.worker}</dd></>)}
+          {r.startedAt && (<><dt>Time</dt><dd>{when(r.startedAt)} → {when(r.finishedAt)}</dd></>)}
           {r.commit && (<><dt>Recorded in</dt><dd><code>{r.commit}</code></dd></>)}
-          {extra?.reusedFrom && (<><dt>Reused</dt><dd>not executed: the outputs of <a href={`#/runs/${extra.reusedFrom}`}>{extra.reusedFrom}</a> (same key)</dd></>)}
-          {extra?.rerunOf && (<><dt>Rerun of</dt><dd><a href={`#/runs/${extra.rerunOf}`}>{extra.rerunOf}</a>{extra.verification ? (extra.verification.identical ? ': outputs reproduced' : `: NOT reproduced (${extra.verification.files.filter((f) => f.verdict !== 'same').map((f) => `${f.path} ${f.verdict}`).join(', ')})`) : ''}</dd></>)}
+          {r.reusedFrom && (<><dt>Reused</dt><dd>not executed: the outputs of <a href={`#/runs/${r.reusedFrom}`}>{r.reusedFrom}</a> (same key)</dd></>)}
+          {r.rerunOf && (<><dt>Rerun of</dt><dd><a href={`#/runs/${r.rerunOf}`}>{r.rerunOf}</a>{r.verification ? (r.verification.identical ? ': outputs reproduced' : `: NOT reproduced (${r.verification.files.filter((f) => f.verdict !== 'same').map((f) => `${f.path} ${f.verdict}`).join(', ')})`) : ''}</dd></>)}
         </dl>
       )}
       {r && <Actions run={r} session={session} />}
@@ -116,6 +116,26 @@ export function RunPage({ runId, session }: { runId: string; session?: Session }
           <h2 id="out-h">Outputs</h2>
           <Outputs run={r} />
         </section>
+      )}
+      {r?.verification && (
+        <section aria-labelledby="verify-h">
+          <h2 id="verify-h">Verification against {r.rerunOf}</h2>
+          <table id="verification">
+            <caption class="sr">Each output compared with the original run's</caption>
+            <thead><tr><th scope="col">Output</th><th scope="col">Verdict</th></tr></thead>
+            <tbody>{r.verification.files.map((f) => <tr key={f.path}><td>{f.path}</td><td class={f.verdict === 'same' ? 'state succeeded' : 'state failed'}>{f.verdict}</td></tr>)}</tbody>
+          </table>
+        </section>
+      )}
+      {r && <Placement run={r} />}
+      {r?.recorded && (
+        <>
+          <Timeline run={r} />
+          <Resources run={r} />
+          <Source run={r} />
+          <Environment run={r} />
+          <Data run={r} />
+        </>
       )}
       <LogView runId={runId} onEnd={() => setEnded((n) => n + 1)} />
     </>

@@ -1,11 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { stat } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { RunClient } from '../../../src/client/runs.js';
 import { readEnv } from '../../../src/config/env.js';
 import { DashboardAuth, dashboardKey } from '../../../src/dashboard/auth.js';
-import { dashboardApp } from '../../../src/dashboard/server.js';
+import { createDashboard, dashboardApp } from '../../../src/dashboard/server.js';
+import { liveLogFollowers } from '../../../src/dashboard/log-stream.js';
 import type { RunInput } from '../../../src/activities/types.js';
 import { makeProject, git, tempDir } from '../../helpers/project.js';
 import { startTemporal } from '../../helpers/temporal.js';
@@ -110,7 +113,7 @@ describe('the dashboard API, against its OpenAPI document', () => {
       [
         '/api/activity', '/api/feed', '/api/labs', '/api/labs/{labId}', '/api/labs/{labId}/images/{name}', '/api/labs/{labId}/stop', '/api/project', '/api/runs', '/api/runs/{runId}',
         '/api/runs/{runId}/cancel', '/api/runs/{runId}/log', '/api/runs/{runId}/log/stream', '/api/runs/{runId}/output', '/api/runs/{runId}/rerun', '/api/session',
-        '/api/sweeps/{sweepId}', '/api/sweeps/{sweepId}/cancel', '/login',
+        '/api/sweeps/{sweepId}', '/api/sweeps/{sweepId}/cancel', '/login', '/api/runs/{runId}/source-diff', '/api/runs/{runId}/env-diff', '/api/runs/{runId}/verify', '/api/sweeps/{sweepId}/retry',
       ].sort(),
     );
     for (const [path, ops] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(ops)) if (path.startsWith('/api/') && path !== '/api/session') expect(Object.keys(op.responses), `${method} ${path}`).toContain('403');
@@ -159,6 +162,53 @@ describe('the dashboard API, against its OpenAPI document', () => {
     expect((await call('GET', `/api/runs/${runId}/output?path=.reprise/project.yaml`, { route: '/api/runs/{runId}/output' })).status).toBe(400);
   });
 
+  it('shows a run\'s timeline, resources and parent; diffs its sources against the parent or a chosen run', async () => {
+    const run = await call('GET', `/api/runs/${fakeRunId(5)}`, { route: '/api/runs/{runId}' });
+    // Recorded before timelines: only its start and finish, said so.
+    expect(run.body).toMatchObject({
+      parentRun: fakeRunId(4),
+      timeline: { complete: false, entries: [{ state: 'running' }, { state: 'exited' }] },
+      usage: { wallSeconds: 0, coreHours: 0 },
+    });
+    expect((await call('GET', `/api/runs/${fakeRunId(0)}`, { route: '/api/runs/{runId}' })).body.parentRun).toBeUndefined();
+
+    const other = await makeProject({ name: 'dashdiff' });
+    await writeFile(join(other.root, 'code/fit.py'), 'print(1)\n');
+    git(other.root, 'add', '-A');
+    git(other.root, 'commit', '-qm', 'v1');
+    const v1 = git(other.root, 'rev-parse', 'HEAD').trim();
+    await writeFile(join(other.root, 'code/fit.py'), 'print(2)\n');
+    git(other.root, 'commit', '-qam', 'v2');
+    const v2 = git(other.root, 'rev-parse', 'HEAD').trim();
+    writeRunHistory(other.root, 3, other.spec, [v1, v2, v2]);
+    const diffApp = dashboardApp(other, client, { auth });
+    const get = async (path: string) => {
+      const res = await diffApp.fetch(new Request(`http://${HOST}${path}`, { headers: { host: HOST } }));
+      const body = (await res.json()) as Record<string, unknown>;
+      const schema = doc.paths[path.split('?')[0]!.replace(/run-[a-z2-7]+/, '{runId}')]!.get!.responses[String(res.status)]!.content!['application/json']!.schema;
+      expect(conforms(doc, schema, body)).toEqual([]);
+      return { status: res.status, body };
+    };
+    const diff = await get(`/api/runs/${fakeRunId(1)}/source-diff`);
+    expect(diff.body).toMatchObject({ runId: fakeRunId(1), against: fakeRunId(0), from: v1, to: v2, truncated: false });
+    expect(diff.body.diff).toContain('-print(1)\n+print(2)');
+    expect((await get(`/api/runs/${fakeRunId(2)}/source-diff`)).body).toMatchObject({ against: fakeRunId(1), diff: '' });
+    expect((await get(`/api/runs/${fakeRunId(2)}/source-diff?against=${fakeRunId(0)}`)).body.diff).toContain('+print(2)');
+    const first = await get(`/api/runs/${fakeRunId(0)}/source-diff`);
+    expect(first).toEqual({ status: 404, body: { error: `run ${fakeRunId(0)} has no earlier run on this branch to compare with; choose one with ?against=RUN` } });
+    expect((await get(`/api/runs/${fakeRunId(1)}/source-diff?against=${fakeRunId(100_005)}`)).status).toBe(404);
+    expect((await get(`/api/runs/${fakeRunId(1)}/source-diff?against=nope`)).status).toBe(400);
+  });
+
+  it('diffs environment locks as `reprise env diff` does; a run recorded without a lock is 404', async () => {
+    const noLock = await call('GET', `/api/runs/${fakeRunId(3)}/env-diff`, { route: '/api/runs/{runId}/env-diff' });
+    expect(noLock.status).toBe(404);
+    expect(noLock.body.error).toMatch(/has no environment lock/);
+    expect((await call('GET', `/api/runs/${fakeRunId(0)}/env-diff`, { route: '/api/runs/{runId}/env-diff' })).status).toBe(404);
+    expect((await call('GET', `/api/runs/${fakeRunId(3)}/env-diff?against=x`, { route: '/api/runs/{runId}/env-diff' })).status).toBe(400);
+    expect((await call('GET', `/api/runs/${fakeRunId(3)}/source-diff`, { route: '/api/runs/{runId}/source-diff' })).body).toMatchObject({ against: fakeRunId(2), diff: '' });
+  });
+
   it('answers 404 for an unknown run, sweep or lab, and for another project\'s live run', async () => {
     const other = fakeRunId(100_001);
     await client.start(runInput(other, '/elsewhere'), 'another-project');
@@ -167,6 +217,9 @@ describe('the dashboard API, against its OpenAPI document', () => {
     expect((await call('GET', `/api/runs/${other}/log/stream`, { route: '/api/runs/{runId}/log/stream' })).status).toBe(404);
     expect((await call('GET', '/api/runs/run-zzzzzzzzzzzz', { route: '/api/runs/{runId}' })).status).toBe(404);
     expect((await call('GET', '/api/sweeps/sweep-zzzzzzzzzzzz', { route: '/api/sweeps/{sweepId}' })).status).toBe(404);
+    // A metric comes from a JSON file under output/, never from elsewhere in the project.
+    expect((await call('GET', '/api/sweeps/sweep-zzzzzzzzzzzz?metric=output/../.reprise/x.json', { route: '/api/sweeps/{sweepId}' })).status).toBe(400);
+    expect((await call('GET', '/api/sweeps/sweep-zzzzzzzzzzzz?metric=.reprise/project.json', { route: '/api/sweeps/{sweepId}' })).status).toBe(400);
     expect((await call('GET', '/api/labs/lab-zzzzzzzzzzzz', { route: '/api/labs/{labId}' })).status).toBe(404);
     expect((await call('GET', '/api/labs/lab-zzzzzzzzzzzz/images/a.png', { route: '/api/labs/{labId}/images/{name}' })).status).toBe(404);
     expect((await call('GET', '/api/runs/not-an-id')).status).toBe(404);
@@ -177,6 +230,12 @@ describe('the dashboard API, against its OpenAPI document', () => {
     expect((await call('POST', '/api/sweeps/sweep-zzzzzzzzzzzz/cancel', { headers: write, route: '/api/sweeps/{sweepId}/cancel' })).status).toBe(404);
     expect((await call('POST', '/api/labs/lab-zzzzzzzzzzzz/stop', { headers: write, route: '/api/labs/{labId}/stop' })).status).toBe(404);
     expect((await call('POST', `/api/runs/${fakeRunId(100_002)}/rerun`, { headers: write, body: {}, route: '/api/runs/{runId}/rerun' })).status).toBe(404);
+    expect((await call('POST', `/api/runs/${fakeRunId(100_002)}/verify`, { headers: write, body: {}, route: '/api/runs/{runId}/verify' })).status).toBe(404);
+    const noSweep = await call('POST', '/api/sweeps/sweep-zzzzzzzzzzzz/retry', { headers: write, body: {}, route: '/api/sweeps/{sweepId}/retry' });
+    expect(noSweep).toMatchObject({ status: 404, body: { error: 'no recorded sweep sweep-zzzzzzzzzzzz in this project' } });
+    expect((await call('POST', '/api/sweeps/sweep-zzzzzzzzzzzz/retry', { headers: { cookie, origin: ORIGIN }, body: {}, route: '/api/sweeps/{sweepId}/retry' })).status).toBe(403);
+    expect((await call('POST', `/api/runs/${fakeRunId(0)}/verify`, { headers: { origin: ORIGIN }, body: {}, route: '/api/runs/{runId}/verify' })).status).toBe(401);
+    expect((await call('POST', `/api/runs/${fakeRunId(0)}/verify`, { headers: write, body: { backend: 'no such/backend' }, route: '/api/runs/{runId}/verify' })).status).toBe(400);
     await client.handle(other).terminate();
   });
 
@@ -210,6 +269,30 @@ describe('the dashboard API, against its OpenAPI document', () => {
     expect((await call('GET', `/login?token=${token}`)).status).toBe(303);
     expect((await call('GET', `/login?token=${token}`)).status).toBe(401);
     expect((await call('POST', `/api/runs/${fakeRunId(0)}/rerun`, { headers: { cookie, origin: ORIGIN, 'x-csrf-token': csrf }, body: { backend: 'no such/backend' }, route: '/api/runs/{runId}/rerun' })).status).toBe(400);
+  });
+
+  it('stops following a live run\'s log when its reader leaves (counted on the server)', async () => {
+    // No worker polls this queue: the run stays running, so only the reader leaving ends its follower.
+    const live = fakeRunId(100_004);
+    await client.start(runInput(live, project.root), project.spec.id);
+    const server = createDashboard(project, client, { auth });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const before = liveLogFollowers();
+      const req = httpRequest({ host: '127.0.0.1', port, path: `/api/runs/${live}/log/stream`, headers: { host: `127.0.0.1:${port}` } });
+      const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => req.on('response', resolve).on('error', reject).end());
+      expect(res.statusCode).toBe(200);
+      await vi.waitFor(() => expect(liveLogFollowers()).toBe(before + 1), { timeout: 30_000, interval: 50 });
+      res.destroy();
+      req.destroy();
+      // The reader left: its follower stops (before the fix it followed until the run ended).
+      await vi.waitFor(() => expect(liveLogFollowers()).toBe(before), { timeout: 30_000, interval: 50 });
+      expect((await client.handle(live).describe()).status.name).toBe('RUNNING');
+    } finally {
+      server.close();
+      await client.handle(live).terminate();
+    }
   });
 
   it('beyond loopback, reading needs the login too', async () => {

@@ -159,10 +159,11 @@ describe('runProject on local Docker', () => {
     await waitForState(i.runId, 'running');
     await handle.cancel();
     const result = (await handle.result()) as RunResult;
-    expect(result.state).toBe('cancelled');
+    // The container died of SIGKILL (137): a cancel is recorded as the CLI exits on it, 130.
+    expect(result).toMatchObject({ state: 'cancelled', exitCode: 130 });
     expect(containersOf(i.runId)).toEqual([]);
     const { record } = await readRecord(p.root, await findRun(p.root, i.runId));
-    expect(record).toMatchObject({ state: 'cancelled', reason: 'cancelled by user' });
+    expect(record).toMatchObject({ state: 'cancelled', exitCode: 130, reason: 'cancelled by user' });
   });
 
   it('two runs of one project finishing together are both recorded, each with only its outputs', async () => {
