@@ -19,6 +19,8 @@ import { makeLabProject, startLab } from '../helpers/lab.js';
 import { git, tempDir } from '../helpers/project.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { TeamTemporal } from '../helpers/team.js';
+import { agentClientTls } from '../../src/client/agent-tls.js';
+import { paths } from '../../src/config/env.js';
 
 const gitPassword = `gitpw-${randomBytes(12).toString('hex')}`;
 const wrongPassword = `wrongpw-${randomBytes(12).toString('hex')}`;
@@ -157,6 +159,7 @@ describe('a remote URL with a password', () => {
       HOME: workerHome.unix,
       REPRISE_HOME: workerHome.reprise,
       TEMPORAL_ADDRESS: temporal.address,
+      ...temporal.clientEnv,
       DOCKER_CONFIG: registry.dockerConfig,
       LOG_LEVEL: 'info',
       LOG_FORMAT: 'json',
@@ -168,7 +171,7 @@ describe('a remote URL with a password', () => {
     for (let i = 0; i < 600 && !/worker started/.test(workerOutput.text); i++) await new Promise((r) => setTimeout(r, 100));
     expect(workerOutput.text).toMatch(/worker started/);
     writeFileSync(join(root, 'code/job.sh'), 'echo "team run" > output/team.txt\n');
-    const team = new Cli({ ...cli.env, REPRISE_TEAM: '1', TEMPORAL_ADDRESS: temporal.address });
+    const team = new Cli({ ...cli.env, REPRISE_TEAM: '1', TEMPORAL_ADDRESS: temporal.address, ...temporal.clientEnv });
     const ran = await team.run(['run', '--', 'sh', 'code/job.sh'], root);
     expect(ran.code, ran.stderr + workerOutput.text).toBe(0);
     expect(readFileSync(join(root, 'output/team.txt'), 'utf8')).toBe('team run\n');
@@ -183,11 +186,13 @@ describe('the scan', () => {
     const look = (where: string, text: string) => {
       for (const s of secrets) if (text.includes(s.value)) found.push(`${s.name} in ${where}`);
     };
-    for (const [name, address] of [
-      ['the agent', `127.0.0.1:${cli.env.REPRISE_TEMPORAL_PORT}`],
-      ['the team', temporal.address],
+    // Both Temporals take only mTLS: the agent its home's client certificate, the team its test CA's.
+    const agent = async () => Connection.connect({ address: `127.0.0.1:${cli.env.REPRISE_TEMPORAL_PORT}`, tls: await agentClientTls(paths.agentDir(home)) });
+    for (const [name, connect] of [
+      ['the agent', agent],
+      ['the team', () => temporal.connect()],
     ] as const) {
-      const histories = await workflowHistories(address);
+      const histories = await workflowHistories(await connect());
       expect(histories.size, `workflows on ${name}'s Temporal`).toBeGreaterThan(0);
       for (const [id, text] of histories) look(`the history of workflow ${id} on ${name}'s Temporal`, text);
     }
@@ -214,8 +219,7 @@ describe('the scan', () => {
 });
 
 /** Every workflow's history on a Temporal, payloads decoded (they are JSON), as one text each. */
-async function workflowHistories(address: string): Promise<Map<string, string>> {
-  const connection = await Connection.connect({ address });
+async function workflowHistories(connection: Connection): Promise<Map<string, string>> {
   try {
     const client = new Client({ connection });
     const out = new Map<string, string>();
