@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Connection, WorkflowClient } from '@temporalio/client';
 import { JupyterClient } from '../test/helpers/jupyter-client.js';
-import { anyFreePort, binRun, closeSandbox, exec, interrupt, load1, log, mustExec, openSandbox, printAgentLogs, repoRoot, stats, type Sandbox } from './lib.js';
+import { anyFreePort, binRun, closeSandbox, exec, interrupt, load1, log, mustExec, openSandbox, printAgentLogs, repoRoot, sandboxConnection, stats, type Sandbox } from './lib.js';
 
 const BASE_IMAGE = 'local/debian-python:bookworm';
 const LAB_START = '/opt/reprise-lab/start.py';
@@ -340,7 +340,7 @@ async function main(): Promise<number> {
       await mustExec('backend add k8s', process.execPath, [binRun, 'backend', 'add', 'k8s', '--kind', 'kubernetes', '--kubeconfig', k.kubeconfig, '--context', k.context, '--namespace', k.namespace, '--registry', `${k.registry}/reprise-bench-lab`], { env, cwd: project });
     }
     await mustExec('agent start', process.execPath, [binRun, 'agent', 'start'], { env, cwd: project });
-    temporalConn = await Connection.connect({ address: `127.0.0.1:${sb.port}` });
+    temporalConn = await sandboxConnection(sb);
     const temporal = new WorkflowClient({ connection: temporalConn });
     for (const b of backends) {
       const warm0 = Date.now();

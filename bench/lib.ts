@@ -6,6 +6,9 @@ import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { temporalConnectionOptions } from '../src/client/agent.js';
+import { readEnv } from '../src/config/env.js';
 
 export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 export const binRun = join(repoRoot, 'bin', 'run.js');
@@ -148,6 +151,11 @@ export async function openSandbox(label: string, port?: number): Promise<Sandbox
   const env: NodeJS.ProcessEnv = { ...process.env, REPRISE_HOME: home, REPRISE_TEMPORAL_PORT: String(chosen), REPRISE_TEMPORAL_UI_PORT: '0' };
   delete env.TEMPORAL_ADDRESS;
   return { home, work, port: chosen, env };
+}
+
+/** A Temporal connection to the sandbox's agent, made as the CLI makes it (mTLS to an isolated agent). */
+export async function sandboxConnection(sb: Sandbox): Promise<Connection> {
+  return Connection.connect(await temporalConnectionOptions(readEnv(sb.env)));
 }
 
 /** Bad options: exit 2. */

@@ -9,11 +9,11 @@
  * Its own sandbox (REPRISE_HOME, embedded Temporal on a free port), like bench/table.ts; the
  * clusters' settings come from test/infra/.state/<cluster>.env.
  */
-import { Connection, WorkflowClient } from '@temporalio/client';
+import { WorkflowClient } from '@temporalio/client';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { anyFreePort, binRun, closeSandbox, log, mustExec, openSandbox, repoRoot, stats } from './lib.js';
+import { anyFreePort, binRun, closeSandbox, log, mustExec, openSandbox, repoRoot, sandboxConnection, stats } from './lib.js';
 import { startTimes, timeline, type Step } from './run-timeline.js';
 
 function clusterEnv(cluster: string): Record<string, string> {
@@ -87,7 +87,7 @@ async function main(): Promise<number> {
       timed.push({ runId: (JSON.parse(r.stdout) as { runId: string }).runId, spawn, exit });
       log(`run #${i} ${(exit - spawn).toFixed(3)} s`);
     }
-    const connection = await Connection.connect({ address: `127.0.0.1:${sb.port}` });
+    const connection = await sandboxConnection(sb);
     const per: Record<string, number[]> = {};
     try {
       const client = new WorkflowClient({ connection, namespace: 'default' });

@@ -3,12 +3,12 @@
 // three times gets exactly one accepted message; a receiver that never answers does not delay the
 // record or the attached CLI; a sweep of three points sends one message; filters hold; and no
 // webhook token reaches the project's history, the worker's log or the workflows' histories.
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliResult } from '../helpers/cli.js';
+import { agentConnection, type CliResult } from '../helpers/cli.js';
 import { useCliProject } from '../helpers/cli-project.js';
 import { SmtpServer, WebhookReceiver } from '../helpers/notify-receivers.js';
 import { git } from '../helpers/project.js';
@@ -38,7 +38,7 @@ async function notify(...args: string[]): Promise<void> {
 
 /** A workflow's whole history as JSON text. */
 async function historyOf(workflowId: string): Promise<string> {
-  const connection = await Connection.connect({ address: `127.0.0.1:${p.cli.env.REPRISE_TEMPORAL_PORT}` });
+  const connection = await agentConnection(p.cli.env);
   try {
     return JSON.stringify(await new Client({ connection }).workflow.getHandle(workflowId).fetchHistory());
   } finally {

@@ -6,8 +6,9 @@
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
+import { agentConnection } from '../helpers/cli.js';
 import { useCliProject } from '../helpers/cli-project.js';
 import { repoState } from '../helpers/project.js';
 import { readSummary, sweepIdOf } from '../helpers/sweep.js';
@@ -50,7 +51,7 @@ async function run(args: string[], command: string[]): Promise<{ result: Result;
 
 /** How long the run's workflow took on the agent, start to close (the reuse step, without the CLI's own start). */
 async function workflowSeconds(runId: string): Promise<number> {
-  const connection = await Connection.connect({ address: `127.0.0.1:${p.cli.env.REPRISE_TEMPORAL_PORT}` });
+  const connection = await agentConnection(p.cli.env);
   try {
     const d = await new Client({ connection }).workflow.getHandle(runId).describe();
     return (d.closeTime!.getTime() - d.startTime.getTime()) / 1000;

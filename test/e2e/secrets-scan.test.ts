@@ -12,15 +12,13 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSy
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { binRun, Cli, cliEnv } from '../helpers/cli.js';
+import { agentConnection, binRun, Cli, cliEnv } from '../helpers/cli.js';
 import { BUSYBOX, requireDocker } from '../helpers/docker.js';
 import { bareRepository, gitHttpServer, type GitHttpServer } from '../helpers/git-http.js';
 import { makeLabProject, startLab } from '../helpers/lab.js';
 import { git, tempDir } from '../helpers/project.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { TeamTemporal } from '../helpers/team.js';
-import { agentClientTls } from '../../src/client/agent-tls.js';
-import { paths } from '../../src/config/env.js';
 
 const gitPassword = `gitpw-${randomBytes(12).toString('hex')}`;
 const wrongPassword = `wrongpw-${randomBytes(12).toString('hex')}`;
@@ -187,7 +185,7 @@ describe('the scan', () => {
       for (const s of secrets) if (text.includes(s.value)) found.push(`${s.name} in ${where}`);
     };
     // Both Temporals take only mTLS: the agent its home's client certificate, the team its test CA's.
-    const agent = async () => Connection.connect({ address: `127.0.0.1:${cli.env.REPRISE_TEMPORAL_PORT}`, tls: await agentClientTls(paths.agentDir(home)) });
+    const agent = () => agentConnection(cli.env);
     for (const [name, connect] of [
       ['the agent', agent],
       ['the team', () => temporal.connect()],

@@ -7,7 +7,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findTemporalBinary } from '../../src/client/temporal-cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cli, cliEnv } from '../helpers/cli.js';
+import { agentTemporalCliEnv, Cli, cliEnv } from '../helpers/cli.js';
 import { BUSYBOX, requireDocker } from '../helpers/docker.js';
 import { git, repoState, tempDir } from '../helpers/project.js';
 
@@ -124,7 +124,7 @@ describe('project secrets', () => {
     expect(record.secrets).toEqual(['API_KEY']);
     const objects = execFileSync('git', ['cat-file', '--batch-all-objects', '--batch'], { cwd: root, maxBuffer: 1 << 28 });
     expect(objects.includes(value)).toBe(false);
-    const raw = execFileSync(findTemporalBinary(), ['workflow', 'show', '--workflow-id', runId, '--address', `127.0.0.1:${cli.env.REPRISE_TEMPORAL_PORT}`, '--output', 'json'], { maxBuffer: 1 << 28 }).toString();
+    const raw = execFileSync(findTemporalBinary(), ['workflow', 'show', '--workflow-id', runId, '--output', 'json'], { maxBuffer: 1 << 28, env: { ...process.env, ...(await agentTemporalCliEnv(cli.env)) } }).toString();
     // Payloads are base64 JSON in this output: read decoded as well as raw.
     const history = raw + [...raw.matchAll(/"data": "([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1]!, 'base64').toString()).join('\n');
     expect(history).toContain('"secrets":["API_KEY"]'); // the handle names it...

@@ -3,6 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { temporalCliEnv, temporalConnectionOptions } from '../../src/client/agent.js';
+import { readEnv } from '../../src/config/env.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const binRun = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
@@ -84,4 +87,14 @@ export async function cliEnv(home: string): Promise<NodeJS.ProcessEnv> {
   };
   delete env.TEMPORAL_ADDRESS;
   return env;
+}
+
+/** A Temporal client connection to the agent of a CLI's environment, made as the CLI makes it (mTLS to an isolated agent). */
+export async function agentConnection(env: NodeJS.ProcessEnv): Promise<Connection> {
+  return Connection.connect(await temporalConnectionOptions(readEnv(env)));
+}
+
+/** The environment Temporal's own CLI needs to reach that agent (as `reprise agent env` prints it). */
+export async function agentTemporalCliEnv(env: NodeJS.ProcessEnv): Promise<Record<string, string>> {
+  return temporalCliEnv(readEnv(env));
 }
