@@ -178,5 +178,5 @@ describe('two people, two homes, one remote over SSH and one registry', () => {
     const aliceFeed = await feedIds(alice, aRoot);
     expect(aliceFeed).toHaveLength(5); // Alice's two runs; Bob's rerun, verify and run
     expect(await feedIds(bob, bRoot)).toEqual(aliceFeed);
-  });
+  }, 300_000); // two agents start (each making its certificates), an image crosses the registry, two reruns on SLURM: well past the default minute
 });
