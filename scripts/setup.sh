@@ -7,7 +7,8 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
-for pair in git:git tar:tar python3:python3 pip3:python3-pip; do
+# ip, openssl, unshare: the isolated local agent (its network namespace and its certificates).
+for pair in git:git tar:tar python3:python3 pip3:python3-pip ip:iproute2 openssl:openssl unshare:util-linux; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
