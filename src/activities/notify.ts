@@ -10,7 +10,7 @@ import { Git } from '../project/git.js';
 import { readRecord } from '../project/history.js';
 import { readLabRecordAt } from '../project/lab-history.js';
 import type { SweepRecord } from '../project/sweep-record.js';
-import type { FinalState } from '../project/run-record.js';
+import { isSuccess, type FinalState } from '../project/run-record.js';
 import type { EndedEvent, NotifyOutcome, TeamRun } from './types.js';
 
 export interface NotifyActivityContext {
@@ -31,7 +31,7 @@ const SWEEP_POINTS_LISTED = 30;
  */
 /** A reused run or sweep ended as well as one that executed: filters and formats see it as succeeded. */
 function endStateOf(state: FinalState): EndState {
-  return state === 'reused' ? 'succeeded' : state;
+  return isSuccess(state) ? 'succeeded' : (state as Exclude<FinalState, 'reused'>);
 }
 
 export function createNotifyActivities(ctx: NotifyActivityContext) {
@@ -83,7 +83,7 @@ export function createNotifyActivities(ctx: NotifyActivityContext) {
         durationSeconds: durationBetween(record.startedAt, record.finishedAt),
         commit: event.commit,
         logTail: logTail(lines.join('\n'), SWEEP_POINTS_LISTED + 1),
-        points: { total: record.points.length, succeeded: count('succeeded') + count('reused'), failed: count('failed'), cancelled: count('cancelled'), notStarted: count('not-started') },
+        points: { total: record.points.length, succeeded: record.points.filter((p) => isSuccess(p.state)).length, failed: count('failed'), cancelled: count('cancelled'), notStarted: count('not-started') },
         ...withUrl(base, 'sweep', record.sweepId),
       };
     }
