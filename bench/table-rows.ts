@@ -148,6 +148,13 @@ class CpuLedger {
 
 const side = (label: string, samples: number[]): Side => ({ label, stats: stats(samples), samples });
 
+/** The rows that run the local base image need it built (scripts/docker-up.sh builds it). */
+async function requireDebian(env: NodeJS.ProcessEnv): Promise<void> {
+  await mustExec('base image check', 'docker', ['image', 'inspect', DEBIAN], { env }).catch(() => {
+    throw new Error(`${DEBIAN} is missing; run: bash scripts/docker-up.sh`);
+  });
+}
+
 function pair(what: string, reprise: Side, baseline: Side, unit: Pair['unit'] = 's'): Pair {
   return { what, unit, reprise, baseline, ratio: reprise.stats.median / baseline.stats.median };
 }
@@ -179,9 +186,7 @@ const docker: Row = {
   async measure(ctx) {
     const env = ctx.sb.env;
     await mustExec('docker info', 'docker', ['info', '--format', '{{.ServerVersion}}'], { env });
-    await mustExec('base image check', 'docker', ['image', 'inspect', DEBIAN], { env }).catch(() => {
-      throw new Error(`${DEBIAN} is missing; run: bash scripts/docker-up.sh`);
-    });
+    await requireDebian(env);
     const root = await project(ctx, 'launch', DEBIAN);
     const warm = await warmUp(ctx, root);
     // docker runs the very image the run recorded (its digest is the local image id).
@@ -205,9 +210,7 @@ const reuse: Row = {
   target: '< 1 s and ≤ 1× at the median',
   async measure(ctx) {
     const env = ctx.sb.env;
-    await mustExec('base image check', 'docker', ['image', 'inspect', DEBIAN], { env }).catch(() => {
-      throw new Error(`${DEBIAN} is missing; run: bash scripts/docker-up.sh`);
-    });
+    await requireDebian(env);
     const root = await project(ctx, 'reuse', DEBIAN);
     const warm = await warmUp(ctx, root);
     const command = ['sh', '-c', 'mkdir -p output && echo reused > output/r.txt'];
