@@ -8,6 +8,9 @@ export default defineConfig({
   test: {
     // Real-service suites share one Docker engine and one Temporal server: run files one by one.
     fileParallelism: false,
+    // Off a terminal (CI, the suites' logs) every test is printed as it ends, not each file at
+    // its end: a file that hangs then shows how far it got.
+    reporters: process.stdout.isTTY ? ['default'] : ['verbose'],
     projects: [
       { test: { ...shared, name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 15_000 } },
       {

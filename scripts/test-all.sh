@@ -47,18 +47,44 @@ if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     || python3 -m pip install -q --user --break-system-packages "${pkgs[@]}" || { echo "pip install aiosmtpd failed"; exit 1; }
 fi
 
+# Each suite has a time limit well above what it takes (its minutes below): a suite that hangs
+# then fails alone, with a picture of what the machine was doing, instead of taking CI's whole time
+# and leaving no trace of where it hung.
+limit_of() {
+  case $1 in
+    lint|typecheck) echo 600 ;; unit|slurm-apptainer) echo 900 ;; integration|data-store) echo 1200 ;;
+    e2e|slurm|kubernetes) echo 2700 ;; faults) echo 1500 ;; *) echo 1800 ;;
+  esac
+}
+# machine_picture: processes (oldest first), memory, disk and containers, for a suite past its limit.
+machine_picture() {
+  echo "--- processes"; ps -eo pid,ppid,etimes,pcpu,rss,args --sort=-etimes | cut -c1-240 | head -n 120
+  echo "--- memory"; free -m; echo "--- disk"; df -h / /tmp
+  echo "--- containers"; docker ps -a --format '{{.Names}}  {{.Image}}  {{.Status}}' 2>&1 | head -n 40
+}
+# limited NAME COMMAND...: COMMAND under NAME's limit. `timeout` puts it in its own process group
+# and stops the whole group; the picture is printed ten seconds before.
+limited() {
+  local name=$1 limit; shift; limit=$(limit_of "$name")
+  ( sleep $((limit - 10)) && { echo "[test-all] $name is still running after $((limit - 10)) s: stopping it; what the machine is doing:"; machine_picture; } >&2 ) &
+  local watcher=$! code=0
+  timeout -k 30 "$limit" bash -c '"$@"' "$name" "$@" || code=$?   # bash: COMMAND may be a function
+  kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null
+  [ "$code" = 124 ] && echo "[test-all] $name stopped: over its limit of $limit s" >&2
+  return "$code"
+}
 # suite NAME COMMAND...: runs it, output to the terminal and $LOG_DIR/NAME.log, one result line.
 suite() {
   local name=$1 start=$SECONDS; shift
   echo "::: $name"
-  if "$@" 2>&1 | tee "$LOG_DIR/$name.log"; then echo "PASS  $name ($((SECONDS - start)) s)" >>"$RESULTS"
+  if limited "$name" "$@" 2>&1 | tee "$LOG_DIR/$name.log"; then echo "PASS  $name ($((SECONDS - start)) s)" >>"$RESULTS"
   else echo "FAIL  $name ($((SECONDS - start)) s)" >>"$RESULTS"; fi
 }
 # quiet_suite NAME COMMAND...: the same with output only in its log (for suites run side by side),
 # printed whole once it ends so the CI log stays readable.
 quiet_suite() {
   local name=$1 start=$SECONDS; shift
-  if "$@" >"$LOG_DIR/$name.log" 2>&1; then echo "PASS  $name ($((SECONDS - start)) s)" >>"$RESULTS"
+  if limited "$name" "$@" >"$LOG_DIR/$name.log" 2>&1; then echo "PASS  $name ($((SECONDS - start)) s)" >>"$RESULTS"
   else echo "FAIL  $name ($((SECONDS - start)) s)" >>"$RESULTS"; fi
   echo "::: $name (ran side by side; its output)"; cat "$LOG_DIR/$name.log"
 }
@@ -84,6 +110,8 @@ cluster_suite() {
   if [ "$(cat "$LOG_DIR/$c.up" 2>/dev/null)" != ok ]; then echo "test/infra/$c did not come up: read $LOG_DIR/clusters.log" >&2; return 1; fi
   npm run --silent "$@"
 }
+export -f cluster_suite
+export LOG_DIR
 
 # The SLURM cluster comes up with Apptainer too (built from the Go module proxy: about 7.5 min
 # on 2 CPUs), so both container runtimes are proven on it.

@@ -44,19 +44,31 @@ let worker: ChildProcess | undefined;
 const workerOutput = { text: '' };
 const workerHome = { reprise: '', unix: '' };
 
-/** `ps` of every process, sampled every 100 ms while the test runs (argv is world-readable). */
-const ps = { samples: 0, text: '', timer: undefined as NodeJS.Timeout | undefined };
-function samplePs(): void {
-  execFile('ps', ['-eo', 'pid,args', '--width', '100000'], { maxBuffer: 64 * 2 ** 20 }, (_err, out) => {
-    ps.samples++;
-    // Keep only distinct lines: the sample set stays small however long the test runs.
-    for (const line of out.split('\n')) if (!ps.text.includes(line.replace(/^\s*\d+\s/, ''))) ps.text += line.replace(/^\s*\d+\s/, '') + '\n';
-  });
+/**
+ * `ps` of every process, sampled all along the test (argv is world-readable): each distinct
+ * command line kept once, in a set. (A build beside the test, a Go compile of thousands of
+ * packages, gives thousands of long distinct lines: a search of one growing text for each new
+ * line starved this process until the file hung.) One sample at a time, 100 ms apart.
+ */
+const ps = { samples: 0, lines: new Set<string>(), stopped: false };
+const samplePs = () =>
+  new Promise<void>((resolve) =>
+    execFile('ps', ['-eo', 'args', '--no-headers', '--width', '100000'], { maxBuffer: 64 * 2 ** 20 }, (_err, out) => {
+      ps.samples++;
+      for (const line of out.split('\n')) ps.lines.add(line);
+      resolve();
+    }),
+  );
+async function samplePsAllAlong(): Promise<void> {
+  while (!ps.stopped) {
+    await samplePs();
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 beforeAll(async () => {
   requireDocker();
-  ps.timer = setInterval(samplePs, 100);
+  void samplePsAllAlong();
   server = await gitHttpServer('alice', gitPassword);
   bareRepository(server, 'fit.git');
   remoteUrl = `http://alice:${gitPassword}@${server.base.slice('http://'.length)}/fit.git`;
@@ -87,7 +99,7 @@ function hasCommand(id: string): boolean {
 }
 
 afterAll(async () => {
-  clearInterval(ps.timer);
+  ps.stopped = true;
   worker?.kill('SIGTERM');
   await cli?.run(['agent', 'stop'], root ?? '/');
   temporal?.stop();
@@ -205,13 +217,12 @@ describe('the scan', () => {
     for (const repo of [root, join(work, 'copy'), join(server.root, 'fit.git'), ...workerCaches()]) {
       look(`the git objects of ${repo}`, execFileSync('git', ['cat-file', '--batch-all-objects', '--batch'], { cwd: repo, encoding: 'latin1', maxBuffer: 1 << 30 }));
     }
-    samplePs();
-    await new Promise((r) => setTimeout(r, 500));
+    await samplePs();
     expect(ps.samples).toBeGreaterThan(100);
     // The commands the user typed hold the URL they were given (as `git clone URL` would); every
     // other process, Reprise's git commands above all, must not.
     const typed = (line: string) => line.startsWith(`${process.execPath} ${binRun} remote add origin `) || line.startsWith(`${process.execPath} ${binRun} clone `);
-    for (const line of ps.text.split('\n')) if (!typed(line)) look(`ps output (${line.slice(0, 200)})`, line);
+    for (const line of ps.lines) if (!typed(line)) look(`ps output (${line.slice(0, 200)})`, line);
     expect(found).toEqual([]);
   }, 300_000);
 });
