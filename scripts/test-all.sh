@@ -63,14 +63,20 @@ machine_picture() {
   echo "--- containers"; docker ps -a --format '{{.Names}}  {{.Image}}  {{.Status}}' 2>&1 | head -n 40
 }
 # limited NAME COMMAND...: COMMAND under NAME's limit. `timeout` puts it in its own process group
-# and stops the whole group; the picture is printed ten seconds before.
+# and stops the whole group; the picture is taken ten seconds before, into a file (a watcher
+# writing to the suite's output would hold its pipe open after the suite ends).
 limited() {
   local name=$1 limit; shift; limit=$(limit_of "$name")
-  ( sleep $((limit - 10)) && { echo "[test-all] $name is still running after $((limit - 10)) s: stopping it; what the machine is doing:"; machine_picture; } >&2 ) &
+  local picture=$LOG_DIR/$name.picture
+  rm -f "$picture"
+  ( sleep $((limit - 10)) && machine_picture ) >"$picture" 2>&1 </dev/null &
   local watcher=$! code=0
   timeout -k 30 "$limit" bash -c '"$@"' "$name" "$@" || code=$?   # bash: COMMAND may be a function
-  kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null
-  [ "$code" = 124 ] && echo "[test-all] $name stopped: over its limit of $limit s" >&2
+  pkill -P "$watcher" sleep 2>/dev/null; kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null
+  if [ "$code" = 124 ]; then
+    echo "[test-all] $name stopped: over its limit of $limit s; what the machine was doing ten seconds before:" >&2
+    cat "$picture" >&2
+  fi
   return "$code"
 }
 # suite NAME COMMAND...: runs it, output to the terminal and $LOG_DIR/NAME.log, one result line.

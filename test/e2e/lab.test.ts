@@ -14,6 +14,7 @@ import { BUSYBOX, requireDocker } from '../helpers/docker.js';
 import { artifactPath, launchChromium } from '../helpers/browser.js';
 import { exerciseLab, labCommits, makeLabProject, screenshotLab, startLab, waitFor } from '../helpers/lab.js';
 import { JupyterClient } from '../helpers/jupyter-client.js';
+import { WebhookReceiver } from '../helpers/notify-receivers.js';
 import { repoState, tempDir } from '../helpers/project.js';
 import type { LabView } from '../../src/project/lab-history.js';
 
@@ -190,7 +191,10 @@ describe('reprise lab on local Docker', () => {
     lab.process.kill('SIGINT');
   }, 900_000);
 
-  it('hits its time limit: ends as timed out, with its files and cells recorded', async () => {
+  it('hits its time limit: ends as timed out, with its files and cells recorded, and one notice says so', async () => {
+    // Only failed labs are announced: the stopped sessions of the other tests send nothing here.
+    const hook = await WebhookReceiver.start();
+    expect((await cli.run(['notify', 'add', 'labs', '--webhook', hook.url, '--on', 'failed'], root)).code).toBe(0);
     const lab = await startLab(cli, root, ['--time', '40s', '--checkpoint-every', '60s']);
     const jupyter = new JupyterClient(lab.base, lab.token);
     const kernel = await jupyter.startKernel();
@@ -203,6 +207,13 @@ describe('reprise lab on local Docker', () => {
     const view = await show(lab.labId);
     expect(view.state).toBe('timed out');
     expect(view.executions).toHaveLength(1);
+    // The worker announces it once the record is committed (the CLI has already returned).
+    await hook.waitFor(1);
+    expect(hook.accepted()).toEqual([expect.objectContaining({ kind: 'lab', id: lab.labId, state: 'timed out', endState: 'failed', reason: 'time limit 0:00:40 exceeded', backend: 'local' })]);
+    expect((await cli.run(['notify', 'remove', 'labs'], root)).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(hook.requests).toHaveLength(1);
+    await hook.stop();
   }, 900_000);
 
   it('has its container killed from outside: ends as failed with the reason, files kept', async () => {

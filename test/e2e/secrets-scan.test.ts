@@ -5,7 +5,8 @@
 // Afterwards none of the secret values is in any workflow's history (on the agent's Temporal and
 // on the team's), in any file of the agent's or the worker's REPRISE_HOME (logs, run
 // directories, Temporal's database), in the worker's output, in any git object of the project,
-// the clone, the remote or the worker's cache, nor in `ps` output sampled all along.
+// the clone, the remote or the worker's cache, nor in `ps` output sampled all along. The team
+// worker announces the run through its own webhook (its URL a secret too).
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { agentConnection, binRun, Cli, cliEnv } from '../helpers/cli.js';
 import { BUSYBOX, requireDocker } from '../helpers/docker.js';
 import { bareRepository, gitHttpServer, type GitHttpServer } from '../helpers/git-http.js';
 import { makeLabProject, startLab } from '../helpers/lab.js';
+import { WebhookReceiver } from '../helpers/notify-receivers.js';
 import { git, tempDir } from '../helpers/project.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { TeamTemporal } from '../helpers/team.js';
@@ -41,6 +43,7 @@ let work: string;
 let root: string;
 let remoteUrl: string;
 let worker: ChildProcess | undefined;
+let hook: WebhookReceiver | undefined;
 const workerOutput = { text: '' };
 const workerHome = { reprise: '', unix: '' };
 
@@ -105,6 +108,7 @@ afterAll(async () => {
   temporal?.stop();
   await registry?.stop();
   await server?.close();
+  await hook?.stop();
 });
 
 describe('a remote URL with a password', () => {
@@ -163,7 +167,10 @@ describe('a remote URL with a password', () => {
     // The worker's operator gave it git credentials for the team's server, in git's own store.
     writeFileSync(join(workerHome.unix, '.gitconfig'), '[credential]\n\thelper = store\n');
     writeFileSync(join(workerHome.unix, '.git-credentials'), `http://alice:${gitPassword}@${host}\n`, { mode: 0o600 });
-    writeFileSync(join(workerHome.reprise, 'config.yaml'), `worker:\n  allowedRemotes: ["http://${host}/*.git"]\n`);
+    // And a webhook for the team's channel, whose URL is its credential: the worker announces the run.
+    hook = await WebhookReceiver.start();
+    secrets.push({ name: "the team worker's webhook token", value: new URL(hook.url).pathname });
+    writeFileSync(join(workerHome.reprise, 'config.yaml'), `worker:\n  allowedRemotes: ["http://${host}/*.git"]\nnotifiers:\n  channel: { kind: webhook, url: "${hook.url}", format: json }\n`, { mode: 0o600 });
     const workerEnv: NodeJS.ProcessEnv = {
       ...process.env,
       HOME: workerHome.unix,
@@ -187,6 +194,10 @@ describe('a remote URL with a password', () => {
     expect(readFileSync(join(root, 'output/team.txt'), 'utf8')).toBe('team run\n');
     // The worker reached the remote by its credential-free URL.
     expect(workerOutput.text).toContain(`"remote":"http://${host}/fit.git"`);
+    // A team run notifies through the worker's own notifiers, once.
+    const runId = /run (run-[a-z2-7]{12}) \w+, exit code/.exec(ran.stderr)?.[1];
+    await hook.waitFor(1);
+    expect(hook.accepted()).toEqual([expect.objectContaining({ kind: 'run', id: runId, state: 'succeeded', exitCode: 0, command: ['sh', 'code/job.sh'] })]);
   }, 900_000);
 });
 
@@ -206,10 +217,11 @@ describe('the scan', () => {
       expect(histories.size, `workflows on ${name}'s Temporal`).toBeGreaterThan(0);
       for (const [id, text] of histories) look(`the history of workflow ${id} on ${name}'s Temporal`, text);
     }
-    // Where secrets belong is left out: the git password's store, project secrets' copies, the lab key.
+    // Where secrets belong is left out: the git password's store, project secrets' copies, the lab
+    // key, the worker's config (its notifiers).
     for (const [dir, except] of [
       [home, ['git-credentials', 'secrets/', 'lab.key']],
-      [workerHome.reprise, []],
+      [workerHome.reprise, ['config.yaml']],
     ] as const) {
       for (const file of filesUnder(dir)) if (!except.some((e) => file === join(dir, e) || (e.endsWith('/') && file.startsWith(join(dir, e))))) look(file, readFileSync(file, 'latin1'));
     }
