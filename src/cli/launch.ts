@@ -1,7 +1,8 @@
 import type { RunResult } from '../activities/types.js';
 import { followRun } from '../client/follow.js';
 import { planRun, startRun, type RunRequest } from '../client/launch.js';
-import { RunClient } from '../client/runs.js';
+import { AgentSocketClient } from '../client/agent-socket.js';
+import type { RunService } from '../client/run-service.js';
 import type { TeamProgress } from '../client/team.js';
 import type { RepriseEnv } from '../config/env.js';
 import { ExitCode } from '../errors.js';
@@ -23,7 +24,7 @@ export interface LaunchOutcome {
 /** Start a run as a workflow; attached runs stream output and end with the job's exit code. */
 export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<LaunchOutcome> {
   const { input, where } = await planRun(env, req);
-  const client = await RunClient.connect(env, { start: true });
+  const client = await runService(env);
   try {
     const publishing = teamProgress(req.json);
     try {
@@ -56,6 +57,17 @@ export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<Launc
   } finally {
     await client.close();
   }
+}
+
+/**
+ * The local agent's socket when the agent is up (the CLI then loads no Temporal SDK); else the
+ * Temporal client, starting the agent first (team mode: the team's Temporal).
+ */
+async function runService(env: RepriseEnv): Promise<RunService> {
+  const viaAgent = await AgentSocketClient.connect(env);
+  if (viaAgent) return viaAgent;
+  const { RunClient } = await import('../client/runs.js');
+  return RunClient.connect(env, { start: true });
 }
 
 /** A team run's sync, build and image push, with progress on stderr; `stop()` ends the bars once it is published. */

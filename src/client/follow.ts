@@ -4,7 +4,7 @@ import { BUILD_LOG, JOB_LOG, TRANSFER_LOG, type RunResult } from '../activities/
 import { LogFollower } from '../activities/log-tail.js';
 import { paths } from '../config/env.js';
 import { lastTransfer, type TransferProgress } from '../images/transfer-progress.js';
-import type { RunClient } from './runs.js';
+import type { RunService } from './run-service.js';
 import { pullRecord } from './team.js';
 
 /** Appends what a growing file gained since the last call. A rewritten (shorter) file is read on once it passes the offset again. */
@@ -71,9 +71,9 @@ function changes(changed: (reason: string) => void): (reason: string | undefined
 }
 
 /** The run's result, or undefined once `signal` aborts (the long poll on Temporal is given up with it). */
-function settle(client: RunClient, runId: string, signal: AbortSignal | undefined) {
+function settle(client: RunService, runId: string, signal: AbortSignal | undefined) {
   let settled: { result?: RunResult; error?: unknown } | undefined;
-  const done = (signal ? client.client.withAbortSignal(signal, () => client.result(runId)) : client.result(runId)).then(
+  const done = client.result(runId, signal).then(
     (result) => (settled = { result }),
     (error: unknown) => (settled = { error }),
   );
@@ -95,7 +95,7 @@ function settle(client: RunClient, runId: string, signal: AbortSignal | undefine
  * awaitJob's heartbeats (a window of its latest bytes, about once a second), the rest from the
  * record once it is published, so what is printed is the whole log exactly once.
  */
-async function followTeamRun(client: RunClient, runId: string, options: FollowOptions & { projectRoot: string }): Promise<RunResult | undefined> {
+async function followTeamRun(client: RunService, runId: string, options: FollowOptions & { projectRoot: string }): Promise<RunResult | undefined> {
   const follower = new LogFollower();
   const waiting = changes((reason) => options.observer?.waiting?.(reason));
   const run = settle(client, runId, options.signal);
@@ -127,7 +127,7 @@ async function followTeamRun(client: RunClient, runId: string, options: FollowOp
  * Stream a run's build progress and job log until the workflow ends; return its result, or
  * undefined when `signal` stopped the following first (the run itself goes on).
  */
-export async function followRun(client: RunClient, runId: string, options: FollowOptions): Promise<RunResult | undefined> {
+export async function followRun(client: RunService, runId: string, options: FollowOptions): Promise<RunResult | undefined> {
   if (client.env.team && options.projectRoot) return followTeamRun(client, runId, { ...options, projectRoot: options.projectRoot });
   const observer = options.observer ?? {};
   const dir = paths.runDir(client.env.home, runId);

@@ -4,7 +4,9 @@ import type { Resources } from '../config/resources.js';
 import { loadUserConfig, resolveBackend, DEFAULT_BACKEND } from '../config/user-config.js';
 import type { Project } from '../project/layout.js';
 import type { RunRecord } from '../project/run-record.js';
-import { newRunId, type RunClient } from './runs.js';
+import { newRunId } from './ids.js';
+import type { RunService } from './run-service.js';
+import type { RunClient } from './runs.js';
 import { assertTeamEnv, assertWorkerServes, publishRunInputs, type TeamProgress } from './team.js';
 
 /** A run to start: what the CLI's `run`/`rerun`/`verify` and the dashboard's rerun and verify ask for. */
@@ -52,9 +54,10 @@ export async function planRun(env: RepriseEnv, req: RunRequest): Promise<{ input
 }
 
 /** Start a planned run as a workflow; in team mode its source and image are published first, `progress` told how that goes. */
-export async function startRun(client: RunClient, req: RunRequest, input: RunInput, progress: TeamProgress = {}): Promise<void> {
+export async function startRun(client: RunService, req: RunRequest, input: RunInput, progress: TeamProgress = {}): Promise<void> {
   if (client.env.team) {
-    await assertWorkerServes(client.temporal, client.env, input.backend);
+    // Team runs always go through Temporal (the agent's socket is local only).
+    await assertWorkerServes((client as RunClient).temporal, client.env, input.backend);
     input.team = await publishRunInputs(client.env, req.project.root, { rerun: req.rerun, ...progress });
   }
   await client.start(input, req.project.spec.id);

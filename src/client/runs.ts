@@ -1,6 +1,5 @@
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
-import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AwaitDetails, RunInput, RunProgress, RunResult, SweepInput, SweepProgress, SweepResult } from '../activities/types.js';
@@ -10,19 +9,13 @@ import { ErrorKind, RepriseError, notFound } from '../errors.js';
 import { agentAddress, connectTemporal, ensureAgent } from './agent.js';
 import { readFeed } from '../project/history.js';
 import type { Project } from '../project/layout.js';
+import type { RunDetails, RunService } from './run-service.js';
 
 export const WORKFLOW_TYPE = RUN_WORKFLOW;
 
-/** Workflow ids of runs, sweeps and labs: the kind, "-", 12 base32 characters. */
-export function newWorkflowId(kind: 'run' | 'sweep' | 'lab'): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
-  return `${kind}-` + Array.from(randomBytes(12), (b) => alphabet[b % 32]).join('');
-}
+export { newRunId, newWorkflowId } from './ids.js';
 
-/** Run ids: "run-" + 12 base32 characters (the first 8 are the short id). */
-export const newRunId = () => newWorkflowId('run');
-
-export class RunClient {
+export class RunClient implements RunService {
   private constructor(
     readonly env: RepriseEnv,
     readonly client: Client,
@@ -105,7 +98,7 @@ export class RunClient {
    * What the run's awaitJob last heartbeated (phase and output tail), read from the server's
    * view of the pending activity: never part of the workflow's history.
    */
-  async awaitDetails(runId: string): Promise<{ details?: AwaitDetails; closed: boolean; teamBranch?: string }> {
+  async awaitDetails(runId: string): Promise<RunDetails> {
     const res = await this.connection.workflowService.describeWorkflowExecution({ namespace: this.env.temporalNamespace, execution: { workflowId: runId } });
     // awaitStart: a run on a pool, waiting to start on a member.
     const pending = res.pendingActivities?.find((a) => a.activityType?.name === 'awaitJob' || a.activityType?.name === 'awaitStart');
@@ -132,9 +125,10 @@ export class RunClient {
     }
   }
 
-  async result(runId: string): Promise<RunResult> {
+  async result(runId: string, signal?: AbortSignal): Promise<RunResult> {
     try {
-      return (await this.handle(runId).result()) as RunResult;
+      const result = () => this.handle(runId).result() as Promise<RunResult>;
+      return await (signal ? this.client.withAbortSignal(signal, result) : result());
     } catch (err) {
       throw toRepriseError(err);
     }

@@ -1,6 +1,7 @@
 import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
 import { notFound } from '../errors.js';
+import { commitMemo } from '../project/commit-memo.js';
 import { Git } from '../project/git.js';
 import { addFileToCache, cacheObjectPath, hasObject, linkFromCache, localCacheDir, readCachedManifest } from './cache.js';
 import { isDirMd5, parsePointer, POINTER_SUFFIX, serializePointer, type DirEntry } from './format.js';
@@ -36,10 +37,13 @@ export async function trackForRun(root: string, threshold: number): Promise<{ tr
 export const trackedNotice = (t: TrackedPath): string => `tracked ${t.path} as data (${formatBytes(t.size)}, ${t.md5}): its pointer ${t.pointer} goes into git, the bytes into the cache`;
 
 /** The tracked inputs of a source commit, as its pointers say. */
-export async function dataInputsAt(root: string, commit: string): Promise<DataRef[]> {
-  const pointers = await pointersAtCommit(new Git(root), commit);
-  return pointers.flatMap((p) => p.outs.filter((o) => isInput(o.dataPath)).map((o) => ({ path: o.dataPath, md5: o.md5, size: o.size })));
+export function dataInputsAt(root: string, commit: string): Promise<DataRef[]> {
+  return dataInputsOf(commit, async () => {
+    const pointers = await pointersAtCommit(new Git(root), commit);
+    return pointers.flatMap((p) => p.outs.filter((o) => isInput(o.dataPath)).map((o) => ({ path: o.dataPath, md5: o.md5, size: o.size })));
+  });
 }
+const dataInputsOf = commitMemo<DataRef[]>();
 
 /** One tracked input file a run reads: its project path, object and size. */
 export interface RunInputFile {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Resources } from '../config/resources.js';
+import { commitMemo } from './commit-memo.js';
 import { Git } from './git.js';
 import { ACTIVITY_DIR, ENVIRONMENT_LOCK } from './layout.js';
 import { parseTrailers, type DataRef, type RunRecord } from './run-record.js';
@@ -106,7 +107,12 @@ export const recordSubject = (r: RunRecord): KeySubject => ({
  * without what runs write (output/, the activity records, the environment lock), so the records
  * of earlier runs never change the key. Two `ls-tree` calls, however large the project.
  */
-export async function sourceDigest(git: Git, commit: string): Promise<string> {
+export function sourceDigest(git: Git, commit: string): Promise<string> {
+  return sourceDigests(commit, () => readSourceDigest(git, commit));
+}
+const sourceDigests = commitMemo<string>();
+
+async function readSourceDigest(git: Git, commit: string): Promise<string> {
   const [top, meta] = await Promise.all([git.run(['ls-tree', '-z', commit]), git.tryRun(['ls-tree', '-z', `${commit}:.reprise`])]);
   const entries = (text: string, prefix: string) =>
     text

@@ -157,6 +157,10 @@ describe('the local agent admits only its own account', () => {
     expect(statSync(agentDir).mode & 0o777).toBe(0o700);
     expect(statSync(join(agentDir, 'tls/client.key')).mode & 0o777).toBe(0o600);
     expect((await asAttacker('cat', [join(agentDir, 'tls/client.key')])).code).not.toBe(0);
+    // So is the socket the agent serves the CLI on (a run sent to it would run as the owner).
+    expect(statSync(join(agentDir, 'cli.sock')).mode & 0o777).toBe(0o600);
+    const sent = await asAttacker(process.execPath, ['-e', `require('net').connect(${JSON.stringify(join(agentDir, 'cli.sock'))}).on('connect', () => process.exit(0)).on('error', (e) => { console.error(e.code); process.exit(1); })`]);
+    expect(sent, 'another account connecting to the CLI socket').toMatchObject({ code: 1, stderr: 'EACCES\n' });
   }, 300_000);
 
   it('another account can neither list, start nor signal, with the temporal CLI or the TS client, nor reach the dev server itself', async () => {

@@ -2,9 +2,10 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { temporalConnectionOptions } from '../../client/agent.js';
 import { loadUserConfig, resolveBackend } from '../../config/user-config.js';
-import { badInput } from '../../errors.js';
 import { createWorkers, defaultIdentity, routeSdkLogs, workerQueues } from '../../worker/worker.js';
 import { createLogger } from '../../logger.js';
+import { serveCli } from '../../worker/cli-socket.js';
+import { badInput, errorMessage } from '../../errors.js';
 
 export default class WorkerCommand extends BaseCommand {
   static override summary = 'Run a worker for the Temporal server at TEMPORAL_ADDRESS (foreground; Ctrl-C stops it gracefully).';
@@ -30,7 +31,13 @@ export default class WorkerCommand extends BaseCommand {
     routeSdkLogs(logger);
     const workers = await createWorkers(env, server, logger, { backends, identity });
     logger.info({ address: server.address, tls: Boolean(server.tls), apiKey: Boolean(server.apiKey), taskQueues: workerQueues(env, backends), namespace: env.temporalNamespace, identity }, 'worker started');
-    await Promise.all(workers.map((w) => w.run())); // the SDK shuts down gracefully on SIGINT/SIGTERM
+    // The local agent's worker also serves the CLI over a socket; a CLI without it goes through Temporal.
+    const cli = backends || env.team ? undefined : await serveCli(env, logger).catch((err: unknown) => void logger.warn({ err: errorMessage(err) }, 'not serving the CLI: CLIs reach Temporal directly'));
+    try {
+      await Promise.all(workers.map((w) => w.run())); // the SDK shuts down gracefully on SIGINT/SIGTERM
+    } finally {
+      await cli?.close();
+    }
     logger.info('worker stopped');
   }
 }
