@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { newRunId } from '../src/client/runs.js';
+import { newRunId } from '../src/client/ids.js';
 import { commitMessage, type RunRecord } from '../src/project/run-record.js';
 import { mustExec } from './lib.js';
 

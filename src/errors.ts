@@ -24,6 +24,8 @@ export const ErrorKind = {
 } as const;
 export type ErrorKind = (typeof ErrorKind)[keyof typeof ErrorKind];
 
+export const isErrorKind = (kind: unknown): kind is ErrorKind => Object.values(ErrorKind).includes(kind as ErrorKind);
+
 const exitForKind: Record<ErrorKind, number> = {
   BadInput: ExitCode.badInput,
   BackendUnavailable: ExitCode.backendUnavailable,

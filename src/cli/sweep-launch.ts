@@ -1,5 +1,6 @@
 import type { SweepInput, SweepPointResult, SweepResult } from '../activities/types.js';
-import { newWorkflowId, RunClient } from '../client/runs.js';
+import { newWorkflowId } from '../client/ids.js';
+import { RunClient } from '../client/runs.js';
 import type { RepriseEnv } from '../config/env.js';
 import { ExitCode } from '../errors.js';
 import { assertLocalSweeps } from '../client/sweep-retry.js';

@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { RunInput, RunResult } from '../activities/types.js';
 import { paths, type RepriseEnv } from '../config/env.js';
-import { ErrorKind, RepriseError } from '../errors.js';
+import { isErrorKind, RepriseError } from '../errors.js';
 import type { RunDetails, RunService } from './run-service.js';
 
 export const agentSocketPath = (env: RepriseEnv) => join(paths.agentDir(env.home), 'cli.sock');
@@ -39,7 +39,7 @@ export function encodeError(err: unknown): SocketError {
 }
 
 function decodeError(e: SocketError): Error {
-  if (e.kind && Object.values(ErrorKind).includes(e.kind as ErrorKind)) return new RepriseError(e.kind as ErrorKind, e.message, { detail: e.detail });
+  if (isErrorKind(e.kind)) return new RepriseError(e.kind, e.message, { detail: e.detail });
   return new Error(e.message);
 }
 

@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import type { LabProgress, LabResult, RunInput } from '../activities/types.js';
 import { notFound } from '../errors.js';
 import { LAB_WORKFLOW } from '../workflows/names.js';
-import { newWorkflowId, toRepriseError, type RunClient } from './runs.js';
+import { newWorkflowId } from './ids.js';
+import { toRepriseError, type RunClient } from './runs.js';
 
 /** Lab ids are workflow ids: "lab-" + 12 base32 characters. */
 export const newLabId = () => newWorkflowId('lab');

@@ -5,15 +5,13 @@ import { join } from 'node:path';
 import type { AwaitDetails, RunInput, RunProgress, RunResult, SweepInput, SweepProgress, SweepResult } from '../activities/types.js';
 import { RUN_WORKFLOW, SWEEP_WORKFLOW } from '../workflows/names.js';
 import { backendQueue, paths, type RepriseEnv } from '../config/env.js';
-import { ErrorKind, RepriseError, notFound } from '../errors.js';
+import { ErrorKind, RepriseError, isErrorKind, notFound } from '../errors.js';
 import { agentAddress, connectTemporal, ensureAgent } from './agent.js';
 import { readFeed } from '../project/history.js';
 import type { Project } from '../project/layout.js';
 import type { RunDetails, RunService } from './run-service.js';
 
 export const WORKFLOW_TYPE = RUN_WORKFLOW;
-
-export { newRunId, newWorkflowId } from './ids.js';
 
 export class RunClient implements RunService {
   private constructor(
@@ -197,9 +195,9 @@ export function toRepriseError(err: unknown): unknown {
   if (!(err instanceof WorkflowFailedError)) return err;
   let cause: unknown = err.cause;
   while (cause instanceof ActivityFailure) cause = cause.cause;
-  if (cause instanceof ApplicationFailure && cause.type && Object.values(ErrorKind).includes(cause.type as ErrorKind)) {
+  if (cause instanceof ApplicationFailure && isErrorKind(cause.type)) {
     const detail = cause.details?.[0];
-    return new RepriseError(cause.type as ErrorKind, cause.message, { detail: typeof detail === 'string' ? detail : undefined });
+    return new RepriseError(cause.type, cause.message, { detail: typeof detail === 'string' ? detail : undefined });
   }
   if (cause instanceof CancelledFailure) return new RepriseError(ErrorKind.cancelled, 'the run was cancelled before its job started; nothing was recorded');
   return new Error(`run failed: ${cause instanceof Error ? cause.message : String(cause)}`);

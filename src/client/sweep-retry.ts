@@ -6,7 +6,7 @@ import { currentBranch } from '../project/history.js';
 import type { Project } from '../project/layout.js';
 import type { SweepRecord } from '../project/sweep-record.js';
 import { isSuccess } from '../project/run-record.js';
-import { newWorkflowId } from './runs.js';
+import { newWorkflowId } from './ids.js';
 import { expandGrid } from './sweep-grid.js';
 
 /** Sweeps run on the local agent only (team workers do not take them yet). */

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Cli, freePort } from '../helpers/cli.js';
 import { useCliProject } from '../helpers/cli-project.js';
+import { waitFor } from '../helpers/lab.js';
 import { git } from '../helpers/project.js';
+import { alive } from '../../src/client/agent.js';
 
 const p = useCliProject('agent-socket');
 const agentDir = () => join(p.cli.env.REPRISE_HOME!, 'agent');
@@ -17,21 +19,6 @@ const records = () => git(p.root, 'log', '--format=%(trailers:key=Reprise-Run,va
 /** The CLI of this suite with a Temporal port where nothing listens: only the socket can serve it. */
 async function cutOffCli(): Promise<Cli> {
   return new Cli({ ...p.cli.env, REPRISE_TEMPORAL_PORT: String(await freePort()) });
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')); // a zombie is gone too
-  } catch {
-    return false;
-  }
-};
-
-async function waitUntil(what: string, test: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!test() && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-  if (!test()) throw new Error(`timed out waiting for ${what}`);
 }
 
 describe('the agent serves the CLI over a socket', () => {
@@ -66,7 +53,7 @@ describe('the agent serves the CLI over a socket', () => {
     child.stdout!.on('data', (d: Buffer) => (out += d));
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d));
-    await waitUntil('the job started', () => out.includes('started'));
+    await waitFor('the job started', () => out.includes('started'));
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code, err).toBe(130);
@@ -80,10 +67,10 @@ describe('the agent serves the CLI over a socket', () => {
     child.stdout!.on('data', (d: Buffer) => (out += d));
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d));
-    await waitUntil('the job started', () => out.includes('begun'));
+    await waitFor('the job started', () => out.includes('begun'));
     const { workerPid } = JSON.parse(readFileSync(join(agentDir(), 'agent.json'), 'utf8')) as { workerPid: number };
     process.kill(workerPid, 'SIGKILL');
-    await waitUntil('the worker gone', () => !alive(workerPid));
+    await waitFor('the worker gone', () => !alive(workerPid));
     const restarted = await p.cli.run(['agent', 'start'], p.root);
     expect(restarted.code, restarted.stderr).toBe(0);
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));

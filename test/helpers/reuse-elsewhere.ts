@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Cli, cliEnv } from './cli.js';
+import { waitFor } from './lab.js';
 import { tempDir } from './project.js';
 import { BUSYBOX, requireDocker } from './docker.js';
 
@@ -63,9 +64,7 @@ export function describeReuseElsewhere<M>(name: string, kind: string, addFlags: 
       const ran = await run(['--reuse', '--on', name], ['sh', 'code/sq.sh', '8']);
       expect(ran.state).toBe('succeeded');
       // The cluster's accounting may lag a job that has ended (slurmdbd): asked until it knows it.
-      let seen = 0;
-      for (const end = Date.now() + 60_000; !(seen = await jobsFor(ran.runId, mark)) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 1000));
-      expect(seen).toBeGreaterThan(0);
+      expect(await waitFor('the control job in the cluster\'s accounting', async () => (await jobsFor(ran.runId, mark)) || undefined, 60_000)).toBeGreaterThan(0);
       // Now that the accounting is known to have caught up past it, the reused run had no job.
       if (reused) expect(await jobsFor(reused.runId, reused.mark)).toBe(0);
     }, 600_000);

@@ -4,7 +4,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { FinishInput } from '../../../src/activities/types.js';
-import { newRunId } from '../../../src/client/runs.js';
+import { newRunId } from '../../../src/client/ids.js';
 import { paths } from '../../../src/config/env.js';
 import { dockerClient } from '../../../src/images/engine.js';
 import { captureLock } from '../../../src/images/lock-capture.js';

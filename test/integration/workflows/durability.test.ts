@@ -3,7 +3,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { RunInput, RunProgress, RunResult } from '../../../src/activities/types.js';
-import { newRunId } from '../../../src/client/runs.js';
+import { newRunId } from '../../../src/client/ids.js';
 import { readFeed, readRecord, findRun } from '../../../src/project/history.js';
 import { git, makeProject, tempDir } from '../../helpers/project.js';
 import { startTemporal } from '../../helpers/temporal.js';

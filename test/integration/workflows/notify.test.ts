@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndedEvent, LabResult, RunInput, RunResult } from '../../../src/activities/types.js';
-import { newRunId } from '../../../src/client/runs.js';
+import { newRunId } from '../../../src/client/ids.js';
 import { startTemporal, workflowsPath } from '../../helpers/temporal.js';
 
 const COMMIT = 'c'.repeat(40);

@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { RunInput, RunProgress, RunResult } from '../../../src/activities/types.js';
-import { newRunId } from '../../../src/client/runs.js';
+import { newRunId } from '../../../src/client/ids.js';
 import { saveUserConfig, type BackendConfig } from '../../../src/config/user-config.js';
 import { createBackend } from '../../../src/backends/registry.js';
 import type { Backend } from '../../../src/backends/types.js';
