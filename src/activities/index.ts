@@ -279,6 +279,11 @@ export function createActivities(deps: ActivityDeps) {
     return recovered ? { commit, recoveredBranch: record.runId } : { commit };
   }
 
+  /** Flag an image that publishImage must push: the user has a registry (without one the workflow skips that step). */
+  async function withPushFlag(image: PreparedImage): Promise<PreparedImage> {
+    return (await loadUserConfig(deps.home)).registry?.url ? { ...image, unpublished: true } : image;
+  }
+
   // Every argument is checked before any activity acts on it: workflow inputs are requests (validate.ts).
   return checkedActivities({
     ...createLabActivities({ home: deps.home, docker: deps.docker, logger: deps.logger, runDir, backendFor, guard, withHeartbeat }),
@@ -324,7 +329,7 @@ export function createActivities(deps: ActivityDeps) {
         });
         if (!found) return null;
         log(input).info({ image: found.tag, digest: found.digest }, 'image reused');
-        return { digest: found.digest, tag: found.tag, environment: hash, reused: true };
+        return withPushFlag({ digest: found.digest, tag: found.tag, environment: hash, reused: true });
       });
     },
 
@@ -354,7 +359,7 @@ export function createActivities(deps: ActivityDeps) {
               log(input).warn({ err: String(err) }, 'environment lock not captured after the build'),
             );
           }
-          return { digest: built.digest, tag: built.tag, environment: request.envHash, reused: built.reused };
+          return withPushFlag({ digest: built.digest, tag: built.tag, environment: request.envHash, reused: built.reused });
         });
       });
     },
@@ -365,12 +370,13 @@ export function createActivities(deps: ActivityDeps) {
      */
     async publishImage(input: RunInput, image: PreparedImage): Promise<PreparedImage> {
       return guard(async () => {
+        const { unpublished: _, ...rest } = image;
         const registry = (await loadUserConfig(deps.home)).registry?.url;
-        if (!registry) return image;
+        if (!registry) return rest;
         const onTransfer = await transferLog(input.runId);
-        const reference = await withHeartbeat(() => pushImage(deps.docker, registry, image, onTransfer));
+        const reference = await withHeartbeat(() => pushImage(deps.docker, registry, rest, onTransfer));
         log(input).info({ reference }, 'image pushed');
-        return { ...image, reference };
+        return { ...rest, reference };
       });
     },
 

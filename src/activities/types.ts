@@ -186,6 +186,8 @@ export interface PreparedImage {
   reference?: string;
   environment: string;
   reused: boolean;
+  /** Found or built, still to be pushed to the user's registry (publishImage): absent without a registry. */
+  unpublished?: true;
 }
 
 /** What awaitJob heartbeats: the job's phase and the tail of its output (see client/live-log.ts). */

@@ -46,7 +46,7 @@ const handle = z
   .object({ kind: z.enum(['docker', 'slurm', 'kubernetes']), runId: id, jobId: z.string().min(1).max(253).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a job id of the backend') })
   .passthrough();
 const preparedSources = z.object({ sourceCommit: commit, swept: z.boolean(), branch: z.union([branchRef, z.literal('HEAD')]).optional() }).strict();
-const preparedImage = z.object({ digest, tag: text.optional(), reference: text.optional(), environment: z.string().regex(/^[0-9a-f]{6,64}$/), reused: z.boolean() }).strict();
+const preparedImage = z.object({ digest, tag: text.optional(), reference: text.optional(), environment: z.string().regex(/^[0-9a-f]{6,64}$/), reused: z.boolean(), unpublished: z.literal(true).optional() }).strict();
 const params = z.record(text, text);
 
 const teamRun = z

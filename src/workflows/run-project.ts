@@ -18,6 +18,7 @@ import type { KeyedRun } from '../project/run-key.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
 import { ExitCode } from '../errors.js';
 import { slotsWorkflowId } from './names.js';
+import { newRunImage } from './image.js';
 import { announceEnd } from './notify.js';
 import { grantSignal, releaseSignal } from './slots.js';
 
@@ -157,7 +158,7 @@ async function place(input: RunInput, slots: Slots, progress: RunProgress) {
       ? input.team.image
       : input.rerun
       ? await prep.resolveRecordedImage(input)
-      : await build.publishImage(input, (await prep.findImage(input, sources.sourceCommit)) ?? (await build.buildImage(input, sources.sourceCommit)));
+      : await newRunImage(input, sources.sourceCommit);
     progress.image = image;
     if (input.reuse) {
       // The key needs the image digest; nothing has been staged or submitted yet.

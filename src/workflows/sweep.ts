@@ -11,6 +11,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import type { PreparedImage, PreparedSources, RunInput, RunResult, SweepInput, SweepPoint, SweepPointResult, SweepProgress, SweepResult } from '../activities/types.js';
 import type { JobHandle, StagedJob } from '../backends/types.js';
+import { newRunImage } from './image.js';
 import { announceEnd } from './notify.js';
 import { runProject } from './run-project.js';
 
@@ -55,7 +56,7 @@ export async function sweepProject(input: SweepInput): Promise<SweepResult> {
     // Checked and built where the first point goes; a pool's other members stage it when used.
     const first = { ...base, backend: (await prep.resolveTarget(input.backend)).members[0]! };
     sources = await prep.prepare(first);
-    image = await build.publishImage(first, (await prep.findImage(first, sources.sourceCommit)) ?? (await build.buildImage(first, sources.sourceCommit)));
+    image = await newRunImage(first, sources.sourceCommit);
   }
 
   const childOf = (point: SweepPoint): RunInput => ({

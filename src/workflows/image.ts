@@ -1,0 +1,20 @@
+import { patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { PreparedImage, RunInput } from '../activities/types.js';
+
+const retry = { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 };
+const find = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } });
+// Builds and pushes are long: they heartbeat, so a dead worker is noticed and the step retried elsewhere.
+const build = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: { ...retry, maximumAttempts: 3 } });
+
+/**
+ * The image of a new run or sweep: found on the local engine or built, then pushed when the user
+ * has a registry, so any machine can pull it by digest. Without a registry nothing is scheduled
+ * for the push (a server round trip on the warm path of every run).
+ */
+export async function newRunImage(input: RunInput, sourceCommit: string): Promise<PreparedImage> {
+  const image = (await find.findImage(input, sourceCommit)) ?? (await build.buildImage(input, sourceCommit));
+  // Histories from before the flag scheduled the push always (it returned at once without a registry).
+  if (patched('push-only-with-registry-v1') && !image.unpublished) return image;
+  return build.publishImage(input, image);
+}
