@@ -24,9 +24,8 @@ import { cacheLargeOutputs, checkoutOutputs, dataInputsAt, gitignoreWith, stageR
 import { autoTrackBytes } from '../data/settings.js';
 import { outputStoreFor, stageDataFor } from './data-staging.js';
 import { loadProject } from '../project/layout.js';
-import { currentBranch, digestFile, digestTree, exportSources, extractFiles, logPath, readRecord, recordRun, recordSweep, recoveryBranch, snapshotSources } from '../project/history.js';
+import { currentBranch, digestFile, digestTree, exportSources, extractFiles, logPath, readRunRecord, recordRunOn, recordSweep, recoveryBranch, snapshotSources } from '../project/history.js';
 import { findKeyedRun, keyPartsAt, neverReused, runKey, type KeyedRun } from '../project/run-key.js';
-import { Git } from '../project/git.js';
 import type { SweepRecord } from '../project/sweep-record.js';
 import type { FinalState, RunData, RunRecord, TimelineEntry } from '../project/run-record.js';
 import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
@@ -270,10 +269,10 @@ export function createActivities(deps: ActivityDeps) {
     const { record, files } = await runRecord(f, f.input.projectRoot, outputsDir, logFile);
     if (data.inputs.length || data.outputs.length) record.data = data;
     if (skipped?.length) record.skippedOutputs = skipped;
-    const commit = await recordRun(f.input.projectRoot, { record, outputsDir, logFile, branch: f.sources.branch, files: [...files, ...ignores] });
+    const { commit, ref, checkedOut } = await recordRunOn(f.input.projectRoot, { record, outputsDir, logFile, branch: f.sources.branch, files: [...files, ...ignores] });
     // The cached outputs' bytes join their pointers in the working tree of the branch they were recorded on.
-    if ((await currentBranch(f.input.projectRoot)) === f.sources.branch) await checkoutOutputs(f.input.projectRoot, data.outputs);
-    const recovered = f.sources.branch !== recoveryBranch(record.runId) && (await new Git(f.input.projectRoot).revParse(recoveryBranch(record.runId))) === commit;
+    if (checkedOut && data.outputs.length) await checkoutOutputs(f.input.projectRoot, data.outputs);
+    const recovered = f.sources.branch !== recoveryBranch(record.runId) && ref === recoveryBranch(record.runId);
     log(f.input).info({ commit, state: record.state, exitCode: record.exitCode, outputs: record.outputs.length, reusedFrom: record.reusedFrom, ...(recovered ? { deletedBranch: f.sources.branch } : {}) }, 'run recorded');
     await rm(outputsDir, { recursive: true, force: true });
     return recovered ? { commit, recoveredBranch: record.runId } : { commit };
@@ -370,7 +369,8 @@ export function createActivities(deps: ActivityDeps) {
      */
     async publishImage(input: RunInput, image: PreparedImage): Promise<PreparedImage> {
       return guard(async () => {
-        const { unpublished: _, ...rest } = image;
+        const rest = { ...image };
+        delete rest.unpublished;
         const registry = (await loadUserConfig(deps.home)).registry?.url;
         if (!registry) return rest;
         const onTransfer = await transferLog(input.runId);
@@ -549,7 +549,7 @@ export function createActivities(deps: ActivityDeps) {
     async recordReused(input: RunInput, sources: PreparedSources, image: PreparedImage, from: KeyedRun): Promise<RecordedRun> {
       return guard(async () => {
         const root = input.projectRoot;
-        const { record: original } = await readRecord(root, from);
+        const original = await readRunRecord(root, from);
         const dir = join(runDir(input.runId), 'reused');
         await rm(dir, { recursive: true, force: true });
         const paths = [...original.outputs.map((o) => o.path), logPath(original.runId)];
@@ -688,7 +688,7 @@ export function createActivities(deps: ActivityDeps) {
         const carried = new Set(input.retry?.kept.map((p) => p.runId) ?? []);
         const withOutputs = await Promise.all(
           points.map(async (p) => {
-            const outputs = p.commit ? (await readRecord(root, { runId: p.runId, commit: p.commit }).catch(() => undefined))?.record.outputs : undefined;
+            const outputs = p.commit ? (await readRunRecord(root, { runId: p.runId, commit: p.commit }).catch(() => undefined))?.outputs : undefined;
             return { ...p, ...(carried.has(p.runId) ? { carried: true } : {}), ...(outputs ? { outputs } : {}) };
           }),
         );

@@ -194,6 +194,7 @@ export function remoteAllowed(remote: string, patterns: readonly string[]): bool
 /** The checks of every activity's input against this worker's policy. */
 export function inputChecks(policy: InputPolicy) {
   const config = () => loadUserConfig(policy.home);
+  const topsSeen = new Set<string>();
 
   /** A backend this worker serves: a team worker only its own (and their pools' members); an agent any of its config. */
   async function served(field: string, name: string, user?: UserConfig): Promise<BackendConfig> {
@@ -214,8 +215,14 @@ export function inputChecks(policy: InputPolicy) {
     const uid = policy.uid ?? process.getuid?.();
     if (uid !== undefined && (await stat(real)).uid !== uid) throw refuse(field, `${root} is not owned by this worker's account`);
     if (!(await stat(join(real, PROJECT_FILE)).then((s) => s.isFile(), () => false))) throw refuse(field, `${root} is not a Reprise project (no ${PROJECT_FILE})`);
+    // Asked of git once per repository (every activity of every run checks it): the answer is
+    // kept while the same .git (device and inode) is there.
+    const dotGit = await stat(join(real, '.git')).catch(() => undefined);
+    const id = dotGit && `${real}\0${dotGit.dev}:${dotGit.ino}`;
+    if (id && topsSeen.has(id)) return;
     const top = (await new Git(real).tryRun(['rev-parse', '--show-toplevel']))?.trim();
     if (top !== real) throw refuse(field, `${root} is not the top of a git repository this worker's account owns`);
+    if (id) topsSeen.add(id);
   }
 
   /** Where the run's project comes from: this worker's own project (agent), or an allowed remote (team). */

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { badInput } from '../errors.js';
 import { exportBundle, importBundle } from '../project/bundle.js';
 import { assertFreeDirectory } from '../project/new-directory.js';
-import { findRun, readRecord } from '../project/history.js';
+import { findRun, readRunRecord } from '../project/history.js';
 import { listTarFile } from '../project/tar-members.js';
 import { exportImageArchive, importImageArchive } from './archive.js';
 
@@ -41,7 +41,7 @@ export async function exportProject(
     const images: Manifest['images'] = [];
     await mkdir(join(dir, 'images'));
     for (const idOrPrefix of runs) {
-      const { record } = await readRecord(root, await findRun(root, idOrPrefix));
+      const record = await readRunRecord(root, await findRun(root, idOrPrefix));
       const file = `images/${record.image.digest.replace(/^sha256:/, '')}.tar`;
       if (!IMAGE_MEMBER.test(file)) throw badInput(`run ${record.runId} recorded image "${record.image.digest}", not a sha256 image id`);
       if (!images.some((i) => i.file === file)) await exportImageArchive(docker, record.image, join(dir, file));

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { RepriseError, badInput, notFound } from '../errors.js';
 import { environmentHash, imageTag, renderDockerfile } from '../project/environment.js';
 import { Git } from '../project/git.js';
-import { findRun, readRecord } from '../project/history.js';
+import { findRun, readRunRecord } from '../project/history.js';
 import type { EnvironmentSpec } from '../project/schema.js';
 import { buildEnvironmentImage, environmentBuild, type BuildRequest, type BuiltImage } from './build.js';
 import { buildTrustNotes, type BuildTrust } from './build-trust.js';
@@ -85,7 +85,7 @@ export const lockDigest = (text: string) => createHash('sha256').update(text).di
 /** The lock a recorded run committed with its record, as text; none for runs recorded before locks existed. */
 export async function recordedLockText(root: string, idOrPrefix: string): Promise<{ runId: string; path?: string; text?: string }> {
   const entry = await findRun(root, idOrPrefix);
-  const { record } = await readRecord(root, entry);
+  const record = await readRunRecord(root, entry);
   if (!record.environmentLock) return { runId: entry.runId };
   const { path, sha256 } = record.environmentLock;
   const text = await new Git(root).tryRun(['show', `${entry.commit}:${path}`]);

@@ -1,4 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { redactError, redactSecrets } from '../redact.js';
 
@@ -9,6 +11,9 @@ export interface GitOptions {
   input?: string | Buffer;
 }
 
+/** Git directories found, by working tree and the identity of its `.git` (see Git.gitDir). */
+const gitDirs = new Map<string, string>();
+
 /** A git repository driven through the git CLI (argv only, never a shell). */
 export class Git {
   private gitDirPath?: Promise<string>;
@@ -16,9 +21,17 @@ export class Git {
 
   constructor(readonly dir: string) {}
 
-  /** The absolute .git directory (asked once per instance). */
+  /** The absolute .git directory: asked of git once per repository while the same `.git` (device and inode) is there. */
   gitDir(): Promise<string> {
-    this.gitDirPath ??= this.run(['rev-parse', '--absolute-git-dir']).then((s) => s.trim());
+    this.gitDirPath ??= (async () => {
+      const dotGit = await stat(join(this.dir, '.git')).catch(() => undefined);
+      const id = dotGit && `${this.dir}\0${dotGit.dev}:${dotGit.ino}`;
+      const known = id && gitDirs.get(id);
+      if (known) return known;
+      const dir = (await this.run(['rev-parse', '--absolute-git-dir'])).trim();
+      if (id) gitDirs.set(id, dir);
+      return dir;
+    })();
     return this.gitDirPath;
   }
 

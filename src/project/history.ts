@@ -165,9 +165,21 @@ export const logPath = (runId: string) => `${ACTIVITY_DIR}/${runId}.log`;
  * commits are built in a private index and published with compare-and-swap.
  */
 export async function recordRun(root: string, input: RecordInput): Promise<string> {
+  return (await recordRunOn(root, input)).commit;
+}
+
+/** Where recordRun put a run: the commit, its branch (the run's own when its branch was deleted) and whether that branch is checked out. */
+export interface RecordedOn {
+  commit: string;
+  ref: string;
+  checkedOut: boolean;
+}
+
+export async function recordRunOn(root: string, input: RecordInput): Promise<RecordedOn> {
   const git = new Git(root);
   const { record } = input;
-  return commitOnBranch(git, {
+  let made: Omit<RecordedOn, 'commit'> | undefined;
+  const commit = await commitOnBranch(git, {
     id: record.runId,
     branch: input.branch,
     recoverTo: input.bare ? undefined : recoveryBranch(record.runId),
@@ -187,9 +199,15 @@ export async function recordRun(root: string, input: RecordInput): Promise<strin
     },
     // The user switched branches while the run ran: their working tree belongs to another branch.
     afterCommit: async (head, commit, ref) => {
-      if (!input.bare && (await git.headRef()) === ref) await syncWorkingTree(git, head, commit, input);
+      made = { ref, checkedOut: !input.bare && (await git.headRef()) === ref };
+      if (made.checkedOut) await syncWorkingTree(git, head, commit, input);
     },
   });
+  if (made) return { commit, ...made };
+  // Recorded already (a repeat): on its branch, or on the run's own when that was deleted.
+  const recovery = input.bare ? undefined : recoveryBranch(record.runId);
+  const ref = recovery && (await git.revParse(recovery)) === commit ? recovery : (input.branch ?? (await git.headRef()));
+  return { commit, ref, checkedOut: !input.bare && (await git.headRef()) === ref };
 }
 
 /**
@@ -241,9 +259,12 @@ export interface BranchCommit {
 export async function commitOnBranch(git: Git, c: BranchCommit): Promise<string> {
   return withRecordLock(git, async () => {
     let ref = c.branch ?? (await git.headRef());
-    if (c.recoverTo && !(await git.revParse(ref))) {
+    // The head as first seen: the first attempt builds on it (a branch moved meanwhile fails the swap).
+    let seen = await git.revParse(ref);
+    if (c.recoverTo && !seen) {
       ref = c.recoverTo;
       await git.tryRun(['update-ref', '-m', `reprise: ${c.id}'s branch was deleted`, ref, c.sourceCommit, '']); // '': only if absent (a retry finds it)
+      seen = undefined;
     }
     const existing = c.recorded ? await c.recorded(ref) : await findRecordCommit(git, ref, c.recordPath);
     if (existing) {
@@ -251,7 +272,7 @@ export async function commitOnBranch(git: Git, c: BranchCommit): Promise<string>
       return existing;
     }
     for (let attempt = 0; ; attempt++) {
-      const head = await git.revParse(ref);
+      const head = (attempt === 0 && seen) || (await git.revParse(ref));
       if (!head) throw notFound(`cannot record ${c.id}: its branch ${ref} no longer exists; recreate it with: git branch ${ref.replace(/^refs\/heads\//, '')} ${c.sourceCommit}`);
       const { parents, base } = await recordParents(git, head, c.sourceCommit);
       const commit = await withTempIndex(git, c.id, async (env) => {
@@ -276,7 +297,7 @@ export async function commitOnBranch(git: Git, c: BranchCommit): Promise<string>
  * exact source of every run stays in history.
  */
 async function recordParents(git: Git, head: string, source: string): Promise<{ parents: string[]; base: string }> {
-  const isAncestor = async (a: string, b: string) => (await git.tryRun(['merge-base', '--is-ancestor', a, b])) !== undefined;
+  const isAncestor = async (a: string, b: string) => a === b || (await git.tryRun(['merge-base', '--is-ancestor', a, b])) !== undefined;
   if (await isAncestor(source, head)) return { parents: [head], base: head };
   if (await isAncestor(head, source)) return { parents: [source], base: source };
   return { parents: [head, source], base: head };
@@ -531,12 +552,16 @@ export async function executedRecord(root: string, record: RunRecord): Promise<R
   if (!record.reusedFrom) return record;
   const commit = (await new Git(root).run(['log', '--branches', '-F', `--grep=Reprise-Run: ${record.reusedFrom}`, '-n1', '--format=%H'])).trim();
   if (!commit) throw notFound(`run ${record.runId} reused ${record.reusedFrom}, which no branch holds any more`);
-  return (await readRecord(root, { runId: record.reusedFrom, commit })).record;
+  return readRunRecord(root, { runId: record.reusedFrom, commit });
 }
 
+/** A run's record and its log. */
 export async function readRecord(root: string, entry: Pick<FeedEntry, 'runId' | 'commit'>): Promise<{ record: RunRecord; log: string }> {
-  const git = new Git(root);
-  const record = JSON.parse(await git.run(['show', `${entry.commit}:${recordPath(entry.runId)}`])) as RunRecord;
-  const log = (await git.tryRun(['show', `${entry.commit}:${logPath(entry.runId)}`])) ?? '';
-  return { record, log };
+  const [record, log] = await Promise.all([readRunRecord(root, entry), new Git(root).tryRun(['show', `${entry.commit}:${logPath(entry.runId)}`])]);
+  return { record, log: log ?? '' };
+}
+
+/** A run's record alone (its log can be large). */
+export async function readRunRecord(root: string, entry: Pick<FeedEntry, 'runId' | 'commit'>): Promise<RunRecord> {
+  return JSON.parse(await new Git(root).run(['show', `${entry.commit}:${recordPath(entry.runId)}`])) as RunRecord;
 }

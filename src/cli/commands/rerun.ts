@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { backendFlag, runIdArg } from '../base-command.js';
 import { LaunchCommand } from '../launch.js';
 import { rerunRequest } from '../../client/launch.js';
-import { executedRecord, findRun, readRecord } from '../../project/history.js';
+import { executedRecord, findRun, readRunRecord } from '../../project/history.js';
 import type { RunResult } from '../../activities/types.js';
 
 export default class Rerun extends LaunchCommand {
@@ -16,7 +16,7 @@ export default class Rerun extends LaunchCommand {
   async run(): Promise<{ runId: string } & Partial<RunResult>> {
     const { args, flags } = await this.parse(Rerun);
     const project = await this.project();
-    const record = await executedRecord(project.root, (await readRecord(project.root, await findRun(project.root, args.run))).record);
+    const record = await executedRecord(project.root, await readRunRecord(project.root, await findRun(project.root, args.run)));
     return this.launchAndReport({ ...rerunRequest(project, record, flags.on), detach: flags.detach });
   }
 }

@@ -2,7 +2,7 @@ import { Args } from '@oclif/core';
 import { BaseCommand, backendFlag, runIdArg } from '../base-command.js';
 import { describeResult, launch } from '../launch.js';
 import { rerunRequest } from '../../client/launch.js';
-import { executedRecord, findRun, readRecord } from '../../project/history.js';
+import { executedRecord, findRun, readRunRecord } from '../../project/history.js';
 import { compareOutputs, type OutputComparison } from '../../project/compare.js';
 import { ExitCode } from '../../errors.js';
 import { table } from '../table.js';
@@ -17,12 +17,12 @@ export default class Verify extends BaseCommand {
   async run(): Promise<{ original: string; rerun: string } & OutputComparison> {
     const { args, flags } = await this.parse(Verify);
     const project = await this.project();
-    const original = await executedRecord(project.root, (await readRecord(project.root, await findRun(project.root, args.run))).record);
+    const original = await executedRecord(project.root, await readRunRecord(project.root, await findRun(project.root, args.run)));
     const outcome = await launch(this.env, { ...rerunRequest(project, original, flags.on), detach: false, json: this.jsonEnabled() });
     this.note(describeResult(outcome.result!));
     if (outcome.result!.state !== 'succeeded' && original.state === 'succeeded') this.exit(outcome.exitCode);
     // The rerun's record commit is known: read it there rather than walking the feed again.
-    const rerun = (await readRecord(project.root, { runId: outcome.runId, commit: outcome.result!.commit })).record;
+    const rerun = await readRunRecord(project.root, { runId: outcome.runId, commit: outcome.result!.commit });
     const comparison = { original: original.runId, rerun: rerun.runId, ...compareOutputs(original.outputs, rerun.outputs) };
     this.say(table(['OUTPUT', 'VERDICT'], comparison.files.map((f) => [f.path, f.verdict])));
     this.say(

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand, runIdArg } from '../../base-command.js';
-import { findRun, readRecord } from '../../../project/history.js';
+import { findRun, readRunRecord } from '../../../project/history.js';
 import { exportImageArchive } from '../../../images/archive.js';
 import { dockerClient } from '../../../images/engine.js';
 
@@ -11,7 +11,7 @@ export default class ImageExport extends BaseCommand {
   async run(): Promise<{ runId: string; image: string; file: string; bytes: number }> {
     const { args } = await this.parse(ImageExport);
     const project = await this.project();
-    const { record } = await readRecord(project.root, await findRun(project.root, args.run));
+    const record = await readRunRecord(project.root, await findRun(project.root, args.run));
     this.note(`exporting ${record.image.digest}`);
     const { bytes } = await exportImageArchive(dockerClient(), record.image, args.file);
     this.say(`wrote ${args.file} (${(bytes / 2 ** 20).toFixed(1)} MiB): image ${record.image.digest} of run ${record.runId}`);
