@@ -5,12 +5,15 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Client } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlurmBackend } from '../../../src/backends/slurm/slurm-backend.js';
 import { requireDocker } from '../../helpers/docker.js';
 import { readInfraEnv } from '../../helpers/infra.js';
 import { account, copyOwned, GitServer, personEnv, recordedRuns, runAs, TeamTemporal, TeamWorker, UserCli, writeOwned, type Account, waitForRecord } from '../../helpers/team.js';
 import { clusterConfig } from './slurm-backend-env.js';
+import { workflowsPath } from '../../helpers/temporal.js';
 
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const workdir = `~/reprise-it/team-${suite}`;
@@ -187,6 +190,15 @@ describe('team mode on SLURM: three accounts, nothing shared', () => {
     expect(await jobsOf(original.runId)).toHaveLength(1);
     expect(await jobsOf(reusedId)).toEqual([]);
     expect((await admin.ssh.run(['squeue', '-h', '--name', `reprise-${reusedId}`, '-o', '%i'])).trim()).toBe('');
+
+    // The reused run's history (its patched recording step) replays on today's workflow code.
+    const connection = await temporal.connect();
+    try {
+      const history = await new Client({ connection }).workflow.getHandle(reusedId).fetchHistory();
+      await Worker.runReplayHistory({ workflowsPath }, history, reusedId);
+    } finally {
+      await connection.close();
+    }
   }, 300_000);
 
   it('a worker SIGKILLed mid-run: a worker of another account finishes it, one job, recorded once', async () => {
