@@ -26,6 +26,7 @@ import { outputStoreFor, stageDataFor } from './data-staging.js';
 import { loadProject } from '../project/layout.js';
 import { currentBranch, digestFile, digestTree, exportSources, extractFiles, logPath, readRunRecord, recordRunOn, recordSweep, recoveryBranch, snapshotSources } from '../project/history.js';
 import { findKeyedRun, keyPartsAt, neverReused, runKey, type KeyedRun } from '../project/run-key.js';
+import { Git } from '../project/git.js';
 import type { SweepRecord } from '../project/sweep-record.js';
 import type { FinalState, RunData, RunRecord, TimelineEntry } from '../project/run-record.js';
 import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
@@ -283,6 +284,44 @@ export function createActivities(deps: ActivityDeps) {
     return (await loadUserConfig(deps.home)).registry?.url ? { ...image, unpublished: true } : image;
   }
 
+  /**
+   * A team run that reuses `from`: the original's outputs and log are read from the worker's cache
+   * of the remote (fetched when it lacks either commit) and the record is published on the run's
+   * branch as publishRun publishes, with state reused. Nothing is submitted.
+   */
+  async function publishReused(input: RunInput, sources: PreparedSources, image: PreparedImage, from: KeyedRun): Promise<string> {
+    const team = input.team!;
+    const project = published(team);
+    const root = await project.withCommit(sources.sourceCommit);
+    if ((await new Git(root).tryRun(['cat-file', '-e', `${from.commit}^{commit}`])) === undefined) await project.withAllBranches(sources.sourceCommit, from.commit);
+    const original = await readRunRecord(root, from);
+    const dir = join(runDir(input.runId), 'reused');
+    await rm(dir, { recursive: true, force: true });
+    await extractFiles(root, from.commit, [...original.outputs.map((o) => o.path), logPath(original.runId)], dir, { GIT_LITERAL_PATHSPECS: '1' });
+    const outputsDir = join(dir, 'output');
+    await mkdir(outputsDir, { recursive: true });
+    const logFile = join(dir, logPath(original.runId));
+    const now = new Date().toISOString();
+    const f: FinishInput = { input, sources, image, status: { phase: 'exited', exitCode: original.exitCode, startedAt: now, finishedAt: now }, state: 'reused', reusedFrom: original.runId, key: from.key };
+    const { record, files } = await runRecord(f, root, outputsDir, logFile);
+    record.worker = deps.workerIdentity;
+    if (original.skippedOutputs?.length) record.skippedOutputs = original.skippedOutputs;
+    // Large outputs the original recorded as data pointers stay pointers to the same bytes.
+    if (original.data?.outputs.length) record.data = { inputs: await dataInputsAt(root, sources.sourceCommit), outputs: original.data.outputs };
+    const publishing = () => project.publish({ record, outputsDir, logFile, files });
+    let commit: string;
+    try {
+      // A local activity has no heartbeat (older histories ran this step as one).
+      commit = Context.current().info.isLocal ? await publishing() : await withHeartbeat(publishing);
+    } catch (err) {
+      if (err instanceof PublishRefused) throw ApplicationFailure.create({ message: err.message, type: err.kind, nonRetryable: true });
+      throw err;
+    }
+    log(input).info({ commit, remote: team.remote, branch: team.branch, worker: deps.workerIdentity, reusedFrom: original.runId }, 'reused run published');
+    await rm(runDir(input.runId), { recursive: true, force: true });
+    return commit;
+  }
+
   // Every argument is checked before any activity acts on it: workflow inputs are requests (validate.ts).
   return checkedActivities({
     ...createLabActivities({ home: deps.home, docker: deps.docker, logger: deps.logger, runDir, backendFor, guard, withHeartbeat }),
@@ -522,12 +561,13 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /**
-     * The succeeded run this run may reuse: same key (project/run-key.ts), on any branch. None when
-     * the project's `reuse.never` names the command.
+     * The succeeded run this run may reuse: same key (project/run-key.ts), on any branch (a team
+     * run's: on any branch of the remote, fetched now). None when the project's `reuse.never`
+     * names the command.
      */
     async findReusable(input: RunInput, sourceCommit: string, image: PreparedImage): Promise<KeyedRun | null> {
       return guard(async () => {
-        const root = input.projectRoot;
+        const root = input.team ? await published(input.team).withAllBranches(sourceCommit) : input.projectRoot;
         const [{ project }, dataInputs] = await Promise.all([specsAt(root, sourceCommit), dataInputsAt(root, sourceCommit)]);
         const never = neverReused(project.reuse, input.command);
         if (never) {
@@ -547,6 +587,7 @@ export function createActivities(deps: ActivityDeps) {
      * as any run's are (same record, same commit, state reused). Nothing is submitted.
      */
     async recordReused(input: RunInput, sources: PreparedSources, image: PreparedImage, from: KeyedRun): Promise<RecordedRun> {
+      if (input.team) return guard(async () => ({ commit: await publishReused(input, sources, image, from) }), { transient: true });
       return guard(async () => {
         const root = input.projectRoot;
         const original = await readRunRecord(root, from);

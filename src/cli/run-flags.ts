@@ -40,11 +40,7 @@ export const reuseFlag = {
   }),
 };
 
-/** Whether a new run may reuse an identical one: the flag, else the project's `reuse` (team mode: only when asked, and refused). */
-export function resolveReuse(flag: boolean | undefined, project: ProjectSpec, team: boolean): boolean {
-  if (team) {
-    if (flag) throw badInput('--reuse is not available in team mode yet; leave it out or unset REPRISE_TEAM');
-    return false;
-  }
+/** Whether a new run may reuse an identical one: the flag, else the project's `reuse` (team runs too: the worker looks on the remote). */
+export function resolveReuse(flag: boolean | undefined, project: ProjectSpec): boolean {
   return flag ?? project.reuse?.enabled === true;
 }

@@ -45,6 +45,26 @@ export class PublishedProject {
   }
 
   /**
+   * The cache with every branch of the remote as the remote has it now (branches it no longer has
+   * are pruned), holding `commits`: what a reuse lookup reads (project/run-key.ts indexes the
+   * branch heads of the git directory), so a run recorded on any branch of the remote is found,
+   * and a record this cache made that the remote refused is not.
+   */
+  async withAllBranches(...commits: string[]): Promise<string> {
+    await this.locked(async () => {
+      try {
+        await this.git.run(['fetch', '--quiet', '--prune', '--no-tags', '--no-write-fetch-head', '--', this.remote, '+refs/heads/*:refs/heads/*']);
+      } catch (err) {
+        throw backendUnavailable(`the worker cannot reach the project's remote: ${remoteError(this.remote, err, 'fetch').message}`);
+      }
+    });
+    for (const commit of commits) {
+      if (!(await this.has(commit))) throw notFound(`commit ${commit.slice(0, 12)} is on no branch of ${this.remote}; sync the project (reprise sync) and run again`);
+    }
+    return this.root;
+  }
+
+  /**
    * Record the run on the remote's branch: build the record commit on the branch as fetched
    * now and push it without force. A push that loses the race to another writer (another
    * worker, someone's sync) is rejected by the remote as not a fast-forward; then fetch and

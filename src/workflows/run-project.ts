@@ -195,7 +195,10 @@ async function place(input: RunInput, slots: Slots, progress: RunProgress) {
 async function recordReused(placed: { reusable: KeyedRun; run: RunInput; sources: PreparedSources; image: PreparedImage }, progress: RunProgress): Promise<RunResult> {
   const { reusable, run, sources, image } = placed;
   progress.state = 'collecting';
-  const { commit, recoveredBranch } = await CancellationScope.nonCancellable(() => finishing.recordReused(run, sources, image, reusable));
+  // A team run's record is published on the remote like publishRun's: a heartbeating activity any
+  // worker may take, not a local one (histories from before team reuse replay without the patch).
+  const recording = run.team && patched('team-reuse-publish-v1') ? transfer : finishing;
+  const { commit, recoveredBranch } = await CancellationScope.nonCancellable(() => recording.recordReused(run, sources, image, reusable));
   Object.assign(progress, { state: 'reused', exitCode: reusable.exitCode, commit, reusedFrom: reusable.runId });
   return { runId: run.runId, state: 'reused', exitCode: reusable.exitCode, commit, backend: run.backend, reusedFrom: reusable.runId, ...(recoveredBranch ? { recoveredBranch } : {}) };
 }

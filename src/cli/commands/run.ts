@@ -40,7 +40,7 @@ export default class Run extends LaunchCommand {
       backend: flags.on,
       resources: resolveResources(flags, project.spec),
       detach: flags.detach,
-      reuse: resolveReuse(flags.reuse, project.spec, Boolean(this.env.team)),
+      reuse: resolveReuse(flags.reuse, project.spec),
     });
   }
 }

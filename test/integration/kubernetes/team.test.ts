@@ -1,12 +1,15 @@
 // Team mode on the real Kubernetes test cluster, nothing shared: Alice submits from her account,
 // workers of other accounts (no Docker; their own copy of the kubeconfig) run the project they
 // fetch from a git daemon with the image Alice pushed to the registry the nodes pull from.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireDocker } from '../../helpers/docker.js';
-import { account, copyOwned, GitServer, personEnv, TeamTemporal, TeamWorker, UserCli, writeOwned, type Account, waitForRecord } from '../../helpers/team.js';
+import { account, copyOwned, GitServer, personEnv, recordedRuns, TeamTemporal, TeamWorker, UserCli, writeOwned, type Account, waitForRecord } from '../../helpers/team.js';
 import { adminClients, backendConfig, loadClusterEnv } from './kubernetes-backend-env.js';
+import { jobName } from '../../../src/backends/kubernetes/job-manifest.js';
 
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const clusterEnv = loadClusterEnv();
@@ -78,6 +81,41 @@ describe('team mode on Kubernetes: nothing shared', () => {
     expect((await bob.run(['clone', git.url('team'), copy])).code).toBe(0);
     expect((await bob.json<{ runId: string }[]>(['log'], copy)).map((e) => e.runId)).toContain(runId);
   });
+
+  it('--reuse: the same run is recorded as reused from the remote (same bytes, no Job created); a changed source file runs a Job again', async () => {
+    // The namespace's events name each Job the cluster created (the Job itself is removed after its run).
+    const jobEvents = (runId: string) =>
+      execFileSync('kubectl', ['--kubeconfig', clusterEnv.KUBECONFIG, '--context', clusterEnv.K8S_CONTEXT, '-n', clusterEnv.K8S_NAMESPACE, 'get', 'events', '--field-selector', `involvedObject.kind=Job,involvedObject.name=${jobName(runId)}`, '-o', 'name'], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean).length;
+    writeOwned(alice.account, join(project, 'code/roll.sh'), 'head -c 12 /dev/urandom | od -An -tx1 | tr -d " \\n" > output/roll.txt; echo rolled\n', 0o644);
+    const run = async (flags: string[]) => {
+      const r = await alice.run(['run', '--on', 'k8s', ...flags, '--json', '--', 'sh', 'code/roll.sh'], project);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { runId: string; state: string; reusedFrom?: string; commit: string };
+    };
+    const original = await run([]);
+    expect(original.state).toBe('succeeded');
+    const bytes = git.git('team', 'show', `${original.commit}:output/roll.txt`);
+    expect(bytes).toMatch(/^[0-9a-f]{24}$/);
+
+    const again = await run(['--reuse']);
+    expect(again).toMatchObject({ state: 'reused', reusedFrom: original.runId });
+    expect(recordedRuns(git, 'team').find((r) => r.runId === again.runId)).toMatchObject({ state: 'reused' });
+    expect(git.git('team', 'show', `${again.commit}:output/roll.txt`)).toBe(bytes);
+    expect(git.git('team', 'show', `${again.commit}:.reprise/activity/${again.runId}.log`)).toBe('rolled\n');
+    expect(git.git('team', 'log', '-1', '--format=%(trailers:key=Reprise-Reused-From,valueonly)', again.commit).trim()).toBe(original.runId);
+    expect(readFileSync(join(project, 'output/roll.txt'), 'utf8')).toBe(bytes);
+
+    writeOwned(alice.account, join(project, 'code/roll.sh'), `${readFileSync(join(project, 'code/roll.sh'), 'utf8')}# v2\n`, 0o644);
+    const changed = await run(['--reuse']);
+    expect(changed.state).toBe('succeeded');
+    expect(changed.reusedFrom).toBeUndefined();
+    // The control: the runs that executed have their Job's events; the reused run has none.
+    expect(jobEvents(original.runId)).toBeGreaterThan(0);
+    expect(jobEvents(changed.runId)).toBeGreaterThan(0);
+    expect(jobEvents(again.runId)).toBe(0);
+  }, 300_000);
 
   it('the worker running the workflow SIGKILLed mid-run: the other finishes it, recorded once, its Job removed', async () => {
     const started = await alice.run(['run', '--on', 'k8s', '--detach', '--', 'sh', '-c', 'echo start; sleep 20; echo survived > output/slow.txt'], project);

@@ -5,12 +5,15 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Client } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlurmBackend } from '../../../src/backends/slurm/slurm-backend.js';
 import { requireDocker } from '../../helpers/docker.js';
 import { readInfraEnv } from '../../helpers/infra.js';
 import { account, copyOwned, GitServer, personEnv, recordedRuns, runAs, TeamTemporal, TeamWorker, UserCli, writeOwned, type Account, waitForRecord } from '../../helpers/team.js';
 import { clusterConfig } from './slurm-backend-env.js';
+import { workflowsPath } from '../../helpers/temporal.js';
 
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const workdir = `~/reprise-it/team-${suite}`;
@@ -130,6 +133,73 @@ describe('team mode on SLURM: three accounts, nothing shared', () => {
       expect((await runAs(who, 'ls', [whose.home])).code).not.toBe(0);
     }
   });
+
+  it('--reuse: the same run is recorded as reused by the worker from the remote (same bytes, no job), Bob sees it; a changed source file runs again', async () => {
+    writeOwned(alice.account, join(project, 'code/roll.sh'), 'head -c 12 /dev/urandom | od -An -tx1 | tr -d " \\n" > output/roll.txt; echo rolled\n', 0o644);
+    const CMD = ['sh', 'code/roll.sh'];
+    const runJson = async (flags: string[]) => {
+      const r = await alice.run(['run', '--on', 'hpc', ...flags, '--json', '--', ...CMD], project);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { runId: string; state: string; exitCode: number; reusedFrom?: string; commit: string };
+    };
+    const original = await runJson([]);
+    expect(original.state).toBe('succeeded');
+    const bytes = git.git('team', 'show', `${original.commit}:output/roll.txt`);
+    expect(bytes).toMatch(/^[0-9a-f]{24}$/);
+
+    // Human form, as a user sees it: the original's log on stdout, one line saying what was reused.
+    const t0 = Date.now();
+    const again = await alice.run(['run', '--on', 'hpc', '--reuse', '--', ...CMD], project);
+    const seconds = (Date.now() - t0) / 1000;
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe('rolled\n');
+    const line = new RegExp(`^run (run-[a-z2-7]{12}) reused ${original.runId} \\(not executed: same key\\), exit code 0; recorded in [0-9a-f]{12}$`, 'm');
+    expect(again.stderr).toMatch(line);
+    const reusedId = line.exec(again.stderr)![1]!;
+    console.log(`team reuse: the reused run took ${seconds.toFixed(2)} s through the CLI, load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`);
+
+    // Published on the team branch by the worker, as publishRun publishes: state, origin, key, the original's outputs and log.
+    expect(recordedRuns(git, 'team').filter((r) => r.runId === reusedId)).toEqual([{ runId: reusedId, worker: 'worker-a', state: 'reused' }]);
+    const trailers = (run: string) => git.git('team', 'log', '-1', '--format=%(trailers:only,unfold)', '--grep', `Reprise-Run: ${run}`, 'main');
+    expect(trailers(reusedId)).toContain(`Reprise-Reused-From: ${original.runId}\n`);
+    expect(/Reprise-Key: (\S+)/.exec(trailers(reusedId))?.[1]).toBe(/Reprise-Key: (\S+)/.exec(trailers(original.runId))?.[1]);
+    const record = JSON.parse(git.git('team', 'show', `main:.reprise/activity/${reusedId}.json`)) as { state: string; reusedFrom?: string; worker?: string; outputs: { path: string }[] };
+    expect(record).toMatchObject({ state: 'reused', reusedFrom: original.runId, worker: 'worker-a' });
+    expect(record.outputs.map((o) => o.path)).toEqual(['output/roll.txt']);
+    expect(git.git('team', 'show', `main:.reprise/activity/${reusedId}.log`)).toBe('rolled\n');
+    expect(git.git('team', 'show', 'main:output/roll.txt')).toBe(bytes);
+    // Brought into Alice's project by the attached run.
+    expect(readFileSync(join(project, 'output/roll.txt'), 'utf8')).toBe(bytes);
+    expect((await alice.json<{ runId: string; state: string }[]>(['log'], project)).find((e) => e.runId === reusedId)?.state).toBe('reused');
+
+    // Bob's sync and feed show the reused record.
+    const copy = join(bob.account.home, `team-${suite}`);
+    const synced = await bob.run(['sync'], copy);
+    expect(synced.code, synced.stderr).toBe(0);
+    expect((await bob.json<{ runId: string; state: string }[]>(['log'], copy)).find((e) => e.runId === reusedId)?.state).toBe('reused');
+
+    // A changed source file: a new run executes on the cluster (the control that its jobs are seen).
+    writeOwned(alice.account, join(project, 'code/roll.sh'), `${readFileSync(join(project, 'code/roll.sh'), 'utf8')}# v2\n`, 0o644);
+    const changed = await runJson(['--reuse']);
+    expect(changed.state).toBe('succeeded');
+    expect(changed.reusedFrom).toBeUndefined();
+    expect(git.git('team', 'show', `${changed.commit}:output/roll.txt`)).not.toBe(bytes);
+    // sacct may lag a job that has ended: asked until it knows the control's (and the original's), then the reused run had none.
+    for (let i = 0; i < 60 && ((await jobsOf(changed.runId)).length === 0 || (await jobsOf(original.runId)).length === 0); i++) await new Promise((r) => setTimeout(r, 1000));
+    expect(await jobsOf(changed.runId)).toHaveLength(1);
+    expect(await jobsOf(original.runId)).toHaveLength(1);
+    expect(await jobsOf(reusedId)).toEqual([]);
+    expect((await admin.ssh.run(['squeue', '-h', '--name', `reprise-${reusedId}`, '-o', '%i'])).trim()).toBe('');
+
+    // The reused run's history (its patched recording step) replays on today's workflow code.
+    const connection = await temporal.connect();
+    try {
+      const history = await new Client({ connection }).workflow.getHandle(reusedId).fetchHistory();
+      await Worker.runReplayHistory({ workflowsPath }, history, reusedId);
+    } finally {
+      await connection.close();
+    }
+  }, 300_000);
 
   it('a worker SIGKILLed mid-run: a worker of another account finishes it, one job, recorded once', async () => {
     workers.push(await TeamWorker.start(otherWorkerAccount, workerEnv(otherWorkerAccount), ['hpc'], 'worker-b'));

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { digestTree } from '../../../src/project/history.js';
 import { PublishedProject } from '../../../src/project/published.js';
 import { addRemote } from '../../../src/project/remotes.js';
+import { findKeyedRun } from '../../../src/project/run-key.js';
 import type { RunRecord } from '../../../src/project/run-record.js';
 import { sync } from '../../../src/project/sync.js';
 import { git, makeProject, tempDir } from '../../helpers/project.js';
@@ -215,5 +216,31 @@ describe('PublishedProject', () => {
     await sync(alice, {});
     expect(await project.withCommit(local)).toBe(project.root);
     expect(git(project.root, 'cat-file', '-t', local).trim()).toBe('commit');
+  });
+  it("withAllBranches: a team worker's reuse lookup sees a run recorded on any branch of the remote, and no longer one whose branch the remote deleted", async () => {
+    const { remote, source } = await pushedProject();
+    git(remote, 'branch', 'other', 'main');
+    const key = `sha256:${'a'.repeat(64)}`;
+    // Recorded on the remote's other branch by one worker (its own cache) …
+    const run = await teamRun('run-keyed0000001', source, { 'k.txt': 'k\n' });
+    const recorded = await new PublishedProject(await tempDir('reprise-home-'), remote, 'refs/heads/other').publish({ ...run, record: { ...run.record, key } });
+    // … looked up by another worker whose cache has only fetched main so far.
+    const project = new PublishedProject(await tempDir('reprise-home-'), remote, MAIN);
+    await project.fetch();
+    expect(await findKeyedRun(project.root, key)).toBeUndefined();
+    expect(await project.withAllBranches(source)).toBe(project.root);
+    expect(await findKeyedRun(project.root, key)).toEqual({ key, runId: 'run-keyed0000001', commit: recorded, exitCode: 0 });
+    expect(git(project.root, 'rev-parse', 'refs/heads/other').trim()).toBe(recorded);
+
+    // The branch is deleted on the remote: pruned from the cache, the run is no longer found.
+    git(remote, 'branch', '-D', 'other');
+    await project.withAllBranches(source);
+    expect(git(project.root, 'for-each-ref', '--format=%(refname)', 'refs/heads').trim()).toBe(MAIN);
+    expect(await findKeyedRun(project.root, key)).toBeUndefined();
+
+    // A commit on no branch of the remote: exit 2 naming reprise sync.
+    const err = await userError(project.withAllBranches(source, recorded.replace(/^./, (c) => (c === '0' ? '1' : '0'))));
+    expect(err.exitCode).toBe(2);
+    expect(err.message).toMatch(/^commit [0-9a-f]{12} is on no branch of .*; sync the project \(reprise sync\) and run again$/);
   });
 });

@@ -57,7 +57,7 @@ export default class Sweep extends BaseCommand {
         points,
         maxParallel: flags['max-parallel'],
         ...(flags.array ? { array: true } : {}),
-        ...(resolveReuse(flags.reuse, project.spec, Boolean(this.env.team)) ? { reuse: true } : {}),
+        ...(resolveReuse(flags.reuse, project.spec) ? { reuse: true } : {}),
       },
       { detach: flags.detach, json: this.jsonEnabled() },
     );
