@@ -15,9 +15,9 @@
 // and takes a connection from the other namespace. With the policy applied it reaches neither
 // Temporal nor the API server by either address and takes no connection, while DNS still
 // resolves; a pod in the same namespace without the label reaches all of them at the same time.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,7 +96,9 @@ beforeAll(async () => {
   if (process.getuid?.() !== 0) throw new Error('networkpolicy.test.ts stands in for kube-proxy with an iptables rule: run it as root, as test/infra/kubernetes runs');
   // Images: busybox (listeners and probes) and the DNS stand-in, pushed to the cluster's registry.
   ctx = mkdtempSync(join(tmpdir(), 'reprise-netpol-'));
-  await promisify(execFile)('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', join(ctx, 'dns-stub'), join(repoRoot, 'test/integration/kubernetes/fixtures/dns-stub.go')], {
+  // The Go toolchain test/infra/kubernetes builds the cluster with (GO, PATH, or /usr/local/go).
+  const go = process.env.GO || (spawnSync('go', ['version']).status === 0 || !existsSync('/usr/local/go/bin/go') ? 'go' : '/usr/local/go/bin/go');
+  await promisify(execFile)(go, ['build', '-trimpath', '-ldflags', '-s -w', '-o', join(ctx, 'dns-stub'), join(repoRoot, 'test/integration/kubernetes/fixtures/dns-stub.go')], {
     env: { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: '' },
   });
   writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY dns-stub /dns-stub\nENTRYPOINT ["/dns-stub"]\n');
