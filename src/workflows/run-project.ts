@@ -199,6 +199,8 @@ async function recordReused(placed: { reusable: KeyedRun; run: RunInput; sources
   // worker may take, not a local one (histories from before team reuse replay without the patch).
   const recording = run.team && patched('team-reuse-publish-v1') ? transfer : finishing;
   const { commit, recoveredBranch } = await CancellationScope.nonCancellable(() => recording.recordReused(run, sources, image, reusable));
+  // Told like any run's end (filters see it as succeeded); a sweep's points by their sweep. Histories before this replay without it.
+  if (!run.sweep && patched('notify-reused-v1')) await announceEnd({ kind: 'run', id: run.runId, commit, projectRoot: run.projectRoot, ...(run.team ? { team: run.team } : {}) });
   Object.assign(progress, { state: 'reused', exitCode: reusable.exitCode, commit, reusedFrom: reusable.runId });
   return { runId: run.runId, state: 'reused', exitCode: reusable.exitCode, commit, backend: run.backend, reusedFrom: reusable.runId, ...(recoveredBranch ? { recoveredBranch } : {}) };
 }

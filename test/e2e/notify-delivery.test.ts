@@ -195,6 +195,22 @@ describe('notices from the worker', () => {
     await notify('remove', 'sweeps');
   });
 
+  it('a reused run is told once, as reused (a succeeded end for the filters)', async () => {
+    const hook = await receiver();
+    await notify('add', 'reuses', '--webhook', hook.url, '--format', 'json', '--on', 'succeeded');
+    const first = runIdOf(await p.cli.run(['run', '--', 'sh', '-c', 'echo reusable'], p.root));
+    const again = await p.cli.run(['run', '--reuse', '--', 'sh', '-c', 'echo reusable'], p.root);
+    expect(again.code, again.stderr).toBe(0);
+    const reused = /run (run-[a-z2-7]{12}) reused /.exec(again.stderr)?.[1];
+    expect(reused, again.stderr).toBeDefined();
+    await waitUntil('the reused run in the ledger', () => existsSync(delivered(reused!, 'reuses')));
+    const bodies = hook.requests.map((q) => JSON.parse(q.body) as Record<string, unknown>).filter((b) => b.id === reused);
+    expect(bodies).toHaveLength(1);
+    expect(bodies[0]).toMatchObject({ kind: 'run', id: reused, state: 'reused', exitCode: 0, logTail: 'reusable' });
+    expect(existsSync(delivered(first, 'reuses'))).toBe(true);
+    await notify('remove', 'reuses');
+  });
+
   it('filters: --on failed only hears failures; --backend only that backend', async () => {
     const failures = await receiver();
     const other = await receiver();
