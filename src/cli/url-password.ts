@@ -9,14 +9,14 @@ import { urlCredentials } from '../redact.js';
 /** At most this much is read from stdin for a password (no honest password is longer). */
 const MAX_PASSWORD = 64 * 1024;
 
-/** Standard input as text, up to `max` bytes (more is bad input). */
-export async function readPasswordFrom(input: Readable, max = MAX_PASSWORD): Promise<string> {
+/** Standard input as text (a password, a webhook URL), up to `max` bytes (more is bad input, named by `flag`). */
+export async function readPasswordFrom(input: Readable, flag = '--password-stdin', max = MAX_PASSWORD): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of input) {
     const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
     size += b.length;
-    if (size > max) throw badInput(`--password-stdin: more than ${max} bytes on standard input; give the password alone`);
+    if (size > max) throw badInput(`${flag}: more than ${max} bytes on standard input; give the secret alone`);
     chunks.push(b);
   }
   // One trailing newline (echo, a here-string, a file) is not part of the password.

@@ -88,3 +88,21 @@ describe('a remote password on standard input', () => {
     expect(r.stderr + r.stdout).not.toContain(password);
   }, 60_000);
 });
+
+describe('a webhook URL (its own credential) on standard input', () => {
+  it('notify add --webhook-stdin keeps the URL in the user config, says nothing of it; --webhook on the command line warns', async () => {
+    const token = `T0-${randomBytes(8).toString('hex')}`;
+    const url = `https://hooks.example.org/services/${token}`;
+    const added = await withStdin(['notify', 'add', 'team', '--webhook-stdin', '--format', 'slack'], '/', `${url}\n`);
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toBe('added notifier team: https://hooks.example.org (every end)\n');
+    expect(added.stderr).toBe('');
+    expect(readFileSync(join(home, 'config.yaml'), 'utf8')).toContain(url);
+    const typed = await cli.run(['notify', 'add', 'typed', '--webhook', url], '/');
+    expect(typed.code, typed.stderr).toBe(0);
+    expect(typed.stderr).toMatch(/^warning: a webhook URL is usually its own credential.*--webhook-stdin/);
+    expect(typed.stderr + typed.stdout).not.toContain(token);
+    const both = await withStdin(['notify', 'add', 'both', '--webhook-stdin', '--webhook', url], '/', url);
+    expect(both.code).toBe(2);
+  }, 60_000);
+});

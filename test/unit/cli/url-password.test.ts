@@ -33,7 +33,7 @@ describe('--password-stdin: a remote password that never is on a command line', 
   });
 
   it('reads at most 64 KiB', async () => {
-    await expect(readPasswordFrom(stdin('x'.repeat(70_000)))).rejects.toThrow(/more than 65536 bytes/);
+    await expect(readPasswordFrom(stdin('x'.repeat(70_000)))).rejects.toThrow(/^--password-stdin: more than 65536 bytes/);
     expect(await readPasswordFrom(stdin('abc\r\n'))).toBe('abc');
   });
 });
