@@ -8,6 +8,7 @@ import type { RepriseEnv } from '../config/env.js';
 import { ExitCode } from '../errors.js';
 import { BaseCommand } from './base-command.js';
 import { terminalObserver } from './follow-progress.js';
+import { terminalWriter } from '../terminal-text.js';
 import { StepProgress, TransferBar } from './progress.js';
 
 export interface LaunchRequest extends RunRequest {
@@ -43,9 +44,11 @@ export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<Launc
     };
     process.on('SIGINT', onInterrupt);
     const observer = terminalObserver(!req.json);
+    // The job's output is data: stripped of escape sequences on a terminal, as `logs` and `show` do.
+    const write = terminalWriter(req.json ? process.stderr : process.stdout);
     try {
       const result = (await followRun(client, input.runId, {
-        write: (text) => (req.json ? process.stderr.write(text) : process.stdout.write(text)),
+        write,
         observer,
         projectRoot: req.project.root,
       }))!;

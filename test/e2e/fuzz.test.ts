@@ -116,4 +116,17 @@ describe('generated bad input through the built CLI', () => {
     expect(shown).toContain('abredc');
     expect(shown).not.toContain('\x1b');
   }, 300_000);
+
+  it("an attached run's live output on a terminal is stripped too; redirected, it keeps its bytes", async () => {
+    await writeFile(join(root, 'code/hostile.sh'), "printf 'a\\033]0;pwned\\007b\\033[31mred\\033[0m\\033[2Jc\\n'\n");
+    const piped = await cli.run(['run', '--', 'sh', 'code/hostile.sh'], root);
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(piped.stdout).toBe('a\x1b]0;pwned\x07b\x1b[31mred\x1b[0m\x1b[2Jc\n');
+    // script(1) gives the CLI a terminal for stdout (stderr, its own progress, goes elsewhere).
+    const command = `'${process.execPath}' '${binRun}' run -- sh code/hostile.sh 2>/dev/null`;
+    const live = execFileSync('script', ['-qec', command, '/dev/null'], { cwd: root, env: cli.env, encoding: 'utf8' });
+    expect(live).toContain('abredc');
+    expect(live).not.toContain('\x1b');
+    expect(live).not.toContain('\x07');
+  }, 300_000);
 });

@@ -31,6 +31,9 @@ export interface ContainerRuntime {
   runCommand(image: string, projectDir: string, argv: string[], gpus: number, cwd?: string, envNames?: string[], secretsDir?: string): string;
 }
 
+/** In a fresh mount namespace: $1 (the secrets folder) bound onto itself read-only, then the rest of the arguments run. */
+const READ_ONLY_SECRETS = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"';
+
 /** Charliecloud: an unpacked directory image, run unprivileged by `ch-run`. Proven on the test cluster. */
 export const charliecloud: ContainerRuntime = {
   name: 'charliecloud',
@@ -55,12 +58,23 @@ export const charliecloud: ContainerRuntime = {
   },
   // --set-env (no argument) applies the image's ENV from ch/environment; GPUs need no flag
   // (ch-fromhost --nvidia is an image-preparation step a site does, not a run option).
-  // Charliecloud 0.31 binds read-write and onto existing directories only: the mount point is
-  // made in the image (images converted before secrets existed lack it), and the secret files
-  // are 0400 in a 0500 folder (slurm-backend.ts), so a write fails; the job's uid owns that copy.
-  runCommand: (image, projectDir, argv, _gpus, cwd = PROJECT_MOUNT, _envNames, secretsDir) =>
-    (secretsDir ? `mkdir -p ${shellQuote(image + SECRETS_MOUNT)} && ` : '') +
-    shellCommand(['ch-run', '--set-env', '-b', `${projectDir}:${PROJECT_MOUNT}`, ...(secretsDir ? ['-b', `${secretsDir}:${SECRETS_MOUNT}`] : []), '-c', cwd, image, '--', ...viaShell(argv)]),
+  // Charliecloud 0.31 binds read-write (and onto existing directories only: the mount point is
+  // made in the image; images converted before secrets existed lack it). The secrets are made
+  // read-only by the kernel instead: ch-run starts in a user and mount namespace of its own
+  // (`unshare -rm`, which Charliecloud's own unprivileged user namespaces already need) where the
+  // secrets folder is bound onto itself read-only; ch-run's bind of it is then read-only too, and
+  // locked so (a mount inherited into a less privileged user namespace cannot be remounted
+  // read-write), so neither a write nor a chmod of /run/secrets/NAME can succeed, whatever the
+  // file modes (0400 in a 0500 folder, slurm-backend.ts). `--uid`/`--gid` keep the job's ids
+  // (it would be root in the outer namespace otherwise; its files stay the user's on the host).
+  runCommand: (image, projectDir, argv, _gpus, cwd = PROJECT_MOUNT, _envNames, secretsDir) => {
+    const run = ['--set-env', '-b', `${projectDir}:${PROJECT_MOUNT}`, ...(secretsDir ? ['-b', `${secretsDir}:${SECRETS_MOUNT}`] : []), '-c', cwd, image, '--', ...viaShell(argv)];
+    if (!secretsDir) return shellCommand(['ch-run', ...run]);
+    return (
+      `mkdir -p ${shellQuote(image + SECRETS_MOUNT)} && ` +
+      `${shellCommand(['unshare', '-rm', 'sh', '-c', READ_ONLY_SECRETS, 'reprise-secrets', secretsDir])} ch-run --uid "$(id -u)" --gid "$(id -g)" ${shellCommand(run)}`
+    );
+  },
 };
 
 /**

@@ -7,7 +7,7 @@ import { followRun } from '../../client/follow.js';
 import { terminalObserver } from '../follow-progress.js';
 import { LogFollower } from '../../activities/log-tail.js';
 import { resolveRunId } from '../resolve-run.js';
-import { forTerminal } from '../../terminal-text.js';
+import { forTerminal, terminalWriter } from '../../terminal-text.js';
 
 const print = (text: string | Buffer) => process.stdout.write(forTerminal(text));
 
@@ -31,7 +31,7 @@ export default class Logs extends BaseCommand {
       if (flags.follow) {
         const observer = terminalObserver(true);
         try {
-          await followRun(client, runId, { write: print, observer, projectRoot: project.root });
+          await followRun(client, runId, { write: terminalWriter(process.stdout), observer, projectRoot: project.root });
         } finally {
           observer.stop();
         }

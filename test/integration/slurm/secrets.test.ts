@@ -62,7 +62,9 @@ describe(`SLURM (${runtime}) secrets`, () => {
     const handle = await submit(
       runId,
       'sha256sum /run/secrets/API_KEY | cut -c1-64 > output/hash; cat "$REPRISE_LAB_TOKEN_FILE" > output/token; ' +
-        '{ echo x > /run/secrets/API_KEY && echo written; rm -f /run/secrets/API_KEY && echo removed; touch /run/secrets/NEW && echo created; } > output/writes 2>/dev/null; true',
+        // As a hostile job would: the copy is the job uid's own, so it tries to make it writable first.
+        'id -u > output/uid; { chmod u+w /run/secrets/API_KEY /run/secrets && echo chmodded; mount -o remount,rw /run/secrets && echo remounted; ' +
+        'echo x > /run/secrets/API_KEY && echo written; rm -f /run/secrets/API_KEY && echo removed; touch /run/secrets/NEW && echo created; } > output/writes 2>/dev/null; true',
     );
     const runDir = String(handle.runDir);
     try {
@@ -70,6 +72,9 @@ describe(`SLURM (${runtime}) secrets`, () => {
       expect(await remote('cat "$1/project/output/hash"', runDir)).toBe(`${createHash('sha256').update(value).digest('hex')}\n`);
       expect(await remote('cat "$1/project/output/token"', runDir)).toBe(token);
       expect(await remote('cat "$1/project/output/writes"', runDir)).toBe('');
+      // The job ran as the user's own uid (not root of a namespace) and its outputs are the user's.
+      expect(await remote('cat "$1/project/output/uid"', runDir)).toBe(await remote('id -u'));
+      expect(await remote('stat -c %u "$1/project/output/uid"', runDir)).toBe(await remote('id -u'));
       const script = await remote('cat "$1/job.sh"', runDir);
       expect(script).not.toContain(value);
       expect(script).not.toContain(token);

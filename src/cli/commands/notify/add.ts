@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../base-command.js';
+import { readPasswordFrom } from '../../url-password.js';
 import { endStates, notifierName, notifierSchema, webhookFormats, webhookUrl, emailAddress, type Notifier } from '../../../config/notifiers.js';
 import { parseDuration } from '../../../config/resources.js';
 import { loadUserConfig, resolveBackend, saveUserConfig } from '../../../config/user-config.js';
@@ -12,12 +13,13 @@ export default class NotifyAdd extends BaseCommand {
   static override description =
     'Sent by the worker once the record is committed, at most once per run and notifier. Stored in your user config (mode 0600), never in the project. Email needs an smtp: section in that config (docs/notifications.md).';
   static override examples = [
-    '<%= config.bin %> notify add team --webhook https://hooks.slack.com/services/T000/B000/XXXX --format slack --on failed',
+    'printf %s "$SLACK_WEBHOOK" | <%= config.bin %> notify add team --webhook-stdin --format slack --on failed',
     '<%= config.bin %> notify add me --email alice@example.com --min-duration 10m --backend hpc',
   ];
   static override args = { name: Args.string({ description: 'notifier name (lowercase letters, digits, dashes)', required: true }) };
   static override flags = {
-    webhook: Flags.string({ description: 'URL to POST each notice to (it usually carries a token: kept in the user config only)' }),
+    webhook: Flags.string({ description: 'URL to POST each notice to (it usually carries a token: prefer --webhook-stdin, a command line is visible to every local account with ps)', exclusive: ['webhook-stdin'] }),
+    'webhook-stdin': Flags.boolean({ description: 'read the webhook URL from standard input (kept in the user config only, never on a command line)' }),
     format: Flags.string({ description: 'body of the webhook POST: Slack incoming-webhook JSON, or the documented JSON schema', options: [...webhookFormats] }),
     email: Flags.string({ description: 'address to mail each notice to (through the smtp: server of the user config)' }),
     on: Flags.string({ description: `end states that notify, comma-separated (${endStates.join(', ')}); default all` }),
@@ -27,6 +29,8 @@ export default class NotifyAdd extends BaseCommand {
 
   async run(): Promise<NotifierView> {
     const { args, flags } = await this.parse(NotifyAdd);
+    const onArgv = flags.webhook !== undefined;
+    if (flags['webhook-stdin']) flags.webhook = (await readPasswordFrom(process.stdin, '--webhook-stdin')).trim();
     if ((flags.webhook === undefined) === (flags.email === undefined)) throw badInput('give exactly one of --webhook URL or --email ADDRESS');
     if (flags.format && flags.email !== undefined) throw badInput('--format is for webhooks; an email is plain text');
     const name = notifierName.safeParse(args.name);
@@ -61,6 +65,7 @@ export default class NotifyAdd extends BaseCommand {
     const notifier: Notifier = notifierSchema.parse(candidate);
     config.notifiers = { ...config.notifiers, [args.name]: notifier };
     await saveUserConfig(this.env.home, config);
+    if (onArgv) this.note('warning: a webhook URL is usually its own credential, and a command line is visible to every account on this machine (ps) while it runs; next time use --webhook-stdin and give the URL on standard input');
     const view = describeNotifier(args.name, notifier);
     this.say(`added notifier ${args.name}: ${view.target} (${view.filters})`);
     return view;

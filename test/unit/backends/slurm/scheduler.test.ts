@@ -89,9 +89,10 @@ describe('batchScript', () => {
     expect(apptainer.convertCommand('/t.tar', '/t.sif')).toBe(`'apptainer' 'build' '/t.sif' 'docker-archive:/t.tar'`);
   });
 
-  it('binds the run\'s secrets folder at /run/secrets: read-only for apptainer; charliecloud makes its mount point in the image first', () => {
+  it('binds the run\'s secrets folder read-only at /run/secrets: apptainer with :ro; charliecloud (no read-only bind) in a mount namespace where the folder is bound read-only first, keeping the job\'s ids', () => {
     expect(charliecloud.runCommand('/img', '/r/project', ['x'], 0, '/project', [], '/r/secrets')).toBe(
-      `mkdir -p '/img/run/secrets' && 'ch-run' '--set-env' '-b' '/r/project:/project' '-b' '/r/secrets:/run/secrets' '-c' '/project' '/img' '--' 'sh' '-c' 'exec "$@"' 'reprise-run' 'x'`,
+      `mkdir -p '/img/run/secrets' && 'unshare' '-rm' 'sh' '-c' 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"' 'reprise-secrets' '/r/secrets'` +
+        ` ch-run --uid "$(id -u)" --gid "$(id -g)" '--set-env' '-b' '/r/project:/project' '-b' '/r/secrets:/run/secrets' '-c' '/project' '/img' '--' 'sh' '-c' 'exec "$@"' 'reprise-run' 'x'`,
     );
     expect(apptainer.runCommand('/i.sif', '/r/project', ['x'], 0, '/project', [], '/r/secrets')).toBe(
       `'apptainer' 'exec' '--containall' '--bind' '/r/project:/project' '--bind' '/r/secrets:/run/secrets:ro' '--pwd' '/project' '/i.sif' 'sh' '-c' 'exec "$@"' 'reprise-run' 'x'`,
