@@ -1,11 +1,15 @@
 // The rest of the hostile-job corpus (issue 16, "Proven how"), for the cluster backends: names
 // with newline and control characters, and a file swapped for a link while collect reads it.
 // Run through the built CLI; each backend's suite says what it can observe on its side.
+import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import type { LabView } from '../../src/project/lab-history.js';
 import type { Cli } from './cli.js';
 import { expectNoCanary, type Canary } from './hostile-jobs.js';
+import { JupyterClient } from './jupyter-client.js';
+import { startLab, waitFor } from './lab.js';
 import { git } from './project.js';
 
 interface Shown {
@@ -132,4 +136,52 @@ export async function expectSwapContained(cli: Cli, root: string, backend: strin
   expect(git(root, 'ls-files', '-s').split('\n').filter((l) => l.startsWith('120000'))).toEqual([]);
   expectNoCanary(root, canary);
   return { shown, stderr: r.stderr };
+}
+
+/**
+ * A lab whose session replaces code/ and output/ by links to a canary folder (as a job could:
+ * `rm -rf code && ln -s CANARY code`): the checkpoints and the stop copy nothing from them, the
+ * refusals are named in the lab's record, the files saved before stay in the working tree and
+ * the history (a refused folder is not taken for deleted files), and no canary is anywhere.
+ */
+export async function expectLabLinksRefused(cli: Cli, root: string, backend: string, canary: Canary): Promise<LabView> {
+  const show = async (labId: string): Promise<LabView> => cli.json<LabView>(['show', labId], root);
+  const lab = await startLab(cli, root, ['--on', backend, '--checkpoint-every', '5s']);
+  const jupyter = new JupyterClient(lab.base, lab.token);
+  try {
+    const kernel = await jupyter.startKernel();
+    const before = await jupyter.execute(kernel, "open('/project/code/before.py', 'w').write('kept = 1\\n')\nopen('/project/output/before.txt', 'w').write('kept\\n')");
+    expect(before.status).toBe('ok');
+    await waitFor('a checkpoint with the files saved before', () => (existsSync(join(root, 'code/before.py')) && existsSync(join(root, 'output/before.txt')) ? true : undefined));
+    const link = await jupyter.execute(
+      kernel,
+      `import os, shutil\nos.chdir('/')\nfor d in ('code', 'output'):\n    shutil.rmtree('/project/' + d)\n    os.symlink(${JSON.stringify(canary.dir)}, '/project/' + d)\nprint(os.readlink('/project/code'))`,
+    );
+    expect(link.status, JSON.stringify(link.outputs)).toBe('ok');
+    // A checkpoint while the session goes on refuses both, and names them.
+    await waitFor('a checkpoint refusing the links', async () => ((await show(lab.labId)).skippedOutputs.some((o) => o.path === 'code') ? true : undefined), 180_000);
+  } finally {
+    await jupyter.close();
+  }
+  const stop = await cli.run(['lab', 'stop', lab.labId], root);
+  expect(stop.code, stop.stderr + stop.stdout).toBe(0);
+  expect((await lab.done).code, lab.output()).toBe(0);
+  const view = await show(lab.labId);
+  expect(view.state).toBe('stopped');
+  const refused = new Map(view.skippedOutputs.map((o) => [o.path, o.why]));
+  expect(refused.get('code')).toMatch(/^a symlink; .*nothing under it was read/);
+  expect(refused.get('output')).toMatch(/^a symlink; .*nothing under it was read/);
+  // Nothing under a refused folder was taken as deleted: the files saved before are still there.
+  expect(view.files.filter((f) => f.path === 'code/before.py' || f.path === 'output/before.txt').map((f) => f.change)).not.toContain('deleted');
+  for (const [path, content] of [['code/before.py', 'kept = 1\n'], ['output/before.txt', 'kept\n']] as const) {
+    expect(lstatSync(join(root, path.split('/')[0]!)).isDirectory()).toBe(true);
+    expect(readFileSync(join(root, path), 'utf8')).toBe(content);
+    expect(git(root, 'cat-file', 'blob', `HEAD:${path}`)).toBe(content);
+  }
+  expect(git(root, 'ls-files', '-s').split('\n').filter((l) => l.startsWith('120000'))).toEqual([]);
+  expectNoCanary(root, canary);
+  // Nor in the working tree (git-ignored files included).
+  const grep = spawnSync('grep', ['-rlF', '--exclude-dir=.git', '--', canary.token, root], { encoding: 'utf8' });
+  expect(grep.status, grep.stdout).toBe(1);
+  return view;
 }
