@@ -64,4 +64,24 @@ describe('the built CLI on SLURM: hostile names and a file swapped for a link du
     }
     console.log(outcomes.join('\n'));
   }, 1_200_000);
+
+  it("collect's own tar on the login node, 300 times while a file is swapped for a link: the link archived as a link, never followed", async () => {
+    // The mechanism the runs above rely on, measured where it runs: GNU tar (no -h) archives what
+    // it lstat'ed, and opens a file with O_NOFOLLOW, so a swap between its stat and its open fails
+    // the open (or tar notes the change) instead of reading through the link.
+    const script = [
+      'd=$(mktemp -d) && mkdir -p "$d/output" && cd "$d/output" && echo mine > x || exit 9',
+      'end=$(($(date +%s)+120)); (while [ $(date +%s) -lt $end ]; do ln -sfn "$1" x.l; mv -f x.l x; ln -sfn "$1" x.l2; rm -f x.l2; echo mine > x.f; mv -f x.f x; done) & sp=$!',
+      'cd "$d"; c0=0; c1=0; c2=0; leak=0; links=0; files=0',
+      'for i in $(seq 300); do tar -c -f - output 2>>err > a.tar; rc=$?; eval "c$rc=\\$((c$rc+1))"; grep -qF "$2" a.tar && leak=$((leak+1)); v=$(tar -tvf a.tar output/x 2>/dev/null); case "$v" in l*) links=$((links+1));; -*) files=$((files+1));; esac; done',
+      'kill "$sp"; wait; echo "$c0 $c1 $c2 $links $files $leak"; cd / && rm -rf "$d"',
+    ].join('\n');
+    const [ok, changed, failed, links, files, leaked] = (await ssh.run(['sh', '-c', script, 'sh', `${canary.dir}/secret.txt`, canary.token], 600_000)).trim().split(' ').map(Number);
+    console.log(`300 archives while swapping: tar exit 0 ${ok}, exit 1 (changed while read) ${changed}, exit 2 ${failed}; x archived as a link ${links}, as a file ${files}; canary in an archive ${leaked}`);
+    expect(ok! + changed! + failed!).toBe(300);
+    expect(leaked).toBe(0);
+    // The race was real: both states were archived.
+    expect(links).toBeGreaterThan(0);
+    expect(files).toBeGreaterThan(0);
+  }, 900_000);
 });
