@@ -1,6 +1,7 @@
 // The rest of the hostile-job corpus (issue 16, "Proven how"), for the cluster backends: names
-// with newline and control characters, and a file swapped for a link while collect reads it.
-// Run through the built CLI; each backend's suite says what it can observe on its side.
+// with newline and control characters, a file swapped for a link while collect reads it, and a
+// lab whose code/ and output/ become links. Run through the built CLI; each backend's suite says
+// what it can observe on its side.
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
