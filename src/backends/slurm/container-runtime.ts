@@ -81,8 +81,9 @@ export const charliecloud: ContainerRuntime = {
  * Apptainer (formerly Singularity): a SIF file built from `docker save`'s archive.
  * Proven on the test cluster with Apptainer 1.4.1 built from source, unprivileged
  * (test/infra/apptainer-install.sh, test/integration/slurm/apptainer.test.ts): build from
- * `docker save`'s archive, exec with the bind and --pwd, exit 127 for a missing command.
- * Not proven: the registry pull (`docker://`) and `--nv`.
+ * `docker save`'s archive, exec with the bind and --pwd, exit 127 for a missing command, and the
+ * registry pull (`docker://`, HTTPS with the site CA from the login node's system trust store):
+ * the recorded image cached, another image refused. Not proven: `--nv`.
  */
 export const apptainer: ContainerRuntime = {
   name: 'apptainer',
@@ -90,7 +91,7 @@ export const apptainer: ContainerRuntime = {
   exportFormat: 'docker-archive',
   imagePath: (imagesDir, digestHex) => `${imagesDir}/${digestHex}.sif`,
   convertCommand: (tar, dest) => shellCommand(['apptainer', 'build', dest, `docker-archive:${tar}`]),
-  // Apptainer's OCI blob cache holds the config it pulled under its sha256 (not proven on the test cluster).
+  // Apptainer's OCI blob cache holds the config it pulled under its sha256 (proven on the test cluster, 1.4.1).
   pullCommand: (reference, dest, scratch, auth, configHex) =>
     `${auth ? 'APPTAINER_DOCKER_USERNAME="$REGISTRY_USERNAME" APPTAINER_DOCKER_PASSWORD="$REGISTRY_PASSWORD" ' : ''}APPTAINER_CACHEDIR=${shellQuote(scratch)} ` +
     `${shellCommand(['apptainer', 'build', dest, `docker://${reference}`])} && ${isPulled(`${scratch}/cache/blob/blobs/sha256/${configHex}`, reference, configHex)}` +

@@ -1,16 +1,23 @@
 // The apptainer runtime end to end on the real test cluster, through the built CLI: a backend
 // added with `--runtime apptainer`, checked, and a run that prints and writes an output, recorded.
+// Then the registry pull (`apptainer build … docker://`) from the site registry (HTTPS, its own CA
+// in the cluster's system trust store, htpasswd credentials from the worker's Docker config): the
+// recorded image pulled and cached, another image under that digest refused.
 // Needs Apptainer on the cluster: `SLURM_APPTAINER=1 test/infra/slurm up` builds it
 // (test/infra/apptainer-install.sh); without it this suite fails with that instruction.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SlurmBackend } from '../../../src/backends/slurm/slurm-backend.js';
+import { SlurmBackend, type StageStep } from '../../../src/backends/slurm/slurm-backend.js';
+import { dockerClient } from '../../../src/images/engine.js';
+import { pushImage } from '../../../src/images/registry.js';
 import { Cli, cliEnv } from '../../helpers/cli.js';
 import { BUSYBOX, requireDocker } from '../../helpers/docker.js';
+import { readInfraEnv } from '../../helpers/infra.js';
 import { git, tempDir } from '../../helpers/project.js';
-import { clusterConfig, slurmAddArgs } from './slurm-backend-env.js';
+import { buildTestImage, clusterConfig, slurmAddArgs } from './slurm-backend-env.js';
 
 const suite = `app-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const workdir = `~/reprise-it/${suite}`;
@@ -105,5 +112,84 @@ describe('the apptainer runtime on the slurm test cluster', () => {
   it('a command the image lacks exits 127, as on the other runtimes', async () => {
     const r = await cli.run(['run', '--on', 'hpc', '--json', '--', 'no-such-command-here'], root);
     expect(JSON.parse(r.stdout)).toMatchObject({ exitCode: 127 });
+  }, 300_000);
+});
+
+describe('the apptainer runtime pulls from the site registry by the recorded digest', () => {
+  const pullSuite = `${suite}-pull`;
+  const pullWorkdir = `~/reprise-it/${pullSuite}`;
+  const site = readInfraEnv('slurm', ['SLURM_REGISTRY', 'SLURM_REGISTRY_DOCKER_CONFIG']);
+  const progress: { step: StageStep; detail: string; bytes?: number }[] = [];
+  let backend: SlurmBackend;
+  let sourcesDir: string;
+  let savedDockerConfig: string | undefined;
+  const shippedBytes = () => progress.filter((p) => p.step === 'image-upload').reduce((n, p) => n + (p.bytes ?? 0), 0);
+  const rmi = (id: string) => execFileSync('docker', ['rmi', '-f', id], { stdio: 'ignore' });
+  const images = async () => (await backend.ssh.run(['sh', '-c', 'ls -A "$HOME/reprise-it/$1/images"', 'sh', pullSuite])).split('\n').filter(Boolean);
+
+  beforeAll(async () => {
+    savedDockerConfig = process.env.DOCKER_CONFIG;
+    process.env.DOCKER_CONFIG = site.SLURM_REGISTRY_DOCKER_CONFIG; // the worker's docker login
+    backend = new SlurmBackend({ ...clusterConfig(pullWorkdir), runtime: 'apptainer' }, { onProgress: (step, detail, bytes) => progress.push({ step, detail, bytes }) });
+    sourcesDir = await tempDir('reprise-apptainer-pull-src-');
+    await mkdir(join(sourcesDir, 'output'), { recursive: true });
+  });
+
+  afterAll(async () => {
+    if (savedDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
+    else process.env.DOCKER_CONFIG = savedDockerConfig;
+    await backend?.ssh.exec(['sh', '-c', 'rm -rf "$HOME/reprise-it/$1"', 'sh', pullSuite]).catch(() => undefined);
+    backend?.close();
+  });
+
+  // The control: without it the refusal below would also pass if Apptainer could not reach or
+  // trust the registry at all, or if the check could never find the config it hashes.
+  it('the recorded image, gone from this machine, is pulled by Apptainer and cached as a SIF: 0 image bytes shipped, then reused', async () => {
+    const tag = `reprise-apptainer-pull:${pullSuite}`;
+    const digest = buildTestImage(tag);
+    const reference = await pushImage(dockerClient(), `${site.SLURM_REGISTRY}/reprise-it`, { digest, tag });
+    rmi(digest);
+    progress.length = 0;
+    const first = await backend.stage({ runId: `${pullSuite}-a`, image: { digest, tag, reference }, sourcesDir });
+    expect(first.image).toMatch(new RegExp(`/images/${digest.slice(7)}\\.sif$`));
+    expect(progress.map((p) => p.step)).toContain('image-pull');
+    expect(progress.map((p) => p.step), JSON.stringify(progress)).not.toContain('image-pull-failed');
+    const second = await backend.stage({ runId: `${pullSuite}-b`, image: { digest, tag, reference }, sourcesDir });
+    expect(second.image).toBe(first.image);
+    expect(progress.at(-2)?.step).toBe('image-cached');
+    expect(shippedBytes()).toBe(0);
+    // Only the SIF is left: no credentials file, no partial image, no Apptainer cache.
+    expect(await images()).toEqual([`${digest.slice(7)}.sif`]);
+    const out = await backend.ssh.run(['apptainer', 'exec', '--containall', first.image, 'sh', '-c', 'echo "$GREETING"']);
+    expect(out).toBe('hi from the image env\n');
+  }, 300_000);
+
+  it('a reference naming another image than the recorded digest is refused, naming both, and nothing is cached under that digest', async () => {
+    const pushedTag = `reprise-apptainer-pull:${pullSuite}-other`;
+    const pushed = buildTestImage(pushedTag);
+    const reference = await pushImage(dockerClient(), `${site.SLURM_REGISTRY}/reprise-it`, { digest: pushed, tag: pushedTag });
+    const recorded = buildTestImage(`reprise-apptainer-pull:${pullSuite}-recorded`);
+    rmi(recorded); // the cluster's pull is the only way left to get it
+    rmi(pushed);
+    const before = await images();
+    progress.length = 0;
+    const err = await backend.stage({ runId: `${pullSuite}-m`, image: { digest: recorded, reference }, sourcesDir }).catch((e: Error) => e);
+    // This machine's fallback pulled the reference too (and refused it): not left in its engine.
+    try {
+      rmi(pushed);
+    } catch {
+      // already gone
+    }
+    expect(err).toBeInstanceOf(Error);
+    // The check runs only after `apptainer build` succeeded: Apptainer did pull the other image,
+    // and the refusal is the digest check's, not a failed pull's.
+    const quote = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expect(String(err)).toMatch(new RegExp(`the cluster could not pull it either: apptainer pull of ${quote(reference)} .*${quote(reference)} is not the recorded image ${recorded}`));
+    expect(progress.map((p) => p.step)).toEqual(expect.arrayContaining(['image-pull', 'image-pull-failed']));
+    expect(shippedBytes()).toBe(0);
+    const after = await images();
+    expect(after).toEqual(before);
+    expect(after.join('\n')).not.toContain(recorded.slice(7));
+    expect(after.join('\n')).not.toMatch(/\.incoming/);
   }, 300_000);
 });
