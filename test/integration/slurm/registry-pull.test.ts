@@ -92,7 +92,8 @@ describe('SLURM stage by registry digest', () => {
 });
 
 describe('the built CLI: verify --on a SLURM backend of a run whose image left this engine', () => {
-  it('gives the same outputs, the image pulled on the cluster by its recorded digest', async () => {
+  // Two CLI runs through the cluster: over a minute on a loaded 2-CPU machine.
+  it('gives the same outputs, the image pulled on the cluster by its recorded digest', { timeout: 180_000 }, async () => {
     const cli = new Cli({ ...(await cliEnv(await tempDir('reprise-slurm-pull-home-'))), DOCKER_CONFIG: site.SLURM_REGISTRY_DOCKER_CONFIG });
     const c = clusterConfig(`~/reprise-it/pull-cli-${suite}`);
     const add = ['backend', 'add', 'hpc', '--kind', 'slurm', '--host', c.host, '--port', String(c.port), '--user', c.user, '--identity-file', c.identityFile,
