@@ -87,7 +87,8 @@ afterAll(async () => {
 });
 
 describe('team mode on SLURM: three accounts, nothing shared', () => {
-  it('Alice runs through the worker and sees the output live; the run is on the remote; Bob clones and sees it', async () => {
+  // A cold image build and push, a run, a clone and a rerun through the cluster: over a minute on a loaded 2-CPU machine.
+  it('Alice runs through the worker and sees the output live; the run is on the remote; Bob clones and sees it', { timeout: 240_000 }, async () => {
     const child = alice.spawn(['run', '--on', 'hpc', '--', 'sh', 'code/tick.sh'], project);
     const seen: { at: number; text: string }[] = [];
     let stderr = '';
