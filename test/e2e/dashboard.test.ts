@@ -233,7 +233,11 @@ describe('reprise dashboard', () => {
     const r = await cli.run(['sweep', '--param', 'n=3,1,2', '--', 'sh', 'code/metric.sh', '{n}'], root);
     expect(r.code, r.stderr).toBe(0);
     const sweepId = sweepIdOf(r);
+    // A fresh page: a hash change alone can show the last view's form before this sweep's data
+    // arrives and resets it, losing what was typed (seen once under load).
+    await page.goto('about:blank');
     await page.goto(`${base}/#/sweeps/${sweepId}`);
+    await page.locator('#grid td.state').nth(2).waitFor({ timeout: 30_000 });
     await page.locator('#metric-file').fill('output/result.json');
     await page.locator('#metric-key').fill('scores.f1');
     await page.locator('#metric-show').click();
