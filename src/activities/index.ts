@@ -285,38 +285,47 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   /**
+   * The run `from` as a reused run starts from: its record, and its outputs and log written from
+   * its commit into `dir` (under `output/` and the log's path); with the FinishInput of a reused run.
+   */
+  async function reusedFrom(root: string, input: RunInput, sources: PreparedSources, image: PreparedImage, from: KeyedRun, dir: string) {
+    const original = await readRunRecord(root, from);
+    await rm(dir, { recursive: true, force: true });
+    await extractFiles(root, from.commit, [...original.outputs.map((o) => o.path), logPath(original.runId)], dir, { GIT_LITERAL_PATHSPECS: '1' });
+    const outputsDir = join(dir, 'output');
+    await mkdir(outputsDir, { recursive: true });
+    const now = new Date().toISOString();
+    const finish: FinishInput = { input, sources, image, status: { phase: 'exited', exitCode: original.exitCode, startedAt: now, finishedAt: now }, state: 'reused', reusedFrom: original.runId, key: from.key };
+    return { original, outputsDir, logFile: join(dir, logPath(original.runId)), finish };
+  }
+
+  /** Publish a team run's record; the remote's refusal is final (the commit is kept, see publish), an unreachable remote retried. */
+  async function publishRecord(project: PublishedProject, input: Parameters<PublishedProject['publish']>[0]): Promise<string> {
+    try {
+      return await project.publish(input);
+    } catch (err) {
+      if (err instanceof PublishRefused) throw ApplicationFailure.create({ message: err.message, type: err.kind, nonRetryable: true });
+      throw err;
+    }
+  }
+
+  /**
    * A team run that reuses `from`: the original's outputs and log are read from the worker's cache
-   * of the remote (fetched when it lacks either commit) and the record is published on the run's
-   * branch as publishRun publishes, with state reused. Nothing is submitted.
+   * of the remote (fetched when it lacks the original's commit) and the record is published on the
+   * run's branch as publishRun publishes, with state reused. Nothing is submitted.
    */
   async function publishReused(input: RunInput, sources: PreparedSources, image: PreparedImage, from: KeyedRun): Promise<string> {
     const team = input.team!;
     const project = published(team);
     const root = await project.withCommit(sources.sourceCommit);
     if ((await new Git(root).tryRun(['cat-file', '-e', `${from.commit}^{commit}`])) === undefined) await project.withAllBranches(sources.sourceCommit, from.commit);
-    const original = await readRunRecord(root, from);
-    const dir = join(runDir(input.runId), 'reused');
-    await rm(dir, { recursive: true, force: true });
-    await extractFiles(root, from.commit, [...original.outputs.map((o) => o.path), logPath(original.runId)], dir, { GIT_LITERAL_PATHSPECS: '1' });
-    const outputsDir = join(dir, 'output');
-    await mkdir(outputsDir, { recursive: true });
-    const logFile = join(dir, logPath(original.runId));
-    const now = new Date().toISOString();
-    const f: FinishInput = { input, sources, image, status: { phase: 'exited', exitCode: original.exitCode, startedAt: now, finishedAt: now }, state: 'reused', reusedFrom: original.runId, key: from.key };
-    const { record, files } = await runRecord(f, root, outputsDir, logFile);
+    const { original, outputsDir, logFile, finish } = await reusedFrom(root, input, sources, image, from, join(runDir(input.runId), 'reused'));
+    const { record, files } = await runRecord(finish, root, outputsDir, logFile);
     record.worker = deps.workerIdentity;
     if (original.skippedOutputs?.length) record.skippedOutputs = original.skippedOutputs;
     // Large outputs the original recorded as data pointers stay pointers to the same bytes.
     if (original.data?.outputs.length) record.data = { inputs: await dataInputsAt(root, sources.sourceCommit), outputs: original.data.outputs };
-    const publishing = () => project.publish({ record, outputsDir, logFile, files });
-    let commit: string;
-    try {
-      // A local activity has no heartbeat (older histories ran this step as one).
-      commit = Context.current().info.isLocal ? await publishing() : await withHeartbeat(publishing);
-    } catch (err) {
-      if (err instanceof PublishRefused) throw ApplicationFailure.create({ message: err.message, type: err.kind, nonRetryable: true });
-      throw err;
-    }
+    const commit = await withHeartbeat(() => publishRecord(project, { record, outputsDir, logFile, files }));
     log(input).info({ commit, remote: team.remote, branch: team.branch, worker: deps.workerIdentity, reusedFrom: original.runId }, 'reused run published');
     await rm(runDir(input.runId), { recursive: true, force: true });
     return commit;
@@ -589,19 +598,11 @@ export function createActivities(deps: ActivityDeps) {
     async recordReused(input: RunInput, sources: PreparedSources, image: PreparedImage, from: KeyedRun): Promise<RecordedRun> {
       if (input.team) return guard(async () => ({ commit: await publishReused(input, sources, image, from) }), { transient: true });
       return guard(async () => {
-        const root = input.projectRoot;
-        const original = await readRunRecord(root, from);
         const dir = join(runDir(input.runId), 'reused');
-        await rm(dir, { recursive: true, force: true });
-        const paths = [...original.outputs.map((o) => o.path), logPath(original.runId)];
-        await extractFiles(root, from.commit, paths, dir, { GIT_LITERAL_PATHSPECS: '1' });
-        const outputsDir = join(dir, 'output');
-        await mkdir(outputsDir, { recursive: true });
+        const { original, outputsDir, logFile: extracted, finish } = await reusedFrom(input.projectRoot, input, sources, image, from, dir);
         const logFile = join(runDir(input.runId), JOB_LOG);
-        await rename(join(dir, logPath(original.runId)), logFile);
-        const now = new Date().toISOString();
-        const f: FinishInput = { input, sources, image, status: { phase: 'exited', exitCode: original.exitCode, startedAt: now, finishedAt: now }, state: 'reused', reusedFrom: original.runId, key: from.key };
-        const recorded = await recordLocal(f, outputsDir, logFile, original.skippedOutputs);
+        await rename(extracted, logFile);
+        const recorded = await recordLocal(finish, outputsDir, logFile, original.skippedOutputs);
         await rm(dir, { recursive: true, force: true });
         return recorded;
       });
@@ -634,14 +635,8 @@ export function createActivities(deps: ActivityDeps) {
           }
           const { record, files } = await runRecord({ ...f, skippedOutputs: skipped }, root, outputsDir, logFile);
           record.worker = deps.workerIdentity;
-          try {
-            return await project.publish({ record, outputsDir, logFile, files });
-          } catch (err) {
-            // A refusal is final (the commit is kept, see publish); an unreachable remote is
-            // retried by the workflow's policy, the job's outputs waiting on the backend meanwhile.
-            if (err instanceof PublishRefused) throw ApplicationFailure.create({ message: err.message, type: err.kind, nonRetryable: true });
-            throw err;
-          }
+          // Retried while the remote is unreachable, the job's outputs waiting on the backend meanwhile.
+          return publishRecord(project, { record, outputsDir, logFile, files });
         });
         log(f.input).info({ commit, remote: team.remote, branch: team.branch, worker: deps.workerIdentity }, 'run published');
         await rm(outputsDir, { recursive: true, force: true });

@@ -9,7 +9,7 @@ import { paths } from '../config/env.js';
 import { RESOURCE_LIMITS } from '../config/resources.js';
 import { backendName, loadUserConfig, resolveBackend, type BackendConfig, type UserConfig } from '../config/user-config.js';
 import { ErrorKind, errorMessage, RepriseError } from '../errors.js';
-import { Git } from '../project/git.js';
+import { dotGitIdentity, Git } from '../project/git.js';
 import { PROJECT_FILE } from '../project/layout.js';
 import { redactSecrets, urlCredentials } from '../redact.js';
 
@@ -215,10 +215,8 @@ export function inputChecks(policy: InputPolicy) {
     const uid = policy.uid ?? process.getuid?.();
     if (uid !== undefined && (await stat(real)).uid !== uid) throw refuse(field, `${root} is not owned by this worker's account`);
     if (!(await stat(join(real, PROJECT_FILE)).then((s) => s.isFile(), () => false))) throw refuse(field, `${root} is not a Reprise project (no ${PROJECT_FILE})`);
-    // Asked of git once per repository (every activity of every run checks it): the answer is
-    // kept while the same .git (device and inode) is there.
-    const dotGit = await stat(join(real, '.git')).catch(() => undefined);
-    const id = dotGit && `${real}\0${dotGit.dev}:${dotGit.ino}`;
+    // Asked of git once per repository (every activity of every run checks it).
+    const id = await dotGitIdentity(real);
     if (id && topsSeen.has(id)) return;
     const top = (await new Git(real).tryRun(['rev-parse', '--show-toplevel']))?.trim();
     if (top !== real) throw refuse(field, `${root} is not the top of a git repository this worker's account owns`);

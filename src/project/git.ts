@@ -11,7 +11,17 @@ export interface GitOptions {
   input?: string | Buffer;
 }
 
-/** Git directories found, by working tree and the identity of its `.git` (see Git.gitDir). */
+/**
+ * A working tree and the device and inode of its `.git`: what answers git gave about a repository
+ * are kept under it, since they hold while the same `.git` is there (undefined: no `.git`, as in
+ * a bare repository, so nothing is kept).
+ */
+export async function dotGitIdentity(dir: string): Promise<string | undefined> {
+  const dotGit = await stat(join(dir, '.git')).catch(() => undefined);
+  return dotGit && `${dir}\0${dotGit.dev}:${dotGit.ino}`;
+}
+
+/** Git directories found, by dotGitIdentity (see Git.gitDir). */
 const gitDirs = new Map<string, string>();
 
 /** A git repository driven through the git CLI (argv only, never a shell). */
@@ -24,8 +34,7 @@ export class Git {
   /** The absolute .git directory: asked of git once per repository while the same `.git` (device and inode) is there. */
   gitDir(): Promise<string> {
     this.gitDirPath ??= (async () => {
-      const dotGit = await stat(join(this.dir, '.git')).catch(() => undefined);
-      const id = dotGit && `${this.dir}\0${dotGit.dev}:${dotGit.ino}`;
+      const id = await dotGitIdentity(this.dir);
       const known = id && gitDirs.get(id);
       if (known) return known;
       const dir = (await this.run(['rev-parse', '--absolute-git-dir'])).trim();

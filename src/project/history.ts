@@ -206,8 +206,9 @@ export async function recordRunOn(root: string, input: RecordInput): Promise<Rec
   if (made) return { commit, ...made };
   // Recorded already (a repeat): on its branch, or on the run's own when that was deleted.
   const recovery = input.bare ? undefined : recoveryBranch(record.runId);
-  const ref = recovery && (await git.revParse(recovery)) === commit ? recovery : (input.branch ?? (await git.headRef()));
-  return { commit, ref, checkedOut: !input.bare && (await git.headRef()) === ref };
+  const head = await git.headRef();
+  const ref = recovery && (await git.revParse(recovery)) === commit ? recovery : (input.branch ?? head);
+  return { commit, ref, checkedOut: !input.bare && head === ref };
 }
 
 /**

@@ -196,8 +196,8 @@ async function recordReused(placed: { reusable: KeyedRun; run: RunInput; sources
   const { reusable, run, sources, image } = placed;
   progress.state = 'collecting';
   // A team run's record is published on the remote like publishRun's: a heartbeating activity any
-  // worker may take, not a local one (histories from before team reuse replay without the patch).
-  const recording = run.team && patched('team-reuse-publish-v1') ? transfer : finishing;
+  // worker may take, not a local one.
+  const recording = run.team ? transfer : finishing;
   const { commit, recoveredBranch } = await CancellationScope.nonCancellable(() => recording.recordReused(run, sources, image, reusable));
   // Told like any run's end (filters see it as succeeded); a sweep's points by their sweep. Histories before this replay without it.
   if (!run.sweep && patched('notify-reused-v1')) await announceEnd({ kind: 'run', id: run.runId, commit, projectRoot: run.projectRoot, ...(run.team ? { team: run.team } : {}) });

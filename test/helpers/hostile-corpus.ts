@@ -1,4 +1,4 @@
-// The rest of the hostile-job corpus (issue 16, "Proven how"), for the cluster backends: names
+// The hostile-job corpus beyond linked output/ and the file flood, for the cluster backends: names
 // with newline and control characters, a file swapped for a link while collect reads it, and a
 // lab whose code/ and output/ become links. Run through the built CLI; each backend's suite says
 // what it can observe on its side.

@@ -5,7 +5,6 @@
 // recorded image pulled and cached, another image under that digest refused.
 // Needs Apptainer on the cluster: `SLURM_APPTAINER=1 test/infra/slurm up` builds it
 // (test/infra/apptainer-install.sh); without it this suite fails with that instruction.
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,7 +16,7 @@ import { Cli, cliEnv } from '../../helpers/cli.js';
 import { BUSYBOX, requireDocker } from '../../helpers/docker.js';
 import { readInfraEnv } from '../../helpers/infra.js';
 import { git, tempDir } from '../../helpers/project.js';
-import { buildTestImage, clusterConfig, slurmAddArgs } from './slurm-backend-env.js';
+import { buildTestImage, clusterConfig, mismatchedReference, rmi, slurmAddArgs } from './slurm-backend-env.js';
 
 const suite = `app-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const workdir = `~/reprise-it/${suite}`;
@@ -124,7 +123,6 @@ describe('the apptainer runtime pulls from the site registry by the recorded dig
   let sourcesDir: string;
   let savedDockerConfig: string | undefined;
   const shippedBytes = () => progress.filter((p) => p.step === 'image-upload').reduce((n, p) => n + (p.bytes ?? 0), 0);
-  const rmi = (id: string) => execFileSync('docker', ['rmi', '-f', id], { stdio: 'ignore' });
   const images = async () => (await backend.ssh.run(['sh', '-c', 'ls -A "$HOME/reprise-it/$1/images"', 'sh', pullSuite])).split('\n').filter(Boolean);
 
   beforeAll(async () => {
@@ -165,21 +163,12 @@ describe('the apptainer runtime pulls from the site registry by the recorded dig
   }, 300_000);
 
   it('a reference naming another image than the recorded digest is refused, naming both, and nothing is cached under that digest', async () => {
-    const pushedTag = `reprise-apptainer-pull:${pullSuite}-other`;
-    const pushed = buildTestImage(pushedTag);
-    const reference = await pushImage(dockerClient(), `${site.SLURM_REGISTRY}/reprise-it`, { digest: pushed, tag: pushedTag });
-    const recorded = buildTestImage(`reprise-apptainer-pull:${pullSuite}-recorded`);
-    rmi(recorded); // the cluster's pull is the only way left to get it
-    rmi(pushed);
+    const { pushed, recorded, reference } = await mismatchedReference(site.SLURM_REGISTRY, `reprise-apptainer-pull:${pullSuite}`);
     const before = await images();
     progress.length = 0;
     const err = await backend.stage({ runId: `${pullSuite}-m`, image: { digest: recorded, reference }, sourcesDir }).catch((e: Error) => e);
     // This machine's fallback pulled the reference too (and refused it): not left in its engine.
-    try {
-      rmi(pushed);
-    } catch {
-      // already gone
-    }
+    rmi(pushed);
     expect(err).toBeInstanceOf(Error);
     // The check runs only after `apptainer build` succeeded: Apptainer did pull the other image,
     // and the refusal is the digest check's, not a failed pull's.

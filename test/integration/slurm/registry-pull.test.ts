@@ -12,7 +12,7 @@ import { Cli, cliEnv } from '../../helpers/cli.js';
 import { readInfraEnv } from '../../helpers/infra.js';
 import { git, tempDir } from '../../helpers/project.js';
 import { BUSYBOX } from '../../helpers/docker.js';
-import { buildTestImage, clusterConfig } from './slurm-backend-env.js';
+import { buildTestImage, clusterConfig, mismatchedReference, rmi } from './slurm-backend-env.js';
 
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const workdir = `~/reprise-it/pull-${suite}`;
@@ -24,7 +24,6 @@ let sourcesDir: string;
 let savedDockerConfig: string | undefined;
 
 const shippedBytes = () => progress.filter((p) => p.step === 'image-upload').reduce((n, p) => n + (p.bytes ?? 0), 0);
-const rmi = (id: string) => execFileSync('docker', ['rmi', '-f', id], { stdio: 'ignore' });
 
 beforeAll(async () => {
   savedDockerConfig = process.env.DOCKER_CONFIG;
@@ -61,12 +60,7 @@ describe('SLURM stage by registry digest', () => {
   });
 
   it('a reference naming another image than the recorded digest is refused, never cached under that digest', async () => {
-    const pushedTag = `reprise-slurm-pull:${suite}-other`;
-    const pushed = buildTestImage(pushedTag);
-    const reference = await pushImage(dockerClient(), `${site.SLURM_REGISTRY}/reprise-it`, { digest: pushed, tag: pushedTag });
-    const recorded = buildTestImage(`reprise-slurm-pull:${suite}-recorded`);
-    rmi(recorded); // the cluster's pull is the only way left to get it
-    rmi(pushed);
+    const { recorded, reference } = await mismatchedReference(site.SLURM_REGISTRY, `reprise-slurm-pull:${suite}`);
     progress.length = 0;
     const err = await backend.stage({ runId: `${suite}-m`, image: { digest: recorded, reference }, sourcesDir }).catch((e: Error) => e);
     expect(String(err)).toMatch(new RegExp(`the cluster could not pull it either: .*${reference.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not the recorded image ${recorded}`));

@@ -1,4 +1,7 @@
 // Settings of the real test cluster (`test/infra/slurm up` writes them): fail loudly, never skip.
+import { execFileSync } from 'node:child_process';
+import { dockerClient } from '../../../src/images/engine.js';
+import { pushImage } from '../../../src/images/registry.js';
 import type { SlurmConfig } from '../../../src/backends/slurm/definition.js';
 import type { SshTarget } from '../../../src/backends/slurm/ssh-target.js';
 import { buildTestImage as buildImage, readInfraEnv } from '../../helpers/infra.js';
@@ -32,6 +35,30 @@ export function clusterTarget(extra: Partial<SshTarget> = {}): SshTarget {
 /** A fresh image FROM the local busybox, unique per call (its own digest), tagged `tag`. */
 export function buildTestImage(tag: string): string {
   return buildImage(tag, ['ENV GREETING="hi from the image env"', `LABEL org.reprise.test=${JSON.stringify(tag)}`]);
+}
+
+/** Remove an image from the local engine (gone already is fine). */
+export function rmi(id: string): void {
+  try {
+    execFileSync('docker', ['rmi', '-f', id], { stdio: 'ignore' });
+  } catch {
+    // not there
+  }
+}
+
+/**
+ * A registry reference that names another image than the recorded one: one image pushed to the
+ * site registry, another recorded, neither left in the local engine (so the cluster's pull is the
+ * only way to get either).
+ */
+export async function mismatchedReference(registry: string, tagPrefix: string): Promise<{ pushed: string; recorded: string; reference: string }> {
+  const pushedTag = `${tagPrefix}-other`;
+  const pushed = buildTestImage(pushedTag);
+  const reference = await pushImage(dockerClient(), `${registry}/reprise-it`, { digest: pushed, tag: pushedTag });
+  const recorded = buildTestImage(`${tagPrefix}-recorded`);
+  rmi(recorded);
+  rmi(pushed);
+  return { pushed, recorded, reference };
 }
 
 /** `reprise backend add` arguments for the test cluster, as a user would type them. */
