@@ -37,7 +37,7 @@ export async function stageDataFor(
             notes.warn(`the data store is not usable from this worker (${errorMessage(err)}); shipping the data from the local cache`, {});
             return new Set<string>();
           }),
-      presignGet: (md5, endpoint) => storeFor(endpoint).presignedGet(md5),
+      presignGet: (md5, endpoint, expires) => storeFor(endpoint).presignedGet(md5, expires),
     };
   }
   const data: StageData = {

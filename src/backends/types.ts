@@ -144,7 +144,7 @@ export interface DataStoreAccess {
    * A GET URL for the object that works without credentials for a while (so no long-lived key
    * lands on a cluster), signed for `endpoint` when the cluster reaches the store at another address.
    */
-  presignGet(md5: string, endpoint?: string): Promise<string>;
+  presignGet(md5: string, endpoint?: string, expiresInSeconds?: number): Promise<string>;
 }
 
 export interface DataStaged {

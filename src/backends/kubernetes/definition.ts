@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { registryUrl } from '../../config/names.js';
-import { defineBackend, runnableFlags, runnableShape } from '../definition.js';
+import { dataStagingFlags, dataStagingShape, defineBackend, runnableFlags, runnableShape } from '../definition.js';
 
 const kubernetesSchema = z
   .object({
@@ -17,6 +17,7 @@ const kubernetesSchema = z
      * add bigger nodes: the run then waits, its pending reason shown.
      */
     failUnschedulable: z.boolean().optional(),
+    ...dataStagingShape,
     ...runnableShape,
   })
   .strict();
@@ -31,6 +32,7 @@ export const kubernetesDefinition = defineBackend({
     context: { key: 'context', type: 'string', description: "kubeconfig context (default: the kubeconfig's current one)" },
     namespace: { key: 'namespace', type: 'string', description: 'namespace the run Jobs go to' },
     registry: { key: 'registry', type: 'string', description: 'registry images are pushed to and the nodes pull from' },
+    ...dataStagingFlags,
   },
   describe: (config) => `${config.context ?? 'current context'}/${config.namespace}, registry ${config.registry}`,
   create: async (config, hooks) => {

@@ -30,6 +30,8 @@ import { archiveSources } from '../sources-archive.js';
 import { CollectTally } from '../output-limit.js';
 import { extractOutputs } from '../extract-outputs.js';
 import { fitsAllocatable } from './quantity.js';
+import { fetchIntoPod, planFileOf, planPodData, readPlan, storeHeldOutputs, writePlan, type HeldOutput } from './pod-data.js';
+import { writeOutputPointer } from '../output-pointer.js';
 
 interface KubernetesHandle extends JobHandle {
   kind: 'kubernetes';
@@ -110,6 +112,13 @@ export class KubernetesBackend implements Backend {
       image = await pushImage(this.docker, this.config.registry, request.image, request.onTransfer);
     }
     const tarFile = join(dirname(request.sourcesDir), 'sources.k8s.tar');
+    // Tracked inputs the store holds are fetched by the pod itself: out of the archive.
+    if (request.data?.files.length) {
+      const { plan, staged } = await planPodData(request.data, request.sourcesDir, { staging: this.config.dataStaging, endpoint: this.config.dataEndpoint });
+      if (plan) await writePlan(planFileOf(tarFile), plan);
+      else await rm(planFileOf(tarFile), { force: true });
+      request.data.onStaged?.(staged);
+    }
     await archiveSources(request.sourcesDir, tarFile);
     return { image, sources: tarFile };
   }
@@ -276,8 +285,11 @@ export class KubernetesBackend implements Backend {
     // aside within the project volume (a rename; the pod's tar has no --exclude) and listed
     // there, so a repeated collect still names them. A copy taken while the job goes on (a
     // lab) moves nothing: such files travel and are left out here.
-    const big = options.final === false ? [] : await this.holdLargeOutputs(where, tally.limits.totalBytes);
-    for (const { path, size } of big) tally.admit(path, size);
+    // With a data store, outputs above its threshold go there from the pod; none is left behind.
+    const toStore = options.data && options.final !== false && !options.paths ? options.data : undefined;
+    const big = options.final === false ? [] : await this.holdLargeOutputs(where, toStore ? Math.min(toStore.threshold, tally.limits.totalBytes) : tally.limits.totalBytes);
+    const stored = toStore && big.length ? await storeHeldOutputs(this.kc, where, HELD_DIR, big, toStore.store, this.config.dataEndpoint) : [];
+    if (!stored.length) for (const { path, size } of big) tally.admit(path, size);
     // The pod's tar is the job's to replace: its stream is extracted here trusting nothing in it.
     const archive = new PassThrough();
     const extracting = extractOutputs(archive, destDir, { paths, strip: !options.paths }, tally);
@@ -290,7 +302,8 @@ export class KubernetesBackend implements Backend {
     if (result.exitCode !== 0 && !changedWhileRead) throw new Error(`collecting ${paths.join('/, ')}/ from pod ${where.pod} failed (tar exit ${result.exitCode}): ${result.stderr.trim()}`);
     // Outputs are safe here: let the pod finish (not while a lab goes on).
     if (options.final !== false) await execInPod(this.kc, where, ['touch', COLLECTED_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
-    return tally.result();
+    for (const f of stored) await writeOutputPointer(destDir, f);
+    return { ...tally.result(), ...(stored.length ? { stored } : {}) };
   }
 
   /**
@@ -298,7 +311,7 @@ export class KubernetesBackend implements Backend {
    * HELD_DIR in the project volume (out of output/, so out of the archive) and recorded in its
    * list, which a repeated collect reads back.
    */
-  private async holdLargeOutputs(where: { namespace: string; pod: string; container: string }, max: number): Promise<{ path: string; size: number }[]> {
+  private async holdLargeOutputs(where: { namespace: string; pod: string; container: string }, max: number): Promise<HeldOutput[]> {
     const listing = new PassThrough();
     const chunks: Buffer[] = [];
     listing.on('data', (c: Buffer) => chunks.push(c));
@@ -306,18 +319,19 @@ export class KubernetesBackend implements Backend {
       `cd ${PROJECT_DIR} || exit 0`,
       `mkdir -p ${HELD_DIR}`,
       // One record per file: its size, a space, its name, NUL (a name may hold a newline).
-      `[ -d output ] && find output -type f -size +${max}c -exec sh -c 'for f; do n=$(ls ${HELD_DIR} | wc -l); printf "%s %s\\0" "$(stat -c %s "$f" 2>/dev/null || wc -c < "$f")" "$f" >> ${HELD_DIR}/list && mv -f -- "$f" "${HELD_DIR}/$n"; done' sh {} +`,
+      `[ -d output ] && find output -type f -size +${max}c -exec sh -c 'for f; do n=$(ls ${HELD_DIR} | grep -c "^[0-9]"); printf "%s %s\\0" "$(stat -c %s "$f" 2>/dev/null || wc -c < "$f")" "$f" >> ${HELD_DIR}/list && mv -f -- "$f" "${HELD_DIR}/$n"; done' sh {} +`,
       `cat ${HELD_DIR}/list 2>/dev/null`,
       'exit 0',
     ].join('\n');
     const found = await execInPod(this.kc, where, ['sh', '-c', script], { stdout: listing, timeoutMs: EXEC_TIMEOUT_MS });
     if (found.exitCode !== 0) throw new Error(`setting large outputs aside in pod ${where.pod} failed (exit ${found.exitCode}): ${found.stderr.trim()}`);
-    const held = new Map<string, number>();
-    for (const record of Buffer.concat(chunks).toString('utf8').split('\0')) {
+    // The list's n-th record is the file moved to HELD_DIR/n.
+    const held = new Map<string, HeldOutput>();
+    for (const [index, record] of Buffer.concat(chunks).toString('utf8').split('\0').entries()) {
       const space = record.indexOf(' ');
-      if (space > 0) held.set(record.slice(space + 1), Number(record.slice(0, space).trim()));
+      if (space > 0) held.set(record.slice(space + 1), { index, path: record.slice(space + 1), size: Number(record.slice(0, space).trim()) });
     }
-    return [...held].map(([path, size]) => ({ path, size }));
+    return [...held.values()];
   }
 
   /**
@@ -360,6 +374,7 @@ export class KubernetesBackend implements Backend {
     // Owned by the Job, so the garbage collector removes it too; deleted here so it goes at once.
     await this.deleteSecret(h);
     await rm(h.sources, { force: true });
+    await rm(planFileOf(h.sources), { force: true });
   }
 
   /**
@@ -470,6 +485,8 @@ export class KubernetesBackend implements Backend {
     const sources = await this.localSources(h);
     const extract = await execInPod(this.kc, where, ['tar', '-x', '-o', '-f', '-', '-C', PROJECT_DIR], { stdin: createReadStream(sources) });
     if (extract.exitCode !== 0) throw new Error(`unpacking the sources in pod ${podName} failed (tar exit ${extract.exitCode}): ${extract.stderr.trim()}`);
+    const plan = await readPlan(planFileOf(sources));
+    if (plan) await fetchIntoPod(this.kc, where, plan);
     const touched = await execInPod(this.kc, where, ['touch', READY_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
     if (touched.exitCode !== 0) throw new Error(`marking the sources ready in pod ${podName} failed: ${touched.stderr.trim()}`);
   }

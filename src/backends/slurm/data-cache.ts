@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { badInput, backendUnavailable } from '../../errors.js';
+import { backendUnavailable } from '../../errors.js';
+import { checkedFile, checkedUrl } from '../data-checks.js';
 import { mapLimit } from '../../data/hash.js';
 import type { DataFile, DataStaged, OutputStoreAccess, StageData } from '../types.js';
 import type { SshClient } from './ssh-client.js';
@@ -204,22 +205,6 @@ function batches(md5s: string[], sizes: Map<string, number>): string[][] {
   }
   if (current.length) out.push(current);
   return out;
-}
-
-/** The list the cluster reads is "md5 path" lines: a path must be a plain relative one on one line. */
-function checkedFile(f: DataFile): DataFile {
-  if (!MD5.test(f.md5)) throw badInput(`the tracked input ${f.path} has no file md5 (${f.md5}); its pointer is damaged: git checkout -- the .dvc file`);
-  const parts = f.path.split('/');
-  if (/[\n\r\0]/.test(f.path) || parts.some((p) => p === '' || p === '.' || p === '..')) {
-    throw badInput(`the tracked input ${JSON.stringify(f.path)} cannot be staged on a cluster: its path must be relative, without "." or ".." parts or line breaks; rename it and track it again`);
-  }
-  return f;
-}
-
-/** A presigned URL goes into a curl config line and a sed pattern's output: nothing a quote or space could break. */
-function checkedUrl(url: string): string {
-  if (!/^https?:\/\/[^\s"'\\]+$/.test(url)) throw new Error(`a presigned URL with unexpected characters: ${url.split('?')[0]}`);
-  return url;
 }
 
 /**

@@ -1,0 +1,243 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import { createReadStream } from 'node:fs';
+import { access, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { backendUnavailable } from '../../errors.js';
+import { checkedFile, checkedUrl } from '../data-checks.js';
+import type { DataFile, DataStaged, OutputStoreAccess, StageData } from '../types.js';
+import { execInPod } from './cluster.js';
+import { PROJECT_DIR } from './job-manifest.js';
+
+/**
+ * Tracked inputs and large outputs on Kubernetes, moved by digest between the pod and the data
+ * store. The pod fetches the inputs the store holds by presigned URL (no credentials in the
+ * cluster, the URLs never in the pod spec: they arrive on an exec's stdin) into its project
+ * volume, verifies each by md5 before it is linked in read-only, and puts large outputs to the
+ * store by presigned PUT. The pod is the user's image: it downloads with curl, wget or python3,
+ * whichever it has; what it cannot move (no tool, no route to the store) goes through the worker
+ * instead — from the local cache for inputs, streamed from the pod to the store for outputs.
+ */
+
+/** What stage() decided, kept beside the sources archive (0600: it holds presigned URLs). */
+export interface PodDataPlan {
+  /** The tracked input files the pod fetches (left out of the sources archive). */
+  files: DataFile[];
+  /** md5 → presigned GET URL, signed for the address the pod reaches the store at. */
+  urls: Record<string, string>;
+  /** md5 → the worker's local cache copy, shipped when the pod cannot fetch it. */
+  local: Record<string, string>;
+}
+
+/**
+ * How long a stage's URLs stay valid: the pod fetches when it starts, which a busy cluster may
+ * delay for hours; a pod that waits longer fails its fetch and gets the objects from the worker.
+ */
+export const FETCH_URL_SECONDS = 24 * 3600;
+
+/** Where fetched objects wait, by md5, in the project volume (so a hard link puts them in place). */
+const OBJECTS_DIR = `${PROJECT_DIR}/.reprise-data`;
+
+export const planFileOf = (sourcesArchive: string) => `${sourcesArchive}.data.json`;
+
+/**
+ * Decide which of a run's tracked inputs the pod fetches from the store (those it holds, unless
+ * the backend is set to `ship`), presign their URLs, and take those files out of `sourcesDir`
+ * so the archive carries only the rest. Returns the plan (undefined when nothing is fetched)
+ * and what staging will move.
+ */
+export async function planPodData(data: StageData, sourcesDir: string, options: { staging?: 'store' | 'ship'; endpoint?: string }): Promise<{ plan?: PodDataPlan; staged: DataStaged }> {
+  const files = data.files.map(checkedFile);
+  const sizes = new Map(files.map((f) => [f.md5, f.size]));
+  const held = data.store && options.staging !== 'ship' ? await data.store.has([...sizes.keys()]) : new Set<string>();
+  const fetched = files.filter((f) => held.has(f.md5));
+  const shipped = [...sizes].filter(([m]) => !held.has(m));
+  const staged: DataStaged = {
+    fetched: held.size,
+    fetchedBytes: [...held].reduce((n, m) => n + (sizes.get(m) ?? 0), 0),
+    shipped: shipped.length,
+    shippedBytes: shipped.reduce((n, [, size]) => n + size, 0),
+    cached: 0,
+  };
+  if (!fetched.length) return { staged };
+  const urls: Record<string, string> = {};
+  const local: Record<string, string> = {};
+  for (const m of held) {
+    urls[m] = checkedUrl(await data.store!.presignGet(m, options.endpoint, FETCH_URL_SECONDS));
+    local[m] = data.localObject(m);
+  }
+  await Promise.all(fetched.map((f) => rm(join(sourcesDir, ...f.path.split('/')), { force: true })));
+  return { plan: { files: fetched, urls, local }, staged };
+}
+
+export async function writePlan(file: string, plan: PodDataPlan): Promise<void> {
+  await writeFile(file, JSON.stringify(plan), { mode: 0o600 });
+}
+
+export async function readPlan(file: string): Promise<PodDataPlan | undefined> {
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : (JSON.parse(text) as PodDataPlan);
+}
+
+/** Shell functions the pod's scripts share: `have`, `sum FILE` (md5 or exit 127), `get URL FILE`, `put URL FILE`. */
+const TOOLS = `have() { command -v "$1" >/dev/null 2>&1; }
+sum() {
+  if have md5sum; then s=$(md5sum < "$1") || return 1; echo "\${s%% *}"
+  elif have python3; then python3 -c 'import hashlib,sys
+h=hashlib.md5()
+with open(sys.argv[1],"rb") as f:
+    for b in iter(lambda: f.read(1<<20), b""): h.update(b)
+print(h.hexdigest())' "$1"
+  else return 127; fi
+}
+get() {
+  if have curl; then printf 'url = "%s"\\n' "$1" | curl -fsS --retry 3 --connect-timeout 10 -K - -o "$2"
+  elif have wget; then wget -q -O "$2" "$1"
+  elif have python3; then printf '%s\\n' "$1" | python3 -c 'import shutil,sys,urllib.error,urllib.request
+try:
+    with urllib.request.urlopen(sys.stdin.readline().strip(), timeout=30) as r, open(sys.argv[1],"wb") as f: shutil.copyfileobj(r, f, 1<<20)
+except urllib.error.HTTPError: sys.exit(22)
+except Exception: sys.exit(7)' "$2"
+  else return 127; fi
+}
+put() {
+  if have curl; then printf 'url = "%s"\\n' "$1" | curl -fsS --retry 3 --connect-timeout 10 -K - -T "$2" -o /dev/null
+  elif have python3; then printf '%s\\n' "$1" | python3 -c 'import os,sys,urllib.error,urllib.request
+f=sys.argv[1]
+try:
+    with open(f,"rb") as body: urllib.request.urlopen(urllib.request.Request(sys.stdin.readline().strip(), data=body, method="PUT", headers={"Content-Length": str(os.path.getsize(f))}), timeout=60).read()
+except urllib.error.HTTPError: sys.exit(22)
+except Exception: sys.exit(7)' "$2"
+  else return 127; fi
+}
+`;
+
+/**
+ * $1 the objects' directory; stdin "md5 url" lines: each object fetched once, verified, renamed
+ * into place. Prints `fetched MD5 BYTES`, `cached MD5`, `mismatch MD5 GOT` or `failed MD5 EXIT`.
+ */
+export const FETCH_SCRIPT = `${TOOLS}d=$1; mkdir -p "$d" || exit 1
+while read -r m u; do
+  o="$d/$m"; if [ -e "$o" ]; then echo "cached $m"; continue; fi
+  t="$o.part"; get "$u" "$t"; rc=$?
+  if [ "$rc" -ne 0 ]; then rm -f "$t"; echo "failed $m $rc"; continue; fi
+  s=$(sum "$t"); rc=$?
+  if [ "$rc" -ne 0 ]; then rm -f "$t"; echo "failed $m $rc"; continue; fi
+  if [ "$s" != "$m" ]; then rm -f "$t"; echo "mismatch $m $s"; continue; fi
+  mv -f "$t" "$o" && echo "fetched $m $(wc -c < "$o")"
+done`;
+
+/** $1 the objects' directory, $2 an md5: stdin's bytes become that object once they match it. */
+const RECEIVE_SCRIPT = `${TOOLS}o="$1/$2"; t="$o.part"; mkdir -p "$1" && cat > "$t" || exit 1
+s=$(sum "$t") || { rm -f "$t"; exit 1; }
+if [ "$s" != "$2" ]; then rm -f "$t"; echo "mismatch $2 $s"; exit 0; fi
+mv -f "$t" "$o" && echo "shipped $2"`;
+
+/** $1 the objects' directory, $2 the project; stdin "md5 path" lines: each linked (else copied) in, read-only; then the objects' directory goes. */
+const LINK_SCRIPT = `d=$1; p=$2
+while IFS= read -r line; do
+  m=\${line%%' '*}; t="$p/\${line#*' '}"
+  mkdir -p "\${t%/*}" || exit 1
+  ln -f "$d/$m" "$t" 2>/dev/null || cp -f "$d/$m" "$t" || exit 1
+  chmod 0444 "$t" || exit 1
+done
+rm -rf "$d"`;
+
+type Where = { namespace: string; pod: string; container: string };
+
+/**
+ * In the init container, once the sources are in: every object of the plan fetched by the pod
+ * (what it cannot fetch shipped from the worker's cache), then linked into the project. Safe to
+ * repeat: an object already there is not fetched again.
+ */
+export async function fetchIntoPod(kc: KubeConfig, where: Where, plan: PodDataPlan): Promise<void> {
+  const lines = Object.entries(plan.urls).map(([m, u]) => `${m} ${u}\n`);
+  const fetch = await execInPod(kc, where, ['sh', '-c', FETCH_SCRIPT, 'sh', OBJECTS_DIR], { stdin: Readable.from([lines.join('')]) });
+  if (fetch.exitCode !== 0) throw new Error(`fetching the tracked inputs in pod ${where.pod} failed (exit ${fetch.exitCode}): ${fetch.stderr.trim().slice(-300)}`);
+  const failed: { md5: string; code: string }[] = [];
+  for (const line of fetch.stdout.split('\n')) {
+    const [what, m = '', detail = ''] = line.split(' ');
+    if (what === 'mismatch') throw refused(m, detail, where.pod, 'the data store');
+    if (what === 'failed') failed.push({ md5: m, code: detail });
+  }
+  // No tool, no route, an expired URL or an object gone from the store: the worker's copy goes instead.
+  for (const { md5, code } of failed) {
+    const local = plan.local[md5];
+    const readable = local && (await access(local).then(() => true, () => false));
+    if (!readable) {
+      throw backendUnavailable(
+        `pod ${where.pod} could not fetch the tracked input object ${md5} from the data store (${fetchFailure(code)}) and this worker has no copy of it; check the store (reprise data push) and this backend's dataEndpoint`,
+      );
+    }
+    const sent = await execInPod(kc, where, ['sh', '-c', RECEIVE_SCRIPT, 'sh', OBJECTS_DIR, md5], { stdin: createReadStream(local) });
+    if (sent.exitCode !== 0) throw new Error(`shipping the tracked input object ${md5} into pod ${where.pod} failed (exit ${sent.exitCode}): ${sent.stderr.trim().slice(-300)}`);
+    const got = /^mismatch \S+ (\S+)/m.exec(sent.stdout);
+    if (got) throw refused(md5, got[1]!, where.pod, "this worker's cache");
+  }
+  const list = plan.files.map((f) => `${f.md5} ${f.path}\n`).join('');
+  const linked = await execInPod(kc, where, ['sh', '-c', LINK_SCRIPT, 'sh', OBJECTS_DIR, PROJECT_DIR], { stdin: Readable.from([list]) });
+  if (linked.exitCode !== 0) throw new Error(`placing the tracked inputs in pod ${where.pod} failed (exit ${linked.exitCode}): ${linked.stderr.trim().slice(-300)}`);
+}
+
+const fetchFailure = (code: string) =>
+  code === '127' ? 'the image has none of curl, wget or python3' : ['6', '7', '28', '4'].includes(code) ? `no route to the store, exit ${code}` : `exit ${code}`;
+
+const refused = (md5: string, got: string, pod: string, from: string) =>
+  backendUnavailable(`the tracked input object ${md5} from ${from} arrived in pod ${pod} with md5 ${got}; it was refused, not used: push a good copy (reprise data push) or remove it from the store`);
+
+/** $1 the held files' directory; stdin "index url" lines: each file PUT. Prints `stored N` or `failed N EXIT`. */
+export const PUT_SCRIPT = `${TOOLS}cd "$1" || exit 1
+while read -r n u; do if put "$u" "$n"; then echo "stored $n"; else echo "failed $n $?"; fi; done`;
+
+/** A file set aside in the pod (its index under the held directory) and its project path and size. */
+export interface HeldOutput {
+  index: number;
+  path: string;
+  size: number;
+}
+
+/**
+ * Large outputs the pod set aside, hashed there and put to the data store by the pod (the
+ * store's copy is not sent again); with no tool or no route in the pod, streamed from the pod to
+ * the store through the worker. Returns them as data files (`output/…` paths, md5s).
+ */
+export async function storeHeldOutputs(kc: KubeConfig, where: Where, heldDir: string, held: HeldOutput[], store: OutputStoreAccess, endpoint?: string): Promise<DataFile[]> {
+  const hashed = await execInPod(kc, where, ['sh', '-c', `${TOOLS}cd "$1" || exit 1; shift; for n; do s=$(sum "$n") || exit $?; echo "$n $s"; done`, 'sh', heldDir, ...held.map((h) => String(h.index))]);
+  if (hashed.exitCode !== 0) {
+    throw new Error(`hashing the large outputs in pod ${where.pod} failed (${hashed.exitCode === 127 ? 'the image has neither md5sum nor python3' : `exit ${hashed.exitCode}`}): ${hashed.stderr.trim().slice(-300)}`);
+  }
+  const md5Of = new Map(hashed.stdout.split('\n').map((l) => l.split(' ')).filter((p) => p.length === 2 && /^[0-9a-f]{32}$/.test(p[1]!)).map(([n, m]) => [Number(n), m!]));
+  const found = held.map((h) => {
+    const md5 = md5Of.get(h.index);
+    if (!md5) throw new Error(`hashing the large outputs in pod ${where.pod} gave no md5 for ${h.path}`);
+    return { ...h, md5 };
+  });
+  const inStore = await store.has([...new Set(found.map((f) => f.md5))]);
+  const toSend = [...new Map(found.filter((f) => !inStore.has(f.md5)).map((f) => [f.md5, f])).values()];
+  if (toSend.length) {
+    const lines = await Promise.all(toSend.map(async (f) => `${f.index} ${checkedUrl(await store.presignPut(f.md5, endpoint))}\n`));
+    const put = await execInPod(kc, where, ['sh', '-c', PUT_SCRIPT, 'sh', heldDir], {
+      stdin: Readable.from([lines.join('')]),
+    });
+    if (put.exitCode !== 0) throw new Error(`uploading the large outputs from pod ${where.pod} failed (exit ${put.exitCode}): ${put.stderr.trim().slice(-300)}`);
+    for (const line of put.stdout.split('\n')) {
+      const [what, n, code = ''] = line.split(' ');
+      if (what !== 'failed') continue;
+      const f = toSend.find((x) => String(x.index) === n)!;
+      if (!['127', '6', '7', '28'].includes(code)) throw backendUnavailable(`pod ${where.pod} could not upload the large output ${f.path} to the data store (exit ${code}); check the store and this backend's dataEndpoint`);
+      await streamToStore(kc, where, `${heldDir}/${f.index}`, f, store);
+    }
+  }
+  return found.map(({ path, md5, size }) => ({ path, md5, size }));
+}
+
+/** The pod's file piped through the worker straight into the store (nothing lands on the worker's disk). */
+async function streamToStore(kc: KubeConfig, where: Where, file: string, f: DataFile, store: OutputStoreAccess): Promise<void> {
+  const url = await store.presignPut(f.md5);
+  const body = new PassThrough();
+  const sending = fetch(url, { method: 'PUT', body: Readable.toWeb(body) as ReadableStream, duplex: 'half', headers: { 'content-length': String(f.size) } } as RequestInit);
+  const read = execInPod(kc, where, ['cat', '--', file], { stdout: body }).finally(() => body.end());
+  const [response, cat] = await Promise.all([sending, read]);
+  if (cat.exitCode !== 0) throw new Error(`reading the large output ${f.path} in pod ${where.pod} failed: ${cat.stderr.trim()}`);
+  if (!response.ok) throw backendUnavailable(`the data store refused the large output ${f.path} (HTTP ${response.status}); check the store`);
+}
