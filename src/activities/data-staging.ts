@@ -15,9 +15,10 @@ export async function stageDataFor(
   root: string,
   files: RunInputFile[],
   notes: { info(line: string, fields: object): void; warn(line: string, fields: object): void },
+  commit?: string,
 ): Promise<{ data: StageData; close(): void; staged(): DataStaged | undefined }> {
   const cacheDir = await localCacheDir(root);
-  const remote = await readDataRemote(root).catch(() => undefined);
+  const remote = await readDataRemote(root, commit).catch(() => undefined);
   const stores = new Map<string, S3Store>();
   const storeFor = (endpoint: string | undefined): S3Store => {
     const key = endpoint ?? '';
@@ -61,8 +62,8 @@ export function stagedLine(s: DataStaged): string {
  * The project's data store as a collect sends large outputs to it from where the run ran, or
  * undefined without an S3 remote (the outputs then come back and go into the local cache).
  */
-export async function outputStoreFor(root: string): Promise<{ store: OutputStoreAccess; close(): void } | undefined> {
-  const remote = await readDataRemote(root).catch(() => undefined);
+export async function outputStoreFor(root: string, commit?: string): Promise<{ store: OutputStoreAccess; close(): void } | undefined> {
+  const remote = await readDataRemote(root, commit).catch(() => undefined);
   if (!remote?.url.startsWith('s3://')) return undefined;
   const stores = new Map<string, S3Store>();
   const storeFor = (endpoint?: string): S3Store => {

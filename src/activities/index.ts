@@ -20,7 +20,7 @@ import { loadUserConfig, resolveBackend, type BackendConfig } from '../config/us
 import { badInput, ErrorKind, RepriseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { specsAt } from '../project/environment-at.js';
-import { cacheLargeOutputs, checkoutOutputs, dataInputsAt, gitignoreWith, stageRunInputs, trackedNotice, trackForRun } from '../data/run-data.js';
+import { cacheLargeOutputs, checkoutOutputs, dataInputsAt, fetchRunInputs, gitignoreWith, pushCachedObjects, stageRunInputs, trackedNotice, trackForRun } from '../data/run-data.js';
 import { autoTrackBytes } from '../data/settings.js';
 import { outputStoreFor, stageDataFor } from './data-staging.js';
 import { loadProject } from '../project/layout.js';
@@ -254,11 +254,10 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   /** Large outputs into the data cache (pointers in `outputsDir` instead) and the run's data list. */
-  async function runData(f: FinishInput, outputsDir: string): Promise<{ data: RunData; ignores: { path: string; content: string }[] }> {
-    const root = f.input.projectRoot;
+  async function runData(f: FinishInput, outputsDir: string, root = f.input.projectRoot, sent?: string[]): Promise<{ data: RunData; ignores: { path: string; content: string }[] }> {
     const { project } = await specsAt(root, f.sources.sourceCommit);
     // What the backend sent to the store itself: its pointers are in outputsDir, its bytes never here.
-    const stored = await readFile(join(runDir(f.input.runId), STORED_OUTPUTS), 'utf8').then((t) => (JSON.parse(t) as { md5: string }[]).map((o) => o.md5), () => []);
+    const stored = sent ?? (await readFile(join(runDir(f.input.runId), STORED_OUTPUTS), 'utf8').then((t) => (JSON.parse(t) as { md5: string }[]).map((o) => o.md5), () => []));
     const { outputs, ignores } = await cacheLargeOutputs(root, outputsDir, autoTrackBytes(project), new Set(stored));
     const files = await Promise.all([...ignores].map(async ([folder, lines]) => ({ path: `${folder}/.gitignore`, content: await gitignoreWith(root, folder, lines) })));
     return { data: { inputs: await dataInputsAt(root, f.sources.sourceCommit), outputs }, ignores: files };
@@ -446,12 +445,17 @@ export function createActivities(deps: ActivityDeps) {
       return guard(async () => {
         seen(input);
         const sourcesDir = await exportStaged(input, sourceCommit);
-        // Tracked inputs by digest from the local cache (a team worker has none: its sources carry pointers only).
-        const inputs = input.team ? undefined : await stageRunInputs(input.projectRoot, sourceCommit, sourcesDir);
+        // Tracked inputs by digest from the local cache; a team worker's cache is filled from the data store first.
+        const root = await rootOf(input, sourceCommit);
+        if (input.team) {
+          const fetched = await withHeartbeat(() => fetchRunInputs(root, sourceCommit));
+          if (fetched) log(input).info({ fetched }, `${fetched} tracked input object(s) fetched from the data store into this worker's cache`);
+        }
+        const inputs = await stageRunInputs(root, sourceCommit, sourcesDir);
         const { backend } = await backendFor(input.backend);
         const onTransfer = await transferLog(input.runId);
-        const staging = inputs?.files.length
-          ? await stageDataFor(input.projectRoot, inputs.files, { info: (line, fields) => log(input).info(fields, line), warn: (line, fields) => log(input).warn(fields, line) })
+        const staging = inputs.files.length
+          ? await stageDataFor(root, inputs.files, { info: (line, fields) => log(input).info(fields, line), warn: (line, fields) => log(input).warn(fields, line) }, input.team && sourceCommit)
           : undefined;
         try {
           const staged = await withHeartbeat(() =>
@@ -459,7 +463,7 @@ export function createActivities(deps: ActivityDeps) {
               runId: input.runId,
               image: { digest: image.digest, tag: image.tag, reference: image.reference },
               sourcesDir,
-              readOnly: inputs?.paths ?? [],
+              readOnly: inputs.paths,
               onTransfer,
               data: staging?.data,
               signal: Context.current().cancellationSignal,
@@ -623,21 +627,30 @@ export function createActivities(deps: ActivityDeps) {
         const outputsDir = join(dir, 'outputs');
         const logFile = join(dir, 'record.log');
         await mkdir(dir, { recursive: true });
+        // With a data store, large outputs go there (from where the run ran, else from here) and the record holds their pointers.
+        const output = await outputStoreFor(root, f.sources.sourceCommit);
         const commit = await withHeartbeat(async () => {
           await rm(outputsDir, { recursive: true, force: true });
           await mkdir(outputsDir, { recursive: true });
           let skipped: SkippedOutput[] = [];
+          let stored: string[] = [];
           if (f.handle) {
-            skipped = (await backend.collect(f.handle, outputsDir))?.skipped ?? [];
+            const threshold = output ? autoTrackBytes((await specsAt(root, f.sources.sourceCommit)).project) : 0;
+            const collected = await backend.collect(f.handle, outputsDir, output ? { data: { threshold, store: output.store } } : {});
+            skipped = collected?.skipped ?? [];
+            stored = (collected?.stored ?? []).map((o) => o.md5);
             await pipeline(await backend.logs(f.handle), createWriteStream(logFile));
           } else {
             await writeFile(logFile, '');
           }
+          const { data, ignores } = output ? await runData(f, outputsDir, root, stored) : { data: undefined, ignores: [] };
+          if (data?.outputs.length) await pushCachedObjects(root, data.outputs.filter((o) => !stored.includes(o.md5)), f.sources.sourceCommit);
           const { record, files } = await runRecord({ ...f, skippedOutputs: skipped }, root, outputsDir, logFile);
+          if (data && (data.inputs.length || data.outputs.length)) record.data = data;
           record.worker = deps.workerIdentity;
           // Retried while the remote is unreachable, the job's outputs waiting on the backend meanwhile.
-          return publishRecord(project, { record, outputsDir, logFile, files });
-        });
+          return publishRecord(project, { record, outputsDir, logFile, files: [...files, ...ignores] });
+        }).finally(() => output?.close());
         log(f.input).info({ commit, remote: team.remote, branch: team.branch, worker: deps.workerIdentity }, 'run published');
         await rm(outputsDir, { recursive: true, force: true });
         return commit;

@@ -83,6 +83,9 @@ function teamProgress(json: boolean): TeamProgress & { stop(): void } {
       progress.stop();
       transfer.update(p);
     },
+    onTracked: (line) => {
+      if (!json) process.stderr.write(`${line}\n`);
+    },
     onSynced: (remote, branch, pushed) => {
       if (!json && pushed) process.stderr.write(`synced ${branch} with ${remote}\n`);
     },

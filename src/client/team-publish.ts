@@ -17,11 +17,17 @@ import { Git } from '../project/git.js';
 import { checkedOutBranch } from '../project/merge.js';
 import { defaultRemote, remoteUrl } from '../project/remotes.js';
 import { sync } from '../project/sync.js';
+import { loadProject } from '../project/layout.js';
+import { trackForRun, trackedNotice } from '../data/run-data.js';
+import { autoTrackBytes } from '../data/settings.js';
+import { pushDataOfNewCommits } from '../data/store/transfer.js';
 import { credentialFreeUrl } from '../redact.js';
 
 export interface TeamProgress {
   onBuild?: (p: BuildProgress) => void;
   onTransfer?: OnTransfer;
+  /** Said for each path tracked as data instead of going into git. */
+  onTracked?: (line: string) => void;
   /** Said once the project is synced (pushed) to its remote. */
   onSynced?: (remote: string, branch: string, pushed: boolean) => void;
 }
@@ -57,7 +63,12 @@ export async function publishRunInputs(
   if (options.rerun && !options.rerun.imageReference) {
     throw badInput(`run ${options.rerun.runId} used an image that was never pushed to a registry, so no worker can pull it; rerun it without REPRISE_TEAM`);
   }
-  const synced = await sync(root, { remote, home: env.home });
+  // As `reprise sync`: large new inputs become pointers, and the data goes to the store before
+  // the commits that point at it, so a worker reads every byte from the store.
+  const data = await trackForRun(root, autoTrackBytes((await loadProject(root)).spec));
+  for (const t of data.tracked) options.onTracked?.(trackedNotice(t));
+  const beforePush = async (head: string, theirs: string[]) => void (await pushDataOfNewCommits(root, head, theirs, options.onTransfer));
+  const synced = await sync(root, { remote, home: env.home, untrack: data.untrack, beforePush });
   options.onSynced?.(remote, branch, synced.pushed);
   const sourceCommit = options.rerun?.sourceCommit ?? synced.head;
   const { project, environment } = await specsAt(root, sourceCommit);

@@ -11,6 +11,8 @@ import { formatBytes } from './size.js';
 import { dataStatus, largeGitFiles } from './status.js';
 import { trackPaths, type TrackedPath } from './track.js';
 import type { DataRef } from '../project/run-record.js';
+import { openStore, requireDataRemote } from './store/remote.js';
+import type { S3Store } from './store/s3-store.js';
 
 export type { DataRef };
 
@@ -50,6 +52,53 @@ export interface RunInputFile {
   path: string;
   md5: string;
   size: number;
+}
+
+/**
+ * The source commit's tracked inputs missing from the local cache, fetched from the project's
+ * data store (manifests first: they name a folder's files), each verified by md5 on arrival.
+ * A team worker's cache of the published project starts empty: its runs read the data from the
+ * store, never from the submitter's disk. Returns the objects fetched.
+ */
+export async function fetchRunInputs(root: string, commit: string): Promise<number> {
+  const inputs = await dataInputsAt(root, commit);
+  if (!inputs.length) return 0;
+  const cacheDir = await localCacheDir(root);
+  let store: S3Store | undefined;
+  const fetch = async (items: { md5: string; label: string }[]) => {
+    const missing = new Map<string, string>();
+    for (const i of items) if (!missing.has(i.md5) && !(await hasObject(cacheDir, i.md5))) missing.set(i.md5, i.label);
+    if (!missing.size) return 0;
+    store ??= openStore(await requireDataRemote(root, commit));
+    await store.download([...missing].map(([md5, label]) => ({ md5, label, dest: cacheObjectPath(cacheDir, md5) })));
+    return missing.size;
+  };
+  try {
+    let fetched = await fetch(inputs.filter((i) => isDirMd5(i.md5)).map((i) => ({ md5: i.md5, label: i.path })));
+    const files: { md5: string; label: string }[] = [];
+    for (const i of inputs) {
+      if (!isDirMd5(i.md5)) files.push({ md5: i.md5, label: i.path });
+      else for (const e of await readCachedManifest(cacheDir, i.md5)) files.push({ md5: e.md5, label: `${i.path}/${e.relpath}` });
+    }
+    fetched += await fetch(files);
+    return fetched;
+  } finally {
+    store?.destroy();
+  }
+}
+
+/** Cached objects sent to the project's data store, what it holds already left out: before a commit that points at them is published. */
+export async function pushCachedObjects(root: string, refs: DataRef[], commit?: string): Promise<void> {
+  if (!refs.length) return;
+  const cacheDir = await localCacheDir(root);
+  const store = openStore(await requireDataRemote(root, commit));
+  try {
+    const unique = [...new Map(refs.map((r) => [r.md5, r])).values()];
+    const held = await store.has(unique.map((r) => r.md5));
+    await store.upload(unique.filter((r) => !held.has(r.md5)).map((r) => ({ md5: r.md5, size: r.size, path: cacheObjectPath(cacheDir, r.md5) })));
+  } finally {
+    store.destroy();
+  }
 }
 
 /**

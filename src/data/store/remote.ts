@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { badInput } from '../../errors.js';
-import { DVC_DIR, ensureDvcRepository, parseIni, readDvcConfig, remoteSection, writeDvcConfig, type DvcConfig } from '../dvc-config.js';
+import { Git } from '../../project/git.js';
+import { DVC_CONFIG, DVC_DIR, ensureDvcRepository, parseIni, readDvcConfig, remoteSection, writeDvcConfig, type DvcConfig } from '../dvc-config.js';
 import { formatStoreUrl, parseStoreUrl } from './location.js';
 import { S3Store } from './s3-store.js';
 
@@ -28,9 +29,13 @@ async function readLocalConfig(root: string): Promise<DvcConfig | undefined> {
   return text === undefined ? undefined : parseIni(text, CONFIG_LOCAL);
 }
 
-/** The default remote (config.local over config), or undefined when none is set. */
-export async function readDataRemote(root: string): Promise<DataRemote | undefined> {
-  const configs = [await readLocalConfig(root), await readDvcConfig(root)].filter((c): c is DvcConfig => c !== undefined);
+/**
+ * The default remote (config.local over config), or undefined when none is set. With `commit`,
+ * config is the one that commit holds: a team worker's bare clone has no working tree.
+ */
+export async function readDataRemote(root: string, commit?: string): Promise<DataRemote | undefined> {
+  const committed = commit === undefined ? await readDvcConfig(root) : parseIni(await new Git(root).run(['show', `${commit}:${DVC_CONFIG}`]).catch(() => ''));
+  const configs = [await readLocalConfig(root), committed].filter((c): c is DvcConfig => c !== undefined);
   const get = (section: string, key: string) => configs.map((c) => c.get(section, key)).find((v) => v !== undefined);
   const name = get('core', 'remote');
   if (!name) return undefined;
@@ -43,8 +48,8 @@ export async function readDataRemote(root: string): Promise<DataRemote | undefin
   return { name, url, ...(endpoint ? { endpoint } : {}), ...(region ? { region } : {}), ...(profile ? { profile } : {}) };
 }
 
-export async function requireDataRemote(root: string): Promise<DataRemote> {
-  const remote = await readDataRemote(root);
+export async function requireDataRemote(root: string, commit?: string): Promise<DataRemote> {
+  const remote = await readDataRemote(root, commit);
   if (!remote) throw badInput('this project has no data remote; set one: reprise data remote set s3://bucket/prefix [--endpoint URL]');
   return remote;
 }
