@@ -6,9 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cli, cliEnv } from '../helpers/cli.js';
 import { requireDocker } from '../helpers/docker.js';
-import { startLab } from '../helpers/lab.js';
-import { exerciseRLab, launcherShowsR, makeRLabProject } from '../helpers/lab-r.js';
+import { startLab, type LabHandle } from '../helpers/lab.js';
+import { exerciseRLab, launcherShowsR, makeProject, makeRLabProject } from '../helpers/lab-r.js';
 import { tempDir } from '../helpers/project.js';
+
+// The ready line's kernels (the kernelspec names JupyterLab offers).
+const kernelsOf = (lab: LabHandle) => (lab as LabHandle & { kernels?: string[] }).kernels;
 
 let cli: Cli;
 let root: string;
@@ -32,6 +35,8 @@ describe('reprise lab with R on local Docker', () => {
     const specs = (await (await fetch(`${lab.base}api/kernelspecs`, { headers: { Authorization: `token ${lab.token}` } })).json()) as { kernelspecs: Record<string, { spec: { language: string } }> };
     expect(specs.kernelspecs.ir?.spec.language).toBe('R');
     expect(Object.keys(specs.kernelspecs)).toContain('python3');
+    expect(kernelsOf(lab)).toEqual(expect.arrayContaining(['ir', 'python3']));
+    expect(lab.output()).not.toMatch(/no R kernel/);
     console.log(`launcher screenshot: ${await launcherShowsR(lab, 'lab-r-launcher-docker')}`);
     const view = await exerciseRLab(cli, root, lab);
     expect(view.backend.kind).toBe('docker');
@@ -39,5 +44,17 @@ describe('reprise lab with R on local Docker', () => {
     // The project image has no JupyterLab: the lab's additions live in the lab image only.
     const tag = view.image.tag ?? view.image.digest;
     expect(() => execFileSync('docker', ['run', '--rm', '--entrypoint', 'python3', tag, '-c', 'import jupyterlab'], { stdio: 'ignore' })).toThrow();
+  }, 1_800_000);
+
+  it('says in one line that IRkernel is missing when the environment has R without it', async () => {
+    const noKernel = await makeProject(cli, await tempDir('reprise-lab-r-nokernel-'), 'ronly', ['python3-pip', 'r-base-core']);
+    const lab = await startLab(cli, noKernel, ['--checkpoint-every', '600s'], 1_200_000);
+    expect(kernelsOf(lab)).toEqual(['python3']);
+    const lines = lab.output().split('\n').filter((l) => /no R kernel/.test(l));
+    expect(lines).toEqual(['this lab has no R kernel although the environment names R packages (IRkernel is missing); add it with: reprise env add apt r-cran-irkernel']);
+    const stop = await cli.run(['lab', 'stop', lab.labId], noKernel);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect((await lab.done).code).toBe(0);
+    await cli.run(['agent', 'stop'], noKernel);
   }, 1_800_000);
 });

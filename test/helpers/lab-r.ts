@@ -11,11 +11,15 @@ import { PYTHON_BASE, type LabHandle } from './lab.js';
 import type { LabView } from '../../src/project/lab-history.js';
 
 /** Debian's R and IRkernel next to the Python JupyterLab needs (the image is reused by its environment hash). */
-export async function makeRLabProject(cli: Cli, work: string, name: string): Promise<string> {
+export function makeRLabProject(cli: Cli, work: string, name: string): Promise<string> {
+  return makeProject(cli, work, name, ['python3-pip', 'r-base-core', 'r-cran-irkernel']);
+}
+
+export async function makeProject(cli: Cli, work: string, name: string, apt: string[]): Promise<string> {
   const init = await cli.run(['init', name, '--name', name, '--base', PYTHON_BASE], work);
   if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
   const root = join(work, name);
-  for (const pkg of ['python3-pip', 'r-base-core', 'r-cran-irkernel']) {
+  for (const pkg of apt) {
     const r = await cli.run(['env', 'add', 'apt', pkg], root);
     if (r.code !== 0) throw new Error(`env add apt ${pkg} failed: ${r.stderr}`);
   }
