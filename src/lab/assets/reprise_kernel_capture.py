@@ -119,7 +119,7 @@ class KernelCapture:
                 text = data["text/plain"]
                 cell["result"] = "".join(text) if isinstance(text, list) else str(text)
         elif kind == "error":
-            cell["error"] = "%s: %s" % (content.get("ename", "Error"), content.get("evalue", ""))
+            cell["error"] = ("%s: %s" % (content.get("ename", "Error"), content.get("evalue", ""))).rstrip()
         elif kind == "status" and content.get("execution_state") == "idle":
             del self.cells[parent]
             try:
