@@ -13,6 +13,8 @@ import type { JobHandle } from '../backends/types.js';
 import { StepProgress } from './progress.js';
 import { lastBuildStep } from '../client/follow.js';
 import { openBrowserPrivately } from './open-browser.js';
+import { labKernels, missingRKernel } from '../lab/kernels.js';
+import type { EnvironmentSpec } from '../project/schema.js';
 
 export interface AttachOptions {
   labId: string;
@@ -25,6 +27,8 @@ export interface AttachOptions {
   open: boolean;
   /** Stop the session when this process is interrupted (`reprise lab`), or only close the tunnel (`reprise lab open`). */
   stopOnInterrupt: boolean;
+  /** The project's environment: when it names R and the lab has no R kernel, one line says why. */
+  environment?: EnvironmentSpec;
 }
 
 export interface Attached {
@@ -32,6 +36,8 @@ export interface Attached {
   url: string;
   backend: string;
   port: number;
+  /** The kernels JupyterLab offers (kernelspec names), as its launcher lists them. */
+  kernels?: string[];
 }
 
 /** A backend of the user's config, for the tunnel (the worker has its own instance). Pools are refused: a lab runs on one backend. */
@@ -100,8 +106,12 @@ export async function attachLab(
           build.stop();
           ready = true;
           say(`JupyterLab ${o.labId} on ${o.backend}: ${url}`);
+          const kernels = await labKernels(tunnel.port, token);
+          if (kernels.length) say(`kernels: ${kernels.map((k) => k.displayName).join(', ')}`);
+          const missing = o.environment && missingRKernel(o.environment, kernels);
+          if (missing) process.stderr.write(`${missing}\n`);
           say(interrupted ? '' : o.stopOnInterrupt ? 'Ctrl-C (or reprise lab stop) stops it; files and executed cells are recorded' : 'Ctrl-C closes this tunnel; the session goes on');
-          onReady({ labId: o.labId, url, backend: o.backend, port: tunnel.port });
+          onReady({ labId: o.labId, url, backend: o.backend, port: tunnel.port, ...(kernels.length ? { kernels: kernels.map((k) => k.name) } : {}) });
           if (o.open) removePage = await openBrowserPrivately(url);
         }
       }

@@ -25,7 +25,7 @@ export const LAB_START = `${LAB_ASSETS_DIR}/start.py`;
 /** The label carrying the lab hash, by which a present lab image is recognised and reused. */
 export const LAB_LABEL = 'org.reprise.lab';
 /** The files of src/lab/assets/ (copied next to this module in dist/ by the build). */
-export const LAB_ASSETS = ['start.py', 'reprise_capture.py'] as const;
+export const LAB_ASSETS = ['start.py', 'reprise_capture.py', 'reprise_kernel_capture.py'] as const;
 
 export interface LabImageOptions {
   trust?: BuildTrust;
@@ -55,6 +55,19 @@ export function labImageTag(baseId: string, hash: string): string {
   return `reprise-lab/${baseId.replace(/^sha256:/, '').slice(0, 12)}:${hash.slice(0, 12)}`;
 }
 
+/**
+ * R in the launcher: when the image has R with IRkernel but Jupyter sees no `ir` kernel (Debian's
+ * r-cran-irkernel registers one in /usr/share/jupyter; conda's r-irkernel only in its own prefix,
+ * which a pip-installed JupyterLab may not search), IRkernel registers it system-wide. An image
+ * without R, or with R but no IRkernel, is left as it is.
+ */
+export const R_KERNELSPEC_SH = [
+  'if command -v R >/dev/null 2>&1',
+  `&& R -s --no-restore -e 'quit(status = if (requireNamespace("IRkernel", quietly = TRUE)) 0 else 1)' >/dev/null 2>&1`,
+  `&& ! python3 -m jupyter kernelspec list --json | grep -q '"ir"';`,
+  `then R -s --no-restore -e 'IRkernel::installspec(user = FALSE)'; fi`,
+].join(' ');
+
 /** The Dockerfile of the lab image; `user` is the project image's USER, restored at the end. */
 export function labDockerfile(baseId: string, hash: string, user: string): string {
   return [
@@ -64,6 +77,7 @@ export function labDockerfile(baseId: string, hash: string, user: string): strin
     `COPY ${BUILD_CA_FILE} ${BUILD_CA_PATH}`,
     // PIP_BREAK_SYSTEM_PACKAGES lets pip install into Debian's system Python (PEP 668).
     `RUN ${BUILD_TRUST_SH} PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --no-cache-dir 'jupyterlab==${JUPYTERLAB_VERSION}'`,
+    `RUN ${R_KERNELSPEC_SH}`,
     `COPY ${LAB_ASSETS.join(' ')} ${LAB_ASSETS_DIR}/`,
     `RUN chmod 0755 ${LAB_ASSETS_DIR} && chmod 0644 ${LAB_ASSETS.map((a) => `${LAB_ASSETS_DIR}/${a}`).join(' ')}`,
     ...(user ? [`USER ${user}`] : []),

@@ -9,7 +9,9 @@ The job's command is `python3 /opt/reprise-lab/start.py`. It reads
 
 and execs `jupyter lab` rooted at /project (opening in /project/code). Every IPython kernel
 loads the reprise_capture extension (next to this file), which appends one JSON line per
-executed cell to /project/.reprise-lab/executions.jsonl.
+executed cell to /project/.reprise-lab/executions.jsonl; the cells of other kernels (R's
+IRkernel) are recorded the same way by the server extension reprise_kernel_capture, from
+their IOPub messages.
 
 The image's filesystem may be read-only (Charliecloud) and the process may run as a uid
 with no passwd entry and HOME=/tmp, so all of Jupyter's state (config, data, runtime,
@@ -84,6 +86,7 @@ def main():
             "c.LabApp.check_for_updates_class = 'jupyterlab.NeverCheckForUpdate'\n"
             "c.LabApp.extension_manager = 'readonly'\n"
             "c.ServerApp.allow_remote_access = True\n"
+            "c.ServerApp.jpserver_extensions.update({'reprise_kernel_capture': True})\n"
             "c.FileContentsManager.preferred_dir = %r\n"
             # Here, not on the command line: other users of a shared node can read argv.
             "c.IdentityProvider.token = %r\n" % (preferred, token)

@@ -9,6 +9,7 @@ import { RunClient } from '../../../client/runs.js';
 import { attachLab, describeLab, labBackend, labExitCode, labTunnel, type Attached } from '../../lab-launch.js';
 import type { LabResult } from '../../../activities/types.js';
 import { LAB_START } from '../../../lab/image.js';
+import { loadEnvironment } from '../../../project/layout.js';
 
 /** The lab image's entry point (src/lab/assets/start.py). */
 export const LAB_COMMAND = ['python3', LAB_START];
@@ -57,7 +58,9 @@ export default class Lab extends BaseCommand {
         this.say(labId);
         return { labId };
       }
-      const result = await attachLab(this.env, labs, backend, local, { labId, backend: backendName, remotePort, localPort: flags.port, json: this.jsonEnabled(), open: flags.open, stopOnInterrupt: true }, (ready) => {
+      // Only for the one line about a missing R kernel: a spec that does not load says nothing here.
+      const environment = await loadEnvironment(project.root).catch(() => undefined);
+      const result = await attachLab(this.env, labs, backend, local, { labId, backend: backendName, remotePort, localPort: flags.port, json: this.jsonEnabled(), open: flags.open, stopOnInterrupt: true, environment }, (ready) => {
         if (this.jsonEnabled()) process.stdout.write(JSON.stringify(ready) + '\n');
       });
       if (!result) return { labId };
