@@ -1,4 +1,4 @@
-import { CancellationScope, defineQuery, isCancellation, log, proxyActivities, proxyLocalActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, defineQuery, isCancellation, log, patched, proxyActivities, proxyLocalActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { LabCheckpointOutcome, LabProgress, LabResult, PreparedImage, PreparedSources, RunInput } from '../activities/types.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
@@ -68,7 +68,10 @@ export async function labSession(input: RunInput): Promise<LabResult> {
   try {
     while (!ended) {
       await Promise.race([job, sleep(lab.checkpointSeconds * 1000)]);
-      if (!ended) await checkpoint();
+      // A stop that arrives while a checkpoint is being taken waits for it: cancelled halfway,
+      // its commit could land while its number went unrecorded, and the last checkpoint would
+      // then reuse that number and find the running one already there.
+      if (!ended) await (patched('lab-checkpoint-whole-v1') ? CancellationScope.nonCancellable(() => checkpoint()) : checkpoint());
     }
   } catch (err) {
     if (!isCancellation(err)) {
