@@ -12,8 +12,11 @@ export const newLabId = () => newWorkflowId('lab');
 /**
  * The Jupyter server's port inside the job, from the lab id: fixed per session (a reconnecting
  * tunnel finds it again) and spread out, because on SLURM the job shares the node's network.
+ * Below 32768, where Linux's ephemeral ports begin: a node's own outgoing connections (to the
+ * controller, to the store) take ports from there, and one had taken a lab's.
  */
-export const labRemotePort = (labId: string) => 20000 + (createHash('sha256').update(labId).digest().readUInt32BE(0) % 20000);
+export const LAB_PORTS = { first: 20000, count: 12768 } as const;
+export const labRemotePort = (labId: string) => LAB_PORTS.first + (createHash('sha256').update(labId).digest().readUInt32BE(0) % LAB_PORTS.count);
 
 export interface LiveLab {
   labId: string;

@@ -18,7 +18,7 @@ const IMAGE = 'local/debian-python:bookworm';
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const config = clusterConfig(`~/reprise-it/${suite}`);
 const backend = new SlurmBackend(config);
-const port = 20000 + randomInt(20000);
+const port = 20000 + randomInt(12768); // below the ephemeral ports, as a lab's
 const resources: JobSpec['resources'] = { cpus: 1, memoryBytes: 256 * 2 ** 20, timeSeconds: 900 };
 const handles: { backend: SlurmBackend; handle: JobHandle }[] = [];
 let digest: string;
