@@ -22,7 +22,7 @@ import type { Logger } from '../logger.js';
 import { specsAt } from '../project/environment-at.js';
 import { cacheLargeOutputs, checkoutOutputs, dataInputsAt, fetchRunInputs, gitignoreWith, pushCachedObjects, stageRunInputs, trackedNotice, trackForRun } from '../data/run-data.js';
 import { autoTrackBytes } from '../data/settings.js';
-import { outputStoreFor, stageDataFor } from './data-staging.js';
+import { outputStoreFor, stageDataFor, stagedLine } from './data-staging.js';
 import { loadProject } from '../project/layout.js';
 import { currentBranch, digestFile, digestTree, exportSources, extractFiles, logPath, readRunRecord, recordRunOn, recordSweep, recoveryBranch, snapshotSources } from '../project/history.js';
 import { findKeyedRun, keyPartsAt, neverReused, runKey, type KeyedRun } from '../project/run-key.js';
@@ -109,6 +109,10 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   const hooks: BackendHooks = {
+    onDataStaged: (runId, staged) => {
+      deps.logger.info({ runId, data: staged }, stagedLine(staged));
+      writeFile(join(runDir(runId), DATA_STAGED), JSON.stringify(staged)).catch(() => undefined);
+    },
     restoreSources: async (runId) => {
       const input = runs.get(runId);
       if (!input?.team) throw new Error(`the staged sources of run ${runId} are gone from this worker and it cannot fetch them again (not a team run)`);

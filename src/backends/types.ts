@@ -59,6 +59,8 @@ export interface BackendHooks {
    * did not stage the run itself.
    */
   restoreSources?: (runId: string) => Promise<string>;
+  /** What staging moved, told by a backend that stages data after stage() (Kubernetes: when the pod starts). */
+  onDataStaged?: (runId: string, staged: DataStaged) => void;
 }
 
 export interface CollectOptions {

@@ -17,6 +17,11 @@ const kubernetesSchema = z
      * add bigger nodes: the run then waits, its pending reason shown.
      */
     failUnschedulable: z.boolean().optional(),
+    /**
+     * A PersistentVolumeClaim in the namespace where pods keep the data objects they fetch, so a
+     * second run with the same data moves none (ReadWriteMany when runs land on several nodes).
+     */
+    dataCacheClaim: z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'a PersistentVolumeClaim name (DNS-1123 subdomain)').optional(),
     ...dataStagingShape,
     ...runnableShape,
   })
@@ -33,6 +38,7 @@ export const kubernetesDefinition = defineBackend({
     namespace: { key: 'namespace', type: 'string', description: 'namespace the run Jobs go to' },
     registry: { key: 'registry', type: 'string', description: 'registry images are pushed to and the nodes pull from' },
     ...dataStagingFlags,
+    'data-cache-claim': { key: 'dataCacheClaim', type: 'string', description: 'PersistentVolumeClaim where pods keep fetched data objects across runs (default: none, each run fetches its own)' },
   },
   describe: (config) => `${config.context ?? 'current context'}/${config.namespace}, registry ${config.registry}`,
   create: async (config, hooks) => {

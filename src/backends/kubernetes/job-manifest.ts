@@ -54,8 +54,13 @@ export function jobName(runId: string): string {
 /** The Secret holding a run's secrets (made by the backend beside its Job), mounted read-only at /run/secrets. */
 export const secretsName = (jobName: string) => `${jobName}-secrets`;
 
+/** Where the data cache claim (`dataCacheClaim`) is mounted: in the init container only (the command gets copies). */
+export const DATA_CACHE_DIR = '/reprise-data-cache';
+
 export interface ManifestOptions {
   namespace: string;
+  /** A PersistentVolumeClaim that keeps fetched data objects across runs (the backend's `dataCacheClaim`). */
+  dataCacheClaim?: string;
 }
 
 /** The batch/v1 Job that runs one JobSpec; a pure function of its input. */
@@ -71,6 +76,7 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
   ];
   // Only the command's container sees the secrets; the files are group-readable by fsGroup, nobody else's.
   const secretMounts = job.secrets?.length ? [{ name: 'secrets', mountPath: SECRETS_MOUNT, readOnly: true }] : [];
+  const cacheMount = options.dataCacheClaim ? [{ name: 'data-cache', mountPath: DATA_CACHE_DIR }] : [];
   const timeSeconds = job.resources.timeSeconds;
   return {
     apiVersion: 'batch/v1',
@@ -93,6 +99,7 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
             { name: 'project', emptyDir: {} },
             { name: 'tmp', emptyDir: {} },
             ...(job.secrets?.length ? [{ name: 'secrets', secret: { secretName: secretsName(name), defaultMode: 0o440 } }] : []),
+            ...(options.dataCacheClaim ? [{ name: 'data-cache', persistentVolumeClaim: { claimName: options.dataCacheClaim } }] : []),
           ],
           initContainers: [
             {
@@ -100,7 +107,7 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
               image: job.staged.image,
               imagePullPolicy: 'IfNotPresent',
               command: ['sh', '-c', WAIT_FOR_SOURCES],
-              volumeMounts,
+              volumeMounts: [...volumeMounts, ...cacheMount],
               securityContext,
             },
           ],

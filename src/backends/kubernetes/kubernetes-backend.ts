@@ -15,6 +15,7 @@ import { isInRegistry, pushImage } from '../../images/registry.js';
 import { ensureLocalImage } from '../../images/local.js';
 import {
   COLLECTED_FILE,
+  DATA_CACHE_DIR,
   EXIT_FILE,
   INIT_CONTAINER,
   MAIN_CONTAINER,
@@ -115,9 +116,12 @@ export class KubernetesBackend implements Backend {
     // Tracked inputs the store holds are fetched by the pod itself: out of the archive.
     if (request.data?.files.length) {
       const { plan, staged } = await planPodData(request.data, request.sourcesDir, { staging: this.config.dataStaging, endpoint: this.config.dataEndpoint });
+      // What the pod fetches is told once it has (hooks.onDataStaged); with nothing to fetch, now.
       if (plan) await writePlan(planFileOf(tarFile), plan);
-      else await rm(planFileOf(tarFile), { force: true });
-      request.data.onStaged?.(staged);
+      else {
+        await rm(planFileOf(tarFile), { force: true });
+        request.data.onStaged?.(staged);
+      }
     }
     await archiveSources(request.sourcesDir, tarFile);
     return { image, sources: tarFile };
@@ -128,7 +132,7 @@ export class KubernetesBackend implements Backend {
     const namespace = this.config.namespace;
     let made: V1Job | undefined;
     try {
-      made = await this.batch.createNamespacedJob({ namespace, body: jobManifest(job, { namespace }) });
+      made = await this.batch.createNamespacedJob({ namespace, body: jobManifest(job, { namespace, dataCacheClaim: this.config.dataCacheClaim }) });
     } catch (err) {
       if (apiStatus(err) !== 409) throw err; // 409: a concurrent or earlier submit made it
     }
@@ -486,7 +490,7 @@ export class KubernetesBackend implements Backend {
     const extract = await execInPod(this.kc, where, ['tar', '-x', '-o', '-f', '-', '-C', PROJECT_DIR], { stdin: createReadStream(sources) });
     if (extract.exitCode !== 0) throw new Error(`unpacking the sources in pod ${podName} failed (tar exit ${extract.exitCode}): ${extract.stderr.trim()}`);
     const plan = await readPlan(planFileOf(sources));
-    if (plan) await fetchIntoPod(this.kc, where, plan);
+    if (plan) this.hooks.onDataStaged?.(h.runId, await fetchIntoPod(this.kc, where, plan, this.config.dataCacheClaim ? DATA_CACHE_DIR : undefined));
     const touched = await execInPod(this.kc, where, ['touch', READY_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
     if (touched.exitCode !== 0) throw new Error(`marking the sources ready in pod ${podName} failed: ${touched.stderr.trim()}`);
   }

@@ -27,6 +27,10 @@ export interface PodDataPlan {
   urls: Record<string, string>;
   /** md5 → the worker's local cache copy, shipped when the pod cannot fetch it. */
   local: Record<string, string>;
+  /** md5 → size, for the account of what moved. */
+  sizes: Record<string, number>;
+  /** What travels in the sources archive instead (objects the store lacks). */
+  archived: { objects: number; bytes: number };
 }
 
 /**
@@ -62,12 +66,14 @@ export async function planPodData(data: StageData, sourcesDir: string, options: 
   if (!fetched.length) return { staged };
   const urls: Record<string, string> = {};
   const local: Record<string, string> = {};
+  const planSizes: Record<string, number> = {};
   for (const m of held) {
     urls[m] = checkedUrl(await data.store!.presignGet(m, options.endpoint, FETCH_URL_SECONDS));
     local[m] = data.localObject(m);
+    planSizes[m] = sizes.get(m) ?? 0;
   }
   await Promise.all(fetched.map((f) => rm(join(sourcesDir, ...f.path.split('/')), { force: true })));
-  return { plan: { files: fetched, urls, local }, staged };
+  return { plan: { files: fetched, urls, local, sizes: planSizes, archived: { objects: staged.shipped, bytes: staged.shippedBytes } }, staged };
 }
 
 export async function writePlan(file: string, plan: PodDataPlan): Promise<void> {
@@ -119,21 +125,26 @@ except Exception: sys.exit(7)' "$2"
 export const FETCH_SCRIPT = `${TOOLS}d=$1; mkdir -p "$d" || exit 1
 while read -r m u; do
   o="$d/$m"; if [ -e "$o" ]; then echo "cached $m"; continue; fi
-  t="$o.part"; get "$u" "$t"; rc=$?
+  t="$o.part.\${HOSTNAME:-x}.$$"; get "$u" "$t"; rc=$?
   if [ "$rc" -ne 0 ]; then rm -f "$t"; echo "failed $m $rc"; continue; fi
   s=$(sum "$t"); rc=$?
   if [ "$rc" -ne 0 ]; then rm -f "$t"; echo "failed $m $rc"; continue; fi
   if [ "$s" != "$m" ]; then rm -f "$t"; echo "mismatch $m $s"; continue; fi
-  mv -f "$t" "$o" && echo "fetched $m $(wc -c < "$o")"
+  chmod 0444 "$t" && mv -f "$t" "$o" && echo "fetched $m $(wc -c < "$o")"
 done`;
 
 /** $1 the objects' directory, $2 an md5: stdin's bytes become that object once they match it. */
-const RECEIVE_SCRIPT = `${TOOLS}o="$1/$2"; t="$o.part"; mkdir -p "$1" && cat > "$t" || exit 1
+const RECEIVE_SCRIPT = `${TOOLS}o="$1/$2"; t="$o.part.\${HOSTNAME:-x}.$$"; mkdir -p "$1" && cat > "$t" || exit 1
 s=$(sum "$t") || { rm -f "$t"; exit 1; }
 if [ "$s" != "$2" ]; then rm -f "$t"; echo "mismatch $2 $s"; exit 0; fi
-mv -f "$t" "$o" && echo "shipped $2"`;
+chmod 0444 "$t" && mv -f "$t" "$o" && echo "shipped $2"`;
 
-/** $1 the objects' directory, $2 the project; stdin "md5 path" lines: each linked (else copied) in, read-only; then the objects' directory goes. */
+/**
+ * $1 the objects' directory, $2 the project, $3 `keep` when that directory is the data cache
+ * claim; stdin "md5 path" lines: each object hard-linked (from the claim, another volume:
+ * copied on the node's disk) to its path, read-only, so the job sees plain files as on every
+ * backend; the project volume's own objects' directory goes.
+ */
 const LINK_SCRIPT = `d=$1; p=$2
 while IFS= read -r line; do
   m=\${line%%' '*}; t="$p/\${line#*' '}"
@@ -141,24 +152,32 @@ while IFS= read -r line; do
   ln -f "$d/$m" "$t" 2>/dev/null || cp -f "$d/$m" "$t" || exit 1
   chmod 0444 "$t" || exit 1
 done
-rm -rf "$d"`;
+[ "$3" = keep ] || rm -rf "$d"`;
 
 type Where = { namespace: string; pod: string; container: string };
 
 /**
  * In the init container, once the sources are in: every object of the plan fetched by the pod
- * (what it cannot fetch shipped from the worker's cache), then linked into the project. Safe to
- * repeat: an object already there is not fetched again.
+ * (what it cannot fetch shipped from the worker's cache), then linked into the project. Objects
+ * go to `cacheDir` (the data cache claim, kept across runs) when given, else to the project
+ * volume. Safe to repeat: an object already there is not fetched again.
  */
-export async function fetchIntoPod(kc: KubeConfig, where: Where, plan: PodDataPlan): Promise<void> {
+export async function fetchIntoPod(kc: KubeConfig, where: Where, plan: PodDataPlan, cacheDir?: string): Promise<DataStaged> {
+  const objectsDir = cacheDir ?? OBJECTS_DIR;
   const lines = Object.entries(plan.urls).map(([m, u]) => `${m} ${u}\n`);
-  const fetch = await execInPod(kc, where, ['sh', '-c', FETCH_SCRIPT, 'sh', OBJECTS_DIR], { stdin: Readable.from([lines.join('')]) });
+  const fetch = await execInPod(kc, where, ['sh', '-c', FETCH_SCRIPT, 'sh', objectsDir], { stdin: Readable.from([lines.join('')]) });
   if (fetch.exitCode !== 0) throw new Error(`fetching the tracked inputs in pod ${where.pod} failed (exit ${fetch.exitCode}): ${fetch.stderr.trim().slice(-300)}`);
   const failed: { md5: string; code: string }[] = [];
+  const staged: DataStaged = { fetched: 0, fetchedBytes: 0, shipped: plan.archived.objects, shippedBytes: plan.archived.bytes, cached: 0 };
   for (const line of fetch.stdout.split('\n')) {
     const [what, m = '', detail = ''] = line.split(' ');
     if (what === 'mismatch') throw refused(m, detail, where.pod, 'the data store');
     if (what === 'failed') failed.push({ md5: m, code: detail });
+    if (what === 'cached') staged.cached++;
+    if (what === 'fetched') {
+      staged.fetched++;
+      staged.fetchedBytes += Number(detail);
+    }
   }
   // No tool, no route, an expired URL or an object gone from the store: the worker's copy goes instead.
   for (const { md5, code } of failed) {
@@ -169,14 +188,17 @@ export async function fetchIntoPod(kc: KubeConfig, where: Where, plan: PodDataPl
         `pod ${where.pod} could not fetch the tracked input object ${md5} from the data store (${fetchFailure(code)}) and this worker has no copy of it; check the store (reprise data push) and this backend's dataEndpoint`,
       );
     }
-    const sent = await execInPod(kc, where, ['sh', '-c', RECEIVE_SCRIPT, 'sh', OBJECTS_DIR, md5], { stdin: createReadStream(local) });
+    const sent = await execInPod(kc, where, ['sh', '-c', RECEIVE_SCRIPT, 'sh', objectsDir, md5], { stdin: createReadStream(local) });
     if (sent.exitCode !== 0) throw new Error(`shipping the tracked input object ${md5} into pod ${where.pod} failed (exit ${sent.exitCode}): ${sent.stderr.trim().slice(-300)}`);
     const got = /^mismatch \S+ (\S+)/m.exec(sent.stdout);
     if (got) throw refused(md5, got[1]!, where.pod, "this worker's cache");
+    staged.shipped++;
+    staged.shippedBytes += plan.sizes[md5] ?? 0;
   }
   const list = plan.files.map((f) => `${f.md5} ${f.path}\n`).join('');
-  const linked = await execInPod(kc, where, ['sh', '-c', LINK_SCRIPT, 'sh', OBJECTS_DIR, PROJECT_DIR], { stdin: Readable.from([list]) });
+  const linked = await execInPod(kc, where, ['sh', '-c', LINK_SCRIPT, 'sh', objectsDir, PROJECT_DIR, cacheDir ? 'keep' : 'drop'], { stdin: Readable.from([list]) });
   if (linked.exitCode !== 0) throw new Error(`placing the tracked inputs in pod ${where.pod} failed (exit ${linked.exitCode}): ${linked.stderr.trim().slice(-300)}`);
+  return staged;
 }
 
 const fetchFailure = (code: string) =>

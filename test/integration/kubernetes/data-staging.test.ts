@@ -7,6 +7,7 @@
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -26,7 +27,7 @@ import { RepriseError } from '../../../src/errors.js';
 import { readInfraEnv } from '../../helpers/infra.js';
 import { tempDir } from '../../helpers/project.js';
 import { s3Env, type S3Env } from '../data/s3-env.js';
-import { backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
+import { adminClients, backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const tag = `reprise/k8s-data-it-${suite}:latest`;
@@ -96,8 +97,13 @@ async function waitExited(backend: Backend, handle: JobHandle): Promise<JobStatu
   }
 }
 
+/** What each run's pod fetched, cached and was shipped, as the backend tells it once the pod has its inputs. */
+const podStaged = new Map<string, DataStaged>();
+const hooks = { onDataStaged: (runId: string, s: DataStaged) => podStaged.set(runId, s) };
+const runIdOf = (name: string) => `kd${suite}${name}`;
+
 async function run(backend: Backend, name: string, data?: StageData, cmd = command): Promise<{ log: string; handle: JobHandle; archive: string }> {
-  const runId = `kd${suite}${name}`;
+  const runId = runIdOf(name);
   const staged = await backend.stage({ runId, image: { digest, tag }, sourcesDir: await sources(), readOnly: ['input/table.bin', 'input/images'], data });
   const handle = await backend.submit({ runId, command: cmd, env: {}, resources: {}, staged });
   handles.push({ backend, handle });
@@ -116,7 +122,7 @@ beforeAll(async () => {
   Object.assign(process.env, s3.writerEnv);
   raw = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true, region: s3.region, credentials: { accessKeyId: s3.writerEnv.AWS_ACCESS_KEY_ID!, secretAccessKey: s3.writerEnv.AWS_SECRET_ACCESS_KEY! } });
   digest = buildTestImage(tag);
-  kube = new KubernetesBackend(backendConfig(env, { dataEndpoint: podEndpoint }), dockerClient());
+  kube = new KubernetesBackend(backendConfig(env, { dataEndpoint: podEndpoint }), dockerClient(), hooks);
   root = await tempDir('reprise-k8s-data-root-');
   files = await trackedInputs();
   const remote = await setDataRemote(root, `s3://${s3.bucket}/${prefix()}`, s3.endpoint);
@@ -142,7 +148,7 @@ describe('tracked inputs staged by digest on Kubernetes', () => {
     const { log, archive } = await run(kube, 'first', first.data);
     first.close();
     expect(log).toBe(expected());
-    expect(first.staged).toEqual([{ fetched: files.length, fetchedBytes: files.reduce((n, f) => n + f.size, 0), shipped: 0, shippedBytes: 0, cached: 0 }]);
+    expect(podStaged.get(runIdOf('first'))).toEqual({ fetched: files.length, fetchedBytes: files.reduce((n, f) => n + f.size, 0), shipped: 0, shippedBytes: 0, cached: 0 });
     expect(first.calls).toEqual({ has: 1, presign: files.length });
     const listed = archived(archive);
     expect(listed).toContain('./code.sh');
@@ -168,15 +174,16 @@ describe('tracked inputs staged by digest on Kubernetes', () => {
   });
 
   it('a pod that cannot reach the store (dataEndpoint where nothing listens) gets the objects from the worker instead', async () => {
-    const cut = new KubernetesBackend(backendConfig(env, { dataEndpoint: 'http://127.0.0.1:9' }), dockerClient());
+    const cut = new KubernetesBackend(backendConfig(env, { dataEndpoint: 'http://127.0.0.1:9' }), dockerClient(), hooks);
     const first = await counted();
     const { log } = await run(cut, 'cut', first.data);
     first.close();
     expect(log).toBe(expected());
+    expect(podStaged.get(runIdOf('cut'))).toEqual({ fetched: 0, fetchedBytes: 0, shipped: files.length, shippedBytes: files.reduce((n, f) => n + f.size, 0), cached: 0 });
   });
 
   it('dataStaging: ship puts the objects in the sources archive and asks the store nothing', async () => {
-    const shipping = new KubernetesBackend(backendConfig(env, { dataStaging: 'ship' }), dockerClient());
+    const shipping = new KubernetesBackend(backendConfig(env, { dataStaging: 'ship' }), dockerClient(), hooks);
     const first = await counted();
     const { log, archive } = await run(shipping, 'ship', first.data);
     first.close();
@@ -184,6 +191,40 @@ describe('tracked inputs staged by digest on Kubernetes', () => {
     expect(first.staged).toEqual([{ fetched: 0, fetchedBytes: 0, shipped: files.length, shippedBytes: files.reduce((n, f) => n + f.size, 0), cached: 0 }]);
     expect(first.calls).toEqual({ has: 0, presign: 0 });
     expect(archived(archive)).toContain('./input/table.bin');
+  });
+});
+
+describe('a data cache claim on Kubernetes', () => {
+  const claim = `reprise-data-cache-${suite}`;
+  const hostDir = `/tmp/${claim}`;
+  beforeAll(async () => {
+    const { core } = adminClients(env);
+    mkdirSync(hostDir, { mode: 0o777 });
+    chmodSync(hostDir, 0o777);
+    const storageClassName = `manual-${suite}`;
+    await core.createPersistentVolume({ body: { metadata: { name: claim }, spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName, hostPath: { path: hostDir }, claimRef: { namespace: env.K8S_NAMESPACE, name: claim } } } });
+    await core.createNamespacedPersistentVolumeClaim({ namespace: env.K8S_NAMESPACE, body: { metadata: { name: claim }, spec: { accessModes: ['ReadWriteOnce'], storageClassName, resources: { requests: { storage: '1Gi' } } } } });
+  });
+  afterAll(async () => {
+    const { core } = adminClients(env);
+    await core.deleteNamespacedPersistentVolumeClaim({ name: claim, namespace: env.K8S_NAMESPACE }).catch(() => undefined);
+    await core.deletePersistentVolume({ name: claim }).catch(() => undefined);
+    rmSync(hostDir, { recursive: true, force: true });
+  });
+
+  it('the first run fetches into the claim, the second finds every object there and moves 0 data bytes; the job sees input/ the same, read-only', async () => {
+    const cached = new KubernetesBackend(backendConfig(env, { dataEndpoint: podEndpoint, dataCacheClaim: claim }), dockerClient(), hooks);
+    for (const name of ['claim1', 'claim2']) {
+      const staging = await counted();
+      const { log } = await run(cached, name, staging.data);
+      staging.close();
+      expect(log, name).toBe(expected());
+    }
+    expect(podStaged.get(runIdOf('claim1'))).toEqual({ fetched: files.length, fetchedBytes: files.reduce((n, f) => n + f.size, 0), shipped: 0, shippedBytes: 0, cached: 0 });
+    expect(podStaged.get(runIdOf('claim2'))).toEqual({ fetched: 0, fetchedBytes: 0, shipped: 0, shippedBytes: 0, cached: files.length });
+    // One read-only copy of each object in the claim, nothing half-written.
+    expect(readdirSync(hostDir).sort()).toEqual([...new Set(files.map((f) => f.md5))].sort());
+    for (const f of files) expect(statSync(join(hostDir, f.md5)).mode & 0o222).toBe(0);
   });
 });
 

@@ -19,7 +19,7 @@ let base: string;
 let work: string;
 
 /** What a shell needs besides the tools under test: the coreutils the scripts call. */
-const BASICS = ['sh', 'mkdir', 'rm', 'mv', 'wc', 'cat', 'md5sum'];
+const BASICS = ['sh', 'mkdir', 'rm', 'mv', 'wc', 'cat', 'chmod', 'md5sum'];
 
 async function pathWith(name: string, tools: string[]): Promise<string> {
   const bin = join(work, `bin-${name}`);
