@@ -48,7 +48,7 @@ function Queue({ b }: { b: BackendView }) {
       ))}
       {b.pending.map((r) => (
         <li key={r.runId}>
-          <a href={`#/runs/${encodeURIComponent(r.runId)}`}>{r.runId}</a> <span class="state pending">pending ({r.state}){r.waiting ? `: ${r.waiting}` : ''}</span> <code>{commandText(r.command)}</code>
+          <a href={`#/runs/${encodeURIComponent(r.runId)}`}>{r.runId}</a> <span class="state pending">{r.waiting ? `pending: ${r.waiting}` : `pending (${r.state})`}</span> <code>{commandText(r.command)}</code>
         </li>
       ))}
     </ul>
