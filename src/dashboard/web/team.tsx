@@ -23,17 +23,17 @@ export function TeamPage({ query }: { query: URLSearchParams }) {
       {t?.team && (
         <>
           <p>Runs of this project by every person and worker, from the team's Temporal at <code>{t.temporalAddress}</code> and the recorded history.</p>
-          <form class="filters" role="search" aria-label="Filter the team's runs" key={key} onSubmit={(e) => e.preventDefault()}>
+          <form class="filters" role="search" aria-label="Filter the team's runs" onSubmit={(e) => e.preventDefault()}>
             <label>
               Person{' '}
-              <select name="person" id="team-person" defaultValue={query.get('person') ?? ''} onChange={onChange}>
+              <select name="person" id="team-person" value={query.get('person') ?? ''} onChange={onChange}>
                 <option value="">everyone</option>
                 {t.people.map((p) => <option value={p} key={p}>{p}</option>)}
               </select>
             </label>
             <label>
               Worker{' '}
-              <select name="worker" id="team-worker" defaultValue={query.get('worker') ?? ''} onChange={onChange}>
+              <select name="worker" id="team-worker" value={query.get('worker') ?? ''} onChange={onChange}>
                 <option value="">any</option>
                 {t.workers.map((w) => <option value={w} key={w}>{w}</option>)}
               </select>
