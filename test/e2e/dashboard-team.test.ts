@@ -116,7 +116,8 @@ describe('the Team view', () => {
     expect((await team('?person=reprise-alice&worker=worker-b')).runs).toEqual([]);
 
     // A run still going: listed from the team's Temporal with the worker executing it.
-    const started = await bob.run(['run', '--on', 'hpc', '--detach', '--', 'sh', '-c', 'echo live; sleep 120'], bobCopy);
+    writeOwned(bob.account, join(bobCopy, 'code/live.sh'), 'echo live; sleep 120\n', 0o644);
+    const started = await bob.run(['run', '--on', 'hpc', '--detach', '--', 'sh', 'code/live.sh'], bobCopy);
     expect(started.code, started.stderr).toBe(0);
     liveRun = /run-[a-z2-7]{12}/.exec(started.stdout + started.stderr)![0];
     let live: TeamView['runs'][number] | undefined;
@@ -124,7 +125,8 @@ describe('the Team view', () => {
       live = (await team()).runs.find((r) => r.runId === liveRun);
       if (!live?.worker) await new Promise((r) => setTimeout(r, 1000));
     }
-    expect(live).toMatchObject({ recorded: false, worker: 'worker-a', backend: 'hpc' });
+    // Its person: the author of the source commit it was started from (memo), found in this clone.
+    expect(live).toMatchObject({ recorded: false, person: 'reprise-bob', worker: 'worker-a', backend: 'hpc' });
   });
 
   it('shows them in the page, filtered by person and worker through the URL; keyboard-operable, axe-clean, fits a phone', { timeout: 120_000 }, async () => {
@@ -144,8 +146,9 @@ describe('the Team view', () => {
     await page.waitForURL(/#\/team\?person=reprise-alice$/);
     await page.keyboard.press('ArrowDown');
     await page.waitForURL(/#\/team\?person=reprise-bob$/);
-    await page.waitForFunction(() => document.querySelectorAll('#team-runs tbody tr').length === 1);
-    expect(await rows.first().textContent()).toContain(bobRun);
+    // Bob's recorded run and his live one; none of Alice's.
+    await page.waitForFunction(() => document.querySelectorAll('#team-runs tbody tr').length === 2);
+    expect((await rows.locator('td:first-child').allTextContents()).sort()).toEqual([bobRun, liveRun!].sort());
 
     // A bookmarked filter by worker.
     await page.goto('about:blank');

@@ -1,3 +1,4 @@
+import { useRef } from 'preact/hooks';
 import { getJson, type TeamView } from './api.js';
 import { commandText, when } from './format.js';
 import { usePolled } from './hooks.js';
@@ -8,7 +9,10 @@ export function TeamPage({ query }: { query: URLSearchParams }) {
   for (const k of ['person', 'worker']) if (query.get(k)) params.set(k, query.get(k)!);
   const key = params.toString();
   const team = usePolled(() => getJson<TeamView>(`/api/team?${key}`), key, 5000, (t) => t.team);
-  const t = team.data;
+  // A changed filter keeps the last answer shown until the new one comes: the filters stay mounted and keep the focus.
+  const last = useRef<TeamView>();
+  if (team.data) last.current = team.data;
+  const t = team.data ?? last.current;
   const onChange = (e: Event) => {
     const form = new FormData((e.currentTarget as HTMLSelectElement).form!);
     const next = new URLSearchParams();
