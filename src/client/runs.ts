@@ -54,7 +54,8 @@ export class RunClient implements RunService {
         command: input.command,
         backend: input.backend,
         ...(input.workdir ? { workdir: input.workdir } : {}),
-        ...(input.team ? { teamBranch: input.team.branch } : {}),
+        // The Team view names a live run's person by its source commit's author.
+        ...(input.team ? { teamBranch: input.team.branch, sourceCommit: input.team.sourceCommit } : {}),
       },
     });
   }

@@ -198,3 +198,65 @@ export const LoginQuery = z.object({ token: z.string().max(400).openapi({ param:
 export const RerunBody = z.object({ backend: z.string().regex(/^[A-Za-z0-9._-]+$/).max(100).optional() }).openapi('RerunRequest');
 export const ActionResult = z.object({ id: z.string(), state: z.string() }).openapi('ActionResult');
 export type ActionResult = z.infer<typeof ActionResult>;
+
+/** A run of this project queued or running on a backend, as `reprise runs` shows it. */
+const QueuedRun = z.object({ runId: z.string(), state: z.string(), startTime: z.string(), command: z.array(z.string()), waiting: z.string().optional().openapi({ description: 'why the scheduler keeps it pending, in its words' }) });
+/** One configured backend, without its check (GET /api/backends/{name}/check gives that: it may be slow). */
+export const BackendView = z
+  .object({
+    name: z.string(),
+    kind: z.string(),
+    settings: z.string().openapi({ description: 'as `reprise backend list` describes it' }),
+    maxParallel: z.number().optional(),
+    slots: z
+      .object({ inUse: z.number(), waiting: z.number(), limit: z.number(), scope: z.enum(['all projects', 'this project']).openapi({ description: "all projects: the backend's slot holder answered; this project: counted from this project's runs" }) })
+      .optional(),
+    members: z.array(z.string()).optional().openapi({ description: "a pool's members, in the order runs try them" }),
+    poolsOf: z.array(z.string()).openapi({ description: 'the pools this backend is a member of' }),
+    running: z.array(QueuedRun),
+    pending: z.array(QueuedRun),
+  })
+  .openapi('Backend');
+export type BackendView = z.infer<typeof BackendView>;
+export const BackendList = z.object({ backends: z.array(BackendView), configError: z.string().optional() }).openapi('BackendList');
+export type BackendList = z.infer<typeof BackendList>;
+export const BackendNameParam = z.object({ name: z.string().regex(/^[A-Za-z0-9._-]+$/).max(100).openapi({ param: { name: 'name', in: 'path' }, example: 'local' }) });
+const CheckResult = z.union([
+  z.object({ ok: z.literal(true), kind: z.string(), version: z.string(), details: z.record(z.string()) }),
+  z.object({ ok: z.literal(false), kind: z.string(), error: z.string().openapi({ description: 'one line: what is wrong and how to fix it' }) }),
+]);
+export const BackendCheckView = z
+  .object({ name: z.string(), checkedAt: z.string(), seconds: z.number() })
+  .and(z.union([CheckResult, z.object({ ok: z.boolean(), kind: z.literal('pool'), members: z.array(z.object({ name: z.string() }).and(CheckResult)) })]))
+  .openapi('BackendCheck');
+export type BackendCheckView = z.infer<typeof BackendCheckView>;
+
+/** Team mode: every person's and worker's runs of this project. */
+export const TeamQuery = z.object({
+  person: z.string().max(200).optional().openapi({ param: { name: 'person', in: 'query' } }),
+  worker: z.string().max(200).optional().openapi({ param: { name: 'worker', in: 'query' } }),
+});
+export const TeamRunView = z
+  .object({
+    runId: z.string(),
+    state: z.string(),
+    backend: z.string(),
+    command: z.array(z.string()),
+    at: z.string(),
+    recorded: z.boolean(),
+    person: z.string().optional().openapi({ description: "who started it: the author of the run's source commit" }),
+    worker: z.string().optional().openapi({ description: 'the worker that executed it (its record, or the worker running it now)' }),
+    waiting: z.string().optional(),
+  })
+  .openapi('TeamRun');
+export const TeamView = z
+  .object({
+    team: z.boolean(),
+    temporalAddress: z.string().optional(),
+    hint: z.string().optional().openapi({ description: 'without team mode: how to configure it' }),
+    people: z.array(z.string()),
+    workers: z.array(z.string()),
+    runs: z.array(TeamRunView),
+  })
+  .openapi('Team');
+export type TeamView = z.infer<typeof TeamView>;

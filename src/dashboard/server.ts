@@ -13,6 +13,8 @@ import { addActionRoutes, statusOf } from './actions.js';
 import { CSRF_HEADER, SESSION_COOKIE, SESSION_MAX_AGE, type DashboardAuth } from './auth.js';
 import { dashboardPage } from './page.js';
 import { addReadRoutes } from './read-api.js';
+import { addBackendRoutes } from './backends-api.js';
+import { addTeamRoutes } from './team-api.js';
 import { ErrorBody, LoginQuery, Session } from './schemas.js';
 
 /**
@@ -118,6 +120,8 @@ export function dashboardApp(project: Project, client: RunClient, options: Dashb
     },
   );
   addReadRoutes(app, { project, client });
+  addBackendRoutes(app, { project, client });
+  addTeamRoutes(app, { project, client });
   addActionRoutes(app, { project, client });
   app.doc31('/api/openapi.json', { openapi: '3.1.0', info: { title: `Reprise dashboard: ${project.spec.name}`, version: '1' } });
 

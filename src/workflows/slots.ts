@@ -1,6 +1,7 @@
 import {
   condition,
   continueAsNew,
+  defineQuery,
   defineSignal,
   getExternalWorkflowHandle,
   proxyLocalActivities,
@@ -20,6 +21,9 @@ export const acquireSignal = defineSignal<[{ holder: string; limit: number }]>('
 export const releaseSignal = defineSignal<[string]>('releaseSlot');
 /** Sent to a holder; the argument is the backend the slot is for (a pool run holds one per member it tries). */
 export const grantSignal = defineSignal<[string]>('slotGranted');
+
+/** Who holds and waits for the backend's slots now (the dashboard's Backends view asks; a query leaves no history). */
+export const slotsQuery = defineQuery<SlotsState>('slots');
 
 export interface SlotsState {
   backend: string;
@@ -51,6 +55,7 @@ export async function backendSlots(state: SlotsState): Promise<void> {
     changed = true;
   });
   setHandler(releaseSignal, drop);
+  setHandler(slotsQuery, () => ({ backend: state.backend, limit, holders: [...holders], waiting: [...waiting] }));
 
   const grant = async (holder: string) => {
     try {

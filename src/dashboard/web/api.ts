@@ -1,6 +1,6 @@
-import type { ActionResult, ActivityPage, EnvDiff, LabView, RunView, Session, SourceDiff, SweepView } from '../schemas.js';
+import type { ActionResult, ActivityPage, BackendCheckView, BackendList, BackendView, EnvDiff, LabView, RunView, Session, SourceDiff, SweepView, TeamView } from '../schemas.js';
 
-export type { ActivityPage, EnvDiff, LabView, RunView, Session, SourceDiff, SweepView };
+export type { ActivityPage, BackendCheckView, BackendList, BackendView, EnvDiff, LabView, RunView, Session, SourceDiff, SweepView, TeamView };
 export interface LiveRun {
   runId: string;
   state: string;

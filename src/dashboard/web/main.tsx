@@ -1,11 +1,13 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { currentSession, type Session } from './api.js';
+import { BackendsPage } from './backends.js';
 import { FeedView } from './feed.js';
 import { useRoute } from './hooks.js';
 import { LabPage } from './lab.js';
 import { RunPage } from './run.js';
 import { SweepPage } from './sweep.js';
+import { TeamPage } from './team.js';
 
 function App() {
   const { parts, query } = useRoute();
@@ -16,6 +18,8 @@ function App() {
   if (kind === 'runs' && id) view = <RunPage runId={id} session={session} />;
   else if (kind === 'sweeps' && id) view = <SweepPage sweepId={id} session={session} />;
   else if (kind === 'labs' && id) view = <LabPage labId={id} session={session} />;
+  else if (kind === 'backends') view = <BackendsPage />;
+  else if (kind === 'team') view = <TeamPage query={query} />;
   else view = <FeedView query={query} />;
   useEffect(() => document.getElementById('main')?.focus(), [kind, id]);
   return (
@@ -26,6 +30,8 @@ function App() {
       <header>
         <nav aria-label="Main">
           <a href="#/">Reprise · {document.title.replace(/^Reprise: /, '')}</a>
+          <a href="#/backends" aria-current={kind === 'backends' ? 'page' : undefined}>Backends</a>
+          <a href="#/team" aria-current={kind === 'team' ? 'page' : undefined}>Team</a>
         </nav>
         <p class="session" aria-live="polite">
           {session?.loggedIn ? 'Logged in: actions enabled' : 'Read-only: open the login URL `reprise dashboard` printed to act'}

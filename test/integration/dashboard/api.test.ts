@@ -114,6 +114,7 @@ describe('the dashboard API, against its OpenAPI document', () => {
         '/api/activity', '/api/feed', '/api/labs', '/api/labs/{labId}', '/api/labs/{labId}/images/{name}', '/api/labs/{labId}/stop', '/api/project', '/api/runs', '/api/runs/{runId}',
         '/api/runs/{runId}/cancel', '/api/runs/{runId}/log', '/api/runs/{runId}/log/stream', '/api/runs/{runId}/output', '/api/runs/{runId}/rerun', '/api/session',
         '/api/sweeps/{sweepId}', '/api/sweeps/{sweepId}/cancel', '/login', '/api/runs/{runId}/source-diff', '/api/runs/{runId}/env-diff', '/api/runs/{runId}/verify', '/api/sweeps/{sweepId}/retry',
+        '/api/backends', '/api/backends/{name}/check', '/api/team',
       ].sort(),
     );
     for (const [path, ops] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(ops)) if (path.startsWith('/api/') && path !== '/api/session') expect(Object.keys(op.responses), `${method} ${path}`).toContain('403');
@@ -303,6 +304,18 @@ describe('the dashboard API, against its OpenAPI document', () => {
     const login = await get(`/login?token=${auth.issueLoginToken()}`);
     const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
     expect((await get('/api/feed', cookie)).status).toBe(200);
+  });
+
+  it('lists the backends and checks one (the built-in Docker), 404 for an unknown one; the team view says how to configure team mode', async () => {
+    const list = await call('GET', '/api/backends');
+    expect(list.status).toBe(200);
+    expect(list.body).toEqual({ backends: [{ name: 'local', kind: 'docker', settings: expect.any(String), poolsOf: [], running: [], pending: [] }] });
+    const check = await call('GET', '/api/backends/local/check', { route: '/api/backends/{name}/check' });
+    expect(check.body).toMatchObject({ name: 'local', ok: true, kind: 'docker', version: expect.stringMatching(/\d/) });
+    const unknown = await call('GET', '/api/backends/nope/check', { route: '/api/backends/{name}/check' });
+    expect(unknown).toMatchObject({ status: 404, body: { error: 'no backend "nope" is configured; list them with: reprise backend list' } });
+    const team = await call('GET', '/api/team?person=someone');
+    expect(team.body).toEqual({ team: false, hint: expect.stringContaining('REPRISE_TEAM=1'), people: [], workers: [], runs: [] });
   });
 
   it('exercised every documented operation', () => {
