@@ -541,7 +541,7 @@ export function createActivities(deps: ActivityDeps) {
         const dest = join(runDir(input.runId), 'outputs');
         await rm(dest, { recursive: true, force: true });
         // Large outputs may go to the data store from where the run ran (the backend says which it sent).
-        const output = input.team ? undefined : await outputStoreFor(input.projectRoot);
+        const output = input.team ? undefined : await outputStoreFor(input.projectRoot, Context.current().cancellationSignal);
         try {
           const threshold = output ? autoTrackBytes((await loadProject(input.projectRoot)).spec) : 0;
           const collected = await withHeartbeat(() => backend.collect(handle, dest, output ? { data: { threshold, store: output.store } } : {}));
