@@ -284,6 +284,8 @@ export class S3Store {
   /** The most recent multipart upload of `key` the store holds unfinished, if any. */
   private async pendingUpload(key: string): Promise<string | undefined> {
     const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: key })).catch((err: unknown) => {
+      // Credentials allowed to write but not to list pending uploads: no resume, a fresh upload.
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403) return { Uploads: [] };
       throw this.fail(err, key);
     });
     const mine = (page.Uploads ?? []).filter((u) => u.Key === key && u.UploadId);
