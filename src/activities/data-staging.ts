@@ -62,7 +62,8 @@ export function stagedLine(s: DataStaged): string {
  * The project's data store as a collect sends large outputs to it from where the run ran, or
  * undefined without an S3 remote (the outputs then come back and go into the local cache).
  */
-export async function outputStoreFor(root: string, commit?: string): Promise<{ store: OutputStoreAccess; close(): void } | undefined> {
+export async function outputStoreFor(root: string, options: { commit?: string; signal?: AbortSignal } = {}): Promise<{ store: OutputStoreAccess; close(): void } | undefined> {
+  const { commit, signal } = options;
   const remote = await readDataRemote(root, commit).catch(() => undefined);
   if (!remote?.url.startsWith('s3://')) return undefined;
   const stores = new Map<string, S3Store>();
@@ -72,7 +73,15 @@ export async function outputStoreFor(root: string, commit?: string): Promise<{ s
     return store;
   };
   return {
-    store: { has: (md5s) => storeFor().has(md5s), presignPut: (md5, endpoint) => storeFor(endpoint).presignedPut(md5) },
+    store: {
+      has: (md5s) => storeFor().has(md5s),
+      presignPut: (md5, endpoint) => storeFor(endpoint).presignedPut(md5),
+      // Signed for the endpoint the cluster reaches; joined and aborted from here, over ours.
+      startMultipart: (md5, size, endpoint) => storeFor(endpoint).presignedMultipart(md5, size),
+      completeMultipart: (md5, uploadId, etags, size) => storeFor().completeMultipart(md5, uploadId, etags, size),
+      abortMultipart: (md5, uploadId) => storeFor().abortMultipart(md5, uploadId),
+      ...(signal ? { signal } : {}),
+    },
     close: () => stores.forEach((s) => s.destroy()),
   };
 }

@@ -549,7 +549,7 @@ export function createActivities(deps: ActivityDeps) {
         const dest = join(runDir(input.runId), 'outputs');
         await rm(dest, { recursive: true, force: true });
         // Large outputs may go to the data store from where the run ran (the backend says which it sent).
-        const output = input.team ? undefined : await outputStoreFor(input.projectRoot);
+        const output = input.team ? undefined : await outputStoreFor(input.projectRoot, { signal: Context.current().cancellationSignal });
         try {
           const threshold = output ? autoTrackBytes((await loadProject(input.projectRoot)).spec) : 0;
           const collected = await withHeartbeat(() => backend.collect(handle, dest, output ? { data: { threshold, store: output.store } } : {}));
@@ -632,7 +632,7 @@ export function createActivities(deps: ActivityDeps) {
         const logFile = join(dir, 'record.log');
         await mkdir(dir, { recursive: true });
         // With a data store, large outputs go there (from where the run ran, else from here) and the record holds their pointers.
-        const output = await outputStoreFor(root, f.sources.sourceCommit);
+        const output = await outputStoreFor(root, { commit: f.sources.sourceCommit, signal: Context.current().cancellationSignal });
         const commit = await withHeartbeat(async () => {
           await rm(outputsDir, { recursive: true, force: true });
           await mkdir(outputsDir, { recursive: true });

@@ -87,6 +87,14 @@ export interface OutputStoreAccess {
   has(md5s: string[]): Promise<Set<string>>;
   /** A PUT URL for the object that works without credentials for a while, signed for `endpoint` when given. */
   presignPut(md5: string, endpoint?: string): Promise<string>;
+  /** A multipart upload of an object above the part size: its id and one presigned UploadPart URL per part. */
+  startMultipart(md5: string, size: number, endpoint?: string): Promise<{ uploadId: string; parts: { number: number; start: number; length: number; url: string }[] }>;
+  /** Join the parts (their ETags in part order) into the object and check its size. */
+  completeMultipart(md5: string, uploadId: string, etags: string[], size: number): Promise<void>;
+  /** Drop an unfinished upload and its parts. */
+  abortMultipart(md5: string, uploadId: string): Promise<void>;
+  /** Aborted when the run is: an upload under way is then aborted, leaving no parts behind. */
+  signal?: AbortSignal;
 }
 
 export interface Collected {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { backendUnavailable } from '../../errors.js';
 import { checkedFile, checkedUrl } from '../data-checks.js';
 import { mapLimit } from '../../data/hash.js';
+import { isMultipart, parseEtag } from '../../data/store/multipart.js';
 import type { DataFile, DataStaged, OutputStoreAccess, StageData } from '../types.js';
 import type { SshClient } from './ssh-client.js';
 
@@ -225,6 +226,70 @@ done
 rm -f "$u"`;
 
 /**
+ * $1 the project, $2 the file of "number start length url" lines (removed at the end), $3 the
+ * file: each part read from its byte range and PUT to its URL by curl from a pipe (the length
+ * given, so not chunked; a pipe cannot be rewound, so a failed part is retried here, whole).
+ * The URL reaches curl in a 0600 config file, never on a command line. Prints `part N ETAG` or
+ * `failed N EXIT` and stops at the first failure.
+ */
+const UPLOAD_PARTS_SCRIPT = `cd "$1" || exit 1; u=$2; f=$3; c="$u.cfg"; umask 077
+trap 'rm -f "$u" "$c"' EXIT
+while IFS=' ' read -r n s l url; do
+  printf 'url = "%s"\\n' "$url" > "$c" || exit 1
+  a=0
+  while :; do
+    a=$((a + 1))
+    h=$(tail -c +$((s + 1)) -- "$f" | head -c "$l" | curl -fsS --connect-timeout 10 -K "$c" -T - -H 'Transfer-Encoding:' -H "Content-Length: $l" -D - -o /dev/null); rc=$?
+    [ "$rc" -eq 0 ] && break
+    [ "$a" -ge 3 ] && { echo "failed $n $rc"; exit 0; }
+    sleep "$a"
+  done
+  e=$(printf '%s\\n' "$h" | tr -d '\\r' | sed -n 's/^[Ee][Tt][Aa][Gg]:[[:space:]]*//p' | tail -n 1)
+  echo "part $n $e"
+done < "$u"`;
+
+/** Parts per login-node round trip: between rounds a cancelled run stops (and aborts the upload). */
+const PARTS_PER_ROUND = 16;
+
+/**
+ * One output above the part size, sent by the login node in parts to a multipart upload the
+ * worker made and presigned; the worker joins the parts by their ETags and checks the object's
+ * size. Any failure, or the run being cancelled, aborts the upload: the store keeps no parts.
+ */
+async function uploadOutputInParts(options: ClusterDataOptions, runDir: string, projectDir: string, file: DataFile, store: OutputStoreAccess): Promise<void> {
+  const { ssh, host } = options;
+  store.signal?.throwIfAborted();
+  const { uploadId, parts } = await store.startMultipart(file.md5, file.size, options.endpoint);
+  try {
+    const etags: string[] = [];
+    for (let i = 0; i < parts.length; i += PARTS_PER_ROUND) {
+      store.signal?.throwIfAborted();
+      const round = parts.slice(i, i + PARTS_PER_ROUND);
+      const urlFile = `${runDir}/.outputs-${randomBytes(4).toString('hex')}.parts`;
+      await ssh.writeFile(urlFile, round.map((p) => `${p.number} ${p.start} ${p.length} ${checkedUrl(p.url)}\n`).join(''), 0o600);
+      const out = await ssh.run(['sh', '-c', UPLOAD_PARTS_SCRIPT, 'sh', projectDir, urlFile, file.path], BATCH_TIMEOUT_MS);
+      const answers = new Map<number, string>();
+      for (const line of out.split('\n')) {
+        const [what, n = '', detail] = line.split(' ');
+        if (what === 'failed') throw backendUnavailable(`${host} could not upload part ${n} of the large output ${file.path} to the data store (curl exit ${detail}); check the store and this backend's dataEndpoint`);
+        const etag = parseEtag(detail);
+        if (what === 'part' && etag) answers.set(Number(n), etag);
+      }
+      for (const p of round) {
+        const etag = answers.get(p.number);
+        if (!etag) throw backendUnavailable(`${host} uploaded part ${p.number} of the large output ${file.path} but the data store sent no ETag for it; is dataEndpoint an S3 store?`);
+        etags.push(etag);
+      }
+    }
+    store.signal?.throwIfAborted();
+    await store.completeMultipart(file.md5, uploadId, etags, file.size);
+  } catch (err) {
+    await store.abortMultipart(file.md5, uploadId).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
  * Output files of the job above `threshold` bytes, hashed on the login node and uploaded from
  * there to the data store by presigned PUT (what the store holds already is not sent again).
  * Returns them with project paths; the caller leaves them out of what it collects.
@@ -241,13 +306,16 @@ export async function storeLargeOutputs(options: ClusterDataOptions, runDir: str
   if (!found.length) return [];
   const held = await store.has([...new Set(found.map((f) => f.md5))]);
   const toSend = [...new Map(found.filter((f) => !held.has(f.md5)).map((f) => [f.md5, f])).values()];
-  if (toSend.length) {
+  // Above the part size (always above a single PUT's 5 GiB) an output goes in parts.
+  const whole = toSend.filter((f) => !isMultipart(f.size));
+  if (whole.length) {
     const urlFile = `${runDir}/.outputs-${randomBytes(4).toString('hex')}.urls`;
-    const urls = await Promise.all(toSend.map(async (f) => `${f.md5} ${checkedUrl(await store.presignPut(f.md5, options.endpoint))}\n`));
+    const urls = await Promise.all(whole.map(async (f) => `${f.md5} ${checkedUrl(await store.presignPut(f.md5, options.endpoint))}\n`));
     await ssh.writeFile(urlFile, urls.join(''), 0o600);
-    const out = await ssh.run(['sh', '-c', UPLOAD_OUTPUTS_SCRIPT, 'sh', projectDir, urlFile, ...toSend.flatMap((f) => [f.md5, f.path])], BATCH_TIMEOUT_MS);
+    const out = await ssh.run(['sh', '-c', UPLOAD_OUTPUTS_SCRIPT, 'sh', projectDir, urlFile, ...whole.flatMap((f) => [f.md5, f.path])], BATCH_TIMEOUT_MS);
     const failed = out.split('\n').filter((l) => l.startsWith('failed '));
     if (failed.length) throw backendUnavailable(`${host} could not upload ${failed.length} large output(s) to the data store (first: ${failed[0]!.slice(7)}); check the store and this backend's dataEndpoint`);
   }
+  for (const f of toSend.filter((f) => isMultipart(f.size))) await uploadOutputInParts(options, runDir, projectDir, f, store);
   return found;
 }

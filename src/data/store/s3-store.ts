@@ -2,15 +2,30 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { backendUnavailable, type RepriseError } from '../../errors.js';
 import { mapLimit } from '../hash.js';
 import { storeError } from './errors.js';
 import { formatStoreUrl, md5OfKey, objectKey, type StoreLocation } from './location.js';
+import { isMultipart, MIN_PART_SIZE, parseEtag, partSize, planParts, type Part } from './multipart.js';
 
 /** How to reach a store: its location and, for an S3-compatible, its endpoint. Never credentials. */
 export interface StoreConfig {
@@ -43,13 +58,20 @@ export interface Received {
   resumed: number;
 }
 
+/** What an upload moved: bytes sent, and bytes of parts a cut push had sent already (kept, not sent again). */
+export interface Sent {
+  sent: number;
+  resumed: number;
+}
+
 /** Byte counts as they move, for a progress bar. */
 export type OnBytes = (bytes: number) => void;
 
 /** Objects up to this many are looked up one HEAD each; more are listed per two-hex-digit folder. */
 const HEAD_LOOKUP_LIMIT = 64;
-/** lib-storage's multipart parts: 16 MiB, four in flight per file. */
-const PART_SIZE = 16 * 2 ** 20;
+/** All of a cluster's part URLs are signed at its start: long enough for a slow link's many gigabytes. */
+const PART_URL_SECONDS = 12 * 3600;
+/** Parts of one object in flight at once. */
 const PARTS_IN_FLIGHT = 4;
 const DEFAULT_CONCURRENCY = 8;
 /** A body cut mid-object is resumed from where it stopped this many times before giving up. */
@@ -144,29 +166,197 @@ export class S3Store {
     return md5s;
   }
 
-  /** Send objects, several at once; a big file goes in parts, and a failed one leaves no object. */
-  async upload(items: Outgoing[], options: { onBytes?: OnBytes; concurrency?: number } = {}): Promise<void> {
+  /**
+   * Send objects, several at once. One above the part size goes in parts (`uploadParts`): a cut
+   * push resumes the store's pending upload on the next call. Only whole objects become visible.
+   */
+  async upload(items: Outgoing[], options: { onBytes?: OnBytes; concurrency?: number; signal?: AbortSignal } = {}): Promise<Sent> {
+    const part = partSize();
+    const sent: Sent = { sent: 0, resumed: 0 };
     await mapLimit(items, options.concurrency ?? DEFAULT_CONCURRENCY, async (item) => {
+      options.signal?.throwIfAborted();
+      if (isMultipart(item.size, part)) return this.uploadParts(item, part, sent, options.onBytes, options.signal);
       const key = objectKey(this.config.location, item.md5);
-      let sent = 0;
+      let reported = 0;
       const upload = new Upload({
         client: this.client,
         params: { Bucket: this.bucket, Key: key, Body: createReadStream(item.path), ContentLength: item.size },
-        partSize: PART_SIZE,
-        queueSize: PARTS_IN_FLIGHT,
+        partSize: Math.max(part, MIN_PART_SIZE),
+        queueSize: 1,
         leavePartsOnError: false,
+        ...(options.signal ? { abortController: controllerOf(options.signal) } : {}),
       });
       upload.on('httpUploadProgress', (p) => {
-        if (p.loaded === undefined || !options.onBytes) return;
-        options.onBytes(p.loaded - sent);
-        sent = p.loaded;
+        if (p.loaded === undefined) return;
+        options.onBytes?.(p.loaded - reported);
+        reported = p.loaded;
       });
       try {
         await upload.done();
       } catch (err) {
         throw this.fail(err, key);
       }
+      sent.sent += item.size;
     });
+    return sent;
+  }
+
+  /**
+   * One object in parts. A pending multipart upload of the same key (a push cut earlier: the key is
+   * the content's md5, so its parts are the same bytes) is resumed: each part it lists whose size
+   * and ETag match this file's part is kept, the rest are sent. Parts are not trusted blindly: an
+   * ETag that is not the part's md5 (some stores, encrypted buckets) just sends that part again.
+   * The object appears only on completion, and is checked by size then.
+   */
+  private async uploadParts(item: Outgoing, part: number, sent: Sent, onBytes: OnBytes | undefined, signal: AbortSignal | undefined): Promise<void> {
+    const key = objectKey(this.config.location, item.md5);
+    const plan = planParts(item.size, part);
+    const call = async <T>(p: Promise<T>): Promise<T> =>
+      p.catch((err: unknown) => {
+        throw this.fail(err, key);
+      });
+    let uploadId = await this.pendingUpload(key);
+    const have = new Map<number, { etag: string; size: number }>();
+    if (uploadId) {
+      let marker: string | undefined;
+      do {
+        const page = await call(this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker })));
+        for (const p of page.Parts ?? []) {
+          const etag = parseEtag(p.ETag);
+          if (p.PartNumber && etag && p.Size !== undefined) have.set(p.PartNumber, { etag, size: p.Size });
+        }
+        marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+      } while (marker);
+    } else {
+      uploadId = (await call(this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key })))).UploadId;
+      if (!uploadId) throw this.fail(new Error('the store gave no upload id for a multipart upload'), key);
+    }
+    const etags = new Array<string>(plan.length);
+    await mapLimit(plan, PARTS_IN_FLIGHT, async (p) => {
+      signal?.throwIfAborted();
+      const md5 = await md5OfRange(item.path, p.start, p.length);
+      const listed = have.get(p.number);
+      if (listed && listed.size === p.length && listed.etag === md5) {
+        etags[p.number - 1] = listed.etag;
+        sent.resumed += p.length;
+        onBytes?.(p.length);
+        return;
+      }
+      for (let attempt = 1; ; attempt++) {
+        let reached = 0;
+        const file = createReadStream(item.path, { start: p.start, end: p.start + p.length - 1 });
+        // Counted as the SDK reads it (a 'data' listener on the file would start it flowing before the SDK reads).
+        const body = file.pipe(
+          new Transform({
+            transform(chunk: Buffer, _enc, done) {
+              reached += chunk.length;
+              onBytes?.(chunk.length);
+              done(null, chunk);
+            },
+          }),
+        );
+        try {
+          const res = await this.client.send(
+            new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: p.number, Body: body, ContentLength: p.length, ContentMD5: Buffer.from(md5, 'hex').toString('base64') }),
+            { abortSignal: signal },
+          );
+          const etag = parseEtag(res.ETag);
+          if (!etag) throw new Error(`the store answered part ${p.number} with no ETag`);
+          etags[p.number - 1] = etag;
+          sent.sent += p.length;
+          return;
+        } catch (err) {
+          file.destroy();
+          body.destroy();
+          onBytes?.(-reached); // what the failed attempt read is sent again
+          if (signal?.aborted || attempt >= RESUME_ATTEMPTS || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403) throw this.fail(err, key);
+        }
+      }
+    });
+    await call(
+      this.client.send(
+        new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag: `"${ETag}"`, PartNumber: i + 1 })) } }),
+      ),
+    );
+    await this.checkSize(key, item.size);
+  }
+
+  /** The most recent multipart upload of `key` the store holds unfinished, if any. */
+  private async pendingUpload(key: string): Promise<string | undefined> {
+    const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: key })).catch((err: unknown) => {
+      // Credentials allowed to write but not to list pending uploads: no resume, a fresh upload.
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403) return { Uploads: [] };
+      throw this.fail(err, key);
+    });
+    const mine = (page.Uploads ?? []).filter((u) => u.Key === key && u.UploadId);
+    mine.sort((a, b) => (b.Initiated?.getTime() ?? 0) - (a.Initiated?.getTime() ?? 0));
+    return mine[0]?.UploadId;
+  }
+
+  /** The stored object has `size` bytes; else it is deleted (never left looking whole) and this fails. */
+  async checkSize(key: string, size: number): Promise<void> {
+    const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })).catch((err: unknown) => {
+      throw this.fail(err, key);
+    });
+    if (head.ContentLength !== size) {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
+      throw backendUnavailable(`the data store ${this.url} holds ${head.ContentLength ?? 'no'} bytes for ${key} after its upload, not ${size}; it was deleted: push again (reprise data push)`);
+    }
+  }
+
+  /**
+   * A multipart upload a cluster sends itself: the store's upload id and one presigned UploadPart
+   * URL per part of `plan`, for `key` = the md5 it computed there. Completed (or aborted) by us.
+   */
+  async presignedMultipart(md5: string, size: number, expiresInSeconds = PART_URL_SECONDS): Promise<{ uploadId: string; parts: (Part & { url: string })[] }> {
+    const key = objectKey(this.config.location, md5);
+    const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key })).catch((err: unknown) => {
+      throw this.fail(err, key);
+    });
+    const uploadId = created.UploadId;
+    if (!uploadId) throw this.fail(new Error('the store gave no upload id for a multipart upload'), key);
+    const parts = await mapLimit(planParts(size), 16, async (p) => ({
+      ...p,
+      url: await getSignedUrl(this.client, new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: p.number }), { expiresIn: expiresInSeconds }),
+    }));
+    return { uploadId, parts };
+  }
+
+  /** Make a cluster's multipart upload one object from its parts' ETags (in part order), and check its size. */
+  async completeMultipart(md5: string, uploadId: string, etags: string[], size: number): Promise<void> {
+    const key = objectKey(this.config.location, md5);
+    await this.client
+      .send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: etags.map((e, i) => ({ ETag: `"${e}"`, PartNumber: i + 1 })) } }))
+      .catch((err: unknown) => {
+        throw this.fail(err, key);
+      });
+    await this.checkSize(key, size);
+  }
+
+  /** Drop an unfinished multipart upload and the parts it holds (a run stopped mid-upload leaves none). */
+  async abortMultipart(md5: string, uploadId: string): Promise<void> {
+    const key = objectKey(this.config.location, md5);
+    await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })).catch((err: unknown) => {
+      // Already gone (completed or aborted) is what we wanted.
+      if ((err as { name?: string }).name === 'NoSuchUpload') return;
+      throw this.fail(err, key);
+    });
+  }
+
+  /** Unfinished multipart uploads under this store's prefix (for tests and housekeeping). */
+  async pendingUploads(): Promise<{ key: string; uploadId: string }[]> {
+    const prefix = this.config.location.prefix ? `${this.config.location.prefix}/` : '';
+    const out: { key: string; uploadId: string }[] = [];
+    let keyMarker: string | undefined;
+    let idMarker: string | undefined;
+    do {
+      const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: idMarker })).catch((err: unknown) => {
+        throw this.fail(err);
+      });
+      for (const u of page.Uploads ?? []) if (u.Key && u.UploadId) out.push({ key: u.Key, uploadId: u.UploadId });
+      [keyMarker, idMarker] = page.IsTruncated ? [page.NextKeyMarker, page.NextUploadIdMarker] : [undefined, undefined];
+    } while (keyMarker);
+    return out;
   }
 
   /**
@@ -277,4 +467,19 @@ async function hashPart(part: string, size: number | undefined, hash: Hash): Pro
   }
   for await (const chunk of createReadStream(part, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
   return length;
+}
+
+/** The md5 of `length` bytes of `path` from `start`, read as a stream. */
+async function md5OfRange(path: string, start: number, length: number): Promise<string> {
+  const hash = createHash('md5');
+  if (length > 0) for await (const chunk of createReadStream(path, { start, end: start + length - 1, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** An AbortController that aborts with `signal` (lib-storage takes a controller, not a signal). */
+function controllerOf(signal: AbortSignal): AbortController {
+  const c = new AbortController();
+  if (signal.aborted) c.abort(signal.reason);
+  else signal.addEventListener('abort', () => c.abort(signal.reason), { once: true });
+  return c;
 }

@@ -71,8 +71,9 @@ export async function pushOuts(root: string, outs: TrackedOut[], onProgress?: On
     let sent = 0;
     const what = `pushing ${outgoing.length} object(s) to ${store.url}`;
     if (outgoing.length) onProgress?.({ what, current: 0, total });
-    await store.upload(outgoing, { onBytes: (n) => onProgress?.({ what, current: (sent += n), total }) });
-    return { store: store.url, objects: needed.size, transferred: outgoing.length, bytes: total };
+    // Parts a cut push had sent already count as progress, not as bytes moved now.
+    const moved = await store.upload(outgoing, { onBytes: (n) => onProgress?.({ what, current: (sent += n), total }) });
+    return { store: store.url, objects: needed.size, transferred: outgoing.length, bytes: moved.sent };
   } finally {
     store.destroy();
   }

@@ -237,7 +237,7 @@ describe('large outputs on Kubernetes', () => {
     const output = await outputStoreFor(root);
     try {
       // A collect that fails once the files are set aside (the store refuses) is retried, as the activity is: same answer.
-      const refusing = { has: output!.store.has, presignPut: () => Promise.reject(new Error('store down')) };
+      const refusing = { ...output!.store, presignPut: () => Promise.reject(new Error('store down')) };
       await expect(kube.collect(handle, await tempDir('reprise-k8s-out-0-'), { data: { threshold: 1_000_000, store: refusing } })).rejects.toThrow('store down');
       {
         const dest = await tempDir('reprise-k8s-out-1-');
