@@ -6,6 +6,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { backendUnavailable } from '../../errors.js';
 import { checkedFile, checkedUrl } from '../data-checks.js';
 import type { DataFile, DataStaged, OutputStoreAccess, StageData } from '../types.js';
+import { isMultipart, parseEtag } from '../../data/store/multipart.js';
 import { execInPod } from './cluster.js';
 import { PROJECT_DIR } from './job-manifest.js';
 
@@ -236,8 +237,11 @@ export async function storeHeldOutputs(kc: KubeConfig, where: Where, heldDir: st
   });
   const inStore = await store.has([...new Set(found.map((f) => f.md5))]);
   const toSend = [...new Map(found.filter((f) => !inStore.has(f.md5)).map((f) => [f.md5, f])).values()];
-  if (toSend.length) {
-    const lines = await Promise.all(toSend.map(async (f) => `${f.index} ${checkedUrl(await store.presignPut(f.md5, endpoint))}\n`));
+  // An object above the part size goes in parts through the worker (a single PUT holds at most 5 GiB).
+  for (const f of toSend.filter((x) => isMultipart(x.size))) await streamPartsToStore(kc, where, `${heldDir}/${f.index}`, f, store);
+  const whole = toSend.filter((x) => !isMultipart(x.size));
+  if (whole.length) {
+    const lines = await Promise.all(whole.map(async (f) => `${f.index} ${checkedUrl(await store.presignPut(f.md5, endpoint))}\n`));
     const put = await execInPod(kc, where, ['sh', '-c', PUT_SCRIPT, 'sh', heldDir], {
       stdin: Readable.from([lines.join('')]),
     });
@@ -245,12 +249,39 @@ export async function storeHeldOutputs(kc: KubeConfig, where: Where, heldDir: st
     for (const line of put.stdout.split('\n')) {
       const [what, n, code = ''] = line.split(' ');
       if (what !== 'failed') continue;
-      const f = toSend.find((x) => String(x.index) === n)!;
+      const f = whole.find((x) => String(x.index) === n)!;
       if (!['127', '6', '7', '28'].includes(code)) throw backendUnavailable(`pod ${where.pod} could not upload the large output ${f.path} to the data store (exit ${code}); check the store and this backend's dataEndpoint`);
       await streamToStore(kc, where, `${heldDir}/${f.index}`, f, store);
     }
   }
   return found.map(({ path, md5, size }) => ({ path, md5, size }));
+}
+
+/**
+ * A multipart upload of the pod's file through the worker: each part's byte range read in the pod
+ * (`tail -c | head -c`) and piped into its presigned URL, then joined; any failure, or the run
+ * cancelled, aborts it so no parts are left behind.
+ */
+async function streamPartsToStore(kc: KubeConfig, where: Where, file: string, f: DataFile, store: OutputStoreAccess): Promise<void> {
+  const { uploadId, parts } = await store.startMultipart(f.md5, f.size);
+  try {
+    const etags: string[] = [];
+    for (const part of parts) {
+      store.signal?.throwIfAborted();
+      const body = new PassThrough();
+      const sending = fetch(part.url, { method: 'PUT', body: Readable.toWeb(body) as ReadableStream, duplex: 'half', headers: { 'content-length': String(part.length) } } as RequestInit);
+      const read = execInPod(kc, where, ['sh', '-c', 'tail -c +"$1" -- "$3" | head -c "$2"', 'sh', String(part.start + 1), String(part.length), file], { stdout: body }).finally(() => body.end());
+      const [response, cat] = await Promise.all([sending, read]);
+      if (cat.exitCode !== 0) throw new Error(`reading part ${part.number} of the large output ${f.path} in pod ${where.pod} failed: ${cat.stderr.trim()}`);
+      const etag = parseEtag(response.headers.get('etag') ?? undefined);
+      if (!response.ok || !etag) throw backendUnavailable(`the data store refused part ${part.number} of the large output ${f.path} (HTTP ${response.status}); check the store`);
+      etags.push(etag);
+    }
+    await store.completeMultipart(f.md5, uploadId, etags, f.size);
+  } catch (err) {
+    await store.abortMultipart(f.md5, uploadId).catch(() => undefined);
+    throw err;
+  }
 }
 
 /** The pod's file piped through the worker straight into the store (nothing lands on the worker's disk). */

@@ -258,4 +258,23 @@ describe('large outputs on Kubernetes', () => {
       expect(createHash('md5').update(Buffer.from(await got.Body!.transformToByteArray())).digest('hex'), path).toBe(md5);
     }
   });
+
+  it('an output above the part size goes in parts, read from the pod range by range through the worker, joined in the store', async () => {
+    const cmd = ['sh', '-c', 'head -c 12582912 /dev/urandom > output/model.bin && md5sum output/model.bin'];
+    const { log, handle } = await run(kube, 'parts', undefined, cmd);
+    expect(await waitExited(kube, handle)).toMatchObject({ phase: 'exited', exitCode: 0 });
+    const md5 = log.slice(0, 32);
+    const output = await outputStoreFor(root);
+    process.env.REPRISE_DATA_PART_SIZE = String(5 * 2 ** 20);
+    try {
+      const collected = await kube.collect(handle, await tempDir('reprise-k8s-parts-'), { data: { threshold: 1_000_000, store: output!.store } });
+      expect(collected.stored).toEqual([{ path: 'output/model.bin', md5, size: 12_582_912 }]);
+    } finally {
+      delete process.env.REPRISE_DATA_PART_SIZE;
+      output?.close();
+    }
+    const got = await raw.send(new GetObjectCommand({ Bucket: s3.bucket, Key: objectKey({ bucket: s3.bucket, prefix: prefix() }, md5) }));
+    expect(got.ETag).toMatch(/-3"?$/);
+    expect(createHash('md5').update(Buffer.from(await got.Body!.transformToByteArray())).digest('hex')).toBe(md5);
+  });
 });
