@@ -139,6 +139,7 @@ export class SlurmBackend implements Backend {
       account: this.config.account,
       qos: this.config.qos,
       extraArgs: this.config.sbatchArgs,
+      gpuFlag: this.config.gpuFlag,
       env: jobEnv(job),
       command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job), Object.keys(jobEnv(job)), secretsDir),
     });
@@ -449,6 +450,7 @@ export class SlurmBackend implements Backend {
       account: this.config.account,
       qos: this.config.qos,
       extraArgs: this.config.sbatchArgs,
+      gpuFlag: this.config.gpuFlag,
       elements: jobs.map((job, i) => ({
         runDir: runDirs[i]!,
         env: jobEnv(job),
@@ -529,7 +531,7 @@ const arrayDirOf = (h: JobHandle): string | undefined => (typeof h.arrayDir === 
 
 /** Resources in one canonical form, to compare the jobs of an array and to name them in errors. */
 const resourcesKey = (r: JobSpec['resources']) =>
-  JSON.stringify({ cpus: r.cpus ?? null, memoryBytes: r.memoryBytes ?? null, gpus: r.gpus ?? null, timeSeconds: r.timeSeconds ?? null });
+  JSON.stringify({ cpus: r.cpus ?? null, memoryBytes: r.memoryBytes ?? null, gpus: r.gpus ?? null, gpuType: r.gpuType ?? null, timeSeconds: r.timeSeconds ?? null });
 
 /** The SSH target of the backend's settings, with its ssh_config; a config that cannot be followed is the backend's misconfiguration. */
 function sshTarget(config: SlurmConfig, env?: SshEnv): SshTarget {
