@@ -1,3 +1,4 @@
+import { formatGpus } from '../../config/resources.js';
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
@@ -149,7 +150,9 @@ export class SlurmBackend implements Backend {
     if (submitted.code !== 0) {
       const refusal = sbatchRefusal(submitted.stderr);
       // Nothing was queued: the run fails at once with SLURM's reason (exit 2, not recorded).
-      if (refusal) throw badInput(`${this.config.host} refuses the job: ${refusal}; ask for less (--cpus, --memory, --gpus, --time) or another partition`);
+      // sbatch does not say which request no node has: a GPU type is the likely one, so it is named.
+      const gpus = job.resources.gpus ? ` asking for --gpus ${formatGpus(job.resources)}` : '';
+      if (refusal) throw badInput(`${this.config.host} refuses the job${gpus}: ${refusal}; ask for less (--cpus, --memory, --gpus, --time) or another partition`);
       throw new Error(`sbatch failed on ${this.config.host} (exit ${submitted.code}): ${submitted.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     }
     const out = submitted.stdout.toString('utf8');
