@@ -28,7 +28,7 @@ function gpuTypesFromFlags(entries: unknown[], ctx: z.RefinementCtx): unknown {
   for (const entry of entries) {
     const m = typeof entry === 'string' ? /^([^=]+)=([^=]+)=([^=]*)$/.exec(entry) : null;
     if (!m) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${String(entry)}" must be TYPE=LABEL=VALUE, e.g. a100=nvidia.com/gpu.product=A100` });
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${JSON.stringify(entry)} must be TYPE=LABEL=VALUE, e.g. a100=nvidia.com/gpu.product=A100` });
       return z.NEVER;
     }
     (types[m[1]!] ??= {})[m[2]!] = m[3]!;
