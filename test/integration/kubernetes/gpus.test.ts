@@ -36,7 +36,8 @@ afterAll(() => {
   kubectl('patch', 'node', node, '--subresource=status', '--type=json', '-p', JSON.stringify([remove('/status/capacity/nvidia.com~1gpu'), remove('/status/allocatable/nvidia.com~1gpu')]));
 });
 
-describe('the built CLI: Kubernetes GPUs by type (the node advertises 2 nvidia.com/gpu, product A100)', () => {
+// A run may wait for the node behind other suites' pods: minutes, not the 60 s default.
+describe('the built CLI: Kubernetes GPUs by type (the node advertises 2 nvidia.com/gpu, product A100)', { timeout: 240_000 }, () => {
   const p = useCliProject('k8s-gpus', () => [...kubernetesAddArgs('k8s', 'reprise-gpus'), '--gpu-type', `a100=${PRODUCT}=A100`, '--gpu-type', `h100=${PRODUCT}=H100`]);
 
   it('--gpus a100:1 schedules on the A100 node and runs; the record keeps the pod\'s limits', async () => {

@@ -8,10 +8,12 @@ import { clusterConfig, slurmAddArgs } from './slurm-backend-env.js';
 // GPUs by type on the real test cluster, without GPU hardware: test/infra/slurm declares
 // `Gres=gpu:a100:2` on its node (gres.conf with device files made for the test) and accounts for
 // gres in sacct. SLURM's own scheduling and accounting are what is proven; CUDA in the job is not.
-describe('the built CLI: SLURM GPUs by type (gres gpu:a100:2 on the test node)', () => {
+// Each run may wait for the node behind other suites' jobs: minutes, not the 60 s default.
+describe('the built CLI: SLURM GPUs by type (gres gpu:a100:2 on the test node)', { timeout: 240_000 }, () => {
   const p = useCliProject('gpus', () => slurmAddArgs('hpc', `~/reprise-it/gpus-${Date.now()}`));
   const admin = new SlurmBackend(clusterConfig('~/reprise-it'));
   afterAll(() => admin.ssh.close());
+  let a100JobId = '';
 
   /** What sacct itself says the job was given. */
   const sacctTres = async (jobId: string) => (await admin.ssh.run(['sacct', '-X', '-n', '-P', '-o', 'AllocTRES', '-j', jobId])).trim();
@@ -24,7 +26,8 @@ describe('the built CLI: SLURM GPUs by type (gres gpu:a100:2 on the test node)',
     const record = await p.cli.json<RunRecord>(['show', entry!.runId], p.root);
     expect(record.resources).toEqual({ gpus: 1, gpuType: 'a100' });
     expect(record.granted).toMatchObject({ 'gres/gpu:a100': '1', 'gres/gpu': '1' });
-    const tres = await sacctTres(record.backend.jobId!);
+    a100JobId = record.backend.jobId!;
+    const tres = await sacctTres(a100JobId);
     expect(tres).toContain('gres/gpu:a100=1');
     expect(Object.entries(record.granted!).map(([k, v]) => `${k}=${v}`).sort()).toEqual(tres.split(',').sort());
     const shown = await p.cli.run(['show', entry!.runId], p.root);
@@ -56,6 +59,22 @@ describe('the built CLI: SLURM GPUs by type (gres gpu:a100:2 on the test node)',
     expect(record.resources).toEqual({ gpus: 1 });
     expect(record.granted).toMatchObject({ 'gres/gpu': '1' });
     expect(await sacctTres(record.backend.jobId!)).toMatch(/gres\/gpu=1/);
+  });
+
+  /** How the job asked: TresPerNode for --gres, TresPerJob for --gpus (scontrol keeps ended jobs for MinJobAge). */
+  const askedAs = async (jobId: string) => /\b(TresPerNode|TresPerJob)=(\S+)/.exec(await admin.ssh.run(['scontrol', 'show', 'job', '-o', jobId]))?.slice(1, 3);
+
+  it('a backend with gpuFlag: gpus asks with --gpus=a100:1 instead of --gres (and the default backend with --gres)', async () => {
+    const add = await p.cli.run(['backend', 'add', ...slurmAddArgs('hpc-gpus', `~/reprise-it/gpus-flag-${Date.now()}`), '--gpu-flag', 'gpus'], '/');
+    expect(add.code, add.stderr).toBe(0);
+    const r = await p.cli.run(['run', '--on', 'hpc-gpus', '--gpus', 'a100:1', '--', 'true'], p.root);
+    expect(r.code, r.stderr).toBe(0);
+    const [entry] = await p.cli.json<{ runId: string }[]>(['log'], p.root);
+    const record = await p.cli.json<RunRecord>(['show', entry!.runId], p.root);
+    expect(await askedAs(record.backend.jobId!)).toEqual(['TresPerJob', 'gres:gpu:a100:1']);
+    expect(record.granted).toMatchObject({ 'gres/gpu:a100': '1' });
+    // The first test's run, on the backend without the setting.
+    expect(await askedAs(a100JobId)).toEqual(['TresPerNode', 'gres:gpu:a100:1']);
   });
 
   it('a run without GPUs records no grant (records stay as they were)', async () => {
