@@ -225,6 +225,8 @@ export function createActivities(deps: ActivityDeps) {
       environment: f.image.environment,
       environmentLock: lock === undefined ? undefined : { path: LOCK_FILE, sha256: lockDigest(lock) },
       resources: f.input.resources,
+      // GPUs are where asked and granted may differ (a type, a count): the record keeps the scheduler's word.
+      ...(f.input.resources.gpus && f.status.granted ? { granted: f.status.granted } : {}),
       startedAt,
       finishedAt,
       rerunOf: f.input.rerun?.runId,

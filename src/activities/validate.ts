@@ -6,7 +6,7 @@ import { jobName as kubernetesJobName } from '../backends/kubernetes/job-manifes
 import { resolvePool } from '../backends/pool/resolve-pool.js';
 import type { Backend, JobHandle } from '../backends/types.js';
 import { paths } from '../config/env.js';
-import { RESOURCE_LIMITS } from '../config/resources.js';
+import { GPU_TYPE, RESOURCE_LIMITS } from '../config/resources.js';
 import { backendName, loadUserConfig, resolveBackend, type BackendConfig, type UserConfig } from '../config/user-config.js';
 import { ErrorKind, errorMessage, RepriseError } from '../errors.js';
 import { dotGitIdentity, Git } from '../project/git.js';
@@ -38,6 +38,7 @@ const resources = z
     cpus: z.number().positive().max(RESOURCE_LIMITS.cpus).optional(),
     memoryBytes: z.number().int().positive().max(RESOURCE_LIMITS.memoryBytes).optional(),
     gpus: z.number().int().min(0).max(RESOURCE_LIMITS.gpus).optional(),
+    gpuType: z.string().regex(GPU_TYPE, 'must be a GPU type: a lowercase name (letters, digits, ".", "_", "-")').optional(),
     timeSeconds: z.number().int().positive().max(RESOURCE_LIMITS.timeSeconds).optional(),
   })
   .strict();
@@ -104,7 +105,7 @@ const sweepInput = z
   })
   .strict();
 
-const jobStatus = z.object({ phase: z.enum(['pending', 'running', 'exited', 'lost']) }).passthrough();
+const jobStatus = z.object({ phase: z.enum(['pending', 'running', 'exited', 'lost']), granted: z.record(z.string().max(256), z.string().max(256)).optional() }).passthrough();
 const finishInput = z
   .object({
     input: runInput,

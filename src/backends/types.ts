@@ -218,6 +218,8 @@ export interface JobStatus {
   refused?: boolean;
   startedAt?: string;
   finishedAt?: string;
+  /** Exited: what the scheduler gave the job, in its own terms (SLURM's allocated TRES, the pod's limits), when it says. */
+  granted?: Record<string, string>;
 }
 
 /** Where every backend puts the run's project directory inside the container. */

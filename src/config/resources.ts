@@ -5,6 +5,8 @@ export interface Resources {
   cpus?: number;
   memoryBytes?: number;
   gpus?: number;
+  /** The kind of GPU (`a100` of `--gpus a100:2`); absent: any GPU the backend has. Each backend maps it (slurm gres type, kubernetes gpuTypes). */
+  gpuType?: string;
   timeSeconds?: number;
 }
 
@@ -22,6 +24,28 @@ export function parseMemory(text: string): number {
   if (bytes > RESOURCE_LIMITS.memoryBytes) throw new Error(`invalid memory "${text}": at most 64T`);
   return bytes;
 }
+
+/** A GPU type as the schedulers name them (gres types, product labels): lowercase, no ":" or spaces. */
+export const GPU_TYPE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/** "2" → 2 GPUs of any kind; "a100:2" → 2 GPUs of type a100. */
+export function parseGpus(text: string): { gpus: number; gpuType?: string } {
+  const t = text.trim();
+  const typed = /^([^:]*):([^:]*)$/.exec(t);
+  const [type, count] = typed ? [typed[1]!, typed[2]!] : [undefined, t];
+  if (type === '') throw new Error(`invalid gpus "${text}": name the type before ":", e.g. a100${t}`);
+  if (type !== undefined && !GPU_TYPE.test(type)) {
+    throw new Error(`invalid gpus "${text}": the type "${type}" must be a lowercase name (letters, digits, ".", "_", "-"), e.g. a100:2`);
+  }
+  if (!/^\d+$/.test(count) || Number(count) > RESOURCE_LIMITS.gpus) throw new Error(`invalid gpus "${text}": give a whole number of GPUs, at most ${RESOURCE_LIMITS.gpus}, as N or TYPE:N (e.g. 2 or a100:2)`);
+  const gpus = Number(count);
+  if (type === undefined) return { gpus };
+  if (gpus === 0) throw new Error(`invalid gpus "${text}": a GPU type needs at least 1 GPU, e.g. ${type}:1`);
+  return { gpus, gpuType: type };
+}
+
+/** The --gpus form of a request: "a100:2" or "2". */
+export const formatGpus = (r: Pick<Resources, 'gpus' | 'gpuType'>): string => (r.gpuType ? `${r.gpuType}:${r.gpus ?? 0}` : String(r.gpus ?? 0));
 
 const timeUnits: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
@@ -56,7 +80,18 @@ export const resourcesSchema = z
   .object({
     cpus: z.number().positive().max(RESOURCE_LIMITS.cpus).optional(),
     memory: z.string().optional(),
-    gpus: z.number().int().min(0).max(RESOURCE_LIMITS.gpus).optional(),
+    /** N, or "TYPE:N" for GPUs of one type. */
+    gpus: z
+      .union([z.number().int().min(0).max(RESOURCE_LIMITS.gpus), z.string()])
+      .superRefine((v, ctx) => {
+        if (typeof v !== 'string') return;
+        try {
+          parseGpus(v);
+        } catch (err) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, message: (err as Error).message });
+        }
+      })
+      .optional(),
     time: z.string().optional(),
   })
   .strict();
@@ -67,7 +102,7 @@ export function resourcesFromYaml(r: ResourcesYaml | undefined): Resources {
   if (!r) return {};
   return {
     cpus: r.cpus,
-    gpus: r.gpus,
+    ...(typeof r.gpus === 'string' ? parseGpus(r.gpus) : { gpus: r.gpus }),
     memoryBytes: r.memory === undefined ? undefined : parseMemory(r.memory),
     timeSeconds: r.time === undefined ? undefined : parseDuration(r.time),
   };

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Resources } from '../config/resources.js';
+import { formatGpus, type Resources } from '../config/resources.js';
 import { commitMemo } from './commit-memo.js';
 import { Git } from './git.js';
 import { ACTIVITY_DIR, ENVIRONMENT_LOCK } from './layout.js';
@@ -27,8 +27,11 @@ export interface KeyParts {
   command: string[];
   /** Where in the project the command starts ('' for the root). */
   workdir: string;
-  /** The resources the project lists in `reuse.resources` (none by default), null when unset. */
-  resources: Record<string, number | null>;
+  /**
+   * The resources the project lists in `reuse.resources` (none by default), null when unset.
+   * GPUs of a type are "TYPE:N" (a string); a count alone stays a number, so older keys still match.
+   */
+  resources: Record<string, number | string | null>;
   /** The tracked data the run reads, by content, sorted by path. */
   data: { path: string; md5: string }[];
   /** Only with `reuse.perBackend: true`. */
@@ -71,9 +74,15 @@ export function keyPartDigests(parts: KeyParts): { part: string; digest: string 
 
 const RESOURCE_FIELDS: Record<string, keyof Resources> = { cpus: 'cpus', memory: 'memoryBytes', gpus: 'gpus', time: 'timeSeconds' };
 
+function keyedResource(r: Resources, name: string): number | string | null {
+  if (name === 'gpus' && r.gpuType) return formatGpus(r);
+  const value = r[RESOURCE_FIELDS[name]!];
+  return typeof value === 'number' ? value : null;
+}
+
 /** The key's parts from plain values; `settings` is the project's `reuse` at the source commit. */
 export function keyPartsOf(subject: Omit<KeySubject, 'sourceCommit'> & { source: string }, settings: ReuseSettings | undefined): KeyParts {
-  const resources = Object.fromEntries((settings?.resources ?? []).map((name) => [name, subject.resources[RESOURCE_FIELDS[name]!] ?? null]));
+  const resources = Object.fromEntries((settings?.resources ?? []).map((name) => [name, keyedResource(subject.resources, name)]));
   return {
     version: 1,
     source: subject.source,

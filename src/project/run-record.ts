@@ -57,7 +57,12 @@ export interface RunRecord {
   environment: string;
   /** The image's environment lock, committed with the record (absent in runs recorded before locks). */
   environmentLock?: { path: string; sha256: string };
-  resources: { cpus?: number; memoryBytes?: number; gpus?: number; timeSeconds?: number };
+  resources: { cpus?: number; memoryBytes?: number; gpus?: number; gpuType?: string; timeSeconds?: number };
+  /**
+   * What the scheduler granted a run that asked for GPUs, in its own terms: SLURM's allocated
+   * TRES (`gres/gpu:a100` → "1", from sacct AllocTRES), the pod's limits on Kubernetes.
+   */
+  granted?: Record<string, string>;
   startedAt: string;
   finishedAt: string;
   rerunOf?: string;

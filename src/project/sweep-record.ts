@@ -15,7 +15,7 @@ export interface SweepRecord {
   template: string[];
   params: Record<string, string[]>;
   workdir?: string;
-  resources: { cpus?: number; memoryBytes?: number; gpus?: number; timeSeconds?: number };
+  resources: { cpus?: number; memoryBytes?: number; gpus?: number; gpuType?: string; timeSeconds?: number };
   backend: string;
   state: FinalState;
   sourceCommit: string;

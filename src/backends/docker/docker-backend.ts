@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { createConnection } from 'node:net';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { badInput } from '../../errors.js';
-import { formatDuration } from '../../config/resources.js';
+import { formatDuration, formatGpus, type Resources } from '../../config/resources.js';
 import type { Backend, BackendCheck, Collected, CollectOptions, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import { jobWorkdir, OOM_REASON, PROJECT_MOUNT, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { ensureLocalImage } from '../../images/local.js';
@@ -49,6 +49,7 @@ export class DockerBackend implements Backend {
     const name = containerName(job.runId);
     let container = await this.find(name);
     if (!container) {
+      if (job.resources.gpus) await this.requireGpus(job.resources);
       await writeSecretFiles(secretsDirOf(job.staged.sources), job.secrets ?? []);
       try {
         const created = await this.docker.createContainer(this.containerSpec(name, job));
@@ -182,6 +183,24 @@ export class DockerBackend implements Backend {
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`container ${name} was reported to exist but cannot be found`);
+  }
+
+  /**
+   * GPUs reach a container through the NVIDIA runtime the engine is configured with (the NVIDIA
+   * Container Toolkit); without it the engine would fail the container at start with a vaguer
+   * error, after it was made. A type cannot be chosen: the engine hands out GPUs by count or id.
+   */
+  private async requireGpus(r: Resources): Promise<void> {
+    if (r.gpuType) {
+      throw badInput(`--gpus ${formatGpus(r)}: the Docker backend cannot choose GPUs by type (the engine gives any ${r.gpus} of its GPUs); ask for --gpus ${r.gpus}, or run on a SLURM or Kubernetes backend that maps GPU types (--on)`);
+    }
+    const info = (await this.docker.info()) as { Runtimes?: Record<string, unknown> };
+    const runtimes = Object.keys(info.Runtimes ?? {});
+    if (!runtimes.some((name) => /nvidia/i.test(name))) {
+      throw badInput(
+        `--gpus ${r.gpus}: the Docker engine at ${describeEndpoint(this.docker)} has no NVIDIA runtime (its runtimes: ${runtimes.join(', ') || 'none listed'}); install the NVIDIA Container Toolkit and run \`nvidia-ctk runtime configure --runtime=docker\` there, or run elsewhere (--on)`,
+      );
+    }
   }
 
   private containerSpec(name: string, job: JobSpec): Docker.ContainerCreateOptions {

@@ -1,6 +1,40 @@
 import { z } from 'zod';
 import { registryUrl } from '../../config/names.js';
+import { GPU_TYPE } from '../../config/resources.js';
 import { dataStagingFlags, dataStagingShape, defineBackend, runnableFlags, runnableShape } from '../definition.js';
+
+export const DEFAULT_GPU_RESOURCE = 'nvidia.com/gpu';
+
+/** A label key as Kubernetes takes it: [prefix/]name. */
+const labelKey = z.string().regex(/^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, 'must be a node label key such as nvidia.com/gpu.product');
+const labelValue = z.string().regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/, 'must be a node label value (letters, digits, "-", "_", ".", at most 63)');
+
+/**
+ * `gpuTypes`: each GPU type a run may ask for (`--gpus a100:2`) → the node labels that pick its
+ * nodes (the pod's nodeSelector), e.g. { a100: { "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB" } }.
+ * `backend add` takes them as repeatable `--gpu-type TYPE=LABEL=VALUE`.
+ */
+const gpuTypes = z.preprocess(
+  (v, ctx) => (Array.isArray(v) ? gpuTypesFromFlags(v, ctx) : v),
+  z.record(
+    z.string().regex(GPU_TYPE, 'GPU type names are lowercase (letters, digits, ".", "_", "-")'),
+    z.record(labelKey, labelValue).refine((labels) => Object.keys(labels).length > 0, 'give at least one node label for the type'),
+  ),
+);
+
+/** ["a100=nvidia.com/gpu.product=A100", …] → { a100: { "nvidia.com/gpu.product": "A100" } }. */
+function gpuTypesFromFlags(entries: unknown[], ctx: z.RefinementCtx): unknown {
+  const types: Record<string, Record<string, unknown>> = {};
+  for (const entry of entries) {
+    const m = typeof entry === 'string' ? /^([^=]+)=([^=]+)=([^=]*)$/.exec(entry) : null;
+    if (!m) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${JSON.stringify(entry)} must be TYPE=LABEL=VALUE, e.g. a100=nvidia.com/gpu.product=A100` });
+      return z.NEVER;
+    }
+    (types[m[1]!] ??= {})[m[2]!] = m[3]!;
+  }
+  return types;
+}
 
 const kubernetesSchema = z
   .object({
@@ -17,6 +51,12 @@ const kubernetesSchema = z
      * add bigger nodes: the run then waits, its pending reason shown.
      */
     failUnschedulable: z.boolean().optional(),
+    /** The extended resource a GPU is (the device plugin's name); default nvidia.com/gpu. */
+    gpuResource: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'must be an extended resource name such as nvidia.com/gpu or amd.com/gpu')
+      .optional(),
+    gpuTypes: gpuTypes.optional(),
     /**
      * A PersistentVolumeClaim in the namespace where pods keep the data objects they fetch, so a
      * second run with the same data moves none (ReadWriteMany when runs land on several nodes).
@@ -37,10 +77,13 @@ export const kubernetesDefinition = defineBackend({
     context: { key: 'context', type: 'string', description: "kubeconfig context (default: the kubeconfig's current one)" },
     namespace: { key: 'namespace', type: 'string', description: 'namespace the run Jobs go to' },
     registry: { key: 'registry', type: 'string', description: 'registry images are pushed to and the nodes pull from' },
+    'gpu-resource': { key: 'gpuResource', type: 'string', description: `the resource a GPU is on the nodes (default ${DEFAULT_GPU_RESOURCE})` },
+    'gpu-type': { key: 'gpuTypes', type: 'string', multiple: true, description: 'a GPU type --gpus TYPE:N may ask for and the node label that selects it: TYPE=LABEL=VALUE (repeatable)' },
     ...dataStagingFlags,
     'data-cache-claim': { key: 'dataCacheClaim', type: 'string', description: 'PersistentVolumeClaim where pods keep fetched data objects across runs (default: none, each run fetches its own)' },
   },
-  describe: (config) => `${config.context ?? 'current context'}/${config.namespace}, registry ${config.registry}`,
+  describe: (config) =>
+    `${config.context ?? 'current context'}/${config.namespace}, registry ${config.registry}${config.gpuTypes ? `, GPU types ${Object.keys(config.gpuTypes).join(' ')}` : ''}`,
   create: async (config, hooks) => {
     const [{ KubernetesBackend }, { dockerClient }] = await Promise.all([import('./kubernetes-backend.js'), import('../../images/engine.js')]);
     return new KubernetesBackend(config, dockerClient(), hooks);

@@ -1,7 +1,10 @@
 import type { V1Job, V1ResourceRequirements } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
 import { SECRETS_MOUNT } from '../../config/project-secrets.js';
+import type { Resources } from '../../config/resources.js';
+import { badInput } from '../../errors.js';
 import { jobWorkdir, PROJECT_MOUNT, type JobSpec } from '../types.js';
+import { DEFAULT_GPU_RESOURCE } from './definition.js';
 
 export const MANAGED_BY = 'reprise';
 export const RUN_ID_LABEL = 'reprise.run/id';
@@ -61,13 +64,32 @@ export interface ManifestOptions {
   namespace: string;
   /** A PersistentVolumeClaim that keeps fetched data objects across runs (the backend's `dataCacheClaim`). */
   dataCacheClaim?: string;
+  /** The extended resource a GPU is; default nvidia.com/gpu. */
+  gpuResource?: string;
+  /** GPU type → the node labels that select its nodes (the backend's `gpuTypes`). */
+  gpuTypes?: Record<string, Record<string, string>>;
+}
+
+/**
+ * The nodeSelector of a request for GPUs of a type: the labels the backend maps the type to.
+ * A type the backend does not map is the user's to fix, said in one line before anything is made.
+ */
+export function gpuNodeSelector(r: Pick<Resources, 'gpus' | 'gpuType'>, gpuTypes: ManifestOptions['gpuTypes']): Record<string, string> | undefined {
+  if (!r.gpus || !r.gpuType) return undefined;
+  const labels = gpuTypes?.[r.gpuType];
+  if (labels) return labels;
+  const known = Object.keys(gpuTypes ?? {});
+  throw badInput(
+    `--gpus ${r.gpuType}:${r.gpus}: this Kubernetes backend maps no GPU type "${r.gpuType}" to nodes (${known.length ? `its types: ${known.join(', ')}` : 'it has no gpuTypes'}); ask for ${known.length ? 'one of those' : 'GPUs without a type (--gpus N)'} or add the type with \`reprise backend add … --gpu-type ${r.gpuType}=LABEL=VALUE\``,
+  );
 }
 
 /** The batch/v1 Job that runs one JobSpec; a pure function of its input. */
 export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
   const name = jobName(job.runId);
   const labels = { 'app.kubernetes.io/managed-by': MANAGED_BY, [RUN_ID_LABEL]: name.slice('reprise-'.length) };
-  const resources = resourceRequirements(job);
+  const resources = resourceRequirements(job, options.gpuResource ?? DEFAULT_GPU_RESOURCE);
+  const nodeSelector = gpuNodeSelector(job.resources, options.gpuTypes);
   const securityContext = CONTAINER_SECURITY;
   // HOME=/tmp: an image's own /tmp may be root's (busybox) and the pod runs as uid 1000.
   const volumeMounts = [
@@ -95,6 +117,7 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           securityContext: POD_SECURITY,
+          ...(nodeSelector ? { nodeSelector: { ...nodeSelector } } : {}),
           volumes: [
             { name: 'project', emptyDir: {} },
             { name: 'tmp', emptyDir: {} },
@@ -130,12 +153,12 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
   };
 }
 
-function resourceRequirements(job: JobSpec): V1ResourceRequirements | undefined {
+function resourceRequirements(job: JobSpec, gpuResource: string): V1ResourceRequirements | undefined {
   const r = job.resources;
   const amounts: Record<string, string> = {};
   if (r.cpus) amounts.cpu = `${Math.max(1, Math.round(r.cpus * 1000))}m`;
   if (r.memoryBytes) amounts.memory = String(r.memoryBytes);
-  if (r.gpus) amounts['nvidia.com/gpu'] = String(r.gpus);
+  if (r.gpus) amounts[gpuResource] = String(r.gpus);
   // Requests equal limits: the run gets what it asked for, no more (GPUs cannot be overcommitted).
   return Object.keys(amounts).length ? { requests: { ...amounts }, limits: { ...amounts } } : undefined;
 }

@@ -30,7 +30,7 @@ import {
 import { archiveSources } from '../sources-archive.js';
 import { CollectTally } from '../output-limit.js';
 import { extractOutputs } from '../extract-outputs.js';
-import { fitsAllocatable } from './quantity.js';
+import { nodeFits } from './quantity.js';
 import { fetchIntoPod, planFileOf, planPodData, readPlan, storeHeldOutputs, writePlan, type HeldOutput } from './pod-data.js';
 import { writeOutputPointer } from '../output-pointer.js';
 
@@ -132,7 +132,7 @@ export class KubernetesBackend implements Backend {
     const namespace = this.config.namespace;
     let made: V1Job | undefined;
     try {
-      made = await this.batch.createNamespacedJob({ namespace, body: jobManifest(job, { namespace, dataCacheClaim: this.config.dataCacheClaim }) });
+      made = await this.batch.createNamespacedJob({ namespace, body: jobManifest(job, { namespace, dataCacheClaim: this.config.dataCacheClaim, gpuResource: this.config.gpuResource, gpuTypes: this.config.gpuTypes }) });
     } catch (err) {
       if (apiStatus(err) !== 409) throw err; // 409: a concurrent or earlier submit made it
     }
@@ -167,12 +167,13 @@ export class KubernetesBackend implements Backend {
     if (!seen.job) return { phase: 'lost', reason: `Job ${h.jobId} no longer exists in namespace ${h.namespace}` };
     const startedAt = seen.main?.state?.running?.startedAt ?? seen.main?.state?.terminated?.startedAt;
     const started = startedAt ? new Date(startedAt).toISOString() : undefined;
+    const granted = grantedOf(seen.pod);
 
     if (seen.exitCode !== undefined) {
       if (seen.stoppedFor === 'timeout' && h.timeSeconds) {
-        return { phase: 'exited', exitCode: TIMEOUT_EXIT_CODE, reason: timeLimitReason(formatDuration(h.timeSeconds)), startedAt: started };
+        return { phase: 'exited', exitCode: TIMEOUT_EXIT_CODE, reason: timeLimitReason(formatDuration(h.timeSeconds)), startedAt: started, ...granted };
       }
-      return { phase: 'exited', exitCode: seen.exitCode, startedAt: started };
+      return { phase: 'exited', exitCode: seen.exitCode, startedAt: started, ...granted };
     }
     if (seen.main?.state?.running) {
       // The command's own time limit, measured from its start on the kubelet's clock.
@@ -190,7 +191,7 @@ export class KubernetesBackend implements Backend {
     if (terminated) {
       // The pod ended on its own terms: killed (deadline, OOM, eviction) or already collected.
       if (deadlineExceeded(seen.job) && h.timeSeconds) {
-        return { phase: 'exited', exitCode: TIMEOUT_EXIT_CODE, reason: timeLimitReason(formatDuration(h.timeSeconds)), startedAt: started, finishedAt: isoTime(terminated.finishedAt) };
+        return { phase: 'exited', exitCode: TIMEOUT_EXIT_CODE, reason: timeLimitReason(formatDuration(h.timeSeconds)), startedAt: started, finishedAt: isoTime(terminated.finishedAt), ...granted };
       }
       return {
         phase: 'exited',
@@ -198,6 +199,7 @@ export class KubernetesBackend implements Backend {
         reason: terminated.reason === 'OOMKilled' ? OOM_REASON : undefined,
         startedAt: started,
         finishedAt: isoTime(terminated.finishedAt),
+        ...granted,
       };
     }
     if (!seen.pod) {
@@ -208,7 +210,7 @@ export class KubernetesBackend implements Backend {
     if (failed) return { phase: 'exited', exitCode: deadlineExceeded(seen.job) && h.timeSeconds ? TIMEOUT_EXIT_CODE : 1, reason: failed };
     if (seen.init?.state?.running && seen.pod) await this.uploadSources(h, seen.pod);
     const waiting = schedulingMessage(seen.pod);
-    if (waiting) return { phase: 'pending', reason: waiting, ...(/Insufficient/.test(waiting) && !(await this.anyNodeFits(seen.pod!)) ? { never: true } : {}) };
+    if (waiting) return { phase: 'pending', reason: waiting, ...(NO_NODE_FITS.test(waiting) && !(await this.anyNodeFits(seen.pod!)) ? { never: true } : {}) };
     return { phase: 'pending' };
   }
 
@@ -233,7 +235,7 @@ export class KubernetesBackend implements Backend {
   }
 
   /**
-   * Could any node ever hold the pod (its requests within the node's allocatable)? Needs nodes
+   * Could any node ever hold the pod (its labels, its requests within the node's allocatable)? Needs nodes
    * list (the optional ClusterRole in deploy/kubernetes/rbac.yaml); without it, or with an
    * autoscaler that may add bigger nodes (set `failUnschedulable: false`), the run just waits.
    */
@@ -241,10 +243,11 @@ export class KubernetesBackend implements Backend {
     if (this.config.failUnschedulable === false) return true;
     const requests: Record<string, string> = {};
     for (const c of pod.spec?.containers ?? []) Object.assign(requests, c.resources?.requests ?? {});
-    if (Object.keys(requests).length === 0) return true;
+    const nodeSelector = pod.spec?.nodeSelector;
+    if (Object.keys(requests).length === 0 && !nodeSelector) return true;
     try {
       const nodes = await this.core.listNode();
-      return nodes.items.some((n) => !n.spec?.unschedulable && fitsAllocatable(requests, n.status?.allocatable ?? {}));
+      return nodes.items.some((n) => !n.spec?.unschedulable && nodeFits({ requests, nodeSelector }, { allocatable: n.status?.allocatable ?? {}, labels: n.metadata?.labels ?? {} }));
     } catch {
       return true; // not allowed to look: assume it may fit, and keep waiting with the reason shown
     }
@@ -585,6 +588,15 @@ const deadlineExceeded = (job: V1Job | undefined) => Boolean(job?.status?.condit
 
 /** Why the scheduler has not placed the pod, in its words ("0/1 nodes are available: 1 Insufficient cpu. …"). */
 const schedulingMessage = (pod: V1Pod | undefined) => pod?.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')?.message?.trim() || undefined;
+
+/** The scheduler's words for a pod no node has room or labels for (as opposed to one waiting for room to free up). */
+const NO_NODE_FITS = /Insufficient|didn't match Pod's node affinity\/selector/;
+
+/** What the pod was given: its command's container limits (requests equal them), as the record keeps them. */
+function grantedOf(pod: V1Pod | undefined): { granted?: Record<string, string> } {
+  const limits = pod?.spec?.containers.find((c) => c.name === MAIN_CONTAINER)?.resources?.limits;
+  return limits && Object.keys(limits).length ? { granted: { ...limits } } : {};
+}
 
 const unschedulable = (pod: V1Pod | undefined) => Boolean(pod?.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False'));
 

@@ -12,8 +12,15 @@ export function quantity(text: string): number {
 
 /**
  * Whether a node with `allocatable` could ever hold a pod asking for `requests` (nothing else
- * running on it): every requested resource is there, in that amount.
+ * running on it): every requested resource is there, in that amount. Extended resources (GPUs
+ * a device plugin advertises, nvidia.com/gpu) are counts like any other.
  */
 export function fitsAllocatable(requests: Record<string, string>, allocatable: Record<string, string>): boolean {
   return Object.entries(requests).every(([name, amount]) => allocatable[name] !== undefined && quantity(allocatable[name]) >= quantity(amount));
+}
+
+/** Whether a node could ever hold the pod: it has every label of the pod's nodeSelector, and room for its requests. */
+export function nodeFits(pod: { requests: Record<string, string>; nodeSelector?: Record<string, string> }, node: { allocatable: Record<string, string>; labels: Record<string, string> }): boolean {
+  const selected = Object.entries(pod.nodeSelector ?? {}).every(([key, value]) => node.labels[key] === value);
+  return selected && fitsAllocatable(pod.requests, node.allocatable);
 }

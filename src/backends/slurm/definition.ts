@@ -12,6 +12,10 @@ const sbatchArg = z
   .regex(/^(--[A-Za-z][A-Za-z0-9-]*(=[^\s"'\\]+)?|-[A-Za-z][^\s"'\\]*)$/, 'must be one sbatch option such as --constraint=haswell or -Chaswell (no spaces, quotes or backslashes)')
   .max(500);
 
+/** How a site has jobs ask for GPUs (sbatch takes both; sites document one). */
+export const gpuFlags = ['gres', 'gpus'] as const;
+export type GpuFlag = (typeof gpuFlags)[number];
+
 const slurmSchema = z
   .object({
     kind: z.literal('slurm'),
@@ -46,6 +50,8 @@ const slurmSchema = z
     /** Extra `#SBATCH` arguments, one per element (e.g. --constraint=haswell). */
     sbatchArgs: z.array(sbatchArg).optional(),
     runtime: z.enum(['charliecloud', 'apptainer']).default('charliecloud'),
+    /** How jobs ask for GPUs: `--gres=gpu:TYPE:N` (default) or `--gpus=TYPE:N`, whichever the site documents. */
+    gpuFlag: z.enum(gpuFlags).optional(),
     /** On the cluster: the image cache and run directories. */
     workdir: z.string().default('~/.reprise'),
     ...dataStagingShape,
@@ -72,6 +78,7 @@ export const slurmDefinition = defineBackend({
     qos: { key: 'qos', type: 'string', description: 'QOS' },
     'sbatch-arg': { key: 'sbatchArgs', type: 'string', multiple: true, description: 'extra #SBATCH argument (repeatable)' },
     runtime: { key: 'runtime', type: 'string', options: ['charliecloud', 'apptainer'], description: 'container runtime on the nodes (default charliecloud)' },
+    'gpu-flag': { key: 'gpuFlag', type: 'string', options: gpuFlags, description: 'how jobs ask for GPUs: --gres=gpu:TYPE:N (gres, default) or --gpus=TYPE:N (gpus)' },
     workdir: { key: 'workdir', type: 'string', description: 'directory on the cluster for images and runs (default ~/.reprise)' },
     ...dataStagingFlags,
   },

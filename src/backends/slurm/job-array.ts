@@ -24,7 +24,7 @@ export interface ArrayElement {
   command: string;
 }
 
-export interface ArrayScriptSpec extends Pick<BatchScriptSpec, 'resources' | 'partition' | 'account' | 'qos' | 'extraArgs'> {
+export interface ArrayScriptSpec extends Pick<BatchScriptSpec, 'resources' | 'partition' | 'account' | 'qos' | 'extraArgs' | 'gpuFlag'> {
   jobName: string;
   arrayDir: string;
   /** At most this many elements running at once (`--array=0-N%max`). */

@@ -1,6 +1,7 @@
 import { formatDuration } from '../../config/resources.js';
 import type { Resources } from '../../config/resources.js';
 import type { JobStatus } from '../types.js';
+import type { GpuFlag } from './definition.js';
 import { OOM_REASON, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { shellQuote } from '../../shell-quote.js';
 
@@ -16,12 +17,21 @@ export interface BatchScriptSpec {
   account?: string;
   qos?: string;
   extraArgs?: string[];
+  /** How GPUs are asked for: `--gres=gpu[:TYPE]:N` (default) or `--gpus=[TYPE:]N`, as the site documents. */
+  gpuFlag?: GpuFlag;
   env: Record<string, string>;
   /** The container runtime's command line, already quoted for the shell. */
   command: string;
 }
 
 export const jobName = (runId: string) => `reprise-${runId}`;
+
+/** The GPU request as one #SBATCH line: `--gres=gpu:a100:2` or `--gpus=a100:2` (no type: any GPU). */
+export function gpuDirective(r: Pick<Resources, 'gpus' | 'gpuType'>, flag: GpuFlag = 'gres'): string | undefined {
+  if (!r.gpus) return undefined;
+  const typed = r.gpuType ? `${r.gpuType}:${r.gpus}` : String(r.gpus);
+  return flag === 'gpus' ? directive('gpus', typed) : directive('gres', `gpu:${typed}`);
+}
 
 /** #SBATCH lines take no shell quoting: refuse what would silently split or break them. */
 function directiveValue(name: string, value: string): string {
@@ -32,7 +42,7 @@ function directiveValue(name: string, value: string): string {
 export const directive = (name: string, value: string) => `#SBATCH --${name}=${directiveValue(name, value)}`;
 
 /** The resources and placement of a job (or of every element of an array) as #SBATCH lines. */
-export function resourceDirectives(spec: Pick<BatchScriptSpec, 'resources' | 'partition' | 'account' | 'qos' | 'extraArgs'>): string[] {
+export function resourceDirectives(spec: Pick<BatchScriptSpec, 'resources' | 'partition' | 'account' | 'qos' | 'extraArgs' | 'gpuFlag'>): string[] {
   const r = spec.resources;
   const d = directive;
   const lines: string[] = [];
@@ -41,7 +51,8 @@ export function resourceDirectives(spec: Pick<BatchScriptSpec, 'resources' | 'pa
   lines.push(d('ntasks', '1'));
   if (r.cpus) lines.push(d('cpus-per-task', String(Math.ceil(r.cpus))));
   if (r.memoryBytes) lines.push(d('mem', `${Math.ceil(r.memoryBytes / 2 ** 20)}M`));
-  if (r.gpus) lines.push(d('gres', `gpu:${r.gpus}`));
+  const gpus = gpuDirective(r, spec.gpuFlag);
+  if (gpus) lines.push(gpus);
   if (spec.partition) lines.push(d('partition', spec.partition));
   if (spec.account) lines.push(d('account', spec.account));
   if (spec.qos) lines.push(d('qos', spec.qos));
@@ -141,7 +152,7 @@ for id in $(printf '%s' "$ids" | tr , ' '); do
   printf '%s\\n' "$q" | grep -q "^$id " || gone="$gone\${gone:+,}$id"
 done
 if [ -n "$gone" ]; then
-  a=$(sacct -X -n -P -o JobID,State,ExitCode,Start,End -j "$gone" 2>/dev/null)
+  a=$(sacct -X -n -P -o JobID,State,ExitCode,Start,End,AllocTRES -j "$gone" 2>/dev/null)
   echo @sacct; printf '%s\\n' "$a"
   for id in $(printf '%s' "$gone" | tr , ' '); do
     printf '%s\\n' "$a" | grep -q "^$id|" || { echo "@scontrol $id"; scontrol show job -o "$id" 2>/dev/null | grep JobState=; }
@@ -224,8 +235,10 @@ export function jobStatusFrom(sections: StatusSections, jobId: string, timeSecon
   let end: string | undefined;
   let by = '';
   let timeLimit: string | undefined;
+  let tres: string | undefined;
   if (sections.scontrol) {
     const f = parseScontrol(sections.scontrol);
+    tres = f.TRES;
     state = f.JobState;
     exitField = f.ExitCode;
     start = f.StartTime;
@@ -233,7 +246,8 @@ export function jobStatusFrom(sections: StatusSections, jobId: string, timeSecon
     timeLimit = f.TimeLimit;
   } else if (sections.sacct) {
     const row = sections.sacct.split('\n').find((l) => l.split('|')[0] === jobId) ?? sections.sacct.split('\n')[0]!;
-    const [, st = '', ec, s, e] = row.split('|');
+    const [, st = '', ec, s, e, alloc] = row.split('|');
+    tres = alloc;
     [state = '', by = ''] = [st.split(' ')[0], st.split(' ').slice(1).join(' ')];
     exitField = ec;
     start = s;
@@ -256,7 +270,8 @@ export function jobStatusFrom(sections: StatusSections, jobId: string, timeSecon
   // COMPLETING: the script ended, SLURM is still tidying up; wait for the final state.
   if (state === 'RUNNING' || state === 'COMPLETING' || state === 'STAGE_OUT' || state === 'SIGNALING' || state === 'STOPPED') return { phase: 'running', startedAt };
   const slurmCode = exitField && /^\d+:\d+$/.test(exitField) ? Number(exitField.split(':')[0]) : undefined;
-  const done = { phase: 'exited' as const, startedAt, finishedAt };
+  const granted = grantedTres(tres);
+  const done = { phase: 'exited' as const, startedAt, finishedAt, ...(granted ? { granted } : {}) };
   switch (state) {
     case 'COMPLETED':
     case 'FAILED':
@@ -272,6 +287,15 @@ export function jobStatusFrom(sections: StatusSections, jobId: string, timeSecon
     default: // NODE_FAIL, BOOT_FAIL, PREEMPTED, DEADLINE, REVOKED
       return { ...done, exitCode: fileCode ?? 1, reason: `SLURM job ${jobId} ended ${state}` };
   }
+}
+
+/** SLURM's TRES list ("cpu=1,mem=1G,gres/gpu:a100=1") as a map; undefined when empty. */
+export function grantedTres(text: string | undefined): Record<string, string> | undefined {
+  const pairs = (text ?? '')
+    .split(',')
+    .map((p) => /^([A-Za-z][\w/:.-]*)=(\S+)$/.exec(p.trim()))
+    .filter((m): m is RegExpExecArray => m !== null);
+  return pairs.length ? Object.fromEntries(pairs.map((m) => [m[1]!, m[2]!])) : undefined;
 }
 
 /** scancel's answer for a job that already ended or was purged: nothing to do. */

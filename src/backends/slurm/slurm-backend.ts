@@ -1,3 +1,4 @@
+import { formatGpus } from '../../config/resources.js';
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
@@ -139,6 +140,7 @@ export class SlurmBackend implements Backend {
       account: this.config.account,
       qos: this.config.qos,
       extraArgs: this.config.sbatchArgs,
+      gpuFlag: this.config.gpuFlag,
       env: jobEnv(job),
       command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job), Object.keys(jobEnv(job)), secretsDir),
     });
@@ -148,7 +150,9 @@ export class SlurmBackend implements Backend {
     if (submitted.code !== 0) {
       const refusal = sbatchRefusal(submitted.stderr);
       // Nothing was queued: the run fails at once with SLURM's reason (exit 2, not recorded).
-      if (refusal) throw badInput(`${this.config.host} refuses the job: ${refusal}; ask for less (--cpus, --memory, --gpus, --time) or another partition`);
+      // sbatch does not say which request no node has: a GPU type is the likely one, so it is named.
+      const gpus = job.resources.gpus ? ` asking for --gpus ${formatGpus(job.resources)}` : '';
+      if (refusal) throw badInput(`${this.config.host} refuses the job${gpus}: ${refusal}; ask for less (--cpus, --memory, --gpus, --time) or another partition`);
       throw new Error(`sbatch failed on ${this.config.host} (exit ${submitted.code}): ${submitted.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     }
     const out = submitted.stdout.toString('utf8');
@@ -449,6 +453,7 @@ export class SlurmBackend implements Backend {
       account: this.config.account,
       qos: this.config.qos,
       extraArgs: this.config.sbatchArgs,
+      gpuFlag: this.config.gpuFlag,
       elements: jobs.map((job, i) => ({
         runDir: runDirs[i]!,
         env: jobEnv(job),
@@ -529,7 +534,7 @@ const arrayDirOf = (h: JobHandle): string | undefined => (typeof h.arrayDir === 
 
 /** Resources in one canonical form, to compare the jobs of an array and to name them in errors. */
 const resourcesKey = (r: JobSpec['resources']) =>
-  JSON.stringify({ cpus: r.cpus ?? null, memoryBytes: r.memoryBytes ?? null, gpus: r.gpus ?? null, timeSeconds: r.timeSeconds ?? null });
+  JSON.stringify({ cpus: r.cpus ?? null, memoryBytes: r.memoryBytes ?? null, gpus: r.gpus ?? null, gpuType: r.gpuType ?? null, timeSeconds: r.timeSeconds ?? null });
 
 /** The SSH target of the backend's settings, with its ssh_config; a config that cannot be followed is the backend's misconfiguration. */
 function sshTarget(config: SlurmConfig, env?: SshEnv): SshTarget {

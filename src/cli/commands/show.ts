@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand, runIdArg } from '../base-command.js';
 import { findRun, readRecord } from '../../project/history.js';
 import type { RunRecord } from '../../project/run-record.js';
-import { formatDuration, formatMemory } from '../../config/resources.js';
+import { formatDuration, formatGpus, formatMemory } from '../../config/resources.js';
 import { commandText } from '../table.js';
 import { RunClient } from '../../client/runs.js';
 import type { Project } from '../../project/layout.js';
@@ -48,7 +48,7 @@ export default class Show extends BaseCommand {
     const resources = [
       r.cpus && `cpus=${r.cpus}`,
       r.memoryBytes && `memory=${formatMemory(r.memoryBytes)}`,
-      r.gpus && `gpus=${r.gpus}`,
+      r.gpus && `gpus=${formatGpus(r)}`,
       r.timeSeconds && `time=${formatDuration(r.timeSeconds)}`,
     ].filter(Boolean);
     this.say(
@@ -61,6 +61,7 @@ export default class Show extends BaseCommand {
         `image      ${record.image.digest}${record.image.tag ? ` (${record.image.tag})` : ''}`,
         ...(record.image.reference ? [`pull       ${record.image.reference}`] : []),
         `resources  ${resources.join(' ') || 'defaults'}`,
+        ...(record.granted ? [`granted    ${Object.entries(record.granted).map(([k, v]) => `${k}=${v}`).join(' ')}`] : []),
         `started    ${record.startedAt}`,
         `finished   ${record.finishedAt}`,
         `recorded   ${entry.commit}`,

@@ -46,7 +46,7 @@ export function Timeline({ run }: { run: RunView }) {
 /** Resources asked and what they came to. */
 export function Resources({ run }: { run: RunView }) {
   if (!run.usage) return null;
-  const asked = Object.entries(run.resources ?? {}).map(([k, v]) => (k === 'memoryBytes' ? `memory ${bytes(v)}` : k === 'timeSeconds' ? `time ${duration(v)}` : `${k} ${v}`));
+  const asked = Object.entries(run.resources ?? {}).map(([k, v]) => (k === 'memoryBytes' ? `memory ${bytes(Number(v))}` : k === 'timeSeconds' ? `time ${duration(Number(v))}` : `${k} ${v}`));
   const kind = typeof run.backend === 'object' ? run.backend.kind : 'the backend';
   return (
     <section aria-labelledby="res-h">

@@ -147,7 +147,8 @@ describe('slurm backend on the test cluster', () => {
   it('a request the cluster can never satisfy is refused at once with sbatch\'s reason, as bad input, and nothing is queued', async () => {
     for (const [resources, reason] of [
       [{ memoryBytes: 500 * 2 ** 30 }, /refuses the job: Memory specification can not be satisfied; Batch job submission failed: Requested node configuration is not available; ask for less/],
-      [{ gpus: 2 }, /refuses the job: Invalid generic resource \(gres\) specification; ask for less/],
+      // The test node has two GPUs (gres gpu:a100:2): three is more than any node has.
+      [{ gpus: 3 }, /refuses the job asking for --gpus 3: Batch job submission failed: Requested node configuration is not available; ask for less/],
     ] as const) {
       const runId = newRunId(`refused-${Object.keys(resources)[0]}`);
       const staged = await backend.stage({ runId, image: { digest, tag }, sourcesDir });

@@ -14,6 +14,8 @@ function fakeEngine() {
       },
       start: async () => undefined,
     }),
+    // An engine with the NVIDIA Container Toolkit configured: GPUs may be asked for.
+    info: async () => ({ Runtimes: { runc: { path: 'runc' }, nvidia: { path: 'nvidia-container-runtime' } } }),
     createContainer: async (opts: Docker.ContainerCreateOptions) => {
       created.push(opts);
       return { inspect: async () => info };

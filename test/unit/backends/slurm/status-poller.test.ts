@@ -155,7 +155,7 @@ describe('the batch status script, with stand-in squeue/sacct/scontrol', () => {
     const { stdout } = await promisify(execFile)('sh', ['-c', BATCH_STATUS_SCRIPT, 'sh', ids.join(','), ...args], { env: { PATH: `${dir}/bin:/usr/bin:/bin` } });
     expect((await readFile(join(dir, 'calls'), 'utf8')).trim().split('\n')).toEqual([
       'squeue -h -r -j 41,42,43,44 -o %i %T %r',
-      'sacct -X -n -P -o JobID,State,ExitCode,Start,End -j 42,44',
+      'sacct -X -n -P -o JobID,State,ExitCode,Start,End,AllocTRES -j 42,44',
       'scontrol show job -o 44',
     ]);
     const s = splitBatchStatus(stdout, ids);
