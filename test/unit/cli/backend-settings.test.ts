@@ -15,7 +15,7 @@ describe('backend add flags, derived from the kinds', () => {
     expect(flags.kind!.options).toEqual(['docker', 'slurm', 'kubernetes', 'pool']);
     expect(Object.keys(flags)).toEqual([
       'kind', 'max-parallel', 'socket', 'pids-limit', 'host', 'port', 'user', 'identity-file', 'identity-agent', 'known-hosts-file', 'ssh-config', 'poll-interval', 'partition', 'account', 'qos', 'sbatch-arg', 'runtime',
-      'gpu-flag', 'workdir', 'data-staging', 'data-endpoint', 'kubeconfig', 'context', 'namespace', 'registry', 'gpu-resource', 'gpu-type', 'member', 'max-queue-wait', 'prefer',
+      'gpu-flag', 'workdir', 'data-staging', 'data-endpoint', 'kubeconfig', 'context', 'namespace', 'registry', 'gpu-resource', 'gpu-type', 'data-cache-claim', 'member', 'max-queue-wait', 'prefer',
     ]);
     expect(flags['max-parallel']!.description).toMatch(/^docker, slurm, kubernetes: how many of this backend's jobs may run at once/);
     expect(flags.socket!.description).toBe('docker: Docker Engine API socket (default: DOCKER_HOST or /var/run/docker.sock)');
