@@ -5,7 +5,7 @@
 // and `test/infra/s3 up`.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,15 +13,15 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { stageDataFor } from '../../../src/activities/data-staging.js';
 import { DockerBackend } from '../../../src/backends/docker/docker-backend.js';
 import { SlurmBackend } from '../../../src/backends/slurm/slurm-backend.js';
-import type { Backend, DataStaged, JobHandle, StageData } from '../../../src/backends/types.js';
-import { addFileToCache, localCacheDir } from '../../../src/data/cache.js';
-import { md5File } from '../../../src/data/hash.js';
+import type { Backend, JobHandle, StageData } from '../../../src/backends/types.js';
+import { localCacheDir } from '../../../src/data/cache.js';
 import type { RunInputFile } from '../../../src/data/run-data.js';
 import { objectKey } from '../../../src/data/store/location.js';
 import { openStore, setDataRemote } from '../../../src/data/store/remote.js';
 import { dockerClient } from '../../../src/images/engine.js';
 import { RepriseError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/project.js';
+import { cachedInputs, countedStaging, sourcesWith } from './tracked-inputs.js';
 import { buildTestImage, clusterConfig } from '../slurm/slurm-backend-env.js';
 import { s3Env, type S3Env } from './s3-env.js';
 
@@ -39,59 +39,16 @@ let files: RunInputFile[];
 const command = ['sh', '-c', 'find input -type f -exec md5sum {} + | LC_ALL=C sort -k 2; if (printf x >> input/table.bin) 2>/dev/null; then echo writable; else echo read-only; fi'];
 
 /** The project's tracked inputs: a file and a folder with a subfolder, a few MB, in the local cache. */
-async function trackedInputs(): Promise<RunInputFile[]> {
-  const cacheDir = await localCacheDir(root);
-  const content: Record<string, Buffer> = {
+const trackedInputs = () =>
+  cachedInputs(root, {
     'input/table.bin': randomBytes(3 * 2 ** 20),
     'input/images/a.bin': randomBytes(700_000),
     'input/images/b.txt': Buffer.from(`b ${suite}\n`),
     'input/images/sub/c.bin': randomBytes(1_200_000),
     'input/images/sub/with space.txt': Buffer.from(`spaced ${suite}\n`),
-  };
-  const out: RunInputFile[] = [];
-  for (const [path, bytes] of Object.entries(content)) {
-    const local = join(root, path);
-    await mkdir(join(local, '..'), { recursive: true });
-    await writeFile(local, bytes);
-    const md5 = await md5File(local);
-    await addFileToCache(cacheDir, local, md5, false);
-    out.push({ path, md5, size: bytes.length });
-  }
-  return out;
-}
-
-/** A sources directory as the activity exports it: the inputs linked in, output/ empty. */
-async function sources(): Promise<string> {
-  const dir = await tempDir('reprise-data-src-');
-  await mkdir(join(dir, 'output'), { recursive: true });
-  await writeFile(join(dir, 'code.sh'), 'echo code\n');
-  for (const f of files) {
-    await mkdir(join(dir, f.path, '..'), { recursive: true });
-    await writeFile(join(dir, f.path), await readFile(join(root, f.path)));
-  }
-  return dir;
-}
-
-/** The activity's staging data, its store calls counted (the worker's requests to the store). */
-async function counted(): Promise<{ data: StageData; calls: { has: number; presign: number }; staged: DataStaged[]; close(): void }> {
-  const staged: DataStaged[] = [];
-  const { data, close } = await stageDataFor(root, files, { info: () => undefined, warn: () => undefined });
-  const calls = { has: 0, presign: 0 };
-  const store = data.store!;
-  return {
-    data: {
-      ...data,
-      onStaged: (s) => staged.push(s),
-      store: {
-        has: (m) => (calls.has++, store.has(m)),
-        presignGet: (m, e) => (calls.presign++, store.presignGet(m, e)),
-      },
-    },
-    calls,
-    staged,
-    close,
-  };
-}
+  });
+const sources = async () => sourcesWith(await tempDir('reprise-data-src-'), root, files);
+const counted = () => countedStaging(root, files);
 
 async function run(backend: Backend, name: string, data?: StageData): Promise<string> {
   const runId = `${suite}-${name}`;

@@ -8,7 +8,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,9 +16,8 @@ import { outputStoreFor, stageDataFor } from '../../../src/activities/data-stagi
 import { DockerBackend } from '../../../src/backends/docker/docker-backend.js';
 import { KubernetesBackend } from '../../../src/backends/kubernetes/kubernetes-backend.js';
 import type { Backend, DataStaged, JobHandle, JobStatus, StageData } from '../../../src/backends/types.js';
-import { addFileToCache, localCacheDir } from '../../../src/data/cache.js';
+import { localCacheDir } from '../../../src/data/cache.js';
 import { parsePointer } from '../../../src/data/format.js';
-import { md5File } from '../../../src/data/hash.js';
 import type { RunInputFile } from '../../../src/data/run-data.js';
 import { objectKey } from '../../../src/data/store/location.js';
 import { openStore, setDataRemote } from '../../../src/data/store/remote.js';
@@ -27,6 +26,7 @@ import { RepriseError } from '../../../src/errors.js';
 import { readInfraEnv } from '../../helpers/infra.js';
 import { tempDir } from '../../helpers/project.js';
 import { s3Env, type S3Env } from '../data/s3-env.js';
+import { cachedInputs, countedStaging, sourcesWith } from '../data/tracked-inputs.js';
 import { adminClients, backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -44,50 +44,15 @@ const prefix = () => `k8s-${suite}`;
 /** What the job prints: every input file's md5 and path, then whether a write into input/ succeeds. */
 const command = ['sh', '-c', 'find input -type f -exec md5sum {} + | LC_ALL=C sort -k 2; if (printf x >> input/table.bin) 2>/dev/null; then echo writable; else echo read-only; fi'];
 
-async function trackedInputs(): Promise<RunInputFile[]> {
-  const cacheDir = await localCacheDir(root);
-  const content: Record<string, Buffer> = {
+const trackedInputs = () =>
+  cachedInputs(root, {
     'input/table.bin': randomBytes(3 * 2 ** 20),
     'input/images/a.bin': randomBytes(700_000),
     'input/images/b.txt': Buffer.from(`b ${suite}\n`),
     'input/images/sub/with space.txt': Buffer.from(`spaced ${suite}\n`),
-  };
-  const out: RunInputFile[] = [];
-  for (const [path, bytes] of Object.entries(content)) {
-    const local = join(root, path);
-    await mkdir(join(local, '..'), { recursive: true });
-    await writeFile(local, bytes);
-    const md5 = await md5File(local);
-    await addFileToCache(cacheDir, local, md5, false);
-    out.push({ path, md5, size: bytes.length });
-  }
-  return out;
-}
-
-/** A sources directory as the activity exports it: the inputs linked in from the cache (read-only), output/ empty. */
-async function sources(): Promise<string> {
-  const dir = join(await tempDir('reprise-k8s-data-'), 'src');
-  await mkdir(join(dir, 'output'), { recursive: true });
-  await writeFile(join(dir, 'code.sh'), 'echo code\n');
-  for (const f of files) {
-    await mkdir(join(dir, f.path, '..'), { recursive: true });
-    await writeFile(join(dir, f.path), await readFile(join(root, f.path)), { mode: 0o444 });
-  }
-  return dir;
-}
-
-async function counted(): Promise<{ data: StageData; calls: { has: number; presign: number }; staged: DataStaged[]; close(): void }> {
-  const staged: DataStaged[] = [];
-  const { data, close } = await stageDataFor(root, files, { info: () => undefined, warn: () => undefined });
-  const calls = { has: 0, presign: 0 };
-  const store = data.store!;
-  return {
-    data: { ...data, onStaged: (s) => staged.push(s), store: { has: (m) => (calls.has++, store.has(m)), presignGet: (m, e, x) => (calls.presign++, store.presignGet(m, e, x)) } },
-    calls,
-    staged,
-    close,
-  };
-}
+  });
+const sources = async () => sourcesWith(join(await tempDir('reprise-k8s-data-'), 'src'), root, files);
+const counted = () => countedStaging(root, files);
 
 async function waitExited(backend: Backend, handle: JobHandle): Promise<JobStatus> {
   for (;;) {
