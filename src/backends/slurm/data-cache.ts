@@ -3,6 +3,7 @@ import { backendUnavailable } from '../../errors.js';
 import { checkedFile, checkedUrl } from '../data-checks.js';
 import { mapLimit } from '../../data/hash.js';
 import { isMultipart, parseEtag } from '../../data/store/multipart.js';
+import { formatBytes } from '../../data/size.js';
 import type { DataFile, DataStaged, OutputStoreAccess, StageData } from '../types.js';
 import type { SshClient } from './ssh-client.js';
 
@@ -41,7 +42,8 @@ done < "$3" | sort -u`;
 /**
  * One object: $1 the cache, $2 the file of "md5 url" lines it reads its URL from (the URL never
  * appears on a command line another user could read), $3 its md5. Prints `fetched MD5 BYTES`,
- * `mismatch MD5 GOT`, or `failed MD5 EXIT` (curl's or wget's exit code).
+ * `mismatch MD5 GOT`, `full MD5 EXIT` (curl or wget could not write into a writable cache: no
+ * space left) or `failed MD5 EXIT` (curl's or wget's exit code). A failed object leaves nothing.
  */
 const FETCH_ONE = `m=$3; o=${OBJECT}; [ -e "$o" ] && exit 0
 mkdir -p "\${o%/*}" || exit 1
@@ -49,7 +51,8 @@ t="$o.part.$$"
 u=$(sed -n "s/^$m //p" "$2" | head -n 1)
 if command -v curl >/dev/null 2>&1; then printf 'url = "%s"\\n' "$u" | curl -fsS --retry 3 --connect-timeout 10 -K - -o "$t"; rc=$?
 else printf '%s\\n' "$u" | wget -q -T 10 -t 3 -O "$t" -i -; rc=$?; fi
-if [ "$rc" -ne 0 ]; then rm -f "$t"; echo "failed $m $rc"; exit 0; fi
+if [ "$rc" -ne 0 ]; then rm -f "$t"
+  if { [ "$rc" -eq 23 ] || [ "$rc" -eq 3 ]; } && [ -w "\${o%/*}" ]; then echo "full $m $rc"; else echo "failed $m $rc"; fi; exit 0; fi
 s=$(md5sum < "$t"); s=\${s%% *}
 if [ "$s" != "$m" ]; then rm -f "$t"; echo "mismatch $m $s"; exit 0; fi
 chmod 0444 "$t" && mv -f "$t" "$o" && echo "fetched $m $(wc -c < "$o")"`;
@@ -154,6 +157,8 @@ async function fetchFromStore(
         summary.fetchedBytes += Number(detail);
       } else if (what === 'mismatch') {
         throw backendUnavailable(`the data store's object ${m} does not match its digest (the login node ${host} got bytes with md5 ${detail}); it was refused, not used: push a good copy (reprise data push) or remove it from the store`);
+      } else if (what === 'full') {
+        throw cacheFull(options, m, sizes.get(m));
       } else if (what === 'failed') failed.push(`${m} ${detail}`);
     }
     if (failed.length) {
@@ -174,10 +179,19 @@ async function ship(options: ClusterDataOptions, md5s: string[], sizes: Map<stri
     signal?.throwIfAborted();
     await ssh.run(['mkdir', '-p', '--', ...new Set(batch.map((m) => `${cacheDir}/files/md5/${m.slice(0, 2)}`))]);
     const parts = batch.map((m) => [m, part(m)] as const);
-    await mapLimit(parts, 4, async ([m, remote]) => {
-      signal?.throwIfAborted();
-      await ssh.upload(data.localObject(m), remote);
-    });
+    try {
+      await mapLimit(parts, 4, async ([m, remote]) => {
+        signal?.throwIfAborted();
+        await ssh.upload(data.localObject(m), remote);
+      });
+    } catch (err) {
+      // Nothing half-written stays in the cache; a disk that cannot take the batch is named.
+      await ssh.run(['rm', '-f', '--', ...parts.map(([, p]) => p)]).catch(() => undefined);
+      const free = await freeBytes(options);
+      const big = batch.find((m) => free !== undefined && (sizes.get(m) ?? 0) > free);
+      if (big) throw cacheFull(options, big, sizes.get(big));
+      throw err;
+    }
     const out = await ssh.run(['sh', '-c', VERIFY_SHIPPED_SCRIPT, 'sh', cacheDir, ...parts.flat()], BATCH_TIMEOUT_MS);
     for (const line of out.split('\n')) {
       const [what, m = '', got = ''] = line.split(' ');
@@ -188,6 +202,18 @@ async function ship(options: ClusterDataOptions, md5s: string[], sizes: Map<stri
     }
   }
 }
+
+/** Bytes free on the filesystem of the cluster's data cache, when df says. */
+async function freeBytes({ ssh, cacheDir }: ClusterDataOptions): Promise<number | undefined> {
+  const out = await ssh.run(['df', '-Pk', '--', cacheDir]).catch(() => '');
+  const kb = Number(out.trim().split('\n').at(-1)?.split(/\s+/)[3]);
+  return Number.isFinite(kb) ? kb * 1024 : undefined;
+}
+
+const cacheFull = ({ cacheDir, host }: ClusterDataOptions, md5: string, size: number | undefined) =>
+  backendUnavailable(
+    `the cluster's data cache ${cacheDir} on ${host} is full: object ${md5}${size === undefined ? '' : ` (${formatBytes(size)})`} did not fit and nothing of it was kept; free space there or set this backend's workdir on a larger filesystem`,
+  );
 
 /** md5s in rounds of at most BATCH_OBJECTS objects and BATCH_BYTES bytes (one bigger object alone). */
 function batches(md5s: string[], sizes: Map<string, number>): string[][] {
