@@ -451,12 +451,10 @@ export function createActivities(deps: ActivityDeps) {
       return guard(async () => {
         seen(input);
         const sourcesDir = await exportStaged(input, sourceCommit);
-        // Tracked inputs by digest from the local cache; a team worker's cache is filled from the data store first.
+        // Tracked inputs by digest from the local cache, what it lacks fetched from the data store first.
         const root = await rootOf(input, sourceCommit);
-        if (input.team) {
-          const fetched = await withHeartbeat(() => fetchRunInputs(root, sourceCommit));
-          if (fetched) log(input).info({ fetched }, `${fetched} tracked input object(s) fetched from the data store into this worker's cache`);
-        }
+        const fetched = await withHeartbeat(() => fetchRunInputs(root, sourceCommit, { remoteRequired: Boolean(input.team) }));
+        if (fetched) log(input).info({ fetched }, `${fetched} tracked input object(s) fetched from the data store into ${input.team ? "this worker's" : 'the local'} cache`);
         const inputs = await stageRunInputs(root, sourceCommit, sourcesDir);
         const { backend } = await backendFor(input.backend);
         const onTransfer = await transferLog(input.runId);

@@ -11,7 +11,7 @@ import { formatBytes } from './size.js';
 import { dataStatus, largeGitFiles } from './status.js';
 import { trackPaths, type TrackedPath } from './track.js';
 import type { DataRef } from '../project/run-record.js';
-import { openStore, requireDataRemote } from './store/remote.js';
+import { openStore, readDataRemote, requireDataRemote } from './store/remote.js';
 import type { S3Store } from './store/s3-store.js';
 
 export type { DataRef };
@@ -58,9 +58,10 @@ export interface RunInputFile {
  * The source commit's tracked inputs missing from the local cache, fetched from the project's
  * data store (manifests first: they name a folder's files), each verified by md5 on arrival.
  * A team worker's cache of the published project starts empty: its runs read the data from the
- * store, never from the submitter's disk. Returns the objects fetched.
+ * store, never from the submitter's disk; a fresh clone runs without a `data pull` first.
+ * Returns the objects fetched.
  */
-export async function fetchRunInputs(root: string, commit: string): Promise<number> {
+export async function fetchRunInputs(root: string, commit: string, options: { remoteRequired: boolean } = { remoteRequired: true }): Promise<number> {
   const inputs = await dataInputsAt(root, commit);
   if (!inputs.length) return 0;
   const cacheDir = await localCacheDir(root);
@@ -69,6 +70,8 @@ export async function fetchRunInputs(root: string, commit: string): Promise<numb
     const missing = new Map<string, string>();
     for (const i of items) if (!missing.has(i.md5) && !(await hasObject(cacheDir, i.md5))) missing.set(i.md5, i.label);
     if (!missing.size) return 0;
+    // Without a remote there is nowhere to fetch from: the staging that follows says what is missing.
+    if (!options.remoteRequired && !(await readDataRemote(root, commit))) return 0;
     store ??= openStore(await requireDataRemote(root, commit));
     await store.download([...missing].map(([md5, label]) => ({ md5, label, dest: cacheObjectPath(cacheDir, md5) })));
     return missing.size;
