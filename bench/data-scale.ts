@@ -58,7 +58,7 @@ const row = (what: string, reprise: string, baseline = '', ratio = '', note = ''
   rows.push({ what, reprise, baseline, ratio, note });
   log(`${what}: ${reprise}${baseline ? ` vs ${baseline}` : ''}${ratio ? ` (${ratio})` : ''}${note ? ` — ${note}` : ''}`);
 };
-const s = (x: number) => `${x.toFixed(1)} s`;
+const s = (x: number) => `${x.toFixed(x < 1 ? 3 : 1)} s`;
 const r = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 const mb = (bytes: number) => (bytes >= GiB ? `${(bytes / GiB).toFixed(2)} GiB` : `${(bytes / MiB).toFixed(1)} MiB`);
 const rate = (bytes: number, secs: number) => `${(bytes / MiB / secs).toFixed(0)} MiB/s`;
