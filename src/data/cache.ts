@@ -20,10 +20,14 @@ export function cacheObjectPath(cacheDir: string, md5: string): string {
   return join(cacheDir, 'files', 'md5', md5.slice(0, 2), md5.slice(2));
 }
 
+/** A value of the user's own `.dvc/config.local` (git-ignored), which overrides `.dvc/config`. */
+async function localConfigValue(root: string, section: string, key: string): Promise<string | undefined> {
+  return readFile(join(root, DVC_DIR, 'config.local'), 'utf8').then((t) => parseIni(t, '.dvc/config.local').get(section, key), () => undefined);
+}
+
 /** The project's cache folder: DVC's `cache.dir` (config.local over config, relative to .dvc/), else .dvc/cache. */
 export async function localCacheDir(root: string): Promise<string> {
-  const local = await readFile(join(root, DVC_DIR, 'config.local'), 'utf8').then((t) => parseIni(t, '.dvc/config.local').get('cache', 'dir'), () => undefined);
-  const dir = local ?? (await readDvcConfig(root)).get('cache', 'dir');
+  const dir = (await localConfigValue(root, 'cache', 'dir')) ?? (await readDvcConfig(root)).get('cache', 'dir');
   if (!dir) return join(root, DEFAULT_CACHE_DIR);
   return isAbsolute(dir) ? dir : join(root, DVC_DIR, dir);
 }
@@ -81,9 +85,9 @@ export type LinkType = 'reflink' | 'hardlink' | 'copy';
 /** DVC's default: a copy-on-write clone where the file system can, else a copy; never a shared inode a write could corrupt. */
 export const DEFAULT_LINK_TYPES: LinkType[] = ['reflink', 'copy'];
 
-/** The project's `cache.type` (e.g. "hardlink,copy"), its unknown kinds (symlink) left out. */
+/** The project's `cache.type` (e.g. "hardlink,copy"; config.local over config, as DVC reads it), its unknown kinds (symlink) left out. */
 export async function linkTypes(root: string): Promise<LinkType[]> {
-  const value = (await readDvcConfig(root)).get('cache', 'type');
+  const value = (await localConfigValue(root, 'cache', 'type')) ?? (await readDvcConfig(root)).get('cache', 'type');
   const types = (value ?? '').split(',').map((t) => t.trim()).filter((t): t is LinkType => t === 'reflink' || t === 'hardlink' || t === 'copy');
   return types.length ? types : DEFAULT_LINK_TYPES;
 }
