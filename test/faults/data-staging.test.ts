@@ -232,18 +232,21 @@ describe('the worker SIGKILLed while a run\'s tracked inputs are staged', () => 
     beforeAll(async () => {
       kube = loadClusterEnv();
       ctx = new FaultContext(p.cli, p.root, 'k8s', 'kubernetes', kubernetesJobs(kube.KUBECONFIG, kube.K8S_NAMESPACE));
-      staged = await trackedProject(p, 300);
+      // Enough objects that the pod's fetch (about 500 a second here) lasts long enough to be caught from outside.
+      staged = await trackedProject(p, 3000);
     }, 600_000);
     afterAll(async () => ctx?.close());
 
     it('killed while the pod fetches the objects: the run completes, recorded once, the job sees every byte, no partial object in its volume', async () => {
       const total = new Set([...staged.inputs.values()].map((b) => md5(b))).size;
+      let pod = '';
       const row = await killDuringStaging(
         ctx,
         kubernetesJobs(kube.KUBECONFIG, kube.K8S_NAMESPACE),
         (runId) => {
           try {
-            const pod = kubectl('get', 'pods', '-l', `reprise.run/id=${runId}`, '-o', 'jsonpath={.items[0].metadata.name}').trim();
+            // The pod's name once, then one exec a poll: the fetch lasts seconds, a kubectl call a few tenths.
+            pod ||= kubectl('get', 'pods', '-l', `reprise.run/id=${runId}`, '-o', 'jsonpath={.items[0].metadata.name}').trim();
             if (!pod) return false;
             // The init container's objects directory, before the sources are marked ready.
             const n = Number(kubectl('exec', pod, '-c', 'sources', '--', 'sh', '-c', 'test -e /project/.reprise-ready && echo -1 || ls /project/.reprise-data 2>/dev/null | grep -vc part').trim());
