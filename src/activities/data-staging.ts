@@ -1,7 +1,7 @@
 import type { DataStaged, DataStoreAccess, OutputStoreAccess, StageData } from '../backends/types.js';
 import { cacheObjectPath, localCacheDir } from '../data/cache.js';
 import type { RunInputFile } from '../data/run-data.js';
-import { openStore, readDataRemote } from '../data/store/remote.js';
+import { openStore, readDataRemote, type DataRemote } from '../data/store/remote.js';
 import type { S3Store } from '../data/store/s3-store.js';
 import { formatBytes } from '../data/size.js';
 import { errorMessage } from '../errors.js';
@@ -19,13 +19,7 @@ export async function stageDataFor(
 ): Promise<{ data: StageData; close(): void; staged(): DataStaged | undefined }> {
   const cacheDir = await localCacheDir(root);
   const remote = await readDataRemote(root, commit).catch(() => undefined);
-  const stores = new Map<string, S3Store>();
-  const storeFor = (endpoint: string | undefined): S3Store => {
-    const key = endpoint ?? '';
-    let store = stores.get(key);
-    if (!store) stores.set(key, (store = openStore({ ...remote!, ...(endpoint ? { endpoint } : {}) })));
-    return store;
-  };
+  const { storeFor, close } = storesOf(remote);
   let store: DataStoreAccess | undefined;
   let summary: DataStaged | undefined;
   if (remote?.url.startsWith('s3://')) {
@@ -50,7 +44,7 @@ export async function stageDataFor(
       notes.info(stagedLine(s), { data: s });
     },
   };
-  return { data, close: () => stores.forEach((s) => s.destroy()), staged: () => summary };
+  return { data, close, staged: () => summary };
 }
 
 /** One line on what staging moved: the figure that shows a second run moved no data. */
@@ -66,12 +60,7 @@ export async function outputStoreFor(root: string, options: { commit?: string; s
   const { commit, signal } = options;
   const remote = await readDataRemote(root, commit).catch(() => undefined);
   if (!remote?.url.startsWith('s3://')) return undefined;
-  const stores = new Map<string, S3Store>();
-  const storeFor = (endpoint?: string): S3Store => {
-    let store = stores.get(endpoint ?? '');
-    if (!store) stores.set(endpoint ?? '', (store = openStore({ ...remote, ...(endpoint ? { endpoint } : {}) })));
-    return store;
-  };
+  const { storeFor, close } = storesOf(remote);
   return {
     store: {
       has: (md5s) => storeFor().has(md5s),
@@ -81,6 +70,19 @@ export async function outputStoreFor(root: string, options: { commit?: string; s
       completeMultipart: (md5, uploadId, etags, size) => storeFor().completeMultipart(md5, uploadId, etags, size),
       abortMultipart: (md5, uploadId) => storeFor().abortMultipart(md5, uploadId),
       ...(signal ? { signal } : {}),
+    },
+    close,
+  };
+}
+
+/** One client per endpoint the data remote is reached at (a cluster's address signs its URLs), opened when first asked for. */
+function storesOf(remote: DataRemote | undefined): { storeFor(endpoint?: string): S3Store; close(): void } {
+  const stores = new Map<string, S3Store>();
+  return {
+    storeFor: (endpoint) => {
+      let store = stores.get(endpoint ?? '');
+      if (!store) stores.set(endpoint ?? '', (store = openStore({ ...remote!, ...(endpoint ? { endpoint } : {}) })));
+      return store;
     },
     close: () => stores.forEach((s) => s.destroy()),
   };

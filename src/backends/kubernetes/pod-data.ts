@@ -258,8 +258,7 @@ export async function storeHeldOutputs(kc: KubeConfig, where: Where, heldDir: st
 }
 
 /**
- * A multipart upload of the pod's file through the worker: each part's byte range read in the pod
- * (`tail -c | head -c`) and piped into its presigned URL, then joined; any failure, or the run
+ * A multipart upload of the pod's file through the worker, part by part; any failure, or the run
  * cancelled, aborts it so no parts are left behind.
  */
 async function streamPartsToStore(kc: KubeConfig, where: Where, file: string, f: DataFile, store: OutputStoreAccess): Promise<void> {
@@ -268,13 +267,9 @@ async function streamPartsToStore(kc: KubeConfig, where: Where, file: string, f:
     const etags: string[] = [];
     for (const part of parts) {
       store.signal?.throwIfAborted();
-      const body = new PassThrough();
-      const sending = fetch(part.url, { method: 'PUT', body: Readable.toWeb(body) as ReadableStream, duplex: 'half', headers: { 'content-length': String(part.length) } } as RequestInit);
-      const read = execInPod(kc, where, ['sh', '-c', 'tail -c +"$1" -- "$3" | head -c "$2"', 'sh', String(part.start + 1), String(part.length), file], { stdout: body }).finally(() => body.end());
-      const [response, cat] = await Promise.all([sending, read]);
-      if (cat.exitCode !== 0) throw new Error(`reading part ${part.number} of the large output ${f.path} in pod ${where.pod} failed: ${cat.stderr.trim()}`);
+      const response = await pipeToUrl(kc, where, file, part, part.url, `part ${part.number} of the large output ${f.path}`);
       const etag = parseEtag(response.headers.get('etag') ?? undefined);
-      if (!response.ok || !etag) throw backendUnavailable(`the data store refused part ${part.number} of the large output ${f.path} (HTTP ${response.status}); check the store`);
+      if (!etag) throw backendUnavailable(`the data store gave no ETag for part ${part.number} of the large output ${f.path}; check the store`);
       etags.push(etag);
     }
     await store.completeMultipart(f.md5, uploadId, etags, f.size);
@@ -284,13 +279,18 @@ async function streamPartsToStore(kc: KubeConfig, where: Where, file: string, f:
   }
 }
 
-/** The pod's file piped through the worker straight into the store (nothing lands on the worker's disk). */
+/** The pod's file piped through the worker straight into the store in one PUT (nothing lands on the worker's disk). */
 async function streamToStore(kc: KubeConfig, where: Where, file: string, f: DataFile, store: OutputStoreAccess): Promise<void> {
-  const url = await store.presignPut(f.md5);
+  await pipeToUrl(kc, where, file, { start: 0, length: f.size }, await store.presignPut(f.md5), `the large output ${f.path}`);
+}
+
+/** A byte range of the pod's file (read there with `tail -c | head -c`) PUT to `url` as it is read; the store's answer. */
+async function pipeToUrl(kc: KubeConfig, where: Where, file: string, range: { start: number; length: number }, url: string, what: string): Promise<Response> {
   const body = new PassThrough();
-  const sending = fetch(url, { method: 'PUT', body: Readable.toWeb(body) as ReadableStream, duplex: 'half', headers: { 'content-length': String(f.size) } } as RequestInit);
-  const read = execInPod(kc, where, ['cat', '--', file], { stdout: body }).finally(() => body.end());
+  const sending = fetch(url, { method: 'PUT', body: Readable.toWeb(body) as ReadableStream, duplex: 'half', headers: { 'content-length': String(range.length) } } as RequestInit);
+  const read = execInPod(kc, where, ['sh', '-c', 'tail -c +"$1" -- "$3" | head -c "$2"', 'sh', String(range.start + 1), String(range.length), file], { stdout: body }).finally(() => body.end());
   const [response, cat] = await Promise.all([sending, read]);
-  if (cat.exitCode !== 0) throw new Error(`reading the large output ${f.path} in pod ${where.pod} failed: ${cat.stderr.trim()}`);
-  if (!response.ok) throw backendUnavailable(`the data store refused the large output ${f.path} (HTTP ${response.status}); check the store`);
+  if (cat.exitCode !== 0) throw new Error(`reading ${what} in pod ${where.pod} failed: ${cat.stderr.trim()}`);
+  if (!response.ok) throw backendUnavailable(`the data store refused ${what} (HTTP ${response.status}); check the store`);
+  return response;
 }

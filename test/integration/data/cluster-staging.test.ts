@@ -5,8 +5,6 @@
 // and `test/infra/s3 up`.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -14,14 +12,14 @@ import { stageDataFor } from '../../../src/activities/data-staging.js';
 import { DockerBackend } from '../../../src/backends/docker/docker-backend.js';
 import { SlurmBackend } from '../../../src/backends/slurm/slurm-backend.js';
 import type { Backend, JobHandle, StageData } from '../../../src/backends/types.js';
-import { localCacheDir } from '../../../src/data/cache.js';
 import type { RunInputFile } from '../../../src/data/run-data.js';
 import { objectKey } from '../../../src/data/store/location.js';
-import { openStore, setDataRemote } from '../../../src/data/store/remote.js';
+import { setDataRemote } from '../../../src/data/store/remote.js';
+import { pushCachedObjects } from '../../../src/data/run-data.js';
 import { dockerClient } from '../../../src/images/engine.js';
 import { RepriseError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/project.js';
-import { cachedInputs, countedStaging, sourcesWith } from './tracked-inputs.js';
+import { cachedInputs, countedStaging, md5Listing, sourcesWith } from './tracked-inputs.js';
 import { buildTestImage, clusterConfig } from '../slurm/slurm-backend-env.js';
 import { s3Env, type S3Env } from './s3-env.js';
 
@@ -60,8 +58,7 @@ async function run(backend: Backend, name: string, data?: StageData): Promise<st
   return text;
 }
 
-const expected = () =>
-  [...files].sort((a, b) => (a.path < b.path ? -1 : 1)).map((f) => `${f.md5}  ${f.path}`).join('\n') + '\nread-only\n';
+const expected = () => md5Listing(files) + 'read-only\n';
 
 beforeAll(async () => {
   s3 = s3Env();
@@ -70,11 +67,8 @@ beforeAll(async () => {
   digest = buildTestImage(tag);
   root = await tempDir('reprise-data-cluster-');
   files = await trackedInputs();
-  const remote = await setDataRemote(root, `s3://${s3.bucket}/cluster-${suite}`, s3.endpoint);
-  const store = openStore(remote);
-  const cacheDir = await localCacheDir(root);
-  await store.upload(files.map((f) => ({ md5: f.md5, size: f.size, path: join(cacheDir, 'files/md5', f.md5.slice(0, 2), f.md5.slice(2)) })));
-  store.destroy();
+  await setDataRemote(root, `s3://${s3.bucket}/cluster-${suite}`, s3.endpoint);
+  await pushCachedObjects(root, files);
 }, 600_000);
 
 afterAll(async () => {

@@ -48,3 +48,6 @@ export async function countedStaging(root: string, files: RunInputFile[]): Promi
     close,
   };
 }
+
+/** What a job printing `md5sum` of every input (sorted by path) prints. */
+export const md5Listing = (files: RunInputFile[]): string => [...files].sort((a, b) => (a.path < b.path ? -1 : 1)).map((f) => `${f.md5}  ${f.path}\n`).join('');

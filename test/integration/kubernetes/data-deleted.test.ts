@@ -17,7 +17,8 @@ import { addFileToCache, cacheObjectPath, localCacheDir } from '../../../src/dat
 import { md5File } from '../../../src/data/hash.js';
 import type { RunInputFile } from '../../../src/data/run-data.js';
 import { objectKey } from '../../../src/data/store/location.js';
-import { openStore, setDataRemote } from '../../../src/data/store/remote.js';
+import { setDataRemote } from '../../../src/data/store/remote.js';
+import { pushCachedObjects } from '../../../src/data/run-data.js';
 import { dockerClient } from '../../../src/images/engine.js';
 import { RepriseError } from '../../../src/errors.js';
 import { readInfraEnv } from '../../helpers/infra.js';
@@ -34,7 +35,6 @@ let kube: KubernetesBackend;
 let s3: S3Env;
 let raw: S3Client;
 let root: string;
-let remote: Awaited<ReturnType<typeof setDataRemote>>;
 let digest: string;
 const handles: JobHandle[] = [];
 /** What each run's pod fetched and was shipped, as the backend tells it once the pod has its inputs. */
@@ -47,10 +47,9 @@ async function tracked(path: string, bytes: Buffer): Promise<RunInputFile> {
   await writeFile(local, bytes);
   const m = await md5File(local);
   await addFileToCache(await localCacheDir(root), local, m, false);
-  const store = openStore(remote);
-  await store.upload([{ md5: m, size: bytes.length, path: cacheObjectPath(await localCacheDir(root), m) }]);
-  store.destroy();
-  return { path, md5: m, size: bytes.length };
+  const file = { path, md5: m, size: bytes.length };
+  await pushCachedObjects(root, [file]);
+  return file;
 }
 
 /** The stage as the activity does it (the store asked, URLs signed), then the object deleted from the store. */
@@ -75,7 +74,7 @@ beforeAll(async () => {
   digest = buildTestImage(tag);
   kube = new KubernetesBackend(backendConfig(env, { dataEndpoint: readInfraEnv('s3', ['S3_POD_ENDPOINT']).S3_POD_ENDPOINT }), dockerClient(), { onDataStaged: (runId, s) => podStaged.set(runId, s) });
   root = await tempDir('reprise-k8s-deleted-root-');
-  remote = await setDataRemote(root, `s3://${s3.bucket}/${prefix}`, s3.endpoint);
+  await setDataRemote(root, `s3://${s3.bucket}/${prefix}`, s3.endpoint);
 }, 600_000);
 
 afterAll(async () => {

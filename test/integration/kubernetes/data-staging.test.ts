@@ -16,17 +16,17 @@ import { outputStoreFor, stageDataFor } from '../../../src/activities/data-stagi
 import { DockerBackend } from '../../../src/backends/docker/docker-backend.js';
 import { KubernetesBackend } from '../../../src/backends/kubernetes/kubernetes-backend.js';
 import type { Backend, DataStaged, JobHandle, JobStatus, StageData } from '../../../src/backends/types.js';
-import { localCacheDir } from '../../../src/data/cache.js';
 import { parsePointer } from '../../../src/data/format.js';
 import type { RunInputFile } from '../../../src/data/run-data.js';
 import { objectKey } from '../../../src/data/store/location.js';
-import { openStore, setDataRemote } from '../../../src/data/store/remote.js';
+import { setDataRemote } from '../../../src/data/store/remote.js';
+import { pushCachedObjects } from '../../../src/data/run-data.js';
 import { dockerClient } from '../../../src/images/engine.js';
 import { RepriseError } from '../../../src/errors.js';
 import { readInfraEnv } from '../../helpers/infra.js';
 import { tempDir } from '../../helpers/project.js';
 import { s3Env, type S3Env } from '../data/s3-env.js';
-import { cachedInputs, countedStaging, sourcesWith } from '../data/tracked-inputs.js';
+import { cachedInputs, countedStaging, md5Listing, sourcesWith } from '../data/tracked-inputs.js';
 import { adminClients, backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -77,7 +77,7 @@ async function run(backend: Backend, name: string, data?: StageData, cmd = comma
   return { log, handle, archive: staged.sources };
 }
 
-const expected = () => [...files].sort((a, b) => (a.path < b.path ? -1 : 1)).map((f) => `${f.md5}  ${f.path}`).join('\n') + '\nread-only\n';
+const expected = () => md5Listing(files) + 'read-only\n';
 const archived = (tarFile: string) => execFileSync('tar', ['-tf', tarFile], { encoding: 'utf8' }).split('\n');
 
 beforeAll(async () => {
@@ -90,11 +90,8 @@ beforeAll(async () => {
   kube = new KubernetesBackend(backendConfig(env, { dataEndpoint: podEndpoint }), dockerClient(), hooks);
   root = await tempDir('reprise-k8s-data-root-');
   files = await trackedInputs();
-  const remote = await setDataRemote(root, `s3://${s3.bucket}/${prefix()}`, s3.endpoint);
-  const store = openStore(remote);
-  const cacheDir = await localCacheDir(root);
-  await store.upload(files.map((f) => ({ md5: f.md5, size: f.size, path: join(cacheDir, 'files/md5', f.md5.slice(0, 2), f.md5.slice(2)) })));
-  store.destroy();
+  await setDataRemote(root, `s3://${s3.bucket}/${prefix()}`, s3.endpoint);
+  await pushCachedObjects(root, files);
 }, 600_000);
 
 afterAll(async () => {
