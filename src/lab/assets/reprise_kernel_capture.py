@@ -24,19 +24,8 @@ import json
 import os
 import time
 
-RECORD_DIR = os.environ.get("REPRISE_LAB_RECORD_DIR", "/project/.reprise-lab")
-EXECUTIONS = "executions.jsonl"
-IMAGES = "images"
-CAP = 64 * 1024  # bytes of stdout, stderr and result text kept per cell
-
-_IMAGE_TYPES = (("image/png", "png"), ("image/svg+xml", "svg"))
-
-
-def _cap(text):
-    data = text.encode("utf-8", "replace")
-    if len(data) <= CAP:
-        return text
-    return data[:CAP].decode("utf-8", "ignore")
+# The record's place and format are the IPython extension's (same folder, on the server's PYTHONPATH).
+from reprise_capture import _IMAGE_TYPES, EXECUTIONS, IMAGES, RECORD_DIR, _cap
 
 
 def _iso(t):
