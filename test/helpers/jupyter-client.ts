@@ -88,6 +88,16 @@ export class JupyterClient {
     return kernel.id;
   }
 
+  /**
+   * Restart a kernel (POST /api/kernels/<id>/restart): same id, fresh state, execution count
+   * from 1. The websocket is reopened, as JupyterLab does: the server nudges a new connection
+   * until its IOPub hears the restarted kernel, an old one may miss what it publishes first.
+   */
+  async restartKernel(kernelId: string): Promise<void> {
+    await this.closeSocket(kernelId);
+    await this.request('POST', `api/kernels/${kernelId}/restart`);
+  }
+
   async shutdownKernel(kernelId: string): Promise<void> {
     await this.closeSocket(kernelId);
     await this.request('DELETE', `api/kernels/${kernelId}`);

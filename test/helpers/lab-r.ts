@@ -45,9 +45,13 @@ export async function launcherShowsR(lab: LabHandle, name: string): Promise<stri
   }
 }
 
-export const R_CELLS = ['cat("hello from R\\n")', 'stop("boom in R")', 'plot(1:10, main = "a plot from R")'];
+export const R_CELLS = ['cat("hello from R\\n")', 'stop("boom in R")', 'plot(1:10, main = "a plot from R")', 'cat("after a restart\\n")'];
 
-/** Runs the three R cells through the R kernel, stops the lab, and checks what its record holds. */
+/**
+ * Runs the R cells through the R kernel (the first at once after the kernel starts, the last at
+ * once after it restarts: a recorder that joined the kernel's IOPub late would miss them), stops
+ * the lab, and checks what its record holds.
+ */
 export async function exerciseRLab(cli: Cli, root: string, lab: LabHandle): Promise<LabView> {
   const jupyter = new JupyterClient(lab.base, lab.token);
   try {
@@ -60,6 +64,9 @@ export async function exerciseRLab(cli: Cli, root: string, lab: LabHandle): Prom
     const plot = await jupyter.execute(kernel, R_CELLS[2]!, { timeoutMs: 120_000 });
     expect(plot.status, JSON.stringify(plot.outputs).slice(0, 500)).toBe('ok');
     expect(plot.outputs.some((o) => o.data && 'image/png' in o.data)).toBe(true);
+    await jupyter.restartKernel(kernel);
+    const again = await jupyter.execute(kernel, R_CELLS[3]!, { timeoutMs: 120_000 });
+    expect(again.status).toBe('ok');
   } finally {
     await jupyter.close();
   }
@@ -70,10 +77,11 @@ export async function exerciseRLab(cli: Cli, root: string, lab: LabHandle): Prom
 
   const view = JSON.parse((await cli.run(['show', lab.labId, '--json'], root)).stdout) as LabView;
   expect(view.state).toBe('stopped');
-  expect(view.executions.map((e) => [e.code, e.status])).toEqual([
-    [R_CELLS[0], 'ok'],
-    [R_CELLS[1], 'error'],
-    [R_CELLS[2], 'ok'],
+  expect(view.executions.map((e) => [e.code, e.status, e.n])).toEqual([
+    [R_CELLS[0], 'ok', 1],
+    [R_CELLS[1], 'error', 2],
+    [R_CELLS[2], 'ok', 3],
+    [R_CELLS[3], 'ok', 1],
   ]);
   const [hi, boom, plot] = view.executions;
   expect(hi!.stdout).toBe('hello from R\n');

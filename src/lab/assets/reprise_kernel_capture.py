@@ -18,6 +18,7 @@ Capturing must never break the server or the user's cell: every failure is swall
 reported once in the server's log.
 """
 
+import asyncio
 import base64
 import datetime
 import json
@@ -49,8 +50,34 @@ class KernelCapture:
         self.log = log
         self.cells = {}  # parent msg_id -> cell
         self.warned = False
+        self.heard = asyncio.Event()
         self.stream = kernel.connect_iopub()
         self.stream.on_recv(self.on_recv)
+
+    async def subscribed(self, timeout=60.0):
+        """Returns once this IOPub subscription has heard the kernel.
+
+        ZeroMQ gives a subscriber nothing published before it joined, so a cell run right after
+        the kernel starts (or restarts) could go unrecorded. Jupyter's websocket nudges with
+        kernel_info requests until its own IOPub hears something; this does the same for ours,
+        and the server answers the kernel's start only then.
+        """
+        shell = self.kernel.connect_shell()
+        shell.on_recv(lambda _parts: None)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            while not self.heard.is_set():
+                if loop.time() > deadline:
+                    self.log.warning("reprise lab: the recorder of kernel %s heard nothing in %d s; its first cells may not be recorded", self.kernel_id, timeout)
+                    return
+                self.kernel.session.send(shell, "kernel_info_request")
+                try:
+                    await asyncio.wait_for(self.heard.wait(), 0.5)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            shell.close()
 
     def close(self):
         try:
@@ -65,6 +92,7 @@ class KernelCapture:
         self.log.warning("reprise lab: recording the cells of kernel %s failed (%s: %s: %s); cells still run but may not be recorded", self.kernel_id, what, type(exc).__name__, exc)
 
     def on_recv(self, parts):
+        self.heard.set()
         try:
             session = self.kernel.session
             _, parts = session.feed_identities(parts)
@@ -185,14 +213,33 @@ def _load_jupyter_server_extension(serverapp):
             log.warning("reprise lab: the cells of kernel %s are not recorded (%s: %s)", kernel_id, type(exc).__name__, exc)
 
     start = km.start_kernel
+    restart = km.restart_kernel
     shutdown = km.shutdown_kernel
+
+    async def subscribed(kernel_id):
+        capture = captures.get(kernel_id)
+        if capture is not None:
+            try:
+                await capture.subscribed()
+            except Exception as exc:
+                capture._failed("subscribe", exc)
 
     # The kernel manager's own methods, wrapped on this instance: every kernel the server starts
     # (REST, sessions, restarts keep the id and the IOPub port) passes through them.
     async def start_kernel(*args, **kwargs):
         kernel_id = await start(*args, **kwargs)
         watch(kernel_id)
+        await subscribed(kernel_id)
         return kernel_id
+
+    async def restart_kernel(kernel_id, *args, **kwargs):
+        result = await restart(kernel_id, *args, **kwargs)
+        capture = captures.get(kernel_id)
+        if capture is not None:
+            capture.cells.clear()  # cells cut short by the restart never end
+            capture.heard.clear()
+            await subscribed(kernel_id)
+        return result
 
     async def shutdown_kernel(kernel_id, *args, **kwargs):
         capture = captures.pop(kernel_id, None)
@@ -201,5 +248,6 @@ def _load_jupyter_server_extension(serverapp):
         return await shutdown(kernel_id, *args, **kwargs)
 
     km.start_kernel = start_kernel
+    km.restart_kernel = restart_kernel
     km.shutdown_kernel = shutdown_kernel
     log.info("reprise lab: recording the cells of non-IPython kernels")
