@@ -39,7 +39,7 @@ import { checkedActivities, inputChecks } from './validate.js';
 import { LAB_TOKEN_SECRET, labToken } from '../lab/token.js';
 import { readSecrets, SECRETS_MOUNT } from '../config/project-secrets.js';
 import { resolvePool } from '../backends/pool/resolve-pool.js';
-import { SLOTS_WORKFLOW, slotsWorkflowId } from '../workflows/names.js';
+import { SLOTS_WORKFLOW, acquireSignal, slotsWorkflowId, type SlotsWorkflow } from '../workflows/contract.js';
 import {
   BUILD_LOG,
   JOB_LOG,
@@ -684,10 +684,10 @@ export function createActivities(deps: ActivityDeps) {
         const limit = 'maxParallel' in config ? config.maxParallel : undefined;
         if (!limit) return false;
         const ctx = Context.current();
-        await ctx.client.workflow.signalWithStart(SLOTS_WORKFLOW, {
+        await ctx.client.workflow.signalWithStart<SlotsWorkflow, [{ holder: string; limit: number }]>(SLOTS_WORKFLOW, {
           workflowId: slotsWorkflowId(backend),
           taskQueue: ctx.info.taskQueue,
-          signal: 'acquireSlot',
+          signal: acquireSignal,
           signalArgs: [{ holder, limit }],
           args: [{ backend, limit, holders: [], waiting: [] }],
         });

@@ -1,6 +1,5 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { SlotsState } from '../workflows/slots.js';
-import { slotsWorkflowId } from '../workflows/names.js';
+import { slotsQuery, slotsWorkflowId, type SlotsState } from '../workflows/contract.js';
 
 /**
  * Who holds a limited backend's slots now, across every project: the slot holder's own answer.
@@ -10,7 +9,7 @@ export async function backendSlots(client: Client, backend: string): Promise<Pic
   const handle = client.workflow.getHandle(slotsWorkflowId(backend));
   try {
     if ((await handle.describe()).status.name !== 'RUNNING') return { holders: [], waiting: [] };
-    const state = await handle.query<SlotsState>('slots');
+    const state = await handle.query(slotsQuery);
     return { holders: state.holders, waiting: state.waiting };
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return { holders: [], waiting: [] };

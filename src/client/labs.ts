@@ -2,7 +2,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { createHash } from 'node:crypto';
 import type { LabProgress, LabResult, RunInput } from '../activities/types.js';
 import { notFound } from '../errors.js';
-import { LAB_WORKFLOW } from '../workflows/names.js';
+import { LAB_WORKFLOW, labProgressQuery, type LabWorkflow } from '../workflows/contract.js';
 import { newWorkflowId } from './ids.js';
 import { toRepriseError, type RunClient } from './runs.js';
 
@@ -31,7 +31,7 @@ export class LabClient {
   constructor(private readonly runs: RunClient) {}
 
   async start(input: RunInput, projectId: string): Promise<void> {
-    await this.runs.client.workflow.start(LAB_WORKFLOW, {
+    await this.runs.client.workflow.start<LabWorkflow>(LAB_WORKFLOW, {
       workflowId: input.runId,
       taskQueue: this.runs.env.taskQueue,
       args: [input],
@@ -41,7 +41,7 @@ export class LabClient {
 
   async progress(labId: string): Promise<LabProgress | undefined> {
     try {
-      return await this.runs.handle(labId).query<LabProgress>('labProgress');
+      return await this.runs.handle(labId).query(labProgressQuery);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;

@@ -3,7 +3,7 @@ import { ActivityFailure, ApplicationFailure, CancelledFailure, defaultPayloadCo
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AwaitDetails, RunInput, RunProgress, RunResult, SweepInput, SweepProgress, SweepResult } from '../activities/types.js';
-import { RUN_WORKFLOW, SWEEP_WORKFLOW } from '../workflows/names.js';
+import { RUN_WORKFLOW, SWEEP_WORKFLOW, progressQuery, sweepProgressQuery, type RunWorkflow, type SweepWorkflow } from '../workflows/contract.js';
 import { backendQueue, paths, type RepriseEnv } from '../config/env.js';
 import { ErrorKind, RepriseError, isErrorKind, notFound } from '../errors.js';
 import { agentAddress, connectTemporal, ensureAgent } from './agent.js';
@@ -43,7 +43,7 @@ export class RunClient implements RunService {
   }
 
   async start(input: RunInput, projectId: string): Promise<WorkflowHandle> {
-    return this.client.workflow.start(WORKFLOW_TYPE, {
+    return this.client.workflow.start<RunWorkflow>(WORKFLOW_TYPE, {
       workflowId: input.runId,
       // Team runs go to the queue only workers holding the backend's credentials poll.
       taskQueue: input.team ? backendQueue(this.env, input.backend) : this.env.taskQueue,
@@ -62,7 +62,7 @@ export class RunClient implements RunService {
 
   /** A sweep: one workflow whose children are its points' runs (workflows/sweep.ts). */
   async startSweep(input: SweepInput): Promise<WorkflowHandle> {
-    return this.client.workflow.start(SWEEP_WORKFLOW, {
+    return this.client.workflow.start<SweepWorkflow>(SWEEP_WORKFLOW, {
       workflowId: input.sweepId,
       taskQueue: this.env.taskQueue,
       args: [input],
@@ -73,7 +73,7 @@ export class RunClient implements RunService {
   /** A sweep's points so far, or undefined when Temporal does not know it. */
   async sweepProgress(sweepId: string): Promise<SweepProgress | undefined> {
     try {
-      return await this.handle(sweepId).query<SweepProgress>('sweepProgress');
+      return await this.handle(sweepId).query(sweepProgressQuery);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;
@@ -117,7 +117,7 @@ export class RunClient implements RunService {
   /** The live progress of a run, or undefined when Temporal does not know it. */
   async progress(runId: string): Promise<RunProgress | undefined> {
     try {
-      return await this.handle(runId).query<RunProgress>('progress');
+      return await this.handle(runId).query(progressQuery);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;

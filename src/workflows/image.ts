@@ -1,11 +1,11 @@
 import { patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { PreparedImage, RunInput } from '../activities/types.js';
+import { longSteps, steps } from './contract.js';
 
-const retry = { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 };
-const find = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } });
+const find = proxyLocalActivities<Activities>(steps.prep);
 // Builds and pushes are long: they heartbeat, so a dead worker is noticed and the step retried elsewhere.
-const build = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: { ...retry, maximumAttempts: 3 } });
+const build = proxyActivities<Activities>(longSteps.build);
 
 /**
  * The image of a new run or sweep: found on the local engine or built, then pushed when the user

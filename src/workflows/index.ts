@@ -1,5 +1,5 @@
-export { runProject, progressQuery } from './run-project.js';
+export { runProject } from './run-project.js';
 export { backendSlots } from './slots.js';
-export { sweepProject, sweepProgressQuery } from './sweep.js';
-export { labSession, labProgressQuery } from './lab.js';
+export { sweepProject } from './sweep.js';
+export { labSession } from './lab.js';
 export { notifyEnded } from './notify.js';

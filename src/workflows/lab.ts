@@ -1,20 +1,19 @@
-import { CancellationScope, defineQuery, isCancellation, log, patched, proxyActivities, proxyLocalActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, log, patched, proxyActivities, proxyLocalActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { LabCheckpointOutcome, LabProgress, LabResult, PreparedImage, PreparedSources, RunInput } from '../activities/types.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
+import { labProgressQuery, longSteps, steps } from './contract.js';
 import { announceEnd } from './notify.js';
 
-export const labProgressQuery = defineQuery<LabProgress>('labProgress');
 
-const retry = { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 };
-const prep = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } });
-const submitting = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 10 } });
-const finishing = proxyLocalActivities<Activities>({ startToCloseTimeout: '5m', retry });
-const build = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: { ...retry, maximumAttempts: 3 } });
+const prep = proxyLocalActivities<Activities>(steps.prep);
+const submitting = proxyLocalActivities<Activities>(steps.submitting);
+const finishing = proxyLocalActivities<Activities>(steps.finishing);
+const build = proxyActivities<Activities>(longSteps.build);
 // A checkpoint copies the lab's files back: a dead worker is noticed by the heartbeat, and the
 // copy is taken again (committing is idempotent per checkpoint number).
-const checkpoints = proxyActivities<Activities>({ startToCloseTimeout: '1h', heartbeatTimeout: '2m', retry });
-const waiting = proxyActivities<Activities>({ startToCloseTimeout: '3650d', heartbeatTimeout: '10s', retry });
+const checkpoints = proxyActivities<Activities>(longSteps.checkpoint);
+const waiting = proxyActivities<Activities>(longSteps.waiting);
 
 /**
  * A lab session: JupyterLab in the project's image (plus a layer with JupyterLab), started as a

@@ -1,16 +1,10 @@
 import { ActivityFailure, ParentClosePolicy, log, patched, proxyActivities, proxyLocalActivities, startChild } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { EndedEvent, NotifyOutcome } from '../activities/types.js';
+import { longSteps, notifyWorkflowId, steps } from './contract.js';
 
-// Delivery is retried with backoff for at most five minutes, then given up (a notice is news,
-// not a record). The heartbeat notices a worker killed mid-send, so another attempt follows soon.
-const delivery = proxyActivities<Activities>({
-  startToCloseTimeout: '1m',
-  heartbeatTimeout: '10s',
-  scheduleToCloseTimeout: '5m',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
-});
-const lookup = proxyLocalActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 3 } });
+const delivery = proxyActivities<Activities>(longSteps.delivery);
+const lookup = proxyLocalActivities<Activities>(steps.notifiers);
 
 /** The workflow that tells people something ended: one per run, sweep or lab, id `<id>.notify`. */
 export async function notifyEnded(event: EndedEvent): Promise<NotifyOutcome[]> {
@@ -23,7 +17,6 @@ export async function notifyEnded(event: EndedEvent): Promise<NotifyOutcome[]> {
   }
 }
 
-export const notifyWorkflowId = (id: string) => `${id}.notify`;
 
 /**
  * Called by run, sweep and lab workflows once their record is committed: starts notifyEnded as

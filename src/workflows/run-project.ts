@@ -1,7 +1,6 @@
 import {
   CancellationScope,
   condition,
-  defineQuery,
   getExternalWorkflowHandle,
   isCancellation,
   log,
@@ -17,28 +16,17 @@ import type { FinishInput, Placement, PreparedImage, PreparedSources, RunInput, 
 import type { KeyedRun } from '../project/run-key.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
 import { ExitCode } from '../errors.js';
-import { slotsWorkflowId } from './names.js';
 import { newRunImage } from './image.js';
 import { announceEnd } from './notify.js';
-import { grantSignal, releaseSignal } from './slots.js';
+import { grantSignal, longSteps, progressQuery, releaseSignal, slotsWorkflowId, steps } from './contract.js';
 
-export const progressQuery = defineQuery<RunProgress>('progress');
 
-// Which failures are final is decided in one place, the activities' guard(): the user's errors at
-// once; an unreachable backend before the job may exist at once, after that it is waited out.
-// These policies only pace the retries of what guard() leaves retryable.
-const retry = { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 };
-
-// Short steps (git, one engine or scheduler call) run as local activities: no server round trip each.
-const prep = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } });
-const submitting = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 10 } });
-const finishing = proxyLocalActivities<Activities>({ startToCloseTimeout: '5m', retry });
-// Long steps heartbeat, so a dead worker is noticed and the step retried elsewhere.
-const build = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: { ...retry, maximumAttempts: 3 } });
-const transfer = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry });
-// Waiting has no overall deadline of its own (the job's time limit is the backend's business);
-// the heartbeat timeout notices a dead worker, and retries re-attach to the same job.
-const waiting = proxyActivities<Activities>({ startToCloseTimeout: '3650d', heartbeatTimeout: '10s', retry });
+const prep = proxyLocalActivities<Activities>(steps.prep);
+const submitting = proxyLocalActivities<Activities>(steps.submitting);
+const finishing = proxyLocalActivities<Activities>(steps.finishing);
+const build = proxyActivities<Activities>(longSteps.build);
+const transfer = proxyActivities<Activities>(longSteps.transfer);
+const waiting = proxyActivities<Activities>(longSteps.waiting);
 
 /**
  * One run: prepare (check, snapshot) → image → place (stage → submit, on a pool maybe again

@@ -1,14 +1,13 @@
 import {
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
   getExternalWorkflowHandle,
   proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { acquireSignal, grantSignal, releaseSignal, slotsQuery, steps, type SlotsState } from './contract.js';
 
 /**
  * A backend's `maxParallel`, held across every run and sweep: one long-lived workflow per
@@ -17,22 +16,7 @@ import type { Activities } from '../activities/index.js';
  * state lives in the workflow, so it survives worker restarts; holders that closed without
  * giving back (terminated) are found by asking Temporal and dropped.
  */
-export const acquireSignal = defineSignal<[{ holder: string; limit: number }]>('acquireSlot');
-export const releaseSignal = defineSignal<[string]>('releaseSlot');
-/** Sent to a holder; the argument is the backend the slot is for (a pool run holds one per member it tries). */
-export const grantSignal = defineSignal<[string]>('slotGranted');
-
-/** Who holds and waits for the backend's slots now (the dashboard's Backends view asks; a query leaves no history). */
-export const slotsQuery = defineQuery<SlotsState>('slots');
-
-export interface SlotsState {
-  backend: string;
-  limit: number;
-  holders: string[];
-  waiting: string[];
-}
-
-const checks = proxyLocalActivities<Activities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 3 } });
+const checks = proxyLocalActivities<Activities>(steps.lookup);
 
 export async function backendSlots(state: SlotsState): Promise<void> {
   let { limit } = state;

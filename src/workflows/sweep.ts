@@ -1,6 +1,5 @@
 import {
   CancellationScope,
-  defineQuery,
   executeChild,
   isCancellation,
   proxyActivities,
@@ -11,17 +10,16 @@ import {
 import type { Activities } from '../activities/index.js';
 import type { PreparedImage, PreparedSources, RunInput, RunResult, SweepInput, SweepPoint, SweepPointResult, SweepProgress, SweepResult } from '../activities/types.js';
 import type { JobHandle, StagedJob } from '../backends/types.js';
+import { longSteps, steps, sweepProgressQuery } from './contract.js';
 import { newRunImage } from './image.js';
 import { announceEnd } from './notify.js';
 import { runProject } from './run-project.js';
 
-export const sweepProgressQuery = defineQuery<SweepProgress>('sweepProgress');
 
-const retry = { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 };
-const prep = proxyLocalActivities<Activities>({ startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } });
-const build = proxyActivities<Activities>({ startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: { ...retry, maximumAttempts: 3 } });
-const submitting = proxyLocalActivities<Activities>({ startToCloseTimeout: '5m', retry: { ...retry, maximumAttempts: 10 } });
-const finishing = proxyLocalActivities<Activities>({ startToCloseTimeout: '5m', retry });
+const prep = proxyLocalActivities<Activities>(steps.prep);
+const build = proxyActivities<Activities>(longSteps.build);
+const submitting = proxyLocalActivities<Activities>(steps.submitting);
+const finishing = proxyLocalActivities<Activities>(steps.finishing);
 
 /**
  * A parameter sweep: the sources and the image are fixed once, then every point of the grid is
