@@ -1,0 +1,228 @@
+import { Context } from '@temporalio/activity';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { JobHandle, JobStatus, StagedJob } from '../backends/types.js';
+import { loadUserConfig, resolveBackend } from '../config/user-config.js';
+import { badInput } from '../errors.js';
+import { fetchRunInputs, stageRunInputs } from '../data/run-data.js';
+import { autoTrackBytes } from '../data/settings.js';
+import { outputStoreFor, stageDataFor } from './data-staging.js';
+import { loadProject } from '../project/layout.js';
+import type { SkippedOutput } from '../project/tar-members.js';
+import { LogTail } from './log-tail.js';
+import { LAB_TOKEN_SECRET, labToken } from '../lab/token.js';
+import { readSecrets, SECRETS_MOUNT } from '../config/project-secrets.js';
+import { BUILD_LOG, JOB_LOG, STORED_OUTPUTS, DATA_STAGED, type AwaitDetails, type AwaitedStatus, type PreparedImage, type RunInput } from './types.js';
+import { guard, withHeartbeat } from './guard.js';
+import type { RunContext } from './context.js';
+
+/** The job on its backend: staged, submitted (alone or as an array), awaited, cancelled, collected, cleaned up. */
+export function createJobActivities(shared: RunContext) {
+  const { deps, runDir, log, pollMs, projectIdOf, runs, seen, rootOf, exportStaged, backendFor, transferLog } = shared;
+
+  /**
+   * Wait for the job to end: poll its status, copy its log to the run's log file, heartbeat.
+   * On retry it re-reads the log from the start, so the file is rewritten, never duplicated.
+   */
+  async function awaitJobStatus(input: RunInput, handle: JobHandle): Promise<AwaitedStatus> {
+    const ctx = Context.current();
+    const { backend } = await backendFor(input.backend);
+    const logFile = join(runDir(input.runId), JOB_LOG);
+    await mkdir(runDir(input.runId), { recursive: true });
+    // The tail of the output rides on every heartbeat: that is how a client on another machine
+    // follows the job (RunClient.awaitDetails in client/runs.ts), in bounded memory and outside the workflow history.
+    const tail = new LogTail();
+    let phase = 'pending';
+    let waiting: string | undefined;
+    const waited: { at: string; reason: string }[] = [];
+    const details = (): AwaitDetails => ({ phase, ...(waiting ? { waiting } : {}), log: tail.details() });
+    const logCopy = backend
+      .logs(handle)
+      .then((stream) => pipeline(stream, tail.tap(), createWriteStream(logFile), { signal: ctx.cancellationSignal }))
+      .catch((err: unknown) => log(input).warn({ err: String(err) }, 'log stream ended early'));
+    // Poll fast at first (short jobs end quickly), then settle at pollMs.
+    for (let delay = 50; ; delay = Math.min(delay * 2, pollMs)) {
+      // status() may do real work (the Kubernetes backend uploads sources once the pod starts).
+      const status = await withHeartbeat(() => backend.status(handle), details);
+      phase = status.phase;
+      waiting = status.phase === 'pending' ? status.reason : undefined;
+      if (waiting && waiting !== waited.at(-1)?.reason) waited.push({ at: new Date().toISOString(), reason: waiting });
+      ctx.heartbeat(details());
+      if (status.never) {
+        // Waiting would be forever: remove the job and fail the run with the scheduler's words.
+        await backend.cancel(handle);
+        log(input).info({ reason: status.reason }, 'job can never start');
+        if (status.refused) throw badInput(`the ${handle.kind} cluster refuses to create this job's pod: ${status.reason}; ask its admin to allow it, ask for less (--cpus, --memory) or run elsewhere (--on)`);
+        throw badInput(`the ${handle.kind} scheduler can never start this job: ${status.reason}; ask for less (--cpus, --memory, --gpus, --time) or run elsewhere (--on)`);
+      }
+      if (status.phase === 'exited' || status.phase === 'lost') {
+        await Promise.race([logCopy, ctx.sleep(5000)]);
+        ctx.heartbeat(details());
+        log(input).info({ phase: status.phase, exitCode: status.exitCode, reason: status.reason }, 'job ended');
+        return waited.length ? { ...status, waited } : status;
+      }
+      await ctx.sleep(delay); // rejects with CancelledFailure when the workflow cancels us
+    }
+  }
+
+  return {
+    /** Export the source commit and hand it, with the image, to the backend. */
+    async stage(input: RunInput, sourceCommit: string, image: PreparedImage) {
+      return guard(async () => {
+        seen(input);
+        const sourcesDir = await exportStaged(input, sourceCommit);
+        // Tracked inputs by digest from the local cache, what it lacks fetched from the data store first.
+        const root = await rootOf(input, sourceCommit);
+        const fetched = await withHeartbeat(() => fetchRunInputs(root, sourceCommit, { remoteRequired: Boolean(input.team) }));
+        if (fetched) log(input).info({ fetched }, `${fetched} tracked input object(s) fetched from the data store into ${input.team ? "this worker's" : 'the local'} cache`);
+        const inputs = await stageRunInputs(root, sourceCommit, sourcesDir);
+        const { backend } = await backendFor(input.backend);
+        const onTransfer = await transferLog(input.runId);
+        const staging = inputs.files.length
+          ? await stageDataFor(root, inputs.files, { info: (line, fields) => log(input).info(fields, line), warn: (line, fields) => log(input).warn(fields, line) }, input.team && sourceCommit)
+          : undefined;
+        try {
+          const staged = await withHeartbeat(() =>
+            backend.stage({
+              runId: input.runId,
+              image: { digest: image.digest, tag: image.tag, reference: image.reference },
+              sourcesDir,
+              readOnly: inputs.paths,
+              onTransfer,
+              data: staging?.data,
+              signal: Context.current().cancellationSignal,
+            }),
+          );
+          const moved = staging?.staged();
+          if (moved) await writeFile(join(runDir(input.runId), DATA_STAGED), JSON.stringify(moved));
+          return staged;
+        } finally {
+          staging?.close();
+        }
+      });
+    },
+
+    async submit(input: RunInput, staged: StagedJob): Promise<JobHandle> {
+      return guard(async () => {
+        seen(input);
+        const { backend } = await backendFor(input.backend);
+        // Secrets and a lab's token are read here, from this worker's own home: never carried in
+        // the workflow's input or history; the handle names the secrets for the record.
+        const secrets = await readSecrets(deps.home, await projectIdOf(input));
+        const names = secrets.map((s) => s.name);
+        const env: Record<string, string> = {};
+        if (input.lab) {
+          env.REPRISE_LAB_PORT = String(input.lab.port);
+          env.REPRISE_LAB_TOKEN_FILE = `${SECRETS_MOUNT}/${LAB_TOKEN_SECRET}`;
+          secrets.push({ name: LAB_TOKEN_SECRET, content: Buffer.from(await labToken(deps.home, input.runId)) });
+        }
+        const handle = await backend.submit({ runId: input.runId, command: input.command, workdir: input.workdir || undefined, env, resources: input.resources, staged, secrets });
+        log(input).info({ jobId: handle.jobId, ...(names.length ? { secrets: names } : {}) }, 'job submitted');
+        return names.length ? { ...handle, secrets: names } : handle;
+      }, { transient: true }); // a job may exist already: an unreachable backend is retried
+    },
+
+    /** A sweep's points as one job array (one submission); the backend's maxParallel caps the array's own limit. */
+    async submitArray(arrayId: string, backendName: string, jobs: { input: RunInput; staged: StagedJob }[], maxParallel?: number): Promise<JobHandle[]> {
+      return guard(async () => {
+        const { backend, kind } = await backendFor(backendName);
+        if (!backend.submitArray) throw badInput(`backend ${backendName} (${kind}) has no job arrays; leave out --array`);
+        const { config } = resolveBackend(await loadUserConfig(deps.home), backendName);
+        const limits = [maxParallel, 'maxParallel' in config ? config.maxParallel : undefined].filter((n): n is number => n !== undefined);
+        // One sweep, one project: its secrets, read here as for a single run.
+        const secrets = jobs.length ? await readSecrets(deps.home, await projectIdOf(jobs[0]!.input)) : [];
+        const names = secrets.map((x) => x.name);
+        const handles = (
+          await backend.submitArray(
+            arrayId,
+            jobs.map(({ input, staged }) => ({ runId: input.runId, command: input.command, workdir: input.workdir || undefined, env: {}, resources: input.resources, staged, secrets })),
+            { maxParallel: limits.length ? Math.min(...limits) : undefined },
+          )
+        ).map((h) => (names.length ? { ...h, secrets: names } : h));
+        deps.logger.info({ arrayId, backend: backendName, jobs: handles.length, first: handles[0]?.jobId }, 'job array submitted');
+        return handles;
+      }, { transient: true });
+    },
+
+    async awaitJob(input: RunInput, handle: JobHandle): Promise<AwaitedStatus> {
+      seen(input);
+      return guard(() => awaitJobStatus(input, handle), { transient: true });
+    },
+
+    /**
+     * Wait until the job leaves the queue (or the scheduler says it never will); the workflow
+     * races this with its own timer to decide a pool's burst.
+     */
+    async awaitStart(input: RunInput, handle: JobHandle): Promise<JobStatus> {
+      seen(input);
+      return guard(async () => {
+        const ctx = Context.current();
+        const { backend } = await backendFor(input.backend);
+        for (let delay = 50; ; delay = Math.min(delay * 2, pollMs)) {
+          const status = await backend.status(handle);
+          ctx.heartbeat({ phase: status.phase, ...(status.phase === 'pending' && status.reason ? { waiting: status.reason } : {}) } satisfies AwaitDetails);
+          if (status.phase !== 'pending' || status.never) return status;
+          await ctx.sleep(delay);
+        }
+      }, { transient: true });
+    },
+
+    /** The job's status once, for decisions the workflow takes (a pool's withdrawal). */
+    async jobStatus(input: RunInput, handle: JobHandle): Promise<JobStatus> {
+      return guard(async () => (await backendFor(input.backend)).backend.status(handle), { transient: true });
+    },
+
+    async cancelJob(input: RunInput, handle: JobHandle): Promise<JobStatus> {
+      return guard(async () => {
+        const { backend } = await backendFor(input.backend);
+        await backend.cancel(handle);
+        for (let i = 0; i < 30; i++) {
+          const status = await backend.status(handle);
+          if (status.phase === 'exited' || status.phase === 'lost') return status;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        return backend.status(handle);
+      }, { transient: true });
+    },
+
+    /** Outputs into the run's directory; what was left out (links, devices, …) is named for the record. */
+    async collect(input: RunInput, handle: JobHandle): Promise<{ skipped: SkippedOutput[] }> {
+      return guard(async () => {
+        const { backend } = await backendFor(input.backend);
+        const dest = join(runDir(input.runId), 'outputs');
+        await rm(dest, { recursive: true, force: true });
+        // Large outputs may go to the data store from where the run ran (the backend says which it sent).
+        const output = input.team ? undefined : await outputStoreFor(input.projectRoot, { signal: Context.current().cancellationSignal });
+        try {
+          const threshold = output ? autoTrackBytes((await loadProject(input.projectRoot)).spec) : 0;
+          const collected = await withHeartbeat(() => backend.collect(handle, dest, output ? { data: { threshold, store: output.store } } : {}));
+          await writeFile(join(runDir(input.runId), STORED_OUTPUTS), JSON.stringify(collected?.stored ?? []));
+          if (collected?.stored?.length) log(input).info({ stored: collected.stored }, `${collected.stored.length} large output(s) sent to the data store from where the run ran`);
+          return { skipped: collected?.skipped ?? [] };
+        } finally {
+          output?.close();
+        }
+      }, { transient: true });
+    },
+
+    /** Remove the job from the backend and the staged sources; logs stay for `reprise logs`. */
+    async cleanup(input: RunInput, handle?: JobHandle): Promise<void> {
+      return guard(async () => {
+        if (handle) await (await backendFor(input.backend)).backend.cleanup(handle);
+        // Everything staged for the run goes (sources, backend archives); the logs and what data
+        // staging moved stay, and outputs/ with the list of outputs sent to the store are
+        // record's (it runs alongside and removes outputs/ once committed).
+        const dir = runDir(input.runId);
+        runs.delete(input.runId);
+        // A team run's log is in its record on the remote: the worker keeps nothing.
+        if (input.team) return void (await rm(dir, { recursive: true, force: true }));
+        for (const entry of await readdir(dir).catch(() => [])) {
+          if (![BUILD_LOG, JOB_LOG, DATA_STAGED, STORED_OUTPUTS, 'outputs'].includes(entry)) await rm(join(dir, entry), { recursive: true, force: true });
+        }
+        if ((await readdir(dir).catch(() => [])).length === 0) await rm(dir, { recursive: true, force: true });
+      }, { transient: true });
+    },
+  };
+}
