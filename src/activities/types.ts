@@ -6,6 +6,9 @@ import type { Resources } from '../config/resources.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
 import type { FinalState, RunState } from '../project/run-record.js';
 import type { SkippedOutput } from '../project/tar-members.js';
+import type { SweepPointResult } from '../project/sweep-record.js';
+
+export type { SweepPointResult };
 
 export interface RunInput {
   runId: string;
@@ -133,17 +136,6 @@ export interface SweepInput {
   retry?: { of: string; kept: SweepPointResult[]; sources: PreparedSources; image: PreparedImage };
 }
 
-export interface SweepPointResult {
-  index: number;
-  params: Record<string, string>;
-  runId: string;
-  /** not-started: the sweep was cancelled (or failed) before this point ran. */
-  state: FinalState | 'not-started';
-  exitCode?: number;
-  backend?: string;
-  commit?: string;
-  reason?: string;
-}
 
 export interface SweepResult {
   sweepId: string;

@@ -39,13 +39,8 @@ export class LabClient {
     });
   }
 
-  async progress(labId: string): Promise<LabProgress | undefined> {
-    try {
-      return await this.runs.handle(labId).query(labProgressQuery);
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return undefined;
-      throw err;
-    }
+  progress(labId: string): Promise<LabProgress | undefined> {
+    return this.runs.query(labId, labProgressQuery);
   }
 
   async result(labId: string): Promise<LabResult> {

@@ -1,5 +1,5 @@
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure, CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, CancelledFailure, defaultPayloadConverter, type QueryDefinition } from '@temporalio/common';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AwaitDetails, RunInput, RunProgress, RunResult, SweepInput, SweepProgress, SweepResult } from '../activities/types.js';
@@ -71,13 +71,8 @@ export class RunClient implements RunService {
   }
 
   /** A sweep's points so far, or undefined when Temporal does not know it. */
-  async sweepProgress(sweepId: string): Promise<SweepProgress | undefined> {
-    try {
-      return await this.handle(sweepId).query(sweepProgressQuery);
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return undefined;
-      throw err;
-    }
+  sweepProgress(sweepId: string): Promise<SweepProgress | undefined> {
+    return this.query(sweepId, sweepProgressQuery);
   }
 
   async sweepResult(sweepId: string): Promise<SweepResult> {
@@ -115,9 +110,14 @@ export class RunClient implements RunService {
   }
 
   /** The live progress of a run, or undefined when Temporal does not know it. */
-  async progress(runId: string): Promise<RunProgress | undefined> {
+  progress(runId: string): Promise<RunProgress | undefined> {
+    return this.query(runId, progressQuery);
+  }
+
+  /** A workflow's answer to a query of the contract, or undefined when Temporal does not know the workflow. */
+  async query<T>(workflowId: string, query: QueryDefinition<T>): Promise<T | undefined> {
     try {
-      return await this.handle(runId).query(progressQuery);
+      return await this.handle(workflowId).query(query);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;

@@ -12,6 +12,7 @@ import { ACTIVITY_DIR, USER_FILES_PATHSPEC } from './layout.js';
 import {
   commitMessage,
   feedEntryFromTrailers,
+  matchId,
   matchRunId,
   parseTrailers,
   shortId,
@@ -442,10 +443,8 @@ export async function readSweeps(root: string): Promise<{ commit: string; sweepI
 /** A recorded sweep's summary by id or unique prefix (with or without "sweep-"). */
 export async function readSweepRecord(root: string, idOrPrefix: string): Promise<{ commit: string; record: SweepRecord }> {
   const sweeps = await readSweeps(root);
-  const wanted = idOrPrefix.startsWith('sweep-') ? idOrPrefix : `sweep-${idOrPrefix}`;
-  const hits = [...new Set(sweeps.map((s) => s.sweepId))].filter((id) => id === idOrPrefix || id.startsWith(wanted));
-  if (hits.length > 1) throw notFound(`sweep id "${idOrPrefix}" is ambiguous (${hits.length} sweeps match); give more characters`);
-  const found = sweeps.find((s) => s.sweepId === hits[0]);
+  const sweepId = matchId(sweeps.map((s) => s.sweepId), idOrPrefix, 'sweep');
+  const found = sweeps.find((s) => s.sweepId === sweepId);
   if (!found) throw notFound(`no recorded sweep "${idOrPrefix}" in this project; list them with: reprise log`);
   const record = JSON.parse(await new Git(root).run(['show', `${found.commit}:${recordPath(found.sweepId)}`])) as SweepRecord;
   return { commit: found.commit, record };

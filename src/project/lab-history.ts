@@ -8,7 +8,7 @@ import { Git } from './git.js';
 import { cachedGrepLog, commitOnBranch, digestFile, moveIndex } from './history.js';
 import { ACTIVITY_DIR } from './layout.js';
 import { labCommitMessage, labImageDir, labShortId, type LabExecution, type LabFileChange, type LabRecord } from './lab-record.js';
-import { parseTrailers } from './run-record.js';
+import { matchId, parseTrailers } from './run-record.js';
 
 /** The project directories a lab brings back; input/ is the project's data and stays as it was. */
 export const LAB_PATHS = ['code', 'output'] as const;
@@ -196,11 +196,10 @@ export async function readLabs(root: string): Promise<LabSummary[]> {
 /** A lab session's id from an id or unique prefix (with or without "lab-"). */
 export async function findLab(root: string, idOrPrefix: string): Promise<LabSummary> {
   const labs = await readLabs(root);
-  const wanted = idOrPrefix.startsWith('lab-') ? idOrPrefix : `lab-${idOrPrefix}`;
-  const hits = labs.filter((l) => l.labId === idOrPrefix || l.labId.startsWith(wanted));
-  if (hits.length > 1) throw notFound(`lab id "${idOrPrefix}" is ambiguous (${hits.length} sessions match); give more characters`);
-  if (!hits[0]) throw notFound(`no recorded lab session "${idOrPrefix}" in this project; list them with: reprise lab list`);
-  return hits[0];
+  const labId = matchId(labs.map((l) => l.labId), idOrPrefix, 'lab', 'sessions');
+  const found = labs.find((l) => l.labId === labId);
+  if (!found) throw notFound(`no recorded lab session "${idOrPrefix}" in this project; list them with: reprise lab list`);
+  return found;
 }
 
 /** Every checkpoint of a session, oldest first: the whole session's executions and file changes. */

@@ -94,17 +94,20 @@ export interface RunRecord {
 export const shortId = (runId: string) => runId.replace(/^run-/, '').slice(0, 8);
 
 /**
- * The one id among `ids` that `idOrPrefix` names (a full id, or a prefix with or without
- * "run-"); undefined when none does. An ambiguous prefix is a user error (exit 2).
+ * The one id among `ids` that `idOrPrefix` names (a full id, or a prefix with or without its
+ * kind's "run-", "sweep-" or "lab-"); undefined when none does. An ambiguous prefix is a user
+ * error (exit 2). `things` names what matched in that error ("runs", "sessions").
  */
-export function matchRunId(ids: Iterable<string>, idOrPrefix: string): string | undefined {
+export function matchId(ids: Iterable<string>, idOrPrefix: string, kind: 'run' | 'sweep' | 'lab', things = `${kind}s`): string | undefined {
   const all = [...new Set(ids)];
   if (all.includes(idOrPrefix)) return idOrPrefix;
-  const wanted = idOrPrefix.startsWith('run-') ? idOrPrefix : `run-${idOrPrefix}`;
+  const wanted = idOrPrefix.startsWith(`${kind}-`) ? idOrPrefix : `${kind}-${idOrPrefix}`;
   const hits = all.filter((id) => id.startsWith(wanted));
-  if (hits.length > 1) throw notFound(`run id "${idOrPrefix}" is ambiguous (${hits.length} runs match); give more characters`);
+  if (hits.length > 1) throw notFound(`${kind} id "${idOrPrefix}" is ambiguous (${hits.length} ${things} match); give more characters`);
   return hits[0];
 }
+
+export const matchRunId = (ids: Iterable<string>, idOrPrefix: string) => matchId(ids, idOrPrefix, 'run');
 
 export function commitMessage(r: RunRecord): string {
   let cmd = r.command.join(' ').replace(/\s+/g, ' ');

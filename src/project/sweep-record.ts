@@ -28,15 +28,21 @@ export interface SweepRecord {
   points: SweepRecordPoint[];
 }
 
-export interface SweepRecordPoint {
+/** A sweep's point as its workflow ends it. */
+export interface SweepPointResult {
   index: number;
   params: Record<string, string>;
   runId: string;
+  /** not-started: the sweep was cancelled (or failed) before this point ran. */
   state: FinalState | 'not-started';
   exitCode?: number;
   backend?: string;
   commit?: string;
   reason?: string;
+}
+
+/** A point as the sweep's record keeps it. */
+export interface SweepRecordPoint extends SweepPointResult {
   /** From an earlier sweep (a retry keeps what succeeded there). */
   carried?: boolean;
   outputs?: FileDigest[];

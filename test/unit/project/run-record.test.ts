@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { commitMessage, feedEntryFromTrailers, matchRunId, parseTrailers, type RunRecord } from '../../../src/project/run-record.js';
+import { commitMessage, feedEntryFromTrailers, matchId, matchRunId, parseTrailers, type RunRecord } from '../../../src/project/run-record.js';
 
 export const sampleRecord: RunRecord = {
   version: 1,
@@ -65,5 +65,13 @@ describe('matchRunId', () => {
   });
   it('refuses an ambiguous prefix', () => {
     expect(() => matchRunId(ids, 'abcd')).toThrow('run id "abcd" is ambiguous (2 runs match); give more characters');
+  });
+  it('matches sweeps and lab sessions by their own prefix, never another kind\'s', () => {
+    const sweeps = ['sweep-abcdefgh2345', 'sweep-abcdzzzz2345'];
+    expect(matchId(sweeps, 'abcde', 'sweep')).toBe('sweep-abcdefgh2345');
+    expect(matchId(sweeps, 'sweep-abcdz', 'sweep')).toBe('sweep-abcdzzzz2345');
+    expect(matchId(sweeps, 'run-abcde', 'sweep')).toBeUndefined();
+    expect(() => matchId(sweeps, 'abcd', 'sweep')).toThrow('sweep id "abcd" is ambiguous (2 sweeps match); give more characters');
+    expect(() => matchId(['lab-aaaa1', 'lab-aaaa2'], 'lab-aaaa', 'lab', 'sessions')).toThrow('lab id "lab-aaaa" is ambiguous (2 sessions match); give more characters');
   });
 });
