@@ -16,7 +16,7 @@ import { pingEngine } from '../images/engine.js';
 import { pushImage } from '../images/registry.js';
 import { transferLine, type OnTransfer } from '../images/transfer-progress.js';
 import { paths } from '../config/env.js';
-import { loadUserConfig, resolveBackend, type BackendConfig } from '../config/user-config.js';
+import { loadUserConfig, resolveBackend, type BackendConfig } from '../backends/user-config.js';
 import { badInput, ErrorKind, RepriseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { specsAt } from '../project/environment-at.js';

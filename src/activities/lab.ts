@@ -4,7 +4,7 @@ import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend, JobHandle } from '../backends/types.js';
 import { resolveBuildTrust } from '../images/build-trust.js';
-import { loadUserConfig } from '../config/user-config.js';
+import { loadUserConfig } from '../backends/user-config.js';
 import { buildLabImage } from '../lab/image.js';
 import type { Logger } from '../logger.js';
 import { specsAt } from '../project/environment-at.js';
