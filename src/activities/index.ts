@@ -15,7 +15,7 @@ import { buildPlanned, lockDigest, plannedBuildAt, recordedLockText } from '../i
 import { pingEngine } from '../images/engine.js';
 import { pushImage } from '../images/registry.js';
 import { transferLine, type OnTransfer } from '../images/transfer-progress.js';
-import { paths } from '../config/env.js';
+import { BUILD_LOG, DATA_STAGED, JOB_LOG, paths, STORED_OUTPUTS, TRANSFER_LOG } from '../config/env.js';
 import { loadUserConfig, resolveBackend, type BackendConfig } from '../backends/user-config.js';
 import { badInput, ErrorKind, RepriseError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -41,11 +41,6 @@ import { readSecrets, SECRETS_MOUNT } from '../config/project-secrets.js';
 import { resolvePool } from '../backends/pool/resolve-pool.js';
 import { SLOTS_WORKFLOW, slotsWorkflowId } from '../workflows/names.js';
 import {
-  BUILD_LOG,
-  JOB_LOG,
-  TRANSFER_LOG,
-  STORED_OUTPUTS,
-  DATA_STAGED,
   type AwaitDetails,
   type AwaitedStatus,
   type FinishInput,
