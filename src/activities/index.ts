@@ -151,7 +151,7 @@ export function createActivities(deps: ActivityDeps) {
     const logFile = join(runDir(input.runId), JOB_LOG);
     await mkdir(runDir(input.runId), { recursive: true });
     // The tail of the output rides on every heartbeat: that is how a client on another machine
-    // follows the job (client/live-log.ts), in bounded memory and outside the workflow history.
+    // follows the job (client/follow.ts), in bounded memory and outside the workflow history.
     const tail = new LogTail();
     let phase = 'pending';
     let waiting: string | undefined;

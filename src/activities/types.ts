@@ -190,7 +190,7 @@ export interface PreparedImage {
   unpublished?: true;
 }
 
-/** What awaitJob heartbeats: the job's phase and the tail of its output (see client/live-log.ts). */
+/** What awaitJob heartbeats: the job's phase and the tail of its output (see client/follow.ts). */
 export interface AwaitDetails {
   phase: string;
   /** While pending: why the job waits, in the scheduler's words. */
