@@ -3,15 +3,15 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Backend, BackendHooks } from '../backends/types.js';
 import { transferLine, type OnTransfer } from '../images/transfer-progress.js';
-import { paths } from '../config/env.js';
-import { loadUserConfig, resolveBackend, type BackendConfig } from '../config/user-config.js';
+import { DATA_STAGED, paths, TRANSFER_LOG } from '../config/env.js';
+import { loadUserConfig, resolveBackend, type BackendConfig } from '../backends/user-config.js';
 import type { Logger } from '../logger.js';
 import { specsAt } from '../project/environment-at.js';
 import { stagedLine } from './data-staging.js';
 import { loadProject } from '../project/layout.js';
 import { exportSources } from '../project/history.js';
 import { PublishedProject } from '../project/published.js';
-import { TRANSFER_LOG, DATA_STAGED, type PreparedImage, type RunInput, type TeamRun } from './types.js';
+import type { PreparedImage, RunInput, TeamRun } from './types.js';
 
 export interface ActivityDeps {
   home: string;

@@ -8,9 +8,10 @@ import { imageLock } from '../images/lock-capture.js';
 import { buildPlanned, plannedBuildAt } from '../images/locked-build.js';
 import { pingEngine } from '../images/engine.js';
 import { pushImage } from '../images/registry.js';
-import { loadUserConfig } from '../config/user-config.js';
+import { loadUserConfig } from '../backends/user-config.js';
 import { specsAt } from '../project/environment-at.js';
-import { BUILD_LOG, type PreparedImage, type RunInput } from './types.js';
+import type { PreparedImage, RunInput } from './types.js';
+import { BUILD_LOG } from '../config/env.js';
 import { guard, withHeartbeat } from './guard.js';
 import type { RunContext } from './context.js';
 

@@ -4,7 +4,7 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { JobHandle, JobStatus, StagedJob } from '../backends/types.js';
-import { loadUserConfig, resolveBackend } from '../config/user-config.js';
+import { loadUserConfig, resolveBackend } from '../backends/user-config.js';
 import { badInput } from '../errors.js';
 import { fetchRunInputs, stageRunInputs } from '../data/run-data.js';
 import { autoTrackBytes } from '../data/settings.js';
@@ -14,7 +14,8 @@ import type { SkippedOutput } from '../project/tar-members.js';
 import { LogTail } from './log-tail.js';
 import { LAB_TOKEN_SECRET, labToken } from '../lab/token.js';
 import { readSecrets, SECRETS_MOUNT } from '../config/project-secrets.js';
-import { BUILD_LOG, JOB_LOG, STORED_OUTPUTS, DATA_STAGED, type AwaitDetails, type AwaitedStatus, type PreparedImage, type RunInput } from './types.js';
+import type { AwaitDetails, AwaitedStatus, PreparedImage, RunInput } from './types.js';
+import { BUILD_LOG, JOB_LOG, STORED_OUTPUTS, DATA_STAGED } from '../config/env.js';
 import { guard, withHeartbeat } from './guard.js';
 import type { RunContext } from './context.js';
 
@@ -32,7 +33,7 @@ export function createJobActivities(shared: RunContext) {
     const logFile = join(runDir(input.runId), JOB_LOG);
     await mkdir(runDir(input.runId), { recursive: true });
     // The tail of the output rides on every heartbeat: that is how a client on another machine
-    // follows the job (RunClient.awaitDetails in client/runs.ts), in bounded memory and outside the workflow history.
+    // follows the job (client/follow.ts), in bounded memory and outside the workflow history.
     const tail = new LogTail();
     let phase = 'pending';
     let waiting: string | undefined;

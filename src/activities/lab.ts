@@ -4,13 +4,14 @@ import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend, JobHandle } from '../backends/types.js';
 import { resolveBuildTrust } from '../images/build-trust.js';
-import { loadUserConfig } from '../config/user-config.js';
+import { loadUserConfig } from '../backends/user-config.js';
 import { buildLabImage } from '../lab/image.js';
 import type { Logger } from '../logger.js';
 import { specsAt } from '../project/environment-at.js';
 import { LAB_PATHS, LAB_STATE_DIR, recordLabCheckpoint } from '../project/lab-history.js';
 import type { LabState } from '../project/lab-record.js';
-import { BUILD_LOG, type LabCheckpointOutcome, type PreparedImage, type PreparedSources, type RunInput } from './types.js';
+import { BUILD_LOG } from '../config/env.js';
+import type { LabCheckpointOutcome, PreparedImage, PreparedSources, RunInput } from './types.js';
 
 export interface LabActivityContext {
   home: string;

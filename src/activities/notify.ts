@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { loadUserConfig, type UserConfig } from '../config/user-config.js';
+import { loadUserConfig, type UserConfig } from '../backends/user-config.js';
 import type { EndState } from '../config/notifiers.js';
 import type { Logger } from '../logger.js';
 import { deliver, DeliveryError } from '../notify/deliver.js';

@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { loadUserConfig, resolveBackend } from '../config/user-config.js';
+import { loadUserConfig, resolveBackend } from '../backends/user-config.js';
 import { resolvePool } from '../backends/pool/resolve-pool.js';
 import { SLOTS_WORKFLOW, acquireSignal, slotsWorkflowId, type SlotsWorkflow } from '../workflows/contract.js';
 import { type Target } from './types.js';

@@ -3,7 +3,7 @@ import { autoTrackBytes } from '../data/settings.js';
 import { loadProject } from '../project/layout.js';
 import { currentBranch, snapshotSources } from '../project/history.js';
 import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
-import { type PreparedSources, type RunInput } from './types.js';
+import type { PreparedSources, RunInput } from './types.js';
 import { guard } from './guard.js';
 import type { RunContext } from './context.js';
 

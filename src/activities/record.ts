@@ -19,7 +19,8 @@ import type { SweepRecord } from '../project/sweep-record.js';
 import type { FinalState, RunData, RunRecord, TimelineEntry } from '../project/run-record.js';
 import { PublishedProject, PublishRefused } from '../project/published.js';
 import type { SkippedOutput } from '../project/tar-members.js';
-import { JOB_LOG, STORED_OUTPUTS, type AwaitedStatus, type FinishInput, type PreparedImage, type PreparedSources, type RecordedRun, type RunInput, type SweepInput, type SweepPointResult } from './types.js';
+import type { AwaitedStatus, FinishInput, PreparedImage, PreparedSources, RecordedRun, RunInput, SweepInput, SweepPointResult } from './types.js';
+import { JOB_LOG, STORED_OUTPUTS } from '../config/env.js';
 import { guard, withHeartbeat } from './guard.js';
 import type { RunContext } from './context.js';
 

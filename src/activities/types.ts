@@ -182,7 +182,7 @@ export interface PreparedImage {
   unpublished?: true;
 }
 
-/** What awaitJob heartbeats: the job's phase and the tail of its output (read by RunClient.awaitDetails in client/runs.ts). */
+/** What awaitJob heartbeats: the job's phase and the tail of its output (see client/follow.ts). */
 export interface AwaitDetails {
   phase: string;
   /** While pending: why the job waits, in the scheduler's words. */
@@ -254,16 +254,6 @@ export interface RunResult {
   /** A reused run: the run whose outputs it records. */
   reusedFrom?: string;
 }
-
-/** Files an agent keeps per run under $REPRISE_HOME/runs/<id>/ (see runFiles). */
-export const BUILD_LOG = 'build.log';
-export const JOB_LOG = 'job.log';
-/** Progress of image transfers (push, pull, upload) while the run prepares; see images/transfer-progress.ts. */
-export const TRANSFER_LOG = 'transfer.log';
-/** In a run's directory: the large outputs the backend sent to the data store itself (JSON list of path, md5, size). */
-export const STORED_OUTPUTS = 'stored-outputs.json';
-/** In a run's directory: what staging its tracked inputs moved (DataStaged), on a backend that stages them by digest. */
-export const DATA_STAGED = 'data-staged.json';
 
 /**
  * A run, sweep or lab that ended and is recorded in `commit`: the notify workflow reads that

@@ -7,7 +7,7 @@ import { resolvePool } from '../backends/pool/resolve-pool.js';
 import type { Backend, JobHandle } from '../backends/types.js';
 import { paths } from '../config/env.js';
 import { GPU_TYPE, RESOURCE_LIMITS } from '../config/resources.js';
-import { backendName, loadUserConfig, resolveBackend, type BackendConfig, type UserConfig } from '../config/user-config.js';
+import { backendName, loadUserConfig, resolveBackend, type BackendConfig, type UserConfig } from '../backends/user-config.js';
 import { ErrorKind, errorMessage, RepriseError } from '../errors.js';
 import { dotGitIdentity, Git } from '../project/git.js';
 import { PROJECT_FILE } from '../project/layout.js';

@@ -1,5 +1,5 @@
 import { badInput } from '../errors.js';
-import type { BackendConfig } from '../config/user-config.js';
+import type { BackendConfig } from './user-config.js';
 import { backendKinds, kindDefinition } from './kinds.js';
 import type { Backend, BackendHooks } from './types.js';
 

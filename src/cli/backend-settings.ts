@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import type { z } from 'zod';
 import type { BackendDefinition, FlagSpec } from '../backends/definition.js';
 import { backendKinds } from '../backends/kinds.js';
-import type { BackendIssue } from '../config/user-config.js';
+import type { BackendIssue } from '../backends/user-config.js';
 
 /** Every kind's `backend add` flags, once each; a flag several kinds take (--max-parallel) names them all. */
 export const kindFlags: ReadonlyMap<string, { spec: FlagSpec; kinds: string[] }> = (() => {

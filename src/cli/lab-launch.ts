@@ -1,11 +1,11 @@
 import { request } from 'node:http';
-import { BUILD_LOG, type LabProgress, type LabResult } from '../activities/types.js';
+import type { LabProgress, LabResult } from '../activities/types.js';
 import { createBackend } from '../backends/registry.js';
 import type { Backend } from '../backends/types.js';
 import { LabClient } from '../client/labs.js';
 import { readRunLog } from '../client/runs.js';
-import type { RepriseEnv } from '../config/env.js';
-import { loadUserConfig, resolveBackend } from '../config/user-config.js';
+import { BUILD_LOG, type RepriseEnv } from '../config/env.js';
+import { loadUserConfig, resolveBackend } from '../backends/user-config.js';
 import { badInput, ExitCode } from '../errors.js';
 import { labToken } from '../lab/token.js';
 import { openTunnel, type Tunnel } from './lab-tunnel.js';

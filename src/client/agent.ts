@@ -11,7 +11,7 @@ import { findTemporalBinary } from './temporal-cli.js';
 import { AGENT_SERVER_NAME, agentClientTls, agentTlsFiles, ensureAgentTls } from './agent-tls.js';
 import { ISOLATION_ENV, startIsolatedTemporal } from './agent-isolation.js';
 import { TEMPORAL_ENV, resolveTemporalAuth, type TemporalConnectionOptions } from '../config/temporal-tls.js';
-import { loadUserConfig } from '../config/user-config.js';
+import { loadUserConfig } from '../backends/user-config.js';
 
 export type { TemporalConnectionOptions };
 

@@ -1,8 +1,8 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BUILD_LOG, JOB_LOG, TRANSFER_LOG, type RunResult } from '../activities/types.js';
-import { LogFollower } from '../activities/log-tail.js';
-import { paths } from '../config/env.js';
+import type { RunResult } from '../activities/types.js';
+import { LogFollower } from './log-follower.js';
+import { BUILD_LOG, JOB_LOG, paths, TRANSFER_LOG } from '../config/env.js';
 import { lastTransfer, type TransferProgress } from '../images/transfer-progress.js';
 import type { RunService } from './run-service.js';
 import { pullRecord } from './team.js';

@@ -1,7 +1,7 @@
 import type { RunInput } from '../activities/types.js';
 import type { RepriseEnv } from '../config/env.js';
 import type { Resources } from '../config/resources.js';
-import { loadUserConfig, resolveBackend, DEFAULT_BACKEND } from '../config/user-config.js';
+import { loadUserConfig, resolveBackend, DEFAULT_BACKEND } from '../backends/user-config.js';
 import type { Project } from '../project/layout.js';
 import type { RunRecord } from '../project/run-record.js';
 import { newRunId } from './ids.js';

@@ -1,6 +1,6 @@
 import type { SweepInput, SweepPointResult } from '../activities/types.js';
 import type { RepriseEnv } from '../config/env.js';
-import { loadUserConfig, resolveBackend } from '../config/user-config.js';
+import { loadUserConfig, resolveBackend } from '../backends/user-config.js';
 import { badInput } from '../errors.js';
 import { currentBranch } from '../project/history.js';
 import type { Project } from '../project/layout.js';

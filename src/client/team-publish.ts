@@ -2,7 +2,7 @@
 // its image through the registry. Loaded only by team runs: it brings in the Docker client.
 import type { PreparedImage, TeamRun } from '../activities/types.js';
 import type { RepriseEnv } from '../config/env.js';
-import { loadUserConfig } from '../config/user-config.js';
+import { loadUserConfig } from '../backends/user-config.js';
 import { badInput } from '../errors.js';
 import { findEnvironmentImage, type BuildProgress } from '../images/build.js';
 import { buildTrustNotes, resolveBuildTrust } from '../images/build-trust.js';

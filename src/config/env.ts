@@ -54,5 +54,15 @@ export const paths = {
   imageLock: (home: string, imageId: string) => join(home, 'images', `${imageId.replace(/^sha256:/, '')}.lock`),
 };
 
+/** Files an agent keeps per run in paths.runDir: the worker writes them, the CLI and the dashboard read them. */
+export const BUILD_LOG = 'build.log';
+export const JOB_LOG = 'job.log';
+/** Progress of image transfers (push, pull, upload) while the run prepares; see images/transfer-progress.ts. */
+export const TRANSFER_LOG = 'transfer.log';
+/** In a run's directory: the large outputs the backend sent to the data store itself (JSON list of path, md5, size). */
+export const STORED_OUTPUTS = 'stored-outputs.json';
+/** In a run's directory: what staging its tracked inputs moved (DataStaged), on a backend that stages them by digest. */
+export const DATA_STAGED = 'data-staged.json';
+
 /** `~/x` → `<home>/x` on this machine (config paths are written the way users type them). */
 export const expandHome = (path: string) => (path === '~' || path.startsWith('~/') ? homedir() + path.slice(1) : path);

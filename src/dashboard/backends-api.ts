@@ -4,7 +4,7 @@ import { createBackend } from '../backends/registry.js';
 import { resolvePool } from '../backends/pool/resolve-pool.js';
 import type { BackendCheck } from '../backends/types.js';
 import { backendSlots } from '../client/backend-slots.js';
-import { allBackends, loadUserConfig, type BackendConfig, type UserConfig } from '../config/user-config.js';
+import { allBackends, loadUserConfig, type BackendConfig, type UserConfig } from '../backends/user-config.js';
 import { errorMessage, notFound } from '../errors.js';
 import type { ApiDeps } from './read-api.js';
 import { jsonRoute } from './routes.js';

@@ -1,7 +1,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { JOB_LOG } from '../activities/types.js';
+import { JOB_LOG } from '../config/env.js';
 import { readRunLog, type RunClient } from '../client/runs.js';
 import { notFound } from '../errors.js';
 import { compareOutputs } from '../project/compare.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { BuildSettings } from '../config/user-config.js';
+import type { BuildSettings } from '../config/build-settings.js';
 import { expandHome } from '../config/env.js';
 import { badInput } from '../errors.js';
 

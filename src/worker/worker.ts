@@ -47,7 +47,7 @@ export async function createWorkers(env: RepriseEnv, server: TemporalConnectionO
         taskQueue,
         identity,
         activities,
-        // Live output rides on awaitJob's heartbeats (RunClient.awaitDetails in client/runs.ts): send them every second,
+        // Live output rides on awaitJob's heartbeats (client/follow.ts): send them every second,
         // not every 0.8 × heartbeat timeout, so a remote client sees lines within about a second.
         maxHeartbeatThrottleInterval: '1s',
         ...(existsSync(prebuiltBundle) ? { workflowBundle: { codePath: prebuiltBundle } } : { workflowsPath: resolveWorkflowsPath() }),

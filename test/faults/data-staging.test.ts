@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JOB_LOG } from '../../src/activities/types.js';
+import { JOB_LOG } from '../../src/config/env.js';
 import { useCliProject, type CliProject } from '../helpers/cli-project.js';
 import { readInfraEnv } from '../helpers/infra.js';
 import { s3Env } from '../integration/data/s3-env.js';

@@ -4,7 +4,7 @@ import { SECRETS_MOUNT } from '../../config/project-secrets.js';
 import type { Resources } from '../../config/resources.js';
 import { badInput } from '../../errors.js';
 import { jobWorkdir, PROJECT_MOUNT, type JobSpec } from '../types.js';
-import { DEFAULT_GPU_RESOURCE } from './definition.js';
+import { DEFAULT_GPU_RESOURCE } from './config.js';
 
 export const MANAGED_BY = 'reprise';
 export const RUN_ID_LABEL = 'reprise.run/id';

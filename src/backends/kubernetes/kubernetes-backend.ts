@@ -6,7 +6,7 @@ import { access, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
 import { formatDuration } from '../../config/resources.js';
-import type { KubernetesConfig } from './definition.js';
+import type { KubernetesConfig } from './config.js';
 import { backendUnavailable, badInput, errorMessage } from '../../errors.js';
 import type { Backend, BackendCheck, BackendHooks, Collected, CollectOptions, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import { OOM_REASON, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';

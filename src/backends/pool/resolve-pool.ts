@@ -1,5 +1,5 @@
 import { badInput } from '../../errors.js';
-import { resolveBackend, type BackendConfig, type UserConfig } from '../../config/user-config.js';
+import { resolveBackend, type BackendConfig, type UserConfig } from '../user-config.js';
 import { queueWaitSeconds, type PoolConfig } from './definition.js';
 
 /** A member of a pool: a backend a run can go to directly (never a pool). */

@@ -1,7 +1,7 @@
 import { formatDuration } from '../../config/resources.js';
 import type { Resources } from '../../config/resources.js';
 import type { JobStatus } from '../types.js';
-import type { GpuFlag } from './definition.js';
+import type { GpuFlag } from './config.js';
 import { OOM_REASON, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { shellQuote } from '../../shell-quote.js';
 

@@ -7,7 +7,7 @@ import { extractOutputs } from '../extract-outputs.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, type Duplex } from 'node:stream';
-import type { SlurmConfig } from './definition.js';
+import type { SlurmConfig } from './config.js';
 import { backendUnavailable, badInput, errorMessage, notFound, RepriseError } from '../../errors.js';
 import { dockerClient } from '../../images/engine.js';
 import type { Backend, BackendCheck, Collected, CollectOptions, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';

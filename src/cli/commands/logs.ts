@@ -1,11 +1,11 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, runIdArg } from '../base-command.js';
 import { RunClient, readRunLog } from '../../client/runs.js';
-import { JOB_LOG } from '../../activities/types.js';
+import { JOB_LOG } from '../../config/env.js';
 import { findRun, readRecord } from '../../project/history.js';
 import { followRun } from '../../client/follow.js';
 import { terminalObserver } from '../follow-progress.js';
-import { LogFollower } from '../../activities/log-tail.js';
+import { LogFollower } from '../../client/log-follower.js';
 import { resolveRunId } from '../resolve-run.js';
 import { forTerminal, terminalWriter } from '../../terminal-text.js';
 

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { temporalConnectionOptions } from '../../client/agent.js';
-import { loadUserConfig, resolveBackend } from '../../config/user-config.js';
+import { loadUserConfig, resolveBackend } from '../../backends/user-config.js';
 import { createWorkers, defaultIdentity, routeSdkLogs, workerQueues } from '../../worker/worker.js';
 import { createLogger } from '../../logger.js';
 import { serveCli } from '../../worker/cli-socket.js';

@@ -11,7 +11,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DATA_STAGED } from '../../../src/activities/types.js';
+import { DATA_STAGED } from '../../../src/config/env.js';
 import { SlurmBackend } from '../../../src/backends/slurm/slurm-backend.js';
 import { Cli, cliEnv, requireFreshBuild } from '../../helpers/cli.js';
 import { BUSYBOX } from '../../helpers/docker.js';

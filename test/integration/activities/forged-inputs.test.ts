@@ -13,7 +13,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import type { RunInput } from '../../../src/activities/types.js';
 import { newRunId } from '../../../src/client/ids.js';
-import { saveUserConfig, type UserConfig } from '../../../src/config/user-config.js';
+import { saveUserConfig, type UserConfig } from '../../../src/backends/user-config.js';
 import { git, makeProject, repoState, tempDir } from '../../helpers/project.js';
 import { startTemporal, startWorker, testActivities } from '../../helpers/temporal.js';
 import { BUSYBOX, requireDocker } from '../../helpers/docker.js';

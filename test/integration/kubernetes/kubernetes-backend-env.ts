@@ -1,7 +1,7 @@
 // Shared by the kubernetes-backend tests: the real test cluster's settings and small helpers.
 import { BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
 import { writeFile } from 'node:fs/promises';
-import type { KubernetesConfig } from '../../../src/backends/kubernetes/definition.js';
+import type { KubernetesConfig } from '../../../src/backends/kubernetes/config.js';
 import { buildTestImage as buildImage, readInfraEnv } from '../../helpers/infra.js';
 
 export interface ClusterEnv {

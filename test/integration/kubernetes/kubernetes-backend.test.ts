@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { dockerClient } from '../../../src/images/engine.js';
 import { KubernetesBackend } from '../../../src/backends/kubernetes/kubernetes-backend.js';
-import type { KubernetesConfig } from '../../../src/backends/kubernetes/definition.js';
+import type { KubernetesConfig } from '../../../src/backends/kubernetes/config.js';
 import { jobName } from '../../../src/backends/kubernetes/job-manifest.js';
 import type { JobHandle, JobSpec, JobStatus, StagedJob } from '../../../src/backends/types.js';
 import { adminClients, backendConfig, buildTestImage, leastPrivilegeKubeconfig, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';

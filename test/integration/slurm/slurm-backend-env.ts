@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { dockerClient } from '../../../src/images/engine.js';
 import { pushImage } from '../../../src/images/registry.js';
-import type { SlurmConfig } from '../../../src/backends/slurm/definition.js';
+import type { SlurmConfig } from '../../../src/backends/slurm/config.js';
 import type { SshTarget } from '../../../src/backends/slurm/ssh-target.js';
 import { buildTestImage as buildImage, readInfraEnv } from '../../helpers/infra.js';
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunInput, RunResult } from '../../../src/activities/types.js';
 import { SlurmBackend } from '../../../src/backends/slurm/slurm-backend.js';
 import { newRunId } from '../../../src/client/ids.js';
-import { saveUserConfig } from '../../../src/config/user-config.js';
+import { saveUserConfig } from '../../../src/backends/user-config.js';
 import { findRun, readRecord } from '../../../src/project/history.js';
 import { git, makeProject, tempDir } from '../../helpers/project.js';
 import { requireDocker } from '../../helpers/docker.js';

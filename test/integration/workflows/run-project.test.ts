@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { RunInput, RunProgress, RunResult } from '../../../src/activities/types.js';
 import { newRunId } from '../../../src/client/ids.js';
-import { saveUserConfig, type BackendConfig } from '../../../src/config/user-config.js';
+import { saveUserConfig, type BackendConfig } from '../../../src/backends/user-config.js';
 import { createBackend } from '../../../src/backends/registry.js';
 import type { Backend } from '../../../src/backends/types.js';
 import { badInput } from '../../../src/errors.js';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { LOG_WINDOW_BYTES, LogFollower, LogTail } from '../../../src/activities/log-tail.js';
+import { LOG_WINDOW_BYTES, LogTail } from '../../../src/activities/log-tail.js';
+import { LogFollower } from '../../../src/client/log-follower.js';
 import type { LogWindow } from '../../../src/activities/types.js';
 
 const bytesOf = (w: LogWindow) => Buffer.from(w.tail, 'base64');

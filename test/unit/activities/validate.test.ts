@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { checkedActivities, inputChecks, remoteAllowed, type InputPolicy } from '../../../src/activities/validate.js';
 import type { RunInput } from '../../../src/activities/types.js';
 import type { Backend, JobHandle } from '../../../src/backends/types.js';
-import { saveUserConfig } from '../../../src/config/user-config.js';
+import { saveUserConfig } from '../../../src/backends/user-config.js';
 import { makeProject, tempDir } from '../../helpers/project.js';
 
 const noBackend = async (): Promise<Backend> => ({ kind: 'docker' }) as Backend;

@@ -1,6 +1,6 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { backendKinds, kindDefinition, runnableKinds } from '../../../src/backends/kinds.js';
-import { backendConfigSchema, userConfigSchema, type BackendConfig } from '../../../src/config/user-config.js';
+import { backendConfigSchema, userConfigSchema, type BackendConfig } from '../../../src/backends/user-config.js';
 import { parseYaml } from '../../../src/config/yaml-file.js';
 
 describe('backend kinds: one list, the config schema derived from it', () => {

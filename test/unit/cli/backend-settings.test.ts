@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { kindDefinition } from '../../../src/backends/kinds.js';
 import { backendAddFlags, describeBackendIssue, kindFlags, settingsFromFlags } from '../../../src/cli/backend-settings.js';
-import { backendIssues, type BackendConfig } from '../../../src/config/user-config.js';
+import { backendIssues, type BackendConfig } from '../../../src/backends/user-config.js';
 
 const settings = (kind: string, flags: Record<string, unknown>) => settingsFromFlags(kindDefinition(kind)!, flags);
 const error = (kind: string, flags: Record<string, unknown>) => {

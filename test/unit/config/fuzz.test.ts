@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { parseDuration, parseMemory } from '../../../src/config/resources.js';
-import { userConfigSchema } from '../../../src/config/user-config.js';
+import { userConfigSchema } from '../../../src/backends/user-config.js';
 import { parseYaml } from '../../../src/config/yaml-file.js';
 import { resolveResources } from '../../../src/cli/run-flags.js';
 import { settingsFromFlags } from '../../../src/cli/backend-settings.js';

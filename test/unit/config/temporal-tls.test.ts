@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ensureAgentTls, agentTlsFiles } from '../../../src/client/agent-tls.js';
 import { readEnv } from '../../../src/config/env.js';
 import { resolveTemporalAuth, type TemporalSettings } from '../../../src/config/temporal-tls.js';
-import { userConfigSchema } from '../../../src/config/user-config.js';
+import { userConfigSchema } from '../../../src/backends/user-config.js';
 import { parseYaml } from '../../../src/config/yaml-file.js';
 import { RepriseError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/project.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseYaml } from '../../../src/config/yaml-file.js';
 import { RepriseError } from '../../../src/errors.js';
 import { environmentSchema, projectSchema } from '../../../src/project/schema.js';
-import { userConfigSchema } from '../../../src/config/user-config.js';
+import { userConfigSchema } from '../../../src/backends/user-config.js';
 
 function errorOf(fn: () => unknown): RepriseError {
   try {

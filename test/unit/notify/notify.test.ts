@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { notifierSchema, redactUrl, type Notifier } from '../../../src/config/notifiers.js';
 import { parseYaml } from '../../../src/config/yaml-file.js';
-import { userConfigSchema } from '../../../src/config/user-config.js';
+import { userConfigSchema } from '../../../src/backends/user-config.js';
 import { emailMessage, headline, jsonBody, slackBody } from '../../../src/notify/format.js';
 import { dashboardLink, formatDuration, logTail, sampleNotice, type Notice } from '../../../src/notify/notice.js';
 import { wants } from '../../../src/notify/select.js';

@@ -2,7 +2,7 @@ import { Args } from '@oclif/core';
 import { BaseCommand } from '../../base-command.js';
 import { backendAddFlags, describeBackendIssue, settingsFromFlags } from '../../backend-settings.js';
 import { kindDefinition } from '../../../backends/kinds.js';
-import { DEFAULT_BACKEND, allBackends, backendIssues, backendName, loadUserConfig, saveUserConfig, type BackendConfig } from '../../../config/user-config.js';
+import { DEFAULT_BACKEND, allBackends, backendIssues, backendName, loadUserConfig, saveUserConfig, type BackendConfig } from '../../../backends/user-config.js';
 import { badInput } from '../../../errors.js';
 
 export default class BackendAdd extends BaseCommand {

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../base-command.js';
-import { loadUserConfig, resolveBackend, DEFAULT_BACKEND, type BackendConfig } from '../../../config/user-config.js';
+import { loadUserConfig, resolveBackend, DEFAULT_BACKEND, type BackendConfig } from '../../../backends/user-config.js';
 import { createBackend } from '../../../backends/registry.js';
 import { resolvePool } from '../../../backends/pool/resolve-pool.js';
 import type { BackendCheck } from '../../../backends/types.js';

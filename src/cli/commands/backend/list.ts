@@ -1,6 +1,6 @@
 import { BaseCommand } from '../../base-command.js';
 import { kindDefinition } from '../../../backends/kinds.js';
-import { allBackends, loadUserConfig, type BackendConfig } from '../../../config/user-config.js';
+import { allBackends, loadUserConfig, type BackendConfig } from '../../../backends/user-config.js';
 import { table } from '../../table.js';
 
 export default class BackendList extends BaseCommand {

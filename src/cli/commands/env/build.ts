@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../base-command.js';
 import { StepProgress, TransferBar } from '../../progress.js';
 import { loadEnvironment } from '../../../project/layout.js';
-import { loadUserConfig } from '../../../config/user-config.js';
+import { loadUserConfig } from '../../../backends/user-config.js';
 import { resolveBuildTrust } from '../../../images/build-trust.js';
 import { dockerClient } from '../../../images/engine.js';
 import { LOCK_FILE } from '../../../images/lock.js';

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand, backendFlag } from '../../base-command.js';
 import { resourceFlags, resolveResources } from '../../run-flags.js';
 import { parseDuration } from '../../../config/resources.js';
-import { DEFAULT_BACKEND } from '../../../config/user-config.js';
+import { DEFAULT_BACKEND } from '../../../backends/user-config.js';
 import { badInput } from '../../../errors.js';
 import { LabClient, labRemotePort, newLabId } from '../../../client/labs.js';
 import { RunClient } from '../../../client/runs.js';

@@ -3,7 +3,7 @@ import { BaseCommand } from '../../base-command.js';
 import { readPasswordFrom } from '../../url-password.js';
 import { endStates, notifierName, notifierSchema, webhookFormats, webhookUrl, emailAddress, type Notifier } from '../../../config/notifiers.js';
 import { parseDuration } from '../../../config/resources.js';
-import { loadUserConfig, resolveBackend, saveUserConfig } from '../../../config/user-config.js';
+import { loadUserConfig, resolveBackend, saveUserConfig } from '../../../backends/user-config.js';
 import { paths } from '../../../config/env.js';
 import { badInput } from '../../../errors.js';
 import { describeNotifier, type NotifierView } from '../../notifier-view.js';

@@ -1,5 +1,5 @@
 import { BaseCommand } from '../../base-command.js';
-import { loadUserConfig } from '../../../config/user-config.js';
+import { loadUserConfig } from '../../../backends/user-config.js';
 import { describeNotifier, type NotifierView } from '../../notifier-view.js';
 import { table } from '../../table.js';
 

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../base-command.js';
-import { loadUserConfig, saveUserConfig } from '../../../config/user-config.js';
+import { loadUserConfig, saveUserConfig } from '../../../backends/user-config.js';
 import { badInput } from '../../../errors.js';
 
 export default class NotifyRemove extends BaseCommand {

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../base-command.js';
-import { loadUserConfig } from '../../../config/user-config.js';
+import { loadUserConfig } from '../../../backends/user-config.js';
 import { badInput, ErrorKind, RepriseError } from '../../../errors.js';
 import { deliver, DeliveryError } from '../../../notify/deliver.js';
 import { dashboardLink, sampleNotice } from '../../../notify/notice.js';

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../base-command.js';
-import { loadUserConfig, registryUrl, saveUserConfig } from '../../../config/user-config.js';
+import { loadUserConfig, registryUrl, saveUserConfig } from '../../../backends/user-config.js';
 import { badInput } from '../../../errors.js';
 
 export default class RegistrySet extends BaseCommand {

@@ -1,5 +1,5 @@
 import { BaseCommand } from '../../base-command.js';
-import { loadUserConfig } from '../../../config/user-config.js';
+import { loadUserConfig } from '../../../backends/user-config.js';
 
 export default class RegistryShow extends BaseCommand {
   static override summary = 'Show the registry images are pushed to (none: images stay on this machine).';

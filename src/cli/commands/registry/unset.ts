@@ -1,5 +1,5 @@
 import { BaseCommand } from '../../base-command.js';
-import { loadUserConfig, saveUserConfig } from '../../../config/user-config.js';
+import { loadUserConfig, saveUserConfig } from '../../../backends/user-config.js';
 
 export default class RegistryUnset extends BaseCommand {
   static override summary = 'Stop pushing images (recorded references stay valid where the registry keeps them).';

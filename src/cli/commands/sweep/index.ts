@@ -4,7 +4,7 @@ import { resourceFlags, resolveResources, resolveReuse, reuseFlag } from '../../
 import { badInput } from '../../../errors.js';
 import { workdirOf } from '../../../project/workdir.js';
 import { expandGrid, parseParams } from '../../../client/sweep-grid.js';
-import { loadUserConfig, resolveBackend, DEFAULT_BACKEND } from '../../../config/user-config.js';
+import { loadUserConfig, resolveBackend, DEFAULT_BACKEND } from '../../../backends/user-config.js';
 import { describeSweep, launchSweep, newSweepId, sweepExitCode } from '../../sweep-launch.js';
 import type { SweepResult } from '../../../activities/types.js';
 

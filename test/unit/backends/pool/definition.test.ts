@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_QUEUE_WAIT_SECONDS, queueWaitSeconds } from '../../../../src/backends/pool/definition.js';
-import { backendIssues, userConfigSchema } from '../../../../src/config/user-config.js';
+import { backendIssues, userConfigSchema } from '../../../../src/backends/user-config.js';
 import { parseYaml } from '../../../../src/config/yaml-file.js';
 import { RepriseError } from '../../../../src/errors.js';
 

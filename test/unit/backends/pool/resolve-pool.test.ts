@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolvePool } from '../../../../src/backends/pool/resolve-pool.js';
-import type { UserConfig } from '../../../../src/config/user-config.js';
+import type { UserConfig } from '../../../../src/backends/user-config.js';
 
 const config: UserConfig = {
   backends: {

@@ -3,37 +3,26 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { badInput } from '../errors.js';
-import { paths } from './env.js';
-import { readYamlFile, toYaml } from './yaml-file.js';
-import { backendName, registryUrl } from './names.js';
-import { dashboardSettingsSchema, notifierName, notifierSchema, smtpSchema } from './notifiers.js';
-import type { ConfigIssue } from '../backends/definition.js';
-import { temporalSettingsSchema } from './temporal-tls.js';
-import { backendKinds, kindDefinition, runnableKinds, type KindSchemas } from '../backends/kinds.js';
+import { paths } from '../config/env.js';
+import { readYamlFile, toYaml } from '../config/yaml-file.js';
+import { backendName, registryUrl } from '../config/names.js';
+import { dashboardSettingsSchema, notifierName, notifierSchema, smtpSchema } from '../config/notifiers.js';
+import type { ConfigIssue } from './definition.js';
+import { temporalSettingsSchema } from '../config/temporal-tls.js';
+import { buildSettingsSchema } from '../config/build-settings.js';
+import { backendKinds, kindDefinition, runnableKinds, type KindSchemas } from './kinds.js';
 
 export { backendName, registryUrl };
-export type { BackendKind } from '../backends/kinds.js';
+export type { BackendKind } from './kinds.js';
 
 /**
  * Per-user configuration ($REPRISE_HOME/config.yaml). Backends live here, never in a project,
  * so credentials and host names are not committed or synced. A backend's schema is its kind's
- * (src/backends/<kind>/definition.ts, listed in kinds.ts), told apart by `kind`.
+ * (src/backends/<kind>/definition.ts, listed in kinds.ts), told apart by `kind`: that is why this
+ * file sits in backends/ and not in config/, which every backend imports.
  */
 export const backendConfigSchema = z.discriminatedUnion('kind', backendKinds.map((d) => d.schema) as unknown as KindSchemas);
 export type BackendConfig = z.infer<typeof backendConfigSchema>;
-
-/** What reaches image builds from the user's network: a CA bundle to trust and proxies. */
-export const buildSettingsSchema = z
-  .object({
-    /** PEM bundle trusted by pip/conda during builds; default: the host's trust store. "none": only the image's own. */
-    caFile: z.string().min(1).optional(),
-    /** Default: the HTTP(S)_PROXY / NO_PROXY of the process that builds. */
-    httpProxy: z.string().optional(),
-    httpsProxy: z.string().optional(),
-    noProxy: z.string().optional(),
-  })
-  .strict();
-export type BuildSettings = z.infer<typeof buildSettingsSchema>;
 
 /** What this machine's worker accepts from workflow inputs it did not start (docs/security.md, "Workflow inputs"). */
 export const workerSettingsSchema = z
