@@ -1,3 +1,4 @@
+import { cancelOnInterrupt } from './cancel-on-interrupt.js';
 import type { RunResult } from '../activities/types.js';
 import { followRun } from '../client/follow.js';
 import { planRun, startRun, type RunRequest } from '../client/launch.js';
@@ -36,13 +37,7 @@ export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<Launc
     if (req.detach) return { runId: input.runId, exitCode: ExitCode.ok };
     // A run that may be reused says which it is once it knows: one line either way.
     if (!req.json && !input.reuse) process.stderr.write(`run ${input.runId} on ${where}\n`);
-    let interrupts = 0;
-    const onInterrupt = () => {
-      if (++interrupts > 1) process.exit(ExitCode.cancelled); // the agent still finishes the cancel
-      process.stderr.write(`\ncancelling ${input.runId} (Ctrl-C again to stop waiting)\n`);
-      void client.cancel(input.runId).catch(() => undefined);
-    };
-    process.on('SIGINT', onInterrupt);
+    const stopListening = cancelOnInterrupt(input.runId, (id) => client.cancel(id));
     const observer = terminalObserver(!req.json);
     // The job's output is data: stripped of escape sequences on a terminal, as `logs` and `show` do.
     const write = terminalWriter(req.json ? process.stderr : process.stdout);
@@ -55,7 +50,7 @@ export async function launch(env: RepriseEnv, req: LaunchRequest): Promise<Launc
       return { runId: input.runId, result, exitCode: exitCodeOf(result) };
     } finally {
       observer.stop();
-      process.off('SIGINT', onInterrupt);
+      stopListening();
     }
   } finally {
     await client.close();

@@ -1,3 +1,4 @@
+import { cancelOnInterrupt } from './cancel-on-interrupt.js';
 import type { SweepInput, SweepPointResult, SweepResult } from '../activities/types.js';
 import { newWorkflowId } from '../client/ids.js';
 import { RunClient } from '../client/runs.js';
@@ -35,13 +36,7 @@ export async function launchSweep(env: RepriseEnv, input: SweepInput, options: {
     if (options.detach) return undefined;
     const say = (text: string) => (options.json ? undefined : process.stderr.write(text + '\n'));
     say(`sweep ${input.sweepId}: ${input.points.length} points on ${input.backend}${input.maxParallel ? `, at most ${input.maxParallel} at once` : ''}`);
-    let interrupts = 0;
-    const onInterrupt = () => {
-      if (++interrupts > 1) process.exit(ExitCode.cancelled);
-      process.stderr.write(`\ncancelling ${input.sweepId} (Ctrl-C again to stop waiting)\n`);
-      void client.cancel(input.sweepId).catch(() => undefined);
-    };
-    process.on('SIGINT', onInterrupt);
+    const stopListening = cancelOnInterrupt(input.sweepId, (id) => client.cancel(id));
     const shown = new Set<number>(input.retry?.kept.map((p) => p.index) ?? []);
     let settled: { result?: SweepResult; error?: unknown } | undefined;
     const done = client.sweepResult(input.sweepId).then(
@@ -60,7 +55,7 @@ export async function launchSweep(env: RepriseEnv, input: SweepInput, options: {
         await Promise.race([done, new Promise((r) => setTimeout(r, 500).unref())]);
       }
     } finally {
-      process.off('SIGINT', onInterrupt);
+      stopListening();
     }
     if (settled.error) throw settled.error;
     const result = settled.result!;
