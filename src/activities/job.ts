@@ -59,8 +59,21 @@ export function createJobActivities(shared: RunContext) {
         throw badInput(`the ${handle.kind} scheduler can never start this job: ${status.reason}; ask for less (--cpus, --memory, --gpus, --time) or run elsewhere (--on)`);
       }
       if (status.phase === 'exited' || status.phase === 'lost') {
-        await Promise.race([logCopy, ctx.sleep(5000)]);
-        ctx.heartbeat(details());
+        // The copy ends with the job's output. Wait while it still moves, so a log flooded at the
+        // end is recorded whole on a loaded machine; a stream idle for 5 s is given up (a backend's
+        // follow may outlive the job).
+        let copied = false;
+        void logCopy.finally(() => (copied = true));
+        for (let idle = 0, seen = tail.received; !copied && idle < 5; ) {
+          await Promise.race([logCopy, ctx.sleep(1000)]);
+          ctx.heartbeat(details());
+          if (tail.received === seen) {
+            idle++;
+          } else {
+            seen = tail.received;
+            idle = 0;
+          }
+        }
         log(input).info({ phase: status.phase, exitCode: status.exitCode, reason: status.reason }, 'job ended');
         return waited.length ? { ...status, waited } : status;
       }

@@ -23,6 +23,11 @@ export class LogTail {
     while (this.held - this.chunks[0]!.length >= this.window) this.held -= this.chunks.shift()!.length;
   }
 
+  /** How many bytes came in all. */
+  get received(): number {
+    return this.total;
+  }
+
   details(): LogWindow {
     const bytes = Buffer.concat(this.chunks);
     const tail = bytes.subarray(Math.max(0, bytes.length - this.window));
