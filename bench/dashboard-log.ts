@@ -120,7 +120,8 @@ interface Flood {
 async function flood(sb: Sandbox, project: string, browser: Browser, dashboardPid: number, base: string): Promise<Flood> {
   // Four bursts at full speed, a second apart, so the stream lasts a few seconds however fast the machine.
   const bursts = Array.from({ length: BURSTS }, (_, i) => `seq ${Math.floor((i * LINES) / BURSTS) + 1} ${Math.floor(((i + 1) * LINES) / BURSTS)} | sed 's/^/line /'`);
-  const script = `sleep 3; ${bursts.join('; sleep 1; ')}`;
+  // The final sleep: the worker copies the job's output for at most 5 s after it exits, which a loaded machine can miss.
+  const script = `sleep 3; ${bursts.join('; sleep 1; ')}; sleep 3`;
   let logBytes = 0;
   for (let i = 1; i <= LINES; i++) logBytes += `line ${i}\n`.length;
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
