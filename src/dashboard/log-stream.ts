@@ -6,7 +6,7 @@ import { errorMessage } from '../errors.js';
 import { findRun, readRecord } from '../project/history.js';
 import type { Project } from '../project/layout.js';
 
-/** Bytes of log a slow reader may have queued before newer output is dropped (with a marker saying how much). */
+/** Characters of log a slow reader may have waiting; past them the oldest waiting text is dropped (with a marker saying how much). */
 export const MAX_QUEUED = 1 << 20;
 const CHUNK = 64 * 1024;
 
@@ -17,7 +17,7 @@ export const liveLogFollowers = () => followers;
 /**
  * A run's log as server-sent events: `log` events (JSON strings) with the same text
  * `reprise logs --follow` prints (the same follower), then one `end` event with the run's state.
- * Memory stays bounded per reader: at most MAX_QUEUED bytes wait for a slow connection.
+ * Memory stays bounded per reader: at most MAX_QUEUED characters wait for a slow connection.
  */
 export function streamRunLog(c: Context, project: Project, client: RunClient, runId: string): Response {
   return streamSSE(c, async (stream) => {
@@ -28,25 +28,41 @@ export function streamRunLog(c: Context, project: Project, client: RunClient, ru
       await stream.writeSSE({ event: 'end', data: JSON.stringify({ state: recorded.state }) });
       return;
     }
-    let queued = 0;
+    // Text not yet handed to the connection, at most MAX_QUEUED characters: when a reader falls
+    // behind, the oldest waiting text goes (the page keeps the end), so the last line always arrives.
+    let pending = '';
     let dropped = 0;
-    let chain = Promise.resolve();
-    const send = (event: string, data: string) => {
-      queued += data.length;
-      chain = chain.then(() => stream.writeSSE({ event, data })).finally(() => (queued -= data.length));
+    let pumping = false;
+    let atLineStart = true;
+    let drained = Promise.resolve();
+    const pump = async () => {
+      pumping = true;
+      try {
+        while (pending && !stream.aborted) {
+          let text = pending.slice(0, CHUNK);
+          pending = pending.slice(CHUNK);
+          // The marker takes a line of its own, after the (cut) line the reader has.
+          if (dropped) text = `${atLineStart ? '' : '\n'}[… ${dropped} bytes not shown while following; the whole log is in the record …]\n${text}`;
+          dropped = 0;
+          atLineStart = text.endsWith('\n');
+          await stream.writeSSE({ event: 'log', data: JSON.stringify(text) });
+        }
+      } finally {
+        // Cleared in the same turn as the last check of `pending`: a write in between starts a new pump.
+        pumping = false;
+      }
     };
     const write = (text: string | Buffer) => {
-      const s = text.toString();
       if (stream.aborted) return;
-      if (queued + s.length > MAX_QUEUED) {
-        dropped += Buffer.byteLength(s);
-        return;
+      pending += text.toString();
+      if (pending.length > MAX_QUEUED) {
+        const over = pending.length - MAX_QUEUED;
+        const lineStart = pending.indexOf('\n', over - 1) + 1;
+        const cut = lineStart > 0 ? lineStart : over;
+        dropped += Buffer.byteLength(pending.slice(0, cut));
+        pending = pending.slice(cut);
       }
-      if (dropped) {
-        send('log', JSON.stringify(`[… ${dropped} bytes not shown while following; the whole log is in the record …]\n`));
-        dropped = 0;
-      }
-      send('log', JSON.stringify(s));
+      if (!pumping) drained = pump().catch(() => undefined);
     };
     // The browser leaving (tab closed, page changed) aborts the stream: the follower stops with it.
     const left = new AbortController();
@@ -60,7 +76,7 @@ export function streamRunLog(c: Context, project: Project, client: RunClient, ru
       )
       .finally(() => followers--);
     if (!end) return;
-    await chain;
+    await drained;
     await stream.writeSSE({ event: 'end', data: JSON.stringify(end) });
   });
 }
