@@ -4,8 +4,7 @@
  * of step runs with. Only definitions here (no workflow code), so the CLI, the worker's
  * activities and the workflow bundle can all import it.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions, LocalActivityOptions, QueryDefinition, SignalDefinition } from '@temporalio/common';
 import type { EndedEvent, LabProgress, LabResult, NotifyOutcome, RunInput, RunProgress, RunResult, SweepInput, SweepProgress, SweepResult } from '../activities/types.js';
 
 /** Workflow type names (changing one orphans every running workflow of that type). */
@@ -35,16 +34,21 @@ export interface SlotsState {
   waiting: string[];
 }
 
-export const progressQuery = defineQuery<RunProgress>('progress');
-export const sweepProgressQuery = defineQuery<SweepProgress>('sweepProgress');
-export const labProgressQuery = defineQuery<LabProgress>('labProgress');
-export const slotsQuery = defineQuery<SlotsState>('slots');
+// What defineQuery/defineSignal return, written out: importing @temporalio/workflow for them would
+// load the workflow runtime into every CLI command that starts or queries a workflow.
+const query = <T>(name: string) => ({ type: 'query', name }) as QueryDefinition<T>;
+const signal = <Args extends unknown[]>(name: string) => ({ type: 'signal', name }) as SignalDefinition<Args>;
+
+export const progressQuery = query<RunProgress>('progress');
+export const sweepProgressQuery = query<SweepProgress>('sweepProgress');
+export const labProgressQuery = query<LabProgress>('labProgress');
+export const slotsQuery = query<SlotsState>('slots');
 /** A run asks the slot holder for a slot on a limited backend… */
-export const acquireSignal = defineSignal<[{ holder: string; limit: number }]>('acquireSlot');
+export const acquireSignal = signal<[{ holder: string; limit: number }]>('acquireSlot');
 /** …gives it back (by workflow id)… */
-export const releaseSignal = defineSignal<[string]>('releaseSlot');
+export const releaseSignal = signal<[string]>('releaseSlot');
 /** …and is told when it has one (by backend name). */
-export const grantSignal = defineSignal<[string]>('slotGranted');
+export const grantSignal = signal<[string]>('slotGranted');
 
 // Which failures are final is decided in one place, the activities' guard(): the user's errors at
 // once; an unreachable backend before the job may exist at once, after that it is waited out.

@@ -1,11 +1,6 @@
-import { patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import { patched } from '@temporalio/workflow';
 import type { PreparedImage, RunInput } from '../activities/types.js';
-import { longSteps, steps } from './contract.js';
-
-const find = proxyLocalActivities<Activities>(steps.prep);
-// Builds and pushes are long: they heartbeat, so a dead worker is noticed and the step retried elsewhere.
-const build = proxyActivities<Activities>(longSteps.build);
+import { build, prep } from './stubs.js';
 
 /**
  * The image of a new run or sweep: found on the local engine or built, then pushed when the user
@@ -13,7 +8,7 @@ const build = proxyActivities<Activities>(longSteps.build);
  * for the push (a server round trip on the warm path of every run).
  */
 export async function newRunImage(input: RunInput, sourceCommit: string): Promise<PreparedImage> {
-  const image = (await find.findImage(input, sourceCommit)) ?? (await build.buildImage(input, sourceCommit));
+  const image = (await prep.findImage(input, sourceCommit)) ?? (await build.buildImage(input, sourceCommit));
   // Histories from before the flag scheduled the push always (it returned at once without a registry).
   if (patched('push-only-with-registry-v1') && !image.unpublished) return image;
   return build.publishImage(input, image);

@@ -1,19 +1,9 @@
-import { CancellationScope, isCancellation, log, patched, proxyActivities, proxyLocalActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import { CancellationScope, isCancellation, log, patched, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { LabCheckpointOutcome, LabProgress, LabResult, PreparedImage, PreparedSources, RunInput } from '../activities/types.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
-import { labProgressQuery, longSteps, steps } from './contract.js';
+import { labProgressQuery } from './contract.js';
+import { build, checkpoints, finishing, prep, submitting, waiting } from './stubs.js';
 import { announceEnd } from './notify.js';
-
-
-const prep = proxyLocalActivities<Activities>(steps.prep);
-const submitting = proxyLocalActivities<Activities>(steps.submitting);
-const finishing = proxyLocalActivities<Activities>(steps.finishing);
-const build = proxyActivities<Activities>(longSteps.build);
-// A checkpoint copies the lab's files back: a dead worker is noticed by the heartbeat, and the
-// copy is taken again (committing is idempotent per checkpoint number).
-const checkpoints = proxyActivities<Activities>(longSteps.checkpoint);
-const waiting = proxyActivities<Activities>(longSteps.waiting);
 
 /**
  * A lab session: JupyterLab in the project's image (plus a layer with JupyterLab), started as a

@@ -5,28 +5,18 @@ import {
   isCancellation,
   log,
   patched,
-  proxyActivities,
-  proxyLocalActivities,
   setHandler,
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
 import type { FinishInput, Placement, PreparedImage, PreparedSources, RunInput, RunProgress, RunResult, Target } from '../activities/types.js';
 import type { KeyedRun } from '../project/run-key.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
 import { ExitCode } from '../errors.js';
 import { newRunImage } from './image.js';
 import { announceEnd } from './notify.js';
-import { grantSignal, longSteps, progressQuery, releaseSignal, slotsWorkflowId, steps } from './contract.js';
-
-
-const prep = proxyLocalActivities<Activities>(steps.prep);
-const submitting = proxyLocalActivities<Activities>(steps.submitting);
-const finishing = proxyLocalActivities<Activities>(steps.finishing);
-const build = proxyActivities<Activities>(longSteps.build);
-const transfer = proxyActivities<Activities>(longSteps.transfer);
-const waiting = proxyActivities<Activities>(longSteps.waiting);
+import { grantSignal, progressQuery, releaseSignal, slotsWorkflowId } from './contract.js';
+import { build, finishing, prep, submitting, transfer, waiting } from './stubs.js';
 
 /**
  * One run: prepare (check, snapshot) → image → place (stage → submit, on a pool maybe again

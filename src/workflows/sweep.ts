@@ -2,24 +2,16 @@ import {
   CancellationScope,
   executeChild,
   isCancellation,
-  proxyActivities,
-  proxyLocalActivities,
   setHandler,
   uuid4,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
 import type { PreparedImage, PreparedSources, RunInput, RunResult, SweepInput, SweepPoint, SweepPointResult, SweepProgress, SweepResult } from '../activities/types.js';
 import type { JobHandle, StagedJob } from '../backends/types.js';
-import { longSteps, steps, sweepProgressQuery } from './contract.js';
+import { sweepProgressQuery } from './contract.js';
+import { build, finishing, prep, submitting } from './stubs.js';
 import { newRunImage } from './image.js';
 import { announceEnd } from './notify.js';
 import { runProject } from './run-project.js';
-
-
-const prep = proxyLocalActivities<Activities>(steps.prep);
-const build = proxyActivities<Activities>(longSteps.build);
-const submitting = proxyLocalActivities<Activities>(steps.submitting);
-const finishing = proxyLocalActivities<Activities>(steps.finishing);
 
 /**
  * A parameter sweep: the sources and the image are fixed once, then every point of the grid is

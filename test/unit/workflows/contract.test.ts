@@ -1,6 +1,7 @@
 // The contract's names are what running workflows are known by: a workflow type, query or signal
 // renamed by mistake orphans every workflow in flight. Each name must match the function the
 // worker registers, and the step presets must keep the properties the durability rules need.
+import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { describe, expect, it } from 'vitest';
 import * as contract from '../../../src/workflows/contract.js';
 import * as workflows from '../../../src/workflows/index.js';
@@ -22,6 +23,9 @@ describe('workflow contract', () => {
   it('keeps the query and signal names running workflows answer to', () => {
     expect([contract.progressQuery, contract.sweepProgressQuery, contract.labProgressQuery, contract.slotsQuery].map((q) => q.name)).toEqual(['progress', 'sweepProgress', 'labProgress', 'slots']);
     expect([contract.acquireSignal, contract.releaseSignal, contract.grantSignal].map((s) => s.name)).toEqual(['acquireSlot', 'releaseSlot', 'slotGranted']);
+    // Written out without the workflow runtime, they are what defineQuery/defineSignal make.
+    expect(contract.progressQuery).toEqual(defineQuery('progress'));
+    expect(contract.acquireSignal).toEqual(defineSignal('acquireSlot'));
     expect(contract.slotsWorkflowId('hpc')).toBe('reprise-slots-hpc');
     expect(contract.notifyWorkflowId('r1')).toBe('r1.notify');
   });
