@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // One project per suite so each can run alone: `vitest run --project slurm`.
 // Real-service suites live under test/integration/<service>/ and test/e2e/.
-const shared = { testTimeout: 60_000, hookTimeout: 600_000, pool: 'forks' as const };
+const shared = { testTimeout: 60_000, hookTimeout: 600_000, pool: 'forks' as const, setupFiles: ['test/helpers/remove-temp-dirs.ts'] };
 
 export default defineConfig({
   test: {

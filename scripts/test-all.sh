@@ -7,7 +7,7 @@
 #
 # To stay inside CI's time on 2 CPUs, independent work runs side by side: the test clusters come
 # up (one after the other: each installs its own Debian packages) while the suites that need only
-# Docker and Temporal run; then the SLURM and Kubernetes suites run together; the faults suite,
+# Docker and Temporal run; then the cluster suites run in two lanes; the faults suite,
 # which restarts shared daemons, runs last and alone.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -138,12 +138,13 @@ echo "::: waiting for the test clusters"
 wait "$clusters" "$store"
 cat "$LOG_DIR/clusters.log" "$LOG_DIR/s3-up.log"
 
-quiet_suite slurm cluster_suite slurm test:slurm &
+# Two lanes side by side (suites run their files one by one, so at most two files at once): the
+# SLURM suites in one; Kubernetes, then the object store's suite (which also runs on both
+# clusters) in the other, which would otherwise wait idle for the longer SLURM suite.
+( quiet_suite slurm cluster_suite slurm test:slurm; quiet_suite slurm-apptainer cluster_suite slurm test:slurm-apptainer ) &
 slurm=$!
-quiet_suite kubernetes cluster_suite kubernetes test:kubernetes &
+( quiet_suite kubernetes cluster_suite kubernetes test:kubernetes; quiet_suite data-store cluster_suite s3 test:data-store ) &
 wait "$slurm" $!
-suite slurm-apptainer cluster_suite slurm test:slurm-apptainer
-suite data-store cluster_suite s3 test:data-store
 # The faults suite's short form (one trial per fault and backend; REPRISE_FAULT_TRIALS=20 on demand):
 # last, both clusters still up and dist/ built by e2e; alone, so the trials that restart shared
 # daemons (dockerd, kube-apiserver) do not pull them from under other suites.

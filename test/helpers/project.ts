@@ -4,8 +4,13 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { initProject, type Project } from '../../src/project/layout.js';
 
+/** The temp dirs made by this test file, removed when it ends (test/helpers/remove-temp-dirs.ts). */
+export const madeTempDirs: string[] = ((globalThis as { __repriseTempDirs?: string[] }).__repriseTempDirs ??= []);
+
 export async function tempDir(prefix = 'reprise-test-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  madeTempDirs.push(dir);
+  return dir;
 }
 
 /** A fresh project in a temp dir, optionally with files (path → content) committed. */
