@@ -3,7 +3,7 @@ import { streamSSE } from 'hono/streaming';
 import { followRun } from '../client/follow.js';
 import type { RunClient } from '../client/runs.js';
 import { errorMessage } from '../errors.js';
-import { findRun, readRecord } from '../project/history.js';
+import { findRun, recordedLogChunks } from '../project/history.js';
 import type { Project } from '../project/layout.js';
 
 /** Characters of log a slow reader may have waiting; past them the oldest waiting text is dropped (with a marker saying how much). */
@@ -23,9 +23,19 @@ export function streamRunLog(c: Context, project: Project, client: RunClient, ru
   return streamSSE(c, async (stream) => {
     const recorded = await findRun(project.root, runId).catch(() => undefined);
     if (recorded) {
-      const { log } = await readRecord(project.root, recorded);
-      for (let i = 0; i < log.length && !stream.aborted; i += CHUNK) await stream.writeSSE({ event: 'log', data: JSON.stringify(log.slice(i, i + CHUNK)) });
-      await stream.writeSSE({ event: 'end', data: JSON.stringify({ state: recorded.state }) });
+      // Read from git as it is sent, one chunk waiting at a time: a large log is never whole in
+      // the server's memory, however many readers it has. A run recorded without a log has none.
+      const left = new AbortController();
+      stream.onAbort(() => left.abort());
+      try {
+        for await (const text of recordedLogChunks(project.root, recorded, left.signal)) {
+          if (stream.aborted) break;
+          await stream.writeSSE({ event: 'log', data: JSON.stringify(text) });
+        }
+      } catch {
+        /* no log in the record */
+      }
+      if (!stream.aborted) await stream.writeSSE({ event: 'end', data: JSON.stringify({ state: recorded.state }) });
       return;
     }
     // Text not yet handed to the connection, at most MAX_QUEUED characters: when a reader falls

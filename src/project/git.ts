@@ -77,6 +77,26 @@ export class Git {
     });
   }
 
+  /**
+   * A command's output as text chunks, read as it comes (a large blob is never whole in memory).
+   * Stopping early (break, or `signal`) ends the process; a failure throws at the end, with git's message.
+   */
+  async *stream(args: string[], signal?: AbortSignal): AsyncGenerator<string> {
+    const child = spawn('git', args, { cwd: this.dir, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' }, signal, stdio: ['ignore', 'pipe', 'pipe'] });
+    const err: Buffer[] = [];
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    child.on('error', () => undefined); // an abort: `closed` settles, the loop below ends
+    child.stdout.setEncoding('utf8'); // characters split across chunks are joined, not broken
+    try {
+      for await (const text of child.stdout) yield text as string;
+      const code = await closed;
+      if (code !== 0 && !signal?.aborted) throw new Error(`git ${args[0]} failed (${code}): ${redactSecrets(Buffer.concat(err).toString().trim())}`);
+    } finally {
+      if (child.exitCode === null) child.kill();
+    }
+  }
+
   async tryRun(args: string[], options: GitOptions = {}): Promise<string | undefined> {
     try {
       return await this.run(args, options);

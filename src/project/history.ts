@@ -561,6 +561,11 @@ export async function readRecord(root: string, entry: Pick<FeedEntry, 'runId' | 
   return { record, log: log ?? '' };
 }
 
+/** A recorded run's log as it is read from git, chunk by chunk (a reader of a large log holds one chunk at a time). */
+export function recordedLogChunks(root: string, entry: Pick<FeedEntry, 'runId' | 'commit'>, signal?: AbortSignal): AsyncGenerator<string> {
+  return new Git(root).stream(['cat-file', 'blob', `${entry.commit}:${logPath(entry.runId)}`], signal);
+}
+
 /** A run's record alone (its log can be large). */
 export async function readRunRecord(root: string, entry: Pick<FeedEntry, 'runId' | 'commit'>): Promise<RunRecord> {
   return JSON.parse(await new Git(root).run(['show', `${entry.commit}:${recordPath(entry.runId)}`])) as RunRecord;

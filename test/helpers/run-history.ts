@@ -33,7 +33,7 @@ export const fakeRunId = (i: number) => 'run-' + Array.from(createHash('sha256')
  * has state failed when i % 10 === 9, backend hpc (slurm) when i is odd; run 0 has a PNG output.
  * Each ran HEAD's sources unless `sourceCommits[i]` names others.
  */
-export function writeRunHistory(root: string, n: number, project: { name: string; id: string }, sourceCommits: string[] = []): RunRecord[] {
+export function writeRunHistory(root: string, n: number, project: { name: string; id: string }, sourceCommits: string[] = [], logs: Record<number, Buffer> = {}): RunRecord[] {
   const branch = spawnSync('git', ['symbolic-ref', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim();
   const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim();
   const chunks: Buffer[] = [];
@@ -45,7 +45,7 @@ export function writeRunHistory(root: string, n: number, project: { name: string
   for (let i = 0; i < n; i++) {
     const runId = fakeRunId(i);
     const at = new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString();
-    const log = `hello from run ${i}\n`;
+    const log = logs[i] ?? Buffer.from(`hello from run ${i}\n`);
     const outputs = i === 0 ? [{ path: 'output/plot.png', bytes: TINY_PNG }, { path: 'output/table.csv', bytes: Buffer.from('a,b\n1,2\n') }] : [{ path: `output/r${i}.txt`, bytes: Buffer.from(`${i}\n`) }];
     const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     const record: RunRecord = {
