@@ -53,6 +53,13 @@ export interface Incoming {
 }
 
 /** What a download moved: bytes received from the store, and bytes of earlier parts it resumed. */
+/** An object the store holds. */
+export interface StoredObject {
+  md5: string;
+  size: number;
+  lastModified: Date;
+}
+
 export interface Received {
   received: number;
   resumed: number;
@@ -343,8 +350,37 @@ export class S3Store {
     });
   }
 
+  /** Every object of the layout (files/md5/…) under this store's prefix, with its size and age. */
+  async listObjects(): Promise<StoredObject[]> {
+    const prefix = objectKey(this.config.location, 'xx').slice(0, -'xx/'.length);
+    const out: StoredObject[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })).catch((err: unknown) => {
+        throw this.fail(err);
+      });
+      for (const o of page.Contents ?? []) {
+        const md5 = o.Key && md5OfKey(this.config.location, o.Key);
+        if (md5) out.push({ md5, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  /** Delete objects by md5, several at once (one request each: S3-compatibles differ in DeleteObjects' checksums). */
+  async deleteObjects(md5s: string[], onDeleted?: (md5: string) => void): Promise<void> {
+    await mapLimit(md5s, DEFAULT_CONCURRENCY, async (md5) => {
+      const key = objectKey(this.config.location, md5);
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch((err: unknown) => {
+        throw this.fail(err, key);
+      });
+      onDeleted?.(md5);
+    });
+  }
+
   /** Unfinished multipart uploads under this store's prefix (for tests and housekeeping). */
-  async pendingUploads(): Promise<{ key: string; uploadId: string }[]> {
+  async pendingUploads(): Promise<{ key: string; uploadId: string; initiated?: Date }[]> {
     const prefix = this.config.location.prefix ? `${this.config.location.prefix}/` : '';
     const out: { key: string; uploadId: string }[] = [];
     let keyMarker: string | undefined;
@@ -353,7 +389,7 @@ export class S3Store {
       const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: idMarker })).catch((err: unknown) => {
         throw this.fail(err);
       });
-      for (const u of page.Uploads ?? []) if (u.Key && u.UploadId) out.push({ key: u.Key, uploadId: u.UploadId });
+      for (const u of page.Uploads ?? []) if (u.Key && u.UploadId) out.push({ key: u.Key, uploadId: u.UploadId, ...(u.Initiated ? { initiated: u.Initiated } : {}) });
       [keyMarker, idMarker] = page.IsTruncated ? [page.NextKeyMarker, page.NextUploadIdMarker] : [undefined, undefined];
     } while (keyMarker);
     return out;
