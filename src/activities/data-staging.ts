@@ -1,10 +1,11 @@
-import type { DataStaged, DataStoreAccess, OutputStoreAccess, StageData } from '../backends/types.js';
+import type { DataFile, DataStaged, DataStoreAccess, OutputStoreAccess, StageData } from '../backends/types.js';
 import { cacheObjectPath, localCacheDir } from '../data/cache.js';
-import type { RunInputFile } from '../data/run-data.js';
+import { cacheLargeOutputs, pushCachedObjects, type RunInputFile } from '../data/run-data.js';
+import type { UnsentOutputs } from '../project/run-record.js';
 import { openStore, readDataRemote, type DataRemote } from '../data/store/remote.js';
 import type { S3Store } from '../data/store/s3-store.js';
 import { formatBytes } from '../data/size.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, RepriseError } from '../errors.js';
 
 /**
  * What a backend needs to stage a run's tracked inputs by digest: the files, the local cache
@@ -86,4 +87,34 @@ function storesOf(remote: DataRemote | undefined): { storeFor(endpoint?: string)
     },
     close: () => stores.forEach((s) => s.destroy()),
   };
+}
+
+/**
+ * The large outputs a backend brought back rather than sent itself (Docker's always, a cluster's
+ * that could not reach the store) go into the local cache, their pointers into `outputsDir`, and
+ * from the cache to the project's data store, before the record points at them. What the store
+ * holds already is not sent again (a retried collect). A store that cannot take them (unreachable,
+ * credentials refused) loses nothing: they stay in the local cache and `unsent` says so for the
+ * record. Cancellation stops the upload; a multipart upload cut midway is resumed by the next push.
+ */
+export async function sendCollectedOutputs(
+  root: string,
+  outputsDir: string,
+  threshold: number,
+  stored: DataFile[],
+  options: { signal?: AbortSignal; onBytes?: (bytes: number) => void } = {},
+): Promise<{ sent: DataFile[]; bytes: number; unsent?: UnsentOutputs }> {
+  const { outputs } = await cacheLargeOutputs(root, outputsDir, threshold, new Set(stored.map((o) => o.md5)));
+  const inStore = new Set(stored.map((o) => o.md5));
+  const toSend = outputs.filter((o) => !inStore.has(o.md5));
+  if (!toSend.length) return { sent: [], bytes: 0 };
+  try {
+    const bytes = await pushCachedObjects(root, toSend, undefined, options);
+    return { sent: toSend, bytes };
+  } catch (err) {
+    // Cancelled (the worker is going away): the activity ends; a retry resumes the upload.
+    if (options.signal?.aborted || !(err instanceof RepriseError)) throw err;
+    const store = (await readDataRemote(root).catch(() => undefined))?.url ?? 'the data remote';
+    return { sent: [], bytes: 0, unsent: { store, reason: err.message, paths: toSend.map((o) => o.path) } };
+  }
 }

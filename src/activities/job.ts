@@ -7,15 +7,17 @@ import type { JobHandle, JobStatus, StagedJob } from '../backends/types.js';
 import { loadUserConfig, resolveBackend } from '../backends/user-config.js';
 import { badInput } from '../errors.js';
 import { fetchRunInputs, stageRunInputs } from '../data/run-data.js';
+import { unsentLine } from '../data/unsent.js';
 import { autoTrackBytes } from '../data/settings.js';
-import { outputStoreFor, stageDataFor } from './data-staging.js';
+import { outputStoreFor, sendCollectedOutputs, stageDataFor } from './data-staging.js';
+import type { UnsentOutputs } from '../project/run-record.js';
 import { loadProject } from '../project/layout.js';
 import type { SkippedOutput } from '../project/tar-members.js';
 import { LogTail } from './log-tail.js';
 import { LAB_TOKEN_SECRET, labToken } from '../lab/token.js';
 import { readSecrets, SECRETS_MOUNT } from '../config/project-secrets.js';
 import type { AwaitDetails, AwaitedStatus, PreparedImage, RunInput } from './types.js';
-import { BUILD_LOG, JOB_LOG, STORED_OUTPUTS, DATA_STAGED } from '../config/env.js';
+import { BUILD_LOG, JOB_LOG, STORED_OUTPUTS, DATA_STAGED, UNSENT_OUTPUTS } from '../config/env.js';
 import { guard, withHeartbeat } from './guard.js';
 import type { RunContext } from './context.js';
 
@@ -201,8 +203,11 @@ export function createJobActivities(shared: RunContext) {
       }, { transient: true });
     },
 
-    /** Outputs into the run's directory; what was left out (links, devices, …) is named for the record. */
-    async collect(input: RunInput, handle: JobHandle): Promise<{ skipped: SkippedOutput[] }> {
+    /**
+     * Outputs into the run's directory; what was left out (links, devices, …) is named for the
+     * record. With a data store, large outputs are in it when this ends, or named in `unsent`.
+     */
+    async collect(input: RunInput, handle: JobHandle): Promise<{ skipped: SkippedOutput[]; unsent?: UnsentOutputs }> {
       return guard(async () => {
         const { backend } = await backendFor(input.backend);
         const dest = join(runDir(input.runId), 'outputs');
@@ -212,9 +217,28 @@ export function createJobActivities(shared: RunContext) {
         try {
           const threshold = output ? autoTrackBytes((await loadProject(input.projectRoot)).spec) : 0;
           const collected = await withHeartbeat(() => backend.collect(handle, dest, output ? { data: { threshold, store: output.store } } : {}));
-          await writeFile(join(runDir(input.runId), STORED_OUTPUTS), JSON.stringify(collected?.stored ?? []));
-          if (collected?.stored?.length) log(input).info({ stored: collected.stored }, `${collected.stored.length} large output(s) sent to the data store from where the run ran`);
-          return { skipped: collected?.skipped ?? [] };
+          const stored = collected?.stored ?? [];
+          if (stored.length) log(input).info({ stored }, `${stored.length} large output(s) sent to the data store from where the run ran`);
+          // What came back here goes to the store from here, before the record points at it.
+          let unsent: UnsentOutputs | undefined;
+          if (output) {
+            let bytes = 0;
+            const ctx = Context.current();
+            const sent = await withHeartbeat(
+              () => sendCollectedOutputs(input.projectRoot, dest, threshold, stored, { signal: ctx.cancellationSignal, onBytes: (n) => (bytes += n) }),
+              () => ({ phase: 'uploading outputs', bytes }),
+            );
+            if (sent.sent.length) log(input).info({ sent: sent.sent, bytes: sent.bytes }, `${sent.sent.length} large output(s) sent to the data store from this machine`);
+            stored.push(...sent.sent);
+            unsent = sent.unsent;
+          }
+          await writeFile(join(runDir(input.runId), STORED_OUTPUTS), JSON.stringify(stored));
+          const unsentFile = join(runDir(input.runId), UNSENT_OUTPUTS);
+          if (unsent) {
+            log(input).warn({ unsent }, unsentLine(unsent));
+            await writeFile(unsentFile, JSON.stringify(unsent));
+          } else await rm(unsentFile, { force: true });
+          return { skipped: collected?.skipped ?? [], ...(unsent ? { unsent } : {}) };
         } finally {
           output?.close();
         }
@@ -226,14 +250,14 @@ export function createJobActivities(shared: RunContext) {
       return guard(async () => {
         if (handle) await (await backendFor(input.backend)).backend.cleanup(handle);
         // Everything staged for the run goes (sources, backend archives); the logs and what data
-        // staging moved stay, and outputs/ with the list of outputs sent to the store are
+        // staging moved stay, and outputs/ with the lists of outputs sent to the store and not are
         // record's (it runs alongside and removes outputs/ once committed).
         const dir = runDir(input.runId);
         runs.delete(input.runId);
         // A team run's log is in its record on the remote: the worker keeps nothing.
         if (input.team) return void (await rm(dir, { recursive: true, force: true }));
         for (const entry of await readdir(dir).catch(() => [])) {
-          if (![BUILD_LOG, JOB_LOG, DATA_STAGED, STORED_OUTPUTS, 'outputs'].includes(entry)) await rm(join(dir, entry), { recursive: true, force: true });
+          if (![BUILD_LOG, JOB_LOG, DATA_STAGED, STORED_OUTPUTS, UNSENT_OUTPUTS, 'outputs'].includes(entry)) await rm(join(dir, entry), { recursive: true, force: true });
         }
         if ((await readdir(dir).catch(() => [])).length === 0) await rm(dir, { recursive: true, force: true });
       }, { transient: true });

@@ -16,11 +16,11 @@ import { digestFile, digestTree, extractFiles, logPath, readRunRecord, recordRun
 import { findKeyedRun, keyPartsAt, neverReused, runKey, type KeyedRun } from '../project/run-key.js';
 import { Git } from '../project/git.js';
 import type { SweepRecord } from '../project/sweep-record.js';
-import type { FinalState, RunData, RunRecord, TimelineEntry } from '../project/run-record.js';
+import type { FinalState, RunData, RunRecord, TimelineEntry, UnsentOutputs } from '../project/run-record.js';
 import { PublishedProject, PublishRefused } from '../project/published.js';
 import type { SkippedOutput } from '../project/tar-members.js';
 import type { AwaitedStatus, FinishInput, PreparedImage, PreparedSources, RecordedRun, RunInput, SweepInput, SweepPointResult } from './types.js';
-import { JOB_LOG, STORED_OUTPUTS } from '../config/env.js';
+import { JOB_LOG, STORED_OUTPUTS, UNSENT_OUTPUTS } from '../config/env.js';
 import { guard, withHeartbeat } from './guard.js';
 import type { RunContext } from './context.js';
 
@@ -95,7 +95,11 @@ export function createRecordActivities(shared: RunContext) {
     const stored = sent ?? (await readFile(join(runDir(f.input.runId), STORED_OUTPUTS), 'utf8').then((t) => (JSON.parse(t) as { md5: string }[]).map((o) => o.md5), () => []));
     const { outputs, ignores } = await cacheLargeOutputs(root, outputsDir, autoTrackBytes(project), new Set(stored));
     const files = await Promise.all([...ignores].map(async ([folder, lines]) => ({ path: `${folder}/.gitignore`, content: await gitignoreWith(root, folder, lines) })));
-    return { data: { inputs: await dataInputsAt(root, f.sources.sourceCommit), outputs }, ignores: files };
+    // Outputs collect could not send to the store: the record says they are only in the local cache.
+    const unsent = sent ? undefined : await readFile(join(runDir(f.input.runId), UNSENT_OUTPUTS), 'utf8').then((t) => JSON.parse(t) as UnsentOutputs, () => undefined);
+    const recorded = new Set(outputs.map((o) => o.path));
+    const paths = unsent?.paths.filter((p) => recorded.has(p)) ?? [];
+    return { data: { inputs: await dataInputsAt(root, f.sources.sourceCommit), outputs, ...(unsent && paths.length ? { unsent: { ...unsent, paths } } : {}) }, ignores: files };
   }
 
   /** Record a run in its local project: large outputs into the data cache, one commit, the outputs in the working tree. */

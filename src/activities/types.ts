@@ -4,7 +4,7 @@
  */
 import type { Resources } from '../config/resources.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
-import type { FinalState, RunState } from '../project/run-record.js';
+import type { FinalState, RunState, UnsentOutputs } from '../project/run-record.js';
 import type { SkippedOutput } from '../project/tar-members.js';
 import type { SweepPointResult } from '../project/sweep-record.js';
 
@@ -251,6 +251,8 @@ export interface RunResult {
   backend?: string;
   /** Outputs left out of the record (links, devices, …). */
   skippedOutputs?: SkippedOutput[];
+  /** Large outputs the data store could not take when the run ended: only in the local cache. */
+  unsentOutputs?: UnsentOutputs;
   /** A reused run: the run whose outputs it records. */
   reusedFrom?: string;
 }

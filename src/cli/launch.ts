@@ -7,6 +7,7 @@ import type { RunService } from '../client/run-service.js';
 import type { TeamProgress } from '../client/team.js';
 import type { RepriseEnv } from '../config/env.js';
 import { ExitCode } from '../errors.js';
+import { unsentLine } from '../data/unsent.js';
 import { BaseCommand } from './base-command.js';
 import { terminalObserver } from './follow-progress.js';
 import { terminalWriter } from '../terminal-text.js';
@@ -102,7 +103,8 @@ export function describeResult(result: RunResult): string {
   const why = result.reason ? ` (${result.reason})` : '';
   const left = result.skippedOutputs?.length ? `; not collected: ${result.skippedOutputs.map((o) => `${JSON.stringify(o.path)} (${o.why})`).join(', ')}` : '';
   const where = result.recoveredBranch ? ` on branch ${result.recoveredBranch} (the branch it started from was deleted while it ran)` : '';
-  return `run ${result.runId} ${result.state}, exit code ${result.exitCode}${why}; recorded in ${result.commit.slice(0, 12)}${where}${left}`;
+  const unsent = result.unsentOutputs ? `\nwarning: ${unsentLine(result.unsentOutputs)}` : '';
+  return `run ${result.runId} ${result.state}, exit code ${result.exitCode}${why}; recorded in ${result.commit.slice(0, 12)}${where}${left}${unsent}`;
 }
 
 /** Commands that start runs (run, rerun): start, then report as the contract says. */

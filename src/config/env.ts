@@ -61,6 +61,8 @@ export const JOB_LOG = 'job.log';
 export const TRANSFER_LOG = 'transfer.log';
 /** In a run's directory: the large outputs the backend sent to the data store itself (JSON list of path, md5, size). */
 export const STORED_OUTPUTS = 'stored-outputs.json';
+/** In a run's directory: the large outputs the data store could not take when the run ended (JSON RunData['unsent']). */
+export const UNSENT_OUTPUTS = 'unsent-outputs.json';
 /** In a run's directory: what staging its tracked inputs moved (DataStaged), on a backend that stages them by digest. */
 export const DATA_STAGED = 'data-staged.json';
 

@@ -90,15 +90,22 @@ export async function fetchRunInputs(root: string, commit: string, options: { re
   }
 }
 
-/** Cached objects sent to the project's data store, what it holds already left out: before a commit that points at them is published. */
-export async function pushCachedObjects(root: string, refs: DataRef[], commit?: string): Promise<void> {
-  if (!refs.length) return;
+/**
+ * Cached objects sent to the project's data store, what it holds already left out (a retried
+ * step sends nothing twice): before a commit that points at them is published. Returns the bytes sent.
+ */
+export async function pushCachedObjects(root: string, refs: DataRef[], commit?: string, options: { signal?: AbortSignal; onBytes?: (bytes: number) => void } = {}): Promise<number> {
+  if (!refs.length) return 0;
   const cacheDir = await localCacheDir(root);
   const store = openStore(await requireDataRemote(root, commit));
   try {
     const unique = [...new Map(refs.map((r) => [r.md5, r])).values()];
     const held = await store.has(unique.map((r) => r.md5));
-    await store.upload(unique.filter((r) => !held.has(r.md5)).map((r) => ({ md5: r.md5, size: r.size, path: cacheObjectPath(cacheDir, r.md5) })));
+    const sent = await store.upload(
+      unique.filter((r) => !held.has(r.md5)).map((r) => ({ md5: r.md5, size: r.size, path: cacheObjectPath(cacheDir, r.md5) })),
+      options,
+    );
+    return sent.sent;
   } finally {
     store.destroy();
   }

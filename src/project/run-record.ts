@@ -27,6 +27,21 @@ export interface DataRef {
 export interface RunData {
   inputs: DataRef[];
   outputs: DataRef[];
+  /**
+   * Large outputs the project's data store could not take when the run ended (unreachable,
+   * credentials refused): they stayed in the local cache, and `sync` or `data push` sends them.
+   * Absent when they went to the store, or when the project has no data remote.
+   */
+  unsent?: UnsentOutputs;
+}
+
+export interface UnsentOutputs {
+  /** The store's s3:// URL. */
+  store: string;
+  /** Why, in the store client's one line. */
+  reason: string;
+  /** Their `output/…` paths. */
+  paths: string[];
 }
 
 /** The `Reprise-Data` trailer: sha256 of the record's data list as JSON. */

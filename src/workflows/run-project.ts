@@ -104,6 +104,7 @@ export async function runProject(input: RunInput): Promise<RunResult> {
       ...(recoveredBranch ? { recoveredBranch } : {}),
       backend: run.backend,
       ...(collected?.skipped.length ? { skippedOutputs: collected.skipped } : {}),
+      ...(collected?.unsent ? { unsentOutputs: collected.unsent } : {}),
     };
   });
 }

@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand, runIdArg } from '../base-command.js';
 import { findRun, readRecord } from '../../project/history.js';
 import type { RunRecord } from '../../project/run-record.js';
+import { unsentLine } from '../../data/unsent.js';
 import { formatDuration, formatGpus, formatMemory } from '../../config/resources.js';
 import { commandText } from '../table.js';
 import { RunClient } from '../../client/runs.js';
@@ -73,7 +74,8 @@ export default class Show extends BaseCommand {
               `data read  ${record.data.inputs.length === 0 ? 'none' : record.data.inputs.length}`,
               ...record.data.inputs.map((d) => `  ${d.path}  ${d.size} B  md5:${d.md5}`),
               `data made  ${record.data.outputs.length === 0 ? 'none' : record.data.outputs.length}`,
-              ...record.data.outputs.map((d) => `  ${d.path}  ${d.size} B  md5:${d.md5} (in the data cache; git holds ${d.path}.dvc)`),
+              ...record.data.outputs.map((d) => `  ${d.path}  ${d.size} B  md5:${d.md5} (${record.data?.unsent?.paths.includes(d.path) ? 'upload pending, in the local cache' : 'in the data cache'}; git holds ${d.path}.dvc)`),
+              ...(record.data.unsent ? [`upload     pending when recorded: ${unsentLine(record.data.unsent)}`] : []),
             ]
           : []),
         ...(record.secrets?.length ? [`secrets    ${record.secrets.join(' ')} (at /run/secrets/)`] : []),
