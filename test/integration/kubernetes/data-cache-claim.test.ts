@@ -13,6 +13,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } fro
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jobManifest, jobName } from '../../../src/backends/kubernetes/job-manifest.js';
 import { KubernetesBackend } from '../../../src/backends/kubernetes/kubernetes-backend.js';
 import type { DataStaged, JobHandle } from '../../../src/backends/types.js';
 import type { RunInputFile } from '../../../src/data/run-data.js';
@@ -179,5 +180,26 @@ describe('a data cache claim on Kubernetes', () => {
     const handle = { kind: 'kubernetes', runId, jobId: `reprise-${runId}`, namespace: env.K8S_NAMESPACE, sources: staged.sources, timeSeconds: null } as JobHandle;
     expect(await kube.status(handle)).toMatchObject({ phase: 'lost' });
     await kube.cleanup(handle);
+  }, 120_000);
+
+  it('a Job already made with a claim that does not exist (queued past submit) is told by status() as never starting, the same line', async () => {
+    const missing = `reprise-no-such-claim-${suite}`;
+    const kube = backend({ dataCacheClaim: missing });
+    const runId = runIdOf('queued');
+    const spec = { runId, command, env: {}, resources: {}, staged: { image: tag, sources: '/nonexistent' } };
+    await adminClients(env).batch.createNamespacedJob({ namespace: env.K8S_NAMESPACE, body: jobManifest(spec, { namespace: env.K8S_NAMESPACE, dataCacheClaim: missing }) });
+    const handle = { kind: 'kubernetes', runId, jobId: jobName(runId), namespace: env.K8S_NAMESPACE, sources: '/nonexistent', timeSeconds: null } as JobHandle;
+    made.push({ backend: kube, handle });
+    let status = await kube.status(handle);
+    for (let i = 0; i < 60 && !status.never; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      status = await kube.status(handle);
+    }
+    expect(status).toEqual({
+      phase: 'pending',
+      never: true,
+      misconfigured: true,
+      reason: `the data cache claim ${missing} (this backend's dataCacheClaim) does not exist in namespace ${env.K8S_NAMESPACE}: create that PersistentVolumeClaim there (Reprise never makes one), or remove dataCacheClaim from this backend`,
+    });
   }, 120_000);
 });
