@@ -57,6 +57,7 @@ export function createJobActivities(shared: RunContext) {
         // Waiting would be forever: remove the job and fail the run with the scheduler's words.
         await backend.cancel(handle);
         log(input).info({ reason: status.reason }, 'job can never start');
+        if (status.misconfigured) throw badInput(status.reason ?? 'this backend is misconfigured: check it with reprise backend check');
         if (status.refused) throw badInput(`the ${handle.kind} cluster refuses to create this job's pod: ${status.reason}; ask its admin to allow it, ask for less (--cpus, --memory) or run elsewhere (--on)`);
         throw badInput(`the ${handle.kind} scheduler can never start this job: ${status.reason}; ask for less (--cpus, --memory, --gpus, --time) or run elsewhere (--on)`);
       }

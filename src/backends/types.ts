@@ -216,6 +216,8 @@ export interface JobStatus {
   never?: boolean;
   /** With `never`: the cluster's admission refuses to create the job's pod (Pod Security, a quota, a LimitRange). */
   refused?: boolean;
+  /** With `never`: the backend's own settings keep the job from starting (a volume it names does not exist); `reason` says which and how to fix it. */
+  misconfigured?: boolean;
   startedAt?: string;
   finishedAt?: string;
   /** Exited: what the scheduler gave the job, in its own terms (SLURM's allocated TRES, the pod's limits), when it says. */

@@ -15,7 +15,6 @@ import { isInRegistry, pushImage } from '../../images/registry.js';
 import { ensureLocalImage } from '../../images/local.js';
 import {
   COLLECTED_FILE,
-  DATA_CACHE_DIR,
   EXIT_FILE,
   INIT_CONTAINER,
   MAIN_CONTAINER,
@@ -147,6 +146,9 @@ export class KubernetesBackend implements Backend {
           await this.uploadSources(handle, seen.pod);
           break;
         }
+        // The scheduler says so within a second; the Job would otherwise wait for the claim forever.
+        const claim = this.missingClaim(seen.pod);
+        if (claim) throw badInput(claim);
         if (pullFailure(seen) || unschedulable(seen.pod)) break; // queued: status() uploads once it starts
         if (!seen.pod && (await this.podRefusal(handle, seen.job))) break; // refused: status() says why
         await sleep(250);
@@ -209,6 +211,8 @@ export class KubernetesBackend implements Backend {
     const failed = jobFailure(seen);
     if (failed) return { phase: 'exited', exitCode: deadlineExceeded(seen.job) && h.timeSeconds ? TIMEOUT_EXIT_CODE : 1, reason: failed };
     if (seen.init?.state?.running && seen.pod) await this.uploadSources(h, seen.pod);
+    const claim = this.missingClaim(seen.pod);
+    if (claim) return { phase: 'pending', reason: claim, never: true, misconfigured: true };
     const waiting = schedulingMessage(seen.pod);
     if (waiting) return { phase: 'pending', reason: waiting, ...(NO_NODE_FITS.test(waiting) && !(await this.anyNodeFits(seen.pod!)) ? { never: true } : {}) };
     return { phase: 'pending' };
@@ -232,6 +236,16 @@ export class KubernetesBackend implements Backend {
     const message = events.items.map((e) => e.message ?? '').find((m) => / is forbidden: /.test(m));
     // 'Error creating: pods "reprise-run-x-abcde" is forbidden: violates PodSecurity …' → from "violates".
     return message && oneLine(message.replace(/^.*? is forbidden: /, ''));
+  }
+
+  /**
+   * The one-line error for a pod the scheduler cannot place because the data cache claim does not
+   * exist (Reprise never makes it: the worker has no rights on PersistentVolumeClaims).
+   */
+  private missingClaim(pod: V1Pod | undefined): string | undefined {
+    const name = /persistentvolumeclaim "([^"]+)" not found/.exec(schedulingMessage(pod) ?? '')?.[1];
+    if (!name) return undefined;
+    return `the data cache claim ${name} (this backend's dataCacheClaim) does not exist in namespace ${this.config.namespace}: create that PersistentVolumeClaim there (Reprise never makes one), or remove dataCacheClaim from this backend`;
   }
 
   /**
@@ -493,7 +507,7 @@ export class KubernetesBackend implements Backend {
     const extract = await execInPod(this.kc, where, ['tar', '-x', '-o', '-f', '-', '-C', PROJECT_DIR], { stdin: createReadStream(sources) });
     if (extract.exitCode !== 0) throw new Error(`unpacking the sources in pod ${podName} failed (tar exit ${extract.exitCode}): ${extract.stderr.trim()}`);
     const plan = await readPlan(planFileOf(sources));
-    if (plan) this.hooks.onDataStaged?.(h.runId, await fetchIntoPod(this.kc, where, plan, this.config.dataCacheClaim ? DATA_CACHE_DIR : undefined));
+    if (plan) this.hooks.onDataStaged?.(h.runId, await fetchIntoPod(this.kc, where, plan, this.config.dataCacheClaim));
     const touched = await execInPod(this.kc, where, ['touch', READY_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
     if (touched.exitCode !== 0) throw new Error(`marking the sources ready in pod ${podName} failed: ${touched.stderr.trim()}`);
   }

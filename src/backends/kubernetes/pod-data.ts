@@ -8,7 +8,7 @@ import { checkedFile, checkedUrl } from '../data-checks.js';
 import type { DataFile, DataStaged, OutputStoreAccess, StageData } from '../types.js';
 import { isMultipart, parseEtag } from '../../data/store/multipart.js';
 import { execInPod } from './cluster.js';
-import { PROJECT_DIR } from './job-manifest.js';
+import { DATA_CACHE_DIR, PROJECT_DIR, RUN_AS_ID } from './job-manifest.js';
 
 /**
  * Tracked inputs and large outputs on Kubernetes, moved by digest between the pod and the data
@@ -120,12 +120,21 @@ except Exception: sys.exit(7)' "$2"
 `;
 
 /**
- * $1 the objects' directory; stdin "md5 url" lines: each object fetched once, verified, renamed
- * into place. Prints `fetched MD5 BYTES`, `cached MD5`, `mismatch MD5 GOT` or `failed MD5 EXIT`.
+ * `obj MD5` sets $o to the object's path under $d in DVC's layout (xx/rest, so the claim reads as
+ * a DVC cache's files/md5); dash has no ${m:0:2}, hence the two-step split.
  */
-export const FETCH_SCRIPT = `${TOOLS}d=$1; mkdir -p "$d" || exit 1
+const OBJECT_PATH = `obj() { r=\${1#??}; o="$d/\${1%"$r"}/$r"; }
+`;
+
+/**
+ * $1 the objects' directory; stdin "md5 url" lines: each object fetched once, verified, renamed
+ * into place (a part named per pod and process, so pods sharing a claim never write one file).
+ * Prints `fetched MD5 BYTES`, `cached MD5`, `mismatch MD5 GOT` or `failed MD5 EXIT`.
+ */
+export const FETCH_SCRIPT = `${TOOLS}${OBJECT_PATH}d=$1; mkdir -p "$d" || exit 1
 while read -r m u; do
-  o="$d/$m"; if [ -e "$o" ]; then echo "cached $m"; continue; fi
+  obj "$m"; if [ -e "$o" ]; then echo "cached $m"; continue; fi
+  mkdir -p "\${o%/*}" || exit 1
   t="$o.part.\${HOSTNAME:-x}.$$"; get "$u" "$t"; rc=$?
   if [ "$rc" -ne 0 ]; then rm -f "$t"; echo "failed $m $rc"; continue; fi
   s=$(sum "$t"); rc=$?
@@ -135,7 +144,7 @@ while read -r m u; do
 done`;
 
 /** $1 the objects' directory, $2 an md5: stdin's bytes become that object once they match it. */
-const RECEIVE_SCRIPT = `${TOOLS}o="$1/$2"; t="$o.part.\${HOSTNAME:-x}.$$"; mkdir -p "$1" && cat > "$t" || exit 1
+const RECEIVE_SCRIPT = `${TOOLS}${OBJECT_PATH}d=$1; obj "$2"; t="$o.part.\${HOSTNAME:-x}.$$"; mkdir -p "\${o%/*}" && cat > "$t" || exit 1
 s=$(sum "$t") || { rm -f "$t"; exit 1; }
 if [ "$s" != "$2" ]; then rm -f "$t"; echo "mismatch $2 $s"; exit 0; fi
 chmod 0444 "$t" && mv -f "$t" "$o" && echo "shipped $2"`;
@@ -146,11 +155,11 @@ chmod 0444 "$t" && mv -f "$t" "$o" && echo "shipped $2"`;
  * copied on the node's disk) to its path, read-only, so the job sees plain files as on every
  * backend; the project volume's own objects' directory goes.
  */
-const LINK_SCRIPT = `d=$1; p=$2
+const LINK_SCRIPT = `${OBJECT_PATH}d=$1; p=$2
 while IFS= read -r line; do
-  m=\${line%%' '*}; t="$p/\${line#*' '}"
+  m=\${line%%' '*}; t="$p/\${line#*' '}"; obj "$m"
   mkdir -p "\${t%/*}" || exit 1
-  ln -f "$d/$m" "$t" 2>/dev/null || cp -f "$d/$m" "$t" || exit 1
+  ln -f "$o" "$t" 2>/dev/null || cp -f "$o" "$t" || exit 1
   chmod 0444 "$t" || exit 1
 done
 [ "$3" = keep ] || rm -rf "$d"`;
@@ -160,14 +169,21 @@ type Where = { namespace: string; pod: string; container: string };
 /**
  * In the init container, once the sources are in: every object of the plan fetched by the pod
  * (what it cannot fetch shipped from the worker's cache), then linked into the project. Objects
- * go to `cacheDir` (the data cache claim, kept across runs) when given, else to the project
- * volume. Safe to repeat: an object already there is not fetched again.
+ * go to the data cache claim (`files/md5/xx/…` in it, kept across runs) when one is named, else
+ * to the project volume. Safe to repeat: an object already there is not fetched again.
  */
-export async function fetchIntoPod(kc: KubeConfig, where: Where, plan: PodDataPlan, cacheDir?: string): Promise<DataStaged> {
-  const objectsDir = cacheDir ?? OBJECTS_DIR;
+export async function fetchIntoPod(kc: KubeConfig, where: Where, plan: PodDataPlan, cacheClaim?: string): Promise<DataStaged> {
+  const objectsDir = cacheClaim ? `${DATA_CACHE_DIR}/files/md5` : OBJECTS_DIR;
   const lines = Object.entries(plan.urls).map(([m, u]) => `${m} ${u}\n`);
   const fetch = await execInPod(kc, where, ['sh', '-c', FETCH_SCRIPT, 'sh', objectsDir], { stdin: Readable.from([lines.join('')]) });
-  if (fetch.exitCode !== 0) throw new Error(`fetching the tracked inputs in pod ${where.pod} failed (exit ${fetch.exitCode}): ${fetch.stderr.trim().slice(-300)}`);
+  if (fetch.exitCode !== 0) {
+    const why = fetch.stderr.trim().slice(-300);
+    // mkdir is what fails first on a claim the pod's uid cannot write (a volume that ignores fsGroup, such as hostPath).
+    if (cacheClaim && /mkdir/.test(why)) {
+      throw backendUnavailable(`the data cache claim ${cacheClaim} is not writable by pod ${where.pod} (uid ${RUN_AS_ID}, group ${RUN_AS_ID}): ${oneLine(why)}; let that uid or group write the volume's root, or remove dataCacheClaim from this backend`);
+    }
+    throw new Error(`fetching the tracked inputs in pod ${where.pod} failed (exit ${fetch.exitCode}): ${why}`);
+  }
   const failed: { md5: string; code: string }[] = [];
   const staged: DataStaged = { fetched: 0, fetchedBytes: 0, shipped: plan.archived.objects, shippedBytes: plan.archived.bytes, cached: 0 };
   for (const line of fetch.stdout.split('\n')) {
@@ -197,10 +213,12 @@ export async function fetchIntoPod(kc: KubeConfig, where: Where, plan: PodDataPl
     staged.shippedBytes += plan.sizes[md5] ?? 0;
   }
   const list = plan.files.map((f) => `${f.md5} ${f.path}\n`).join('');
-  const linked = await execInPod(kc, where, ['sh', '-c', LINK_SCRIPT, 'sh', objectsDir, PROJECT_DIR, cacheDir ? 'keep' : 'drop'], { stdin: Readable.from([list]) });
+  const linked = await execInPod(kc, where, ['sh', '-c', LINK_SCRIPT, 'sh', objectsDir, PROJECT_DIR, cacheClaim ? 'keep' : 'drop'], { stdin: Readable.from([list]) });
   if (linked.exitCode !== 0) throw new Error(`placing the tracked inputs in pod ${where.pod} failed (exit ${linked.exitCode}): ${linked.stderr.trim().slice(-300)}`);
   return staged;
 }
+
+const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ').trim();
 
 const fetchFailure = (code: string) =>
   code === '127' ? 'the image has none of curl, wget or python3' : ['6', '7', '28', '4'].includes(code) ? `no route to the store, exit ${code}` : `exit ${code}`;

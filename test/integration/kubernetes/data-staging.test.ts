@@ -185,8 +185,9 @@ describe('a data cache claim on Kubernetes', () => {
     expect(podStaged.get(runIdOf('claim1'))).toEqual({ fetched: files.length, fetchedBytes: files.reduce((n, f) => n + f.size, 0), shipped: 0, shippedBytes: 0, cached: 0 });
     expect(podStaged.get(runIdOf('claim2'))).toEqual({ fetched: 0, fetchedBytes: 0, shipped: 0, shippedBytes: 0, cached: files.length });
     // One read-only copy of each object in the claim, nothing half-written.
-    expect(readdirSync(hostDir).sort()).toEqual([...new Set(files.map((f) => f.md5))].sort());
-    for (const f of files) expect(statSync(join(hostDir, f.md5)).mode & 0o222).toBe(0);
+    const objects = join(hostDir, 'files', 'md5');
+    expect(readdirSync(objects, { recursive: true, encoding: 'utf8' }).filter((p) => p.includes('/')).sort()).toEqual([...new Set(files.map((f) => `${f.md5.slice(0, 2)}/${f.md5.slice(2)}`))].sort());
+    for (const f of files) expect(statSync(join(objects, f.md5.slice(0, 2), f.md5.slice(2))).mode & 0o222).toBe(0);
   });
 });
 
