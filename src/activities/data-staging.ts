@@ -44,6 +44,7 @@ export async function stageDataFor(
       summary = s;
       notes.info(stagedLine(s), { data: s });
     },
+    note: (line) => notes.warn(line, {}),
   };
   return { data, close, staged: () => summary };
 }

@@ -145,6 +145,8 @@ export interface StageData {
   store?: DataStoreAccess;
   /** How staging went, once it is done: what moved and what the backend's cache had already. */
   onStaged?(summary: DataStaged): void;
+  /** A line for the run's log when staging took a slower way than it should (a copy for a link). */
+  note?(line: string): void;
 }
 
 export interface DataStoreAccess {

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { backendUnavailable } from '../../errors.js';
+import { backendUnavailable, badInput } from '../../errors.js';
 import { checkedFile, checkedUrl } from '../data-checks.js';
 import { mapLimit } from '../../data/hash.js';
 import { isMultipart, parseEtag } from '../../data/store/multipart.js';
 import { formatBytes } from '../../data/size.js';
 import type { DataFile, DataStaged, OutputStoreAccess, StageData } from '../types.js';
+import { hardLinkArchive } from './link-archive.js';
 import type { SshClient } from './ssh-client.js';
 
 /**
@@ -28,16 +29,21 @@ const MD5 = /^[0-9a-f]{32}$/;
 const OBJECT = '"$1/files/md5/${m%"${m#??}"}/${m#??}"';
 
 /**
- * The md5s of the list the cache lacks, once each (script arguments as LINK_FILES). An object a
- * job made writable again (cached objects are 0444) is hashed, and dropped when it changed.
+ * The md5s the cache $1 lacks, once each: $6 lists the objects' paths (sorted, one a line; the
+ * cache path is plain, see SAFE_REMOTE_PATH). One `stat` per few thousand objects, not a shell
+ * loop (sh's `read` takes a system call per byte: 4,000 lines took 0.6 s). An object a job made
+ * writable again (cached objects are 0444) is hashed, and dropped when it changed.
  */
 const MISSING = `mkdir -p "$1/files/md5" || exit 1
-while IFS= read -r line; do
-  m=\${line%%' '*}; o=${OBJECT}
-  if [ ! -e "$o" ]; then echo "$m"
-  elif [ -w "$o" ]; then s=$(md5sum < "$o"); [ "\${s%% *}" = "$m" ] && chmod 0444 "$o" || { rm -f "$o"; echo "$m"; }
-  fi
-done < "$3" | sort -u`;
+export LC_ALL=C
+tr '\\n' '\\0' < "$6" | xargs -0 -r stat -c '%a %n' -- 2>/dev/null > "$6.have"
+{ sed 's/^[0-7]* //' "$6.have" | comm -23 "$6" -
+  grep -E '^[2367][0-7][0-7] ' "$6.have" | while IFS= read -r line; do
+    o=\${line#* }; m=\${o#"$1/files/md5/"}; m=\${m%%/*}\${m#*/}
+    s=$(md5sum < "$o"); [ "\${s%% *}" = "$m" ] && chmod 0444 "$o" || { rm -f "$o"; echo "$o"; }
+  done
+} | sed 's|^.*/\\([0-9a-f][0-9a-f]\\)/\\([0-9a-f]*\\)$|\\1\\2|' | sort -u
+rm -f "$6.have"`;
 
 /**
  * One object: $1 the cache, $2 the file of "md5 url" lines it reads its URL from (the URL never
@@ -69,20 +75,43 @@ while [ $# -ge 2 ]; do
   chmod 0444 "$t" && mv -f "$t" "$o" && echo "shipped $m"
 done`;
 
-/** $1 the cache, $2 the job's project directory, $3 the list ("md5 path" lines): each file hard-linked (else copied) from the cache, read-only. */
-const LINK_FILES = `last=
+/**
+ * The files of the list ("md5 path" lines, $3) hard-linked one by one from the cache $1 into the
+ * project $2 (else copied, read-only): a process or more per file, so only the fallback of
+ * LINK_SCRIPT. `-T` and the `rm` before a copy: an existing name is replaced, never followed.
+ */
+const LINK_EACH = `last=
 while IFS= read -r line; do
   m=\${line%%' '*}; p=\${line#*' '}; t="$2/$p"; o=${OBJECT}
   d=\${t%/*}; [ "$d" = "$last" ] || { mkdir -p "$d" || exit 1; last=$d; }
-  ln -f "$o" "$t" 2>/dev/null || { cp -f "$o" "$t" && chmod 0444 "$t"; } || exit 1
-done < "$3"
-rm -f "$3"`;
+  ln -fT "$o" "$t" 2>/dev/null || { rm -f "$t" && cp "$o" "$t" && chmod 0444 "$t"; } || exit 1
+done < "$3"`;
+
+/**
+ * $1 the cache, $2 the job's project directory, $3 the list, $4 an archive of one hard-link entry
+ * per file (see hardLinkArchive), $5 the directories the files are in (one a line, outer first),
+ * $6 the objects (see MISSING).
+ * GNU tar makes every link in one process (a shell loop forked one `ln` per file: 20,000 files
+ * took over a minute); -P keeps the absolute cache paths the entries link to, and the names in
+ * it are plain relative ones (checkedFile). A directory that is a symbolic link is refused first
+ * (a chain of in-project links can climb out of the project). When tar cannot link (the cache on
+ * another filesystem than the job's directory) the files are linked or copied one by one, once,
+ * and `fallback WHY` says so. Prints `linked` when done; every file it was given is removed.
+ */
+const LINK_SCRIPT = `trap 'rm -f "$3" "$4" "$4.err" "$5" "$6"' EXIT
+while IFS= read -r d; do
+  if [ -h "$2/$d" ]; then echo "through-link $d"; exit 0; fi
+done < "$5"
+if ! tar -x -P --no-same-owner -f "$4" -C "$2" 2>"$4.err"; then
+  echo "fallback $(grep -v '^tar: Exiting' "$4.err" | head -n 1)"
+  ${LINK_EACH} || exit 1
+fi
+echo linked`;
 
 /** What the cache lacks; when nothing, the files are linked at once (one round trip for a second run). */
 const MISSING_OR_LINK_SCRIPT = `missing=$(${MISSING}) || exit 1
 if [ -n "$missing" ]; then printf '%s\\n' "$missing"; exit 0; fi
-${LINK_FILES}
-echo linked`;
+${LINK_SCRIPT}`;
 
 export interface ClusterDataOptions {
   ssh: SshClient;
@@ -103,9 +132,17 @@ export interface ClusterDataOptions {
 export async function stageClusterData(options: ClusterDataOptions, runDir: string, projectDir: string, data: StageData, signal?: AbortSignal): Promise<DataStaged> {
   const { ssh, cacheDir } = options;
   const files = data.files.map(checkedFile);
-  const list = `${runDir}/.data-${randomBytes(4).toString('hex')}.list`;
-  await ssh.writeFile(list, files.map((f) => `${f.md5} ${f.path}\n`).join(''), 0o600);
-  const answer = await ssh.run(['sh', '-c', MISSING_OR_LINK_SCRIPT, 'sh', cacheDir, projectDir, list], BATCH_TIMEOUT_MS);
+  const base = `${runDir}/.data-${randomBytes(4).toString('hex')}`;
+  const link = [cacheDir, projectDir, `${base}.list`, `${base}.links.tar`, `${base}.dirs`, `${base}.objects`];
+  const object = (m: string) => `${cacheDir}/files/md5/${m.slice(0, 2)}/${m.slice(2)}`;
+  await Promise.all([
+    ssh.writeFile(link[2]!, files.map((f) => `${f.md5} ${f.path}\n`).join(''), 0o600),
+    ssh.writeFile(link[3]!, hardLinkArchive(files.map((f) => ({ path: f.path, target: object(f.md5) }))), 0o600),
+    ssh.writeFile(link[4]!, directoriesOf(files).map((d) => `${d}\n`).join(''), 0o600),
+    // Sorted as `comm` in the C locale wants: byte order, as JavaScript sorts these ASCII paths.
+    ssh.writeFile(link[5]!, [...new Set(files.map((f) => object(f.md5)))].sort().map((o) => `${o}\n`).join(''), 0o600),
+  ]);
+  const answer = await ssh.run(['sh', '-c', MISSING_OR_LINK_SCRIPT, 'sh', ...link], BATCH_TIMEOUT_MS);
   const missing = answer.split('\n').filter((m) => MD5.test(m));
   const sizes = new Map(files.map((f) => [f.md5, f.size]));
   const summary: DataStaged = { fetched: 0, fetchedBytes: 0, shipped: 0, shippedBytes: 0, cached: sizes.size - missing.length };
@@ -119,10 +156,28 @@ export async function stageClusterData(options: ClusterDataOptions, runDir: stri
   }
   if (toShip.length) await ship(options, toShip, sizes, data, summary, signal);
   signal?.throwIfAborted();
-  if (missing.length) await ssh.run(['sh', '-c', LINK_FILES, 'sh', cacheDir, projectDir, list], BATCH_TIMEOUT_MS);
-  else if (!/^linked$/m.test(answer)) throw new Error(`linking the data into ${projectDir} on ${options.host} gave no answer: ${answer.trim().slice(0, 200)}`);
+  linked(options, projectDir, missing.length ? await ssh.run(['sh', '-c', LINK_SCRIPT, 'sh', ...link], BATCH_TIMEOUT_MS) : answer, data);
   data.onStaged?.(summary);
   return summary;
+}
+
+/** Every directory the files are in, each once, outer ones first ("input", "input/a", "input/a/b"). */
+function directoriesOf(files: DataFile[]): string[] {
+  const dirs = new Set<string>();
+  for (const f of files) {
+    const parts = f.path.split('/');
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  }
+  return [...dirs];
+}
+
+/** What LINK_SCRIPT answered: done (a fallback is noted), or refused. */
+function linked({ host }: ClusterDataOptions, projectDir: string, answer: string, data: StageData): void {
+  const through = /^through-link (.*)$/m.exec(answer);
+  if (through) throw badInput(`the tracked inputs under ${through[1]} cannot be linked into the job's project on ${host}: ${through[1]} is a symbolic link there; make it a real folder in the project (or track the folder it points to)`);
+  const fallback = /^fallback (.*)$/m.exec(answer);
+  if (fallback) data.note?.(`the data could not be hard-linked at once into ${projectDir} on ${host} (${fallback[1]!.trim() || 'tar failed'}); linked or copied file by file instead (slower: is the cluster's data cache on another filesystem than its runs?)`);
+  if (!/^linked$/m.test(answer)) throw new Error(`linking the data into ${projectDir} on ${host} gave no answer: ${answer.trim().slice(0, 200)}`);
 }
 
 /**
