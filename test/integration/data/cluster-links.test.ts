@@ -110,8 +110,9 @@ describe('tracked inputs linked from the SLURM data cache', () => {
       expect(notes).toEqual([]);
     }
     const dir = dirs[0]!;
-    // One `ln` per file made at least COUNT processes; tar and the checks around it make a few dozen.
-    expect(started).toBeLessThan(COUNT / 4);
+    // One `ln` per file made at least COUNT processes; tar and the checks around it make a few dozen
+    // (the margin is for other suites sharing the machine in npm test).
+    expect(started).toBeLessThan(COUNT / 2);
 
     const cache = await filesUnder(`${options.cacheDir}/files/md5`);
     const linked = await filesUnder(`${dir}/project`);
