@@ -4,6 +4,7 @@ import { Git } from '../project/git.js';
 import { cacheObjectPath, localCacheDir, readCachedManifest } from './cache.js';
 import { parsePointer, POINTER_SUFFIX, referencedObjects, type DataObject, type PointerOut } from './format.js';
 import { workspacePointers } from './pointers.js';
+import { removeTrees } from './trees.js';
 
 export interface GcResult {
   dryRun: boolean;
@@ -55,6 +56,8 @@ export async function collectGarbage(root: string, options: { dryRun: boolean })
     removed.push({ md5, size: (await stat(path)).size });
     if (!options.dryRun) await rm(path, { force: true });
   }
+  // A folder's tree of links would keep its removed objects' bytes on disk.
+  if (!options.dryRun) await removeTrees(cacheDir, referenced);
   return { dryRun: options.dryRun, kept, removed, removedBytes: removed.reduce((n, r) => n + r.size, 0) };
 }
 
