@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -46,14 +47,24 @@ export class StatCache {
 
   async md5(path: string): Promise<{ md5: string; size: number }> {
     const st = await lstat(path, { bigint: true });
-    const key = `${st.dev}:${st.ino}`;
-    const hit = this.entries.get(key);
-    if (hit && hit.size === Number(st.size) && hit.mtimeNs === String(st.mtimeNs)) return { md5: hit.md5, size: hit.size };
+    return this.md5Stated(path, { key: `${st.dev}:${st.ino}`, size: Number(st.size), mtimeNs: String(st.mtimeNs) });
+  }
+
+  /** As md5(), with the file's identity, size and mtime already known (FileStat). */
+  async md5Stated(path: string, st: FileStat): Promise<{ md5: string; size: number }> {
+    const hit = this.known(st);
+    if (hit) return hit;
     const md5 = await md5File(path);
     this.hashedFiles++;
-    this.entries.set(key, { size: Number(st.size), mtimeNs: String(st.mtimeNs), md5 });
+    this.entries.set(st.key, { size: st.size, mtimeNs: st.mtimeNs, md5 });
     this.dirty = true;
-    return { md5, size: Number(st.size) };
+    return { md5, size: st.size };
+  }
+
+  /** The md5 remembered for a file as it is now, if any (nothing read). */
+  known(st: FileStat): { md5: string; size: number } | undefined {
+    const hit = this.entries.get(st.key);
+    return hit && hit.size === st.size && hit.mtimeNs === st.mtimeNs ? { md5: hit.md5, size: hit.size } : undefined;
   }
 
   /** Note the md5 of a file just linked from the cache object it names (nothing to read). */
@@ -89,8 +100,8 @@ export async function hashPath(abs: string, label: string, cache: StatCache): Pr
   const st = await lstat(abs);
   if (st.isFile()) return { kind: 'file', ...(await cache.md5(abs)) };
   if (!st.isDirectory()) throw badInput(`${label} is not a regular file or folder; give files or folders to track`);
-  const files = await listFiles(abs, label);
-  const hashed = await mapLimit(files, 8, async (relpath) => ({ relpath, ...(await cache.md5(join(abs, relpath))) }));
+  const stated = await findFiles(abs, label);
+  const hashed = stated ? await hashStated(abs, stated, cache) : await mapLimit(await listFiles(abs, label), 8, async (relpath) => ({ relpath, ...(await cache.md5(join(abs, relpath))) }));
   return {
     kind: 'dir',
     md5: manifestMd5(hashed),
@@ -98,6 +109,56 @@ export async function hashPath(abs: string, label: string, cache: StatCache): Pr
     nfiles: hashed.length,
     files: hashed,
   };
+}
+
+/** Unchanged files (most, on every run) answered at once from the cache; only the others are read. */
+async function hashStated(dir: string, stated: (FileStat & { relpath: string })[], cache: StatCache): Promise<(DirEntry & { size: number })[]> {
+  const hashed: (DirEntry & { size: number })[] = [];
+  const changed: number[] = [];
+  for (const [i, f] of stated.entries()) {
+    const hit = cache.known(f);
+    if (hit) hashed[i] = { relpath: f.relpath, ...hit };
+    else changed.push(i);
+  }
+  await mapLimit(changed, 8, async (i) => {
+    const { relpath, ...st } = stated[i]!;
+    hashed[i] = { relpath, ...(await cache.md5Stated(join(dir, relpath), st)) };
+  });
+  return hashed;
+}
+
+/** A file's identity (device:inode), size and mtime in nanoseconds, as the stat cache keys and checks them. */
+export interface FileStat {
+  key: string;
+  size: number;
+  mtimeNs: string;
+}
+
+/**
+ * listFiles with each file's FileStat, from one GNU `find` (it walks and stats in C, about five
+ * times faster than a walk here: a run checks every tracked file); undefined where find has no
+ * -printf (BSD), and the caller walks here.
+ */
+async function findFiles(dir: string, label: string): Promise<(FileStat & { relpath: string })[] | undefined> {
+  const pruned = [...IGNORED_NAMES].flatMap((n, i) => [...(i ? ['-o'] : []), '-name', n]);
+  const args = [dir, '-mindepth', '1', '(', '-type', 'd', '(', ...pruned, ')', '-prune', ')', '-o', '-printf', '%y\\t%D\\t%i\\t%s\\t%T@\\t%P\\0'];
+  const listing = await new Promise<string | undefined>((resolve) => {
+    execFile('find', args, { maxBuffer: 1 << 30, encoding: 'utf8' }, (err, stdout) => resolve(err ? undefined : stdout));
+  });
+  if (listing === undefined) return undefined;
+  const out: (FileStat & { relpath: string })[] = [];
+  for (const line of listing.split('\0')) {
+    if (!line) continue;
+    const [type, dev, ino, size, mtime, ...rest] = line.split('\t');
+    const relpath = rest.join('\t');
+    if (type === 'd') continue;
+    if (type !== 'f') throw badInput(`${label}/${relpath} is a ${type === 'l' ? 'symlink' : 'special file'}; data can hold regular files only: replace it with the file itself or remove it`);
+    // "%T@" is seconds.fraction: the nanoseconds are its digits run together, as lstat's mtimeNs prints them.
+    const [sec = '', frac = ''] = mtime!.split('.');
+    const mtimeNs = `${sec}${frac.padEnd(9, '0').slice(0, 9)}`.replace(/^0+(?=\d)/, '');
+    out.push({ relpath, key: `${dev}:${ino}`, size: Number(size), mtimeNs });
+  }
+  return out;
 }
 
 /** Regular files under `dir`, "/"-separated relative paths; symlinks and specials refused by name. */
