@@ -8,7 +8,7 @@ import { isDirMd5, parsePointer, POINTER_SUFFIX, serializePointer, type DirEntry
 import { mapLimit, md5File } from './hash.js';
 import { pointersAtCommit } from './pointers.js';
 import { formatBytes } from './size.js';
-import { dataStatus, largeGitFiles } from './status.js';
+import { largeGitFiles, trackedStatus } from './status.js';
 import { trackPaths, type TrackedPath } from './track.js';
 import { ensureTree, hasTree, type DataMount } from './trees.js';
 import type { DataRef } from '../project/run-record.js';
@@ -28,12 +28,11 @@ const isInput = (path: string) => !path.startsWith('output/') && !path.startsWit
  * paths it must keep out of git.
  */
 export async function trackForRun(root: string, threshold: number): Promise<{ tracked: TrackedPath[]; untrack: string[] }> {
-  const status = await dataStatus(root, Number.MAX_SAFE_INTEGER);
-  const modified = status.tracked.filter((t) => t.state === 'modified').map((t) => t.path);
+  const tracked = await trackedStatus(root);
+  const modified = tracked.filter((t) => t.state === 'modified').map((t) => t.path);
   const large = (await largeGitFiles(new Git(root), threshold, 'input')).map((f) => f.path);
   const toTrack = [...modified, ...large];
-  const tracked = toTrack.length ? (await trackPaths(root, toTrack)).tracked : [];
-  return { tracked, untrack: [...status.tracked.map((t) => t.path), ...large] };
+  return { tracked: toTrack.length ? (await trackPaths(root, toTrack)).tracked : [], untrack: [...tracked.map((t) => t.path), ...large] };
 }
 
 /** The one line that says a path went into the data cache instead of git. */

@@ -33,13 +33,16 @@ export async function ensureTree(cacheDir: string, md5: string, label: string): 
   const entries = await readCachedManifest(cacheDir, md5);
   const tmp = `${dest}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
   try {
-    await mapLimit(entries, 8, async (e) => {
+    // Every link settles before a failure is thrown, so none lands after the cleanup below.
+    const failures = await mapLimit(entries, 8, async (e) =>
       // Hard links where the disk allows (the objects are read-only); the tree is never the user's to edit.
-      await linkFromCache(cacheDir, e.md5, join(tmp, ...e.relpath.split('/')), ['hardlink', 'copy']).catch(async (err: unknown) => {
-        if (await hasObject(cacheDir, e.md5)) throw err;
-        throw notFound(`the run's input ${label}/${e.relpath} (${e.md5}) is not in the local cache; fetch it (reprise data pull) and run again`);
-      });
-    });
+      linkFromCache(cacheDir, e.md5, join(tmp, ...e.relpath.split('/')), ['hardlink', 'copy']).then(
+        () => undefined,
+        async (err: unknown) => ((await hasObject(cacheDir, e.md5)) ? err : notFound(`the run's input ${label}/${e.relpath} (${e.md5}) is not in the local cache; fetch it (reprise data pull) and run again`)),
+      ),
+    );
+    const failed = failures.find((f) => f !== undefined);
+    if (failed) throw failed;
     // An empty folder is a tree too.
     if (!entries.length) await mkdir(tmp, { recursive: true });
     await rename(tmp, dest).catch(async (err: NodeJS.ErrnoException) => {
