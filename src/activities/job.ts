@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { JobHandle, JobStatus, StagedJob } from '../backends/types.js';
 import { loadUserConfig, resolveBackend } from '../backends/user-config.js';
 import { badInput } from '../errors.js';
-import { fetchRunInputs, stageRunInputs } from '../data/run-data.js';
+import { fetchRunInputs, mountRunInputs, stageRunInputs } from '../data/run-data.js';
 import { unsentLine } from '../data/unsent.js';
 import { autoTrackBytes } from '../data/settings.js';
 import { outputStoreFor, sendCollectedOutputs, stageDataFor } from './data-staging.js';
@@ -92,11 +92,19 @@ export function createJobActivities(shared: RunContext) {
         const sourcesDir = await exportStaged(input, sourceCommit);
         // Tracked inputs by digest from the local cache, what it lacks fetched from the data store first.
         const root = await rootOf(input, sourceCommit);
-        const fetched = await withHeartbeat(() => fetchRunInputs(root, sourceCommit, { remoteRequired: Boolean(input.team) }));
-        if (fetched) log(input).info({ fetched }, `${fetched} tracked input object(s) fetched from the data store into ${input.team ? "this worker's" : 'the local'} cache`);
-        const inputs = await stageRunInputs(root, sourceCommit, sourcesDir);
         const { backend } = await backendFor(input.backend);
+        const mounting = Boolean(backend.mountsLocalData);
+        const fetched = await withHeartbeat(() => fetchRunInputs(root, sourceCommit, { remoteRequired: Boolean(input.team), trees: mounting }));
+        if (fetched) log(input).info({ fetched }, `${fetched} tracked input object(s) fetched from the data store into ${input.team ? "this worker's" : 'the local'} cache`);
         const onTransfer = await transferLog(input.runId);
+        if (mounting) {
+          // The job reads the cache in place: nothing linked or checked per file.
+          const dataMounts = await withHeartbeat(() => mountRunInputs(root, sourceCommit));
+          return await withHeartbeat(() =>
+            backend.stage({ runId: input.runId, image: { digest: image.digest, tag: image.tag, reference: image.reference }, sourcesDir, dataMounts, onTransfer, signal: Context.current().cancellationSignal }),
+          );
+        }
+        const inputs = await stageRunInputs(root, sourceCommit, sourcesDir);
         const staging = inputs.files.length
           ? await stageDataFor(root, inputs.files, { info: (line, fields) => log(input).info(fields, line), warn: (line, fields) => log(input).warn(fields, line) }, input.team && sourceCommit)
           : undefined;

@@ -288,7 +288,9 @@ export function inputChecks(policy: InputPolicy) {
   };
   /** A project path the job reads (tracked data): relative, no "." or ".." segment. */
   const projectPath = text.regex(/^(?!\/)(?!.*(^|\/)\.{1,2}(\/|$)).+$/, 'must be a relative project path without "." or ".." segments');
-  const staged = z.object({ image: text, sources: text, readOnly: z.array(projectPath).optional() }).strict();
+  /** Where a data mount comes from: a data cache's object or folder tree by digest, nothing else on the host. */
+  const dataSource = text.regex(/^\/(?!.*(^|\/)\.{1,2}(\/|$)).*\/(files\/md5\/[0-9a-f]{2}\/[0-9a-f]{30}|reprise\/trees\/[0-9a-f]{32})$/, "must be a data cache's object (files/md5/…) or folder tree (reprise/trees/…)");
+  const staged = z.object({ image: text, sources: text, readOnly: z.array(projectPath).optional(), mounts: z.array(z.object({ path: projectPath, source: dataSource }).strict()).optional() }).strict();
   const onlyInput: InputCheck = { params: [['input', runInput]], confine: inputOnly };
   const withHandle: InputCheck = { params: [['input', runInput], ['handle', handle]], confine: inputAndHandle };
   return {

@@ -1,3 +1,4 @@
+import type { DataMount } from '../data/trees.js';
 import type { Duplex, Readable } from 'node:stream';
 import type { Resources } from '../config/resources.js';
 import type { OnTransfer } from '../images/transfer-progress.js';
@@ -14,6 +15,11 @@ export type { ImageRef };
  */
 export interface Backend {
   readonly kind: string;
+  /**
+   * The job runs on this machine and reads tracked inputs straight from the local data cache
+   * (StageRequest.dataMounts) instead of copies or links in its sources.
+   */
+  readonly mountsLocalData?: boolean;
   /** Reachability and versions; throws a BackendUnavailable RepriseError when unusable. */
   check(): Promise<BackendCheck>;
   /** Make the image and the run's sources available where the job will run. */
@@ -118,6 +124,8 @@ export interface StageRequest {
   sourcesDir: string;
   /** Tracked data placed in `sourcesDir` (project paths): the job gets them read-only, as they may be the data cache's own files. */
   readOnly?: string[];
+  /** For a backend that `mountsLocalData`: tracked inputs to mount read-only at their project paths from the local data cache (nothing placed in `sourcesDir`). */
+  dataMounts?: DataMount[];
   /** Told how an image transfer the stage does (pull, push, upload) is going. */
   onTransfer?: OnTransfer;
   /**
@@ -176,7 +184,11 @@ export interface StagedJob {
   sources: string;
   /** Project paths the job must see read-only (StageRequest.readOnly), where the backend enforces it. */
   readOnly?: string[];
+  /** Tracked inputs mounted read-only from the local data cache (StageRequest.dataMounts). */
+  mounts?: DataMount[];
 }
+
+export type { DataMount } from '../data/trees.js';
 
 export interface JobSpec {
   runId: string;

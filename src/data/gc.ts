@@ -7,6 +7,7 @@ import { parsePointer, POINTER_SUFFIX, referencedObjects, type DataObject, type 
 import { workspacePointers } from './pointers.js';
 import { md5OfKey } from './store/location.js';
 import type { S3Store } from './store/s3-store.js';
+import { removeTrees } from './trees.js';
 
 export interface GcResult {
   dryRun: boolean;
@@ -36,6 +37,8 @@ export async function collectGarbage(root: string, options: { dryRun: boolean })
     removed.push({ md5, size: (await stat(path)).size });
     if (!options.dryRun) await rm(path, { force: true });
   }
+  // A folder's tree of links would keep its removed objects' bytes on disk.
+  if (!options.dryRun) await removeTrees(cacheDir, referenced);
   return { dryRun: options.dryRun, kept, removed, removedBytes: removed.reduce((n, r) => n + r.size, 0) };
 }
 

@@ -8,8 +8,9 @@ import { isDirMd5, parsePointer, POINTER_SUFFIX, serializePointer, type DirEntry
 import { mapLimit, md5File } from './hash.js';
 import { pointersAtCommit } from './pointers.js';
 import { formatBytes } from './size.js';
-import { dataStatus, largeGitFiles } from './status.js';
+import { largeGitFiles, trackedStatus } from './status.js';
 import { trackPaths, type TrackedPath } from './track.js';
+import { ensureTree, hasTree, type DataMount } from './trees.js';
 import type { DataRef } from '../project/run-record.js';
 import { openStore, readDataRemote, requireDataRemote } from './store/remote.js';
 import type { S3Store } from './store/s3-store.js';
@@ -27,12 +28,11 @@ const isInput = (path: string) => !path.startsWith('output/') && !path.startsWit
  * paths it must keep out of git.
  */
 export async function trackForRun(root: string, threshold: number): Promise<{ tracked: TrackedPath[]; untrack: string[] }> {
-  const status = await dataStatus(root, Number.MAX_SAFE_INTEGER);
-  const modified = status.tracked.filter((t) => t.state === 'modified').map((t) => t.path);
+  const tracked = await trackedStatus(root);
+  const modified = tracked.filter((t) => t.state === 'modified').map((t) => t.path);
   const large = (await largeGitFiles(new Git(root), threshold, 'input')).map((f) => f.path);
   const toTrack = [...modified, ...large];
-  const tracked = toTrack.length ? (await trackPaths(root, toTrack)).tracked : [];
-  return { tracked, untrack: [...status.tracked.map((t) => t.path), ...large] };
+  return { tracked: toTrack.length ? (await trackPaths(root, toTrack)).tracked : [], untrack: [...tracked.map((t) => t.path), ...large] };
 }
 
 /** The one line that says a path went into the data cache instead of git. */
@@ -61,7 +61,7 @@ export interface RunInputFile {
  * store, never from the submitter's disk; a fresh clone runs without a `data pull` first.
  * Returns the objects fetched.
  */
-export async function fetchRunInputs(root: string, commit: string, options: { remoteRequired: boolean } = { remoteRequired: true }): Promise<number> {
+export async function fetchRunInputs(root: string, commit: string, options: { remoteRequired: boolean; trees?: boolean } = { remoteRequired: true }): Promise<number> {
   const inputs = await dataInputsAt(root, commit);
   if (!inputs.length) return 0;
   const cacheDir = await localCacheDir(root);
@@ -81,7 +81,8 @@ export async function fetchRunInputs(root: string, commit: string, options: { re
     const files: { md5: string; label: string }[] = [];
     for (const i of inputs) {
       if (!isDirMd5(i.md5)) files.push({ md5: i.md5, label: i.path });
-      else for (const e of await readCachedManifest(cacheDir, i.md5)) files.push({ md5: e.md5, label: `${i.path}/${e.relpath}` });
+      // A folder whose tree is built needs none of its objects again: the run reads the tree (mountRunInputs).
+      else if (!(options.trees && (await hasTree(cacheDir, i.md5)))) for (const e of await readCachedManifest(cacheDir, i.md5)) files.push({ md5: e.md5, label: `${i.path}/${e.relpath}` });
     }
     fetched += await fetch(files);
     return fetched;
@@ -133,6 +134,25 @@ export async function stageRunInputs(root: string, commit: string, sourcesDir: s
   }
   await mapLimit(files, 8, (f) => linkFromCache(cacheDir, f.md5, f.dest, ['hardlink', 'copy']));
   return { paths: inputs.map((i) => i.path), files: files.map(({ path, md5, size }) => ({ path, md5, size })) };
+}
+
+/**
+ * For a backend on this machine: a source commit's tracked inputs as mounts of the local cache
+ * by digest, a file as its object and a folder as its tree (built on first use), so a run links
+ * and checks nothing per file once a folder version has run before.
+ */
+export async function mountRunInputs(root: string, commit: string): Promise<DataMount[]> {
+  const cacheDir = await localCacheDir(root);
+  const mounts: DataMount[] = [];
+  for (const input of await dataInputsAt(root, commit)) {
+    if (isDirMd5(input.md5)) {
+      mounts.push({ path: input.path, source: await ensureTree(cacheDir, input.md5, input.path) });
+      continue;
+    }
+    if (!(await hasObject(cacheDir, input.md5))) throw notFound(`the run's input ${input.path} (${input.md5}) is not in the local cache; fetch it (reprise data pull) and run again`);
+    mounts.push({ path: input.path, source: cacheObjectPath(cacheDir, input.md5) });
+  }
+  return mounts;
 }
 
 /**

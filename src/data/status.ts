@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Git } from '../project/git.js';
 import { hasObject, localCacheDir } from './cache.js';
 import { isDirMd5 } from './format.js';
-import { hashPath, StatCache } from './hash.js';
+import { digestPath, StatCache } from './hash.js';
 import { workspacePointers } from './pointers.js';
 
 export type TrackedState = 'ok' | 'modified' | 'missing';
@@ -30,6 +30,11 @@ export interface DataStatus {
 
 /** Compare every pointer with the workspace (hashes from the stat cache) and find large untracked files. */
 export async function dataStatus(root: string, threshold: number): Promise<DataStatus> {
+  return { tracked: await trackedStatus(root), untrackedLarge: await largeGitFiles(new Git(root), threshold), threshold };
+}
+
+/** Every pointer's outputs compared with the workspace (hashes from the stat cache). */
+export async function trackedStatus(root: string): Promise<TrackedStatus[]> {
   const git = new Git(root);
   const cacheDir = await localCacheDir(root);
   const stats = await StatCache.open(root);
@@ -41,7 +46,7 @@ export async function dataStatus(root: string, threshold: number): Promise<DataS
         () => true,
         () => false,
       );
-      const now = exists ? await hashPath(abs, out.dataPath, stats) : undefined;
+      const now = exists ? await digestPath(abs, out.dataPath, stats) : undefined;
       const state: TrackedState = !now ? 'missing' : now.md5 === out.md5 ? 'ok' : 'modified';
       tracked.push({
         path: out.dataPath,
@@ -56,7 +61,7 @@ export async function dataStatus(root: string, threshold: number): Promise<DataS
     }
   }
   await stats.save();
-  return { tracked, untrackedLarge: await largeGitFiles(git, threshold), threshold };
+  return tracked;
 }
 
 /** Files git tracks or would take (not ignored), outside .reprise/, larger than `threshold` bytes. */

@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { SECRETS_MOUNT } from '../../config/project-secrets.js';
 import { writeSecretFiles } from '../secret-files.js';
 import { CollectTally } from '../output-limit.js';
@@ -9,7 +9,7 @@ import { createConnection } from 'node:net';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { badInput } from '../../errors.js';
 import { formatDuration, formatGpus, type Resources } from '../../config/resources.js';
-import type { Backend, BackendCheck, Collected, CollectOptions, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
+import type { Backend, BackendCheck, Collected, CollectOptions, DataMount, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import { jobWorkdir, OOM_REASON, PROJECT_MOUNT, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { ensureLocalImage } from '../../images/local.js';
 import { hardenedHostConfig } from './hardening.js';
@@ -27,6 +27,7 @@ interface DockerHandle extends JobHandle {
 /** Runs jobs as containers on a Docker engine through its HTTP API. */
 export class DockerBackend implements Backend {
   readonly kind = 'docker';
+  readonly mountsLocalData = true;
 
   constructor(
     private readonly docker: Docker,
@@ -42,7 +43,9 @@ export class DockerBackend implements Backend {
     await pingEngine(this.docker);
     await ensureLocalImage(this.docker, request.image, request.onTransfer);
     // The engine shares this machine's filesystem: the exported sources are mounted in place.
-    return { image: request.image.digest, sources: request.sourcesDir, ...(request.readOnly?.length ? { readOnly: request.readOnly } : {}) };
+    const mounts = request.dataMounts ?? [];
+    await placeMountPoints(request.sourcesDir, mounts);
+    return { image: request.image.digest, sources: request.sourcesDir, ...(request.readOnly?.length ? { readOnly: request.readOnly } : {}), ...(mounts.length ? { mounts } : {}) };
   }
 
   async submit(job: JobSpec): Promise<JobHandle> {
@@ -220,6 +223,8 @@ export class DockerBackend implements Backend {
         // Tracked inputs are links to the data cache: mounted again read-only over the project (Mounts: any character in a path).
         Mounts: [
           ...(job.staged.readOnly ?? []).map((p) => ({ Type: 'bind' as const, Source: `${job.staged.sources}/${p}`, Target: `${PROJECT_MOUNT}/${p}`, ReadOnly: true })),
+          // Or straight from the data cache: a file's object, a folder's tree of links (one mount, whatever its file count).
+          ...(job.staged.mounts ?? []).map((m) => ({ Type: 'bind' as const, Source: m.source, Target: `${PROJECT_MOUNT}/${m.path}`, ReadOnly: true })),
           // The secrets: a read-only bind of their 0600 copies beside the sources (never in the container's config or environment).
           ...(job.secrets?.length ? [{ Type: 'bind' as const, Source: secretsDirOf(job.staged.sources), Target: SECRETS_MOUNT, ReadOnly: true }] : []),
         ],
@@ -234,6 +239,21 @@ export class DockerBackend implements Backend {
 }
 
 export const containerName = (runId: string) => `reprise-${runId}`;
+
+/**
+ * An empty file or folder where each data mount lands, made by us: the engine would make missing
+ * ones as root inside the sources, which this user could then not remove.
+ */
+async function placeMountPoints(sourcesDir: string, mounts: DataMount[]): Promise<void> {
+  for (const m of mounts) {
+    const target = join(sourcesDir, ...m.path.split('/'));
+    // Whatever the commit holds there (even a link) is replaced, never followed.
+    await rm(target, { recursive: true, force: true });
+    await mkdir(dirname(target), { recursive: true });
+    if ((await stat(m.source)).isDirectory()) await mkdir(target);
+    else await writeFile(target, '', { flag: 'wx' });
+  }
+}
 
 /** The run's secrets beside its sources (`runs/<run>/secrets`), outside what the job's /project shows. */
 const secretsDirOf = (sources: string) => join(dirname(sources), 'secrets');
