@@ -3,60 +3,40 @@
 // with the lab's token as its password; headless Chromium logs in, sees the workbench, opens a
 // file and saves an edit; the next checkpoint records it; stop. Then `--app rstudio` on an
 // image without RStudio Server: one line, exit 2, nothing changed.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cli, cliEnv, collect } from '../helpers/cli.js';
+import { Cli, cliEnv } from '../helpers/cli.js';
 import { requireDocker } from '../helpers/docker.js';
-import { artifactPath, launchChromium } from '../helpers/browser.js';
-import { labCommits, makeLabProject, waitFor } from '../helpers/lab.js';
-import { git, repoState, tempDir } from '../helpers/project.js';
+import { makeLabProject, waitFor } from '../helpers/lab.js';
+import { addNotes, NOTES, recordedEdit, saveThroughWorkbench, startVscodeLab } from '../helpers/lab-vscode.js';
+import { repoState, tempDir } from '../helpers/project.js';
 import type { LabView } from '../../src/project/lab-history.js';
 
 let cli: Cli;
 let root: string;
 let firstLabImage: string | undefined;
+const labIds: string[] = [];
 
 beforeAll(async () => {
   requireDocker();
   cli = new Cli(await cliEnv(await tempDir('reprise-lab-vscode-home-')));
   root = await makeLabProject(cli, await tempDir('reprise-lab-vscode-'), 'vscodedemo');
-  mkdirSync(join(root, 'code'), { recursive: true });
-  writeFileSync(join(root, 'code/notes.py'), 'print("before")\n');
-  git(root, 'add', 'code/notes.py');
-  git(root, 'commit', '-qm', 'a file to edit');
+  addNotes(root);
 }, 900_000);
 
 afterAll(async () => {
   await cli?.run(['agent', 'stop'], root ?? '/');
+  // A test that failed before `lab stop` leaves its session's container running: removed by name.
+  for (const labId of labIds) spawnSync('docker', ['rm', '-f', `reprise-${labId}`], { stdio: 'ignore' });
 });
-
-interface Ready { labId: string; url: string; port: number; app: string; password?: string }
-
-/** `reprise lab --json …` in the background until its ready line; the process and its output so far. */
-async function startVscode(args: string[]) {
-  const child = cli.spawn(['lab', '--json', '--port', '0', '--app', 'vscode', ...args], root);
-  let text = '';
-  child.stdout!.on('data', (d: Buffer) => (text += d));
-  child.stderr!.on('data', (d: Buffer) => (text += d));
-  const done = collect(child);
-  const ready = await waitFor(
-    'the VS Code lab to answer',
-    () => {
-      if (child.exitCode !== null) throw new Error(`reprise lab exited ${child.exitCode} before it was ready:\n${text}`);
-      const line = text.split('\n').find((l) => l.startsWith('{"labId"'));
-      return line ? (JSON.parse(line) as Ready) : undefined;
-    },
-    1_500_000,
-  );
-  return { ready, child, done, output: () => text };
-}
 
 describe('reprise lab --app vscode on local Docker', () => {
   it('opens code-server through the tunnel behind the lab token; a file saved in it is recorded at the next checkpoint', async () => {
     const started = Date.now();
-    const { ready, done, output } = await startVscode(['--checkpoint-every', '3s']);
+    const { ready, done, output } = await startVscodeLab(cli, root, ['--checkpoint-every', '3s']);
+    labIds.push(ready.labId);
     console.log(`vscode lab ready after ${((Date.now() - started) / 1000).toFixed(0)}s (cold build of the lab image included when it was not cached)`);
     expect(ready.app).toBe('vscode');
     expect(ready.url).toBe(`http://127.0.0.1:${ready.port}/`);
@@ -76,42 +56,8 @@ describe('reprise lab --app vscode on local Docker', () => {
     expect(execFileSync('docker', ['inspect', container], { encoding: 'utf8' })).not.toContain(token);
     expect(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })).not.toContain(token);
 
-    // A user in a browser: the login page, the workbench, a file opened, edited and saved.
-    const browser = await launchChromium();
-    try {
-      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-      await page.goto(ready.url);
-      await page.locator('input[name="password"]').fill(token);
-      await page.keyboard.press('Enter');
-      await page.locator('.monaco-workbench').waitFor({ timeout: 180_000 });
-      await page.locator('.explorer-folders-view').getByText('code', { exact: true }).waitFor({ timeout: 120_000 });
-      await page.screenshot({ path: artifactPath('lab-vscode-docker.png') });
-      // Quick Open (Ctrl+P) finds the file; the edit goes at its end; Ctrl+S saves it in place.
-      await page.keyboard.press('Control+P');
-      await page.locator('.quick-input-widget input').waitFor({ timeout: 60_000 });
-      await page.keyboard.type('notes.py');
-      await page.locator('.quick-input-list .monaco-list-row').first().waitFor({ timeout: 60_000 });
-      await page.keyboard.press('Enter');
-      await page.locator('.monaco-editor .view-lines').getByText('before').waitFor({ timeout: 60_000 });
-      await page.locator('.monaco-editor .view-lines').click();
-      await page.keyboard.press('Control+End');
-      await page.keyboard.type('print("saved in VS Code")');
-      await page.keyboard.press('Control+S');
-      await page.screenshot({ path: artifactPath('lab-vscode-docker-saved.png') });
-    } finally {
-      await browser.close();
-    }
-
-    // The next checkpoint brings the saved file back and commits it.
-    const head = await waitFor(
-      'a checkpoint with the edit made in VS Code',
-      () => {
-        const commit = labCommits(root, ready.labId)[0];
-        return commit && readFileSync(join(root, 'code/notes.py'), 'utf8').includes('saved in VS Code') ? commit : undefined;
-      },
-      120_000,
-    );
-    expect(git(root, 'show', `${head}:code/notes.py`)).toContain('print("saved in VS Code")');
+    // A user in a browser: the login page, the workbench, a file opened, edited and saved; the next checkpoint records it.
+    await saveThroughWorkbench(ready, 'lab-vscode-docker', 'print("saved in VS Code")', () => recordedEdit(root, ready.labId, 'print("saved in VS Code")'));
 
     const stop = await cli.run(['lab', 'stop', ready.labId], root);
     expect(stop.code, stop.stderr + stop.stdout).toBe(0);
@@ -119,7 +65,7 @@ describe('reprise lab --app vscode on local Docker', () => {
     expect(ended.code, output()).toBe(0);
     const view = JSON.parse((await cli.run(['show', ready.labId, '--json'], root)).stdout) as LabView;
     expect(view.state).toBe('stopped');
-    expect(view.files.map((f) => f.path)).toContain('code/notes.py');
+    expect(view.files.map((f) => f.path)).toContain(NOTES);
     expect(view.executions).toEqual([]);
     // The lab image is the project's image plus a layer: the batch image is unchanged.
     expect(view.labImage.digest).not.toBe(view.image.digest);
@@ -128,9 +74,39 @@ describe('reprise lab --app vscode on local Docker', () => {
     expect(execFileSync('docker', ['ps', '-q', '--filter', `label=org.reprise.run=${ready.labId}`], { encoding: 'utf8' }).trim()).toBe('');
   }, 2_400_000);
 
+  it('starts as a uid with no passwd entry on a read-only image (as on SLURM): answers and takes the token as password', async () => {
+    expect(firstLabImage).toBeDefined();
+    const dir = await tempDir('reprise-lab-vscode-ro-');
+    mkdirSync(join(dir, 'project/code'), { recursive: true });
+    chmodSync(join(dir, 'project'), 0o777);
+    writeFileSync(join(dir, 'token'), 'ro-token-123\n', { mode: 0o644 });
+    const name = `reprise-vscode-ro-${process.pid}`;
+    execFileSync('docker', [
+      'run', '-d', '--rm', '--name', name, '--user', '4242:4242', '--read-only', '--tmpfs', '/tmp',
+      '-e', 'REPRISE_LAB_PORT=8080', '-e', 'REPRISE_LAB_TOKEN_FILE=/run/secrets/reprise-lab-token',
+      '-v', `${join(dir, 'token')}:/run/secrets/reprise-lab-token:ro`, '-v', `${join(dir, 'project')}:/project`,
+      firstLabImage!, 'python3', '/opt/reprise-vscode/start.py',
+    ]);
+    try {
+      const ip = execFileSync('docker', ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name], { encoding: 'utf8' }).trim();
+      const base = `http://${ip}:8080`;
+      await waitFor('code-server to answer', () => fetch(`${base}/healthz`).then((r) => (r.ok ? true : undefined), () => undefined), 120_000);
+      const login = await fetch(`${base}/login`, { method: 'POST', body: new URLSearchParams({ password: 'ro-token-123' }), redirect: 'manual' });
+      expect(login.status).toBe(302);
+      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+      expect(cookie).toMatch(/^code-server-session=/);
+      const home = await fetch(`${base}/?folder=/project`, { headers: { cookie } });
+      expect(home.status).toBe(200);
+      expect(await home.text()).toContain('workbench');
+    } finally {
+      execFileSync('docker', ['rm', '-f', name], { stdio: 'ignore' });
+    }
+  }, 300_000);
+
   it('reuses the VS Code lab image: a second session starts without building', async () => {
     const started = Date.now();
-    const { ready, done, output } = await startVscode(['--checkpoint-every', '30s']);
+    const { ready, done, output } = await startVscodeLab(cli, root, ['--checkpoint-every', '30s']);
+    labIds.push(ready.labId);
     const seconds = (Date.now() - started) / 1000;
     console.log(`vscode lab ready after ${seconds.toFixed(0)}s with the lab image cached`);
     expect((await cli.run(['lab', 'stop', ready.labId], root)).code).toBe(0);
@@ -146,8 +122,10 @@ describe('reprise lab --app vscode on local Docker', () => {
     const before = repoState(root);
     const r = await cli.run(['lab', '--port', '0', '--app', 'rstudio'], root);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/has no RStudio Server \(rserver\), which --app rstudio needs/);
+    // The refusal is one line (after the progress line saying the lab image was being prepared).
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('Error:'));
+    expect(errors, r.stderr).toHaveLength(1);
+    expect(errors[0]).toMatch(/has no RStudio Server \(rserver\), which --app rstudio needs/);
     const unknown = await cli.run(['lab', '--port', '0', '--app', 'emacs'], root);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/emacs/);
