@@ -39,7 +39,7 @@ export interface CheckpointRequest {
 /** The activities of a lab session (workflows/lab.ts); the run's own activities do the rest. */
 export function createLabActivities(ctx: LabActivityContext) {
   return {
-    /** The project's image plus JupyterLab and the capture extension: a separate image, built once per project image. */
+    /** The project's image plus the lab's app (JupyterLab and the capture extension, VS Code, …): a separate image, built once per project image and app. */
     async buildLabImage(input: RunInput, image: PreparedImage): Promise<PreparedImage> {
       return ctx.guard(async () => {
         const trust = await resolveBuildTrust((await loadUserConfig(ctx.home)).build);
@@ -49,6 +49,7 @@ export function createLabActivities(ctx: LabActivityContext) {
         const heartbeat = Context.current();
         const built = await ctx.withHeartbeat(() =>
           buildLabImage(ctx.docker, { digest: image.digest, tag: image.tag, reference: image.reference }, {
+            app: input.lab?.app,
             trust,
             onOutput: (line) => void appendFile(buildLog, line + '\n').catch(() => undefined),
             onProgress: (p) => heartbeat.heartbeat(p),

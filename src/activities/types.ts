@@ -7,6 +7,7 @@ import type { JobHandle, JobStatus } from '../backends/types.js';
 import type { FinalState, RunState, UnsentOutputs } from '../project/run-record.js';
 import type { SkippedOutput } from '../project/tar-members.js';
 import type { SweepPointResult } from '../project/sweep-record.js';
+import type { LabAppName } from '../lab/apps/types.js';
 
 export type { SweepPointResult };
 
@@ -44,6 +45,8 @@ export interface LabOptions {
   port: number;
   /** How often the session's files and executions are brought back and committed. */
   checkpointSeconds: number;
+  /** The app it opens (src/lab/apps/); absent: JupyterLab, as sessions started before apps were. */
+  app?: LabAppName;
 }
 
 export type LabPhase = 'preparing' | 'building' | 'starting' | 'running' | 'stopping' | 'stopped' | 'timed out' | 'failed';
@@ -53,6 +56,8 @@ export interface LabProgress {
   state: LabPhase;
   backend: string;
   port: number;
+  /** The app the session opens (absent: JupyterLab). */
+  app?: LabAppName;
   sourceCommit?: string;
   image?: PreparedImage;
   labImage?: PreparedImage;

@@ -9,6 +9,7 @@ import { paths } from '../config/env.js';
 import { GPU_TYPE, RESOURCE_LIMITS } from '../config/resources.js';
 import { backendName, loadUserConfig, resolveBackend, type BackendConfig, type UserConfig } from '../backends/user-config.js';
 import { ErrorKind, errorMessage, RepriseError } from '../errors.js';
+import { LAB_APP_NAMES } from '../lab/apps/types.js';
 import { dotGitIdentity, Git } from '../project/git.js';
 import { PROJECT_FILE } from '../project/layout.js';
 import { redactSecrets, urlCredentials } from '../redact.js';
@@ -68,7 +69,7 @@ const runInput = z
     prepared: z.object({ sources: preparedSources, image: preparedImage }).strict().optional(),
     placementStart: z.number().int().min(0).optional(),
     attached: z.object({ handle }).strict().optional(),
-    lab: z.object({ port: z.number().int().min(1).max(65535), checkpointSeconds: z.number().positive() }).strict().optional(),
+    lab: z.object({ port: z.number().int().min(1).max(65535), checkpointSeconds: z.number().positive(), app: z.enum(LAB_APP_NAMES).optional() }).strict().optional(),
     reuse: z.boolean().optional(),
   })
   .strict();

@@ -15,9 +15,12 @@ import { lastBuildStep } from '../client/follow.js';
 import { openBrowserPrivately } from './open-browser.js';
 import { labKernels, missingRKernel } from '../lab/kernels.js';
 import type { EnvironmentSpec } from '../project/schema.js';
+import type { LabApp } from '../lab/apps/types.js';
 
 export interface AttachOptions {
   labId: string;
+  /** The app the session opens: how it is reached and when it answers. */
+  app: LabApp;
   backend: string;
   /** The Jupyter server's port inside the job. */
   remotePort: number;
@@ -36,6 +39,9 @@ export interface Attached {
   url: string;
   backend: string;
   port: number;
+  app: string;
+  /** For an app with a login page (VS Code): the password to give it, which is the lab's token. */
+  password?: string;
   /** The kernels JupyterLab offers (kernelspec names), as its launcher lists them. */
   kernels?: string[];
 }
@@ -51,7 +57,7 @@ export async function labBackend(env: RepriseEnv, name: string): Promise<Backend
 
 /**
  * Open the tunnel first (a taken local port is refused before anything starts), then wait for
- * the session's job to run and for Jupyter to answer through the tunnel, print the URL and stay
+ * the session's job to run and for its app to answer through the tunnel, print the URL and stay
  * until the session ends. The tunnel lives in this process: `reprise lab open ID` makes a new one.
  */
 /** The local end of a lab's tunnel, opened before its job exists: connections made before then are refused. */
@@ -70,7 +76,8 @@ export async function attachLab(
   onReady: (a: Attached) => void,
 ): Promise<LabResult | undefined> {
   const token = await labToken(env.home, o.labId);
-  const url = `http://127.0.0.1:${tunnel.port}/lab?token=${token}`;
+  const app = o.app;
+  const url = app.url(tunnel.port, token);
   const say = (text: string) => (o.json ? undefined : process.stderr.write(text + '\n'));
   let settled: { result?: LabResult; error?: unknown } | undefined;
   const done = labs.result(o.labId).then(
@@ -100,19 +107,19 @@ export async function attachLab(
       const progress = await labs.progress(o.labId).catch(() => undefined);
       if (progress?.handle) target.handle = progress.handle;
       if (progress && !ready) {
-        const line = await stateLine(env, progress, build);
+        const line = await stateLine(env, progress, build, app.title);
         if (line && line !== shown) say((shown = line));
-        if (progress.state === 'running' && (await answers(tunnel.port, token))) {
+        if (progress.state === 'running' && (await answers(tunnel.port, app.ready(token)))) {
           build.stop();
           ready = true;
-          say(`JupyterLab ${o.labId} on ${o.backend}: ${url}`);
-          const kernels = await labKernels(tunnel.port, token);
+          say(`${app.title} ${o.labId} on ${o.backend}: ${url}${app.login ? ` (password: ${token})` : ''}`);
+          const kernels = app.name === 'jupyterlab' ? await labKernels(tunnel.port, token) : [];
           if (kernels.length) say(`kernels: ${kernels.map((k) => k.displayName).join(', ')}`);
-          const missing = o.environment && missingRKernel(o.environment, kernels);
+          const missing = o.environment && app.name === 'jupyterlab' && missingRKernel(o.environment, kernels);
           if (missing) process.stderr.write(`${missing}\n`);
-          say(interrupted ? '' : o.stopOnInterrupt ? 'Ctrl-C (or reprise lab stop) stops it; files and executed cells are recorded' : 'Ctrl-C closes this tunnel; the session goes on');
-          onReady({ labId: o.labId, url, backend: o.backend, port: tunnel.port, ...(kernels.length ? { kernels: kernels.map((k) => k.name) } : {}) });
-          if (o.open) removePage = await openBrowserPrivately(url);
+          say(interrupted ? '' : o.stopOnInterrupt ? `Ctrl-C (or reprise lab stop) stops it; ${app.records} are recorded` : 'Ctrl-C closes this tunnel; the session goes on');
+          onReady({ labId: o.labId, url, backend: o.backend, port: tunnel.port, app: app.name, ...(app.login ? { password: token } : {}), ...(kernels.length ? { kernels: kernels.map((k) => k.name) } : {}) });
+          if (o.open) removePage = await openBrowserPrivately(url, process.env, app.login && { action: new URL(app.login.path, url).href, fields: { [app.login.field]: token } });
         }
       }
       await Promise.race([done, new Promise((r) => setTimeout(r, ready ? 1000 : 300).unref())]);
@@ -129,21 +136,21 @@ export async function attachLab(
   return settled.result;
 }
 
-async function stateLine(env: RepriseEnv, p: LabProgress, build: StepProgress): Promise<string | undefined> {
+async function stateLine(env: RepriseEnv, p: LabProgress, build: StepProgress, title: string): Promise<string | undefined> {
   if (p.state === 'building') {
     const step = lastBuildStep((await readRunLog(env, p.labId, BUILD_LOG)) ?? '');
     if (step) build.update(step.step, step.total, step.text);
-    return `building the lab image (the project's image plus JupyterLab; once per image)`;
+    return `building the lab image (the project's image plus ${title}; once per image)`;
   }
-  if (p.state === 'starting') return `starting JupyterLab on ${p.backend}`;
-  if (p.state === 'running') return `${p.handle ? `job ${p.handle.jobId.slice(0, 12)} ` : ''}on ${p.backend}: waiting for JupyterLab to answer`;
+  if (p.state === 'starting') return `starting ${title} on ${p.backend}`;
+  if (p.state === 'running') return `${p.handle ? `job ${p.handle.jobId.slice(0, 12)} ` : ''}on ${p.backend}: waiting for ${title} to answer`;
   return undefined;
 }
 
-/** Does Jupyter answer its status API through the tunnel? */
-function answers(port: number, token: string): Promise<boolean> {
+/** Does the app answer its readiness request through the tunnel? */
+function answers(port: number, probe: { path: string; headers: Record<string, string> }): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/api/status', headers: { Authorization: `token ${token}` }, timeout: 5000 }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path: probe.path, headers: probe.headers, timeout: 5000 }, (res) => {
       res.resume();
       resolve(res.statusCode === 200);
     });

@@ -14,7 +14,7 @@ import { announceEnd } from './notify.js';
  */
 export async function labSession(input: RunInput): Promise<LabResult> {
   const lab = input.lab!;
-  const progress: LabProgress = { labId: input.runId, state: 'preparing', backend: input.backend, port: lab.port, checkpoints: 0, executions: 0, notWritten: [] };
+  const progress: LabProgress = { labId: input.runId, state: 'preparing', backend: input.backend, port: lab.port, ...(lab.app ? { app: lab.app } : {}), checkpoints: 0, executions: 0, notWritten: [] };
   setHandler(labProgressQuery, () => progress);
   const startedAt = workflowInfo().startTime.toISOString();
 

@@ -5,6 +5,7 @@ import { RunClient } from '../../../client/runs.js';
 import { notFound } from '../../../errors.js';
 import { attachLab, describeLab, labBackend, labTunnel, type Attached } from '../../lab-launch.js';
 import type { LabResult } from '../../../activities/types.js';
+import { labApp } from '../../../lab/apps/index.js';
 
 export default class LabOpen extends BaseCommand {
   static override summary = 'Open a new tunnel to a running lab session (after `lab --detach`, or when the first one was closed).';
@@ -25,7 +26,7 @@ export default class LabOpen extends BaseCommand {
       if (!progress) throw notFound(`lab session ${live.labId} is not known to the agent any more; list sessions with: reprise lab list`);
       const backend = await labBackend(this.env, progress.backend);
       const local = await labTunnel(backend, progress.port, flags.port);
-      const result = await attachLab(this.env, labs, backend, local, { labId: live.labId, backend: progress.backend, remotePort: progress.port, localPort: flags.port, json: this.jsonEnabled(), open: flags.open, stopOnInterrupt: false }, (ready) => {
+      const result = await attachLab(this.env, labs, backend, local, { labId: live.labId, app: labApp(progress.app ?? 'jupyterlab'), backend: progress.backend, remotePort: progress.port, localPort: flags.port, json: this.jsonEnabled(), open: flags.open, stopOnInterrupt: false }, (ready) => {
         if (this.jsonEnabled()) process.stdout.write(JSON.stringify(ready) + '\n');
       });
       if (result) this.note(describeLab(result));
