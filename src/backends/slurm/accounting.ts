@@ -27,7 +27,8 @@ export type SacctUsage = { usage: JobUsage; complete: boolean };
 
 /**
  * The job's usage from sacct's rows (the allocation and its steps). `complete` is false while
- * the accounting still lags the job's end: the allocation still running, or no step measured yet.
+ * the accounting still lags the job's end: the allocation still running, or no step written yet.
+ * (An empty MaxRSS is no lag: a step shorter than JobAcctGatherFrequency may never be sampled.)
  */
 export function sacctUsage(text: string, jobId: string): SacctUsage | undefined {
   const rows = text
@@ -52,5 +53,5 @@ export function sacctUsage(text: string, jobId: string): SacctUsage | undefined 
     peakMemoryBytes: rss.length ? Math.max(...rss) : undefined,
     source: 'sacct',
   });
-  return { usage, complete: !UNFINISHED.test(state) && rss.length > 0 };
+  return { usage, complete: !UNFINISHED.test(state) && steps.length > 0 };
 }
