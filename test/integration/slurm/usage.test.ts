@@ -6,6 +6,7 @@ import type { RunRecord } from '../../../src/project/run-record.js';
 import { Cli, cliEnv } from '../../helpers/cli.js';
 import { BUSYBOX, requireDocker } from '../../helpers/docker.js';
 import { tempDir } from '../../helpers/project.js';
+import { expectSweepRecorded, sweepIdOf } from '../../helpers/sweep.js';
 import { clusterConfig, slurmAddArgs } from './slurm-backend-env.js';
 
 // What a SLURM run used, from sacct on the real test cluster (slurmdbd, jobacct_gather/linux,
@@ -64,5 +65,20 @@ describe('the built CLI on SLURM: what a run used, from sacct', { timeout: 300_0
     const shown = await cli.run(['show', runId], root);
     expect(shown.stdout).toMatch(/^used {7}wall \d+s · cpu [\d.]+s · [\d.e-]+ core-h · [\d.e-]+ GPU-h( · peak [\d.]+ \w+)? \(sacct\)$/m);
     console.log(`slurm usage: ${JSON.stringify(used)} (sacct: ${rows.join(' / ')})`);
+  });
+
+  it('each point of a sweep submitted as one job array records its own element\'s sacct figures', async () => {
+    const r = await cli.run(['sweep', '--on', 'hpc', '--array', '--param', 'n=1,2', '--', 'sh', '-c', 'sleep {n}'], root);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = await expectSweepRecorded(cli, root, sweepIdOf(r), 2);
+    for (const point of summary.points) {
+      const record = await cli.json<RunRecord>(['show', point.runId], root);
+      const jobId = record.backend.jobId!;
+      expect(jobId).toMatch(/^\d+_\d+$/);
+      const elapsed = (await admin.ssh.run(['sacct', '-j', jobId, '-X', '--noheader', '--parsable2', '--format=ElapsedRaw'])).trim();
+      expect(record.used).toMatchObject({ source: 'sacct', wallSeconds: Number(elapsed) });
+      expect(record.used!.coreHours).toBeCloseTo(Number(elapsed) / 3600, 6);
+      expect(record.used!.gpuHours).toBeUndefined();
+    }
   });
 });
