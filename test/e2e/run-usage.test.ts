@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { Cli, cliEnv, freePort } from '../helpers/cli.js';
@@ -26,7 +28,8 @@ beforeAll(async () => {
   expect((await cli.run(['init', 'usage', '--name', 'usage', '--base', BUSYBOX], work)).code).toBe(0);
   root = join(work, 'usage');
   // Busy for 2 to 3 s of wall time (whole seconds by date), all of it on the CPU.
-  await writeFile(join(root, 'code/burn.sh'), 's=$(date +%s); while [ $(( $(date +%s) - s )) -lt 3 ]; do :; done; echo burnt\n');
+  // At its end it prints the container's own CPU total (cgroup v1 cpuacct, ns) to check the record against.
+  await writeFile(join(root, 'code/burn.sh'), 's=$(date +%s); while [ $(( $(date +%s) - s )) -lt 3 ]; do :; done; echo "burnt $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage 2>/dev/null)"\n');
 }, 300_000);
 
 afterAll(async () => {
@@ -44,20 +47,28 @@ describe('the built CLI on Docker: what a run used', { timeout: 300_000 }, () =>
   it('a run that burns CPU for 2-3 s records its wall time, CPU time, core-hours and peak memory from docker stats', async () => {
     const r = await cli.run(['run', '--', 'sh', 'code/burn.sh'], root);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toBe('burnt\n');
+    const inside = /^burnt (\d*)$/m.exec(r.stdout);
+    expect(inside, r.stdout).not.toBeNull();
     runId = (await cli.json<{ runId: string }[]>(['log'], root))[0]!.runId;
     record = await cli.json<RunRecord>(['show', runId], root);
     const used = record.used!;
     expect(used.source).toBe('docker stats');
     expect(used.wallSeconds).toBeGreaterThanOrEqual(2);
     expect(used.wallSeconds).toBeLessThan(30);
-    // The last sample may come up to a second before the end: most of the burn is still seen.
-    expect(used.cpuSeconds).toBeGreaterThan(0.5);
+    // On a shared machine the burn gets what CPU it can: some, always.
+    expect(used.cpuSeconds).toBeGreaterThan(0.1);
     expect(used.cpuSeconds!).toBeLessThanOrEqual(used.wallSeconds * 2 + 1);
     expect(used.coreHours).toBeGreaterThan(0);
     expect(used.coreHours).toBeCloseTo(used.cpuSeconds! / 3600, 5);
     expect(used.gpuHours).toBeUndefined();
     expect(used.peakMemoryBytes).toBeGreaterThan(0);
+    if (inside![1]) {
+      // Against the job's own reading a moment before its end: the engine's last sample is at most ~1 s older.
+      const insideSeconds = Number(inside![1]) / 1e9;
+      expect(used.cpuSeconds!).toBeLessThanOrEqual(insideSeconds + 0.1);
+      expect(used.cpuSeconds!).toBeGreaterThanOrEqual(insideSeconds - 2.1);
+      console.log(`docker cpu: recorded ${used.cpuSeconds} s, the job's own cgroup ${insideSeconds.toFixed(3)} s at its end`);
+    }
     // The committed record is the same file show read.
     const committed = JSON.parse(execFileSync('git', ['show', `HEAD:.reprise/activity/${runId}.json`], { cwd: root, encoding: 'utf8' })) as RunRecord;
     expect(committed.used).toEqual(used);
@@ -82,7 +93,8 @@ describe('the built CLI on Docker: what a run used', { timeout: 300_000 }, () =>
       server!.on('exit', (code) => reject(new Error(`dashboard exited ${code}`)));
     });
     browser = await launchChromium();
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    // bypassCSP: axe-core is evaluated in the page, which the page's CSP (script-src 'self') would refuse.
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
     await page.goto(`http://127.0.0.1:${port}/#/runs/${runId}`);
     await page.locator('#used-core-hours').waitFor({ timeout: 30_000 });
     expect(await page.locator('#used').textContent()).toBe('docker stats');
@@ -91,6 +103,12 @@ describe('the built CLI on Docker: what a run used', { timeout: 300_000 }, () =>
     expect(await page.locator('#used-core-hours').textContent()).toMatch(/^0\.000\d+ h$/);
     expect(await page.locator('#used-memory').textContent()).toMatch(/^[\d.]+ (B|KiB|MiB|GiB)$/);
     expect(await page.locator('#used-gpu-hours').count()).toBe(0);
+    await page.evaluate(readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8'));
+    const violations = await page.evaluate(async () => {
+      const axe = (window as unknown as { axe: { run: (ctx: string) => Promise<{ violations: { id: string; impact: string }[] }> } }).axe;
+      return (await axe.run('#resources')).violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id);
+    });
+    expect(violations).toEqual([]);
     await page.screenshot({ path: artifactPath('dashboard-run-used.png'), fullPage: true });
   });
 });
