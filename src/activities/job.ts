@@ -82,8 +82,14 @@ export function createJobActivities(shared: RunContext) {
     }
   }
 
+  /** The status of an exited job with what it used, when its backend says. */
+  async function withUsage(input: RunInput, backend: Backend, handle: JobHandle, status: JobStatus): Promise<JobStatus & { used?: JobUsage }> {
+    const used = await usageOf(input, backend, handle, status);
+    return used ? { ...status, used } : status;
+  }
+
   /** What the job used, when its backend can say: a failure to read it never fails the run. */
-  async function usageOf(input: RunInput, backend: Backend, handle: JobHandle, status: JobStatus, details: () => AwaitDetails): Promise<JobUsage | undefined> {
+  async function usageOf(input: RunInput, backend: Backend, handle: JobHandle, status: JobStatus, details?: () => AwaitDetails): Promise<JobUsage | undefined> {
     if (!backend.usage) return undefined;
     try {
       return await withHeartbeat(() => backend.usage!(handle, status), details);
@@ -206,7 +212,8 @@ export function createJobActivities(shared: RunContext) {
         await backend.cancel(handle);
         for (let i = 0; i < 30; i++) {
           const status = await backend.status(handle);
-          if (status.phase === 'exited' || status.phase === 'lost') return status;
+          if (status.phase === 'exited') return withUsage(input, backend, handle, status);
+          if (status.phase === 'lost') return status;
           await new Promise((r) => setTimeout(r, 500));
         }
         return backend.status(handle);

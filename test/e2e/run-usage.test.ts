@@ -81,6 +81,31 @@ describe('the built CLI on Docker: what a run used', { timeout: 300_000 }, () =>
     expect(shown.stdout).toMatch(/^used {7}wall \d+(\.\d)?s · cpu \d+(\.\d)?s · [\d.e-]+ core-h · peak [\d.]+ (B|KiB|MiB|GiB) \(docker stats\)$/m);
   });
 
+  it('a cancelled run records what its job used until the cancel', async () => {
+    const started = await cli.run(['run', '--detach', '--', 'sh', '-c', 'while :; do :; done'], root);
+    expect(started.code, started.stderr).toBe(0);
+    const cancelledId = started.stdout.trim();
+    for (let i = 0; i < 120; i++) {
+      const rows = await cli.json<{ runId: string; state: string }[]>(['runs'], root);
+      if (rows.some((row) => row.runId === cancelledId && row.state === 'running')) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await new Promise((r) => setTimeout(r, 3000));
+    const cancel = await cli.run(['cancel', cancelledId], root);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    let cancelled: RunRecord | undefined;
+    for (let i = 0; i < 120 && !cancelled; i++) {
+      const entry = (await cli.json<{ runId: string }[]>(['log'], root)).find((e) => e.runId === cancelledId);
+      if (entry) cancelled = await cli.json<RunRecord>(['show', cancelledId], root);
+      else await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(cancelled).toMatchObject({ state: 'cancelled', exitCode: 130 });
+    expect(cancelled!.used).toMatchObject({ source: 'docker stats' });
+    expect(cancelled!.used!.wallSeconds).toBeGreaterThanOrEqual(2);
+    expect(cancelled!.used!.cpuSeconds).toBeGreaterThan(0.1);
+    console.log(`docker usage of a cancelled run: ${JSON.stringify(cancelled!.used)}`);
+  });
+
   it("the dashboard's Run view shows what was used", async () => {
     const port = await freePort();
     server = cli.spawn(['dashboard', '--port', String(port)], root);

@@ -53,5 +53,6 @@ export function sacctUsage(text: string, jobId: string): SacctUsage | undefined 
     peakMemoryBytes: rss.length ? Math.max(...rss) : undefined,
     source: 'sacct',
   });
-  return { usage, complete: !UNFINISHED.test(state) && steps.length > 0 };
+  // A job cancelled before it started never has a step: nothing more will come.
+  return { usage, complete: !UNFINISHED.test(state) && (steps.length > 0 || wallSeconds === 0) };
 }

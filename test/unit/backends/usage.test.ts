@@ -72,6 +72,7 @@ describe('sacct figures', () => {
     expect(sacctUsage('42|COMPLETED|0|00:00.017||cpu=1\n42.batch|COMPLETED|0|00:00.017||cpu=1', '42')).toEqual({ usage: { wallSeconds: 0, cpuSeconds: 0.017, coreHours: 0, source: 'sacct' }, complete: true });
     expect(sacctUsage('42|COMPLETING|5|00:01.000||cpu=1\n42.batch|COMPLETING|5|00:01.000|100K|cpu=1', '42')?.complete).toBe(false);
     expect(sacctUsage(rows, '43')).toBeUndefined();
+    expect(sacctUsage('42|CANCELLED by 1000|0|00:00:00||billing=1,cpu=1,mem=1G,node=1', '42')?.complete).toBe(true);
     expect(sacctUsage('7_1|COMPLETED|4|00:03.000||cpu=1\n7_1.batch|COMPLETED|4|00:03.000|10M|cpu=1', '7_1')?.usage).toMatchObject({ wallSeconds: 4, cpuSeconds: 3, peakMemoryBytes: 10 * 2 ** 20 });
   });
 });
