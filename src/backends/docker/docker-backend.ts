@@ -195,9 +195,9 @@ export class DockerBackend implements Backend {
     if (this.samplers.has(id)) return;
     const sampler: StatsSampler = { cpuNs: 0, peakBytes: 0, sampled: false };
     this.samplers.set(id, sampler);
-    this.docker
-      .getContainer(id)
-      .stats({ stream: true })
+    // Measuring is optional: nothing here may fail the job's submit or status.
+    Promise.resolve()
+      .then(() => this.docker.getContainer(id).stats({ stream: true }))
       .then((stream) => {
         const lines = stream as unknown as Readable;
         sampler.stream = lines;
