@@ -182,8 +182,9 @@ export class DockerBackend implements Backend {
    * where the engine gives it (cgroup v1), else the highest usage sampled.
    */
   async usage(handle: JobHandle, status: JobStatus): Promise<JobUsage | undefined> {
+    // The figures stay until cleanup: a cancel's usage() may follow an await's that lost the race.
     const sampler = this.samplers.get(handle.jobId);
-    this.stopSampling(handle.jobId);
+    sampler?.stream?.destroy();
     const wallSeconds = secondsBetween(status.startedAt, status.finishedAt);
     if (wallSeconds === undefined) return undefined;
     const seen = sampler?.sampled ? sampler : undefined;
