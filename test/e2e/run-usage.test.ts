@@ -122,6 +122,7 @@ describe('the built CLI on Docker: what a run used', { timeout: 300_000 }, () =>
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
     await page.goto(`http://127.0.0.1:${port}/#/runs/${runId}`);
     await page.locator('#used-core-hours').waitFor({ timeout: 30_000 });
+    expect(await page.locator('#core-hours').textContent()).toBe('no cpus asked');
     expect(await page.locator('#used').textContent()).toBe('docker stats');
     expect(await page.locator('#used-wall').textContent()).toBe(`${record.used!.wallSeconds.toFixed(1)} s`);
     expect(await page.locator('#used-cpu').textContent()).toBe(`${record.used!.cpuSeconds!.toFixed(1)} s`);

@@ -54,8 +54,8 @@ export function Resources({ run }: { run: RunView }) {
       <dl class="facts" id="resources">
         <dt>Asked</dt><dd>{asked.join(', ') || "the backend's defaults"}</dd>
         <dt>Wall time</dt><dd id="wall">{duration(run.usage.wallSeconds)}</dd>
-        <dt>Core-hours</dt><dd id="core-hours">{hours(run.usage.coreHours)}{run.usage.coreHours !== undefined ? ' (cpus asked × wall time)' : ''}</dd>
-        <dt>GPU-hours</dt><dd id="gpu-hours">{run.usage.gpuHours === undefined ? 'none asked' : `${hours(run.usage.gpuHours)} (gpus asked × wall time)`}</dd>
+        <dt>Core-hours asked</dt><dd id="core-hours">{run.usage.coreHours === undefined ? 'no cpus asked' : `${hours(run.usage.coreHours)} (cpus asked × wall time)`}</dd>
+        <dt>GPU-hours asked</dt><dd id="gpu-hours">{run.usage.gpuHours === undefined ? 'none asked' : `${hours(run.usage.gpuHours)} (gpus asked × wall time)`}</dd>
         {run.used ? <Used used={run.used} /> : <><dt>Measured use</dt><dd id="used">not reported (the {kind} backend did not measure this run)</dd></>}
       </dl>
     </section>
