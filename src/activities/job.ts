@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { JobHandle, JobStatus, StagedJob } from '../backends/types.js';
+import type { Backend, JobHandle, JobStatus, JobUsage, StagedJob } from '../backends/types.js';
 import { loadUserConfig, resolveBackend } from '../backends/user-config.js';
 import { badInput } from '../errors.js';
 import { fetchRunInputs, mountRunInputs, stageRunInputs } from '../data/run-data.js';
@@ -78,9 +78,27 @@ export function createJobActivities(shared: RunContext) {
           }
         }
         log(input).info({ phase: status.phase, exitCode: status.exitCode, reason: status.reason }, 'job ended');
-        return waited.length ? { ...status, waited } : status;
+        const used = status.phase === 'exited' ? await usageOf(input, backend, handle, status, details) : undefined;
+        return { ...status, ...(waited.length ? { waited } : {}), ...(used ? { used } : {}) };
       }
       await ctx.sleep(delay); // rejects with CancelledFailure when the workflow cancels us
+    }
+  }
+
+  /** The status of an exited job with what it used, when its backend says. */
+  async function withUsage(input: RunInput, backend: Backend, handle: JobHandle, status: JobStatus): Promise<JobStatus & { used?: JobUsage }> {
+    const used = await usageOf(input, backend, handle, status);
+    return used ? { ...status, used } : status;
+  }
+
+  /** What the job used, when its backend can say: a failure to read it never fails the run. */
+  async function usageOf(input: RunInput, backend: Backend, handle: JobHandle, status: JobStatus, details?: () => AwaitDetails): Promise<JobUsage | undefined> {
+    if (!backend.usage) return undefined;
+    try {
+      return await withHeartbeat(() => backend.usage!(handle, status), details);
+    } catch (err) {
+      log(input).debug({ err: String(err) }, 'job usage not read');
+      return undefined;
     }
   }
 
@@ -205,7 +223,8 @@ export function createJobActivities(shared: RunContext) {
         await backend.cancel(handle);
         for (let i = 0; i < 30; i++) {
           const status = await backend.status(handle);
-          if (status.phase === 'exited' || status.phase === 'lost') return status;
+          if (status.phase === 'exited') return withUsage(input, backend, handle, status);
+          if (status.phase === 'lost') return status;
           await new Promise((r) => setTimeout(r, 500));
         }
         return backend.status(handle);

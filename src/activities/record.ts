@@ -64,6 +64,7 @@ export function createRecordActivities(shared: RunContext) {
       resources: f.input.resources,
       // GPUs are where asked and granted may differ (a type, a count): the record keeps the scheduler's word.
       ...(f.input.resources.gpus && f.status.granted ? { granted: f.status.granted } : {}),
+      ...((f.status as AwaitedStatus).used ? { used: (f.status as AwaitedStatus).used } : {}),
       startedAt,
       finishedAt,
       rerunOf: f.input.rerun?.runId,

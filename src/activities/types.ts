@@ -3,7 +3,7 @@
  * (types only); it must not import anything with side effects.
  */
 import type { Resources } from '../config/resources.js';
-import type { JobHandle, JobStatus } from '../backends/types.js';
+import type { JobHandle, JobStatus, JobUsage } from '../backends/types.js';
 import type { FinalState, RunState, UnsentOutputs } from '../project/run-record.js';
 import type { SkippedOutput } from '../project/tar-members.js';
 import type { SweepPointResult } from '../project/sweep-record.js';
@@ -219,8 +219,8 @@ export interface FinishInput {
   times?: { queuedAt: string; submittedAt: string; collectedAt: string };
 }
 
-/** awaitJob's answer: the job's end, and each reason it waited for (the record's timeline). */
-export type AwaitedStatus = JobStatus & { waited?: { at: string; reason: string }[] };
+/** awaitJob's answer: the job's end, each reason it waited for (the record's timeline), and what it used when its backend says. */
+export type AwaitedStatus = JobStatus & { waited?: { at: string; reason: string }[]; used?: JobUsage };
 
 export interface RunProgress {
   runId: string;

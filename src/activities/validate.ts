@@ -106,7 +106,13 @@ const sweepInput = z
   })
   .strict();
 
-const jobStatus = z.object({ phase: z.enum(['pending', 'running', 'exited', 'lost']), granted: z.record(z.string().max(256), z.string().max(256)).optional() }).passthrough();
+const figure = z.number().finite().nonnegative();
+const jobUsage = z
+  .object({ wallSeconds: figure, cpuSeconds: figure.optional(), coreHours: figure.optional(), gpuHours: figure.optional(), peakMemoryBytes: figure.optional(), source: z.string().max(64) })
+  .strict();
+const jobStatus = z
+  .object({ phase: z.enum(['pending', 'running', 'exited', 'lost']), granted: z.record(z.string().max(256), z.string().max(256)).optional(), used: jobUsage.optional() })
+  .passthrough();
 const finishInput = z
   .object({
     input: runInput,

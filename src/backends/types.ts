@@ -5,6 +5,9 @@ import type { OnTransfer } from '../images/transfer-progress.js';
 import type { ImageRef } from '../images/types.js';
 import type { SkippedOutput } from '../project/tar-members.js';
 import type { JobSecret } from '../config/project-secrets.js';
+import type { JobUsage } from './usage.js';
+
+export type { JobUsage };
 
 export type { ImageRef };
 
@@ -51,6 +54,11 @@ export interface Backend {
    * opens a new stream, so a dropped one is replaced by connecting again.
    */
   connect?(handle: JobHandle, port: number): Promise<Duplex>;
+  /**
+   * What the job used, once it exited (`status` is its final status), when the backend can
+   * measure it; undefined when it cannot say. Called before cleanup.
+   */
+  usage?(handle: JobHandle, status: JobStatus): Promise<JobUsage | undefined>;
   /** Remove what the job left on the backend (containers, staged sources). */
   cleanup(handle: JobHandle): Promise<void>;
   /** Let go of connections held open for later calls (SSH); a short-lived process calls it when done. */

@@ -15,7 +15,7 @@ export interface RunUsage {
   gpuHours?: number;
 }
 
-/** Wall time, and the core-hours and GPU-hours asked for it, from a recorded run's record (no backend records what it measured yet). */
+/** Wall time, and the core-hours and GPU-hours asked for it, from a recorded run's record (what the backend measured is the record's `used`). */
 export function runUsage(record: RunRecord): RunUsage {
   const wallSeconds = Math.max(0, (Date.parse(record.finishedAt) - Date.parse(record.startedAt)) / 1000);
   const hours = wallSeconds / 3600;

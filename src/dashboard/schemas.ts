@@ -134,6 +134,17 @@ export const RunView = z
     usage: z
       .object({ wallSeconds: z.number(), coreHours: z.number().optional().openapi({ description: 'asked cpus × wall time' }), gpuHours: z.number().optional().openapi({ description: 'asked gpus × wall time' }) })
       .optional(),
+    used: z
+      .object({
+        wallSeconds: z.number(),
+        cpuSeconds: z.number().optional().openapi({ description: "CPU time the job's processes used" }),
+        coreHours: z.number().optional().openapi({ description: 'cores held × wall time where the backend reserves cores (SLURM, Kubernetes), else CPU time used (Docker)' }),
+        gpuHours: z.number().optional(),
+        peakMemoryBytes: z.number().optional(),
+        source: z.string().openapi({ description: 'where the figures come from: sacct, pod requests, docker stats' }),
+      })
+      .optional()
+      .openapi({ description: 'what the job used, as its backend measured it (absent where it cannot say)' }),
     parentRun: z.string().optional().openapi({ description: 'the run recorded just before this one on the branch' }),
     verification: z.object({ identical: z.boolean(), files: z.array(z.object({ path: z.string(), verdict: z.string() })) }).optional(),
   })

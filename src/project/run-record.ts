@@ -54,6 +54,25 @@ export interface TimelineEntry {
   reason?: string;
 }
 
+/**
+ * What a job used, as its backend measured it. Core-hours are what the job held: the cores
+ * allocated × wall time where the backend allocates cores (SLURM, a pod's requests), the CPU
+ * time the job's processes used where nothing is reserved (Docker).
+ */
+export interface ResourcesUsed {
+  /** The job's running time, from its start to its end. */
+  wallSeconds: number;
+  /** CPU time its processes used (user + system), when the backend measures it. */
+  cpuSeconds?: number;
+  coreHours?: number;
+  /** Only for a job that was given GPUs. */
+  gpuHours?: number;
+  /** The most memory the job held at once, when the backend measures it. */
+  peakMemoryBytes?: number;
+  /** Where the figures come from ("sacct", "pod requests", "docker stats"). */
+  source: string;
+}
+
 export interface RunRecord {
   version: 1;
   runId: string;
@@ -78,6 +97,12 @@ export interface RunRecord {
    * TRES (`gres/gpu:a100` → "1", from sacct AllocTRES), the pod's limits on Kubernetes.
    */
   granted?: Record<string, string>;
+  /**
+   * What the job used, as its backend measured it (absent where the backend cannot say, and in
+   * runs recorded before it): wall time, CPU time, core-hours (cores held × wall time where the
+   * backend reserves cores, else CPU time used), GPU-hours, peak memory, and where they come from.
+   */
+  used?: ResourcesUsed;
   startedAt: string;
   finishedAt: string;
   rerunOf?: string;

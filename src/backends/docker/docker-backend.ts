@@ -10,12 +10,35 @@ import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { badInput } from '../../errors.js';
 import { formatDuration, formatGpus, type Resources } from '../../config/resources.js';
 import type { Backend, BackendCheck, Collected, CollectOptions, DataMount, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
+import { secondsBetween, usageFrom, type JobUsage } from '../usage.js';
 import { jobWorkdir, OOM_REASON, PROJECT_MOUNT, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { ensureLocalImage } from '../../images/local.js';
 import { hardenedHostConfig } from './hardening.js';
 import { describeEndpoint, pingEngine, statusCode } from '../../images/engine.js';
 
 const RUN_LABEL = 'org.reprise.run';
+
+interface StatsSampler {
+  cpuNs: number;
+  peakBytes: number;
+  sampled: boolean;
+  stream?: Readable;
+}
+
+/** One line of the engine's stats stream into the sampler; a stopped container's zeros are not a sample. */
+function takeSample(sampler: StatsSampler, line: string): void {
+  try {
+    const stats = JSON.parse(line) as { cpu_stats?: { cpu_usage?: { total_usage?: number } }; memory_stats?: { usage?: number; max_usage?: number } };
+    const cpu = stats.cpu_stats?.cpu_usage?.total_usage ?? 0;
+    const memory = stats.memory_stats?.max_usage ?? stats.memory_stats?.usage ?? 0;
+    if (!cpu && !memory) return;
+    sampler.cpuNs = Math.max(sampler.cpuNs, cpu);
+    sampler.peakBytes = Math.max(sampler.peakBytes, memory);
+    sampler.sampled = true;
+  } catch {
+    /* a partial line at the stream's end */
+  }
+}
 
 interface DockerHandle extends JobHandle {
   kind: 'docker';
@@ -28,6 +51,9 @@ interface DockerHandle extends JobHandle {
 export class DockerBackend implements Backend {
   readonly kind = 'docker';
   readonly mountsLocalData = true;
+
+  /** The engine's latest figures for each running job's container, kept until usage() takes them. */
+  private readonly samplers = new Map<string, StatsSampler>();
 
   constructor(
     private readonly docker: Docker,
@@ -71,6 +97,7 @@ export class DockerBackend implements Backend {
         if (statusCode(err) !== 304 && !startFailure((await this.find(container.Id))?.State)) throw err;
       }
     }
+    this.sample(container.Id);
     const handle: DockerHandle = {
       kind: 'docker',
       runId: job.runId,
@@ -98,6 +125,8 @@ export class DockerBackend implements Backend {
         await this.docker.getContainer(h.jobId).wait({ condition: 'not-running' }).catch(() => undefined);
         return this.status(h);
       }
+      // A worker that took the job over samples from now on: the engine's CPU figure counts from the container's start.
+      if (s.Running) this.sample(h.jobId);
       return { phase: s.Status === 'created' ? 'pending' : 'running', startedAt };
     }
     const timedOut = limitMs !== undefined && startedAt && finishedAt && s.ExitCode === 137 && Date.parse(finishedAt) - Date.parse(startedAt) >= limitMs;
@@ -149,8 +178,53 @@ export class DockerBackend implements Backend {
     });
   }
 
+  /**
+   * Wall time from the engine's start and finish; CPU time and peak memory from the last `docker
+   * stats` sample this process took while the container ran (the engine forgets them at exit,
+   * so the last second or so of CPU time may be missed). Peak memory is the cgroup's max_usage
+   * where the engine gives it (cgroup v1), else the highest usage sampled.
+   */
+  async usage(handle: JobHandle, status: JobStatus): Promise<JobUsage | undefined> {
+    // The figures stay until cleanup: a cancel's usage() may follow an await's that lost the race.
+    const sampler = this.samplers.get(handle.jobId);
+    sampler?.stream?.destroy();
+    const wallSeconds = secondsBetween(status.startedAt, status.finishedAt);
+    if (wallSeconds === undefined) return undefined;
+    const seen = sampler?.sampled ? sampler : undefined;
+    return usageFrom({ wallSeconds, cpuSeconds: seen && seen.cpuNs / 1e9, peakMemoryBytes: seen?.peakBytes, source: seen ? 'docker stats' : 'docker inspect' });
+  }
+
+  /** Follow the container's stats stream (one per container), keeping the latest CPU total and the peak memory. */
+  private sample(id: string): void {
+    if (this.samplers.has(id)) return;
+    const sampler: StatsSampler = { cpuNs: 0, peakBytes: 0, sampled: false };
+    this.samplers.set(id, sampler);
+    // Measuring is optional: nothing here may fail the job's submit or status.
+    Promise.resolve()
+      .then(() => this.docker.getContainer(id).stats({ stream: true }))
+      .then((stream) => {
+        const lines = stream as unknown as Readable;
+        sampler.stream = lines;
+        let pending = '';
+        lines.on('data', (chunk: Buffer) => {
+          const parts = (pending + chunk.toString('utf8')).split('\n');
+          pending = parts.pop() ?? '';
+          for (const line of parts) if (line.trim()) takeSample(sampler, line);
+        });
+        lines.on('error', () => undefined); // the container went away: what was sampled stays
+        if (!this.samplers.has(id)) lines.destroy();
+      })
+      .catch(() => undefined);
+  }
+
+  private stopSampling(id: string): void {
+    this.samplers.get(id)?.stream?.destroy();
+    this.samplers.delete(id);
+  }
+
   async cleanup(handle: JobHandle): Promise<void> {
     await this.owned(handle);
+    this.stopSampling(handle.jobId);
     try {
       await this.docker.getContainer(handle.jobId).remove({ force: true });
     } catch (err) {

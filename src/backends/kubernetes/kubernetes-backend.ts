@@ -29,7 +29,8 @@ import {
 import { archiveSources } from '../sources-archive.js';
 import { CollectTally } from '../output-limit.js';
 import { extractOutputs } from '../extract-outputs.js';
-import { nodeFits } from './quantity.js';
+import { nodeFits, quantity } from './quantity.js';
+import { gpuCount, secondsBetween, usageFrom, type JobUsage } from '../usage.js';
 import { fetchIntoPod, planFileOf, planPodData, readPlan, storeHeldOutputs, writePlan, type HeldOutput } from './pod-data.js';
 import { writeOutputPointer } from '../output-pointer.js';
 
@@ -386,6 +387,30 @@ export class KubernetesBackend implements Backend {
       }
       throw new Error(`cannot connect to port ${port} of ${what}: ${oneLine(errorMessage(err))}`, { cause: err });
     }
+  }
+
+  /**
+   * The pod's requests × its command's running time: from the container's start to the moment
+   * the command wrote its exit code (the container itself waits on for collection), or to the
+   * container's end when it ended on its own. The API server measures no CPU time or memory
+   * without a metrics server, so those are left out.
+   */
+  async usage(handle: JobHandle, status: JobStatus): Promise<JobUsage | undefined> {
+    const h = handle as KubernetesHandle;
+    const seen = await this.observe(h, false);
+    const requests = seen.pod?.spec?.containers.find((c) => c.name === MAIN_CONTAINER)?.resources?.requests;
+    const started = status.startedAt ?? isoTime(seen.main?.state?.running?.startedAt ?? seen.main?.state?.terminated?.startedAt);
+    let ended = status.finishedAt ?? isoTime(seen.main?.state?.terminated?.finishedAt);
+    if (!ended && seen.pod && seen.main?.state?.running) {
+      const where = { namespace: h.namespace, pod: seen.pod.metadata!.name!, container: MAIN_CONTAINER };
+      const r = await execInPod(this.kc, where, ['stat', '-c', '%Y', EXIT_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
+      const epoch = /^(\d+)\s*$/.exec(r.stdout)?.[1];
+      if (epoch) ended = new Date(Number(epoch) * 1000).toISOString();
+    }
+    const wallSeconds = secondsBetween(started, ended);
+    if (wallSeconds === undefined) return undefined;
+    const cpu = requests?.cpu;
+    return usageFrom({ wallSeconds, cores: cpu ? quantity(cpu) : undefined, gpus: gpuCount(requests), source: 'pod requests' });
   }
 
   async cleanup(handle: JobHandle): Promise<void> {

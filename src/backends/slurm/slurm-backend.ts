@@ -27,6 +27,8 @@ import { SshClient } from './ssh-client.js';
 import { SshConfigError } from './ssh-config.js';
 import { resolveSshTarget, type SshEnv, type SshTarget } from './ssh-target.js';
 import { StatusPoller } from './status-poller.js';
+import { sacctUsage, sacctUsageCommand, type SacctUsage } from './accounting.js';
+import type { JobUsage } from '../usage.js';
 
 export type StageStep = 'image-cached' | 'image-pull' | 'image-pull-failed' | 'image-upload' | 'image-convert' | 'sources-upload' | 'data-stage';
 
@@ -39,6 +41,8 @@ export interface SlurmBackendDeps {
   onProgress?: (step: StageStep, detail: string, bytes?: number) => void;
   /** How often logs() looks for new output. */
   logPollMs?: number;
+  /** The pause between two sacct reads of a job whose accounting lags its end. */
+  usageRetryMs?: number;
 }
 
 interface SlurmHandle extends JobHandle {
@@ -51,6 +55,9 @@ interface SlurmHandle extends JobHandle {
 
 /** How often the state of the backend's jobs is read (one squeue for all of them), by default. */
 export const DEFAULT_POLL_INTERVAL_S = 1;
+
+/** sacct is asked this many times, a second apart, while its figures for an ended job are incomplete. */
+const USAGE_ATTEMPTS = 5;
 
 /** Paths that go into #SBATCH lines and rm -rf: plain characters only. */
 const SAFE_REMOTE_PATH = /^\/[A-Za-z0-9._+\-/]+$/;
@@ -286,6 +293,23 @@ export class SlurmBackend implements Backend {
     if (state === 'CONFIGURING') throw backendUnavailable(`job ${jobId} is still starting (its nodes are being configured); the lab starts when it runs`);
     if (state === 'SUSPENDED' || state === 'STOPPED') throw backendUnavailable(`job ${jobId} is ${state.toLowerCase()}; it can be reached again once it runs`);
     throw notFound(`job ${jobId} has ended${state ? ` (${state})` : ''}`);
+  }
+
+  /**
+   * What the job used, from sacct. Accounting may lag the job's end (slurmdbd writes the steps'
+   * figures a moment later): asked again for a few seconds, then what it has is taken.
+   */
+  async usage(handle: JobHandle): Promise<JobUsage | undefined> {
+    const h = await this.checked(handle);
+    let found: SacctUsage | undefined;
+    for (let attempt = 0; attempt < USAGE_ATTEMPTS; attempt++) {
+      if (attempt) await new Promise((r) => setTimeout(r, this.deps.usageRetryMs ?? 1000));
+      const r = await this.ssh.exec(sacctUsageCommand(h.jobId));
+      if (r.code !== 0) throw new Error(`sacct failed (exit ${r.code}): ${r.stderr.toString().trim().slice(0, 200)}`);
+      found = sacctUsage(r.stdout.toString(), h.jobId) ?? found;
+      if (found?.complete) break;
+    }
+    return found?.usage;
   }
 
   async cleanup(handle: JobHandle): Promise<void> {

@@ -13,6 +13,7 @@ import { labText } from '../lab-show.js';
 import { labView, type LabView } from '../../project/lab-history.js';
 import { forTerminal } from '../../terminal-text.js';
 import { keyText, keyView, type KeyView } from '../key-show.js';
+import { usedText } from '../used-text.js';
 
 export default class Show extends BaseCommand {
   static override summary = 'Show one recorded run (what ran, where, with which image and source, its outputs and log), or a lab session (lab-…: its files and executed cells).';
@@ -63,6 +64,7 @@ export default class Show extends BaseCommand {
         ...(record.image.reference ? [`pull       ${record.image.reference}`] : []),
         `resources  ${resources.join(' ') || 'defaults'}`,
         ...(record.granted ? [`granted    ${Object.entries(record.granted).map(([k, v]) => `${k}=${v}`).join(' ')}`] : []),
+        ...(record.used ? [`used       ${usedText(record.used)}`] : []),
         `started    ${record.startedAt}`,
         `finished   ${record.finishedAt}`,
         `recorded   ${entry.commit}`,

@@ -54,11 +54,25 @@ export function Resources({ run }: { run: RunView }) {
       <dl class="facts" id="resources">
         <dt>Asked</dt><dd>{asked.join(', ') || "the backend's defaults"}</dd>
         <dt>Wall time</dt><dd id="wall">{duration(run.usage.wallSeconds)}</dd>
-        <dt>Core-hours</dt><dd id="core-hours">{hours(run.usage.coreHours)}{run.usage.coreHours !== undefined ? ' (cpus asked × wall time)' : ''}</dd>
-        <dt>GPU-hours</dt><dd id="gpu-hours">{run.usage.gpuHours === undefined ? 'none asked' : `${hours(run.usage.gpuHours)} (gpus asked × wall time)`}</dd>
-        <dt>Measured use</dt><dd>not reported ({kind} measurements are not recorded)</dd>
+        <dt>Core-hours asked</dt><dd id="core-hours">{run.usage.coreHours === undefined ? 'no cpus asked' : `${hours(run.usage.coreHours)} (cpus asked × wall time)`}</dd>
+        <dt>GPU-hours asked</dt><dd id="gpu-hours">{run.usage.gpuHours === undefined ? 'none asked' : `${hours(run.usage.gpuHours)} (gpus asked × wall time)`}</dd>
+        {run.used ? <Used used={run.used} /> : <><dt>Measured use</dt><dd id="used">not reported (the {kind} backend did not measure this run)</dd></>}
       </dl>
     </section>
+  );
+}
+
+/** What the backend measured the job using, with where the figures come from. */
+function Used({ used }: { used: NonNullable<RunView['used']> }) {
+  return (
+    <>
+      <dt>Measured by</dt><dd id="used">{used.source}</dd>
+      <dt>Wall time used</dt><dd id="used-wall">{duration(used.wallSeconds)}</dd>
+      {used.cpuSeconds !== undefined && <><dt>CPU time used</dt><dd id="used-cpu">{duration(used.cpuSeconds)}</dd></>}
+      {used.coreHours !== undefined && <><dt>Core-hours used</dt><dd id="used-core-hours">{hours(used.coreHours)}</dd></>}
+      {used.gpuHours !== undefined && <><dt>GPU-hours used</dt><dd id="used-gpu-hours">{hours(used.gpuHours)}</dd></>}
+      {used.peakMemoryBytes !== undefined && <><dt>Peak memory</dt><dd id="used-memory">{bytes(used.peakMemoryBytes)}</dd></>}
+    </>
   );
 }
 
