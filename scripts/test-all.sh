@@ -53,7 +53,7 @@ fi
 limit_of() {
   case $1 in
     lint|typecheck) echo 600 ;; unit|slurm-apptainer) echo 900 ;; integration|data-store) echo 1200 ;;
-    e2e|slurm|kubernetes) echo 2700 ;; faults) echo 1500 ;; *) echo 1800 ;;
+    e2e|slurm|kubernetes) echo 2700 ;; lab-vscode) echo 1800 ;; faults) echo 1500 ;; *) echo 1800 ;;
   esac
 }
 # machine_picture: processes (oldest first), memory, disk and containers, for a suite past its limit.
@@ -139,9 +139,10 @@ wait "$clusters" "$store"
 cat "$LOG_DIR/clusters.log" "$LOG_DIR/s3-up.log"
 
 # Two lanes side by side (suites run their files one by one, so at most two files at once): the
-# SLURM suites in one; Kubernetes, then the object store's suite (which also runs on both
-# clusters) in the other, which would otherwise wait idle for the longer SLURM suite.
-( quiet_suite slurm cluster_suite slurm test:slurm; quiet_suite slurm-apptainer cluster_suite slurm test:slurm-apptainer ) &
+# SLURM suites, then VS Code in the lab (Docker only; its first image build is ~10 minutes) in
+# one; Kubernetes, then the object store's suite (which also runs on both clusters) in the other.
+( quiet_suite slurm cluster_suite slurm test:slurm; quiet_suite slurm-apptainer cluster_suite slurm test:slurm-apptainer
+  quiet_suite lab-vscode npx vitest run --project lab-vscode ) &
 slurm=$!
 ( quiet_suite kubernetes cluster_suite kubernetes test:kubernetes; quiet_suite data-store cluster_suite s3 test:data-store ) &
 wait "$slurm" $!
