@@ -11,6 +11,7 @@ import { resolveBuildTrust } from '../../../src/images/build-trust.js';
 import { dockerClient } from '../../../src/images/engine.js';
 import type { ImageRef } from '../../../src/images/types.js';
 import { buildLabImage, LAB_START } from '../../../src/lab/image.js';
+import { JUPYTERLAB_VERSION } from '../../../src/lab/apps/jupyterlab/index.js';
 import { BUSYBOX, requireDocker } from '../../helpers/docker.js';
 import { JupyterClient } from '../../helpers/jupyter-client.js';
 
@@ -160,7 +161,7 @@ describe('the lab image', () => {
     const err = await buildLabImage(engine, { digest: busybox, tag: BUSYBOX }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RepriseError);
     expect((err as RepriseError).kind).toBe('BadInput');
-    expect((err as RepriseError).message).toBe('the project image has no python3, which JupyterLab needs; add it with: reprise env add apt python3-pip (it brings python3)');
+    expect((err as RepriseError).message).toBe(`the project image has no python3, which JupyterLab ${JUPYTERLAB_VERSION} needs; add it with: reprise env add apt python3-pip (it brings python3)`);
     expect(await docker('images', '-q', `reprise-lab/${busybox.slice(7, 19)}`)).toBe('');
   }, 120_000);
 });
