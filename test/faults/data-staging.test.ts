@@ -162,27 +162,37 @@ describe('the worker SIGKILLed while a run\'s tracked inputs are staged', () => 
     let staged: Staged;
     beforeAll(async () => {
       ctx = new FaultContext(p.cli, p.root, 'local', 'docker', dockerJobs);
-      // Docker links each object from the local cache into the run's export: many objects make that take a moment.
+      // Docker mounts a tracked folder from a tree of links to the local cache, built (aside, then
+      // renamed into place) by the first run of that folder version: many objects make that take a moment.
       staged = await trackedProject(p, 3000);
     }, 600_000);
     afterAll(async () => ctx?.close());
 
-    it('killed while the inputs are linked into the run: the run completes, recorded once, the job sees every byte; the local cache is intact', async () => {
-      const many = (runId: string) => join(p.cli.env.REPRISE_HOME!, 'runs', runId, 'src/input/many');
+    it('killed while the folder\'s tree of links is built: the run completes, recorded once, the job sees every byte; the local cache is intact', async () => {
+      const trees = join(p.root, '.dvc/cache/reprise/trees');
       const row = await killDuringStaging(
         ctx,
         dockerJobs,
-        (runId) => {
+        () => {
           try {
-            const n = readdirSync(many(runId)).length;
-            return n > 0 && n < 3000;
+            // The tree being built aside, half full.
+            return readdirSync(trees)
+              .filter((t) => t.endsWith('.tmp'))
+              .some((t) => {
+                const n = readdirSync(join(trees, t)).length;
+                return n > 0 && n < 3000;
+              });
           } catch {
             return false;
           }
         },
-        5,
+        2,
       );
       expectCompletedOnce(row, staged);
+      // The retried step built the whole tree; the killed worker's half tree is left for data gc.
+      const complete = readdirSync(trees).filter((t) => !t.endsWith('.tmp'));
+      expect(complete).toHaveLength(1);
+      expect(readdirSync(join(trees, complete[0]!))).toHaveLength(3000);
       // The local cache (the DVC default .dvc/cache) holds each object once, plus the folder's manifest.
       expectOneCopyEach(join(p.root, '.dvc/cache'), staged.inputs, (f) => f.endsWith('.dir'));
     }, 900_000);
