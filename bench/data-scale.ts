@@ -113,6 +113,9 @@ async function main(): Promise<number> {
   const raw = new S3Client({ endpoint: s3.S3_ENDPOINT, forcePathStyle: true, region: s3.S3_REGION, credentials: { accessKeyId: s3.S3_ACCESS_KEY!, secretAccessKey: s3.S3_SECRET_KEY! } });
   const slurmWorkdir = `reprise-bench/${suite}`;
   let slurmSsh: ((script: string) => Promise<Exec>) | undefined;
+  let kubectl: ((...args: string[]) => Promise<Exec>) | undefined;
+  // The Kubernetes cache claim's volume, on this host (the cluster's one node).
+  const claimDir = `/tmp/${suite}-claim`;
   const loadStart = load1();
   const started = new Date();
   try {
@@ -184,8 +187,23 @@ async function main(): Promise<number> {
     }
     if (backends.includes('kubernetes')) {
       const k = envOf('kubernetes');
+      // The pods keep fetched objects in a cache claim, as a site would set it up: here a hostPath
+      // volume on the one node (the test cluster has no provisioner), removed at the end.
+      kubectl = (...args: string[]) => mustExec('kubectl', 'kubectl', ['--kubeconfig', k.KUBECONFIG!, '--context', k.K8S_CONTEXT!, ...args], { env: process.env, timeoutMs: 120_000 });
+      await mkdir(claimDir, { recursive: true, mode: 0o777 });
+      await exec('chmod', ['0777', claimDir], { env: process.env });
+      const size = `${Math.ceil((bigBytes + nFiles * fileBytes) / 2 ** 30) + 2}Gi`;
+      const manifest = JSON.stringify({
+        apiVersion: 'v1', kind: 'List', items: [
+          { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: suite }, spec: { capacity: { storage: size }, accessModes: ['ReadWriteOnce'], storageClassName: suite, hostPath: { path: claimDir }, claimRef: { namespace: k.K8S_NAMESPACE, name: suite } } },
+          { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: suite, namespace: k.K8S_NAMESPACE }, spec: { accessModes: ['ReadWriteOnce'], storageClassName: suite, resources: { requests: { storage: size } } } },
+        ],
+      });
+      const manifestFile = join(sb.work, 'claim.json');
+      await writeFile(manifestFile, manifest);
+      await kubectl('apply', '-f', manifestFile);
       await cli(['backend', 'add', 'k8s', '--kind', 'kubernetes', '--kubeconfig', k.KUBECONFIG!, '--context', k.K8S_CONTEXT!, '--namespace', k.K8S_NAMESPACE!,
-        '--registry', `${k.K8S_REGISTRY}/${suite}`, '--data-endpoint', s3.S3_POD_ENDPOINT!], '/');
+        '--registry', `${k.K8S_REGISTRY}/${suite}`, '--data-endpoint', s3.S3_POD_ENDPOINT!, '--data-cache-claim', suite], '/');
     }
     const on = (b: string) => (b === 'docker' ? [] : ['--on', b === 'slurm' ? 'hpc' : 'k8s']);
     const lastRun = async (cwd: string) => (JSON.parse((await cli(['log', '-n', '1', '--json'], cwd)).stdout) as { runId: string }[])[0]!.runId;
@@ -271,6 +289,12 @@ async function main(): Promise<number> {
       if (!l) break;
     }
     raw.destroy();
+    if (kubectl) {
+      const k = envOf('kubernetes');
+      await kubectl('-n', k.K8S_NAMESPACE!, 'delete', 'pvc', suite, '--ignore-not-found', '--wait=false').catch(() => undefined);
+      await kubectl('delete', 'pv', suite, '--ignore-not-found', '--wait=false').catch(() => undefined);
+      await rm(claimDir, { recursive: true, force: true }).catch(() => undefined);
+    }
     if (slurmSsh) await slurmSsh(`chmod -R u+w "$HOME/${slurmWorkdir}" 2>/dev/null; rm -rf "$HOME/${slurmWorkdir}"`).catch(() => undefined);
     // Read-only cache objects: made writable so the work directory can go.
     await exec('chmod', ['-R', 'u+w', sb.work], { env: process.env }).catch(() => undefined);

@@ -157,20 +157,7 @@ export class S3Store {
   }
 
   private async listFolder(folder: string): Promise<string[]> {
-    const prefix = objectKey(this.config.location, `${folder}x`).slice(0, -1);
-    const md5s: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })).catch((err: unknown) => {
-        throw this.fail(err);
-      });
-      for (const o of page.Contents ?? []) {
-        const md5 = o.Key && md5OfKey(this.config.location, o.Key);
-        if (md5) md5s.push(md5);
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    return md5s;
+    return (await this.listObjects(folder)).map((o) => o.md5);
   }
 
   /**
@@ -350,9 +337,10 @@ export class S3Store {
     });
   }
 
-  /** Every object of the layout (files/md5/…) under this store's prefix, with its size and age. */
-  async listObjects(): Promise<StoredObject[]> {
-    const prefix = objectKey(this.config.location, 'xx').slice(0, -'xx/'.length);
+  /** Every object of the layout (files/md5/…) under this store's prefix, or in one of its two-hex `folder`s, with its size and age. */
+  async listObjects(folder = ''): Promise<StoredObject[]> {
+    // The key of a made-up object in `folder` ("xx" for all of them), cut after the layout's folder level.
+    const prefix = objectKey(this.config.location, `${folder || 'xx'}x`).slice(0, folder ? -1 : -'xx/x'.length);
     const out: StoredObject[] = [];
     let token: string | undefined;
     do {
