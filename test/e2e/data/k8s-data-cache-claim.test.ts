@@ -6,7 +6,7 @@
 // PersistentVolume and its claim with the admin kubeconfig and removes them after.
 // Needs `test/infra/kubernetes up`, `test/infra/s3 up` and `npm run build`.
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ import { BUSYBOX } from '../../helpers/docker.js';
 import { readInfraEnv } from '../../helpers/infra.js';
 import { tempDir } from '../../helpers/project.js';
 import { s3Env } from '../../integration/data/s3-env.js';
-import { adminClients, kubernetesAddArgs, loadClusterEnv, type ClusterEnv } from '../../integration/kubernetes/kubernetes-backend-env.js';
+import { kubernetesAddArgs, loadClusterEnv, makeCacheClaim, type ClusterEnv } from '../../integration/kubernetes/kubernetes-backend-env.js';
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -35,6 +35,7 @@ let cli: Cli;
 let home: string;
 let root: string;
 const temps: string[] = [];
+let removeClaim: (() => Promise<void>) | undefined;
 
 async function ok(args: string[], cwd: string): Promise<void> {
   const r = await cli.run(args, cwd);
@@ -49,12 +50,7 @@ beforeAll(async () => {
   home = await tempDir('reprise-e2e-k8s-cache-home-');
   temps.push(home);
   cli = new Cli({ ...(await cliEnv(home)), AWS_SHARED_CREDENTIALS_FILE: s3.credentialsFile, AWS_PROFILE: 'writer', AWS_REGION: s3.region });
-  mkdirSync(hostDir, { mode: 0o777 });
-  chmodSync(hostDir, 0o777);
-  const { core } = adminClients(env);
-  const storageClassName = `manual-${suite}`;
-  await core.createPersistentVolume({ body: { metadata: { name: claim }, spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName, hostPath: { path: hostDir }, claimRef: { namespace: env.K8S_NAMESPACE, name: claim } } } });
-  await core.createNamespacedPersistentVolumeClaim({ namespace: env.K8S_NAMESPACE, body: { metadata: { name: claim }, spec: { accessModes: ['ReadWriteOnce'], storageClassName, resources: { requests: { storage: '1Gi' } } } } });
+  removeClaim = await makeCacheClaim(env, claim, hostDir);
   const podEndpoint = readInfraEnv('s3', ['S3_POD_ENDPOINT']).S3_POD_ENDPOINT;
   await ok(['backend', 'add', ...kubernetesAddArgs('k8s', 'reprise-it'), '--data-endpoint', podEndpoint, '--data-cache-claim', claim], '/');
   await ok(['backend', 'add', ...kubernetesAddArgs('k8sbad', 'reprise-it'), '--data-endpoint', podEndpoint, '--data-cache-claim', missing], '/');
@@ -73,12 +69,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cli?.run(['agent', 'stop'], root ?? '/');
-  if (env) {
-    const { core } = adminClients(env);
-    await core.deleteNamespacedPersistentVolumeClaim({ name: claim, namespace: env.K8S_NAMESPACE }).catch(() => undefined);
-    await core.deletePersistentVolume({ name: claim }).catch(() => undefined);
-  }
-  rmSync(hostDir, { recursive: true, force: true });
+  await removeClaim?.();
   for (const dir of temps) rmSync(dir, { recursive: true, force: true });
 }, 120_000);
 

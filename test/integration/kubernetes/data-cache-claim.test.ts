@@ -9,7 +9,7 @@
 // Needs `test/infra/kubernetes up` and `test/infra/s3 up`.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +26,7 @@ import { readInfraEnv } from '../../helpers/infra.js';
 import { tempDir } from '../../helpers/project.js';
 import { s3Env } from '../data/s3-env.js';
 import { cachedInputs, countedStaging, md5Listing, sourcesWith } from '../data/tracked-inputs.js';
-import { adminClients, backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
+import { adminClients, backendConfig, buildTestImage, loadClusterEnv, makeCacheClaim, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const tag = `reprise/k8s-cache-it-${suite}:latest`;
@@ -40,6 +40,7 @@ let digest: string;
 let root: string;
 let files: RunInputFile[];
 const temps: string[] = [];
+let removeClaim: (() => Promise<void>) | undefined;
 const made: { backend: KubernetesBackend; handle: JobHandle }[] = [];
 const podStaged = new Map<string, DataStaged>();
 const hooks = { onDataStaged: (runId: string, s: DataStaged) => podStaged.set(runId, s) };
@@ -92,22 +93,12 @@ beforeAll(async () => {
   await setDataRemote(root, `s3://${s3.bucket}/k8s-cache-${suite}`, s3.endpoint);
   await pushCachedObjects(root, files);
   // A hostPath volume on the one node (this machine), writable by the pods' uid as a site's NFS export would be.
-  mkdirSync(hostDir, { mode: 0o777 });
-  chmodSync(hostDir, 0o777);
-  const { core } = adminClients(env);
-  const storageClassName = `manual-${suite}`;
-  await core.createPersistentVolume({ body: { metadata: { name: claim }, spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName, hostPath: { path: hostDir }, claimRef: { namespace: env.K8S_NAMESPACE, name: claim } } } });
-  await core.createNamespacedPersistentVolumeClaim({ namespace: env.K8S_NAMESPACE, body: { metadata: { name: claim }, spec: { accessModes: ['ReadWriteOnce'], storageClassName, resources: { requests: { storage: '1Gi' } } } } });
+  removeClaim = await makeCacheClaim(env, claim, hostDir);
 }, 600_000);
 
 afterAll(async () => {
   for (const { backend: b, handle } of made) await b.cleanup(handle).catch(() => undefined);
-  if (env) {
-    const { core } = adminClients(env);
-    await core.deleteNamespacedPersistentVolumeClaim({ name: claim, namespace: env.K8S_NAMESPACE }).catch(() => undefined);
-    await core.deletePersistentVolume({ name: claim }).catch(() => undefined);
-  }
-  rmSync(hostDir, { recursive: true, force: true });
+  await removeClaim?.();
   for (const dir of temps) rmSync(dir, { recursive: true, force: true });
   try {
     execFileSync('docker', ['rmi', '-f', tag], { stdio: 'ignore' });

@@ -1,6 +1,6 @@
 // Shared by the kubernetes-backend tests: the real test cluster's settings and small helpers.
 import { BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
-import { writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import type { KubernetesConfig } from '../../../src/backends/kubernetes/config.js';
 import { buildTestImage as buildImage, readInfraEnv } from '../../helpers/infra.js';
 
@@ -22,6 +22,25 @@ export function adminClients(env: ClusterEnv): { kc: KubeConfig; batch: BatchV1A
   kc.loadFromFile(env.KUBECONFIG);
   kc.setCurrentContext(env.K8S_CONTEXT);
   return { kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api) };
+}
+
+/**
+ * A data cache claim as a site's admin would make one: a hostPath PersistentVolume on the one node
+ * (this machine; the cluster has no provisioner) at `hostDir`, writable by the pods' uid, bound to
+ * claim `name`. Returns what removes both and the folder.
+ */
+export async function makeCacheClaim(env: ClusterEnv, name: string, hostDir: string): Promise<() => Promise<void>> {
+  await mkdir(hostDir, { mode: 0o777 });
+  await chmod(hostDir, 0o777);
+  const { core } = adminClients(env);
+  const storageClassName = `manual-${name}`;
+  await core.createPersistentVolume({ body: { metadata: { name }, spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName, hostPath: { path: hostDir }, claimRef: { namespace: env.K8S_NAMESPACE, name } } } });
+  await core.createNamespacedPersistentVolumeClaim({ namespace: env.K8S_NAMESPACE, body: { metadata: { name }, spec: { accessModes: ['ReadWriteOnce'], storageClassName, resources: { requests: { storage: '1Gi' } } } } });
+  return async () => {
+    await core.deleteNamespacedPersistentVolumeClaim({ name, namespace: env.K8S_NAMESPACE }).catch(() => undefined);
+    await core.deletePersistentVolume({ name }).catch(() => undefined);
+    await rm(hostDir, { recursive: true, force: true });
+  };
 }
 
 export function backendConfig(env: ClusterEnv, over: Partial<KubernetesConfig> = {}): KubernetesConfig {
