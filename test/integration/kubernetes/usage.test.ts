@@ -1,44 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rm, writeFile } from 'node:fs/promises';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunRecord } from '../../../src/project/run-record.js';
-import { Cli, cliEnv } from '../../helpers/cli.js';
-import { BUSYBOX, requireDocker } from '../../helpers/docker.js';
-import { tempDir } from '../../helpers/project.js';
+import { useCliProject } from '../../helpers/cli-project.js';
 import { kubernetesAddArgs } from './kubernetes-backend-env.js';
 
 // What a Kubernetes run used on the real test cluster: the pod's requests × the command's running
 // time (the API server measures no CPU time or memory without a metrics server).
 describe('the built CLI on Kubernetes: what a run used, from the pod\'s requests × time', { timeout: 300_000 }, () => {
-  let cli: Cli;
-  let work: string;
-  let home: string;
-  let root: string;
+  const p = useCliProject('usage', () => kubernetesAddArgs('k8s', 'reprise-usage'));
 
   beforeAll(async () => {
-    requireDocker();
-    work = await tempDir('reprise-k8s-usage-');
-    home = await tempDir('reprise-k8s-usage-home-');
-    cli = new Cli(await cliEnv(home));
-    const add = await cli.run(['backend', 'add', ...kubernetesAddArgs('k8s', 'reprise-usage')], '/');
-    expect(add.code, add.stderr).toBe(0);
-    expect((await cli.run(['init', 'usage', '--name', 'usage', '--base', BUSYBOX], work)).code).toBe(0);
-    root = join(work, 'usage');
-    await writeFile(join(root, 'code/burn.sh'), 's=$(date +%s); while [ $(( $(date +%s) - s )) -lt 3 ]; do :; done; echo burnt\n');
-  }, 300_000);
-
-  afterAll(async () => {
-    await cli?.run(['agent', 'stop'], root);
-    await rm(work, { recursive: true, force: true });
-    await rm(home, { recursive: true, force: true });
+    await writeFile(join(p.root, 'code/burn.sh'), 's=$(date +%s); while [ $(( $(date +%s) - s )) -lt 3 ]; do :; done; echo burnt\n');
   });
 
   it('a run asking 0.5 cpus records 0.5 × its running time as core-hours; no GPU-hours, no CPU time; show prints them', async () => {
-    const r = await cli.run(['run', '--on', 'k8s', '--cpus', '0.5', '--memory', '64M', '--', 'sh', 'code/burn.sh'], root);
+    const r = await p.cli.run(['run', '--on', 'k8s', '--cpus', '0.5', '--memory', '64M', '--', 'sh', 'code/burn.sh'], p.root);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('burnt\n');
-    const runId = (await cli.json<{ runId: string }[]>(['log'], root))[0]!.runId;
-    const record = await cli.json<RunRecord>(['show', runId], root);
+    const runId = (await p.cli.json<{ runId: string }[]>(['log'], p.root))[0]!.runId;
+    const record = await p.cli.json<RunRecord>(['show', runId], p.root);
     expect(record.resources).toEqual({ cpus: 0.5, memoryBytes: 64 * 2 ** 20 });
     const used = record.used!;
     expect(used.source).toBe('pod requests');
@@ -52,7 +33,7 @@ describe('the built CLI on Kubernetes: what a run used, from the pod\'s requests
     expect(used.peakMemoryBytes).toBeUndefined();
     // The command's end, not the pod's: the container waits on for collection after the command.
     expect(used.wallSeconds).toBeLessThanOrEqual((Date.parse(record.finishedAt) - Date.parse(record.startedAt)) / 1000 + 1);
-    const shown = await cli.run(['show', runId], root);
+    const shown = await p.cli.run(['show', runId], p.root);
     expect(shown.stdout).toMatch(/^used {7}wall \d+s · [\d.e-]+ core-h \(pod requests\)$/m);
     console.log(`kubernetes usage: ${JSON.stringify(used)} (record ${record.startedAt} → ${record.finishedAt})`);
   });
