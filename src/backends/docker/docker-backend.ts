@@ -71,7 +71,7 @@ export class DockerBackend implements Backend {
     // The engine shares this machine's filesystem: the exported sources are mounted in place.
     const mounts = request.dataMounts ?? [];
     await placeMountPoints(request.sourcesDir, mounts);
-    return { image: request.image.digest, sources: request.sourcesDir, ...(request.readOnly?.length ? { readOnly: request.readOnly } : {}), ...(mounts.length ? { mounts } : {}) };
+    return { image: request.image.digest, sources: request.sourcesDir, ...(mounts.length ? { mounts } : {}) };
   }
 
   async submit(job: JobSpec): Promise<JobHandle> {
@@ -294,10 +294,10 @@ export class DockerBackend implements Backend {
       User: uid && uid !== 0 ? `${uid}:${process.getgid!()}` : undefined,
       HostConfig: {
         Binds: [`${job.staged.sources}:${PROJECT_MOUNT}`],
-        // Tracked inputs are links to the data cache: mounted again read-only over the project (Mounts: any character in a path).
+        // A run staged before inputs were mounted from the cache has them as links in its sources: mounted again read-only (Mounts: any character in a path).
         Mounts: [
           ...(job.staged.readOnly ?? []).map((p) => ({ Type: 'bind' as const, Source: `${job.staged.sources}/${p}`, Target: `${PROJECT_MOUNT}/${p}`, ReadOnly: true })),
-          // Or straight from the data cache: a file's object, a folder's tree of links (one mount, whatever its file count).
+          // Tracked inputs straight from the data cache: a file's object, a folder's tree of links (one mount, whatever its file count).
           ...(job.staged.mounts ?? []).map((m) => ({ Type: 'bind' as const, Source: m.source, Target: `${PROJECT_MOUNT}/${m.path}`, ReadOnly: true })),
           // The secrets: a read-only bind of their 0600 copies beside the sources (never in the container's config or environment).
           ...(job.secrets?.length ? [{ Type: 'bind' as const, Source: secretsDirOf(job.staged.sources), Target: SECRETS_MOUNT, ReadOnly: true }] : []),
