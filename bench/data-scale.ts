@@ -73,6 +73,7 @@ async function main(): Promise<number> {
       backends: { type: 'string', default: 'docker,slurm,kubernetes' },
       rounds: { type: 'string', default: '1' },
       'deadline-min': { type: 'string', default: '0' },
+      verify: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
@@ -213,6 +214,7 @@ async function main(): Promise<number> {
       const out = await slurmSsh(`c="$HOME/${slurmWorkdir}/data-cache"; [ -d "$c" ] || { echo none; exit 0; }; echo "$(du -sb "$c" | cut -f1) bytes, $(find "$c" -type f | wc -l) files, newest $(find "$c" -type f -printf '%T@\\n' | sort -n | tail -1)"`);
       return out.stdout.trim();
     };
+    const outputRuns = new Map<string, string>();
     const readJob = `md5sum input/big.bin; echo files: $(find input/many -type f | wc -l)`;
     const cheapJob = 'ls input > /dev/null';
 
@@ -243,13 +245,15 @@ async function main(): Promise<number> {
         const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
         row(`${b}: \`run -- ls input\` with ${mb(bigBytes)} + ${nFiles} files tracked (staged before) vs an empty input/`, s(med(withData)), s(med(empty)), r(med(withData), med(empty)),
           `${rounds} round(s), median${b === 'docker' ? '; goal ≤ 1.05×' : ''}`);
-        // 5. A large output lands in the store; data pull --run restores it.
+        // 5. A large output lands in the store; data pull --run restores it. Its bytes are the big
+        // input's first ones, so the output is the same on every backend and `verify` can compare it.
         if (late(`${b}: ${mb(outBytes)} output`)) continue;
-        const outJob = `head -c ${outBytes} /dev/urandom > output/big-out.bin && md5sum output/big-out.bin`;
+        const outJob = `head -c ${outBytes} input/big.bin > output/big-out.bin && md5sum output/big-out.bin`;
         const before = gatewayIo();
         const out = await cli(['run', ...on(b), '--', 'sh', '-c', outJob], root, `output run on ${b}`);
         const after = gatewayIo();
         const id = await lastRun(root);
+        outputRuns.set(b, id);
         const printed = /^([0-9a-f]{32}) {2}output\/big-out\.bin$/m.exec(out.stdout)?.[1];
         const record = JSON.parse((await cli(['show', id, '--json'], root)).stdout) as { data?: { outputs: { path: string; md5: string; size: number }[] } };
         const rec = record.data?.outputs.find((x) => x.path === 'output/big-out.bin');
@@ -275,7 +279,22 @@ async function main(): Promise<number> {
       } catch (err) {
         row(`${b}: FAILED`, '', '', '', (err instanceof Error ? err.message : String(err)).split('\n').filter(Boolean).slice(0, 8).join(' / ').slice(0, 600));
       }
-      if (b === 'slurm' && slurmSsh) await slurmSsh(`chmod -R u+w "$HOME/${slurmWorkdir}" 2>/dev/null; rm -rf "$HOME/${slurmWorkdir}"`).catch(() => undefined);
+    }
+    // 6. verify the first backend's output run on the second: the large output compared by digest,
+    // neither downloaded nor sent again (the inputs are cached there by its own runs).
+    const [first, second] = backends;
+    if (o.verify && first && second && outputRuns.has(first) && !late(`verify ${first} on ${second}`)) {
+      try {
+        const before = gatewayIo();
+        const v = await mustExec('reprise verify', process.execPath, [binRun, 'verify', outputRuns.get(first)!, ...(second === 'docker' ? ['--on', 'local'] : on(second)), '--json'], { cwd: root, env: sb.env, timeoutMs: hours });
+        const after = gatewayIo();
+        const res = JSON.parse(v.stdout) as { identical: boolean; files: { path: string; verdict: string }[] };
+        const big = res.files.find((f) => f.path.startsWith('output/big-out.bin'));
+        row(`\`verify\` of the ${first} output run \`--on\` ${second}`, s(v.seconds), '', '',
+          `${res.identical ? 'identical' : 'NOT identical'} (${big ? `${big.path}: ${big.verdict}` : 'the large output not compared'}); store gateway sent ${before && after ? mb(after.wchar - before.wchar) : '?'}, received ${before && after ? mb(after.rchar - before.rchar) : '?'} during it`);
+      } catch (err) {
+        row(`verify ${first} on ${second}: FAILED`, '', '', '', (err instanceof Error ? err.message : String(err)).split('\n').filter(Boolean).slice(0, 8).join(' / ').slice(0, 600));
+      }
     }
 
   } finally {
