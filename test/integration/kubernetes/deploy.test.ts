@@ -207,6 +207,8 @@ describe('deploy/kubernetes on the test cluster', () => {
   it('run a project from the git remote on Kubernetes and on SLURM through the worker pods', async () => {
     for (const [backend, registry] of [['k8s', k8sRegistry], ['hpc', `${site.SLURM_REGISTRY}/reprise-deploy`]] as const) {
       expect((await alice.run(['registry', 'set', registry], project)).code).toBe(0);
+      // An edit of Alice's before each run: its source commit is hers, which is how the Team view knows the person.
+      writeOwned(alice.account, join(project, 'code/target.txt'), `${backend}\n`, 0o644);
       const r = await alice.run(['run', '--on', backend, '--', 'sh', 'code/tick.sh', backend], project);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toBe('tick 1\ntick 2\ntick 3\n');
@@ -222,6 +224,7 @@ describe('deploy/kubernetes on the test cluster', () => {
   it('a worker pod deleted mid-run: another replica finishes it, recorded once; the Deployment replaces the pod', async () => {
     expect((await alice.run(['registry', 'set', k8sRegistry], project)).code).toBe(0);
     const before = workerPods();
+    writeOwned(alice.account, join(project, 'code/target.txt'), 'k8s, a pod deleted\n', 0o644);
     const started = await alice.run(['run', '--on', 'k8s', '--detach', '--', 'sh', '-c', 'echo start; sleep 25; echo survived > output/slow.txt'], project);
     expect(started.code, started.stderr).toBe(0);
     const runId = started.stdout.trim();
