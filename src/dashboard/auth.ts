@@ -1,16 +1,30 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { badInput } from '../errors.js';
 
 export const SESSION_COOKIE = 'reprise_session';
 export const CSRF_HEADER = 'x-csrf-token';
 const SESSION_SECONDS = 12 * 3600;
 
-/** The dashboard's HMAC key, made once per REPRISE_HOME (0600): sessions outlive a restart of the dashboard. */
-export async function dashboardKey(home: string): Promise<Buffer> {
+const KEY_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * The dashboard's HMAC key: from `keyFile` when given (a deployment's Secret, read-only and kept
+ * by the operator, so sessions outlive the pod), else made once per REPRISE_HOME (0600):
+ * sessions outlive a restart of the dashboard.
+ */
+export async function dashboardKey(home: string, keyFile?: string): Promise<Buffer> {
+  if (keyFile) {
+    const given = await readFile(keyFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw badInput(`cannot read the dashboard key file ${keyFile} (${err.code ?? err.message}); make one with: openssl rand -hex 32 > ${keyFile}`);
+    });
+    if (!KEY_HEX.test(given.trim())) throw badInput(`the dashboard key file ${keyFile} must hold 64 hexadecimal characters; make one with: openssl rand -hex 32 > ${keyFile}`);
+    return Buffer.from(given.trim(), 'hex');
+  }
   const file = join(home, 'dashboard.key');
   const existing = await readFile(file, 'utf8').catch(() => undefined);
-  if (existing && /^[0-9a-f]{64}$/.test(existing.trim())) {
+  if (existing && KEY_HEX.test(existing.trim())) {
     await chmod(file, 0o600);
     return Buffer.from(existing.trim(), 'hex');
   }

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { BaseCommand } from '../base-command.js';
 import { RunClient } from '../../client/runs.js';
 import { createDashboard } from '../../dashboard/server.js';
@@ -7,6 +8,16 @@ import { dashboardKey, DashboardAuth } from '../../dashboard/auth.js';
 import { badInput } from '../../errors.js';
 
 const loopback = (host: string) => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+const wildcard = (host: string) => host === '0.0.0.0' || host === '::';
+
+/** The `--url` people open the dashboard under: http(s), no path (the routes are absolute). */
+function publicUrl(value: string | undefined): URL | undefined {
+  if (value === undefined) return undefined;
+  const url = URL.canParse(value) ? new URL(value) : undefined;
+  if (!url || !/^https?:$/.test(url.protocol) || url.pathname !== '/' || url.search || url.hash)
+    throw badInput(`--url ${JSON.stringify(value)} is not the dashboard's base address; give scheme, host and port only, e.g. --url http://127.0.0.1:8484`);
+  return url;
+}
 
 export default class Dashboard extends BaseCommand {
   static override summary = "Serve the web dashboard of this project: feed, runs, sweeps and labs, live; actions after login (Ctrl-C stops it).";
@@ -16,15 +27,25 @@ export default class Dashboard extends BaseCommand {
   static override flags = {
     port: Flags.integer({ char: 'p', description: 'port to listen on', default: 8484, min: 0, max: 65535 }),
     host: Flags.string({ description: 'address to listen on (loopback by default; any other address needs the login to read)', default: '127.0.0.1' }),
+    url: Flags.string({
+      description: 'the address people open the dashboard under (a port-forward, an ingress): printed with the login token, its host name allowed',
+      env: 'REPRISE_DASHBOARD_URL',
+    }),
+    'key-file': Flags.string({
+      description: 'file holding the HMAC key of sessions (64 hex characters, e.g. from a Secret), instead of $REPRISE_HOME/dashboard.key',
+      env: 'REPRISE_DASHBOARD_KEY_FILE',
+    }),
     'allowed-host': Flags.string({ description: 'a host name the dashboard may be opened under besides IP addresses, localhost and this machine\'s name (repeatable)', multiple: true }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Dashboard);
+    const url = publicUrl(flags.url);
     const project = await this.project();
+    const auth = new DashboardAuth(await dashboardKey(this.env.home, flags['key-file']));
     const client = await RunClient.connect(this.env, { start: true });
-    const auth = new DashboardAuth(await dashboardKey(this.env.home));
-    const server = createDashboard(project, client, { auth, allowedHosts: [flags.host, ...(flags['allowed-host'] ?? [])], loginToRead: !loopback(flags.host) });
+    const allowedHosts = [flags.host, ...(url ? [url.hostname.replace(/^\[|\]$/g, '')] : []), ...(flags['allowed-host'] ?? [])];
+    const server = createDashboard(project, client, { auth, allowedHosts, loginToRead: !loopback(flags.host) });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(err.code === 'EADDRINUSE' ? badInput(`port ${flags.port} is in use; pick another with --port`) : err),
@@ -33,8 +54,10 @@ export default class Dashboard extends BaseCommand {
     });
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : flags.port;
-    const shown = flags.host.includes(':') ? `[${flags.host}]` : flags.host;
-    this.log(`dashboard for ${project.spec.name}: http://${shown}:${port}/login?token=${auth.issueLoginToken()}`);
+    // Bound to every address, the listening address is no place to open: this machine's name is (the Host check allows it).
+    const host = wildcard(flags.host) ? hostname() : flags.host;
+    const base = url ? url.origin : `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    this.log(`dashboard for ${project.spec.name}: ${base}/login?token=${auth.issueLoginToken()}`);
     await new Promise<void>((resolve) => {
       const stop = () => {
         server.close(() => resolve());
