@@ -38,12 +38,16 @@ export async function dashboardKey(home: string, keyFile?: string): Promise<Buff
 const equal = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
 /**
- * Logins and sessions. A login token is one-time and lives in this process (the URL
- * `reprise dashboard` prints); it buys a session cookie signed with the key, and each session
- * has its own CSRF token (an HMAC of the session) that every write must echo in a header.
+ * Logins and sessions. A login token is one-time: either made by this process (the URL
+ * `reprise dashboard` prints) or signed with the key by `reprise dashboard login` for another
+ * person, valid for minutes (the server remembers the used ones until they expire). It buys a
+ * session cookie signed with the key, and each session has its own CSRF token (an HMAC of the
+ * session) that every write must echo in a header.
  */
 export class DashboardAuth {
   private readonly loginTokens = new Set<string>();
+  /** Signed login tokens already traded for a session, with their expiry (seconds). */
+  private readonly usedSigned = new Map<string, number>();
   constructor(
     private readonly key: Buffer,
     private readonly now: () => number = Date.now,
@@ -59,9 +63,27 @@ export class DashboardAuth {
     return token;
   }
 
+  /** A one-time login token that any dashboard serving with this key takes until `ttlSeconds` from now. */
+  signLoginToken(ttlSeconds: number): string {
+    const id = `${Math.floor(this.now() / 1000) + ttlSeconds}.${randomBytes(16).toString('base64url')}`;
+    return `${id}.${this.sign('login', id)}`;
+  }
+
+  /** A signed login token that holds, has not expired and was not used before (it is used now). */
+  private takeSigned(token: string): boolean {
+    const m = /^(\d+\.[A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(token);
+    if (!m || !equal(m[2]!, this.sign('login', m[1]!))) return false;
+    const now = this.now() / 1000;
+    for (const [used, expires] of this.usedSigned) if (expires <= now) this.usedSigned.delete(used);
+    const expires = Number(m[1]!.split('.')[0]);
+    if (expires <= now || this.usedSigned.has(m[1]!)) return false;
+    this.usedSigned.set(m[1]!, expires);
+    return true;
+  }
+
   /** A new session's cookie value for a login token never used before; undefined otherwise. */
   login(token: string): string | undefined {
-    if (!this.loginTokens.delete(token)) return undefined;
+    if (!this.loginTokens.delete(token) && !this.takeSigned(token)) return undefined;
     const id = `${Math.floor(this.now() / 1000)}.${randomBytes(16).toString('base64url')}`;
     return `${id}.${this.sign('session', id)}`;
   }

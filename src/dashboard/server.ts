@@ -107,7 +107,7 @@ export function dashboardApp(project: Project, client: RunClient, options: Dashb
     }),
     (c) => {
       const cookie = auth.login(c.req.valid('query').token);
-      if (!cookie) return c.json({ error: 'this login link is used or unknown; restart `reprise dashboard` for a new one' }, 401);
+      if (!cookie) return c.json({ error: 'this login link is used, expired or unknown; get a new one with `reprise dashboard login`' }, 401);
       setCookie(c, SESSION_COOKIE, cookie, { httpOnly: true, sameSite: 'Strict', path: '/', maxAge: SESSION_MAX_AGE });
       return c.redirect('/', 303);
     },

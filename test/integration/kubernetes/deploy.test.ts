@@ -274,6 +274,18 @@ describe('deploy/kubernetes on the test cluster', () => {
       expect((await fetch(`${base}${new URL(login!).pathname}${new URL(login!).search}`, { redirect: 'manual' })).status).toBe(401);
     });
 
+    it('another person gets a login URL of their own from `reprise dashboard login` in the pod, usable once', { timeout: 120_000 }, async () => {
+      const printed = kubectl('-n', 'reprise', 'exec', 'deploy/reprise-dashboard', '-c', 'dashboard', '--', 'node', 'bin/run.js', 'dashboard', 'login').trim();
+      expect(printed).toMatch(/^http:\/\/127\.0\.0\.1:8484\/login\?token=[A-Za-z0-9_.-]+$/);
+      const path = `${new URL(printed).pathname}${new URL(printed).search}`;
+      const res = await fetch(`${base}${path}`, { redirect: 'manual' });
+      expect(res.status).toBe(303);
+      const second = new RegExp(`${SESSION_COOKIE}=([^;]+)`).exec(res.headers.get('set-cookie') ?? '')![1]!;
+      expect(second).not.toBe(cookie);
+      expect((await get('/api/team', second)).status).toBe(200);
+      expect((await fetch(`${base}${path}`, { redirect: 'manual' })).status).toBe(401);
+    });
+
     it("the Team view's API lists the runs of the worker pods, each with its pod and its person", { timeout: 120_000 }, async () => {
       expect(executed).toHaveLength(3);
       let view: TeamView | undefined;

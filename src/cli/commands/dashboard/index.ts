@@ -1,28 +1,20 @@
 import { Flags } from '@oclif/core';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
-import { BaseCommand } from '../base-command.js';
-import { RunClient } from '../../client/runs.js';
-import { createDashboard } from '../../dashboard/server.js';
-import { dashboardKey, DashboardAuth } from '../../dashboard/auth.js';
-import { badInput } from '../../errors.js';
+import { BaseCommand } from '../../base-command.js';
+import { RunClient } from '../../../client/runs.js';
+import { createDashboard } from '../../../dashboard/server.js';
+import { dashboardKey, DashboardAuth } from '../../../dashboard/auth.js';
+import { badInput } from '../../../errors.js';
+import { publicUrl } from '../../../dashboard/public-url.js';
 
 const loopback = (host: string) => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 const wildcard = (host: string) => host === '0.0.0.0' || host === '::';
 
-/** The `--url` people open the dashboard under: http(s), no path (the routes are absolute). */
-function publicUrl(value: string | undefined): URL | undefined {
-  if (value === undefined) return undefined;
-  const url = URL.canParse(value) ? new URL(value) : undefined;
-  if (!url || !/^https?:$/.test(url.protocol) || url.pathname !== '/' || url.search || url.hash)
-    throw badInput(`--url ${JSON.stringify(value)} is not the dashboard's base address; give scheme, host and port only, e.g. --url http://127.0.0.1:8484`);
-  return url;
-}
-
 export default class Dashboard extends BaseCommand {
   static override summary = "Serve the web dashboard of this project: feed, runs, sweeps and labs, live; actions after login (Ctrl-C stops it).";
   static override description =
-    'The printed URL carries a one-time login: opening it gives this browser a session that may cancel, rerun and stop. Reading is open on loopback; on any other address it needs the login too.';
+    'The printed URL carries a one-time login: opening it gives this browser a session that may cancel, rerun and stop (`reprise dashboard login` prints another, for another person). Reading is open on loopback; on any other address it needs the login too.';
   static override enableJsonFlag = false;
   static override flags = {
     port: Flags.integer({ char: 'p', description: 'port to listen on', default: 8484, min: 0, max: 65535 }),
