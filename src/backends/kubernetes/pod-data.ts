@@ -186,7 +186,7 @@ except Exception: sys.exit(7)' "$2"
 `;
 
 /**
- * `obj MD5` sets $o to the object's path under $d in DVC's layout (xx/rest, so the claim reads as
+ * `obj MD5` sets $o (and $r) to the object's path under $d in DVC's layout (xx/rest, so the claim reads as
  * a DVC cache's files/md5); dash has no ${m:0:2}, hence the two-step split.
  */
 const OBJECT_PATH = `obj() { r=\${1#??}; o="$d/\${1%"$r"}/$r"; }
@@ -199,8 +199,8 @@ const OBJECT_PATH = `obj() { r=\${1#??}; o="$d/\${1%"$r"}/$r"; }
  * is not even looked for once those trees are built. Prints `fetched MD5 BYTES`, `cached MD5`,
  * `mismatch MD5 GOT` or `failed MD5 EXIT`.
  */
-export const FETCH_SCRIPT = `${TOOLS}${OBJECT_PATH}d=$1; r=$2; mkdir -p "$d" || exit 1
-built() { [ -n "$r" ] && [ -n "$1" ] || return 1; f=$IFS; IFS=,; set -- $1; IFS=$f; for t; do [ -d "$r/$t" ] || return 1; done; }
+export const FETCH_SCRIPT = `${TOOLS}${OBJECT_PATH}d=$1; td=$2; mkdir -p "$d" || exit 1
+built() { [ -n "$td" ] && [ -n "$1" ] || return 1; f=$IFS; IFS=,; set -- $1; IFS=$f; for t; do [ -d "$td/$t" ] || return 1; done; }
 while read -r m u n; do
   if built "$n"; then echo "cached $m"; continue; fi
   obj "$m"; if [ -e "$o" ]; then echo "cached $m"; continue; fi
@@ -220,19 +220,21 @@ done`;
  * complete or absent; another pod's rename first leaves that one (`mv -T` refuses to move into
  * it; a mv without -T only renames onto a name still free). Prints `built T` or `kept T`.
  */
-export const TREE_SCRIPT = `${OBJECT_PATH}d=$1; r=$2; mkdir -p "$r" || exit 1; cur=; skip=
+export const TREE_SCRIPT = `${OBJECT_PATH}d=$1; td=$2; mkdir -p "$td" || exit 1; cur=; skip=; w=
+# A tree left half-built by a failure goes with it: only whole trees are ever renamed into place.
+trap 'rm -rf "$w"' EXIT
 done_tree() {
   [ -n "$cur" ] && [ -z "$skip" ] || return 0
-  if mv -T "$w" "$r/$cur" 2>/dev/null; then echo "built $cur"
-  elif [ -d "$r/$cur" ]; then rm -rf "$w"; echo "kept $cur"
-  elif [ ! -e "$r/$cur" ] && mv "$w" "$r/$cur"; then echo "built $cur"
+  if mv -T "$w" "$td/$cur" 2>/dev/null; then echo "built $cur"
+  elif [ -d "$td/$cur" ]; then rm -rf "$w"; echo "kept $cur"
+  elif [ ! -e "$td/$cur" ] && mv "$w" "$td/$cur"; then echo "built $cur"
   else rm -rf "$w"; echo "reprise: could not rename the tree $cur into place" >&2; exit 1; fi
 }
 while IFS= read -r line; do
   n=\${line%%' '*}; line=\${line#*' '}; m=\${line%%' '*}; p=\${line#*' '}
   if [ "$n" != "$cur" ]; then
     done_tree; cur=$n; skip=
-    if [ -d "$r/$n" ]; then skip=1; echo "kept $n"; else w="$r/.$n.part.\${HOSTNAME:-x}.$$"; rm -rf "$w"; mkdir -p "$w" || exit 1; fi
+    if [ -d "$td/$n" ]; then skip=1; echo "kept $n"; else w="$td/.$n.part.\${HOSTNAME:-x}.$$"; rm -rf "$w"; mkdir -p "$w" || exit 1; fi
   fi
   if [ -n "$skip" ] || [ "$m" = - ]; then continue; fi
   obj "$m"; f="$w/$p"; mkdir -p "\${f%/*}" || exit 1
