@@ -152,9 +152,17 @@ export interface DataFile {
   size: number;
 }
 
+/** A tracked folder: its project path and the md5 of its `.dir` manifest (its files are those of `files` under it). */
+export interface DataFolder {
+  path: string;
+  md5: string;
+}
+
 /** Where a backend finds the objects of a run's tracked inputs. */
 export interface StageData {
   files: DataFile[];
+  /** The tracked folders `files` belong to, for a backend that builds one tree per folder version (Kubernetes with a claim). */
+  folders?: DataFolder[];
   /** The local cache's copy of an object: shipped when the cluster cannot fetch it from the store. */
   localObject(md5: string): string;
   /** The project's data store, when it has one. */

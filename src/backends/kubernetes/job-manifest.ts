@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { SECRETS_MOUNT } from '../../config/project-secrets.js';
 import type { Resources } from '../../config/resources.js';
 import { badInput } from '../../errors.js';
-import { jobWorkdir, PROJECT_MOUNT, type JobSpec } from '../types.js';
+import { jobWorkdir, PROJECT_MOUNT, type DataMount, type JobSpec } from '../types.js';
 import { DEFAULT_GPU_RESOURCE } from './config.js';
 
 export const MANAGED_BY = 'reprise';
@@ -17,6 +17,13 @@ export const EXIT_FILE = `${PROJECT_DIR}/.reprise-exit`;
 export const COLLECTED_FILE = `${PROJECT_DIR}/.reprise-collected`;
 /** Why the backend stopped the command (timeout | cancel), written before it kills it. */
 export const STOP_FILE = `${PROJECT_DIR}/.reprise-stop`;
+
+/**
+ * Where the data cache claim (`dataCacheClaim`) is mounted whole: in the init container only,
+ * which fills it; the command's container mounts only the trees and objects it reads, read-only.
+ */
+export const DATA_CACHE_DIR = '/reprise-data-cache';
+export const DATA_CACHE_VOLUME = 'data-cache';
 
 /** How long the init container waits for the sources before the pod fails. */
 export const SOURCES_WAIT_SECONDS = 1800;
@@ -42,6 +49,12 @@ const POD_SECURITY = {
 const CONTAINER_SECURITY = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
 
 const WAIT_FOR_SOURCES = `i=0; while [ ! -e ${READY_FILE} ]; do i=$((i+1)); if [ "$i" -gt ${SOURCES_WAIT_SECONDS} ]; then echo "reprise: the sources never arrived" >&2; exit 1; fi; sleep 1; done`;
+/**
+ * The kubelet makes a subPath that does not exist an empty directory when the command's container
+ * starts: the init container ends only once every tree (a directory) and object (a file) the
+ * command mounts is in the claim, else it fails the pod and the job never sees an empty input.
+ */
+const CHECK_DATA_MOUNTS = `for s; do case "$s" in trees/*) [ -d "${DATA_CACHE_DIR}/$s" ];; *) [ -f "${DATA_CACHE_DIR}/$s" ];; esac || { echo "reprise: the tracked input $s is not in the data cache claim" >&2; exit 1; }; done`;
 // The user's argv arrives as "$@": it is never pasted into the script.
 const RUN_AND_WAIT_FOR_COLLECTION = `"$@"; rc=$?; echo $rc > ${EXIT_FILE}; while [ ! -e ${COLLECTED_FILE} ]; do sleep 1; done; exit $rc`;
 
@@ -57,13 +70,15 @@ export function jobName(runId: string): string {
 /** The Secret holding a run's secrets (made by the backend beside its Job), mounted read-only at /run/secrets. */
 export const secretsName = (jobName: string) => `${jobName}-secrets`;
 
-/** Where the data cache claim (`dataCacheClaim`) is mounted: in the init container only (the command gets copies). */
-export const DATA_CACHE_DIR = '/reprise-data-cache';
-
 export interface ManifestOptions {
   namespace: string;
-  /** A PersistentVolumeClaim that keeps fetched data objects across runs (the backend's `dataCacheClaim`). */
+  /** A PersistentVolumeClaim that keeps fetched data objects across runs (the backend's `dataCacheClaim`), for a run that has tracked data. */
   dataCacheClaim?: string;
+  /**
+   * With the claim: tracked inputs the command reads from it in place, each a read-only subPath
+   * mount at its project path (`source` relative to the claim: a folder's tree or an object).
+   */
+  dataMounts?: DataMount[];
   /** The extended resource a GPU is; default nvidia.com/gpu. */
   gpuResource?: string;
   /** GPU type → the node labels that select its nodes (the backend's `gpuTypes`). */
@@ -98,7 +113,10 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
   ];
   // Only the command's container sees the secrets; the files are group-readable by fsGroup, nobody else's.
   const secretMounts = job.secrets?.length ? [{ name: 'secrets', mountPath: SECRETS_MOUNT, readOnly: true }] : [];
-  const cacheMount = options.dataCacheClaim ? [{ name: 'data-cache', mountPath: DATA_CACHE_DIR }] : [];
+  const claim = options.dataCacheClaim;
+  const cacheMount = claim ? [{ name: DATA_CACHE_VOLUME, mountPath: DATA_CACHE_DIR }] : [];
+  const dataMounts = claim ? (options.dataMounts ?? []) : [];
+  const inputMounts = dataMounts.map((m) => ({ name: DATA_CACHE_VOLUME, mountPath: `${PROJECT_DIR}/${m.path}`, subPath: m.source, readOnly: true }));
   const timeSeconds = job.resources.timeSeconds;
   return {
     apiVersion: 'batch/v1',
@@ -122,14 +140,14 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
             { name: 'project', emptyDir: {} },
             { name: 'tmp', emptyDir: {} },
             ...(job.secrets?.length ? [{ name: 'secrets', secret: { secretName: secretsName(name), defaultMode: 0o440 } }] : []),
-            ...(options.dataCacheClaim ? [{ name: 'data-cache', persistentVolumeClaim: { claimName: options.dataCacheClaim } }] : []),
+            ...(claim ? [{ name: DATA_CACHE_VOLUME, persistentVolumeClaim: { claimName: claim } }] : []),
           ],
           initContainers: [
             {
               name: INIT_CONTAINER,
               image: job.staged.image,
               imagePullPolicy: 'IfNotPresent',
-              command: ['sh', '-c', WAIT_FOR_SOURCES],
+              command: dataMounts.length ? ['sh', '-c', `${WAIT_FOR_SOURCES}; ${CHECK_DATA_MOUNTS}`, 'sh', ...dataMounts.map((m) => m.source)] : ['sh', '-c', WAIT_FOR_SOURCES],
               volumeMounts: [...volumeMounts, ...cacheMount],
               securityContext,
             },
@@ -143,7 +161,7 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
               workingDir: jobWorkdir(job),
               env: Object.entries({ HOME: '/tmp', ...job.env, REPRISE_RUN_ID: job.runId }).map(([n, value]) => ({ name: n, value })),
               ...(resources ? { resources } : {}),
-              volumeMounts: [...volumeMounts, ...secretMounts],
+              volumeMounts: [...volumeMounts, ...inputMounts, ...secretMounts],
               securityContext,
             },
           ],

@@ -15,6 +15,7 @@ import { isInRegistry, pushImage } from '../../images/registry.js';
 import { ensureLocalImage } from '../../images/local.js';
 import {
   COLLECTED_FILE,
+  DATA_CACHE_VOLUME,
   EXIT_FILE,
   INIT_CONTAINER,
   MAIN_CONTAINER,
@@ -31,7 +32,7 @@ import { CollectTally } from '../output-limit.js';
 import { extractOutputs } from '../extract-outputs.js';
 import { nodeFits, quantity } from './quantity.js';
 import { gpuCount, secondsBetween, usageFrom, type JobUsage } from '../usage.js';
-import { fetchIntoPod, planFileOf, planPodData, readPlan, storeHeldOutputs, writePlan, type HeldOutput } from './pod-data.js';
+import { claimMounts, fetchIntoPod, planFileOf, planPodData, readPlan, storeHeldOutputs, writePlan, type HeldOutput } from './pod-data.js';
 import { writeOutputPointer } from '../output-pointer.js';
 
 interface KubernetesHandle extends JobHandle {
@@ -115,7 +116,7 @@ export class KubernetesBackend implements Backend {
     const tarFile = join(dirname(request.sourcesDir), 'sources.k8s.tar');
     // Tracked inputs the store holds are fetched by the pod itself: out of the archive.
     if (request.data?.files.length) {
-      const { plan, staged } = await planPodData(request.data, request.sourcesDir, { staging: this.config.dataStaging, endpoint: this.config.dataEndpoint });
+      const { plan, staged } = await planPodData(request.data, request.sourcesDir, { staging: this.config.dataStaging, endpoint: this.config.dataEndpoint, cacheClaim: this.config.dataCacheClaim });
       // What the pod fetches is told once it has (hooks.onDataStaged); with nothing to fetch, now.
       if (plan) await writePlan(planFileOf(tarFile), plan);
       else {
@@ -131,8 +132,11 @@ export class KubernetesBackend implements Backend {
     const name = jobName(job.runId);
     const namespace = this.config.namespace;
     let made: V1Job | undefined;
+    // The claim only for a run whose pod fetches tracked data (the plan stage() left), with what the job mounts from it.
+    const plan = this.config.dataCacheClaim ? await readPlan(planFileOf(job.staged.sources)) : undefined;
+    const dataCache = plan ? { dataCacheClaim: this.config.dataCacheClaim, dataMounts: claimMounts(plan) } : {};
     try {
-      made = await this.batch.createNamespacedJob({ namespace, body: jobManifest(job, { namespace, dataCacheClaim: this.config.dataCacheClaim, gpuResource: this.config.gpuResource, gpuTypes: this.config.gpuTypes }) });
+      made = await this.batch.createNamespacedJob({ namespace, body: jobManifest(job, { namespace, ...dataCache, gpuResource: this.config.gpuResource, gpuTypes: this.config.gpuTypes }) });
     } catch (err) {
       if (apiStatus(err) !== 409) throw err; // 409: a concurrent or earlier submit made it
     }
@@ -507,7 +511,7 @@ export class KubernetesBackend implements Backend {
     const key = `${this.kc.getCurrentCluster()?.server}/${h.namespace}/${podName}`;
     const inFlight = uploads.get(key);
     if (inFlight) return inFlight;
-    const upload = this.upload(h, podName)
+    const upload = this.upload(h, pod)
       .catch(async (err: unknown) => {
         // The init container ended meanwhile (the pod we acted on was a moment old): the sources
         // are in, or it gave up, which status() reports.
@@ -524,7 +528,8 @@ export class KubernetesBackend implements Backend {
     return upload;
   }
 
-  private async upload(h: KubernetesHandle, podName: string): Promise<void> {
+  private async upload(h: KubernetesHandle, pod: V1Pod): Promise<void> {
+    const podName = pod.metadata!.name!;
     const where = { namespace: h.namespace, pod: podName, container: INIT_CONTAINER };
     const ready = await execInPod(this.kc, where, ['test', '-e', READY_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
     if (ready.exitCode === 0) return;
@@ -532,7 +537,9 @@ export class KubernetesBackend implements Backend {
     const extract = await execInPod(this.kc, where, ['tar', '-x', '-o', '-f', '-', '-C', PROJECT_DIR], { stdin: createReadStream(sources) });
     if (extract.exitCode !== 0) throw new Error(`unpacking the sources in pod ${podName} failed (tar exit ${extract.exitCode}): ${extract.stderr.trim()}`);
     const plan = await readPlan(planFileOf(sources));
-    if (plan) this.hooks.onDataStaged?.(h.runId, await fetchIntoPod(this.kc, where, plan, this.config.dataCacheClaim));
+    // The claim as the pod was made with it: a pod without it gets every file in its own volume.
+    const claim = pod.spec?.volumes?.find((v) => v.name === DATA_CACHE_VOLUME)?.persistentVolumeClaim?.claimName;
+    if (plan) this.hooks.onDataStaged?.(h.runId, await fetchIntoPod(this.kc, where, plan, claim));
     const touched = await execInPod(this.kc, where, ['touch', READY_FILE], { timeoutMs: EXEC_TIMEOUT_MS });
     if (touched.exitCode !== 0) throw new Error(`marking the sources ready in pod ${podName} failed: ${touched.stderr.trim()}`);
   }

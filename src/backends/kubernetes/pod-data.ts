@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { backendUnavailable } from '../../errors.js';
 import { checkedFile, checkedUrl } from '../data-checks.js';
-import type { DataFile, DataStaged, OutputStoreAccess, StageData } from '../types.js';
+import type { DataFile, DataFolder, DataMount, DataStaged, OutputStoreAccess, StageData } from '../types.js';
 import { isMultipart, parseEtag } from '../../data/store/multipart.js';
 import { execInPod } from './cluster.js';
 import { DATA_CACHE_DIR, PROJECT_DIR, RUN_AS_ID } from './job-manifest.js';
@@ -22,8 +22,15 @@ import { DATA_CACHE_DIR, PROJECT_DIR, RUN_AS_ID } from './job-manifest.js';
 
 /** What stage() decided, kept beside the sources archive (0600: it holds presigned URLs). */
 export interface PodDataPlan {
-  /** The tracked input files the pod fetches (left out of the sources archive). */
+  /** The tracked input files the pod fetches and links into its project volume. */
   files: DataFile[];
+  /**
+   * With a data cache claim: tracked folders whose every object the pod fetches, each built once
+   * in the claim as a tree of hard links (trees/<manifest md5>) that the job mounts read-only.
+   */
+  trees?: PodTree[];
+  /** With a data cache claim: tracked single files the job mounts read-only from their object in the claim. */
+  mounted?: DataFile[];
   /** md5 → presigned GET URL, signed for the address the pod reaches the store at. */
   urls: Record<string, string>;
   /** md5 → the worker's local cache copy, shipped when the pod cannot fetch it. */
@@ -32,6 +39,38 @@ export interface PodDataPlan {
   sizes: Record<string, number>;
   /** What travels in the sources archive instead (objects the store lacks). */
   archived: { objects: number; bytes: number };
+}
+
+/** A tracked folder as a tree in the claim: its project path, its manifest md5 (".dir") and its files (project paths). */
+export interface PodTree {
+  path: string;
+  md5: string;
+  files: DataFile[];
+}
+
+/**
+ * At most this many tracked single files are mounted from the claim, one volume mount each (a
+ * bind mount the runtime sets up per file, a line of the pod spec); beyond it they are linked
+ * into the project volume as before. Single files are few and large (auto-tracked above 50 MB),
+ * which is where a copy costs; many small ones are what folders are for.
+ */
+export const MAX_FILE_MOUNTS = 32;
+
+/** The claim's directory of folder trees, beside DVC's files/md5. */
+export const TREES_DIR = 'trees';
+
+/** A tree's name in the claim: its manifest md5 without ".dir". */
+export const treeName = (md5: string) => md5.replace(/\.dir$/, '');
+
+/** An object's path in the claim, DVC's layout (files/md5/xx/rest). */
+const claimObject = (md5: string) => `files/md5/${md5.slice(0, 2)}/${md5.slice(2)}`;
+
+/** What the job mounts from the claim (`source` relative to it): each tree at its folder, each mounted file at its path. */
+export function claimMounts(plan: PodDataPlan): DataMount[] {
+  return [
+    ...(plan.trees ?? []).map((t) => ({ path: t.path, source: `${TREES_DIR}/${treeName(t.md5)}` })),
+    ...(plan.mounted ?? []).map((f) => ({ path: f.path, source: claimObject(f.md5) })),
+  ];
 }
 
 /**
@@ -48,10 +87,12 @@ export const planFileOf = (sourcesArchive: string) => `${sourcesArchive}.data.js
 /**
  * Decide which of a run's tracked inputs the pod fetches from the store (those it holds, unless
  * the backend is set to `ship`), presign their URLs, and take those files out of `sourcesDir`
- * so the archive carries only the rest. Returns the plan (undefined when nothing is fetched)
- * and what staging will move.
+ * so the archive carries only the rest. With a data cache claim, a folder the store holds whole
+ * becomes a tree in the claim and a single file is mounted from its object (up to
+ * MAX_FILE_MOUNTS): the job reads them in place. Returns the plan (undefined when nothing is
+ * fetched) and what staging will move.
  */
-export async function planPodData(data: StageData, sourcesDir: string, options: { staging?: 'store' | 'ship'; endpoint?: string }): Promise<{ plan?: PodDataPlan; staged: DataStaged }> {
+export async function planPodData(data: StageData, sourcesDir: string, options: { staging?: 'store' | 'ship'; endpoint?: string; cacheClaim?: string }): Promise<{ plan?: PodDataPlan; staged: DataStaged }> {
   const files = data.files.map(checkedFile);
   const sizes = new Map(files.map((f) => [f.md5, f.size]));
   const held = data.store && options.staging !== 'ship' ? await data.store.has([...sizes.keys()]) : new Set<string>();
@@ -74,8 +115,33 @@ export async function planPodData(data: StageData, sourcesDir: string, options: 
     planSizes[m] = sizes.get(m) ?? 0;
   }
   await Promise.all(fetched.map((f) => rm(join(sourcesDir, ...f.path.split('/')), { force: true })));
-  return { plan: { files: fetched, urls, local, sizes: planSizes, archived: { objects: staged.shipped, bytes: staged.shippedBytes } }, staged };
+  const plan: PodDataPlan = { files: fetched, urls, local, sizes: planSizes, archived: { objects: staged.shipped, bytes: staged.shippedBytes } };
+  if (options.cacheClaim) {
+    const inClaim = claimPlacement(fetched, files, data.folders ?? []);
+    Object.assign(plan, inClaim);
+    // The job sees each tree mounted there: the folder's emptied directories need not travel.
+    await Promise.all((inClaim.trees ?? []).map((t) => rm(join(sourcesDir, ...t.path.split('/')), { recursive: true, force: true })));
+  }
+  return { plan, staged };
 }
+
+/** Which fetched files go into trees (folders fetched whole), which are mounted on their own, which are linked as before. */
+function claimPlacement(fetched: DataFile[], all: DataFile[], folders: DataFolder[]): Pick<PodDataPlan, 'files' | 'trees' | 'mounted'> {
+  const fetchedPaths = new Set(fetched.map((f) => f.path));
+  const inFolder = (f: DataFile, dir: string) => f.path.startsWith(`${dir}/`);
+  const trees: PodTree[] = [];
+  for (const folder of folders) {
+    const own = all.filter((f) => inFolder(f, folder.path));
+    // A folder with an object the store lacks comes partly in the archive: linked as before.
+    if (DIR_MD5.test(folder.md5) && own.every((f) => fetchedPaths.has(f.path))) trees.push({ path: checkedFile({ ...folder, md5: treeName(folder.md5), size: 0 }).path, md5: folder.md5, files: own });
+  }
+  const rest = fetched.filter((f) => !trees.some((t) => inFolder(f, t.path)));
+  const singles = rest.filter((f) => !folders.some((d) => inFolder(f, d.path)));
+  const mounted = singles.length <= MAX_FILE_MOUNTS ? singles : [];
+  return { files: rest.filter((f) => !mounted.includes(f)), ...(trees.length ? { trees } : {}), ...(mounted.length ? { mounted } : {}) };
+}
+
+const DIR_MD5 = /^[0-9a-f]{32}\.dir$/;
 
 export async function writePlan(file: string, plan: PodDataPlan): Promise<void> {
   await writeFile(file, JSON.stringify(plan), { mode: 0o600 });
@@ -120,19 +186,23 @@ except Exception: sys.exit(7)' "$2"
 `;
 
 /**
- * `obj MD5` sets $o to the object's path under $d in DVC's layout (xx/rest, so the claim reads as
+ * `obj MD5` sets $o (and $r) to the object's path under $d in DVC's layout (xx/rest, so the claim reads as
  * a DVC cache's files/md5); dash has no ${m:0:2}, hence the two-step split.
  */
 const OBJECT_PATH = `obj() { r=\${1#??}; o="$d/\${1%"$r"}/$r"; }
 `;
 
 /**
- * $1 the objects' directory; stdin "md5 url" lines: each object fetched once, verified, renamed
- * into place (a part named per pod and process, so pods sharing a claim never write one file).
- * Prints `fetched MD5 BYTES`, `cached MD5`, `mismatch MD5 GOT` or `failed MD5 EXIT`.
+ * $1 the objects' directory, $2 the claim's trees (optional); stdin "md5 url [trees]" lines:
+ * each object fetched once, verified, renamed into place (a part named per pod and process, so
+ * pods sharing a claim never write one file). An object only trees need (comma-separated names)
+ * is not even looked for once those trees are built. Prints `fetched MD5 BYTES`, `cached MD5`,
+ * `mismatch MD5 GOT` or `failed MD5 EXIT`.
  */
-export const FETCH_SCRIPT = `${TOOLS}${OBJECT_PATH}d=$1; mkdir -p "$d" || exit 1
-while read -r m u; do
+export const FETCH_SCRIPT = `${TOOLS}${OBJECT_PATH}d=$1; td=$2; mkdir -p "$d" || exit 1
+built() { [ -n "$td" ] && [ -n "$1" ] || return 1; f=$IFS; IFS=,; set -- $1; IFS=$f; for t; do [ -d "$td/$t" ] || return 1; done; }
+while read -r m u n; do
+  if built "$n"; then echo "cached $m"; continue; fi
   obj "$m"; if [ -e "$o" ]; then echo "cached $m"; continue; fi
   mkdir -p "\${o%/*}" || exit 1
   t="$o.part.\${HOSTNAME:-x}.$$"; get "$u" "$t"; rc=$?
@@ -142,6 +212,35 @@ while read -r m u; do
   if [ "$s" != "$m" ]; then rm -f "$t"; echo "mismatch $m $s"; continue; fi
   chmod 0444 "$t" && mv -f "$t" "$o" && echo "fetched $m $(wc -c < "$o")"
 done`;
+
+/**
+ * $1 the objects' directory, $2 the claim's trees; stdin "tree md5 relpath" lines grouped by
+ * tree ("tree - -" for an empty folder): each tree not there yet is built aside of hard links to
+ * the objects (copies where the volume has none) and renamed into place whole, so it is
+ * complete or absent; another pod's rename first leaves that one (`mv -T` refuses to move into
+ * it; a mv without -T only renames onto a name still free). Prints `built T` or `kept T`.
+ */
+export const TREE_SCRIPT = `${OBJECT_PATH}d=$1; td=$2; mkdir -p "$td" || exit 1; cur=; skip=; w=
+# A tree left half-built by a failure goes with it: only whole trees are ever renamed into place.
+trap 'rm -rf "$w"' EXIT
+done_tree() {
+  [ -n "$cur" ] && [ -z "$skip" ] || return 0
+  if mv -T "$w" "$td/$cur" 2>/dev/null; then echo "built $cur"
+  elif [ -d "$td/$cur" ]; then rm -rf "$w"; echo "kept $cur"
+  elif [ ! -e "$td/$cur" ] && mv "$w" "$td/$cur"; then echo "built $cur"
+  else rm -rf "$w"; echo "reprise: could not rename the tree $cur into place" >&2; exit 1; fi
+}
+while IFS= read -r line; do
+  n=\${line%%' '*}; line=\${line#*' '}; m=\${line%%' '*}; p=\${line#*' '}
+  if [ "$n" != "$cur" ]; then
+    done_tree; cur=$n; skip=
+    if [ -d "$td/$n" ]; then skip=1; echo "kept $n"; else w="$td/.$n.part.\${HOSTNAME:-x}.$$"; rm -rf "$w"; mkdir -p "$w" || exit 1; fi
+  fi
+  if [ -n "$skip" ] || [ "$m" = - ]; then continue; fi
+  obj "$m"; f="$w/$p"; mkdir -p "\${f%/*}" || exit 1
+  ln "$o" "$f" 2>/dev/null || cp "$o" "$f" || { echo "reprise: the object $m of the tree $cur is not in the claim" >&2; exit 1; }
+done
+done_tree`;
 
 /** $1 the objects' directory, $2 an md5: stdin's bytes become that object once they match it. */
 const RECEIVE_SCRIPT = `${TOOLS}${OBJECT_PATH}d=$1; obj "$2"; t="$o.part.\${HOSTNAME:-x}.$$"; mkdir -p "\${o%/*}" && cat > "$t" || exit 1
@@ -169,19 +268,27 @@ type Where = { namespace: string; pod: string; container: string };
 /**
  * In the init container, once the sources are in: every object of the plan fetched by the pod
  * (what it cannot fetch shipped from the worker's cache), then linked into the project. Objects
- * go to the data cache claim (`files/md5/xx/…` in it, kept across runs) when one is named, else
- * to the project volume. Safe to repeat: an object already there is not fetched again.
+ * go to the data cache claim (`files/md5/xx/…` in it, kept across runs) when the pod mounts one,
+ * else to the project volume; with the claim, the plan's folders become trees in it (built once
+ * per folder version) and its mounted files stay there: the job mounts both read-only, nothing
+ * copied. Safe to repeat: an object or tree already there is not fetched or built again.
  */
 export async function fetchIntoPod(kc: KubeConfig, where: Where, plan: PodDataPlan, cacheClaim?: string): Promise<DataStaged> {
   const objectsDir = cacheClaim ? `${DATA_CACHE_DIR}/files/md5` : OBJECTS_DIR;
-  const lines = Object.entries(plan.urls).map(([m, u]) => `${m} ${u}\n`);
-  const fetch = await execInPod(kc, where, ['sh', '-c', FETCH_SCRIPT, 'sh', objectsDir], { stdin: Readable.from([lines.join('')]) });
+  const treesDir = `${DATA_CACHE_DIR}/${TREES_DIR}`;
+  // Without the claim (a pod made before it was set), every file is linked into the project as before.
+  const trees = cacheClaim ? (plan.trees ?? []) : [];
+  const linked = cacheClaim ? plan.files : [...plan.files, ...(plan.trees ?? []).flatMap((t) => t.files), ...(plan.mounted ?? [])];
+  const neededBy = new Map<string, Set<string>>();
+  for (const t of trees) for (const f of t.files) neededBy.set(f.md5, (neededBy.get(f.md5) ?? new Set()).add(treeName(t.md5)));
+  // An object a linked or mounted file needs is fetched whatever trees exist.
+  for (const f of cacheClaim ? [...plan.files, ...(plan.mounted ?? [])] : []) neededBy.delete(f.md5);
+  const lines = Object.entries(plan.urls).map(([m, u]) => `${m} ${u} ${[...(neededBy.get(m) ?? [])].join(',')}\n`);
+  const fetch = await execInPod(kc, where, ['sh', '-c', FETCH_SCRIPT, 'sh', objectsDir, ...(trees.length ? [treesDir] : [])], { stdin: Readable.from([lines.join('')]) });
   if (fetch.exitCode !== 0) {
     const why = fetch.stderr.trim().slice(-300);
     // mkdir is what fails first on a claim the pod's uid cannot write (a volume that ignores fsGroup, such as hostPath).
-    if (cacheClaim && /mkdir/.test(why)) {
-      throw backendUnavailable(`the data cache claim ${cacheClaim} is not writable by pod ${where.pod} (uid ${RUN_AS_ID}, group ${RUN_AS_ID}): ${oneLine(why)}; let that uid or group write the volume's root, or remove dataCacheClaim from this backend`);
-    }
+    if (cacheClaim && /mkdir/.test(why)) throw notWritable(cacheClaim, where.pod, why);
     throw new Error(`fetching the tracked inputs in pod ${where.pod} failed (exit ${fetch.exitCode}): ${why}`);
   }
   const failed: { md5: string; code: string }[] = [];
@@ -212,11 +319,25 @@ export async function fetchIntoPod(kc: KubeConfig, where: Where, plan: PodDataPl
     staged.shipped++;
     staged.shippedBytes += plan.sizes[md5] ?? 0;
   }
-  const list = plan.files.map((f) => `${f.md5} ${f.path}\n`).join('');
-  const linked = await execInPod(kc, where, ['sh', '-c', LINK_SCRIPT, 'sh', objectsDir, PROJECT_DIR, cacheClaim ? 'keep' : 'drop'], { stdin: Readable.from([list]) });
-  if (linked.exitCode !== 0) throw new Error(`placing the tracked inputs in pod ${where.pod} failed (exit ${linked.exitCode}): ${linked.stderr.trim().slice(-300)}`);
+  if (trees.length) {
+    const list = trees.flatMap((t) => (t.files.length ? t.files.map((f) => `${treeName(t.md5)} ${f.md5} ${f.path.slice(t.path.length + 1)}\n`) : [`${treeName(t.md5)} - -\n`])).join('');
+    const built = await execInPod(kc, where, ['sh', '-c', TREE_SCRIPT, 'sh', objectsDir, treesDir], { stdin: Readable.from([list]) });
+    if (built.exitCode !== 0) {
+      const why = built.stderr.trim().slice(-300);
+      if (/mkdir/.test(why)) throw notWritable(cacheClaim!, where.pod, why);
+      throw new Error(`building the tracked folders' trees in the data cache claim in pod ${where.pod} failed (exit ${built.exitCode}): ${why}`);
+    }
+  }
+  if (linked.length || !cacheClaim) {
+    const list = linked.map((f) => `${f.md5} ${f.path}\n`).join('');
+    const done = await execInPod(kc, where, ['sh', '-c', LINK_SCRIPT, 'sh', objectsDir, PROJECT_DIR, cacheClaim ? 'keep' : 'drop'], { stdin: Readable.from([list]) });
+    if (done.exitCode !== 0) throw new Error(`placing the tracked inputs in pod ${where.pod} failed (exit ${done.exitCode}): ${done.stderr.trim().slice(-300)}`);
+  }
   return staged;
 }
+
+const notWritable = (claim: string, pod: string, why: string) =>
+  backendUnavailable(`the data cache claim ${claim} is not writable by pod ${pod} (uid ${RUN_AS_ID}, group ${RUN_AS_ID}): ${oneLine(why)}; let that uid or group write the volume's root, or remove dataCacheClaim from this backend`);
 
 const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ').trim();
 
