@@ -53,7 +53,8 @@ async function openLab(cli: Cli, root: string, labId: string) {
   return { ready, child, done, output: () => text };
 }
 
-export function describeClusterVscode(name: string, kind: string, addFlags: () => string[]): void {
+/** `label` names the screenshots and the log lines (default: the kind), for two runtimes of one kind. */
+export function describeClusterVscode(name: string, kind: string, addFlags: () => string[], label = kind): void {
   let cli: Cli;
   let root: string;
   const labIds: string[] = [];
@@ -72,18 +73,18 @@ export function describeClusterVscode(name: string, kind: string, addFlags: () =
     await cli?.run(['agent', 'stop'], root ?? '/');
   }, 300_000);
 
-  describe(`reprise lab --app vscode on ${kind}`, () => {
+  describe(`reprise lab --app vscode on ${label}`, () => {
     it('opens code-server in a job through the tunnel; an edit saved in it is recorded; a killed tunnel is reopened by lab open; stop records', async () => {
       const started = Date.now();
       const lab = await startVscodeLab(cli, root, ['--on', name, '--checkpoint-every', '5s']);
       labIds.push(lab.ready.labId);
       const readySeconds = (Date.now() - started) / 1000;
-      console.log(`vscode lab on ${kind} ready after ${readySeconds.toFixed(0)}s (the lab image's transfer to the cluster included when it was not there)`);
+      console.log(`vscode lab on ${label} ready after ${readySeconds.toFixed(0)}s (the lab image's transfer to the cluster included when it was not there)`);
       expect(lab.ready).toMatchObject({ app: 'vscode', url: `http://127.0.0.1:${lab.ready.port}/` });
       expect(lab.ready.password).toMatch(/^[0-9a-f]{48}$/);
 
-      await seeWorkbench(lab.ready, `lab-vscode-${kind}`);
-      await saveThroughWorkbench(lab.ready, `lab-vscode-${kind}-edit`, `print("saved in VS Code on ${kind}")`, () => recordedEdit(root, lab.ready.labId, `print("saved in VS Code on ${kind}")`));
+      await seeWorkbench(lab.ready, `lab-vscode-${label}`);
+      await saveThroughWorkbench(lab.ready, `lab-vscode-${label}-edit`, `print("saved in VS Code on ${label}")`, () => recordedEdit(root, lab.ready.labId, `print("saved in VS Code on ${label}")`));
 
       // The tunnel's process killed (a closed laptop lid, a crashed terminal): the session goes on.
       lab.child.kill('SIGKILL');
@@ -95,8 +96,8 @@ export function describeClusterVscode(name: string, kind: string, addFlags: () =
 
       const reopened = await openLab(cli, root, lab.ready.labId);
       expect(reopened.ready).toMatchObject({ labId: lab.ready.labId, app: 'vscode', password: lab.ready.password });
-      await seeWorkbench(reopened.ready, `lab-vscode-${kind}-reopened`);
-      await saveThroughWorkbench(reopened.ready, `lab-vscode-${kind}-reopened-edit`, 'print("after lab open")', () => recordedEdit(root, lab.ready.labId, 'print("after lab open")'));
+      await seeWorkbench(reopened.ready, `lab-vscode-${label}-reopened`);
+      await saveThroughWorkbench(reopened.ready, `lab-vscode-${label}-reopened-edit`, 'print("after lab open")', () => recordedEdit(root, lab.ready.labId, 'print("after lab open")'));
 
       const stop = await cli.run(['lab', 'stop', lab.ready.labId], root);
       expect(stop.code, stop.stderr + stop.stdout).toBe(0);
@@ -109,7 +110,7 @@ export function describeClusterVscode(name: string, kind: string, addFlags: () =
       expect(view.executions).toEqual([]);
       expect(view.labImage.digest).not.toBe(view.image.digest);
       expect(execFileSync('git', ['status', '--porcelain'], { cwd: root, encoding: 'utf8' })).toBe('');
-      console.log(`vscode lab on ${kind}: whole session ${((Date.now() - started) / 1000).toFixed(0)}s, lab image ${view.labImage.digest}`);
+      console.log(`vscode lab on ${label}: whole session ${((Date.now() - started) / 1000).toFixed(0)}s, lab image ${view.labImage.digest}`);
     }, 2_400_000);
   });
 }
