@@ -28,10 +28,13 @@ export default defineConfig({
       // The object store suite (store client + the built CLI under test/e2e/data): needs `test/infra/s3 up` (SeaweedFS), `npm run build` and real DVC (pip install --user dvc dvc-s3);
       // its cluster-* files (data staged by digest on SLURM) also need `test/infra/slurm up`.
       { test: { ...shared, name: 'data-store', include: ['test/integration/data/**/*.test.ts', 'test/e2e/data/**/*.test.ts'], testTimeout: 300_000 } },
-      { test: { ...shared, name: 'e2e', include: ['test/e2e/**/*.test.ts'], exclude: ['test/e2e/data/**', 'test/e2e/lab-vscode.test.ts'], testTimeout: 300_000 } },
-      // VS Code in the lab (the built CLI on Docker): its own project because its first lab image
-      // build takes ~10 minutes (code-server's native modules), so npm test runs it in a lane beside the clusters'.
-      { test: { ...shared, name: 'lab-vscode', include: ['test/e2e/lab-vscode.test.ts'], testTimeout: 300_000 } },
+      { test: { ...shared, name: 'e2e', include: ['test/e2e/**/*.test.ts'], exclude: ['test/e2e/data/**', 'test/e2e/lab-vscode*.test.ts'], testTimeout: 300_000 } },
+      // VS Code in the lab (the built CLI on Docker, Kubernetes and SLURM): its own project because its first lab image
+      // build takes ~10 minutes (code-server's native modules), so npm test runs it in a lane beside the clusters'
+      // (after them: the cluster files need `test/infra/kubernetes up` and `SLURM_APPTAINER=1 test/infra/slurm up`). Whichever
+      // file runs first builds the lab image; the others find it by its label. The SLURM files keep it in fixed workdirs
+      // (~/reprise-it/lab-vscode*), so their later runs do not ship it again.
+      { test: { ...shared, name: 'lab-vscode', include: ['test/e2e/lab-vscode*.test.ts'], testTimeout: 300_000 } },
       // Faults injected into real services mid-run (issue 10 §2): its own project, run alone with
       // `npm run test:faults`; the global setup prints the fault × backend table at the end.
       {

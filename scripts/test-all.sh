@@ -139,7 +139,7 @@ wait "$clusters" "$store"
 cat "$LOG_DIR/clusters.log" "$LOG_DIR/s3-up.log"
 
 # Two lanes side by side (suites run their files one by one, so at most two files at once): the
-# SLURM suites, then VS Code in the lab (Docker only; its first image build is ~10 minutes) in
+# SLURM suites, then VS Code in the lab (Docker, then both clusters; its first image build is ~10 minutes) in
 # one; Kubernetes, then the object store's suite (which also runs on both clusters) in the other.
 ( quiet_suite slurm cluster_suite slurm test:slurm; quiet_suite slurm-apptainer cluster_suite slurm test:slurm-apptainer
   quiet_suite lab-vscode npx vitest run --project lab-vscode ) &
