@@ -4,14 +4,18 @@
  * itself (each activity and local activity from the Temporal history, and the workflow-task
  * round trips between them) and after it completes (result, exit).
  *
- *   node --import tsx bench/where-time-goes.ts [--on docker|slurm|kubernetes] [--runs 5] [--reuse] [--keep]
+ *   node --import tsx bench/where-time-goes.ts [--on docker|slurm|kubernetes] [--runs 5] [--reuse] [--data-files N] [--keep]
  *
+ * With --data-files N, the project tracks a folder of N files of 4 KiB (`data add input/many`)
+ * before the warm-up: what each step pays for tracked data the job does not even read.
  * With --reuse, every timed run is `run --reuse` of the warm-up run: the path of a run found done.
  *
  * Its own sandbox (REPRISE_HOME, embedded Temporal on a free port), like bench/table.ts; the
  * clusters' settings come from test/infra/.state/<cluster>.env.
  */
 import { WorkflowClient } from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -58,7 +62,7 @@ function spans(steps: Step[], spawn: number, exit: number, start: number): Recor
 }
 
 async function main(): Promise<number> {
-  const { values: o } = parseArgs({ options: { on: { type: 'string', default: 'docker' }, runs: { type: 'string', default: '5' }, keep: { type: 'boolean', default: false }, reuse: { type: 'boolean', default: false } } });
+  const { values: o } = parseArgs({ options: { on: { type: 'string', default: 'docker' }, runs: { type: 'string', default: '5' }, keep: { type: 'boolean', default: false }, reuse: { type: 'boolean', default: false }, 'data-files': { type: 'string', default: '0' } } });
   const runs = Number(o.runs);
   const sb = await openSandbox('where', await anyFreePort());
   const env = sb.env;
@@ -79,6 +83,15 @@ async function main(): Promise<number> {
       await cli('backend add', ['backend', 'add', 'k8s', '--kind', 'kubernetes', '--kubeconfig', c.KUBECONFIG!, '--context', c.K8S_CONTEXT!, '--namespace', c.K8S_NAMESPACE!,
         '--registry', `${c.K8S_REGISTRY}/reprise-bench`]);
       on.push('--on', 'k8s');
+    }
+    const dataFiles = Number(o['data-files']);
+    if (dataFiles > 0) {
+      for (let d = 0; d * 200 < dataFiles; d++) {
+        const dir = join(root, 'input/many', `d${d}`);
+        await mkdir(dir, { recursive: true });
+        await Promise.all(Array.from({ length: Math.min(200, dataFiles - d * 200) }, (_, i) => writeFile(join(dir, `f${i}`), randomBytes(4096))));
+      }
+      await cli('data add', ['data', 'add', 'input/many'], root);
     }
     await cli('warm-up', ['run', ...on, '--', 'true'], root);
     const timed: { runId: string; spawn: number; exit: number }[] = [];
@@ -103,7 +116,7 @@ async function main(): Promise<number> {
     const ver = [];
     for (let i = 0; i < runs; i++) ver.push((await cli('--version', ['--version'])).seconds);
     per['(for comparison) reprise --version'] = ver;
-    process.stdout.write(`\nwhere a warm \`reprise run ${[...on, ...(o.reuse ? ['--reuse'] : []), '--json', '--', 'true'].join(' ')}\` spends its time, ${runs} runs (median, min–max):\n`);
+    process.stdout.write(`\nwhere a warm${dataFiles > 0 ? ` (${dataFiles} tracked files)` : ''} \`reprise run ${[...on, ...(o.reuse ? ['--reuse'] : []), '--json', '--', 'true'].join(' ')}\` spends its time, ${runs} runs (median, min–max):\n`);
     for (const [k, xs] of Object.entries(per)) {
       const s = stats(xs);
       process.stdout.write(`  ${k.padEnd(56)} ${(s.median * 1000).toFixed(0).padStart(6)} ms  (${(s.min * 1000).toFixed(0)}–${(s.max * 1000).toFixed(0)})\n`);

@@ -275,7 +275,7 @@ describe('deploy/kubernetes on the test cluster', () => {
     });
 
     it('another person gets a login URL of their own from `reprise dashboard login` in the pod, usable once', { timeout: 120_000 }, async () => {
-      const printed = kubectl('-n', 'reprise', 'exec', 'deploy/reprise-dashboard', '-c', 'dashboard', '--', 'node', 'bin/run.js', 'dashboard', 'login').trim();
+      const printed = kubectl('-n', 'reprise', 'exec', 'deploy/reprise-dashboard', '-c', 'dashboard', '--', 'node', '/opt/reprise/bin/run.js', 'dashboard', 'login').trim();
       expect(printed).toMatch(/^http:\/\/127\.0\.0\.1:8484\/login\?token=[A-Za-z0-9_.-]+$/);
       const path = `${new URL(printed).pathname}${new URL(printed).search}`;
       const res = await fetch(`${base}${path}`, { redirect: 'manual' });

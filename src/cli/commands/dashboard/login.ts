@@ -10,7 +10,7 @@ import { badInput } from '../../../errors.js';
 export default class DashboardLogin extends BaseCommand {
   static override summary = 'Print a new one-time login URL for a dashboard serving with this key: for another person, or a browser that lost its session.';
   static override description =
-    'The token is signed with the dashboard\'s session key ($REPRISE_HOME/dashboard.key, or --key-file), so any dashboard serving with that key takes it, once, until --ttl has passed; nothing is sent to the dashboard. In the team deployment: kubectl -n reprise exec deploy/reprise-dashboard -c dashboard -- node bin/run.js dashboard login';
+    'The token is signed with the dashboard\'s session key ($REPRISE_HOME/dashboard.key, or --key-file), so any dashboard serving with that key takes it, once, until --ttl has passed; nothing is sent to the dashboard. In the team deployment: kubectl -n reprise exec deploy/reprise-dashboard -c dashboard -- node /opt/reprise/bin/run.js dashboard login';
   static override examples = ['<%= config.bin %> dashboard login', '<%= config.bin %> dashboard login --ttl 5m --url https://reprise.example.org'];
   static override flags = {
     url: Flags.string({ description: 'the address the dashboard is opened under (default: http://127.0.0.1:PORT)', env: 'REPRISE_DASHBOARD_URL' }),
