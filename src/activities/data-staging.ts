@@ -1,4 +1,4 @@
-import type { DataFile, DataStaged, DataStoreAccess, OutputStoreAccess, StageData } from '../backends/types.js';
+import type { DataFile, DataFolder, DataStaged, DataStoreAccess, OutputStoreAccess, StageData } from '../backends/types.js';
 import { cacheObjectPath, localCacheDir } from '../data/cache.js';
 import { cacheLargeOutputs, pushCachedObjects, type RunInputFile } from '../data/run-data.js';
 import type { UnsentOutputs } from '../project/run-record.js';
@@ -8,7 +8,7 @@ import { formatBytes } from '../data/size.js';
 import { errorMessage, RepriseError } from '../errors.js';
 
 /**
- * What a backend needs to stage a run's tracked inputs by digest: the files, the local cache
+ * What a backend needs to stage a run's tracked inputs by digest: the files (and the tracked folders they are in), the local cache
  * to ship from, and the project's data store (when it has one) to have the cluster fetch from.
  * `close` lets go of the store's connections.
  */
@@ -17,6 +17,7 @@ export async function stageDataFor(
   files: RunInputFile[],
   notes: { info(line: string, fields: object): void; warn(line: string, fields: object): void },
   commit?: string,
+  folders: DataFolder[] = [],
 ): Promise<{ data: StageData; close(): void; staged(): DataStaged | undefined }> {
   const cacheDir = await localCacheDir(root);
   const remote = await readDataRemote(root, commit).catch(() => undefined);
@@ -38,6 +39,7 @@ export async function stageDataFor(
   }
   const data: StageData = {
     files,
+    folders,
     localObject: (md5) => cacheObjectPath(cacheDir, md5),
     store,
     onStaged: (s: DataStaged) => {

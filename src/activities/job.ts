@@ -124,7 +124,7 @@ export function createJobActivities(shared: RunContext) {
         }
         const inputs = await stageRunInputs(root, sourceCommit, sourcesDir);
         const staging = inputs.files.length
-          ? await stageDataFor(root, inputs.files, { info: (line, fields) => log(input).info(fields, line), warn: (line, fields) => log(input).warn(fields, line) }, input.team && sourceCommit)
+          ? await stageDataFor(root, inputs.files, { info: (line, fields) => log(input).info(fields, line), warn: (line, fields) => log(input).warn(fields, line) }, input.team && sourceCommit, inputs.folders)
           : undefined;
         try {
           const staged = await withHeartbeat(() =>

@@ -116,10 +116,10 @@ export async function pushCachedObjects(root: string, refs: DataRef[], commit?: 
  * Put a source commit's tracked inputs into the exported sources, from the local cache by digest
  * (hard links where the disk allows: no byte copied), so the job sees them at their project
  * paths whatever the workspace holds now. Returns the paths, which the job must get read-only
- * (they may be the cache's own objects), and every file with its object, for a backend that
- * stages them by digest itself.
+ * (they may be the cache's own objects), and every file with its object and the folders (their
+ * manifests' md5s), for a backend that stages them by digest itself.
  */
-export async function stageRunInputs(root: string, commit: string, sourcesDir: string): Promise<{ paths: string[]; files: RunInputFile[] }> {
+export async function stageRunInputs(root: string, commit: string, sourcesDir: string): Promise<{ paths: string[]; files: RunInputFile[]; folders: DataRef[] }> {
   const cacheDir = await localCacheDir(root);
   const inputs = await dataInputsAt(root, commit);
   const files: (RunInputFile & { dest: string })[] = [];
@@ -133,7 +133,7 @@ export async function stageRunInputs(root: string, commit: string, sourcesDir: s
     }
   }
   await mapLimit(files, 8, (f) => linkFromCache(cacheDir, f.md5, f.dest, ['hardlink', 'copy']));
-  return { paths: inputs.map((i) => i.path), files: files.map(({ path, md5, size }) => ({ path, md5, size })) };
+  return { paths: inputs.map((i) => i.path), files: files.map(({ path, md5, size }) => ({ path, md5, size })), folders: inputs.filter((i) => isDirMd5(i.md5)) };
 }
 
 /**
