@@ -123,20 +123,22 @@ ${LINK_SCRIPT}`;
  */
 const TREES_THEN_FILES_SCRIPT = `c=$1; p=$2
 mountpoints() {
-  shift 6; lacking=
+  shift 6
   while [ $# -ge 2 ]; do
     r=$2
     while :; do
-      if [ -h "$p/$r" ]; then echo "through-link $r"; rm -f "$3" "$4" "$5" "$6" 2>/dev/null; exit 0; fi
+      if [ -h "$p/$r" ]; then echo "through-link $r"; through=1; return 0; fi
       case $r in */*) r=\${r%/*} ;; *) break ;; esac
     done
-    mkdir -p "$p/$2" || exit 1
+    mkdir -p "$p/$2" || return 1
     [ -d "$c/trees/$1" ] || { echo "tree $1"; lacking=1; }
     shift 2
   done
-  [ -z "$lacking" ]
 }
-mountpoints "$@" || exit 0
+through=; lacking=
+mountpoints "$@" || exit 1
+if [ -n "$through" ]; then rm -f "$3" "$4" "$5" "$6" 2>/dev/null; exit 0; fi
+[ -z "$lacking" ] || exit 0
 if [ -z "$3" ]; then echo linked; exit 0; fi
 ${MISSING_OR_LINK_SCRIPT}`;
 

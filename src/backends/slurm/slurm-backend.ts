@@ -61,7 +61,7 @@ const USAGE_ATTEMPTS = 5;
 
 /** What a runtime's bind option would read as a separator (`SRC:DST`, Apptainer's `a,b`) or cannot carry. */
 // eslint-disable-next-line no-control-regex -- a line break or NUL in a path is exactly what it refuses
-export const BIND_UNSAFE = /[:,\0-\x1f]/;
+const BIND_UNSAFE = /[:,\0-\x1f]/;
 /** Paths that go into #SBATCH lines and rm -rf: plain characters only. */
 const SAFE_REMOTE_PATH = /^\/[A-Za-z0-9._+\-/]+$/;
 /** Up to the 10 GiB a collect may bring back over a slow link: the activity's heartbeat watches it meanwhile. */
