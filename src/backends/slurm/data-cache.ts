@@ -131,7 +131,7 @@ mountpoints() {
       case $r in */*) r=\${r%/*} ;; *) break ;; esac
     done
     mkdir -p "$p/$2" || return 1
-    [ -d "$c/trees/$1" ] || { echo "tree $1"; lacking=1; }
+    [ -d "$c/reprise/trees/$1" ] || { echo "tree $1"; lacking=1; }
     shift 2
   done
 }
@@ -143,18 +143,18 @@ if [ -z "$3" ]; then echo linked; exit 0; fi
 ${MISSING_OR_LINK_SCRIPT}`;
 
 /**
- * $1 the cache, $2 a fresh build directory in its trees/, $3-$6 the trees' lists as for
+ * $1 the cache, $2 a fresh build directory in its reprise/trees/, $3-$6 the trees' lists as for
  * LINK_SCRIPT (paths "MD5/relpath"), then the trees' md5s: every tree made aside in one tar,
  * then each renamed into place whole; a tree another run put there meanwhile is kept (as good:
  * same manifest). Prints what LINK_SCRIPT does, then `trees` when they are in place.
  */
 const BUILD_TREES_SCRIPT = `b=$2
 trap 'rm -rf "$b"' EXIT
-mkdir -p "$1/trees" || exit 1
+mkdir -p "$1/reprise/trees" || exit 1
 for t in $(shift 6; echo "$@"); do mkdir -p "$b/$t" || exit 1; done
 ( ${LINK_SCRIPT} ) || exit 1
 for t in $(shift 6; echo "$@"); do
-  mv -T "$b/$t" "$1/trees/$t" 2>/dev/null || [ -d "$1/trees/$t" ] || { echo "could not place tree $t" >&2; exit 1; }
+  mv -T "$b/$t" "$1/reprise/trees/$t" 2>/dev/null || [ -d "$1/reprise/trees/$t" ] || { echo "could not place tree $t" >&2; exit 1; }
 done
 echo trees`;
 
@@ -170,19 +170,19 @@ export interface ClusterDataOptions {
   endpoint?: string;
 }
 
-/** Where the tree of a tracked folder (the md5 of its manifest, ".dir" or not) lives in the cluster's cache. */
-export const clusterTreePath = (cacheDir: string, md5: string): string => `${cacheDir}/trees/${md5.replace(/\.dir$/, '')}`;
+/** Where the tree of a tracked folder (the md5 of its manifest, ".dir" or not) lives in the cluster's cache: where the local cache keeps its own (src/data/trees.ts). */
+export const clusterTreePath = (cacheDir: string, md5: string): string => `${cacheDir}/reprise/trees/${md5.replace(/\.dir$/, '')}`;
 
 /** What a job binds read-only for the tracked folders stageClusterData staged: each folder's tree at its project path. */
 export const clusterDataMounts = (cacheDir: string, data: StageData | undefined): DataMount[] =>
   (data?.folders ?? []).map((d) => ({ path: checkedFolder(d).path, source: clusterTreePath(cacheDir, d.md5) }));
 
 /** A tree path clusterTreePath made under `cacheDir`: nothing else may be bound into a job. */
-export const isClusterTreePath = (cacheDir: string, path: string): boolean => path.startsWith(`${cacheDir}/trees/`) && MD5.test(path.slice(cacheDir.length + 7));
+export const isClusterTreePath = (cacheDir: string, path: string): boolean => path.startsWith(`${cacheDir}/reprise/trees/`) && MD5.test(path.slice(`${cacheDir}/reprise/trees/`.length));
 
 /**
  * Make every file of `data` present in the cluster's cache and readable in `projectDir`
- * (`runDir`/project): a tracked folder as its tree (`<cache>/trees/<manifest md5>`, hard links
+ * (`runDir`/project): a tracked folder as its tree (`<cache>/reprise/trees/<manifest md5>`, hard links
  * to the objects, built once per folder version), which the job gets bound read-only at the
  * folder's path (clusterDataMounts; its mount point is made here); a single file hard-linked into the project. Safe to
  * repeat: what the cache has is not moved again.
@@ -232,7 +232,7 @@ export async function stageClusterData(options: ClusterDataOptions, runDir: stri
   signal?.throwIfAborted();
   if (single.length) linked(options, projectDir, await ssh.run(['sh', '-c', LINK_SCRIPT, 'sh', cacheDir, projectDir, ...link], BATCH_TIMEOUT_MS), data);
   if (lacking.size) {
-    const build = `${cacheDir}/trees/.build-${randomBytes(6).toString('hex')}`;
+    const build = `${cacheDir}/reprise/trees/.build-${randomBytes(6).toString('hex')}`;
     const built = await ssh.run(['sh', '-c', BUILD_TREES_SCRIPT, 'sh', cacheDir, build, ...buildLists, ...lacking], BATCH_TIMEOUT_MS);
     linked(options, 'the cluster\'s folder trees', built, data);
     if (!/^trees$/m.test(built)) throw new Error(`building the folder trees in ${cacheDir} on ${options.host} gave no answer: ${built.trim().slice(0, 200)}`);

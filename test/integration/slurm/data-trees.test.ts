@@ -1,5 +1,5 @@
 // Tracked folders on the real SLURM test cluster, with each container runtime: a folder is one
-// tree of hard links per folder version in the cluster's data cache (`trees/<manifest md5>`),
+// tree of hard links per folder version in the cluster's data cache (`reprise/trees/<manifest md5>`),
 // built once and bound read-only at the folder's project path; a single tracked file is linked
 // into the project. A job reads every byte; a second run builds nothing, moves nothing and takes
 // one round trip; a job (or a job array's element) cannot write into the folder, and the tree is unchanged for the next run;
@@ -79,8 +79,8 @@ describe.each(['charliecloud', 'apptainer'] as const)('tracked folders on SLURM 
   let single: DataFile;
   const sh = (script: string, ...args: string[]) => backend.ssh.run(['sh', '-c', script, 'sh', ...args], 10 * 60_000);
   /** Each tree in the cache (`name inode`), and every file under them with its md5. */
-  const trees = async () => (await sh('cd "$1/trees" 2>/dev/null && ls -A -i -1 | LC_ALL=C sort -k 2', cacheDir)).trim();
-  const treeSums = async (hex: string) => (await sh('cd "$1/trees/$2" && find . -type f -exec md5sum {} + | sed "s|  \\./|  |"', cacheDir, hex)).trim().split('\n').sort();
+  const trees = async () => (await sh('cd "$1/reprise/trees" 2>/dev/null && ls -A -i -1 | LC_ALL=C sort -k 2', cacheDir)).trim();
+  const treeSums = async (hex: string) => (await sh('cd "$1/reprise/trees/$2" && find . -type f -exec md5sum {} + | sed "s|  \\./|  |"', cacheDir, hex)).trim().split('\n').sort();
 
   async function until(handle: JobHandle): Promise<number | undefined> {
     for (let i = 0; i < 1200; i++) {
@@ -129,7 +129,7 @@ describe.each(['charliecloud', 'apptainer'] as const)('tracked folders on SLURM 
     // The tree is hard links to the cache's objects (same inode), and nothing was linked per file into the job's project.
     expect(await treeSums(hex)).toEqual(images.files.map((f) => `${f.md5}  ${f.path.slice('input/data/'.length)}`).sort());
     const f0 = images.files[0]!;
-    const inodes = await sh('stat -c %i "$1/trees/$2/$3" "$1/files/md5/$4/$5"', cacheDir, hex, f0.path.slice('input/data/'.length), f0.md5.slice(0, 2), f0.md5.slice(2));
+    const inodes = await sh('stat -c %i "$1/reprise/trees/$2/$3" "$1/files/md5/$4/$5"', cacheDir, hex, f0.path.slice('input/data/'.length), f0.md5.slice(0, 2), f0.md5.slice(2));
     expect(new Set(inodes.trim().split('\n')).size).toBe(1);
 
     const second = await run('second', stageData([images.folder], all));
@@ -191,6 +191,19 @@ describe.each(['charliecloud', 'apptainer'] as const)('tracked folders on SLURM 
       await backend.cleanup(h);
     }
   }, 900_000);
+
+  it('a staged job (from workflow state) binding anything but a tree of this cache is refused before it is submitted', async () => {
+    const sourcesDir = await tempDir('reprise-slurm-trees-src-');
+    await mkdir(join(sourcesDir, 'output'));
+    const runId = `${suite}-${runtime}-forged`;
+    const staged = await backend.stage({ runId, image: { digest, tag }, sourcesDir });
+    for (const mounts of [[{ path: 'input/data', source: '/etc' }], [{ path: '../x', source: `${cacheDir}/reprise/trees/${images.folder.md5.slice(0, 32)}` }], [{ path: 'input/a:b', source: `${cacheDir}/reprise/trees/${images.folder.md5.slice(0, 32)}` }]]) {
+      const err = await backend.submit({ runId, command: ['true'], env: {}, resources: {}, staged: { ...staged, mounts } }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RepriseError);
+      expect((err as Error).message).toMatch(/^not a data mount this slurm backend staged: /);
+    }
+    expect((await sh('ls -A "$1/runs/$2"', `${cacheDir}/..`, runId)).split('\n')).not.toContain('job_id');
+  }, 300_000);
 
   it('a folder under a symbolic link in the project is refused with one line; nothing is made through the link', async () => {
     const runDir = `${cacheDir}/../runs/${suite}-link`;
