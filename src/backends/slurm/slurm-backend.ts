@@ -128,16 +128,17 @@ export class SlurmBackend implements Backend {
       await this.ssh.run(['sh', '-c', 'rm -rf "$1/project" "$1/sources.tar" && mkdir -p "$1/project"', 'sh', runDir]);
       this.deps.onProgress?.('sources-upload', runDir);
       await this.ssh.upload(tar, `${runDir}/sources.tar`);
-      await this.ssh.run(['sh', '-c', 'tar -x --no-same-owner -f "$1/sources.tar" -C "$1/project" && mkdir -p "$1/project/output" && rm -f "$1/sources.tar"', 'sh', runDir]);
+      const unpack = `tar -x --no-same-owner -f ${shellQuote(`${runDir}/sources.tar`)} -C ${shellQuote(`${runDir}/project`)} && mkdir -p ${shellQuote(`${runDir}/project/output`)} && rm -f ${shellQuote(`${runDir}/sources.tar`)}`;
+      const mounts = clusterDataMounts((await this.dataCache()).cacheDir, request.data);
+      if (request.data?.files.length || mounts.length) {
+        this.deps.onProgress?.('data-stage', runDir);
+        // The sources are unpacked in the data's first round trip: a run whose data is in place takes one.
+        await stageClusterData(await this.dataCache(), runDir, `${runDir}/project`, request.data!, request.signal, `${unpack} || exit 1\n`);
+      } else await this.ssh.run(['sh', '-c', unpack]);
+      return { image, sources: `${runDir}/project`, ...(mounts.length ? { mounts } : {}) };
     } finally {
       await rm(local, { recursive: true, force: true });
     }
-    const mounts = clusterDataMounts((await this.dataCache()).cacheDir, request.data);
-    if (request.data?.files.length || mounts.length) {
-      this.deps.onProgress?.('data-stage', runDir);
-      await stageClusterData(await this.dataCache(), runDir, `${runDir}/project`, request.data!, request.signal);
-    }
-    return { image, sources: `${runDir}/project`, ...(mounts.length ? { mounts } : {}) };
   }
 
   async submit(job: JobSpec): Promise<JobHandle> {
