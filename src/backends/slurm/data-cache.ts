@@ -13,7 +13,8 @@ import type { SshClient } from './ssh-client.js';
  * xx/rest` (DVC's layout, as the local cache and the store): each object arrives once per
  * cluster, fetched by the login node from the data store with a presigned URL (no credentials
  * on the cluster) or shipped from the worker, is verified by md5 before one rename puts it in
- * place (bad bytes are refused, never used), and is hard-linked read-only into each job's project.
+ * place (bad bytes are refused, never used). A tracked folder is read through one tree of hard
+ * links per folder version, bound read-only into the job; a single file is hard-linked into its project.
  */
 
 /** Objects per round trip: between rounds a cancelled run stops, and URLs are signed just before use. */
