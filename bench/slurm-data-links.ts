@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { stageClusterData } from '../src/backends/slurm/data-cache.js';
 import { SlurmBackend } from '../src/backends/slurm/slurm-backend.js';
-import type { DataFile, StageData } from '../src/backends/types.js';
+import type { DataFile, JobHandle, StageData } from '../src/backends/types.js';
 import { fmt, log, repoRoot, stats } from './lib.js';
 
 const envOf = (name: string): Record<string, string> =>
@@ -34,7 +34,7 @@ const seconds = async (fn: () => Promise<unknown>) => {
 };
 
 async function main(): Promise<number> {
-  const o = parseArgs({ options: { files: { type: 'string', default: '4000' }, rounds: { type: 'string', default: '3' }, json: { type: 'boolean', default: false } } }).values;
+  const o = parseArgs({ options: { files: { type: 'string', default: '4000' }, rounds: { type: 'string', default: '3' }, json: { type: 'boolean', default: false }, 'no-folder': { type: 'boolean', default: false } } }).values;
   const count = Number(o.files);
   const rounds = Number(o.rounds);
   const slurm = envOf('slurm');
@@ -61,7 +61,9 @@ async function main(): Promise<number> {
     await backend.ssh.run(['mkdir', '-p', `${abs}/data-cache`]);
     await backend.ssh.upload(join(local, 'cache.tar'), `${abs}/cache.tar`);
     await backend.ssh.run(['sh', '-c', 'tar -x -f "$1/cache.tar" -C "$1/data-cache" && rm -f "$1/cache.tar"', 'sh', abs]);
-    const data: StageData = { files, localObject: (m) => join(local, 'cache/files/md5', m.slice(0, 2), m.slice(2)) };
+    // The folder's manifest md5 names its tree; any stable one will do here.
+    const folders = o['no-folder'] ? [] : [{ path: 'input/many', md5: `${createHash('md5').update(files.map((f) => f.md5).join()).digest('hex')}.dir` }];
+    const data: StageData = { files, folders, localObject: (m) => join(local, 'cache/files/md5', m.slice(0, 2), m.slice(2)) };
 
     execFileSync('docker', ['build', '-q', '-t', tag, '-'], { input: 'FROM local/busybox:latest\n', stdio: ['pipe', 'ignore', 'ignore'] });
     const digest = execFileSync('docker', ['image', 'inspect', '-f', '{{.Id}}', tag], { encoding: 'utf8' }).trim();
@@ -70,34 +72,62 @@ async function main(): Promise<number> {
     await writeFile(join(sources, 'code.sh'), 'true\n');
     const stage = (name: string, withInputs: boolean) =>
       seconds(() => backend.stage({ runId: `${suite}-${name}`, image: { digest, tag }, sourcesDir: sources, ...(withInputs ? { readOnly: ['input/many'], data } : {}) }));
+    const until = async (h: JobHandle) => {
+      for (;;) {
+        const st = await backend.status(h);
+        if (st.phase === 'exited' || st.phase === 'lost') return st.exitCode;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    // A whole run: stage, submit a job that lists the folder, wait for its end (the poller's 1 s interval included).
+    const run = (name: string, withInputs: boolean) =>
+      seconds(async () => {
+        const runId = `${suite}-run-${name}`;
+        const staged = await backend.stage({ runId, image: { digest, tag }, sourcesDir: sources, ...(withInputs ? { readOnly: ['input/many'], data } : {}) });
+        const h = await backend.submit({ runId, command: ['sh', '-c', 'find input -type f | wc -l > output/count'], env: {}, resources: {}, staged });
+        const code = await until(h);
+        if (code !== 0) throw new Error(`the job of ${runId} exited ${code}`);
+      });
     const dataOnly = async (name: string) => {
       const runDir = `${abs}/links-${name}`;
       await backend.ssh.run(['mkdir', '-p', `${runDir}/project`]);
       return seconds(() => stageClusterData({ ssh: backend.ssh, host: slurm.SLURM_SSH_HOST!, cacheDir: `${abs}/data-cache` }, runDir, `${runDir}/project`, data));
     };
-    log('warming: the image into the cluster once');
+    log('warming: the image into the cluster once, and the folder\'s tree (the first run)');
     await stage('warm', false);
+    const first = await stage('warm-data', true);
+    log(`the first stage with the data (the tree built): ${fmt(first)}`);
     const withData: number[] = [];
     const empty: number[] = [];
     const linking: number[] = [];
+    const runWith: number[] = [];
+    const runEmpty: number[] = [];
     for (let r = 0; r < rounds; r++) {
       withData.push(await stage(`data-${r}`, true));
       empty.push(await stage(`empty-${r}`, false));
       linking.push(await dataOnly(String(r)));
-      log(`round ${r + 1}: stage with ${count} files cached ${fmt(withData.at(-1)!)}, empty input/ ${fmt(empty.at(-1)!)}, the data step alone ${fmt(linking.at(-1)!)}`);
+      runWith.push(await run(`data-${r}`, true));
+      runEmpty.push(await run(`empty-${r}`, false));
+      log(`round ${r + 1}: stage with ${count} files cached ${fmt(withData.at(-1)!)}, empty input/ ${fmt(empty.at(-1)!)}, the data step alone ${fmt(linking.at(-1)!)}; whole run ${fmt(runWith.at(-1)!)} vs ${fmt(runEmpty.at(-1)!)}`);
     }
-    const linked = await backend.ssh.run(['sh', '-c', 'find "$1" -type f | wc -l; stat -c "%h %a" "$2"', 'sh', `${abs}/links-0/project/input`, `${abs}/links-0/project/${files[0]!.path}`]);
+    const counted = await backend.ssh.run(['sh', '-c', 'cat "$1"', 'sh', `${abs}/runs/${suite}-run-data-0/project/output/count`]);
     const c = stats(withData);
     const d = stats(empty);
     const l = stats(linking);
-    const result = { files: count, rounds, load1: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]), withDataCached: c, emptyInput: d, ratio: c.median / d.median, dataStepAlone: l, check: linked.trim().split('\n') };
+    const rw = stats(runWith);
+    const re = stats(runEmpty);
+    const result = {
+      files: count, rounds, folder: !o['no-folder'], load1: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]), firstStage: first, withDataCached: c, emptyInput: d, ratio: c.median / d.median, dataStepAlone: l,
+      runWithData: rw, runEmptyInput: re, runRatio: rw.median / re.median, filesTheJobSaw: Number(counted.trim()),
+    };
     if (o.json) console.log(JSON.stringify(result, null, 2));
     else {
       console.log(`| what (${rounds} rounds, median; ${count} files cached) | with data | empty input/ | ratio |`);
       console.log('|---|---|---|---|');
       console.log(`| a run's stage() | ${fmt(c.median)} | ${fmt(d.median)} | ${result.ratio.toFixed(2)}× |`);
+      console.log(`| a whole run (stage, submit, the job, its end) | ${fmt(rw.median)} | ${fmt(re.median)} | ${result.runRatio.toFixed(2)}× |`);
       console.log(`| the data step alone (stageClusterData) | ${fmt(l.median)} | | |`);
-      console.log(`files linked in one project, nlink and mode of one: ${result.check.join(' / ')}`);
+      console.log(`the first stage (tree built): ${fmt(first)}; files the job saw under input/: ${result.filesTheJobSaw}`);
     }
     return 0;
   } finally {

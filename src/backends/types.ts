@@ -161,7 +161,11 @@ export interface DataFolder {
 /** Where a backend finds the objects of a run's tracked inputs. */
 export interface StageData {
   files: DataFile[];
-  /** The tracked folders `files` belong to, for a backend that builds one tree per folder version (Kubernetes with a claim). */
+  /**
+   * The tracked folders the files under them belong to: a backend that keeps one tree per folder
+   * version (SLURM; Kubernetes with a claim) mounts it instead of linking each file per run.
+   * Files under none are single files.
+   */
   folders?: DataFolder[];
   /** The local cache's copy of an object: shipped when the cluster cannot fetch it from the store. */
   localObject(md5: string): string;
@@ -200,7 +204,7 @@ export interface StagedJob {
   sources: string;
   /** Project paths the job must see read-only (StageRequest.readOnly), where the backend enforces it. */
   readOnly?: string[];
-  /** Tracked inputs mounted read-only from the local data cache (StageRequest.dataMounts). */
+  /** Tracked inputs mounted read-only from a data cache: the local one (StageRequest.dataMounts) or the cluster's folder trees. */
   mounts?: DataMount[];
 }
 

@@ -28,11 +28,17 @@ export interface ContainerRuntime {
    * /project; `envNames` are the variables the batch script exported for the job; `secretsDir`
    * (the run's secrets on the cluster) is bound at /run/secrets, read-only where the runtime can.
    */
-  runCommand(image: string, projectDir: string, argv: string[], gpus: number, cwd?: string, envNames?: string[], secretsDir?: string): string;
+  runCommand(image: string, projectDir: string, argv: string[], gpus: number, cwd?: string, envNames?: string[], secretsDir?: string, readOnly?: ReadOnlyBind[]): string;
 }
 
-/** In a fresh mount namespace: $1 (the secrets folder) bound onto itself read-only, then the rest of the arguments run. */
-const READ_ONLY_SECRETS = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"';
+/** A cluster path the job sees read-only at `target` in the container (a tracked folder's tree at its project path). */
+export interface ReadOnlyBind {
+  source: string;
+  target: string;
+}
+
+/** In a fresh mount namespace: each path before `--` bound onto itself read-only, then the arguments after it run. */
+const READ_ONLY_BINDS = 'while [ "$1" != -- ]; do mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 1; shift; done; shift; exec "$@"';
 
 /** Charliecloud: an unpacked directory image, run unprivileged by `ch-run`. Proven on the test cluster. */
 export const charliecloud: ContainerRuntime = {
@@ -67,12 +73,16 @@ export const charliecloud: ContainerRuntime = {
   // read-write), so neither a write nor a chmod of /run/secrets/NAME can succeed, whatever the
   // file modes (0400 in a 0500 folder, slurm-backend.ts). `--uid`/`--gid` keep the job's ids
   // (it would be root in the outer namespace otherwise; its files stay the user's on the host).
-  runCommand: (image, projectDir, argv, _gpus, cwd = PROJECT_MOUNT, _envNames, secretsDir) => {
-    const run = ['--set-env', '-b', `${projectDir}:${PROJECT_MOUNT}`, ...(secretsDir ? ['-b', `${secretsDir}:${SECRETS_MOUNT}`] : []), '-c', cwd, image, '--', ...viaShell(argv)];
-    if (!secretsDir) return shellCommand(['ch-run', ...run]);
+  // A tracked folder's tree is made read-only the same way; its mount point is in the project
+  // directory (made when it was staged), bound after the project so it lands inside it.
+  runCommand: (image, projectDir, argv, _gpus, cwd = PROJECT_MOUNT, _envNames, secretsDir, readOnly = []) => {
+    const binds = [...(secretsDir ? ['-b', `${secretsDir}:${SECRETS_MOUNT}`] : []), ...readOnly.flatMap((b) => ['-b', `${b.source}:${b.target}`])];
+    const run = ['--set-env', '-b', `${projectDir}:${PROJECT_MOUNT}`, ...binds, '-c', cwd, image, '--', ...viaShell(argv)];
+    const sources = [...(secretsDir ? [secretsDir] : []), ...readOnly.map((b) => b.source)];
+    if (!sources.length) return shellCommand(['ch-run', ...run]);
     return (
-      `mkdir -p ${shellQuote(image + SECRETS_MOUNT)} && ` +
-      `${shellCommand(['unshare', '-rm', 'sh', '-c', READ_ONLY_SECRETS, 'reprise-secrets', secretsDir])} ch-run --uid "$(id -u)" --gid "$(id -g)" ${shellCommand(run)}`
+      (secretsDir ? `mkdir -p ${shellQuote(image + SECRETS_MOUNT)} && ` : '') +
+      `${shellCommand(['unshare', '-rm', 'sh', '-c', READ_ONLY_BINDS, 'reprise-read-only', ...sources, '--'])} ch-run --uid "$(id -u)" --gid "$(id -g)" ${shellCommand(run)}`
     );
   },
 };
@@ -99,13 +109,14 @@ export const apptainer: ContainerRuntime = {
   // Contained: --containall gives an empty private home, /tmp and /dev, its own PID and IPC
   // namespaces and a clean environment (only the job's variables, passed as APPTAINERENV_*), and
   // nothing of the host is bound but the run's own project directory (and its secrets, read-only).
-  runCommand: (image, projectDir, argv, gpus, cwd = PROJECT_MOUNT, envNames = [], secretsDir) =>
+  runCommand: (image, projectDir, argv, gpus, cwd = PROJECT_MOUNT, envNames = [], secretsDir, readOnly = []) =>
     envNames.map((name) => `APPTAINERENV_${name}="$${name}" `).join('') +
     shellCommand([
       'apptainer', 'exec',
       '--containall',
       '--bind', `${projectDir}:${PROJECT_MOUNT}`,
       ...(secretsDir ? ['--bind', `${secretsDir}:${SECRETS_MOUNT}:ro`] : []),
+      ...readOnly.flatMap((b) => ['--bind', `${b.source}:${b.target}:ro`]),
       '--pwd', cwd,
       ...(gpus > 0 ? ['--nv'] : []),
       image, ...viaShell(argv),

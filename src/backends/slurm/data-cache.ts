@@ -4,7 +4,7 @@ import { checkedFile, checkedUrl } from '../data-checks.js';
 import { mapLimit } from '../../data/hash.js';
 import { isMultipart, parseEtag } from '../../data/store/multipart.js';
 import { formatBytes } from '../../data/size.js';
-import type { DataFile, DataStaged, OutputStoreAccess, StageData } from '../types.js';
+import type { DataFile, DataFolder, DataMount, DataStaged, OutputStoreAccess, StageData } from '../types.js';
 import { hardLinkArchive } from './link-archive.js';
 import type { SshClient } from './ssh-client.js';
 
@@ -13,7 +13,8 @@ import type { SshClient } from './ssh-client.js';
  * xx/rest` (DVC's layout, as the local cache and the store): each object arrives once per
  * cluster, fetched by the login node from the data store with a presigned URL (no credentials
  * on the cluster) or shipped from the worker, is verified by md5 before one rename puts it in
- * place (bad bytes are refused, never used), and is hard-linked read-only into each job's project.
+ * place (bad bytes are refused, never used). A tracked folder is read through one tree of hard
+ * links per folder version, bound read-only into the job; a single file is hard-linked into its project.
  */
 
 /** Objects per round trip: between rounds a cancelled run stops, and URLs are signed just before use. */
@@ -108,10 +109,55 @@ if ! tar -x -P --no-same-owner -f "$4" -C "$2" 2>"$4.err"; then
 fi
 echo linked`;
 
-/** What the cache lacks; when nothing, the files are linked at once (one round trip for a second run). */
+/** What the cache lacks; when nothing, the files are linked at once. */
 const MISSING_OR_LINK_SCRIPT = `missing=$(${MISSING}) || exit 1
 if [ -n "$missing" ]; then printf '%s\\n' "$missing"; exit 0; fi
 ${LINK_SCRIPT}`;
+
+/**
+ * The first round trip of a stage. $1 the cache, $2 the project, $3-$6 the single files' lists
+ * as for LINK_SCRIPT (empty when there are none), then "tree folder" pairs: each tracked folder's
+ * mount point made in the project (a folder there that is, or is under, a symbolic link is
+ * refused: a bind must never follow a link out of the project), and `tree MD5` printed for each
+ * tree the cache lacks. When every tree is there the single files go on as MISSING_OR_LINK_SCRIPT,
+ * so a second run with the same data takes this one round trip and touches no file of a folder.
+ */
+const TREES_THEN_FILES_SCRIPT = `c=$1; p=$2
+mountpoints() {
+  shift 6
+  while [ $# -ge 2 ]; do
+    r=$2
+    while :; do
+      if [ -h "$p/$r" ]; then echo "through-link $r"; through=1; return 0; fi
+      case $r in */*) r=\${r%/*} ;; *) break ;; esac
+    done
+    mkdir -p "$p/$2" || return 1
+    [ -d "$c/reprise/trees/$1" ] || { echo "tree $1"; lacking=1; }
+    shift 2
+  done
+}
+through=; lacking=
+mountpoints "$@" || exit 1
+if [ -n "$through" ]; then rm -f "$3" "$4" "$5" "$6" 2>/dev/null; exit 0; fi
+[ -z "$lacking" ] || exit 0
+if [ -z "$3" ]; then echo linked; exit 0; fi
+${MISSING_OR_LINK_SCRIPT}`;
+
+/**
+ * $1 the cache, $2 a fresh build directory in its reprise/trees/, $3-$6 the trees' lists as for
+ * LINK_SCRIPT (paths "MD5/relpath"), then the trees' md5s: every tree made aside in one tar,
+ * then each renamed into place whole; a tree another run put there meanwhile is kept (as good:
+ * same manifest). Prints what LINK_SCRIPT does, then `trees` when they are in place.
+ */
+const BUILD_TREES_SCRIPT = `b=$2
+trap 'rm -rf "$b"' EXIT
+mkdir -p "$1/reprise/trees" || exit 1
+for t in $(shift 6; echo "$@"); do mkdir -p "$b/$t" || exit 1; done
+( ${LINK_SCRIPT} ) || exit 1
+for t in $(shift 6; echo "$@"); do
+  mv -T "$b/$t" "$1/reprise/trees/$t" 2>/dev/null || [ -d "$1/reprise/trees/$t" ] || { echo "could not place tree $t" >&2; exit 1; }
+done
+echo trees`;
 
 export interface ClusterDataOptions {
   ssh: SshClient;
@@ -125,27 +171,57 @@ export interface ClusterDataOptions {
   endpoint?: string;
 }
 
+/** Where the tree of a tracked folder (the md5 of its manifest, ".dir" or not) lives in the cluster's cache: where the local cache keeps its own (src/data/trees.ts). */
+export const clusterTreePath = (cacheDir: string, md5: string): string => `${cacheDir}/reprise/trees/${md5.replace(/\.dir$/, '')}`;
+
+/** What a job binds read-only for the tracked folders stageClusterData staged: each folder's tree at its project path. */
+export const clusterDataMounts = (cacheDir: string, data: StageData | undefined): DataMount[] =>
+  (data?.folders ?? []).map((d) => ({ path: checkedFolder(d).path, source: clusterTreePath(cacheDir, d.md5) }));
+
+/** A tree path clusterTreePath made under `cacheDir`: nothing else may be bound into a job. */
+export const isClusterTreePath = (cacheDir: string, path: string): boolean => path.startsWith(`${cacheDir}/reprise/trees/`) && MD5.test(path.slice(`${cacheDir}/reprise/trees/`.length));
+
 /**
- * Make every file of `data` present in the cluster's cache and linked into `projectDir`
- * (`runDir`/project). Safe to repeat: what the cache has is not moved again.
+ * Make every file of `data` present in the cluster's cache and readable in `projectDir`
+ * (`runDir`/project): a tracked folder as its tree (`<cache>/reprise/trees/<manifest md5>`, hard links
+ * to the objects, built once per folder version), which the job gets bound read-only at the
+ * folder's path (clusterDataMounts; its mount point is made here); a single file hard-linked into the project. Safe to
+ * repeat: what the cache has is not moved again. `before`: shell lines (their own arguments
+ * quoted in) the first round trip runs first, so a stage whose data is all in place takes one.
  */
-export async function stageClusterData(options: ClusterDataOptions, runDir: string, projectDir: string, data: StageData, signal?: AbortSignal): Promise<DataStaged> {
+export async function stageClusterData(options: ClusterDataOptions, runDir: string, projectDir: string, data: StageData, signal?: AbortSignal, before = ''): Promise<DataStaged> {
   const { ssh, cacheDir } = options;
   const files = data.files.map(checkedFile);
-  const base = `${runDir}/.data-${randomBytes(4).toString('hex')}`;
-  const link = [cacheDir, projectDir, `${base}.list`, `${base}.links.tar`, `${base}.dirs`, `${base}.objects`];
-  const object = (m: string) => `${cacheDir}/files/md5/${m.slice(0, 2)}/${m.slice(2)}`;
-  await Promise.all([
-    ssh.writeFile(link[2]!, files.map((f) => `${f.md5} ${f.path}\n`).join(''), 0o600),
-    ssh.writeFile(link[3]!, hardLinkArchive(files.map((f) => ({ path: f.path, target: object(f.md5) }))), 0o600),
-    ssh.writeFile(link[4]!, directoriesOf(files).map((d) => `${d}\n`).join(''), 0o600),
-    // Sorted as `comm` in the C locale wants: byte order, as JavaScript sorts these ASCII paths.
-    ssh.writeFile(link[5]!, [...new Set(files.map((f) => object(f.md5)))].sort().map((o) => `${o}\n`).join(''), 0o600),
-  ]);
-  const answer = await ssh.run(['sh', '-c', MISSING_OR_LINK_SCRIPT, 'sh', ...link], BATCH_TIMEOUT_MS);
-  const missing = answer.split('\n').filter((m) => MD5.test(m));
+  const folders = (data.folders ?? []).map(checkedFolder);
+  const folderOf = (path: string) => folders.find((d) => path.startsWith(`${d.path}/`));
+  const single = files.filter((f) => !folderOf(f.path));
+  const hex = (d: DataFolder) => d.md5.slice(0, 32);
   const sizes = new Map(files.map((f) => [f.md5, f.size]));
-  const summary: DataStaged = { fetched: 0, fetchedBytes: 0, shipped: 0, shippedBytes: 0, cached: sizes.size - missing.length };
+  const base = `${runDir}/.data-${randomBytes(4).toString('hex')}`;
+  const link = single.length ? await writeLinkLists(options, `${base}.files`, single.map((f) => ({ md5: f.md5, path: f.path }))) : ['', '', '', ''];
+  const answer = await ssh.run(['sh', '-c', `${before}${TREES_THEN_FILES_SCRIPT}`, 'sh', cacheDir, projectDir, ...link, ...folders.flatMap((d) => [hex(d), d.path])], BATCH_TIMEOUT_MS);
+  throughLink(options, answer);
+  const lacking = new Set(answer.split('\n').flatMap((l) => (/^tree [0-9a-f]{32}$/.test(l) ? [l.slice(5)] : [])));
+  const summary: DataStaged = { fetched: 0, fetchedBytes: 0, shipped: 0, shippedBytes: 0, cached: sizes.size };
+  if (!lacking.size && /^linked$/m.test(answer)) {
+    linked(options, projectDir, answer, data);
+    data.onStaged?.(summary);
+    return summary;
+  }
+  // The files of the trees to build, by their path in the build directory: MD5/relpath.
+  const treeFiles = files.flatMap((f) => {
+    const d = folderOf(f.path);
+    return d && lacking.has(hex(d)) ? [{ md5: f.md5, path: `${hex(d)}/${f.path.slice(d.path.length + 1)}` }] : [];
+  });
+  const buildLists = lacking.size ? await writeLinkLists(options, `${base}.trees`, treeFiles) : [];
+  // What the cache lacks of the single files (the first round trip said) and of the trees to build.
+  const answered = (out: string) => out.split('\n').filter((m) => MD5.test(m));
+  let missing = answered(answer);
+  if (lacking.size) {
+    const all = await writeObjectList(options, `${base}.all`, [...single, ...treeFiles]);
+    missing = answered(await ssh.run(['sh', '-c', `${MISSING}; rm -f "$6"`, 'sh', cacheDir, '', '', '', '', all], BATCH_TIMEOUT_MS));
+  }
+  summary.cached = sizes.size - missing.length;
   let toShip = missing;
   if (missing.length && data.store && options.staging !== 'ship') {
     const held = await data.store.has(missing);
@@ -156,13 +232,51 @@ export async function stageClusterData(options: ClusterDataOptions, runDir: stri
   }
   if (toShip.length) await ship(options, toShip, sizes, data, summary, signal);
   signal?.throwIfAborted();
-  linked(options, projectDir, missing.length ? await ssh.run(['sh', '-c', LINK_SCRIPT, 'sh', ...link], BATCH_TIMEOUT_MS) : answer, data);
+  if (single.length) linked(options, projectDir, await ssh.run(['sh', '-c', LINK_SCRIPT, 'sh', cacheDir, projectDir, ...link], BATCH_TIMEOUT_MS), data);
+  if (lacking.size) {
+    const build = `${cacheDir}/reprise/trees/.build-${randomBytes(6).toString('hex')}`;
+    const built = await ssh.run(['sh', '-c', BUILD_TREES_SCRIPT, 'sh', cacheDir, build, ...buildLists, ...lacking], BATCH_TIMEOUT_MS);
+    linked(options, 'the cluster\'s folder trees', built, data);
+    if (!/^trees$/m.test(built)) throw new Error(`building the folder trees in ${cacheDir} on ${options.host} gave no answer: ${built.trim().slice(0, 200)}`);
+  }
   data.onStaged?.(summary);
   return summary;
 }
 
+/**
+ * The lists LINK_SCRIPT reads for `entries` (paths relative to where they are linked), written
+ * at `base`.*: "md5 path" lines, the archive of hard-link entries, their directories and their
+ * objects. Returns the four paths, in LINK_SCRIPT's order ($3-$6).
+ */
+async function writeLinkLists({ ssh, cacheDir }: ClusterDataOptions, base: string, entries: { md5: string; path: string }[]): Promise<string[]> {
+  const paths = [`${base}.list`, `${base}.links.tar`, `${base}.dirs`, `${base}.objects`];
+  await Promise.all([
+    ssh.writeFile(paths[0]!, entries.map((f) => `${f.md5} ${f.path}\n`).join(''), 0o600),
+    ssh.writeFile(paths[1]!, hardLinkArchive(entries.map((f) => ({ path: f.path, target: objectPath(cacheDir, f.md5) }))), 0o600),
+    ssh.writeFile(paths[2]!, directoriesOf(entries).map((d) => `${d}\n`).join(''), 0o600),
+    writeObjectList({ ssh, cacheDir }, paths[3]!, entries),
+  ]);
+  return paths;
+}
+
+/** The objects of `entries` once each, sorted as `comm` in the C locale wants (byte order, as JavaScript sorts these ASCII paths). */
+async function writeObjectList({ ssh, cacheDir }: Pick<ClusterDataOptions, 'ssh' | 'cacheDir'>, path: string, entries: { md5: string }[]): Promise<string> {
+  await ssh.writeFile(path, [...new Set(entries.map((f) => objectPath(cacheDir, f.md5)))].sort().map((o) => `${o}\n`).join(''), 0o600);
+  return path;
+}
+
+const objectPath = (cacheDir: string, m: string) => `${cacheDir}/files/md5/${m.slice(0, 2)}/${m.slice(2)}`;
+
+/** A folder's path is checked as a file's is, and must be one a container runtime can bind at; its md5 must be a manifest's. */
+function checkedFolder(d: DataFolder): DataFolder {
+  if (!/^[0-9a-f]{32}\.dir$/.test(d.md5)) throw badInput(`the tracked folder ${d.path} has no manifest md5 (${d.md5}); its pointer is damaged: git checkout -- the .dvc file`);
+  checkedFile({ path: d.path, md5: d.md5.slice(0, 32), size: 0 });
+  if (/[:,]/.test(d.path)) throw badInput(`the tracked folder ${JSON.stringify(d.path)} cannot be bound into a job on a cluster: a container runtime reads ":" and "," in a bind as separators; rename it and track it again`);
+  return d;
+}
+
 /** Every directory the files are in, each once, outer ones first ("input", "input/a", "input/a/b"). */
-function directoriesOf(files: DataFile[]): string[] {
+function directoriesOf(files: { path: string }[]): string[] {
   const dirs = new Set<string>();
   for (const f of files) {
     const parts = f.path.split('/');
@@ -171,10 +285,16 @@ function directoriesOf(files: DataFile[]): string[] {
   return [...dirs];
 }
 
-/** What LINK_SCRIPT answered: done (a fallback is noted), or refused. */
-function linked({ host }: ClusterDataOptions, projectDir: string, answer: string, data: StageData): void {
+/** A folder of the project that is a symbolic link: refused. */
+function throughLink({ host }: ClusterDataOptions, answer: string): void {
   const through = /^through-link (.*)$/m.exec(answer);
   if (through) throw badInput(`the tracked inputs under ${through[1]} cannot be linked into the job's project on ${host}: ${through[1]} is a symbolic link there; make it a real folder in the project (or track the folder it points to)`);
+}
+
+/** What LINK_SCRIPT answered: done (a fallback is noted), or refused. */
+function linked(options: ClusterDataOptions, projectDir: string, answer: string, data: StageData): void {
+  const { host } = options;
+  throughLink(options, answer);
   const fallback = /^fallback (.*)$/m.exec(answer);
   if (fallback) data.note?.(`the data could not be hard-linked at once into ${projectDir} on ${host} (${fallback[1]!.trim() || 'tar failed'}); linked or copied file by file instead (slower: is the cluster's data cache on another filesystem than its runs?)`);
   if (!/^linked$/m.test(answer)) throw new Error(`linking the data into ${projectDir} on ${host} gave no answer: ${answer.trim().slice(0, 200)}`);

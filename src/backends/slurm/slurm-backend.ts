@@ -11,8 +11,8 @@ import type { SlurmConfig } from './config.js';
 import { backendUnavailable, badInput, errorMessage, notFound, RepriseError } from '../../errors.js';
 import { dockerClient } from '../../images/engine.js';
 import type { Backend, BackendCheck, Collected, CollectOptions, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
-import { jobWorkdir } from '../types.js';
-import { containerRuntimes, type ContainerRuntime } from './container-runtime.js';
+import { jobWorkdir, PROJECT_MOUNT } from '../types.js';
+import { containerRuntimes, type ContainerRuntime, type ReadOnlyBind } from './container-runtime.js';
 import type { JobSecret } from '../../config/project-secrets.js';
 import { exportImage } from '../../images/export.js';
 import { ensureLocalImage } from '../../images/local.js';
@@ -21,7 +21,7 @@ import { batchScript, isGoneJobError, jobName, sbatchRefusal, SUBMIT_SCRIPT } fr
 import { shellQuote } from '../../shell-quote.js';
 import { ARRAY_CANCEL_SCRIPT, ARRAY_CLEANUP_SCRIPT, ARRAY_SUBMIT_SCRIPT, arrayJobName, arrayScript, CANCELLED_MARK, isArrayElement } from './job-array.js';
 import { archiveSources } from '../sources-archive.js';
-import { stageClusterData, storeLargeOutputs, type ClusterDataOptions } from './data-cache.js';
+import { clusterDataMounts, isClusterTreePath, stageClusterData, storeLargeOutputs, type ClusterDataOptions } from './data-cache.js';
 import { writeOutputPointer } from '../output-pointer.js';
 import { SshClient } from './ssh-client.js';
 import { SshConfigError } from './ssh-config.js';
@@ -59,6 +59,9 @@ export const DEFAULT_POLL_INTERVAL_S = 1;
 /** sacct is asked this many times, a second apart, while its figures for an ended job are incomplete. */
 const USAGE_ATTEMPTS = 5;
 
+/** What a runtime's bind option would read as a separator (`SRC:DST`, Apptainer's `a,b`) or cannot carry. */
+// eslint-disable-next-line no-control-regex -- a line break or NUL in a path is exactly what it refuses
+const BIND_UNSAFE = /[:,\0-\x1f]/;
 /** Paths that go into #SBATCH lines and rm -rf: plain characters only. */
 const SAFE_REMOTE_PATH = /^\/[A-Za-z0-9._+\-/]+$/;
 /** Up to the 10 GiB a collect may bring back over a slow link: the activity's heartbeat watches it meanwhile. */
@@ -125,15 +128,17 @@ export class SlurmBackend implements Backend {
       await this.ssh.run(['sh', '-c', 'rm -rf "$1/project" "$1/sources.tar" && mkdir -p "$1/project"', 'sh', runDir]);
       this.deps.onProgress?.('sources-upload', runDir);
       await this.ssh.upload(tar, `${runDir}/sources.tar`);
-      await this.ssh.run(['sh', '-c', 'tar -x --no-same-owner -f "$1/sources.tar" -C "$1/project" && mkdir -p "$1/project/output" && rm -f "$1/sources.tar"', 'sh', runDir]);
+      const unpack = `tar -x --no-same-owner -f ${shellQuote(`${runDir}/sources.tar`)} -C ${shellQuote(`${runDir}/project`)} && mkdir -p ${shellQuote(`${runDir}/project/output`)} && rm -f ${shellQuote(`${runDir}/sources.tar`)}`;
+      const mounts = clusterDataMounts((await this.dataCache()).cacheDir, request.data);
+      if (request.data?.files.length || mounts.length) {
+        this.deps.onProgress?.('data-stage', runDir);
+        // The sources are unpacked in the data's first round trip: a run whose data is in place takes one.
+        await stageClusterData(await this.dataCache(), runDir, `${runDir}/project`, request.data!, request.signal, `${unpack} || exit 1\n`);
+      } else await this.ssh.run(['sh', '-c', unpack]);
+      return { image, sources: `${runDir}/project`, ...(mounts.length ? { mounts } : {}) };
     } finally {
       await rm(local, { recursive: true, force: true });
     }
-    if (request.data?.files.length) {
-      this.deps.onProgress?.('data-stage', runDir);
-      await stageClusterData(await this.dataCache(), runDir, `${runDir}/project`, request.data, request.signal);
-    }
-    return { image, sources: `${runDir}/project` };
   }
 
   async submit(job: JobSpec): Promise<JobHandle> {
@@ -149,7 +154,7 @@ export class SlurmBackend implements Backend {
       extraArgs: this.config.sbatchArgs,
       gpuFlag: this.config.gpuFlag,
       env: jobEnv(job),
-      command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job), Object.keys(jobEnv(job)), secretsDir),
+      command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job), Object.keys(jobEnv(job)), secretsDir, await this.dataBinds(job)),
     });
     // Rewriting job.sh is harmless: once a job exists the submit script returns it, unchanged.
     await this.ssh.writeFile(`${runDir}/job.sh`, script, 0o700);
@@ -404,6 +409,21 @@ export class SlurmBackend implements Backend {
     return `${this.runtime.name} pull of ${reference} on ${this.config.host} failed (exit ${r.code}): ${(r.stderr || r.stdout.toString()).trim().split('\n').slice(-2).join(' | ')}`;
   }
 
+  /**
+   * The folder trees a staged job binds read-only, as runCommand takes them. A staged job comes
+   * back from workflow state: only trees of this backend's cache, at plain paths inside the project.
+   */
+  private async dataBinds(job: JobSpec): Promise<ReadOnlyBind[]> {
+    const { cacheDir } = await this.dataCache();
+    return (job.staged.mounts ?? []).map((m) => {
+      const parts = m.path.split('/');
+      if (!isClusterTreePath(cacheDir, m.source) || BIND_UNSAFE.test(m.path) || parts.some((p) => p === '' || p === '.' || p === '..')) {
+        throw badInput(`not a data mount this slurm backend staged: ${JSON.stringify(m)}`);
+      }
+      return { source: m.source, target: `${PROJECT_MOUNT}/${m.path}` };
+    });
+  }
+
   /** The cluster's data cache and how objects reach it (data-cache.ts). */
   private async dataCache(): Promise<ClusterDataOptions> {
     return { ssh: this.ssh, host: this.config.host, cacheDir: `${await this.workdir()}/data-cache`, staging: this.config.dataStaging, endpoint: this.config.dataEndpoint };
@@ -467,6 +487,7 @@ export class SlurmBackend implements Backend {
     const runDirs = jobs.map((j) => `${workdir}/runs/${j.runId}`);
     const secretsDirs: (string | undefined)[] = [];
     for (const [i, j] of jobs.entries()) secretsDirs.push(await this.writeSecrets(runDirs[i]!, j.secrets ?? []));
+    const dataBinds = await Promise.all(jobs.map((j) => this.dataBinds(j)));
     const name = arrayJobName(arrayId);
     const script = arrayScript({
       jobName: name,
@@ -481,7 +502,7 @@ export class SlurmBackend implements Backend {
       elements: jobs.map((job, i) => ({
         runDir: runDirs[i]!,
         env: jobEnv(job),
-        command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job), Object.keys(jobEnv(job)), secretsDirs[i]),
+        command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job), Object.keys(jobEnv(job)), secretsDirs[i], dataBinds[i]),
       })),
     });
     // Uniquely named: concurrent repeats never write over each other; the submit script takes them.

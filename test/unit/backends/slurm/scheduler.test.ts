@@ -91,11 +91,22 @@ describe('batchScript', () => {
 
   it('binds the run\'s secrets folder read-only at /run/secrets: apptainer with :ro; charliecloud (no read-only bind) in a mount namespace where the folder is bound read-only first, keeping the job\'s ids', () => {
     expect(charliecloud.runCommand('/img', '/r/project', ['x'], 0, '/project', [], '/r/secrets')).toBe(
-      `mkdir -p '/img/run/secrets' && 'unshare' '-rm' 'sh' '-c' 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"' 'reprise-secrets' '/r/secrets'` +
+      `mkdir -p '/img/run/secrets' && 'unshare' '-rm' 'sh' '-c' 'while [ "$1" != -- ]; do mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 1; shift; done; shift; exec "$@"' 'reprise-read-only' '/r/secrets' '--'` +
         ` ch-run --uid "$(id -u)" --gid "$(id -g)" '--set-env' '-b' '/r/project:/project' '-b' '/r/secrets:/run/secrets' '-c' '/project' '/img' '--' 'sh' '-c' 'exec "$@"' 'reprise-run' 'x'`,
     );
     expect(apptainer.runCommand('/i.sif', '/r/project', ['x'], 0, '/project', [], '/r/secrets')).toBe(
       `'apptainer' 'exec' '--containall' '--bind' '/r/project:/project' '--bind' '/r/secrets:/run/secrets:ro' '--pwd' '/project' '/i.sif' 'sh' '-c' 'exec "$@"' 'reprise-run' 'x'`,
+    );
+  });
+
+  it('binds a tracked folder\'s tree read-only at its project path, after the project: apptainer with :ro; charliecloud remounted read-only in its namespace, as the secrets', () => {
+    const tree = [{ source: '/w/data-cache/trees/0123456789abcdef0123456789abcdef', target: '/project/input/images' }];
+    expect(charliecloud.runCommand('/img', '/r/project', ['x'], 0, '/project', [], undefined, tree)).toBe(
+      `'unshare' '-rm' 'sh' '-c' 'while [ "$1" != -- ]; do mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 1; shift; done; shift; exec "$@"' 'reprise-read-only' '${tree[0]!.source}' '--'` +
+        ` ch-run --uid "$(id -u)" --gid "$(id -g)" '--set-env' '-b' '/r/project:/project' '-b' '${tree[0]!.source}:/project/input/images' '-c' '/project' '/img' '--' 'sh' '-c' 'exec "$@"' 'reprise-run' 'x'`,
+    );
+    expect(apptainer.runCommand('/i.sif', '/r/project', ['x'], 0, '/project', [], '/r/secrets', tree)).toBe(
+      `'apptainer' 'exec' '--containall' '--bind' '/r/project:/project' '--bind' '/r/secrets:/run/secrets:ro' '--bind' '${tree[0]!.source}:/project/input/images:ro' '--pwd' '/project' '/i.sif' 'sh' '-c' 'exec "$@"' 'reprise-run' 'x'`,
     );
   });
 
