@@ -122,7 +122,7 @@ export function createJobActivities(shared: RunContext) {
             backend.stage({ runId: input.runId, image: { digest: image.digest, tag: image.tag, reference: image.reference }, sourcesDir, dataMounts, onTransfer, signal: Context.current().cancellationSignal }),
           );
         }
-        const inputs = await stageRunInputs(root, sourceCommit, sourcesDir);
+        const inputs = await stageRunInputs(root, sourceCommit, backend.stagesDataByDigest ? undefined : sourcesDir);
         const staging = inputs.files.length
           ? await stageDataFor(root, inputs.files, { info: (line, fields) => log(input).info(fields, line), warn: (line, fields) => log(input).warn(fields, line) }, input.team && sourceCommit, inputs.folders)
           : undefined;

@@ -23,6 +23,11 @@ export interface Backend {
    * (StageRequest.dataMounts) instead of copies or links in its sources.
    */
   readonly mountsLocalData?: boolean;
+  /**
+   * Tracked inputs reach the job only by digest (StageRequest.data: the cluster's own cache), so
+   * the exported sources need no link to any of them.
+   */
+  readonly stagesDataByDigest?: boolean;
   /** Reachability and versions; throws a BackendUnavailable RepriseError when unusable. */
   check(): Promise<BackendCheck>;
   /** Make the image and the run's sources available where the job will run. */

@@ -117,9 +117,9 @@ export async function pushCachedObjects(root: string, refs: DataRef[], commit?: 
  * (hard links where the disk allows: no byte copied), so the job sees them at their project
  * paths whatever the workspace holds now. Returns the paths, which the job must get read-only
  * (they may be the cache's own objects), every file with its object, for a backend that
- * stages them by digest itself, and the tracked folders with their manifests' md5s.
+ * stages them by digest itself, and the tracked folders with their manifests' md5s. Without `sourcesDir` nothing is linked (a backend that stages by digest only).
  */
-export async function stageRunInputs(root: string, commit: string, sourcesDir: string): Promise<{ paths: string[]; files: RunInputFile[]; folders: DataRef[] }> {
+export async function stageRunInputs(root: string, commit: string, sourcesDir: string | undefined): Promise<{ paths: string[]; files: RunInputFile[]; folders: DataRef[] }> {
   const cacheDir = await localCacheDir(root);
   const inputs = await dataInputsAt(root, commit);
   const files: (RunInputFile & { dest: string })[] = [];
@@ -129,10 +129,11 @@ export async function stageRunInputs(root: string, commit: string, sourcesDir: s
       const path = e.relpath ? `${input.path}/${e.relpath}` : input.path;
       const size = await stat(cacheObjectPath(cacheDir, e.md5)).then((s) => s.size, () => undefined);
       if (size === undefined) throw notFound(`the run's input ${path} (${e.md5}) is not in the local cache; fetch it (reprise data pull) and run again`);
-      files.push({ path, md5: e.md5, size, dest: join(sourcesDir, ...path.split('/')) });
+      files.push({ path, md5: e.md5, size, dest: sourcesDir === undefined ? '' : join(sourcesDir, ...path.split('/')) });
     }
   }
-  await mapLimit(files, 8, (f) => linkFromCache(cacheDir, f.md5, f.dest, ['hardlink', 'copy']));
+  // Without sourcesDir the backend stages every file by digest itself: nothing to link here.
+  if (sourcesDir !== undefined) await mapLimit(files, 8, (f) => linkFromCache(cacheDir, f.md5, f.dest, ['hardlink', 'copy']));
   return { paths: inputs.map((i) => i.path), files: files.map(({ path, md5, size }) => ({ path, md5, size })), folders: inputs.filter((i) => isDirMd5(i.md5)) };
 }
 

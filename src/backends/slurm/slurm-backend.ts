@@ -79,6 +79,8 @@ const LARGE_FILES_SCRIPT = 'cd "$1" || exit 0; max=$2; shift 2; for p; do [ -d "
  */
 export class SlurmBackend implements Backend {
   readonly kind = 'slurm';
+  /** Tracked inputs go by digest into the cluster's cache (data-cache.ts) and are left out of the sources archive. */
+  readonly stagesDataByDigest = true;
   readonly ssh: SshClient;
   private readonly poller: StatusPoller;
   private readonly runtime: ContainerRuntime;
