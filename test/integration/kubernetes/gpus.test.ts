@@ -40,8 +40,8 @@ afterAll(() => {
 describe('the built CLI: Kubernetes GPUs by type (the node advertises 2 nvidia.com/gpu, product A100)', { timeout: 240_000 }, () => {
   const p = useCliProject('k8s-gpus', () => [...kubernetesAddArgs('k8s', 'reprise-gpus'), '--gpu-type', `a100=${PRODUCT}=A100`, '--gpu-type', `h100=${PRODUCT}=H100`]);
 
-  it('--gpus a100:1 schedules on the A100 node and runs; the record keeps the pod\'s limits', async () => {
-    const r = await p.cli.run(['run', '--on', 'k8s', '--gpus', 'a100:1', '--', 'echo', 'scheduled'], p.root);
+  it('--gpus a100:1 schedules on the A100 node and runs; the record keeps the pod\'s limits and its GPU-hours', async () => {
+    const r = await p.cli.run(['run', '--on', 'k8s', '--gpus', 'a100:1', '--', 'sh', '-c', 'sleep 2; echo scheduled'], p.root);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('scheduled\n');
     const [entry] = await p.cli.json<{ runId: string }[]>(['log'], p.root);
@@ -49,6 +49,11 @@ describe('the built CLI: Kubernetes GPUs by type (the node advertises 2 nvidia.c
     expect(record.resources).toEqual({ gpus: 1, gpuType: 'a100' });
     expect(record.granted).toEqual({ 'nvidia.com/gpu': '1' });
     expect((await p.cli.run(['show', entry!.runId], p.root)).stdout).toMatch(/^granted {4}nvidia\.com\/gpu=1$/m);
+    // What it used: one GPU (the pod's limit) for the command's running time, as core-hours are counted.
+    const used = record.used!;
+    expect(used.source).toBe('pod requests');
+    expect(used.wallSeconds).toBeGreaterThanOrEqual(2);
+    expect(used.gpuHours).toBeCloseTo(used.wallSeconds / 3600, 6);
   });
 
   const refusals = [
