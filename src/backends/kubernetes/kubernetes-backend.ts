@@ -74,6 +74,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export class KubernetesBackend implements Backend {
   readonly kind = 'kubernetes';
+  /** Tracked inputs go by digest (fetched in the pod, or put into the archive by planPodData): none are linked into the export for it. */
+  readonly stagesDataByDigest = true;
   private readonly kc: KubeConfig;
   private readonly batch: BatchV1Api;
   private readonly core: CoreV1Api;

@@ -1,7 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createReadStream } from 'node:fs';
-import { access, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, chmod, copyFile, link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { backendUnavailable } from '../../errors.js';
 import { checkedFile, checkedUrl } from '../data-checks.js';
@@ -86,8 +86,8 @@ export const planFileOf = (sourcesArchive: string) => `${sourcesArchive}.data.js
 
 /**
  * Decide which of a run's tracked inputs the pod fetches from the store (those it holds, unless
- * the backend is set to `ship`), presign their URLs, and take those files out of `sourcesDir`
- * so the archive carries only the rest. With a data cache claim, a folder the store holds whole
+ * the backend is set to `ship`), presign their URLs, and put the rest into `sourcesDir` from the
+ * local cache, for the archive to carry. With a data cache claim, a folder the store holds whole
  * becomes a tree in the claim and a single file is mounted from its object (up to
  * MAX_FILE_MOUNTS): the job reads them in place. Returns the plan (undefined when nothing is
  * fetched) and what staging will move.
@@ -105,6 +105,9 @@ export async function planPodData(data: StageData, sourcesDir: string, options: 
     shippedBytes: shipped.reduce((n, [, size]) => n + size, 0),
     cached: 0,
   };
+  // The export holds no tracked file (this backend stages them by digest): the ones the pod
+  // cannot fetch travel in the sources archive, put there from the local cache.
+  await Promise.all(files.filter((f) => !held.has(f.md5)).map((f) => placeLocal(data.localObject(f.md5), join(sourcesDir, ...f.path.split('/')))));
   if (!fetched.length) return { staged };
   const urls: Record<string, string> = {};
   const local: Record<string, string> = {};
@@ -114,15 +117,19 @@ export async function planPodData(data: StageData, sourcesDir: string, options: 
     local[m] = data.localObject(m);
     planSizes[m] = sizes.get(m) ?? 0;
   }
-  await Promise.all(fetched.map((f) => rm(join(sourcesDir, ...f.path.split('/')), { force: true })));
   const plan: PodDataPlan = { files: fetched, urls, local, sizes: planSizes, archived: { objects: staged.shipped, bytes: staged.shippedBytes } };
-  if (options.cacheClaim) {
-    const inClaim = claimPlacement(fetched, files, data.folders ?? []);
-    Object.assign(plan, inClaim);
-    // The job sees each tree mounted there: the folder's emptied directories need not travel.
-    await Promise.all((inClaim.trees ?? []).map((t) => rm(join(sourcesDir, ...t.path.split('/')), { recursive: true, force: true })));
-  }
+  if (options.cacheClaim) Object.assign(plan, claimPlacement(fetched, files, data.folders ?? []));
   return { plan, staged };
+}
+
+/** A cached object into the sources to archive: hard-linked where the disk allows, else copied; read-only either way. */
+async function placeLocal(object: string, dest: string): Promise<void> {
+  await mkdir(dirname(dest), { recursive: true });
+  await rm(dest, { force: true });
+  await link(object, dest).catch(async () => {
+    await copyFile(object, dest);
+    await chmod(dest, 0o444);
+  });
 }
 
 /** Which fetched files go into trees (folders fetched whole), which are mounted on their own, which are linked as before. */
@@ -283,7 +290,19 @@ export async function fetchIntoPod(kc: KubeConfig, where: Where, plan: PodDataPl
   for (const t of trees) for (const f of t.files) neededBy.set(f.md5, (neededBy.get(f.md5) ?? new Set()).add(treeName(t.md5)));
   // An object a linked or mounted file needs is fetched whatever trees exist.
   for (const f of cacheClaim ? [...plan.files, ...(plan.mounted ?? [])] : []) neededBy.delete(f.md5);
-  const lines = Object.entries(plan.urls).map(([m, u]) => `${m} ${u} ${[...(neededBy.get(m) ?? [])].join(',')}\n`);
+  // The trees already in the claim, asked first: their objects' lines are not even sent (a shell
+  // reads its input a byte at a time: 20,000 URL lines took it ~20 s per run).
+  const present = new Set<string>();
+  if (trees.length) {
+    const names = [...new Set(trees.map((t) => treeName(t.md5)))];
+    const asked = await execInPod(kc, where, ['sh', '-c', 'd=$1; shift; for t; do [ -d "$d/$t" ] && echo "$t"; done; exit 0', 'sh', treesDir, ...names]);
+    for (const name of asked.stdout.split('\n')) if (names.includes(name)) present.add(name);
+  }
+  const inBuiltTrees = (m: string) => {
+    const need = neededBy.get(m);
+    return need !== undefined && [...need].every((t) => present.has(t));
+  };
+  const lines = Object.entries(plan.urls).filter(([m]) => !inBuiltTrees(m)).map(([m, u]) => `${m} ${u} ${[...(neededBy.get(m) ?? [])].join(',')}\n`);
   const fetch = await execInPod(kc, where, ['sh', '-c', FETCH_SCRIPT, 'sh', objectsDir, ...(trees.length ? [treesDir] : [])], { stdin: Readable.from([lines.join('')]) });
   if (fetch.exitCode !== 0) {
     const why = fetch.stderr.trim().slice(-300);
@@ -292,7 +311,7 @@ export async function fetchIntoPod(kc: KubeConfig, where: Where, plan: PodDataPl
     throw new Error(`fetching the tracked inputs in pod ${where.pod} failed (exit ${fetch.exitCode}): ${why}`);
   }
   const failed: { md5: string; code: string }[] = [];
-  const staged: DataStaged = { fetched: 0, fetchedBytes: 0, shipped: plan.archived.objects, shippedBytes: plan.archived.bytes, cached: 0 };
+  const staged: DataStaged = { fetched: 0, fetchedBytes: 0, shipped: plan.archived.objects, shippedBytes: plan.archived.bytes, cached: Object.keys(plan.urls).filter(inBuiltTrees).length };
   for (const line of fetch.stdout.split('\n')) {
     const [what, m = '', detail = ''] = line.split(' ');
     if (what === 'mismatch') throw refused(m, detail, where.pod, 'the data store');
@@ -300,7 +319,8 @@ export async function fetchIntoPod(kc: KubeConfig, where: Where, plan: PodDataPl
     if (what === 'cached') staged.cached++;
     if (what === 'fetched') {
       staged.fetched++;
-      staged.fetchedBytes += Number(detail);
+      // Its md5 matched, so its size is the one tracked (the pod's `wc -c` may wrap at 4 GiB: 32-bit busybox).
+      staged.fetchedBytes += plan.sizes[m] ?? Number(detail);
     }
   }
   // No tool, no route, an expired URL or an object gone from the store: the worker's copy goes instead.
@@ -319,8 +339,9 @@ export async function fetchIntoPod(kc: KubeConfig, where: Where, plan: PodDataPl
     staged.shipped++;
     staged.shippedBytes += plan.sizes[md5] ?? 0;
   }
-  if (trees.length) {
-    const list = trees.flatMap((t) => (t.files.length ? t.files.map((f) => `${treeName(t.md5)} ${f.md5} ${f.path.slice(t.path.length + 1)}\n`) : [`${treeName(t.md5)} - -\n`])).join('');
+  const toBuild = trees.filter((t) => !present.has(treeName(t.md5)));
+  if (toBuild.length) {
+    const list = toBuild.flatMap((t) => (t.files.length ? t.files.map((f) => `${treeName(t.md5)} ${f.md5} ${f.path.slice(t.path.length + 1)}\n`) : [`${treeName(t.md5)} - -\n`])).join('');
     const built = await execInPod(kc, where, ['sh', '-c', TREE_SCRIPT, 'sh', objectsDir, treesDir], { stdin: Readable.from([list]) });
     if (built.exitCode !== 0) {
       const why = built.stderr.trim().slice(-300);

@@ -9,7 +9,8 @@ import { table } from '../table.js';
 
 export default class Verify extends BaseCommand {
   static override summary = 'Rerun a recorded run (on any backend) and check that it gives the same outputs.';
-  static override description = 'Exit 0 when every output file has the same sha256 as in the original run, 1 when they differ.';
+  static override description =
+    'Exit 0 when every output file has the same sha256 as in the original run, 1 when they differ. A large output kept as data is compared by its pointer (its content digest), so neither run\'s bytes are downloaded to compare.';
   static override examples = ['<%= config.bin %> verify 3f2k9qxa', '<%= config.bin %> verify 3f2k9qxa --on hpc'];
   static override args = { run: Args.string(runIdArg) };
   static override flags = { on: backendFlag };

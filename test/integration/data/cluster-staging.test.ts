@@ -45,12 +45,12 @@ const trackedInputs = () =>
     'input/images/sub/c.bin': randomBytes(1_200_000),
     'input/images/sub/with space.txt': Buffer.from(`spaced ${suite}\n`),
   });
-const sources = async () => sourcesWith(await tempDir('reprise-data-src-'), root, files);
+const sources = async (withInputs = false) => sourcesWith(await tempDir('reprise-data-src-'), root, files, withInputs);
 const counted = () => countedStaging(root, files);
 
 async function run(backend: Backend, name: string, data?: StageData): Promise<string> {
   const runId = `${suite}-${name}`;
-  const staged = await backend.stage({ runId, image: { digest, tag }, sourcesDir: await sources(), readOnly: ['input/table.bin', 'input/images'], data });
+  const staged = await backend.stage({ runId, image: { digest, tag }, sourcesDir: await sources(backend instanceof DockerBackend), readOnly: ['input/table.bin', 'input/images'], data });
   const handle = await backend.submit({ runId, command, env: {}, resources: {}, staged });
   handles.push({ backend, handle });
   let text = '';

@@ -24,11 +24,15 @@ export async function cachedInputs(root: string, content: Record<string, Buffer>
   return out;
 }
 
-/** `dir` made a sources directory as the activity exports it: the inputs in read-only (as links to the cache are), output/ empty. */
-export async function sourcesWith(dir: string, root: string, files: RunInputFile[]): Promise<string> {
+/**
+ * `dir` made a sources directory as the activity exports it: code and output/ empty; for a
+ * backend that stages tracked inputs by digest (SLURM, Kubernetes) none of the inputs, else
+ * (`withInputs`, a Docker job given no data mounts) the inputs in, read-only as links to the cache are.
+ */
+export async function sourcesWith(dir: string, root: string, files: RunInputFile[], withInputs = false): Promise<string> {
   await mkdir(join(dir, 'output'), { recursive: true });
   await writeFile(join(dir, 'code.sh'), 'echo code\n');
-  for (const f of files) {
+  for (const f of withInputs ? files : []) {
     await mkdir(join(dir, f.path, '..'), { recursive: true });
     await writeFile(join(dir, f.path), await readFile(join(root, f.path)), { mode: 0o444 });
   }

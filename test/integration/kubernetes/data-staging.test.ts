@@ -51,7 +51,7 @@ const trackedInputs = () =>
     'input/images/b.txt': Buffer.from(`b ${suite}\n`),
     'input/images/sub/with space.txt': Buffer.from(`spaced ${suite}\n`),
   });
-const sources = async () => sourcesWith(join(await tempDir('reprise-k8s-data-'), 'src'), root, files);
+const sources = async (withInputs = false) => sourcesWith(join(await tempDir('reprise-k8s-data-'), 'src'), root, files, withInputs);
 const counted = () => countedStaging(root, files);
 
 async function waitExited(backend: Backend, handle: JobHandle): Promise<JobStatus> {
@@ -69,7 +69,7 @@ const runIdOf = (name: string) => `kd${suite}${name}`;
 
 async function run(backend: Backend, name: string, data?: StageData, cmd = command): Promise<{ log: string; handle: JobHandle; archive: string }> {
   const runId = runIdOf(name);
-  const staged = await backend.stage({ runId, image: { digest, tag }, sourcesDir: await sources(), readOnly: ['input/table.bin', 'input/images'], data });
+  const staged = await backend.stage({ runId, image: { digest, tag }, sourcesDir: await sources(backend instanceof DockerBackend), readOnly: ['input/table.bin', 'input/images'], data });
   const handle = await backend.submit({ runId, command: cmd, env: {}, resources: {}, staged });
   handles.push({ backend, handle });
   let log = '';
