@@ -9,6 +9,9 @@ const SESSION_SECONDS = 12 * 3600;
 
 const KEY_HEX = /^[0-9a-f]{64}$/;
 
+/** Where a REPRISE_HOME keeps the dashboard's HMAC key. */
+export const dashboardKeyFile = (home: string): string => join(home, 'dashboard.key');
+
 /**
  * The dashboard's HMAC key: from `keyFile` when given (a deployment's Secret, read-only and kept
  * by the operator, so sessions outlive the pod), else made once per REPRISE_HOME (0600):
@@ -22,7 +25,7 @@ export async function dashboardKey(home: string, keyFile?: string): Promise<Buff
     if (!KEY_HEX.test(given.trim())) throw badInput(`the dashboard key file ${keyFile} must hold 64 hexadecimal characters; make one with: openssl rand -hex 32 > ${keyFile}`);
     return Buffer.from(given.trim(), 'hex');
   }
-  const file = join(home, 'dashboard.key');
+  const file = dashboardKeyFile(home);
   const existing = await readFile(file, 'utf8').catch(() => undefined);
   if (existing && KEY_HEX.test(existing.trim())) {
     await chmod(file, 0o600);

@@ -1,8 +1,7 @@
 import { Flags } from '@oclif/core';
 import { access } from 'node:fs/promises';
-import { join } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
-import { dashboardKey, DashboardAuth } from '../../../dashboard/auth.js';
+import { dashboardKey, dashboardKeyFile, DashboardAuth } from '../../../dashboard/auth.js';
 import { publicUrl } from '../../../dashboard/public-url.js';
 import { parseDuration } from '../../../config/resources.js';
 import { badInput } from '../../../errors.js';
@@ -30,7 +29,7 @@ export default class DashboardLogin extends BaseCommand {
     }
     if (ttl > 24 * 3600) throw badInput(`--ttl ${flags.ttl} is longer than a day; a login URL is for now: give at most 24h`);
     // A key made here would be no dashboard's: signing with it would print a URL that nothing takes.
-    if (!flags['key-file'] && !(await access(join(this.env.home, 'dashboard.key')).then(() => true, () => false)))
+    if (!flags['key-file'] && !(await access(dashboardKeyFile(this.env.home)).then(() => true, () => false)))
       throw badInput(`no dashboard key in ${this.env.home}: start \`reprise dashboard\` with this REPRISE_HOME first, or give the key of the one serving with --key-file`);
     const auth = new DashboardAuth(await dashboardKey(this.env.home, flags['key-file']));
     const url = `${base}/login?token=${auth.signLoginToken(ttl)}`;
