@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { temporalCliEnv, temporalConnectionOptions } from '../../src/client/agent.js';
@@ -16,15 +16,28 @@ export interface CliResult {
   stderr: string;
 }
 
-/** A free TCP port on loopback (for an isolated embedded Temporal). */
+/**
+ * A free TCP port on loopback (for an isolated embedded Temporal, a registry, a dashboard). Drawn
+ * below the kernel's ephemeral range: a port the kernel hands out (`listen(0)`) can be taken by
+ * any outgoing connection between this check and the server's bind ("port 34707 is taken", once
+ * in a full suite). And below 30000, where Kubernetes NodePorts start.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  const top = Math.min(low, 30000);
+  const floor = Math.min(10000, top - 1000);
+  for (let tries = 0; tries < 50; tries++) {
+    const port = floor + Math.floor(Math.random() * (top - floor));
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port found between ${floor} and ${top}`);
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
 

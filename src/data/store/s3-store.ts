@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -463,7 +464,15 @@ export class S3Store {
       hash.update(chunk);
       progress((at += chunk.length), chunk.length);
     });
-    await pipeline(body, createWriteStream(part, { flags: from > 0 ? 'a' : 'w' }));
+    const out = createWriteStream(part, { flags: from > 0 ? 'a' : 'w' });
+    try {
+      await pipeline(body, out);
+    } catch (err) {
+      // A cut body ends the pipeline while the file's last write may still be landing: wait for
+      // the file to close, so the next attempt (or a later pull) resumes from where it really ends.
+      if (!out.closed) await once(out, 'close');
+      throw err;
+    }
   }
 
   /**
