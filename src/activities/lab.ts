@@ -85,6 +85,7 @@ export function createLabActivities(ctx: LabActivityContext) {
               sourceCommit: r.sources.sourceCommit,
               image: { digest: r.image.digest, tag: r.image.tag, reference: r.image.reference },
               labImage: { digest: r.labImage.digest, tag: r.labImage.tag },
+              app: r.input.lab?.app ?? 'jupyterlab',
               environment: r.image.environment,
               checkpoint: r.checkpoint,
               state: r.final?.state ?? 'running',

@@ -9,6 +9,7 @@ export function labText(v: LabView): string {
   const out = [
     `lab        ${v.labId}`,
     `state      ${v.state}${v.reason ? `: ${v.reason}` : ''}`,
+    `app        ${v.app}`,
     `backend    ${v.backend.name} (${v.backend.kind})${v.backend.jobId ? ` job ${v.backend.jobId.slice(0, 12)}` : ''}`,
     `source     ${v.sourceCommit}`,
     `image      ${v.image.digest}${v.image.tag ? ` (${v.image.tag})` : ''}`,

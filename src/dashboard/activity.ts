@@ -64,7 +64,7 @@ export async function activityPage(root: string, query: ActivityQuery): Promise<
   for (const item of items) if (item.kind === 'sweep') item.summary = `${pointsOf.get(item.id)!.length} points recorded`;
   if (current) {
     for (const l of await readLabs(root)) {
-      items.push({ kind: 'lab', id: l.labId, commit: l.commits[0]!, state: l.state, backend: l.backend, at: l.lastAt, command: [], summary: `${l.checkpoints} checkpoints, ${l.executions} cells` });
+      items.push({ kind: 'lab', id: l.labId, commit: l.commits[0]!, state: l.state, backend: l.backend, at: l.lastAt, command: [], summary: `${l.app}: ${l.checkpoints} checkpoints, ${l.executions} cells` });
     }
   }
   const text = query.q?.toLowerCase();

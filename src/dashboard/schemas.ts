@@ -183,6 +183,7 @@ export const LabSummary = z
     checkpoints: z.number(),
     state: z.string(),
     backend: z.string(),
+    app: z.string().openapi({ description: 'the app the session opened: jupyterlab, vscode, …' }),
     startedAt: z.string(),
     lastAt: z.string(),
     executions: z.number(),
@@ -193,6 +194,7 @@ export const LabView = z
   .object({
     labId: z.string(),
     state: z.string(),
+    app: z.string(),
     files: z.array(z.object({ path: z.string(), change: z.string() })),
     executions: z.array(
       z.object({ n: z.number(), code: z.string(), status: z.string(), duration: z.number(), images: z.array(z.string()) }),

@@ -7,7 +7,7 @@ import { CopyBack, type CopyBackChange } from './copy-back.js';
 import { Git } from './git.js';
 import { cachedGrepLog, commitOnBranch, digestFile, moveIndex } from './history.js';
 import { ACTIVITY_DIR } from './layout.js';
-import { labCommitMessage, labImageDir, labShortId, type LabExecution, type LabFileChange, type LabRecord } from './lab-record.js';
+import { labAppOf, labCommitMessage, labImageDir, labShortId, type LabExecution, type LabFileChange, type LabRecord } from './lab-record.js';
 import { matchId, parseTrailers } from './run-record.js';
 
 /** The project directories a lab brings back; input/ is the project's data and stays as it was. */
@@ -149,6 +149,8 @@ export interface LabSummary {
   checkpoints: number;
   state: string;
   backend: string;
+  /** The app it opened: jupyterlab, vscode, … */
+  app: string;
   startedAt: string;
   lastAt: string;
   executions: number;
@@ -180,6 +182,7 @@ export async function readLabs(root: string): Promise<LabSummary[]> {
         checkpoints: Number(t['Reprise-Lab-Checkpoint'] ?? 1),
         state: t['Reprise-State'] ?? 'unknown',
         backend: t['Reprise-Backend'] ?? '',
+        app: labAppOf({ app: t['Reprise-Lab-App'] }),
         startedAt: t['Reprise-Started'] ?? '',
         lastAt: t['Reprise-Checkpointed'] ?? '',
         executions: Number(t['Reprise-Executions'] ?? 0),
@@ -382,6 +385,7 @@ export interface LabView {
   sourceCommit: string;
   image: LabRecord['image'];
   labImage: LabRecord['labImage'];
+  app: string;
   startedAt: string;
   lastAt: string;
   commits: string[];
@@ -405,6 +409,7 @@ export async function labView(root: string, idOrPrefix: string): Promise<LabView
     sourceCommit: last.sourceCommit,
     image: last.image,
     labImage: last.labImage,
+    app: labAppOf(last),
     startedAt: last.startedAt,
     lastAt: last.at,
     commits: [...summary.commits].reverse(),

@@ -15,6 +15,8 @@ export interface LabRecord {
   /** The project's image (as a run would record it) and the image the lab ran: it plus JupyterLab. */
   image: { digest: string; tag?: string; reference?: string };
   labImage: { digest: string; tag?: string };
+  /** The app the session opened (src/lab/apps/: jupyterlab, vscode, …); absent in records made before it was recorded: JupyterLab. */
+  app?: string;
   environment: string;
   /** 1, 2, …: one per commit of this session. */
   checkpoint: number;
@@ -71,6 +73,9 @@ export const LAB_ID = /^lab-[a-z2-7]{12}$/;
 export const isLabId = (id: string) => id.startsWith('lab-');
 export const labShortId = (labId: string) => labId.replace(/^lab-/, '').slice(0, 8);
 
+/** The app a record names; records made before apps were recorded are JupyterLab sessions. */
+export const labAppOf = (r: { app?: string }) => r.app ?? 'jupyterlab';
+
 /** Where a session's images are committed. */
 export const labImageDir = (labId: string) => `.reprise/activity/${labId}`;
 
@@ -88,6 +93,7 @@ export function labCommitMessage(r: LabRecord): string {
     ['Reprise-Image', r.image.digest],
     ['Reprise-Image-Ref', r.image.reference],
     ['Reprise-Lab-Image', r.labImage.digest],
+    ['Reprise-Lab-App', r.app],
     ['Reprise-Environment', r.environment],
     ['Reprise-Started', r.startedAt],
     ['Reprise-Checkpointed', r.at],

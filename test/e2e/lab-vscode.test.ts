@@ -65,6 +65,10 @@ describe('reprise lab --app vscode on local Docker', () => {
     expect(ended.code, output()).toBe(0);
     const view = JSON.parse((await cli.run(['show', ready.labId, '--json'], root)).stdout) as LabView;
     expect(view.state).toBe('stopped');
+    // The record names the app the session opened, as lab list does.
+    expect(view.app).toBe('vscode');
+    const listed = JSON.parse((await cli.run(['lab', 'list', '--json'], root)).stdout) as { labId: string; app: string }[];
+    expect(listed.find((l) => l.labId === ready.labId)?.app).toBe('vscode');
     expect(view.files.map((f) => f.path)).toContain(NOTES);
     expect(view.executions).toEqual([]);
     // The lab image is the project's image plus a layer: the batch image is unchanged.

@@ -26,7 +26,7 @@ export function LabPage({ labId, session }: { labId: string; session?: Session }
       {lab.error && <p role="alert" class="error">{lab.error}</p>}
       {v && (
         <>
-          <p class={`state ${v.state}`}>{v.state}: {executions.length} cells, {v.files.length} file changes</p>
+          <p class={`state ${v.state}`}>{v.state}: {v.app}, {executions.length} cells, {v.files.length} file changes</p>
           {session?.loggedIn && v.state === 'running' && (
             <p>
               <button type="button" onClick={() => act(`/api/labs/${encodeURIComponent(labId)}/stop`).then((r) => setMessage(`${r.id}: ${r.state}`), (e: Error) => setMessage(e.message))}>Stop lab</button>{' '}

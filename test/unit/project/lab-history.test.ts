@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { findLab, readLabs, readLabSession, recordLabCheckpoint, type LabCheckpoint } from '../../../src/project/lab-history.js';
+import { findLab, labView, readLabs, readLabSession, recordLabCheckpoint, type LabCheckpoint } from '../../../src/project/lab-history.js';
 import { labCommitMessage, type LabRecord } from '../../../src/project/lab-record.js';
 import { git, makeProject, tempDir } from '../../helpers/project.js';
 
@@ -129,7 +129,8 @@ describe('recordLabCheckpoint', () => {
     expect(last.commit).toBeTruthy();
     const labs = await readLabs(p.root);
     expect(labs).toHaveLength(1);
-    expect(labs[0]).toMatchObject({ labId: LAB, checkpoints: 3, state: 'stopped', executions: 3 });
+    // A record without an app was made before apps were recorded: a JupyterLab session.
+    expect(labs[0]).toMatchObject({ labId: LAB, checkpoints: 3, state: 'stopped', executions: 3, app: 'jupyterlab' });
     expect((await findLab(p.root, 'abcd')).labId).toBe(LAB);
     const session = await readLabSession(p.root, labs[0]!);
     expect(session.flatMap((s) => s.executions).map((e) => e.n)).toEqual([1, 2, 3]);
@@ -168,5 +169,17 @@ describe('recordLabCheckpoint', () => {
     expect(msg.split('\n')[0]).toBe('lab abcdefgh: checkpoint 2, 0 cells executed, 0 files changed [timed out]');
     expect(msg).toContain('time limit 1m exceeded');
     expect(msg).toContain('Reprise-Lab-Checkpoint: 2');
+    expect(msg).not.toContain('Reprise-Lab-App');
+  });
+
+  it('names the app the session opened in its record and trailer, and reads it back for lab list and show', async () => {
+    const p = await makeProject({ files: { 'code/a.py': 'a\n' } });
+    const source = git(p.root, 'rev-parse', 'HEAD').trim();
+    const base = checkpoint(p.root, source, 1, await collected({ 'code/a.py': 'b\n' }), { always: true });
+    await recordLabCheckpoint(p.root, { ...base, record: { ...base.record, app: 'vscode' } });
+    expect(git(p.root, 'log', '-1', '--format=%(trailers:key=Reprise-Lab-App,valueonly)').trim()).toBe('vscode');
+    expect((JSON.parse(git(p.root, 'show', `HEAD:.reprise/activity/${LAB}.json`)) as LabRecord).app).toBe('vscode');
+    expect((await readLabs(p.root))[0]).toMatchObject({ labId: LAB, app: 'vscode' });
+    expect((await labView(p.root, LAB)).app).toBe('vscode');
   });
 });

@@ -8,6 +8,7 @@ interface LabRow {
   labId: string;
   state: string;
   backend: string;
+  app: string;
   started: string;
   checkpoints: number;
   executions: number;
@@ -20,7 +21,7 @@ export default class LabList extends BaseCommand {
     const project = await this.project();
     const rows = new Map<string, LabRow>();
     for (const l of await readLabs(project.root)) {
-      rows.set(l.labId, { labId: l.labId, state: l.state, backend: l.backend, started: l.startedAt, checkpoints: l.checkpoints, executions: l.executions });
+      rows.set(l.labId, { labId: l.labId, state: l.state, backend: l.backend, app: l.app, started: l.startedAt, checkpoints: l.checkpoints, executions: l.executions });
     }
     // The agent may be down: the recorded sessions are still listed.
     const runs = await RunClient.connect(this.env, { start: false }).catch(() => undefined);
@@ -35,6 +36,7 @@ export default class LabList extends BaseCommand {
             labId: live.labId,
             state: p?.state ?? 'running',
             backend: live.backend,
+            app: p?.app ?? recorded?.app ?? 'jupyterlab',
             started: live.startTime,
             checkpoints: p?.checkpoints ?? recorded?.checkpoints ?? 0,
             executions: p?.executions ?? recorded?.executions ?? 0,
@@ -46,7 +48,7 @@ export default class LabList extends BaseCommand {
     }
     const list = [...rows.values()].sort((a, b) => b.started.localeCompare(a.started));
     if (list.length === 0) this.say('no lab sessions yet; start one with: reprise lab');
-    else this.say(table(['LAB', 'STATE', 'BACKEND', 'STARTED', 'CHECKPOINTS', 'CELLS'], list.map((r) => [r.labId, r.state, r.backend, r.started, String(r.checkpoints), String(r.executions)])));
+    else this.say(table(['LAB', 'STATE', 'BACKEND', 'APP', 'STARTED', 'CHECKPOINTS', 'CELLS'], list.map((r) => [r.labId, r.state, r.backend, r.app, r.started, String(r.checkpoints), String(r.executions)])));
     return list;
   }
 }
