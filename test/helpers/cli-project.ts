@@ -12,7 +12,7 @@ export interface CliProject {
 }
 
 /** Registers the suite's beforeAll/afterAll; the returned object is filled before the tests run. */
-export function useCliProject(name: string, backendAdd?: () => string[]): CliProject {
+export function useCliProject(name: string, backendAdd?: () => string[], base = BUSYBOX): CliProject {
   const ctx = {} as CliProject;
   beforeAll(async () => {
     requireDocker();
@@ -22,7 +22,7 @@ export function useCliProject(name: string, backendAdd?: () => string[]): CliPro
       if (add.code !== 0) throw new Error(`backend add failed: ${add.stderr}`);
     }
     const work = await tempDir(`reprise-${name}-`);
-    const init = await ctx.cli.run(['init', name, '--name', name, '--base', BUSYBOX], work);
+    const init = await ctx.cli.run(['init', name, '--name', name, '--base', base], work);
     if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
     ctx.root = join(work, name);
   });

@@ -40,7 +40,37 @@ export interface ReadOnlyBind {
 /** In a fresh mount namespace: each path before `--` bound onto itself read-only, then the arguments after it run. */
 const READ_ONLY_BINDS = 'while [ "$1" != -- ]; do mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 1; shift; done; shift; exec "$@"';
 
-/** Charliecloud: an unpacked directory image, run unprivileged by `ch-run`. Proven on the test cluster. */
+/** Beside `<images>/<digest>`: the same image with the node's NVIDIA libraries injected, for GPU jobs. */
+export const NVIDIA_SUFFIX = '-nvidia';
+
+/**
+ * Makes `$1-nvidia` (from the directory image $1) unless it exists, on the compute node: the
+ * site's NVIDIA libraries are there, not on the login node. A copy under a unique temporary name
+ * gets `ch-fromhost --nvidia` (which asks `nvidia-container-cli list` what to inject and runs the
+ * image's /sbin/ldconfig), then is renamed into place in one step; a job that lost the race drops
+ * its copy and uses the winner's. Any failure exits 125 (Docker's "the runtime could not start the
+ * container") with one line saying what failed and the fix, and leaves no copy behind.
+ */
+const WITH_NVIDIA = `dst="$1${NVIDIA_SUFFIX}"
+[ -d "$dst" ] && exit 0
+tmp=
+drop() { [ -z "$tmp" ] || { chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"; }; }
+fail() { echo "reprise: $1; or use runtime apptainer, which passes --nv" >&2; drop; exit 125; }
+trap 'drop; exit 143' TERM INT HUP
+node=$(hostname -s 2>/dev/null || hostname)
+nvidia-container-cli list --binaries --libraries >/dev/null 2>&1 || fail "node $node lacks the NVIDIA container libraries ('nvidia-container-cli list' failed): install libnvidia-container on the GPU nodes"
+tmp=$(mktemp -d "$dst.tmp-XXXXXX") || fail "cannot make a copy of $1 for the GPU libraries beside it"
+out=$(cp -a "$1/." "$tmp" 2>&1) || fail "cannot copy $1 to inject the GPU libraries: $(printf '%s' "$out" | tail -n 1)"
+out=$(ch-fromhost --nvidia "$tmp" 2>&1) || fail "ch-fromhost --nvidia failed on node $node ($(printf '%s' "$out" | tail -n 1)): the image needs /sbin/ldconfig (a glibc image such as Debian's) and the node working NVIDIA container libraries"
+mv -T "$tmp" "$dst" 2>/dev/null && exit 0
+drop
+[ -d "$dst" ] || fail "cannot rename the GPU copy of $1 into place"`;
+
+/**
+ * Charliecloud: an unpacked directory image, run unprivileged by `ch-run`. Proven on the test
+ * cluster; GPU jobs (WITH_NVIDIA) against fake NVIDIA container libraries only (test/infra/slurm):
+ * not proven with real NVIDIA libraries, nor CUDA in the container.
+ */
 export const charliecloud: ContainerRuntime = {
   name: 'charliecloud',
   versionCommand: ['ch-run', '--version'],
@@ -62,8 +92,9 @@ export const charliecloud: ContainerRuntime = {
       ` && mkdir -p ${shellQuote(dest + PROJECT_MOUNT)}; rc=$?; rm -rf ${shellQuote(scratch)}; exit $rc`
     );
   },
-  // --set-env (no argument) applies the image's ENV from ch/environment; GPUs need no flag
-  // (ch-fromhost --nvidia is an image-preparation step a site does, not a run option).
+  // --set-env (no argument) applies the image's ENV from ch/environment. A GPU job runs the
+  // image's `-nvidia` variant instead (WITH_NVIDIA: the node's NVIDIA libraries injected by
+  // ch-fromhost, made on the node since the login node lacks them, once per digest).
   // Charliecloud 0.31 binds read-write (and onto existing directories only: the mount point is
   // made in the image; images converted before secrets existed lack it). The secrets are made
   // read-only by the kernel instead: ch-run starts in a user and mount namespace of its own
@@ -75,12 +106,15 @@ export const charliecloud: ContainerRuntime = {
   // (it would be root in the outer namespace otherwise; its files stay the user's on the host).
   // A tracked folder's tree is made read-only the same way; its mount point is in the project
   // directory (made when it was staged), bound after the project so it lands inside it.
-  runCommand: (image, projectDir, argv, _gpus, cwd = PROJECT_MOUNT, _envNames, secretsDir, readOnly = []) => {
+  runCommand: (plainImage, projectDir, argv, gpus, cwd = PROJECT_MOUNT, _envNames, secretsDir, readOnly = []) => {
+    const image = gpus > 0 ? `${plainImage}${NVIDIA_SUFFIX}` : plainImage;
+    const prepare = gpus > 0 ? `${shellCommand(['sh', '-c', WITH_NVIDIA, 'reprise-nvidia', plainImage])} && ` : '';
     const binds = [...(secretsDir ? ['-b', `${secretsDir}:${SECRETS_MOUNT}`] : []), ...readOnly.flatMap((b) => ['-b', `${b.source}:${b.target}`])];
     const run = ['--set-env', '-b', `${projectDir}:${PROJECT_MOUNT}`, ...binds, '-c', cwd, image, '--', ...viaShell(argv)];
     const sources = [...(secretsDir ? [secretsDir] : []), ...readOnly.map((b) => b.source)];
-    if (!sources.length) return shellCommand(['ch-run', ...run]);
+    if (!sources.length) return prepare + shellCommand(['ch-run', ...run]);
     return (
+      prepare +
       (secretsDir ? `mkdir -p ${shellQuote(image + SECRETS_MOUNT)} && ` : '') +
       `${shellCommand(['unshare', '-rm', 'sh', '-c', READ_ONLY_BINDS, 'reprise-read-only', ...sources, '--'])} ch-run --uid "$(id -u)" --gid "$(id -g)" ${shellCommand(run)}`
     );

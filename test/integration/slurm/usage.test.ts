@@ -4,15 +4,17 @@ import { join } from 'node:path';
 import { SlurmBackend } from '../../../src/backends/slurm/slurm-backend.js';
 import type { RunRecord } from '../../../src/project/run-record.js';
 import { useCliProject } from '../../helpers/cli-project.js';
+import { PYTHON_BASE } from '../../helpers/lab.js';
 import { expectSweepRecorded, sweepIdOf } from '../../helpers/sweep.js';
 import { clusterConfig, slurmAddArgs } from './slurm-backend-env.js';
 
 // What a SLURM run used, from sacct on the real test cluster (slurmdbd, jobacct_gather/linux,
-// gres gpu:a100:2 declared on its node): the record's figures are sacct's own.
+// gres gpu:a100:2 declared on its node): the record's figures are sacct's own. A Debian base: a
+// Charliecloud GPU job injects the node's NVIDIA libraries with ch-fromhost, which needs /sbin/ldconfig.
 describe('the built CLI on SLURM: what a run used, from sacct', { timeout: 300_000 }, () => {
   const admin = new SlurmBackend(clusterConfig('~/reprise-it'));
   const remoteDir = `~/reprise-it/usage-${Date.now()}`;
-  const p = useCliProject('usage', () => slurmAddArgs('hpc', remoteDir));
+  const p = useCliProject('usage', () => slurmAddArgs('hpc', remoteDir), PYTHON_BASE);
 
   beforeAll(async () => {
     await writeFile(join(p.root, 'code/burn.sh'), 's=$(date +%s); while [ $(( $(date +%s) - s )) -lt 3 ]; do :; done; echo burnt\n');

@@ -20,7 +20,8 @@ describe('batchScript', () => {
       qos: 'short',
       extraArgs: ['--constraint=haswell'],
       env: { REPRISE_RUN_ID: 'r1', MSG: "it's $x" },
-      command: charliecloud.runCommand('/home/alice/.reprise/images/abc', `${runDir}/project`, ['sh', '-c', 'echo "$MSG" > output/a'], 2),
+      // The GPU image step charliecloud adds for gpus > 0: container-runtime.test.ts.
+      command: charliecloud.runCommand('/home/alice/.reprise/images/abc', `${runDir}/project`, ['sh', '-c', 'echo "$MSG" > output/a'], 0),
     });
     expect(script).toBe(
       [
