@@ -59,7 +59,9 @@ export function describeBackendIssue(definition: BackendDefinition, name: string
 
 function invalidSetting(definition: BackendDefinition, path: (string | number)[], message: string): string {
   const flag = path.length ? ` ${flagFor(definition, path)}` : '';
-  return `invalid backend settings for --kind ${definition.kind}:${flag} ${message === 'Required' ? 'is required' : message}`;
+  // zod quotes the value it refused ("received 'debug\n#SBATCH …'"): its line breaks are shown escaped, so the error stays one line.
+  const said = message === 'Required' ? 'is required' : message.replace(/\r/g, '\\r').replace(/\n/g, '\\n');
+  return `invalid backend settings for --kind ${definition.kind}:${flag} ${said}`;
 }
 
 function flagFor(definition: BackendDefinition, path: (string | number)[]): string {
