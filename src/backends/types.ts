@@ -255,8 +255,8 @@ export type JobPhase = 'pending' | 'running' | 'exited' | 'lost';
 
 /**
  * A step the job waits for from the caller, as status() found it: `time-limit`, it runs past its
- * time limit (Backend.enforceTimeLimit stops it); `sources`, its pod waits for the run's sources
- * (Backend.shipSources sends them).
+ * time limit (Backend.enforceTimeLimit stops it); `sources`, its pod's init container waits for
+ * the run's sources (Backend.shipSources sends them, or finds them arrived a moment ago).
  */
 export type DueStep = 'time-limit' | 'sources';
 
