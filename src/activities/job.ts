@@ -213,10 +213,12 @@ export function createJobActivities(shared: RunContext) {
       return guard(async () => {
         const ctx = Context.current();
         const { backend } = await backendFor(input.backend);
+        let details: AwaitDetails = { phase: 'pending' };
         for (let delay = 50; ; delay = Math.min(delay * 2, pollMs)) {
-          // A pod waiting for its sources starts only once poll ships them.
-          const status = await poll(backend, handle);
-          ctx.heartbeat({ phase: status.phase, ...(status.phase === 'pending' && status.reason ? { waiting: status.reason } : {}) } satisfies AwaitDetails);
+          // A pod waiting for its sources starts only once poll ships them (heartbeating what it last saw).
+          const status = await poll(backend, handle, () => details);
+          details = { phase: status.phase, ...(status.phase === 'pending' && status.reason ? { waiting: status.reason } : {}) };
+          ctx.heartbeat(details);
           if (status.phase !== 'pending' || status.never) return status;
           await ctx.sleep(delay);
         }
