@@ -4,6 +4,7 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Backend, JobHandle, JobStatus, JobUsage, StagedJob } from '../backends/types.js';
+import { takeDueStep } from '../backends/due-step.js';
 import { loadUserConfig, resolveBackend } from '../backends/user-config.js';
 import { badInput } from '../errors.js';
 import { fetchRunInputs, mountRunInputs, stageRunInputs } from '../data/run-data.js';
@@ -47,8 +48,7 @@ export function createJobActivities(shared: RunContext) {
       .catch((err: unknown) => log(input).warn({ err: String(err) }, 'log stream ended early'));
     // Poll fast at first (short jobs end quickly), then settle at pollMs.
     for (let delay = 50; ; delay = Math.min(delay * 2, pollMs)) {
-      // status() may do real work (the Kubernetes backend uploads sources once the pod starts).
-      const status = await withHeartbeat(() => backend.status(handle), details);
+      const status = await poll(backend, handle, details);
       phase = status.phase;
       waiting = status.phase === 'pending' ? status.reason : undefined;
       if (waiting && waiting !== waited.at(-1)?.reason) waited.push({ at: new Date().toISOString(), reason: waiting });
@@ -83,6 +83,16 @@ export function createJobActivities(shared: RunContext) {
       }
       await ctx.sleep(delay); // rejects with CancelledFailure when the workflow cancels us
     }
+  }
+
+  /**
+   * One poll of a job being awaited: its status, then the step the status says is due (stop it
+   * past its time limit, ship a pod its sources; status() itself only reads). An upload may take minutes.
+   */
+  async function poll(backend: Backend, handle: JobHandle, details?: () => AwaitDetails): Promise<JobStatus> {
+    const status = await withHeartbeat(() => backend.status(handle), details);
+    const due = status.due;
+    return due ? withHeartbeat(() => takeDueStep(backend, handle, due), details) : status;
   }
 
   /** The status of an exited job with what it used, when its backend says. */
@@ -203,16 +213,19 @@ export function createJobActivities(shared: RunContext) {
       return guard(async () => {
         const ctx = Context.current();
         const { backend } = await backendFor(input.backend);
+        let details: AwaitDetails = { phase: 'pending' };
         for (let delay = 50; ; delay = Math.min(delay * 2, pollMs)) {
-          const status = await backend.status(handle);
-          ctx.heartbeat({ phase: status.phase, ...(status.phase === 'pending' && status.reason ? { waiting: status.reason } : {}) } satisfies AwaitDetails);
+          // A pod waiting for its sources starts only once poll ships them (heartbeating what it last saw).
+          const status = await poll(backend, handle, () => details);
+          details = { phase: status.phase, ...(status.phase === 'pending' && status.reason ? { waiting: status.reason } : {}) };
+          ctx.heartbeat(details);
           if (status.phase !== 'pending' || status.never) return status;
           await ctx.sleep(delay);
         }
       }, { transient: true });
     },
 
-    /** The job's status once, for decisions the workflow takes (a pool's withdrawal). */
+    /** The job's status once, for decisions the workflow takes (a pool's withdrawal); it only reads (awaitJob and awaitStart take a step due). */
     async jobStatus(input: RunInput, handle: JobHandle): Promise<JobStatus> {
       return guard(async () => (await backendFor(input.backend)).backend.status(handle), { transient: true });
     },

@@ -14,7 +14,8 @@ export type { ImageRef };
 /**
  * One interface for every place a run can go (docker, slurm, kubernetes). Everything that
  * crosses it is plain JSON, so handles can live in Temporal workflow state and survive a
- * worker restart; every call is safe to repeat.
+ * worker restart; every call is safe to repeat. status() only reads: a step the job needs from
+ * the caller (JobStatus.due) is taken by its own method, by whoever waits on the job (takeDueStep).
  */
 export interface Backend {
   readonly kind: string;
@@ -42,7 +43,16 @@ export interface Backend {
   submitArray?(arrayId: string, jobs: JobSpec[], options: { maxParallel?: number }): Promise<JobHandle[]>;
   /** Throws unless `handle` is one this backend made (handles come back from workflow state, which anyone may forge). */
   checkHandle?(handle: JobHandle): Promise<void>;
+  /** What the job is doing, read without changing it (any number of readers may poll it). */
   status(handle: JobHandle): Promise<JobStatus>;
+  /**
+   * Stop a job running past its time limit, for a backend whose scheduler does not (status said
+   * `due: 'time-limit'`): status then reports TIMEOUT_EXIT_CODE and timeLimitReason. Leaves a
+   * job within its limit, or ended, alone; returns once the job stopped or after a few seconds.
+   */
+  enforceTimeLimit?(handle: JobHandle): Promise<void>;
+  /** Send the run's sources into the job that waits for them (status said `due: 'sources'`); harmless once they are there. */
+  shipSources?(handle: JobHandle): Promise<void>;
   /** The job's combined stdout/stderr from the start, following until the job ends. */
   logs(handle: JobHandle): Promise<Readable>;
   /** Stop the job; harmless when it already ended or never started. */
@@ -243,6 +253,13 @@ export interface JobHandle {
 
 export type JobPhase = 'pending' | 'running' | 'exited' | 'lost';
 
+/**
+ * A step the job waits for from the caller, as status() found it: `time-limit`, it runs past its
+ * time limit (Backend.enforceTimeLimit stops it); `sources`, its pod's init container waits for
+ * the run's sources (Backend.shipSources sends them, or finds them arrived a moment ago).
+ */
+export type DueStep = 'time-limit' | 'sources';
+
 export interface JobStatus {
   phase: JobPhase;
   exitCode?: number;
@@ -257,6 +274,8 @@ export interface JobStatus {
   refused?: boolean;
   /** With `never`: the backend's own settings keep the job from starting (a volume it names does not exist); `reason` says which and how to fix it. */
   misconfigured?: boolean;
+  /** Set when the job goes on only once the caller takes this step (see DueStep). */
+  due?: DueStep;
   startedAt?: string;
   finishedAt?: string;
   /** Exited: what the scheduler gave the job, in its own terms (SLURM's allocated TRES, the pod's limits), when it says. */

@@ -118,22 +118,26 @@ export class DockerBackend implements Backend {
     const limitMs = h.timeSeconds ? h.timeSeconds * 1000 : undefined;
     const failedStart = startFailure(s);
     if (failedStart) return { phase: 'exited', exitCode: failedStart.exitCode, reason: failedStart.reason };
-    if (s.Running || s.Status === 'created' || s.Status === 'restarting') {
-      // Docker has no time limit of its own: enforce it here, measured by the engine's clock.
-      if (limitMs && startedAt && Date.now() - Date.parse(startedAt) > limitMs) {
-        await this.cancel(h);
-        await this.docker.getContainer(h.jobId).wait({ condition: 'not-running' }).catch(() => undefined);
-        return this.status(h);
-      }
+    if (notEnded(s)) {
       // A worker that took the job over samples from now on: the engine's CPU figure counts from the container's start.
       if (s.Running) this.sample(h.jobId);
-      return { phase: s.Status === 'created' ? 'pending' : 'running', startedAt };
+      // Docker has no time limit of its own: enforceTimeLimit stops the container.
+      return { phase: s.Status === 'created' ? 'pending' : 'running', startedAt, ...(pastTimeLimit(h, startedAt) ? { due: 'time-limit' as const } : {}) };
     }
     const timedOut = limitMs !== undefined && startedAt && finishedAt && s.ExitCode === 137 && Date.parse(finishedAt) - Date.parse(startedAt) >= limitMs;
     if (timedOut) {
       return { phase: 'exited', exitCode: TIMEOUT_EXIT_CODE, reason: timeLimitReason(formatDuration(h.timeSeconds!)), startedAt, finishedAt };
     }
     return { phase: 'exited', exitCode: s.ExitCode, reason: s.OOMKilled ? OOM_REASON : killedReason(s.ExitCode), startedAt, finishedAt };
+  }
+
+  /** Kill a container past its time limit, measured by the engine's clock, and wait until it stopped. */
+  async enforceTimeLimit(handle: JobHandle): Promise<void> {
+    const h = handle as DockerHandle;
+    const s = (await this.owned(h))?.State;
+    if (!s || startFailure(s) || !notEnded(s) || !pastTimeLimit(h, validTime(s.StartedAt))) return;
+    await this.cancel(h);
+    await this.docker.getContainer(h.jobId).wait({ condition: 'not-running' }).catch(() => undefined);
   }
 
   async logs(handle: JobHandle): Promise<Readable> {
@@ -354,3 +358,9 @@ function startFailure(s: Docker.ContainerInspectInfo['State'] | undefined): { ex
 }
 
 const validTime = (t: string | undefined) => (t && !t.startsWith('0001-') ? t : undefined);
+
+/** Created, running or restarting: the container has not ended. */
+const notEnded = (s: Docker.ContainerInspectInfo['State']) => s.Running || s.Status === 'created' || s.Status === 'restarting';
+
+/** Started more than the handle's time limit ago, on the engine's clock. */
+const pastTimeLimit = (h: DockerHandle, startedAt: string | undefined) => Boolean(h.timeSeconds && startedAt && Date.now() - Date.parse(startedAt) > h.timeSeconds * 1000);

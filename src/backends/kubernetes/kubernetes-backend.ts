@@ -60,7 +60,7 @@ const HELD_DIR = `${PROJECT_DIR}/.reprise-held`;
 const EXEC_TIMEOUT_MS = 5000;
 /** Uploads in flight in this process, by pod (backends are made per activity call). */
 const uploads = new Map<string, Promise<void>>();
-/** How long submit waits for the pod to start before leaving the upload to status(). */
+/** How long submit waits for the pod to start before leaving the upload to shipSources(). */
 const SUBMIT_WAIT_MS = 60_000;
 // ErrImagePull alone may be a passing registry hiccup: the kubelet retries it before backing off.
 const PULL_FAILURES = ['ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull', 'CreateContainerConfigError'];
@@ -144,7 +144,7 @@ export class KubernetesBackend implements Backend {
     }
     if (job.secrets?.length) await this.createSecret(name, (made ?? (await this.readJob(name)))?.metadata?.uid, job.secrets);
     const handle: KubernetesHandle = { kind: 'kubernetes', runId: job.runId, jobId: name, namespace, sources: job.staged.sources, timeSeconds: job.resources.timeSeconds ?? null };
-    // Ship the sources as soon as the pod waits for them; a pod still queued gets them from status().
+    // Ship the sources as soon as the pod waits for them; a pod still queued gets them from shipSources().
     try {
       for (const until = Date.now() + SUBMIT_WAIT_MS; Date.now() < until; ) {
         const seen = await this.observe(handle, false);
@@ -156,7 +156,7 @@ export class KubernetesBackend implements Backend {
         // The scheduler says so within a second; the Job would otherwise wait for the claim forever.
         const claim = this.missingClaim(seen.pod);
         if (claim) throw badInput(claim);
-        if (pullFailure(seen) || unschedulable(seen.pod)) break; // queued: status() uploads once it starts
+        if (pullFailure(seen) || unschedulable(seen.pod)) break; // queued: shipSources() sends them once it starts
         if (!seen.pod && (await this.podRefusal(handle, seen.job))) break; // refused: status() says why
         await sleep(250);
       }
@@ -172,7 +172,7 @@ export class KubernetesBackend implements Backend {
 
   async status(handle: JobHandle): Promise<JobStatus> {
     const h = handle as KubernetesHandle;
-    let seen = await this.observe(h, true);
+    const seen = await this.observe(h, true);
     if (!seen.job) return { phase: 'lost', reason: `Job ${h.jobId} no longer exists in namespace ${h.namespace}` };
     const startedAt = seen.main?.state?.running?.startedAt ?? seen.main?.state?.terminated?.startedAt;
     const started = startedAt ? new Date(startedAt).toISOString() : undefined;
@@ -185,16 +185,8 @@ export class KubernetesBackend implements Backend {
       return { phase: 'exited', exitCode: seen.exitCode, startedAt: started, ...granted };
     }
     if (seen.main?.state?.running) {
-      // The command's own time limit, measured from its start on the kubelet's clock.
-      if (h.timeSeconds && startedAt && Date.now() - new Date(startedAt).getTime() > h.timeSeconds * 1000) {
-        await this.stop(h, seen.pod!, 'timeout');
-        for (let i = 0; i < 20 && seen.exitCode === undefined && seen.main?.state?.running; i++) {
-          await sleep(250);
-          seen = await this.observe(h, true);
-        }
-        return this.status(h);
-      }
-      return { phase: 'running', startedAt: started };
+      // The command's own time limit (the Job's deadline has slack for collecting): enforceTimeLimit stops it.
+      return { phase: 'running', startedAt: started, ...(pastTimeLimit(h, startedAt) ? { due: 'time-limit' as const } : {}) };
     }
     const terminated = seen.main?.state?.terminated;
     if (terminated) {
@@ -217,7 +209,8 @@ export class KubernetesBackend implements Backend {
     }
     const failed = jobFailure(seen);
     if (failed) return { phase: 'exited', exitCode: deadlineExceeded(seen.job) && h.timeSeconds ? TIMEOUT_EXIT_CODE : 1, reason: failed };
-    if (seen.init?.state?.running && seen.pod) await this.uploadSources(h, seen.pod);
+    // The init container waits for the sources: shipSources sends them (submit did, had the pod started by then).
+    if (seen.init?.state?.running && seen.pod) return { phase: 'pending', due: 'sources' };
     const claim = this.missingClaim(seen.pod);
     if (claim) return { phase: 'pending', reason: claim, never: true, misconfigured: true };
     const waiting = schedulingMessage(seen.pod);
@@ -272,6 +265,27 @@ export class KubernetesBackend implements Backend {
     } catch {
       return true; // not allowed to look: assume it may fit, and keep waiting with the reason shown
     }
+  }
+
+  /** Kill the command once it runs past its time limit, measured from its start on the kubelet's clock; the pod stays to be collected. */
+  async enforceTimeLimit(handle: JobHandle): Promise<void> {
+    const h = handle as KubernetesHandle;
+    let seen = await this.observe(h, true);
+    const startedAt = seen.main?.state?.running?.startedAt;
+    if (!seen.pod || seen.exitCode !== undefined || !pastTimeLimit(h, startedAt)) return;
+    await this.stop(h, seen.pod, 'timeout');
+    // The wrapper writes the exit file a moment after the kill: wait for it (status reads it).
+    for (let i = 0; i < 20 && seen.exitCode === undefined && seen.main?.state?.running; i++) {
+      await sleep(250);
+      seen = await this.observe(h, true);
+    }
+  }
+
+  /** Ship the sources to the pod's init container while it waits for them. */
+  async shipSources(handle: JobHandle): Promise<void> {
+    const h = handle as KubernetesHandle;
+    const seen = await this.observe(h, false);
+    if (seen.init?.state?.running && seen.pod) await this.uploadSources(h, seen.pod);
   }
 
   async logs(handle: JobHandle): Promise<Readable> {
@@ -629,6 +643,10 @@ export class KubernetesBackend implements Backend {
 
 
 const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ').trim();
+
+/** The command started more than the handle's time limit ago. */
+const pastTimeLimit = (h: KubernetesHandle, startedAt: Date | string | undefined) =>
+  Boolean(h.timeSeconds && startedAt && Date.now() - new Date(startedAt).getTime() > h.timeSeconds * 1000);
 
 const isoTime = (t: Date | string | undefined) => (t ? new Date(t).toISOString() : undefined);
 

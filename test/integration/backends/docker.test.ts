@@ -80,11 +80,15 @@ describe('DockerBackend against the real engine', () => {
     expect(await backend.status(h)).toMatchObject({ phase: 'lost' });
   });
 
-  it('kills a job past its time limit and reports exit code 124', async () => {
+  it('reports a job past its time limit as due to stop; enforceTimeLimit kills it and it reports exit code 124', async () => {
     const h = await backend.submit(await job(['sleep', '300'], { resources: { timeSeconds: 1 } }));
     handles.push(h);
     await until(h, 'running');
     await new Promise((r) => setTimeout(r, 1500));
+    // status() only reads: asked twice, the job still runs.
+    expect(await backend.status(h)).toMatchObject({ phase: 'running', due: 'time-limit' });
+    expect(await backend.status(h)).toMatchObject({ phase: 'running', due: 'time-limit' });
+    await backend.enforceTimeLimit(h);
     expect(await backend.status(h)).toMatchObject({ phase: 'exited', exitCode: 124, reason: 'time limit 0:00:01 exceeded' });
   });
 

@@ -13,7 +13,7 @@ import { parseAllDocuments } from 'yaml';
 import { KubernetesBackend } from '../../../src/backends/kubernetes/kubernetes-backend.js';
 import type { JobHandle, JobSpec, JobStatus } from '../../../src/backends/types.js';
 import { dockerClient } from '../../../src/images/engine.js';
-import { adminClients, backendConfig, buildTestImage, leastPrivilegeKubeconfig, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
+import { adminClients, awaitedStatus, backendConfig, buildTestImage, leastPrivilegeKubeconfig, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const token = randomBytes(4).toString('hex');
@@ -67,7 +67,7 @@ async function submitted(b: KubernetesBackend, image: { digest: string; tag: str
 
 async function waitPhase(h: JobHandle, phases: JobStatus['phase'][], ms = 180_000): Promise<JobStatus> {
   for (const until = Date.now() + ms; Date.now() < until; ) {
-    const s = await backend.status(h);
+    const s = await awaitedStatus(backend, h);
     if (phases.includes(s.phase)) return s;
     await new Promise((r) => setTimeout(r, 300));
   }

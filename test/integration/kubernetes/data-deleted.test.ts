@@ -24,7 +24,7 @@ import { RepriseError } from '../../../src/errors.js';
 import { readInfraEnv } from '../../helpers/infra.js';
 import { tempDir } from '../../helpers/project.js';
 import { s3Env, type S3Env } from '../data/s3-env.js';
-import { backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
+import { awaitedStatus, backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const tag = `reprise/k8s-data-deleted-${suite}:latest`;
@@ -111,13 +111,13 @@ describe('an object deleted from the store after has() said it was there', () =>
     await chmod(object, 0o644).catch(() => undefined);
     await rm(object);
     // The submit ships the inputs when the pod starts within its wait; a pod slower to start (a
-    // loaded cluster) gets them from status(): the error comes from one or the other.
+    // loaded cluster) gets them from shipSources(): the error comes from one or the other.
     const handle = { kind: 'kubernetes', runId, jobId: `reprise-${runId}`, namespace: env.K8S_NAMESPACE, sources: staged.sources, timeSeconds: null } as JobHandle;
     const err = await (async () => {
       await kube.submit({ runId, command: ['true'], env: {}, resources: {}, staged });
       handles.push(handle);
       for (const until = Date.now() + 240_000; Date.now() < until; await new Promise((r) => setTimeout(r, 500))) {
-        if ((await kube.status(handle)).phase !== 'pending') return new Error('the run went on without its input');
+        if ((await awaitedStatus(kube, handle)).phase !== 'pending') return new Error('the run went on without its input');
       }
       return new Error('no error within 240 s');
     })().catch((e: unknown) => e);

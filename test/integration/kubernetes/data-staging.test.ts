@@ -27,7 +27,7 @@ import { readInfraEnv } from '../../helpers/infra.js';
 import { tempDir } from '../../helpers/project.js';
 import { s3Env, type S3Env } from '../data/s3-env.js';
 import { cachedInputs, countedStaging, md5Listing, sourcesWith } from '../data/tracked-inputs.js';
-import { adminClients, backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
+import { adminClients, awaitedStatus, backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const tag = `reprise/k8s-data-it-${suite}:latest`;
@@ -56,7 +56,7 @@ const counted = () => countedStaging(root, files);
 
 async function waitExited(backend: Backend, handle: JobHandle): Promise<JobStatus> {
   for (;;) {
-    const s = await backend.status(handle);
+    const s = await awaitedStatus(backend, handle);
     if (s.phase === 'exited' || s.phase === 'lost') return s;
     await new Promise((r) => setTimeout(r, 500));
   }

@@ -28,7 +28,7 @@ import { readInfraEnv } from '../../helpers/infra.js';
 import { tempDir } from '../../helpers/project.js';
 import { s3Env } from '../data/s3-env.js';
 import { cachedInputs, md5Listing, sourcesWith } from '../data/tracked-inputs.js';
-import { adminClients, backendConfig, buildTestImage, loadClusterEnv, makeCacheClaim, type ClusterEnv } from './kubernetes-backend-env.js';
+import { adminClients, awaitedStatus, backendConfig, buildTestImage, loadClusterEnv, makeCacheClaim, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const tag = `reprise/k8s-tree-it-${suite}:latest`;
@@ -60,7 +60,7 @@ const stamp = (p: string) => (({ ino, mtimeMs }) => `${ino}@${mtimeMs}`)(statSyn
 
 async function waitExited(kube: KubernetesBackend, handle: JobHandle): Promise<JobStatus> {
   for (let i = 0; ; i++) {
-    const s = await kube.status(handle);
+    const s = await awaitedStatus(kube, handle);
     if (s.phase === 'exited' || s.phase === 'lost' || i > 600) return s;
     await new Promise((r) => setTimeout(r, 500));
   }

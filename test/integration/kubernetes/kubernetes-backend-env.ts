@@ -2,6 +2,8 @@
 import { BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import type { KubernetesConfig } from '../../../src/backends/kubernetes/config.js';
+import { takeDueStep } from '../../../src/backends/due-step.js';
+import type { Backend, JobHandle, JobStatus } from '../../../src/backends/types.js';
 import { buildTestImage as buildImage, readInfraEnv } from '../../helpers/infra.js';
 
 export interface ClusterEnv {
@@ -14,6 +16,15 @@ export interface ClusterEnv {
 /** The cluster `test/infra/kubernetes up` started; fails loudly (never skips) when it is not there. */
 export function loadClusterEnv(): ClusterEnv {
   return readInfraEnv('kubernetes', ['K8S_CONTEXT', 'K8S_NAMESPACE', 'K8S_REGISTRY', 'KUBECONFIG'], ['KUBECONFIG']);
+}
+
+/**
+ * The job's status as awaitJob polls it: status() only reads, so the step it says is due (ship
+ * the pod its sources, stop the command past its time limit) is taken here, as the activity does.
+ */
+export async function awaitedStatus(backend: Backend, handle: JobHandle): Promise<JobStatus> {
+  const status = await backend.status(handle);
+  return status.due ? takeDueStep(backend, handle, status.due) : status;
 }
 
 /** API clients with the test cluster's admin kubeconfig. */

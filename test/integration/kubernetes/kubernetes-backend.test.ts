@@ -13,9 +13,9 @@ import { parseAllDocuments } from 'yaml';
 import { dockerClient } from '../../../src/images/engine.js';
 import { KubernetesBackend } from '../../../src/backends/kubernetes/kubernetes-backend.js';
 import type { KubernetesConfig } from '../../../src/backends/kubernetes/config.js';
-import { jobName } from '../../../src/backends/kubernetes/job-manifest.js';
+import { jobManifest, jobName } from '../../../src/backends/kubernetes/job-manifest.js';
 import type { JobHandle, JobSpec, JobStatus, StagedJob } from '../../../src/backends/types.js';
-import { adminClients, backendConfig, buildTestImage, leastPrivilegeKubeconfig, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
+import { adminClients, awaitedStatus, backendConfig, buildTestImage, leastPrivilegeKubeconfig, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const token = randomBytes(4).toString('hex');
@@ -71,7 +71,7 @@ async function submitted(b: KubernetesBackend, command: string[], files: Record<
 
 async function waitEnd(b: KubernetesBackend, handle: JobHandle, ms = 90_000): Promise<JobStatus> {
   for (const until = Date.now() + ms; Date.now() < until; ) {
-    const s = await b.status(handle);
+    const s = await awaitedStatus(b, handle);
     if (s.phase === 'exited' || s.phase === 'lost') return s;
     await new Promise((r) => setTimeout(r, 300));
   }
@@ -217,14 +217,47 @@ describe('kubernetes backend on the real test cluster', () => {
     const h = await submitted(backend, ['sh', '-c', 'echo started > output/partial.txt; sleep 60'], {}, { resources: { timeSeconds: 2 } });
     const job = (await jobsNamed(h.jobId))[0]!;
     expect(job.spec?.activeDeadlineSeconds).toBeGreaterThan(2);
-    const status = await waitEnd(backend, h);
-    expect(status).toMatchObject({ phase: 'exited', exitCode: 124, reason: 'time limit 0:00:02 exceeded' });
+    // status() only reads: past the limit it says the stop is due, and the command still runs.
+    // (Until the init container has exited, the sources submit shipped read as still due.)
+    let status = await backend.status(h);
+    for (let i = 0; i < 120 && status.due !== 'time-limit'; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      status = await backend.status(h);
+    }
+    expect(status).toMatchObject({ phase: 'running', due: 'time-limit' });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await backend.status(h)).toMatchObject({ phase: 'running', due: 'time-limit' });
+    await backend.enforceTimeLimit(h);
+    expect(await waitEnd(backend, h)).toMatchObject({ phase: 'exited', exitCode: 124, reason: 'time limit 0:00:02 exceeded' });
     expect(await collected(backend, h)).toEqual({ 'partial.txt': 'started\n' });
   }, 120_000);
 
+  it('a pod that starts after submit returned waits for its sources until shipSources() sends them', async () => {
+    // The Job made as submit makes it, but without submit's wait: as when the pod starts late (a busy cluster).
+    const id = runId('late');
+    const st = await backend.stage({ runId: id, image: { digest: imageId, tag: localTag }, sourcesDir: await sources({ 'code/in.txt': 'shipped\n' }) });
+    const spec: JobSpec = { runId: id, command: ['sh', '-c', 'cp code/in.txt output/out.txt'], env: {}, resources: {}, staged: st };
+    await batch.createNamespacedJob({ namespace: env.K8S_NAMESPACE, body: jobManifest(spec, { namespace: env.K8S_NAMESPACE }) });
+    const h: JobHandle = { kind: 'kubernetes', runId: id, jobId: jobName(id), namespace: env.K8S_NAMESPACE, sources: st.sources, timeSeconds: null };
+    handles.push(h);
+    let status = await backend.status(h);
+    for (let i = 0; i < 240 && !status.due; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      status = await backend.status(h);
+    }
+    expect(status).toEqual({ phase: 'pending', due: 'sources' });
+    // Reading ships nothing: the pod still waits.
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await backend.status(h)).toEqual({ phase: 'pending', due: 'sources' });
+    await backend.shipSources(h);
+    await backend.shipSources(h); // harmless once they are there
+    expect(await waitEnd(backend, h)).toMatchObject({ phase: 'exited', exitCode: 0 });
+    expect(await collected(backend, h)).toEqual({ 'out.txt': 'shipped\n' });
+  }, 180_000);
+
   it('cancel() stops a running command (and is harmless to repeat); cleanup() removes the Job and its pods', async () => {
     const h = await submitted(backend, ['sh', '-c', 'echo running; sleep 120']);
-    for (let i = 0; i < 200 && (await backend.status(h)).phase !== 'running'; i++) await new Promise((r) => setTimeout(r, 250));
+    for (let i = 0; i < 200 && (await awaitedStatus(backend, h)).phase !== 'running'; i++) await new Promise((r) => setTimeout(r, 250));
     const t0 = Date.now();
     await backend.cancel(h);
     const status = await waitEnd(backend, h, 20_000);

@@ -71,4 +71,15 @@ describe('runProject on the kubernetes backend (real cluster)', () => {
     }
     expect(left).toBe(0);
   }, 180_000);
+
+  it('stops a command past its time limit: failed, exit code 124 and the reason, what it wrote recorded', async () => {
+    const p = await makeProject({ name: 'k8sflow', files: { 'code/run.sh': 'echo started > output/partial.txt\nsleep 60\n' } });
+    const input: RunInput = { runId: newRunId(), projectRoot: p.root, backend: 'k8s', command: ['sh', 'code/run.sh'], resources: { cpus: 0.5, memoryBytes: 64 * 2 ** 20, timeSeconds: 3 } };
+    const started = Date.now();
+    const result = (await (await env.client.workflow.start('runProject', { workflowId: input.runId, taskQueue, args: [input] })).result()) as RunResult;
+    expect(result).toMatchObject({ state: 'failed', exitCode: 124, reason: 'time limit 0:00:03 exceeded' });
+    // Stopped by awaitJob at the limit, not by the Job's deadline (the limit plus 900 s of slack).
+    expect(Date.now() - started).toBeLessThan(150_000);
+    expect(git(p.root, 'show', `${result.commit}:output/partial.txt`)).toBe('started\n');
+  }, 180_000);
 });

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerClient } from '../../../src/images/engine.js';
 import { KubernetesBackend } from '../../../src/backends/kubernetes/kubernetes-backend.js';
 import type { JobHandle, JobStatus } from '../../../src/backends/types.js';
-import { adminClients, backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
+import { adminClients, awaitedStatus, backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const token = randomBytes(4).toString('hex');
 const localTag = `reprise/k8s-psa-${token}:latest`;
@@ -46,7 +46,7 @@ async function submit(backend: KubernetesBackend, command: string[]): Promise<Jo
 
 async function until(backend: KubernetesBackend, handle: JobHandle, done: (s: JobStatus) => boolean, ms: number): Promise<JobStatus> {
   for (const end = Date.now() + ms; Date.now() < end; ) {
-    const s = await backend.status(handle);
+    const s = await awaitedStatus(backend, handle);
     if (done(s)) return s;
     await new Promise((r) => setTimeout(r, 500));
   }

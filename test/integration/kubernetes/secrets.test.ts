@@ -14,7 +14,7 @@ import { KubernetesBackend } from '../../../src/backends/kubernetes/kubernetes-b
 import { secretsName } from '../../../src/backends/kubernetes/job-manifest.js';
 import type { JobHandle, JobStatus } from '../../../src/backends/types.js';
 import { dockerClient } from '../../../src/images/engine.js';
-import { adminClients, backendConfig, buildTestImage, leastPrivilegeKubeconfig, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
+import { adminClients, awaitedStatus, backendConfig, buildTestImage, leastPrivilegeKubeconfig, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const suite = randomBytes(4).toString('hex');
@@ -62,7 +62,7 @@ afterAll(async () => {
 
 async function waitEnd(handle: JobHandle, ms = 120_000): Promise<JobStatus> {
   for (const until = Date.now() + ms; Date.now() < until; ) {
-    const s = await backend.status(handle);
+    const s = await awaitedStatus(backend, handle);
     if (s.phase === 'exited' || s.phase === 'lost') return s;
     await new Promise((r) => setTimeout(r, 300));
   }

@@ -89,3 +89,43 @@ describe('DockerBackend status of a container ended from outside', () => {
     expect((await new DockerBackend(exited(137, true)).status(handle)).reason).toBe('killed: out of memory');
   });
 });
+
+describe('DockerBackend time limit: status() only reads, enforceTimeLimit() stops', () => {
+  /** An engine with one running container started `ageSeconds` ago: it records what is done to it. */
+  const running = (ageSeconds: number) => {
+    const done: string[] = [];
+    const State = { Status: 'running', Running: true, ExitCode: 0, OOMKilled: false, Error: '', StartedAt: new Date(Date.now() - ageSeconds * 1000).toISOString(), FinishedAt: '0001-01-01T00:00:00Z' };
+    const container = {
+      inspect: async () => ({ Id: 'c1', State, Config: { Labels: { 'org.reprise.run': 'run-t' } } }),
+      kill: async () => void done.push('kill'),
+      wait: async (opts: { condition: string }) => void done.push(`wait ${opts.condition}`),
+      // status() may start sampling a running container's figures: that reads, it changes nothing.
+      stats: async () => ({ on: () => undefined, destroy: () => undefined }),
+    };
+    return { engine: { getContainer: () => container } as unknown as Docker, done };
+  };
+  const handle = (timeSeconds: number | null) => ({ kind: 'docker', runId: 'run-t', jobId: 'c1', sources: '/s', timeSeconds });
+
+  it('reports a container past its limit as running with the time limit due, and touches nothing', async () => {
+    const { engine, done } = running(5);
+    const backend = new DockerBackend(engine);
+    expect(await backend.status(handle(2))).toMatchObject({ phase: 'running', due: 'time-limit' });
+    expect(await backend.status(handle(2))).toMatchObject({ phase: 'running', due: 'time-limit' });
+    expect(done).toEqual([]);
+  });
+
+  it('has nothing due within the limit or without one', async () => {
+    const { engine } = running(5);
+    for (const limit of [3600, null]) expect((await new DockerBackend(engine).status(handle(limit))).due).toBeUndefined();
+  });
+
+  it('enforceTimeLimit kills a container past its limit and waits until it stopped; within the limit it does nothing', async () => {
+    const past = running(5);
+    await new DockerBackend(past.engine).enforceTimeLimit(handle(2));
+    expect(past.done).toEqual(['kill', 'wait not-running']);
+    const within = running(5);
+    await new DockerBackend(within.engine).enforceTimeLimit(handle(3600));
+    await new DockerBackend(within.engine).enforceTimeLimit(handle(null));
+    expect(within.done).toEqual([]);
+  });
+});
