@@ -79,6 +79,13 @@ describe('backend add flags, derived from the kinds', () => {
     expect(error(kind, flags)).toBe(message);
   });
 
+  it('keeps a refused value that holds a line break on one line (as the fuzz test once found)', () => {
+    const said = error('slurm', { host: 'h', 'gpu-flag': 'debug\n#SBATCH --uid=0\r' });
+    expect(said).toMatch(/^invalid backend settings for --kind slurm: --gpu-flag /);
+    expect(said).toContain('debug\\n#SBATCH --uid=0\\r');
+    expect(said).not.toMatch(/[\r\n]/);
+  });
+
   it('says a problem between backends in flags: of the backend added, or of the pool it would break', () => {
     const pool = kindDefinition('pool')!;
     const backends: Record<string, BackendConfig> = {
