@@ -44,11 +44,16 @@ export class Git {
     return this.gitDirPath;
   }
 
-  /** Author/committer env for commits: the user's own identity, else a fallback (asked once). */
+  /**
+   * Author/committer env for commits: the user's own identity, else a fallback for each part
+   * they lack (asked once). Git takes GIT_AUTHOR_NAME and its kin from the environment before
+   * user.name/user.email from its config, so a part set either way is left to git.
+   */
   identityEnv(): Promise<NodeJS.ProcessEnv> {
     this.identity ??= this.tryRun(['config', '--get-regexp', '^user\\.(name|email)$']).then((out) => {
       const keys = new Set((out ?? '').split('\n').map((l) => l.split(' ')[0]));
-      return keys.has('user.name') && keys.has('user.email') ? {} : fallbackIdentity;
+      const lacks = (variable: string) => !process.env[variable] && !keys.has(`user.${variable.endsWith('_NAME') ? 'name' : 'email'}`);
+      return Object.fromEntries(Object.entries(fallbackIdentity).filter(([variable]) => lacks(variable)));
     });
     return this.identity;
   }
