@@ -9,7 +9,7 @@ import { buildLabImage } from '../lab/image.js';
 import type { Logger } from '../logger.js';
 import { specsAt } from '../project/environment-at.js';
 import { LAB_PATHS, LAB_STATE_DIR, recordLabCheckpoint } from '../project/lab-history.js';
-import type { LabState } from '../project/lab-record.js';
+import { labAppOf, type LabState } from '../project/lab-record.js';
 import { BUILD_LOG } from '../config/env.js';
 import type { LabCheckpointOutcome, PreparedImage, PreparedSources, RunInput } from './types.js';
 
@@ -85,7 +85,7 @@ export function createLabActivities(ctx: LabActivityContext) {
               sourceCommit: r.sources.sourceCommit,
               image: { digest: r.image.digest, tag: r.image.tag, reference: r.image.reference },
               labImage: { digest: r.labImage.digest, tag: r.labImage.tag },
-              app: r.input.lab?.app ?? 'jupyterlab',
+              app: labAppOf({ app: r.input.lab?.app }),
               environment: r.image.environment,
               checkpoint: r.checkpoint,
               state: r.final?.state ?? 'running',

@@ -291,6 +291,10 @@ export const jobWorkdir = (job: Pick<JobSpec, 'workdir'>) => (job.workdir ? `${P
 /** The exit code a run reports when it hits its time limit, whatever the backend (as timeout(1)). */
 export const TIMEOUT_EXIT_CODE = 124;
 
+/** A job's command started more than its time limit ago (for a backend that enforces the limit itself). */
+export const pastTimeLimit = (timeSeconds: number | null | undefined, startedAt: Date | string | undefined) =>
+  Boolean(timeSeconds && startedAt && Date.now() - new Date(startedAt).getTime() > timeSeconds * 1000);
+
 /** Why a job ended, in the same words on every backend. `limit` as formatDuration writes it. */
 export const timeLimitReason = (limit: string) => `time limit ${limit} exceeded`;
 export const OOM_REASON = 'killed: out of memory';

@@ -11,7 +11,7 @@ import { badInput } from '../../errors.js';
 import { formatDuration, formatGpus, type Resources } from '../../config/resources.js';
 import type { Backend, BackendCheck, Collected, CollectOptions, DataMount, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
 import { secondsBetween, usageFrom, type JobUsage } from '../usage.js';
-import { jobWorkdir, OOM_REASON, PROJECT_MOUNT, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
+import { jobWorkdir, OOM_REASON, pastTimeLimit, PROJECT_MOUNT, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { ensureLocalImage } from '../../images/local.js';
 import { hardenedHostConfig } from './hardening.js';
 import { describeEndpoint, pingEngine, statusCode } from '../../images/engine.js';
@@ -122,7 +122,7 @@ export class DockerBackend implements Backend {
       // A worker that took the job over samples from now on: the engine's CPU figure counts from the container's start.
       if (s.Running) this.sample(h.jobId);
       // Docker has no time limit of its own: enforceTimeLimit stops the container.
-      return { phase: s.Status === 'created' ? 'pending' : 'running', startedAt, ...(pastTimeLimit(h, startedAt) ? { due: 'time-limit' as const } : {}) };
+      return { phase: s.Status === 'created' ? 'pending' : 'running', startedAt, ...(pastTimeLimit(h.timeSeconds, startedAt) ? { due: 'time-limit' as const } : {}) };
     }
     const timedOut = limitMs !== undefined && startedAt && finishedAt && s.ExitCode === 137 && Date.parse(finishedAt) - Date.parse(startedAt) >= limitMs;
     if (timedOut) {
@@ -135,7 +135,7 @@ export class DockerBackend implements Backend {
   async enforceTimeLimit(handle: JobHandle): Promise<void> {
     const h = handle as DockerHandle;
     const s = (await this.owned(h))?.State;
-    if (!s || startFailure(s) || !notEnded(s) || !pastTimeLimit(h, validTime(s.StartedAt))) return;
+    if (!s || startFailure(s) || !notEnded(s) || !pastTimeLimit(h.timeSeconds, validTime(s.StartedAt))) return;
     await this.cancel(h);
     await this.docker.getContainer(h.jobId).wait({ condition: 'not-running' }).catch(() => undefined);
   }
@@ -361,6 +361,3 @@ const validTime = (t: string | undefined) => (t && !t.startsWith('0001-') ? t : 
 
 /** Created, running or restarting: the container has not ended. */
 const notEnded = (s: Docker.ContainerInspectInfo['State']) => s.Running || s.Status === 'created' || s.Status === 'restarting';
-
-/** Started more than the handle's time limit ago, on the engine's clock. */
-const pastTimeLimit = (h: DockerHandle, startedAt: string | undefined) => Boolean(h.timeSeconds && startedAt && Date.now() - Date.parse(startedAt) > h.timeSeconds * 1000);

@@ -9,7 +9,7 @@ import { formatDuration } from '../../config/resources.js';
 import type { KubernetesConfig } from './config.js';
 import { backendUnavailable, badInput, errorMessage } from '../../errors.js';
 import type { Backend, BackendCheck, BackendHooks, Collected, CollectOptions, JobHandle, JobSpec, JobStatus, StagedJob, StageRequest } from '../types.js';
-import { OOM_REASON, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
+import { OOM_REASON, pastTimeLimit, TIMEOUT_EXIT_CODE, timeLimitReason } from '../types.js';
 import { apiStatus, containerGone, execInPod, loadKubeConfig, portForward } from './cluster.js';
 import { isInRegistry, pushImage } from '../../images/registry.js';
 import { ensureLocalImage } from '../../images/local.js';
@@ -186,7 +186,7 @@ export class KubernetesBackend implements Backend {
     }
     if (seen.main?.state?.running) {
       // The command's own time limit (the Job's deadline has slack for collecting): enforceTimeLimit stops it.
-      return { phase: 'running', startedAt: started, ...(pastTimeLimit(h, startedAt) ? { due: 'time-limit' as const } : {}) };
+      return { phase: 'running', startedAt: started, ...(pastTimeLimit(h.timeSeconds, startedAt) ? { due: 'time-limit' as const } : {}) };
     }
     const terminated = seen.main?.state?.terminated;
     if (terminated) {
@@ -272,7 +272,7 @@ export class KubernetesBackend implements Backend {
     const h = handle as KubernetesHandle;
     let seen = await this.observe(h, true);
     const startedAt = seen.main?.state?.running?.startedAt;
-    if (!seen.pod || seen.exitCode !== undefined || !pastTimeLimit(h, startedAt)) return;
+    if (!seen.pod || seen.exitCode !== undefined || !pastTimeLimit(h.timeSeconds, startedAt)) return;
     await this.stop(h, seen.pod, 'timeout');
     // The wrapper writes the exit file a moment after the kill: wait for it (status reads it).
     for (let i = 0; i < 20 && seen.exitCode === undefined && seen.main?.state?.running; i++) {
@@ -643,10 +643,6 @@ export class KubernetesBackend implements Backend {
 
 
 const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ').trim();
-
-/** The command started more than the handle's time limit ago. */
-const pastTimeLimit = (h: KubernetesHandle, startedAt: Date | string | undefined) =>
-  Boolean(h.timeSeconds && startedAt && Date.now() - new Date(startedAt).getTime() > h.timeSeconds * 1000);
 
 const isoTime = (t: Date | string | undefined) => (t ? new Date(t).toISOString() : undefined);
 

@@ -15,6 +15,7 @@ import { KubernetesBackend } from '../../../src/backends/kubernetes/kubernetes-b
 import type { KubernetesConfig } from '../../../src/backends/kubernetes/config.js';
 import { jobManifest, jobName } from '../../../src/backends/kubernetes/job-manifest.js';
 import type { JobHandle, JobSpec, JobStatus, StagedJob } from '../../../src/backends/types.js';
+import { waitFor } from '../../helpers/lab.js';
 import { adminClients, awaitedStatus, backendConfig, buildTestImage, leastPrivilegeKubeconfig, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -77,6 +78,13 @@ async function waitEnd(b: KubernetesBackend, handle: JobHandle, ms = 90_000): Pr
   }
   throw new Error(`job ${handle.jobId} did not end within ${ms} ms`);
 }
+
+/** status() read until `done` holds (it only reads: nothing moves the job meanwhile). */
+const statusWhen = (b: KubernetesBackend, h: JobHandle, what: string, done: (s: JobStatus) => boolean, ms: number) =>
+  waitFor(what, async () => {
+    const s = await b.status(h);
+    return done(s) ? s : undefined;
+  }, ms);
 
 async function podsOf(jobName: string) {
   return (await core.listNamespacedPod({ namespace: env.K8S_NAMESPACE, labelSelector: `batch.kubernetes.io/job-name=${jobName}` })).items;
@@ -219,11 +227,7 @@ describe('kubernetes backend on the real test cluster', () => {
     expect(job.spec?.activeDeadlineSeconds).toBeGreaterThan(2);
     // status() only reads: past the limit it says the stop is due, and the command still runs.
     // (Until the init container has exited, the sources submit shipped read as still due.)
-    let status = await backend.status(h);
-    for (let i = 0; i < 120 && status.due !== 'time-limit'; i++) {
-      await new Promise((r) => setTimeout(r, 500));
-      status = await backend.status(h);
-    }
+    const status = await statusWhen(backend, h, 'the time-limit step due', (s) => s.due === 'time-limit', 60_000);
     expect(status).toMatchObject({ phase: 'running', due: 'time-limit' });
     await new Promise((r) => setTimeout(r, 1000));
     expect(await backend.status(h)).toMatchObject({ phase: 'running', due: 'time-limit' });
@@ -240,11 +244,7 @@ describe('kubernetes backend on the real test cluster', () => {
     await batch.createNamespacedJob({ namespace: env.K8S_NAMESPACE, body: jobManifest(spec, { namespace: env.K8S_NAMESPACE }) });
     const h: JobHandle = { kind: 'kubernetes', runId: id, jobId: jobName(id), namespace: env.K8S_NAMESPACE, sources: st.sources, timeSeconds: null };
     handles.push(h);
-    let status = await backend.status(h);
-    for (let i = 0; i < 240 && !status.due; i++) {
-      await new Promise((r) => setTimeout(r, 500));
-      status = await backend.status(h);
-    }
+    const status = await statusWhen(backend, h, 'a step due', (s) => Boolean(s.due), 120_000);
     expect(status).toEqual({ phase: 'pending', due: 'sources' });
     // Reading ships nothing: the pod still waits.
     await new Promise((r) => setTimeout(r, 2000));

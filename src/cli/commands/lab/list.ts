@@ -2,6 +2,7 @@ import { BaseCommand } from '../../base-command.js';
 import { LabClient } from '../../../client/labs.js';
 import { RunClient } from '../../../client/runs.js';
 import { readLabs } from '../../../project/lab-history.js';
+import { labAppOf } from '../../../project/lab-record.js';
 import { table } from '../../table.js';
 
 interface LabRow {
@@ -36,7 +37,7 @@ export default class LabList extends BaseCommand {
             labId: live.labId,
             state: p?.state ?? 'running',
             backend: live.backend,
-            app: p?.app ?? recorded?.app ?? 'jupyterlab',
+            app: labAppOf({ app: p?.app ?? recorded?.app }),
             started: live.startTime,
             checkpoints: p?.checkpoints ?? recorded?.checkpoints ?? 0,
             executions: p?.executions ?? recorded?.executions ?? 0,
