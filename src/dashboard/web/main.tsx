@@ -1,5 +1,5 @@
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { currentSession, type Session } from './api.js';
 import { BackendsPage } from './backends.js';
 import { FeedView } from './feed.js';
@@ -21,7 +21,13 @@ function App() {
   else if (kind === 'backends') view = <BackendsPage />;
   else if (kind === 'team') view = <TeamPage query={query} />;
   else view = <FeedView query={query} />;
-  useEffect(() => document.getElementById('main')?.focus(), [kind, id]);
+  // A route change moves focus to the new view, as a page load would put it at the top; the first
+  // render leaves it alone so that Tab from a fresh page reaches the skip link first.
+  const routed = useRef(false);
+  useEffect(() => {
+    if (routed.current) document.getElementById('main')?.focus();
+    routed.current = true;
+  }, [kind, id]);
   return (
     <>
       <a class="skip" href="#main" onClick={(e) => (e.preventDefault(), document.getElementById('main')?.focus())}>
