@@ -4,11 +4,11 @@ import type Docker from 'dockerode';
 import type { Backend, BackendHooks } from '../backends/types.js';
 import { transferLine, type OnTransfer } from '../images/transfer-progress.js';
 import { DATA_STAGED, paths, TRANSFER_LOG } from '../config/env.js';
-import { loadUserConfig, resolveBackend, type BackendConfig } from '../backends/user-config.js';
+import { resolveBackend, userConfigReader, type BackendConfig } from '../backends/user-config.js';
 import type { Logger } from '../logger.js';
 import { specsAt } from '../project/environment-at.js';
 import { stagedLine } from './data-staging.js';
-import { loadProject } from '../project/layout.js';
+import { projectReader } from '../project/layout.js';
 import { exportSources } from '../project/history.js';
 import { PublishedProject } from '../project/published.js';
 import type { PreparedImage, RunInput, TeamRun } from './types.js';
@@ -36,10 +36,13 @@ export function createRunContext(deps: ActivityDeps) {
   const runDir = (runId: string) => paths.runDir(deps.home, runId);
   const log = (input: RunInput) => deps.logger.child({ runId: input.runId, backend: input.backend });
   const pollMs = deps.pollIntervalMs ?? 1000;
+  // Every step of every run asks for these: parsed once, again only when the file changes.
+  const userConfig = userConfigReader(deps.home);
+  const project = projectReader();
 
   /** The project's id (which keys its secrets): from the source commit a team run publishes, else the project's own file. */
   async function projectIdOf(input: RunInput): Promise<string> {
-    if (!input.team) return (await loadProject(input.projectRoot)).spec.id;
+    if (!input.team) return (await project(input.projectRoot)).spec.id;
     const { sourceCommit } = input.team;
     return (await specsAt(await rootOf(input, sourceCommit), sourceCommit)).project.id;
   }
@@ -78,7 +81,7 @@ export function createRunContext(deps: ActivityDeps) {
   // One backend instance per name while its config is unchanged, so connections (SSH) are reused.
   const backends = new Map<string, { key: string; backend: Promise<Backend> }>();
   async function backendFor(name: string): Promise<{ backend: Backend; kind: string }> {
-    const { config } = resolveBackend(await loadUserConfig(deps.home), name);
+    const { config } = resolveBackend(await userConfig(), name);
     const key = JSON.stringify(config);
     let cached = backends.get(name);
     if (cached?.key !== key) {
@@ -103,10 +106,10 @@ export function createRunContext(deps: ActivityDeps) {
 
   /** Flag an image that publishImage must push: the user has a registry (without one the workflow skips that step). */
   async function withPushFlag(image: PreparedImage): Promise<PreparedImage> {
-    return (await loadUserConfig(deps.home)).registry?.url ? { ...image, unpublished: true } : image;
+    return (await userConfig()).registry?.url ? { ...image, unpublished: true } : image;
   }
 
-  return { deps, runDir, log, pollMs, projectIdOf, runs, seen, published, rootOf, exportStaged, hooks, backendFor, transferLog, withPushFlag };
+  return { deps, runDir, log, pollMs, userConfig, project, projectIdOf, runs, seen, published, rootOf, exportStaged, hooks, backendFor, transferLog, withPushFlag };
 }
 
 export type RunContext = ReturnType<typeof createRunContext>;

@@ -8,7 +8,6 @@ import { imageLock } from '../images/lock-capture.js';
 import { buildPlanned, plannedBuildAt } from '../images/locked-build.js';
 import { pingEngine } from '../images/engine.js';
 import { pushImage } from '../images/registry.js';
-import { loadUserConfig } from '../backends/user-config.js';
 import { specsAt } from '../project/environment-at.js';
 import type { PreparedImage, RunInput } from './types.js';
 import { BUILD_LOG } from '../config/env.js';
@@ -17,7 +16,7 @@ import type { RunContext } from './context.js';
 
 /** The run's image: found, built, pushed when the user has a registry, or the recorded one for a rerun. */
 export function createImageActivities(shared: RunContext) {
-  const { deps, runDir, log, transferLog, withPushFlag } = shared;
+  const { deps, runDir, log, transferLog, withPushFlag, userConfig } = shared;
 
   return {
     /** The image of the source commit's environment if it is built already (fast path, no build). */
@@ -42,7 +41,7 @@ export function createImageActivities(shared: RunContext) {
       return guard(async () => {
         const { project, environment } = await specsAt(input.projectRoot, sourceCommit);
         const request = await plannedBuildAt(input.projectRoot, sourceCommit, project.name, environment);
-        const trust = await resolveBuildTrust((await loadUserConfig(deps.home)).build);
+        const trust = await resolveBuildTrust((await userConfig()).build);
         const dir = runDir(input.runId);
         await mkdir(dir, { recursive: true });
         const buildLog = join(dir, BUILD_LOG);
@@ -76,7 +75,7 @@ export function createImageActivities(shared: RunContext) {
       return guard(async () => {
         const rest = { ...image };
         delete rest.unpublished;
-        const registry = (await loadUserConfig(deps.home)).registry?.url;
+        const registry = (await userConfig()).registry?.url;
         if (!registry) return rest;
         const onTransfer = await transferLog(input.runId);
         const reference = await withHeartbeat(() => pushImage(deps.docker, registry, rest, onTransfer));

@@ -18,19 +18,19 @@ export type { ActivityDeps } from './context.js';
  */
 export function createActivities(deps: ActivityDeps) {
   const shared = createRunContext(deps);
-  const { runDir, rootOf, backendFor } = shared;
+  const { runDir, rootOf, backendFor, userConfig } = shared;
   // Every argument is checked before any activity acts on it: workflow inputs are requests (validate.ts).
   return checkedActivities(
     {
-      ...createLabActivities({ home: deps.home, docker: deps.docker, logger: deps.logger, runDir, backendFor, guard, withHeartbeat }),
-      ...createNotifyActivities({ home: deps.home, logger: deps.logger, rootOf, withHeartbeat }),
+      ...createLabActivities({ home: deps.home, docker: deps.docker, logger: deps.logger, runDir, userConfig, backendFor, guard, withHeartbeat }),
+      ...createNotifyActivities({ home: deps.home, logger: deps.logger, userConfig, rootOf, withHeartbeat }),
       ...createPrepareActivities(shared),
       ...createImageActivities(shared),
       ...createJobActivities(shared),
       ...createRecordActivities(shared),
       ...createPlacementActivities(shared),
     },
-    inputChecks({ home: deps.home, servedBackends: deps.servedBackends, backendOf: async (name) => (await backendFor(name)).backend }),
+    inputChecks({ home: deps.home, userConfig, servedBackends: deps.servedBackends, backendOf: async (name) => (await backendFor(name)).backend }),
   );
 }
 

@@ -5,14 +5,13 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Backend, JobHandle, JobStatus, JobUsage, StagedJob } from '../backends/types.js';
 import { takeDueStep } from '../backends/due-step.js';
-import { loadUserConfig, resolveBackend } from '../backends/user-config.js';
+import { resolveBackend } from '../backends/user-config.js';
 import { badInput } from '../errors.js';
 import { fetchRunInputs, mountRunInputs, stageRunInputs } from '../data/run-data.js';
 import { unsentLine } from '../data/unsent.js';
 import { autoTrackBytes } from '../data/settings.js';
 import { outputStoreFor, sendCollectedOutputs, stageDataFor } from './data-staging.js';
 import type { UnsentOutputs } from '../project/run-record.js';
-import { loadProject } from '../project/layout.js';
 import type { SkippedOutput } from '../project/tar-members.js';
 import { LogTail } from './log-tail.js';
 import { LAB_TOKEN_SECRET, labToken } from '../lab/token.js';
@@ -24,7 +23,7 @@ import type { RunContext } from './context.js';
 
 /** The job on its backend: staged, submitted (alone or as an array), awaited, cancelled, collected, cleaned up. */
 export function createJobActivities(shared: RunContext) {
-  const { deps, runDir, log, pollMs, projectIdOf, runs, seen, rootOf, exportStaged, backendFor, transferLog } = shared;
+  const { deps, runDir, log, pollMs, userConfig, project, projectIdOf, runs, seen, rootOf, exportStaged, backendFor, transferLog } = shared;
 
   /**
    * Wait for the job to end: poll its status, copy its log to the run's log file, heartbeat.
@@ -182,7 +181,7 @@ export function createJobActivities(shared: RunContext) {
       return guard(async () => {
         const { backend, kind } = await backendFor(backendName);
         if (!backend.submitArray) throw badInput(`backend ${backendName} (${kind}) has no job arrays; leave out --array`);
-        const { config } = resolveBackend(await loadUserConfig(deps.home), backendName);
+        const { config } = resolveBackend(await userConfig(), backendName);
         const limits = [maxParallel, 'maxParallel' in config ? config.maxParallel : undefined].filter((n): n is number => n !== undefined);
         // One sweep, one project: its secrets, read here as for a single run.
         const secrets = jobs.length ? await readSecrets(deps.home, await projectIdOf(jobs[0]!.input)) : [];
@@ -256,7 +255,7 @@ export function createJobActivities(shared: RunContext) {
         // Large outputs may go to the data store from where the run ran (the backend says which it sent).
         const output = input.team ? undefined : await outputStoreFor(input.projectRoot, { signal: Context.current().cancellationSignal });
         try {
-          const threshold = output ? autoTrackBytes((await loadProject(input.projectRoot)).spec) : 0;
+          const threshold = output ? autoTrackBytes((await project(input.projectRoot)).spec) : 0;
           const collected = await withHeartbeat(() => backend.collect(handle, dest, output ? { data: { threshold, store: output.store } } : {}));
           const stored = collected?.stored ?? [];
           if (stored.length) log(input).info({ stored }, `${stored.length} large output(s) sent to the data store from where the run ran`);

@@ -4,7 +4,7 @@ import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend, JobHandle } from '../backends/types.js';
 import { resolveBuildTrust } from '../images/build-trust.js';
-import { loadUserConfig } from '../backends/user-config.js';
+import type { UserConfig } from '../backends/user-config.js';
 import { buildLabImage } from '../lab/image.js';
 import type { Logger } from '../logger.js';
 import { specsAt } from '../project/environment-at.js';
@@ -18,6 +18,7 @@ export interface LabActivityContext {
   docker: Docker;
   logger: Logger;
   runDir: (runId: string) => string;
+  userConfig: () => Promise<UserConfig>;
   backendFor: (name: string) => Promise<{ backend: Backend; kind: string }>;
   guard: <T>(fn: () => Promise<T>, options?: { transient?: boolean }) => Promise<T>;
   withHeartbeat: <T>(fn: () => Promise<T>, details?: () => unknown) => Promise<T>;
@@ -42,7 +43,7 @@ export function createLabActivities(ctx: LabActivityContext) {
     /** The project's image plus the lab's app (JupyterLab and the capture extension, VS Code, …): a separate image, built once per project image and app. */
     async buildLabImage(input: RunInput, image: PreparedImage): Promise<PreparedImage> {
       return ctx.guard(async () => {
-        const trust = await resolveBuildTrust((await loadUserConfig(ctx.home)).build);
+        const trust = await resolveBuildTrust((await ctx.userConfig()).build);
         const dir = ctx.runDir(input.runId);
         await mkdir(dir, { recursive: true });
         const buildLog = join(dir, BUILD_LOG);

@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { loadUserConfig, type UserConfig } from '../backends/user-config.js';
+import type { UserConfig } from '../backends/user-config.js';
 import type { EndState } from '../config/notifiers.js';
 import type { Logger } from '../logger.js';
 import { deliver, DeliveryError } from '../notify/deliver.js';
@@ -16,6 +16,7 @@ import type { EndedEvent, NotifyOutcome, TeamRun } from './types.js';
 export interface NotifyActivityContext {
   home: string;
   logger: Logger;
+  userConfig: () => Promise<UserConfig>;
   /** The repository holding a commit: the user's project, or a team worker's cache of its remote. */
   rootOf: (input: { projectRoot: string; team?: TeamRun }, commit: string) => Promise<string>;
   withHeartbeat: <T>(fn: () => Promise<T>, details?: () => unknown) => Promise<T>;
@@ -111,7 +112,7 @@ export function createNotifyActivities(ctx: NotifyActivityContext) {
   return {
     /** Whether this worker has any notifier: without one, a run starts no notify workflow. */
     async notifiersConfigured(): Promise<boolean> {
-      return Object.keys((await loadUserConfig(ctx.home)).notifiers ?? {}).length > 0;
+      return Object.keys((await ctx.userConfig()).notifiers ?? {}).length > 0;
     },
 
     /**
@@ -120,7 +121,7 @@ export function createNotifyActivities(ctx: NotifyActivityContext) {
      * what is still missing. A refusal (4xx, SMTP 5xx) is final and reported, not retried.
      */
     async notifyEnded(event: EndedEvent): Promise<NotifyOutcome[]> {
-      const config = await loadUserConfig(ctx.home);
+      const config = await ctx.userConfig();
       const notifiers = Object.entries(config.notifiers ?? {});
       if (!notifiers.length) return [];
       const notice = await noticeOf(event, config);

@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { loadUserConfig, resolveBackend } from '../backends/user-config.js';
+import { resolveBackend } from '../backends/user-config.js';
 import { resolvePool } from '../backends/pool/resolve-pool.js';
 import { SLOTS_WORKFLOW, acquireSignal, slotsWorkflowId, type SlotsWorkflow } from '../workflows/contract.js';
 import { type Target } from './types.js';
@@ -9,13 +9,13 @@ import type { RunContext } from './context.js';
 
 /** Where a run may go: a backend or a pool's members, and the slots of a backend with maxParallel. */
 export function createPlacementActivities(shared: RunContext) {
-  const { deps } = shared;
+  const { userConfig } = shared;
 
   return {
     /** The backends a run may be placed on: the one named, or a pool's members in order. */
     async resolveTarget(backend: string): Promise<Target> {
       return guard(async () => {
-        const config = await loadUserConfig(deps.home);
+        const config = await userConfig();
         if (resolveBackend(config, backend).config.kind !== 'pool') return { members: [backend] };
         const pool = resolvePool(config, backend);
         const names = pool.members.map((m) => m.name);
@@ -31,7 +31,7 @@ export function createPlacementActivities(shared: RunContext) {
      */
     async requestSlot(backend: string, holder: string): Promise<boolean> {
       return guard(async () => {
-        const { config } = resolveBackend(await loadUserConfig(deps.home), backend);
+        const { config } = resolveBackend(await userConfig(), backend);
         const limit = 'maxParallel' in config ? config.maxParallel : undefined;
         if (!limit) return false;
         const ctx = Context.current();

@@ -1,6 +1,5 @@
 import { trackedNotice, trackForRun } from '../data/run-data.js';
 import { autoTrackBytes } from '../data/settings.js';
-import { loadProject } from '../project/layout.js';
 import { currentBranch, snapshotSources } from '../project/history.js';
 import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
 import type { PreparedSources, RunInput } from './types.js';
@@ -9,11 +8,11 @@ import type { RunContext } from './context.js';
 
 /** Fixing what a run executes: the backend checked, the source commit snapshotted (large inputs tracked first). */
 export function createPrepareActivities(shared: RunContext) {
-  const { log, published, backendFor } = shared;
+  const { log, published, backendFor, project } = shared;
 
   /** The run's snapshot, large new inputs and changed tracked data made pointers first (the record lists them by digest). */
   async function snapshotWithData(input: RunInput): Promise<PreparedSources> {
-    const { spec } = await loadProject(input.projectRoot);
+    const { spec } = await project(input.projectRoot);
     const data = await trackForRun(input.projectRoot, autoTrackBytes(spec));
     for (const t of data.tracked) log(input).info({ path: t.path, md5: t.md5, size: t.size }, trackedNotice(t));
     return snapshotSources(input.projectRoot, input.runId, data.untrack);

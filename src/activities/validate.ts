@@ -153,6 +153,8 @@ export interface InputPolicy {
   servedBackends?: string[];
   /** The account whose projects a local agent records into (default: this process's). */
   uid?: number;
+  /** The worker's user config (default: read from `home` on each ask). */
+  userConfig?: () => Promise<UserConfig>;
 }
 
 /** One activity's parameters by name (in order, so a refusal names the field) and the checks that need disk or config. */
@@ -201,7 +203,7 @@ export function remoteAllowed(remote: string, patterns: readonly string[]): bool
 
 /** The checks of every activity's input against this worker's policy. */
 export function inputChecks(policy: InputPolicy) {
-  const config = () => loadUserConfig(policy.home);
+  const config = policy.userConfig ?? (() => loadUserConfig(policy.home));
   const topsSeen = new Set<string>();
 
   /** A backend this worker serves: a team worker only its own (and their pools' members); an agent any of its config. */

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { badInput } from '../errors.js';
+import { fileMemo } from '../file-memo.js';
 import { paths } from '../config/env.js';
 import { readYamlFile, toYaml } from '../config/yaml-file.js';
 import { backendName, registryUrl } from '../config/names.js';
@@ -70,6 +71,12 @@ export async function loadUserConfig(home: string): Promise<UserConfig> {
   const file = paths.userConfig(home);
   if (!existsSync(file)) return { backends: {} };
   return readYamlFile(file, userConfigSchema, file);
+}
+
+/** loadUserConfig for a long-lived process (the worker): read again only when the file changed (file-memo.ts). */
+export function userConfigReader(home: string): () => Promise<UserConfig> {
+  const read = fileMemo(() => loadUserConfig(home));
+  return () => read(paths.userConfig(home));
 }
 
 export async function saveUserConfig(home: string, config: UserConfig): Promise<void> {

@@ -3,6 +3,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { badInput } from '../errors.js';
+import { fileMemo } from '../file-memo.js';
 import { readYamlFile, toYaml } from '../config/yaml-file.js';
 import { Git } from './git.js';
 import { environmentSchema, projectSchema, type EnvironmentSpec, type ProjectSpec } from './schema.js';
@@ -41,6 +42,12 @@ export function findProjectRoot(start: string): string {
 export async function loadProject(root: string): Promise<Project> {
   const spec = await readYamlFile(join(root, PROJECT_FILE), projectSchema, PROJECT_FILE);
   return { root, spec };
+}
+
+/** loadProject for a long-lived process (the worker): a project's spec read again only when its file changed (file-memo.ts). */
+export function projectReader(): (root: string) => Promise<Project> {
+  const read = fileMemo((file) => readYamlFile(file, projectSchema, PROJECT_FILE));
+  return async (root) => ({ root, spec: await read(join(root, PROJECT_FILE)) });
 }
 
 export async function loadEnvironment(root: string): Promise<EnvironmentSpec> {

@@ -26,7 +26,7 @@ import { writeOutputPointer } from '../output-pointer.js';
 import { SshClient } from './ssh-client.js';
 import { SshConfigError } from './ssh-config.js';
 import { resolveSshTarget, type SshEnv, type SshTarget } from './ssh-target.js';
-import { StatusPoller } from './status-poller.js';
+import { EARLY_SPACING_MS, EARLY_WINDOW_MS, StatusPoller } from './status-poller.js';
 import { sacctUsage, sacctUsageCommand, type SacctUsage } from './accounting.js';
 import type { JobUsage } from '../usage.js';
 
@@ -189,6 +189,7 @@ export class SlurmBackend implements Backend {
     const pollMs = this.deps.logPollMs ?? 1000;
     const ssh = this.ssh;
     const status = (x: JobHandle) => this.status(x);
+    const since = Date.now();
     async function* follow(): AsyncGenerator<Buffer> {
       let offset = 0;
       let failures = 0;
@@ -216,8 +217,10 @@ export class SlurmBackend implements Backend {
         }
         // One round per pollMs, counted from its start: status() may itself have waited for the
         // backend's next poll (up to an interval), and sleeping a whole pollMs after that made a
-        // round two seconds, so a job's end reached its run up to two seconds late.
-        await new Promise((r) => setTimeout(r, Math.max(0, round + pollMs - Date.now())));
+        // round two seconds, so a job's end reached its run up to two seconds late. A job's first
+        // seconds go at the status poller's early spacing: a short job's end is not a round late.
+        const spacing = Date.now() - since < EARLY_WINDOW_MS ? Math.min(pollMs, EARLY_SPACING_MS) : pollMs;
+        await new Promise((r) => setTimeout(r, Math.max(0, round + spacing - Date.now())));
       }
     }
     return Readable.from(follow(), { objectMode: false });

@@ -12,12 +12,20 @@ export interface PolledJob {
 export type RunOnCluster = (argv: string[]) => Promise<string>;
 
 /**
+ * A job's first seconds are polled faster: a short job ends within them, and at one query per
+ * interval its end reached its run up to a whole interval late. Still one query for all jobs.
+ */
+export const EARLY_WINDOW_MS = 5000;
+export const EARLY_SPACING_MS = 250;
+
+/**
  * Scheduler politeness: however many runs ask, the state of all of a backend's jobs is read with
  * one round trip (one `squeue`, one `sacct` when needed) at most once per interval. A status()
  * call joins the next query; the first one after a quiet interval is sent at once. A job seen
  * ended is answered from that poll for a few intervals without waiting for the next one: its
  * run's log follower asks once more after the end (slurm-backend.ts logs()), and waiting a
- * whole interval for an answer already known added up to a second to every run.
+ * whole interval for an answer already known added up to a second to every run. While a job
+ * asked about is in its first EARLY_WINDOW_MS, queries are EARLY_SPACING_MS apart instead.
  */
 export class StatusPoller {
   private static readonly pollers = new Map<string, StatusPoller>();
@@ -36,6 +44,8 @@ export class StatusPoller {
   private lastStart = -Infinity;
   /** Jobs the last polls saw ended, and when: an ended job stays ended (awaitJob stops at the first `exited`). */
   private readonly ended = new Map<string, { status: JobStatus; at: number }>();
+  /** When each job not yet seen ended was first asked about (its early window), oldest first. */
+  private readonly firstAsked = new Map<string, number>();
   /** How long an ended job is answered from memory. */
   private get endedTtlMs(): number {
     return 5 * this.intervalMs;
@@ -45,11 +55,17 @@ export class StatusPoller {
     private readonly run: RunOnCluster,
     readonly intervalMs: number,
     private readonly now: () => number = Date.now,
+    private readonly early = { windowMs: EARLY_WINDOW_MS, spacingMs: EARLY_SPACING_MS },
   ) {}
 
   status(job: PolledJob): Promise<JobStatus> {
     const ended = this.ended.get(job.jobId);
     if (ended && this.now() - ended.at < this.endedTtlMs) return Promise.resolve(ended.status);
+    if (!this.firstAsked.has(job.jobId)) {
+      this.firstAsked.set(job.jobId, this.now());
+      // Jobs that vanish unseen (cancelled, lost) must not pile up: keep the newest ones.
+      if (this.firstAsked.size > 10_000) this.firstAsked.delete(this.firstAsked.keys().next().value!);
+    }
     return new Promise((resolve, reject) => {
       const entry = this.waiting.get(job.jobId) ?? { job, callers: [] };
       entry.callers.push({ resolve, reject });
@@ -60,7 +76,14 @@ export class StatusPoller {
 
   private schedule(): void {
     if (this.timer || this.polling || this.waiting.size === 0) return;
-    this.timer = setTimeout(() => void this.poll(), Math.max(0, this.lastStart + this.intervalMs - this.now()));
+    this.timer = setTimeout(() => void this.poll(), Math.max(0, this.lastStart + this.spacing() - this.now()));
+  }
+
+  /** The interval, or the early spacing while a job asked about is in its first seconds. */
+  private spacing(): number {
+    const now = this.now();
+    const early = [...this.waiting.keys()].some((id) => now - (this.firstAsked.get(id) ?? -Infinity) < this.early.windowMs);
+    return early ? Math.min(this.intervalMs, this.early.spacingMs) : this.intervalMs;
   }
 
   private async poll(): Promise<void> {
@@ -78,6 +101,7 @@ export class StatusPoller {
       for (const [id, e] of batch) {
         const status = jobStatusFrom(sections.get(id)!, id, e.job.timeSeconds);
         if (status.phase === 'exited') this.ended.set(id, { status, at: now });
+        if (status.phase === 'exited') this.firstAsked.delete(id);
         for (const c of e.callers) c.resolve(status);
       }
     } catch (err) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BATCH_STATUS_SCRIPT, splitBatchStatus } from '../../../../src/backends/slurm/scheduler.js';
-import { StatusPoller } from '../../../../src/backends/slurm/status-poller.js';
+import { EARLY_SPACING_MS, EARLY_WINDOW_MS, StatusPoller, type RunOnCluster } from '../../../../src/backends/slurm/status-poller.js';
 
 /** A cluster that knows job 41 running and job 42 completed, and counts the status round trips. */
 function fakeCluster() {
@@ -22,6 +22,8 @@ function fakeCluster() {
 }
 
 const job = (jobId: string) => ({ jobId, runDir: `/w/runs/r${jobId}`, timeSeconds: null });
+/** A poller at one query per second with no early window (the early window has its own test). */
+const steady = (run: RunOnCluster) => new StatusPoller(run, 1000, () => Date.now(), { windowMs: 0, spacingMs: 250 });
 
 describe('StatusPoller', () => {
   beforeEach(() => {
@@ -33,7 +35,7 @@ describe('StatusPoller', () => {
 
   it('status callers within one interval share one query for all their job ids', async () => {
     const { run, calls } = fakeCluster();
-    const poller = new StatusPoller(run, 1000);
+    const poller = steady(run);
     const all = Promise.all([poller.status(job('41')), poller.status(job('42')), poller.status(job('41'))]);
     await vi.advanceTimersByTimeAsync(0);
     expect(await all).toMatchObject([{ phase: 'running' }, { phase: 'exited', exitCode: 0 }, { phase: 'running' }]);
@@ -44,7 +46,7 @@ describe('StatusPoller', () => {
 
   it('at most one query per interval, however many runs ask how often', async () => {
     const { run } = fakeCluster();
-    const poller = new StatusPoller(run, 1000);
+    const poller = steady(run);
     // 20 runs, each asking again 100 ms after every answer, 50 times: 1,000 status() calls.
     const askers = Array.from({ length: 20 }, async (_, i) => {
       for (let t = 0; t < 50; t++) {
@@ -62,7 +64,7 @@ describe('StatusPoller', () => {
 
   it('the first query after a quiet interval goes at once; a caller during a query waits for the next one', async () => {
     const { run } = fakeCluster();
-    const poller = new StatusPoller(run, 1000);
+    const poller = steady(run);
     void poller.status(job('41'));
     await vi.advanceTimersByTimeAsync(0);
     expect(run).toHaveBeenCalledTimes(1);
@@ -80,7 +82,7 @@ describe('StatusPoller', () => {
 
   it('a job seen ended is answered at once for a few intervals, then asked again', async () => {
     const { run } = fakeCluster();
-    const poller = new StatusPoller(run, 1000);
+    const poller = steady(run);
     const first = poller.status(job('42'));
     await vi.advanceTimersByTimeAsync(0);
     expect(await first).toMatchObject({ phase: 'exited', exitCode: 0 });
@@ -110,7 +112,7 @@ describe('StatusPoller', () => {
       if (fail) throw new Error('connection lost');
       return '@tz\n+0000\n@squeue\n41 RUNNING None\n@exit_code 41\n';
     });
-    const poller = new StatusPoller(run, 1000);
+    const poller = steady(run);
     const failed = Promise.allSettled([poller.status(job('41')), poller.status(job('41'))]);
     await vi.advanceTimersByTimeAsync(0);
     expect((await failed).map((r) => r.status)).toEqual(['rejected', 'rejected']);
@@ -118,6 +120,36 @@ describe('StatusPoller', () => {
     const ok = poller.status(job('41'));
     await vi.advanceTimersByTimeAsync(1000);
     expect(await ok).toMatchObject({ phase: 'running' });
+  });
+
+  it("a job's first seconds are polled at the early spacing, still one query for all jobs; then once per interval", async () => {
+    const { run } = fakeCluster();
+    const poller = new StatusPoller(run, 1000);
+    // Job 41 (running) asked about every 10 ms, as awaitJob and the log follower do together.
+    let stop = false;
+    const asker = (async () => {
+      while (!stop) {
+        await poller.status(job('41'));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    await vi.advanceTimersByTimeAsync(EARLY_WINDOW_MS - 1);
+    // One query at once, then one per early spacing: never more, whoever asks.
+    const early = run.mock.calls.length;
+    expect(early).toBeGreaterThanOrEqual(Math.floor(EARLY_WINDOW_MS / EARLY_SPACING_MS) - 1);
+    expect(early).toBeLessThanOrEqual(Math.ceil(EARLY_WINDOW_MS / EARLY_SPACING_MS) + 1);
+    // A second job arriving late has its own early window; both go in the same queries.
+    void poller.status(job('43'));
+    await vi.advanceTimersByTimeAsync(EARLY_WINDOW_MS + 10_000);
+    const after = run.mock.calls.slice(early);
+    expect(after.every(([argv]) => argv[4]!.split(',').includes('41'))).toBe(true);
+    // Past both windows: one query per second.
+    const before = run.mock.calls.length;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(run.mock.calls.length - before).toBe(10);
+    stop = true;
+    await vi.advanceTimersByTimeAsync(1000);
+    await asker;
   });
 
   it('one poller per backend key and interval in the process', () => {
