@@ -4,8 +4,10 @@
  * itself (each activity and local activity from the Temporal history, and the workflow-task
  * round trips between them) and after it completes (result, exit).
  *
- *   node --import tsx bench/where-time-goes.ts [--on docker|slurm|kubernetes] [--runs 5] [--reuse] [--data-files N] [--keep]
+ *   node --import tsx bench/where-time-goes.ts [--on docker|slurm|kubernetes] [--runs 5] [--reuse] [--data-files N] [--command 'sleep 1.3'] [--keep]
  *
+ * With --command, the timed runs run that shell command instead of `true`: a job that lasts, to
+ * see how late its end is noticed (the warm-up still runs `true`).
  * With --data-files N, the project tracks a folder of N files of 4 KiB (`data add input/many`)
  * before the warm-up: what each step pays for tracked data the job does not even read.
  * With --reuse, every timed run is `run --reuse` of the warm-up run: the path of a run found done.
@@ -62,7 +64,8 @@ function spans(steps: Step[], spawn: number, exit: number, start: number): Recor
 }
 
 async function main(): Promise<number> {
-  const { values: o } = parseArgs({ options: { on: { type: 'string', default: 'docker' }, runs: { type: 'string', default: '5' }, keep: { type: 'boolean', default: false }, reuse: { type: 'boolean', default: false }, 'data-files': { type: 'string', default: '0' } } });
+  const { values: o } = parseArgs({ options: { on: { type: 'string', default: 'docker' }, runs: { type: 'string', default: '5' }, keep: { type: 'boolean', default: false }, reuse: { type: 'boolean', default: false }, 'data-files': { type: 'string', default: '0' }, command: { type: 'string' } } });
+  const command = o.command ? ['sh', '-c', o.command] : ['true'];
   const runs = Number(o.runs);
   const sb = await openSandbox('where', await anyFreePort());
   const env = sb.env;
@@ -97,7 +100,7 @@ async function main(): Promise<number> {
     const timed: { runId: string; spawn: number; exit: number }[] = [];
     for (let i = 1; i <= runs; i++) {
       const spawn = Date.now() / 1000;
-      const r = await cli(`run #${i}`, ['run', ...on, ...(o.reuse ? ['--reuse'] : []), '--json', '--', 'true'], root);
+      const r = await cli(`run #${i}`, ['run', ...on, ...(o.reuse ? ['--reuse'] : []), '--json', '--', ...command], root);
       const exit = Date.now() / 1000;
       timed.push({ runId: (JSON.parse(r.stdout) as { runId: string }).runId, spawn, exit });
       log(`run #${i} ${(exit - spawn).toFixed(3)} s`);
@@ -116,7 +119,7 @@ async function main(): Promise<number> {
     const ver = [];
     for (let i = 0; i < runs; i++) ver.push((await cli('--version', ['--version'])).seconds);
     per['(for comparison) reprise --version'] = ver;
-    process.stdout.write(`\nwhere a warm${dataFiles > 0 ? ` (${dataFiles} tracked files)` : ''} \`reprise run ${[...on, ...(o.reuse ? ['--reuse'] : []), '--json', '--', 'true'].join(' ')}\` spends its time, ${runs} runs (median, min–max):\n`);
+    process.stdout.write(`\nwhere a warm${dataFiles > 0 ? ` (${dataFiles} tracked files)` : ''} \`reprise run ${[...on, ...(o.reuse ? ['--reuse'] : []), '--json', '--', ...command].join(' ')}\` spends its time, ${runs} runs (median, min–max):\n`);
     for (const [k, xs] of Object.entries(per)) {
       const s = stats(xs);
       process.stdout.write(`  ${k.padEnd(56)} ${(s.median * 1000).toFixed(0).padStart(6)} ms  (${(s.min * 1000).toFixed(0)}–${(s.max * 1000).toFixed(0)})\n`);

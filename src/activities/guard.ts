@@ -20,9 +20,9 @@ export async function guard<T>(fn: () => Promise<T>, options: { transient?: bool
 }
 
 /** Heartbeat while a long step runs (the SDK throttles to the timeout), so a dead worker is noticed. */
-export async function withHeartbeat<T>(fn: () => Promise<T>, details?: () => unknown): Promise<T> {
+export async function withHeartbeat<T>(fn: () => Promise<T>, details?: () => unknown, everyMs = 2_000): Promise<T> {
   const ctx = Context.current();
-  const beat = setInterval(() => ctx.heartbeat(details?.()), 2_000);
+  const beat = setInterval(() => ctx.heartbeat(details?.()), everyMs);
   try {
     return await fn();
   } finally {

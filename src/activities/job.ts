@@ -21,6 +21,9 @@ import { BUILD_LOG, JOB_LOG, STORED_OUTPUTS, DATA_STAGED, UNSENT_OUTPUTS } from 
 import { guard, withHeartbeat } from './guard.js';
 import type { RunContext } from './context.js';
 
+/** The longest one wait on a job's end (Backend.waitForEnd) lasts before its status is read again. */
+const WAIT_FOR_END_MS = 5_000;
+
 /** The job on its backend: staged, submitted (alone or as an array), awaited, cancelled, collected, cleaned up. */
 export function createJobActivities(shared: RunContext) {
   const { deps, runDir, log, pollMs, userConfig, project, projectIdOf, runs, seen, rootOf, exportStaged, backendFor, transferLog } = shared;
@@ -45,7 +48,8 @@ export function createJobActivities(shared: RunContext) {
       .logs(handle)
       .then((stream) => pipeline(stream, tail.tap(), createWriteStream(logFile), { signal: ctx.cancellationSignal }))
       .catch((err: unknown) => log(input).warn({ err: String(err) }, 'log stream ended early'));
-    // Poll fast at first (short jobs end quickly), then settle at pollMs.
+    // Poll fast at first (short jobs end quickly), then settle at pollMs; a running job whose
+    // backend can wait on its end is waited on instead.
     for (let delay = 50; ; delay = Math.min(delay * 2, pollMs)) {
       const status = await poll(backend, handle, details);
       phase = status.phase;
@@ -80,8 +84,20 @@ export function createJobActivities(shared: RunContext) {
         const used = status.phase === 'exited' ? await usageOf(input, backend, handle, status, details) : undefined;
         return { ...status, ...(waited.length ? { waited } : {}), ...(used ? { used } : {}) };
       }
-      await ctx.sleep(delay); // rejects with CancelledFailure when the workflow cancels us
+      // Both reject with CancelledFailure when the workflow cancels us.
+      if (status.phase === 'running' && backend.waitForEnd) await waitForEnd(backend, handle, details);
+      else await ctx.sleep(delay);
     }
+  }
+
+  /**
+   * Wait on a running job's end through its backend, a few seconds at a time (status() is read
+   * between waits), heartbeating as often as polling would: followers read the log's tail there.
+   */
+  async function waitForEnd(backend: Backend, handle: JobHandle, details: () => AwaitDetails): Promise<void> {
+    const ctx = Context.current();
+    const ended = backend.waitForEnd!(handle, { timeoutMs: WAIT_FOR_END_MS, signal: ctx.cancellationSignal });
+    await withHeartbeat(() => Promise.race([ended, ctx.cancelled]), details, pollMs);
   }
 
   /**

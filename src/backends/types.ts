@@ -46,6 +46,13 @@ export interface Backend {
   /** What the job is doing, read without changing it (any number of readers may poll it). */
   status(handle: JobHandle): Promise<JobStatus>;
   /**
+   * Wait while the job runs: resolves once it may have ended (status() then says), when a step
+   * falls due (its time limit), after `timeoutMs`, or when `signal` aborts, whichever comes first;
+   * rejects only when the backend cannot be asked. Whoever awaits a running job calls it instead
+   * of sleeping between polls, so the end is noticed at once; without it they poll status().
+   */
+  waitForEnd?(handle: JobHandle, options: { timeoutMs: number; signal?: AbortSignal }): Promise<void>;
+  /**
    * Stop a job running past its time limit, for a backend whose scheduler does not (status said
    * `due: 'time-limit'`): status then reports TIMEOUT_EXIT_CODE and timeLimitReason. Leaves a
    * job within its limit, or ended, alone; returns once the job stopped or after a few seconds.

@@ -131,6 +131,27 @@ export class DockerBackend implements Backend {
     return { phase: 'exited', exitCode: s.ExitCode, reason: s.OOMKilled ? OOM_REASON : killedReason(s.ExitCode), startedAt, finishedAt };
   }
 
+  /**
+   * The engine's wait (condition not-running) answers as the container stops. It is a plain
+   * request, not a hijacked stream: aborting it (timeout, time limit, cancel) closes its connection.
+   */
+  async waitForEnd(handle: JobHandle, { timeoutMs, signal }: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
+    const h = handle as DockerHandle;
+    const s = (await this.owned(h))?.State;
+    if (!s?.Running) return; // ended, gone or never started: status() says which
+    // Docker has no time limit of its own: wake just past it, when status() says enforceTimeLimit is due.
+    const startedAt = validTime(s.StartedAt);
+    const toLimit = h.timeSeconds && startedAt ? Date.parse(startedAt) + h.timeSeconds * 1000 + 1 - Date.now() : Infinity;
+    const ms = Math.min(timeoutMs, toLimit);
+    if (ms <= 0) return;
+    const abortSignal = signal ? AbortSignal.any([signal, AbortSignal.timeout(ms)]) : AbortSignal.timeout(ms);
+    try {
+      await this.docker.getContainer(h.jobId).wait({ condition: 'not-running', abortSignal });
+    } catch (err) {
+      if (!abortSignal.aborted && statusCode(err) !== 404) throw err; // 404: removed meanwhile, status() says lost
+    }
+  }
+
   /** Kill a container past its time limit, measured by the engine's clock, and wait until it stopped. */
   async enforceTimeLimit(handle: JobHandle): Promise<void> {
     const h = handle as DockerHandle;

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
 import { DockerBackend } from '../../../src/backends/docker/docker-backend.js';
 import { dockerClient } from '../../../src/images/engine.js';
 import type { JobHandle, JobSpec } from '../../../src/backends/types.js';
@@ -90,6 +92,52 @@ describe('DockerBackend against the real engine', () => {
     expect(await backend.status(h)).toMatchObject({ phase: 'running', due: 'time-limit' });
     await backend.enforceTimeLimit(h);
     expect(await backend.status(h)).toMatchObject({ phase: 'exited', exitCode: 124, reason: 'time limit 0:00:01 exceeded' });
+  });
+
+  it('waitForEnd answers as the container stops, wakes at its time limit or timeout, and lets go of its request when aborted', async () => {
+    const short = await backend.submit(await job(['sleep', '1']));
+    handles.push(short);
+    await until(short, 'running');
+    await backend.waitForEnd(short, { timeoutMs: 10_000 });
+    const ended = await backend.status(short);
+    expect(ended).toMatchObject({ phase: 'exited', exitCode: 0 });
+    expect(Date.now() - Date.parse(ended.finishedAt!)).toBeLessThan(500);
+
+    const limited = await backend.submit(await job(['sleep', '300'], { resources: { timeSeconds: 1 } }));
+    handles.push(limited);
+    const { startedAt } = await until(limited, 'running');
+    await backend.waitForEnd(limited, { timeoutMs: 10_000 });
+    expect(Date.now() - Date.parse(startedAt!)).toBeLessThan(1500);
+    expect(await backend.status(limited)).toMatchObject({ phase: 'running', due: 'time-limit' });
+    await backend.enforceTimeLimit(limited);
+
+    const long = await backend.submit(await job(['sleep', '300']));
+    handles.push(long);
+    await until(long, 'running');
+    let t = Date.now();
+    await backend.waitForEnd(long, { timeoutMs: 300 });
+    expect(Date.now() - t).toBeLessThan(1000);
+    // The wait is a plain request on its own connection to the engine: aborted, that connection closes.
+    const waits: ClientRequest[] = [];
+    const onRequest = (m: unknown) => {
+      const { request } = m as { request: ClientRequest };
+      if (request.path.includes(`/containers/${long.jobId}/wait`)) waits.push(request);
+    };
+    subscribe('http.client.request.start', onRequest);
+    const abort = new AbortController();
+    const waiting = backend.waitForEnd(long, { timeoutMs: 60_000, signal: abort.signal });
+    await new Promise((r) => setTimeout(r, 200));
+    unsubscribe('http.client.request.start', onRequest);
+    expect(waits).toHaveLength(1);
+    expect(waits[0]!.socket?.destroyed).toBe(false);
+    t = Date.now();
+    abort.abort();
+    await waiting;
+    expect(Date.now() - t).toBeLessThan(200);
+    expect(waits[0]!.destroyed).toBe(true);
+    expect(waits[0]!.socket?.destroyed ?? true).toBe(true);
+    expect(await backend.status(long)).toMatchObject({ phase: 'running' });
+    await backend.cancel(long);
   });
 
   it('runs the container without capabilities, setuid gain or an unbounded process table', async () => {
