@@ -241,6 +241,35 @@ class ObjectReader {
   }
 }
 
+/**
+ * Large trees read or written lately, by object name (its content, for good): the next record's
+ * activity folder is the tree the last one wrote, and reading 20,000 entries back from git is
+ * the one read that grows with the history.
+ */
+const keptTrees = new Map<string, Buffer>();
+const KEPT_TREE_BYTES = 32 * 2 ** 20;
+const KEPT_TREE_MIN = 64 * 2 ** 10;
+
+function keepTree(oid: string, content: Buffer): void {
+  if (content.length < KEPT_TREE_MIN) return;
+  keptTrees.delete(oid);
+  keptTrees.set(oid, content);
+  let bytes = [...keptTrees.values()].reduce((n, b) => n + b.length, 0);
+  for (const [old, b] of keptTrees) {
+    if (bytes <= KEPT_TREE_BYTES) break;
+    keptTrees.delete(old);
+    bytes -= b.length;
+  }
+}
+
+async function readTree(reader: ObjectReader, name: string): Promise<{ type: string; content: Buffer } | undefined> {
+  const kept = keptTrees.get(name);
+  if (kept) return { type: 'tree', content: kept };
+  const object = await reader.read(name);
+  if (object?.type === 'tree' && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(name)) keepTree(name, object.content);
+  return object;
+}
+
 /** A change of a path: a blob's mode and object, or mode "0" to remove it (as `update-index --index-info` reads them). */
 export interface PathChange {
   mode: string;
@@ -288,7 +317,7 @@ export async function treeWith(git: Git, base: string, changes: PathChange[]): P
   const reader = new ObjectReader(git);
   try {
     const build = async (dir: Dir, oid: string | undefined, path: string): Promise<string | undefined> => {
-      const object = oid && (await reader.read(oid));
+      const object = oid && (await readTree(reader, oid));
       if (oid && (!object || object.type !== 'tree')) throw new Error(`cannot record under ${path || '/'}: ${oid} is not a tree`);
       const tree = new RawTree(object ? object.content : Buffer.alloc(0), hashBytes);
       // Each entry replaced, removed (bytes undefined) or added, by its place in the old tree.
@@ -318,7 +347,10 @@ export async function treeWith(git: Git, base: string, changes: PathChange[]): P
       parts.push(tree.bytes(from, tree.length));
       const content = Buffer.concat(parts);
       // Every tree but the root is written while the caller goes on (commit-tree checks the root only).
-      return content.length ? writeObject(git, 'tree', content, path ? pending : undefined) : undefined;
+      if (!content.length) return undefined;
+      const written = await writeObject(git, 'tree', content, path ? pending : undefined);
+      keepTree(written, content);
+      return written;
     };
     const tree = (await build(root, `${base}^{tree}`, '').catch(async (err: unknown) => {
       await Promise.allSettled(pending);
