@@ -164,7 +164,7 @@ export const logPath = (runId: string) => `${ACTIVITY_DIR}/${runId}.log`;
  * Record a finished run as one commit on the branch it started from, holding exactly its
  * outputs, its log and its JSON record, then bring those files into the working tree when that
  * branch is still checked out. Safe to repeat (a run is recorded once) and to call concurrently:
- * commits are built in a private index and published with compare-and-swap.
+ * commits are built aside (commitOnBranch) and published with compare-and-swap.
  */
 export async function recordRun(root: string, input: RecordInput): Promise<string> {
   return (await recordRunOn(root, input)).commit;
@@ -236,7 +236,7 @@ export async function recordSweep(root: string, record: SweepRecord, branch?: st
 }
 
 export interface BranchCommit {
-  /** The run or sweep id: names the private index and the log of the ref update. */
+  /** The run or sweep id: names the log of the ref update. */
   id: string;
   branch?: string;
   /** A path only this record's commit adds: finding it on the branch means it is recorded already. */
