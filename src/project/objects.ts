@@ -23,7 +23,20 @@ interface Store {
 /** Object stores found, by dotGitIdentity (as Git.gitDir's). */
 const stores = new Map<string, Store>();
 
-async function storeOf(git: Git): Promise<Store> {
+/** Each Git's store, also where there is no `.git` to key it by (a bare repository: a worker's cache of a remote). */
+const storesOfGit = new WeakMap<Git, Promise<Store>>();
+
+function storeOf(git: Git): Promise<Store> {
+  let store = storesOfGit.get(git);
+  if (!store) {
+    store = findStore(git);
+    storesOfGit.set(git, store);
+    store.catch(() => storesOfGit.delete(git));
+  }
+  return store;
+}
+
+async function findStore(git: Git): Promise<Store> {
   const id = await dotGitIdentity(git.dir);
   const known = id && stores.get(id);
   if (known) return known;
