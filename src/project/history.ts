@@ -5,6 +5,7 @@ import { join, relative, sep } from 'node:path';
 import { spawn } from 'node:child_process';
 import { notFound } from '../errors.js';
 import { Git } from './git.js';
+import { hashFiles, parseChanges, treeWith, writeBlob, type PathChange, type PriorEntries } from './objects.js';
 import { sweepCommitMessage, type SweepRecord } from './sweep-record.js';
 import { withFileLock } from './lock.js';
 import { refusePrivateKeys } from './private-keys.js';
@@ -163,7 +164,7 @@ export const logPath = (runId: string) => `${ACTIVITY_DIR}/${runId}.log`;
  * Record a finished run as one commit on the branch it started from, holding exactly its
  * outputs, its log and its JSON record, then bring those files into the working tree when that
  * branch is still checked out. Safe to repeat (a run is recorded once) and to call concurrently:
- * commits are built in a private index and published with compare-and-swap.
+ * commits are built aside (commitOnBranch) and published with compare-and-swap.
  */
 export async function recordRun(root: string, input: RecordInput): Promise<string> {
   return (await recordRunOn(root, input)).commit;
@@ -188,20 +189,18 @@ export async function recordRunOn(root: string, input: RecordInput): Promise<Rec
     sourceCommit: record.sourceCommit,
     message: commitMessage(record),
     entries: async () => {
-      const entries: string[] = [];
-      for (const o of record.outputs) {
-        const blob = (await git.run(['hash-object', '-w', '--', join(input.outputsDir, o.path.replace(/^output\//, ''))])).trim();
-        entries.push(`100644 ${blob}\t${o.path}`);
-      }
-      entries.push(`100644 ${await git.hashObject(JSON.stringify(record, null, 2) + '\n')}\t${recordPath(record.runId)}`);
-      entries.push(`100644 ${(await git.run(['hash-object', '-w', '--', input.logFile])).trim()}\t${logPath(record.runId)}`);
-      for (const f of input.files ?? []) entries.push(`100644 ${await git.hashObject(f.content)}\t${f.path}`);
+      // The files in one spawn (git's attributes apply to them as before); the texts written here.
+      const [log, ...outputs] = await hashFiles(git, [input.logFile, ...record.outputs.map((o) => join(input.outputsDir, o.path.replace(/^output\//, '')))]);
+      const entries = record.outputs.map((o, i) => `100644 ${outputs[i]}\t${o.path}`);
+      entries.push(`100644 ${await writeBlob(git, JSON.stringify(record, null, 2) + '\n')}\t${recordPath(record.runId)}`);
+      entries.push(`100644 ${log}\t${logPath(record.runId)}`);
+      for (const f of input.files ?? []) entries.push(`100644 ${await writeBlob(git, f.content)}\t${f.path}`);
       return entries;
     },
     // The user switched branches while the run ran: their working tree belongs to another branch.
-    afterCommit: async (head, commit, ref) => {
+    afterCommit: async (head, commit, ref, moved) => {
       made = { ref, checkedOut: !input.bare && (await git.headRef()) === ref };
-      if (made.checkedOut) await syncWorkingTree(git, head, commit, input);
+      if (made.checkedOut) await syncWorkingTree(git, head, commit, input, moved);
     },
   });
   if (made) return { commit, ...made };
@@ -226,10 +225,10 @@ export async function recordSweep(root: string, record: SweepRecord, branch?: st
     recordPath: path,
     sourceCommit: record.sourceCommit,
     message: sweepCommitMessage(record),
-    entries: async () => [`100644 ${await git.hashObject(text)}\t${path}`],
-    afterCommit: async (head, commit, ref) => {
+    entries: async () => [`100644 ${await writeBlob(git, text)}\t${path}`],
+    afterCommit: async (head, commit, ref, moved) => {
       if ((await git.headRef()) !== ref) return;
-      await git.tryRun(['read-tree', '-m', '-i', head, commit]);
+      await moveIndex(git, head, commit, moved).catch(() => undefined);
       await mkdir(join(root, ACTIVITY_DIR), { recursive: true });
       await writeFile(join(root, path), text);
     },
@@ -237,7 +236,7 @@ export async function recordSweep(root: string, record: SweepRecord, branch?: st
 }
 
 export interface BranchCommit {
-  /** The run or sweep id: names the private index and the log of the ref update. */
+  /** The run or sweep id: names the log of the ref update. */
   id: string;
   branch?: string;
   /** A path only this record's commit adds: finding it on the branch means it is recorded already. */
@@ -249,14 +248,17 @@ export interface BranchCommit {
   sourceCommit: string;
   /** A function is called after `entries` (a lab's message says what they held). */
   message: string | (() => string);
-  /** `git update-index --index-info` lines added on top of the base tree, for the branch at `head`. */
+  /** `mode oid\tpath` lines (mode 0: removed) applied to the base tree, for the branch at `head`. */
   entries: (head: string) => Promise<string[]>;
-  afterCommit: (head: string, commit: string, ref: string) => Promise<void>;
+  /** `moved`: what the commit changed over `head`, path by path, when known (moveIndex needs no diff then). */
+  afterCommit: (head: string, commit: string, ref: string, moved?: IndexChanges) => Promise<void>;
 }
 
 /**
- * One commit on a branch, built in a private index and published with compare-and-swap, under
- * the record lock: safe to repeat and to call concurrently.
+ * One commit on a branch, its tree edited in process on the changed paths only (objects.ts) and
+ * published with compare-and-swap, under the record lock: safe to repeat and to call
+ * concurrently, and as cheap on a long history as on a short one. A branch moved by anyone else
+ * meanwhile (the user's own commit) fails the swap: the commit is made again on the new head.
  */
 export async function commitOnBranch(git: Git, c: BranchCommit): Promise<string> {
   return withRecordLock(git, async () => {
@@ -268,29 +270,43 @@ export async function commitOnBranch(git: Git, c: BranchCommit): Promise<string>
       await git.tryRun(['update-ref', '-m', `reprise: ${c.id}'s branch was deleted`, ref, c.sourceCommit, '']); // '': only if absent (a retry finds it)
       seen = undefined;
     }
-    const existing = c.recorded ? await c.recorded(ref) : await findRecordCommit(git, ref, c.recordPath);
-    if (existing) {
-      if (!c.recorded) await repairIndex(git, ref, existing, c.recordPath);
-      return existing;
+    if (c.recorded) {
+      const existing = await c.recorded(ref);
+      if (existing) return existing;
     }
     for (let attempt = 0; ; attempt++) {
       const head = (attempt === 0 && seen) || (await git.revParse(ref));
       if (!head) throw notFound(`cannot record ${c.id}: its branch ${ref} no longer exists; recreate it with: git branch ${ref.replace(/^refs\/heads\//, '')} ${c.sourceCommit}`);
       const { parents, base } = await recordParents(git, head, c.sourceCommit);
-      const commit = await withTempIndex(git, c.id, async (env) => {
-        await git.run(['read-tree', base], { env });
-        // NUL-terminated: an output's name may hold a newline.
-        await git.run(['update-index', '-z', '--add', '--index-info'], { env, input: (await c.entries(head)).join('\0') + '\0' });
-        const tree = (await git.run(['write-tree'], { env })).trim();
-        return git.commitTree(tree, parents, typeof c.message === 'string' ? c.message : c.message(), await git.identityEnv());
-      });
+      const identity = git.identityEnv(); // asked while the tree is built
+      const changes = parseChanges(await c.entries(head));
+      // The record path is among the changes: the branch holding it already means recorded already.
+      const { tree, prior, written } = await treeWith(git, base, changes);
+      const onHead = base === head ? prior.get(c.recordPath) !== undefined : (await git.tryRun(['cat-file', '-e', `${head}:${c.recordPath}`])) !== undefined;
+      if (!c.recorded && onHead) {
+        await written.catch(() => undefined); // objects no one refers to
+        const existing = (await git.run(['log', '-1', '--format=%H', ref, '--', c.recordPath])).trim();
+        await repairIndex(git, ref, existing, c.recordPath);
+        return existing;
+      }
+      const [commit] = await Promise.all([git.commitTree(tree, parents, typeof c.message === 'string' ? c.message : c.message(), await identity), written]);
       if (await git.updateRef(ref, commit, head, `reprise: record ${c.id}`)) {
-        await c.afterCommit(head, commit, ref);
+        await c.afterCommit(head, commit, ref, base === head ? changedEntries(changes, prior) : undefined);
         return commit;
       }
       if (attempt >= 20) throw new Error(`could not record ${c.id}: ${ref} kept moving`);
     }
   });
+}
+
+/** What the index moves by, path by path, from what `prior` says each changed path held. */
+function changedEntries(changes: PathChange[], prior: PriorEntries): IndexChanges {
+  return new Map(
+    changes.map((ch) => {
+      const was = prior.get(ch.path);
+      return [ch.path, { from: was ? entryOf(was.mode, was.oid) : NO_ENTRY, to: entryOf(ch.mode, ch.oid) }];
+    }),
+  );
 }
 
 /**
@@ -306,8 +322,8 @@ async function recordParents(git: Git, head: string, source: string): Promise<{ 
 }
 
 /** Move the user's index from `oldHead` to `newHead` (keeping their staged work) and write the run's files. */
-async function syncWorkingTree(git: Git, oldHead: string, newHead: string, input: RecordInput): Promise<void> {
-  await moveIndex(git, oldHead, newHead);
+async function syncWorkingTree(git: Git, oldHead: string, newHead: string, input: RecordInput, moved?: IndexChanges): Promise<void> {
+  await moveIndex(git, oldHead, newHead, moved);
   const root = git.dir;
   for (const o of input.record.outputs) {
     const dest = join(root, o.path);
@@ -328,13 +344,15 @@ async function syncWorkingTree(git: Git, oldHead: string, newHead: string, input
  * (-i: index only) updates the entries they have not staged. When git refuses (a merge in
  * conflict, a path they staged), each path the commit changed is carried over unless they staged
  * their own version of it; a git command of theirs holding the index lock is waited for. Giving up
- * silently would let their next `git commit` delete the record's files.
+ * silently would let their next `git commit` delete the record's files. With the commit's
+ * changes known (`moved`), only those paths are carried: a two-tree read-tree walks both whole
+ * trees, and a history of 10,000 runs made it the slowest step of a record.
  */
-export async function moveIndex(git: Git, oldHead: string, newHead: string): Promise<void> {
+export async function moveIndex(git: Git, oldHead: string, newHead: string, moved?: IndexChanges): Promise<void> {
   for (let i = 0; i < INDEX_LOCK_WAITS; i++) {
-    if ((await git.tryRun(['read-tree', '-m', '-i', oldHead, newHead])) !== undefined) return;
+    if (!moved && (await git.tryRun(['read-tree', '-m', '-i', oldHead, newHead])) !== undefined) return;
     if (!(await isIndexLocked(git))) {
-      if ((await git.tryRun(['update-index', '-z', '--index-info'], { input: await carriedEntries(git, oldHead, newHead) })) !== undefined) return;
+      if ((await git.tryRun(['update-index', '-z', '--index-info'], { input: await carriedEntries(git, moved ?? (await treeChanges(git, oldHead, newHead))) })) !== undefined) return;
       if (!(await isIndexLocked(git))) throw new Error(`could not bring the index to ${newHead}: git update-index failed`);
     }
     await new Promise((r) => setTimeout(r, Math.min(100 * (i + 1), 2000)));
@@ -346,18 +364,26 @@ export async function moveIndex(git: Git, oldHead: string, newHead: string): Pro
 /** About a minute of waiting for another git command to release the index. */
 const INDEX_LOCK_WAITS = 40;
 
-/**
- * `update-index --index-info` lines (NUL-terminated) setting every path that differs between
- * `oldHead` and `newHead` to its `newHead` entry, where the user's index still holds `oldHead`'s.
- */
-async function carriedEntries(git: Git, oldHead: string, newHead: string): Promise<string> {
+/** Each changed path's index entry before and after a commit ("<mode> <sha>", or NO_ENTRY). */
+export type IndexChanges = Map<string, { from: string; to: string }>;
+
+/** The paths that differ between `oldHead` and `newHead`. */
+async function treeChanges(git: Git, oldHead: string, newHead: string): Promise<IndexChanges> {
   // Raw -z: ":<old mode> <new mode> <old sha> <new sha> <status>\0<path>\0".
   const fields = (await git.run(['diff-tree', '-r', '-z', '--no-renames', oldHead, newHead])).split('\0');
-  const changes = new Map<string, { from: string; to: string }>();
+  const changes: IndexChanges = new Map();
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const [oldMode, newMode, oldSha, newSha] = fields[i]!.slice(1).split(' ');
     changes.set(fields[i + 1]!, { from: entryOf(oldMode!, oldSha!), to: entryOf(newMode!, newSha!) });
   }
+  return changes;
+}
+
+/**
+ * `update-index --index-info` lines (NUL-terminated) setting every changed path to its new
+ * entry, where the user's index still holds the old one.
+ */
+async function carriedEntries(git: Git, changes: IndexChanges): Promise<string> {
   if (!changes.size) return '';
   // "<mode> <sha> <stage>\t<path>\0": a path in conflict (stage > 0) is the user's to resolve.
   const staged = new Map<string, string>();
@@ -393,12 +419,6 @@ async function isIndexLocked(git: Git): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** The commit that recorded `runId`, if branch `ref` has one. */
-async function findRecordCommit(git: Git, ref: string, path: string): Promise<string | undefined> {
-  if ((await git.tryRun(['cat-file', '-e', `${ref}:${path}`])) === undefined) return undefined;
-  return (await git.run(['log', '-1', '--format=%H', ref, '--', path])).trim() || undefined;
 }
 
 /** The activity feed: run commits on the current branch, newest first (at most `limit`). */

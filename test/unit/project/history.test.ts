@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { cachedGrepLog, digestTree, exportSources, findRun, readFeed, readRecord
 import type { RunRecord } from '../../../src/project/run-record.js';
 import { git, makeProject, repoState, tempDir } from '../../helpers/project.js';
 import { RepriseError } from '../../../src/errors.js';
+import { Git } from '../../../src/project/git.js';
 import { sampleRecord } from './run-record.test.js';
 import { fakeRunFiles } from '../../helpers/sync.js';
 
@@ -166,6 +167,41 @@ describe('recordRun', () => {
     const first = await recordRun(p.root, run);
     expect(await recordRun(p.root, run)).toBe(first);
     expect((await readFeed(p.root)).length).toBe(1);
+  });
+
+  it("a commit of the user's landing between the record's read of the branch and its update-ref: both kept, the record on top", async () => {
+    const p = await makeProject({ files: { 'code/a.py': 'v1\n' } });
+    const head = git(p.root, 'rev-parse', 'HEAD').trim();
+    const run = await fakeRun(p.root, 'run-race11112222', head, { 'r.txt': '1\n' });
+    const commitTree = Git.prototype.commitTree;
+    let userCommit = '';
+    // The first record commit is built on `head`; the user commits before it is published.
+    const spy = vi.spyOn(Git.prototype, 'commitTree').mockImplementation(async function (this: Git, ...args) {
+      if (!userCommit) {
+        await writeFile(join(p.root, 'code/a.py'), 'v2\n');
+        git(p.root, 'commit', '-qam', 'the user commits meanwhile');
+        userCommit = git(p.root, 'rev-parse', 'HEAD').trim();
+      }
+      return commitTree.apply(this, args);
+    });
+    try {
+      const commit = await recordRun(p.root, run);
+      expect(spy).toHaveBeenCalledTimes(2); // the swap failed once, the retry built on the user's commit
+      expect(git(p.root, 'rev-parse', 'HEAD').trim()).toBe(commit);
+      expect(git(p.root, 'rev-list', '--parents', '-n1', commit).trim().split(' ').slice(1)).toEqual([userCommit]);
+      expect(git(p.root, 'rev-parse', `${userCommit}^`).trim()).toBe(head);
+      expect(git(p.root, 'show', `${commit}:code/a.py`)).toBe('v2\n');
+      expect(git(p.root, 'diff-tree', '--no-commit-id', '--name-only', '-r', commit).trim().split('\n').sort()).toEqual([
+        '.reprise/activity/run-race11112222.json',
+        '.reprise/activity/run-race11112222.log',
+        'output/r.txt',
+      ]);
+      expect(git(p.root, 'status', '--porcelain')).toBe('');
+      expect(await recordRun(p.root, run)).toBe(commit); // and a retried record adds nothing
+      expect(git(p.root, 'rev-parse', 'HEAD').trim()).toBe(commit);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('records many runs finishing at the same moment, each with only its own outputs', async () => {
