@@ -4,6 +4,7 @@
 // '@oclif/core' load instead.
 // Our own modules stay as tsc emits them: several find files next to themselves (import.meta.url).
 import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
@@ -41,7 +42,7 @@ await writeFile(
   [
     "import { fileURLToPath } from 'node:url';",
     "import { requireWithCodeCache } from './cli/code-cache.js';",
-    "const core = requireWithCodeCache(fileURLToPath(new URL('./oclif-core.cjs', import.meta.url)));",
+    `const core = requireWithCodeCache(fileURLToPath(new URL('./oclif-core.cjs', import.meta.url)), '${createHash('sha1').update(rewritten).digest('hex')}');`,
     `export const { ${names.join(', ')} } = core;`,
     '',
   ].join('\n'),

@@ -2,30 +2,28 @@
  * Loads a CommonJS bundle (the build's dist/oclif-core.cjs) with V8's code cache, so a CLI start
  * deserialises compiled code instead of compiling half a megabyte of JavaScript: Node 20 has no
  * module.enableCompileCache. The cache lives in $XDG_CACHE_HOME/reprise (~/.cache/reprise), one
- * file per bundle content and V8 version; a missing, unreadable or rejected cache only costs a
- * compile, and is written again.
+ * file per bundle content (its hash, taken at build time: hashing here would load node:crypto on
+ * every start) and Node version; a missing, unreadable or rejected cache (V8 checks its own version
+ * and flags) only costs a compile, and is written again.
  */
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { cachedDataVersionTag } from 'node:v8';
 import { Script } from 'node:vm';
 
 export function codeCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'reprise');
 }
 
-/** The cache of one content of `file`, compiled by this V8 (whose flags the tag covers too). */
-export function codeCacheFile(file: string, source: string, cacheDir: string): string {
-  const key = createHash('sha1').update(source).update(String(cachedDataVersionTag())).digest('hex');
-  return join(cacheDir, `${basename(file)}-${key}.v8`);
+/** The cache of `file` whose content hashes to `contentHash`, compiled by this Node. */
+export function codeCacheFile(file: string, contentHash: string, cacheDir: string): string {
+  return join(cacheDir, `${basename(file)}-${contentHash}-${process.version}.v8`);
 }
 
-export function requireWithCodeCache(file: string, cacheDir = codeCacheDir()): unknown {
+export function requireWithCodeCache(file: string, contentHash: string, cacheDir = codeCacheDir()): unknown {
   const source = readFileSync(file, 'utf8');
-  const cacheFile = codeCacheFile(file, source, cacheDir);
+  const cacheFile = codeCacheFile(file, contentHash, cacheDir);
   let cachedData: Buffer | undefined;
   try {
     cachedData = readFileSync(cacheFile);
