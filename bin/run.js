@@ -9,5 +9,6 @@ if (wanted && (major < Number(wanted[1]) || (major === Number(wanted[1]) && mino
   process.emitWarning(`Node version must be ${wanted[0]} to use this CLI. Current node version: ${process.versions.node}`);
 }
 process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1';
-const { execute } = await import('@oclif/core');
+// The build's one-file bundle of @oclif/core (scripts/bundle-cli.js), which the commands import too.
+const { execute } = await import('../dist/oclif-core.js');
 await execute({ dir: import.meta.url });
