@@ -97,7 +97,14 @@ export function createJobActivities(shared: RunContext) {
   async function waitForEnd(backend: Backend, handle: JobHandle, details: () => AwaitDetails): Promise<void> {
     const ctx = Context.current();
     const ended = backend.waitForEnd!(handle, { timeoutMs: WAIT_FOR_END_MS, signal: ctx.cancellationSignal });
-    await withHeartbeat(() => Promise.race([ended, ctx.cancelled]), details, pollMs);
+    // Bounded here too: a backend's wait that overstays must not hold the loop (and a time limit) forever.
+    let bound: NodeJS.Timeout | undefined;
+    const overstayed = new Promise<void>((resolve) => (bound = setTimeout(resolve, 2 * WAIT_FOR_END_MS)));
+    try {
+      await withHeartbeat(() => Promise.race([ended, overstayed, ctx.cancelled]), details, pollMs);
+    } finally {
+      clearTimeout(bound);
+    }
   }
 
   /**

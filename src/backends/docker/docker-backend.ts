@@ -143,12 +143,23 @@ export class DockerBackend implements Backend {
     const startedAt = validTime(s.StartedAt);
     const toLimit = h.timeSeconds && startedAt ? Date.parse(startedAt) + h.timeSeconds * 1000 + 1 - Date.now() : Infinity;
     const ms = Math.min(timeoutMs, toLimit);
-    if (ms <= 0) return;
-    const abortSignal = signal ? AbortSignal.any([signal, AbortSignal.timeout(ms)]) : AbortSignal.timeout(ms);
+    if (ms <= 0 || signal?.aborted) return;
+    // A controller and a plain timer, not AbortSignal.timeout/any: V8 may collect a timeout signal
+    // that nothing listens to directly (Node 20), its timer with it, and the wait then lasted until
+    // the container ended, which past a time limit only the wait's return would make happen.
+    const stop = new AbortController();
+    const timer = setTimeout(() => stop.abort(), ms);
+    const onCancel = () => stop.abort();
+    signal?.addEventListener('abort', onCancel, { once: true });
+    const stopped = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
     try {
-      await this.docker.getContainer(h.jobId).wait({ condition: 'not-running', abortSignal });
+      // Raced with the abort itself: the wait ends when asked, whatever the HTTP client does.
+      await Promise.race([this.docker.getContainer(h.jobId).wait({ condition: 'not-running', abortSignal: stop.signal }), stopped]);
     } catch (err) {
-      if (!abortSignal.aborted && statusCode(err) !== 404) throw err; // 404: removed meanwhile, status() says lost
+      if (!stop.signal.aborted && statusCode(err) !== 404) throw err; // 404: removed meanwhile, status() says lost
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onCancel);
     }
   }
 

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { DockerBackend } from '../../../src/backends/docker/docker-backend.js';
 import { dockerClient } from '../../../src/images/engine.js';
 import type { JobHandle, JobSpec } from '../../../src/backends/types.js';
@@ -137,6 +139,29 @@ describe('DockerBackend against the real engine', () => {
     expect(waits[0]!.destroyed).toBe(true);
     expect(waits[0]!.socket?.destroyed ?? true).toBe(true);
     expect(await backend.status(long)).toMatchObject({ phase: 'running' });
+    await backend.cancel(long);
+  });
+
+  it('waitForEnd wakes at its timeout even when the garbage collector runs meanwhile (its time limit wakes it the same way)', async () => {
+    // Node 20 collects an AbortSignal.timeout that nothing listens to directly (inside
+    // AbortSignal.any), its timer with it: the wait then lasted until the container ended, and a
+    // lab past its time limit ran on (stop 30's e2e). A forced collection during the wait shows it.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const long = await backend.submit(await job(['sleep', '300']));
+    handles.push(long);
+    await until(long, 'running');
+    for (const timeoutMs of [1000, 1500]) {
+      const t = Date.now();
+      const collect = setTimeout(gc, 200);
+      const outcome = await Promise.race([
+        backend.waitForEnd(long, { timeoutMs, signal: new AbortController().signal }).then(() => 'woke'),
+        new Promise((r) => setTimeout(() => r('still waiting'), timeoutMs + 3000)),
+      ]);
+      clearTimeout(collect);
+      expect(outcome).toBe('woke');
+      expect(Date.now() - t).toBeLessThan(timeoutMs + 1000);
+    }
     await backend.cancel(long);
   });
 
