@@ -3,13 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createRunContext } from '../../../src/activities/context.js';
-import { createJobActivities } from '../../../src/activities/job.js';
 import type { RunInput } from '../../../src/activities/types.js';
 import { takeDueStep } from '../../../src/backends/due-step.js';
 import { TIMEOUT_EXIT_CODE, timeLimitReason, type Backend, type JobHandle, type JobStatus } from '../../../src/backends/types.js';
+import { fakeJobBackend, jobActivitiesWith } from './fake-job-backend.js';
 
 /**
  * A backend whose job waits for its sources, then runs past its time limit: status() only
@@ -18,11 +16,7 @@ import { TIMEOUT_EXIT_CODE, timeLimitReason, type Backend, type JobHandle, type 
 function fakeBackend(start: 'waiting for sources' | 'past its limit') {
   let state: 'waiting for sources' | 'past its limit' | 'timed out' = start;
   const calls: string[] = [];
-  const backend: Backend = {
-    kind: 'fake',
-    check: async () => ({ kind: 'fake', version: '0', details: {} }),
-    stage: async () => ({ image: 'i', sources: 's' }),
-    submit: async (job) => ({ kind: 'fake', runId: job.runId, jobId: 'j1' }),
+  const backend = fakeJobBackend(calls, {
     status: async (): Promise<JobStatus> => {
       calls.push('status');
       if (state === 'waiting for sources') return { phase: 'pending', due: 'sources' };
@@ -38,10 +32,7 @@ function fakeBackend(start: 'waiting for sources' | 'past its limit') {
       if (state === 'past its limit') state = 'timed out';
     },
     logs: async () => Readable.from([Buffer.from('hello\n')]),
-    cancel: async () => void calls.push('cancel'),
-    collect: async () => ({ skipped: [] }),
-    cleanup: async () => undefined,
-  };
+  });
   return { backend, calls };
 }
 
@@ -53,11 +44,7 @@ afterEach(async () => {
   await rm(home, { recursive: true, force: true });
 });
 
-function activitiesWith(backend: Backend) {
-  // The built-in `local` backend's config, made into the fake: no engine is asked.
-  const shared = createRunContext({ home, logger: pino({ level: 'silent' }), docker: undefined as never, createBackend: async () => backend, pollIntervalMs: 10 });
-  return createJobActivities(shared);
-}
+const activitiesWith = (backend: Backend) => jobActivitiesWith(home, backend, 10);
 
 const input: RunInput = { runId: 'run-due', projectRoot: '/nonexistent', backend: 'local', command: ['true'], resources: { timeSeconds: 2 } };
 const handle: JobHandle = { kind: 'fake', runId: 'run-due', jobId: 'j1' };

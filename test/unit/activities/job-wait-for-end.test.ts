@@ -3,13 +3,10 @@ import { CancelledFailure } from '@temporalio/common';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createRunContext } from '../../../src/activities/context.js';
-import { createJobActivities } from '../../../src/activities/job.js';
 import type { AwaitDetails, RunInput } from '../../../src/activities/types.js';
 import type { Backend, JobHandle, JobStatus } from '../../../src/backends/types.js';
+import { fakeJobBackend, jobActivitiesWith } from './fake-job-backend.js';
 
 /**
  * A backend whose job runs until `end()` (or `endsAfterMs`): waitForEnd answers as it ends, as
@@ -27,11 +24,7 @@ function waitingBackend(endsAfterMs?: number) {
   if (endsAfterMs !== undefined) setTimeout(end, endsAfterMs);
   const calls: string[] = [];
   const aborted = { count: 0 };
-  const backend: Backend = {
-    kind: 'fake',
-    check: async () => ({ kind: 'fake', version: '0', details: {} }),
-    stage: async () => ({ image: 'i', sources: 's' }),
-    submit: async (job) => ({ kind: 'fake', runId: job.runId, jobId: 'j1' }),
+  const backend = fakeJobBackend(calls, {
     status: async (): Promise<JobStatus> => {
       calls.push('status');
       return endedAt === undefined ? { phase: 'running' } : { phase: 'exited', exitCode: 0 };
@@ -46,11 +39,7 @@ function waitingBackend(endsAfterMs?: number) {
         });
       });
     },
-    logs: async () => Readable.from([]),
-    cancel: async () => void calls.push('cancel'),
-    collect: async () => ({ skipped: [] }),
-    cleanup: async () => undefined,
-  };
+  });
   return { backend, calls, aborted, end, endedAt: () => endedAt };
 }
 
@@ -62,10 +51,7 @@ afterEach(async () => {
   await rm(home, { recursive: true, force: true });
 });
 
-function activitiesWith(backend: Backend, pollIntervalMs: number) {
-  const shared = createRunContext({ home, logger: pino({ level: 'silent' }), docker: undefined as never, createBackend: async () => backend, pollIntervalMs });
-  return createJobActivities(shared);
-}
+const activitiesWith = (backend: Backend, pollIntervalMs: number) => jobActivitiesWith(home, backend, pollIntervalMs);
 
 const input: RunInput = { runId: 'run-wait', projectRoot: '/nonexistent', backend: 'local', command: ['true'], resources: {} };
 const handle: JobHandle = { kind: 'fake', runId: 'run-wait', jobId: 'j1' };
