@@ -26,7 +26,7 @@ import { writeOutputPointer } from '../output-pointer.js';
 import { SshClient } from './ssh-client.js';
 import { SshConfigError } from './ssh-config.js';
 import { resolveSshTarget, type SshEnv, type SshTarget } from './ssh-target.js';
-import { EARLY_SPACING_MS, EARLY_WINDOW_MS, StatusPoller } from './status-poller.js';
+import { spacingAt, StatusPoller } from './status-poller.js';
 import { sacctUsage, sacctUsageCommand, type SacctUsage } from './accounting.js';
 import type { JobUsage } from '../usage.js';
 
@@ -219,8 +219,7 @@ export class SlurmBackend implements Backend {
         // backend's next poll (up to an interval), and sleeping a whole pollMs after that made a
         // round two seconds, so a job's end reached its run up to two seconds late. A job's first
         // seconds go at the status poller's early spacing: a short job's end is not a round late.
-        const spacing = Date.now() - since < EARLY_WINDOW_MS ? Math.min(pollMs, EARLY_SPACING_MS) : pollMs;
-        await new Promise((r) => setTimeout(r, Math.max(0, round + spacing - Date.now())));
+        await new Promise((r) => setTimeout(r, Math.max(0, round + spacingAt(Date.now() - since, pollMs) - Date.now())));
       }
     }
     return Readable.from(follow(), { objectMode: false });

@@ -18,6 +18,11 @@ export type RunOnCluster = (argv: string[]) => Promise<string>;
 export const EARLY_WINDOW_MS = 5000;
 export const EARLY_SPACING_MS = 250;
 
+/** How far apart to ask about a job `ageMs` after it was first asked about (the early spacing, then `intervalMs`). */
+export function spacingAt(ageMs: number, intervalMs: number, early = { windowMs: EARLY_WINDOW_MS, spacingMs: EARLY_SPACING_MS }): number {
+  return ageMs < early.windowMs ? Math.min(intervalMs, early.spacingMs) : intervalMs;
+}
+
 /**
  * Scheduler politeness: however many runs ask, the state of all of a backend's jobs is read with
  * one round trip (one `squeue`, one `sacct` when needed) at most once per interval. A status()
@@ -82,8 +87,7 @@ export class StatusPoller {
   /** The interval, or the early spacing while a job asked about is in its first seconds. */
   private spacing(): number {
     const now = this.now();
-    const early = [...this.waiting.keys()].some((id) => now - (this.firstAsked.get(id) ?? -Infinity) < this.early.windowMs);
-    return early ? Math.min(this.intervalMs, this.early.spacingMs) : this.intervalMs;
+    return Math.min(...[...this.waiting.keys()].map((id) => spacingAt(now - (this.firstAsked.get(id) ?? -Infinity), this.intervalMs, this.early)));
   }
 
   private async poll(): Promise<void> {
