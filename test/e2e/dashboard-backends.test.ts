@@ -177,6 +177,8 @@ describe('the Backends view', () => {
     expect(reached, await page.evaluate(() => document.activeElement?.outerHTML ?? 'nothing focused')).toBe(true);
     await page.keyboard.press('Enter');
     await page.waitForURL(/#\/backends$/);
+    await page.locator('#recheck').waitFor();
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
     await page.locator('#recheck').focus();
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('recheck');
 

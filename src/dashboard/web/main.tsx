@@ -1,5 +1,5 @@
 import { render } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { currentSession, type Session } from './api.js';
 import { BackendsPage } from './backends.js';
 import { FeedView } from './feed.js';
@@ -22,9 +22,10 @@ function App() {
   else if (kind === 'team') view = <TeamPage query={query} />;
   else view = <FeedView query={query} />;
   // A route change moves focus to the new view, as a page load would put it at the top; the first
-  // render leaves it alone so that Tab from a fresh page reaches the skip link first.
+  // render leaves it alone so that Tab from a fresh page reaches the skip link first. A layout effect
+  // moves it before the view is painted, so it never takes focus from something the user reached.
   const routed = useRef(false);
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (routed.current) document.getElementById('main')?.focus();
     routed.current = true;
   }, [kind, id]);
