@@ -72,12 +72,9 @@ async function run(backend: Backend, name: string, data?: StageData, cmd = comma
   const staged = await backend.stage({ runId, image: { digest, tag }, sourcesDir: await sources(backend instanceof DockerBackend), readOnly: ['input/table.bin', 'input/images'], data });
   const handle = await backend.submit({ runId, command: cmd, env: {}, resources: {}, staged });
   handles.push({ backend, handle });
-  // As the job activities do: a pod that was not waiting yet when submit returned (queued, its
-  // claim not bound yet) gets its sources once status says they are due.
-  for (let s = await backend.status(handle); s.phase === 'pending'; s = await backend.status(handle)) {
-    if (s.due === 'sources') await backend.shipSources!(handle);
-    else await new Promise((r) => setTimeout(r, 250));
-  }
+  // As the job activities do (takeDueStep): a pod that was not waiting yet when submit returned
+  // (queued, its claim not bound yet) gets its sources once status says they are due.
+  while ((await awaitedStatus(backend, handle)).phase === 'pending') await new Promise((r) => setTimeout(r, 250));
   let log = '';
   for await (const chunk of (await backend.logs(handle)) as Readable) log += String(chunk);
   return { log, handle, archive: staged.sources };

@@ -48,7 +48,12 @@ export async function makeCacheClaim(env: ClusterEnv, name: string, hostDir: str
   await core.createPersistentVolume({ body: { metadata: { name }, spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName, hostPath: { path: hostDir }, claimRef: { namespace: env.K8S_NAMESPACE, name } } } });
   await core.createNamespacedPersistentVolumeClaim({ namespace: env.K8S_NAMESPACE, body: { metadata: { name }, spec: { accessModes: ['ReadWriteOnce'], storageClassName, resources: { requests: { storage: '1Gi' } } } } });
   // Bound before it is used: a pod made earlier is unschedulable for a while ("unbound immediate PersistentVolumeClaims").
-  for (let i = 0; i < 120 && (await core.readNamespacedPersistentVolumeClaim({ name, namespace: env.K8S_NAMESPACE })).status?.phase !== 'Bound'; i++) await new Promise((r) => setTimeout(r, 250));
+  for (let i = 0; ; i++) {
+    const phase = (await core.readNamespacedPersistentVolumeClaim({ name, namespace: env.K8S_NAMESPACE })).status?.phase;
+    if (phase === 'Bound') break;
+    if (i === 120) throw new Error(`claim ${name} is still ${phase ?? 'without a phase'} after 30 s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
   return async () => {
     await core.deleteNamespacedPersistentVolumeClaim({ name, namespace: env.K8S_NAMESPACE }).catch(() => undefined);
     await core.deletePersistentVolume({ name }).catch(() => undefined);
