@@ -194,15 +194,18 @@ except Exception: sys.exit(7)' "$2"
 
 /**
  * `obj MD5` sets $o (and $r) to the object's path under $d in DVC's layout (xx/rest, so the claim reads as
- * a DVC cache's files/md5); dash has no ${m:0:2}, hence the two-step split.
+ * a DVC cache's files/md5); dash has no ${m:0:2}, hence the two-step split. `place PART` puts a
+ * verified part there unless another's copy is already in place.
  */
 const OBJECT_PATH = `obj() { r=\${1#??}; o="$d/\${1%"$r"}/$r"; }
+place() { { ln "$1" "$o" 2>/dev/null || [ -e "$o" ] || mv -f "$1" "$o"; } && rm -f "$1"; }
 `;
 
 /**
  * $1 the objects' directory, $2 the claim's trees (optional); stdin "md5 url [trees]" lines:
- * each object fetched once, verified, renamed into place (a part named per pod and process, so
- * pods sharing a claim never write one file). An object only trees need (comma-separated names)
+ * each object fetched once, verified, linked into place (a part named per pod and process, so
+ * pods sharing a claim never write one file; one that lands second leaves the first's object, whose
+ * inode a tree may already hold; a volume without hard links gets a rename). An object only trees need (comma-separated names)
  * is not even looked for once those trees are built. Prints `fetched MD5 BYTES`, `cached MD5`,
  * `mismatch MD5 GOT` or `failed MD5 EXIT`.
  */
@@ -217,7 +220,7 @@ while read -r m u n; do
   s=$(sum "$t"); rc=$?
   if [ "$rc" -ne 0 ]; then rm -f "$t"; echo "failed $m $rc"; continue; fi
   if [ "$s" != "$m" ]; then rm -f "$t"; echo "mismatch $m $s"; continue; fi
-  chmod 0444 "$t" && mv -f "$t" "$o" && echo "fetched $m $(wc -c < "$o")"
+  chmod 0444 "$t" && place "$t" && echo "fetched $m $(wc -c < "$o")"
 done`;
 
 /**
@@ -253,7 +256,7 @@ done_tree`;
 const RECEIVE_SCRIPT = `${TOOLS}${OBJECT_PATH}d=$1; obj "$2"; t="$o.part.\${HOSTNAME:-x}.$$"; mkdir -p "\${o%/*}" && cat > "$t" || exit 1
 s=$(sum "$t") || { rm -f "$t"; exit 1; }
 if [ "$s" != "$2" ]; then rm -f "$t"; echo "mismatch $2 $s"; exit 0; fi
-chmod 0444 "$t" && mv -f "$t" "$o" && echo "shipped $2"`;
+chmod 0444 "$t" && place "$t" && echo "shipped $2"`;
 
 /**
  * $1 the objects' directory, $2 the project, $3 `keep` when that directory is the data cache

@@ -3,6 +3,7 @@
 // has neither curl nor wget), and none at all. Each must move the bytes and verify them the same.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,9 +18,12 @@ const put = new Map<string, Buffer>();
 let server: Server;
 let base: string;
 let work: string;
+/** Where `/race` puts "another pod's" copy of `good` before it answers. */
+let raceObject: string | undefined;
+let raceInode: number | undefined;
 
 /** What a shell needs besides the tools under test: the coreutils the scripts call. */
-const BASICS = ['sh', 'mkdir', 'rm', 'mv', 'wc', 'cat', 'chmod', 'md5sum'];
+const BASICS = ['sh', 'mkdir', 'rm', 'mv', 'ln', 'wc', 'cat', 'chmod', 'md5sum'];
 
 async function pathWith(name: string, tools: string[]): Promise<string> {
   const bin = join(work, `bin-${name}`);
@@ -55,6 +59,15 @@ beforeAll(async () => {
       return;
     }
     if (req.url === '/good') return res.end(good);
+    if (req.url === '/race') {
+      void mkdir(join(raceObject!, '..'), { recursive: true })
+        .then(() => writeFile(raceObject!, good))
+        .then(() => {
+          raceInode = statSync(raceObject!).ino;
+          res.end(good);
+        });
+      return;
+    }
     if (req.url === '/bad') return res.end('not the bytes');
     res.statusCode = 403;
     res.end('<Error>AccessDenied</Error>');
@@ -119,4 +132,17 @@ it('with none of curl, wget or python3, the scripts say so (exit 127) instead of
   await mkdir(held, { recursive: true });
   await writeFile(join(held, '0'), good);
   expect((await sh(PUT_SCRIPT, [held], `0 ${base}/x\n`, path)).out.trim()).toBe('failed 0 127');
+});
+
+it("an object another pod put in place while this one fetched it is kept: a tree's hard link to it stays the claim's object", async () => {
+  const path = await pathWith('race', [...BASICS, 'curl']);
+  const objects = join(work, 'objects-race');
+  const m = md5(good);
+  raceObject = join(objects, m.slice(0, 2), m.slice(2));
+  const fetched = await sh(FETCH_SCRIPT, [objects], `${m} ${base}/race\n`, path);
+  expect(fetched.out.trim()).toBe(`fetched ${m} ${good.length}`);
+  // The other pod's file (its inode; still writable, where this pod's part was made read-only), not a rename over it; this pod's part is gone.
+  expect(statSync(raceObject).ino).toBe(raceInode);
+  expect(statSync(raceObject).mode & 0o222).not.toBe(0);
+  expect(execFileSync('sh', ['-c', 'cd "$1" && find . -type f', 'sh', objects], { encoding: 'utf8' }).trim()).toBe(`./${m.slice(0, 2)}/${m.slice(2)}`);
 });
