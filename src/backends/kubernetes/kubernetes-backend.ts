@@ -1,4 +1,4 @@
-import { BatchV1Api, CoreV1Api, KubeConfig, Log, VersionApi, type V1ContainerStatus, type V1Job, type V1Pod, type V1Secret } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, KubeConfig, Log, VersionApi, type V1ContainerStateTerminated, type V1ContainerStatus, type V1Job, type V1Pod, type V1Secret } from '@kubernetes/client-node';
 import type { JobSecret } from '../../config/project-secrets.js';
 import type Docker from 'dockerode';
 import { createReadStream } from 'node:fs';
@@ -197,7 +197,7 @@ export class KubernetesBackend implements Backend {
       return {
         phase: 'exited',
         exitCode: terminated.exitCode,
-        reason: terminated.reason === 'OOMKilled' ? OOM_REASON : undefined,
+        reason: terminationReason(terminated),
         startedAt: started,
         finishedAt: isoTime(terminated.finishedAt),
         ...granted,
@@ -645,6 +645,20 @@ export class KubernetesBackend implements Backend {
 const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ').trim();
 
 const isoTime = (t: Date | string | undefined) => (t ? new Date(t).toISOString() : undefined);
+
+/**
+ * Why the command's container ended, when something other than the command's own exit ended it:
+ * out of memory, a container the kubelet lost track of (ContainerStatusUnknown after a kubelet
+ * restart), a signal (the kubelet killing a pod whose sandbox changed). The command's exit code
+ * alone would read as the command failing.
+ */
+export function terminationReason(t: V1ContainerStateTerminated): string | undefined {
+  if (t.reason === 'OOMKilled') return OOM_REASON;
+  const said = t.message?.trim() ? `: ${oneLine(t.message)}` : '';
+  if (t.reason && !['Completed', 'Error'].includes(t.reason)) return `Kubernetes ended the job's container (${t.reason}${said}, exit ${t.exitCode})`;
+  if (t.exitCode > 128 && t.exitCode < 160) return `the job's container was stopped by signal ${t.exitCode - 128} (exit ${t.exitCode})${said}`;
+  return undefined;
+}
 
 const deadlineExceeded = (job: V1Job | undefined) => Boolean(job?.status?.conditions?.some((c) => c.type === 'Failed' && c.status === 'True' && c.reason === 'DeadlineExceeded'));
 
