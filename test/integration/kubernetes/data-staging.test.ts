@@ -7,7 +7,7 @@
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -27,7 +27,7 @@ import { readInfraEnv } from '../../helpers/infra.js';
 import { tempDir } from '../../helpers/project.js';
 import { s3Env, type S3Env } from '../data/s3-env.js';
 import { cachedInputs, countedStaging, md5Listing, sourcesWith } from '../data/tracked-inputs.js';
-import { adminClients, awaitedStatus, backendConfig, buildTestImage, loadClusterEnv, type ClusterEnv } from './kubernetes-backend-env.js';
+import { awaitedStatus, backendConfig, buildTestImage, loadClusterEnv, makeCacheClaim, type ClusterEnv } from './kubernetes-backend-env.js';
 
 const suite = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const tag = `reprise/k8s-data-it-${suite}:latest`;
@@ -72,6 +72,12 @@ async function run(backend: Backend, name: string, data?: StageData, cmd = comma
   const staged = await backend.stage({ runId, image: { digest, tag }, sourcesDir: await sources(backend instanceof DockerBackend), readOnly: ['input/table.bin', 'input/images'], data });
   const handle = await backend.submit({ runId, command: cmd, env: {}, resources: {}, staged });
   handles.push({ backend, handle });
+  // As the job activities do: a pod that was not waiting yet when submit returned (queued, its
+  // claim not bound yet) gets its sources once status says they are due.
+  for (let s = await backend.status(handle); s.phase === 'pending'; s = await backend.status(handle)) {
+    if (s.due === 'sources') await backend.shipSources!(handle);
+    else await new Promise((r) => setTimeout(r, 250));
+  }
   let log = '';
   for await (const chunk of (await backend.logs(handle)) as Readable) log += String(chunk);
   return { log, handle, archive: staged.sources };
@@ -159,20 +165,11 @@ describe('tracked inputs staged by digest on Kubernetes', () => {
 describe('a data cache claim on Kubernetes', () => {
   const claim = `reprise-data-cache-${suite}`;
   const hostDir = `/tmp/${claim}`;
+  let removeClaim: () => Promise<void>;
   beforeAll(async () => {
-    const { core } = adminClients(env);
-    mkdirSync(hostDir, { mode: 0o777 });
-    chmodSync(hostDir, 0o777);
-    const storageClassName = `manual-${suite}`;
-    await core.createPersistentVolume({ body: { metadata: { name: claim }, spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName, hostPath: { path: hostDir }, claimRef: { namespace: env.K8S_NAMESPACE, name: claim } } } });
-    await core.createNamespacedPersistentVolumeClaim({ namespace: env.K8S_NAMESPACE, body: { metadata: { name: claim }, spec: { accessModes: ['ReadWriteOnce'], storageClassName, resources: { requests: { storage: '1Gi' } } } } });
+    removeClaim = await makeCacheClaim(env, claim, hostDir);
   });
-  afterAll(async () => {
-    const { core } = adminClients(env);
-    await core.deleteNamespacedPersistentVolumeClaim({ name: claim, namespace: env.K8S_NAMESPACE }).catch(() => undefined);
-    await core.deletePersistentVolume({ name: claim }).catch(() => undefined);
-    rmSync(hostDir, { recursive: true, force: true });
-  });
+  afterAll(() => removeClaim?.());
 
   it('the first run fetches into the claim, the second finds every object there and moves 0 data bytes; the job sees input/ the same, read-only', async () => {
     const cached = new KubernetesBackend(backendConfig(env, { dataEndpoint: podEndpoint, dataCacheClaim: claim }), dockerClient(), hooks);

@@ -47,6 +47,8 @@ export async function makeCacheClaim(env: ClusterEnv, name: string, hostDir: str
   const storageClassName = `manual-${name}`;
   await core.createPersistentVolume({ body: { metadata: { name }, spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName, hostPath: { path: hostDir }, claimRef: { namespace: env.K8S_NAMESPACE, name } } } });
   await core.createNamespacedPersistentVolumeClaim({ namespace: env.K8S_NAMESPACE, body: { metadata: { name }, spec: { accessModes: ['ReadWriteOnce'], storageClassName, resources: { requests: { storage: '1Gi' } } } } });
+  // Bound before it is used: a pod made earlier is unschedulable for a while ("unbound immediate PersistentVolumeClaims").
+  for (let i = 0; i < 120 && (await core.readNamespacedPersistentVolumeClaim({ name, namespace: env.K8S_NAMESPACE })).status?.phase !== 'Bound'; i++) await new Promise((r) => setTimeout(r, 250));
   return async () => {
     await core.deleteNamespacedPersistentVolumeClaim({ name, namespace: env.K8S_NAMESPACE }).catch(() => undefined);
     await core.deletePersistentVolume({ name }).catch(() => undefined);
