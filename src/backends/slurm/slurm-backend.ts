@@ -172,6 +172,7 @@ export class SlurmBackend implements Backend {
   async submit(job: JobSpec): Promise<JobHandle> {
     const runDir = await this.runDirPath(job.runId);
     const secrets = job.secrets ?? [];
+    // None: WRITE_JOB_SCRIPT clears a stale secrets folder in the submit's round trip.
     const secretsDir = secrets.length ? await this.writeSecrets(runDir, secrets) : undefined;
     const script = batchScript({
       jobName: jobName(job.runId),
@@ -358,11 +359,13 @@ export class SlurmBackend implements Backend {
 
   /**
    * The job's secrets as files in `<run dir>/secrets` (the run directory is 0700): written 0600
-   * over SFTP, never in job.sh, then made 0400 in a 0500 folder.
+   * over SFTP, never in job.sh, then made 0400 in a 0500 folder. Undefined when there are none
+   * (a stale folder is removed). A single run's submit clears it in its own round trip instead.
    */
-  private async writeSecrets(runDir: string, secrets: JobSecret[]): Promise<string> {
+  private async writeSecrets(runDir: string, secrets: JobSecret[]): Promise<string | undefined> {
     const dir = `${runDir}/secrets`;
-    await this.ssh.run(['sh', '-c', 'mkdir -p -m 0700 -- "$2" && chmod -R u+w -- "$1" 2>/dev/null; rm -rf -- "$1"; mkdir -m 0700 -- "$1"', 'sh', dir, runDir]);
+    await this.ssh.run(['sh', '-c', 'chmod -R u+w -- "$1" 2>/dev/null; rm -rf -- "$1"; [ "$2" = 0 ] || mkdir -m 0700 -- "$1"', 'sh', dir, String(secrets.length)]);
+    if (secrets.length === 0) return undefined;
     for (const s of secrets) await this.ssh.writeFile(`${dir}/${s.name}`, s.content, 0o600);
     await this.ssh.run(['sh', '-c', 'chmod 0400 -- "$1"/* && chmod 0500 -- "$1"', 'sh', dir]);
     return dir;
