@@ -48,7 +48,13 @@ const POD_SECURITY = {
 /** ...and per container: no privilege escalation, no capability. */
 const CONTAINER_SECURITY = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
 
-const WAIT_FOR_SOURCES = `i=0; while [ ! -e ${READY_FILE} ]; do i=$((i+1)); if [ "$i" -gt ${SOURCES_WAIT_SECONDS} ]; then echo "reprise: the sources never arrived" >&2; exit 1; fi; sleep 1; done`;
+/**
+ * The init container waits for the worker's upload, which usually lands within its first seconds:
+ * it looks every 0.1 s for the first 2 s, then every second. A `sleep` without fractions (POSIX
+ * asks only for whole seconds) fails on 0.1 and sleeps 1 instead; one that returned at once would
+ * only make those first 20 looks quick, never shorten the wait before giving up.
+ */
+export const WAIT_FOR_SOURCES = `i=0; while [ ! -e ${READY_FILE} ]; do i=$((i+1)); if [ "$i" -gt ${SOURCES_WAIT_SECONDS + 20} ]; then echo "reprise: the sources never arrived" >&2; exit 1; fi; if [ "$i" -le 20 ]; then sleep 0.1 2>/dev/null || sleep 1; else sleep 1; fi; done`;
 /**
  * The kubelet makes a subPath that does not exist an empty directory when the command's container
  * starts: the init container ends only once every tree (a directory) and object (a file) the

@@ -186,10 +186,9 @@ export const isClusterTreePath = (cacheDir: string, path: string): boolean => pa
  * (`runDir`/project): a tracked folder as its tree (`<cache>/reprise/trees/<manifest md5>`, hard links
  * to the objects, built once per folder version), which the job gets bound read-only at the
  * folder's path (clusterDataMounts; its mount point is made here); a single file hard-linked into the project. Safe to
- * repeat: what the cache has is not moved again. `before`: shell lines (their own arguments
- * quoted in) the first round trip runs first, so a stage whose data is all in place takes one.
+ * repeat: what the cache has is not moved again. Data all in place takes one round trip.
  */
-export async function stageClusterData(options: ClusterDataOptions, runDir: string, projectDir: string, data: StageData, signal?: AbortSignal, before = ''): Promise<DataStaged> {
+export async function stageClusterData(options: ClusterDataOptions, runDir: string, projectDir: string, data: StageData, signal?: AbortSignal): Promise<DataStaged> {
   const { ssh, cacheDir } = options;
   const files = data.files.map(checkedFile);
   const folders = (data.folders ?? []).map(checkedFolder);
@@ -199,7 +198,7 @@ export async function stageClusterData(options: ClusterDataOptions, runDir: stri
   const sizes = new Map(files.map((f) => [f.md5, f.size]));
   const base = `${runDir}/.data-${randomBytes(4).toString('hex')}`;
   const link = single.length ? await writeLinkLists(options, `${base}.files`, single.map((f) => ({ md5: f.md5, path: f.path }))) : ['', '', '', ''];
-  const answer = await ssh.run(['sh', '-c', `${before}${TREES_THEN_FILES_SCRIPT}`, 'sh', cacheDir, projectDir, ...link, ...folders.flatMap((d) => [hex(d), d.path])], BATCH_TIMEOUT_MS);
+  const answer = await ssh.run(['sh', '-c', TREES_THEN_FILES_SCRIPT, 'sh', cacheDir, projectDir, ...link, ...folders.flatMap((d) => [hex(d), d.path])], BATCH_TIMEOUT_MS);
   throughLink(options, answer);
   const lacking = new Set(answer.split('\n').flatMap((l) => (/^tree [0-9a-f]{32}$/.test(l) ? [l.slice(5)] : [])));
   const summary: DataStaged = { fetched: 0, fetchedBytes: 0, shipped: 0, shippedBytes: 0, cached: sizes.size };

@@ -70,6 +70,31 @@ const COLLECT_TIMEOUT_MS = 2 * 60 * 60_000;
 const COLLECT_SCRIPT =
   'cd "$1" || exit 0; shift; n=$#; names=; found=; for a; do if [ -n "$names" ]; then if [ -e "$a" ] || [ -h "$a" ]; then set -- "$@" "$a"; found=1; fi; else set -- "$@" "$a"; [ "$a" = -- ] && names=1; fi; done; shift "$n"; [ -n "$found" ] || exit 0; exec tar -c -f - "$@"';
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** Sources can be large on a slow link: the stage round trip carries them. */
+const STAGE_TIMEOUT_MS = 30 * 60_000;
+/**
+ * $1 the run directory, $2 the image's path; the sources tar on stdin. 0700 down from runs/:
+ * another account's job on the cluster cannot read a run's sources or outputs. A repeated stage
+ * starts the project over: the same result, never a mix. Says whether the image is there.
+ */
+const STAGE_SCRIPT = `set -e
+mkdir -p "$1"
+chmod 0700 "$(dirname "$1")" "$1"
+rm -rf "$1/project" "$1/sources.tar"
+mkdir "$1/project"
+tar -x --no-same-owner -f - -C "$1/project"
+mkdir -p "$1/project/output"
+if [ -e "$2" ]; then echo image-present; fi
+`;
+/** $1 the run directory, $3 how many secrets were written (none: a stale secrets folder goes); job.sh on stdin. */
+const WRITE_JOB_SCRIPT = `set -e
+mkdir -p "$1"
+chmod 0700 "$(dirname "$1")" "$1"
+if [ "$3" = 0 ]; then chmod -R u+w -- "$1/secrets" 2>/dev/null || true; rm -rf -- "$1/secrets"; fi
+cat > "$1/job.sh.tmp"
+chmod 0700 "$1/job.sh.tmp"
+mv -f "$1/job.sh.tmp" "$1/job.sh"
+`;
 /** $1 the project, $2 the size limit, then the top folders: "size path" NUL-separated (a name may hold a newline). */
 const LARGE_FILES_SCRIPT = 'cd "$1" || exit 0; max=$2; shift 2; for p; do [ -d "$p" ] && [ ! -h "$p" ] && find "$p" -type f -size +"$max"c -printf \'%s %p\\0\'; done; exit 0';
 
@@ -119,24 +144,25 @@ export class SlurmBackend implements Backend {
   }
 
   async stage(request: StageRequest): Promise<StagedJob> {
-    const runDir = await this.runDir(request.runId);
-    const image = await this.stageImage(request);
+    const runDir = await this.runDirPath(request.runId);
+    const imageTarget = await this.imageTarget(request);
     const local = await mkdtemp(join(tmpdir(), 'reprise-slurm-src-'));
     try {
       const tar = join(local, 'sources.tar');
       // Tracked inputs come from the cluster's data cache by digest, not with every run's sources.
       await archiveSources(request.sourcesDir, tar, { exclude: request.data ? request.readOnly : [] });
-      // A repeated stage starts the project directory over: same result, never a mix.
-      await this.ssh.run(['sh', '-c', 'rm -rf "$1/project" "$1/sources.tar" && mkdir -p "$1/project"', 'sh', runDir]);
       this.deps.onProgress?.('sources-upload', runDir);
-      await this.ssh.upload(tar, `${runDir}/sources.tar`);
-      const unpack = `tar -x --no-same-owner -f ${shellQuote(`${runDir}/sources.tar`)} -C ${shellQuote(`${runDir}/project`)} && mkdir -p ${shellQuote(`${runDir}/project/output`)} && rm -f ${shellQuote(`${runDir}/sources.tar`)}`;
+      // One round trip: the run directory made, the sources unpacked from stdin, the image looked for.
+      const staged = await this.ssh.execWithInput(['sh', '-c', STAGE_SCRIPT, 'sh', runDir, imageTarget], { file: tar }, STAGE_TIMEOUT_MS);
+      if (staged.code !== 0) throw new Error(`unpacking the sources in ${runDir} on ${this.config.host} failed (exit ${staged.code}): ${staged.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      let image = imageTarget;
+      if (/^image-present$/m.test(staged.stdout.toString('utf8'))) this.deps.onProgress?.('image-cached', imageTarget);
+      else image = await this.shipImage(request, imageTarget);
       const mounts = clusterDataMounts((await this.dataCache()).cacheDir, request.data);
       if (request.data?.files.length || mounts.length) {
         this.deps.onProgress?.('data-stage', runDir);
-        // The sources are unpacked in the data's first round trip: a run whose data is in place takes one.
-        await stageClusterData(await this.dataCache(), runDir, `${runDir}/project`, request.data!, request.signal, `${unpack} || exit 1\n`);
-      } else await this.ssh.run(['sh', '-c', unpack]);
+        await stageClusterData(await this.dataCache(), runDir, `${runDir}/project`, request.data!, request.signal);
+      }
       return { image, sources: `${runDir}/project`, ...(mounts.length ? { mounts } : {}) };
     } finally {
       await rm(local, { recursive: true, force: true });
@@ -144,8 +170,10 @@ export class SlurmBackend implements Backend {
   }
 
   async submit(job: JobSpec): Promise<JobHandle> {
-    const runDir = await this.runDir(job.runId);
-    const secretsDir = await this.writeSecrets(runDir, job.secrets ?? []);
+    const runDir = await this.runDirPath(job.runId);
+    const secrets = job.secrets ?? [];
+    // None: WRITE_JOB_SCRIPT clears a stale secrets folder in the submit's round trip.
+    const secretsDir = secrets.length ? await this.writeSecrets(runDir, secrets) : undefined;
     const script = batchScript({
       jobName: jobName(job.runId),
       runDir,
@@ -158,9 +186,9 @@ export class SlurmBackend implements Backend {
       env: jobEnv(job),
       command: this.runtime.runCommand(job.staged.image, job.staged.sources, job.command, job.resources.gpus ?? 0, jobWorkdir(job), Object.keys(jobEnv(job)), secretsDir, await this.dataBinds(job)),
     });
-    // Rewriting job.sh is harmless: once a job exists the submit script returns it, unchanged.
-    await this.ssh.writeFile(`${runDir}/job.sh`, script, 0o700);
-    const submitted = await this.ssh.exec(['sh', '-c', SUBMIT_SCRIPT, 'sh', runDir, jobName(job.runId)]);
+    // job.sh comes on stdin and is submitted in the same round trip. Rewriting it is harmless:
+    // once a job exists the submit script returns it, unchanged.
+    const submitted = await this.ssh.execWithInput(['sh', '-c', `${WRITE_JOB_SCRIPT}${SUBMIT_SCRIPT}`, 'sh', runDir, jobName(job.runId), String(secrets.length)], Buffer.from(script));
     if (submitted.code !== 0) {
       const refusal = sbatchRefusal(submitted.stderr);
       // Nothing was queued: the run fails at once with SLURM's reason (exit 2, not recorded).
@@ -331,7 +359,8 @@ export class SlurmBackend implements Backend {
 
   /**
    * The job's secrets as files in `<run dir>/secrets` (the run directory is 0700): written 0600
-   * over SFTP, never in job.sh, then made 0400 in a 0500 folder. Undefined when there are none.
+   * over SFTP, never in job.sh, then made 0400 in a 0500 folder. Undefined when there are none
+   * (a stale folder is removed). A single run's submit clears it in its own round trip instead.
    */
   private async writeSecrets(runDir: string, secrets: JobSecret[]): Promise<string | undefined> {
     const dir = `${runDir}/secrets`;
@@ -347,16 +376,17 @@ export class SlurmBackend implements Backend {
     this.ssh.close();
   }
 
-  /** Ships and converts the image unless the cluster has it already; returns its path there. */
-  private async stageImage(request: StageRequest): Promise<string> {
+  /** Where the cluster keeps the request's image (by digest), whether it is there yet or not. */
+  private async imageTarget(request: StageRequest): Promise<string> {
     const hex = /^(?:sha256:)?([0-9a-f]{64})$/.exec(request.image.digest)?.[1];
     if (!hex) throw badInput(`image digest "${request.image.digest}" is not a sha256 digest`);
+    return this.runtime.imagePath(`${await this.workdir()}/images`, hex);
+  }
+
+  /** Pulls (or ships) and converts the image the cluster lacks; returns its path there. */
+  private async shipImage(request: StageRequest, target: string): Promise<string> {
+    const hex = /^(?:sha256:)?([0-9a-f]{64})$/.exec(request.image.digest)![1]!;
     const imagesDir = `${await this.workdir()}/images`;
-    const target = this.runtime.imagePath(imagesDir, hex);
-    if ((await this.ssh.exec(['test', '-e', target])).code === 0) {
-      this.deps.onProgress?.('image-cached', target);
-      return target;
-    }
     // Unique temporary names, then one rename: concurrent stages of one digest never collide,
     // and a crash never leaves a half-converted image under the final name.
     const tmp = `${imagesDir}/.incoming-${hex.slice(0, 16)}-${randomBytes(4).toString('hex')}`;
@@ -446,12 +476,10 @@ export class SlurmBackend implements Backend {
     return this.workdirAbs;
   }
 
-  private async runDir(runId: string): Promise<string> {
+  /** A run's directory on the cluster; the scripts that use it first make it (0700 down from runs/). */
+  private async runDirPath(runId: string): Promise<string> {
     if (!RUN_ID.test(runId)) throw badInput(`invalid run id "${runId}"`);
-    const dir = `${await this.workdir()}/runs/${runId}`;
-    // 0700 down from runs/: another account's job on the cluster cannot read a run's sources or outputs.
-    await this.ssh.run(['sh', '-c', 'mkdir -p "$1" && chmod 0700 "$(dirname "$1")" "$1"', 'sh', dir]);
-    return dir;
+    return `${await this.workdir()}/runs/${runId}`;
   }
 
   async checkHandle(handle: JobHandle): Promise<void> {

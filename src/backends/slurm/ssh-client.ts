@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import type { Socket } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 import type { ClientChannel, FileEntryWithStats, SFTPWrapper } from 'ssh2';
@@ -13,6 +14,9 @@ export interface ExecResult {
 }
 
 const EXEC_TIMEOUT_MS = 5 * 60_000;
+
+/** What a command reads on its stdin: bytes, or the path of a local file. */
+export type StdinInput = Buffer | { file: string };
 
 /**
  * Session channels open at once on one connection: under OpenSSH's MaxSessions default of 10,
@@ -43,8 +47,17 @@ export class SshClient {
 
   /** Runs argv on the remote host; a non-zero exit is a result, not an error. */
   async exec(argv: readonly string[], timeoutMs = EXEC_TIMEOUT_MS): Promise<ExecResult> {
+    return this.execWithInput(argv, undefined, timeoutMs);
+  }
+
+  /**
+   * exec with `input` on the command's stdin: bytes, or a local file streamed as it is read. Lets
+   * one round trip carry a file and the commands that use it (instead of SFTP open, write, close,
+   * then a command). Run again whole on a dropped connection, so the command must be idempotent.
+   */
+  async execWithInput(argv: readonly string[], input: StdinInput | undefined, timeoutMs = EXEC_TIMEOUT_MS): Promise<ExecResult> {
     const command = shellCommand(argv);
-    return this.shared.use((route, channels) => channels.run(() => execOn(route.login, command, timeoutMs)));
+    return this.shared.use((route, channels) => channels.run(() => execOn(route.login, command, timeoutMs, input)));
   }
 
   /**
@@ -281,13 +294,14 @@ class Slots {
   }
 }
 
-function execOn(client: Ssh2Client, command: string, timeoutMs: number): Promise<ExecResult> {
+function execOn(client: Ssh2Client, command: string, timeoutMs: number, input?: StdinInput): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     client.exec(command, (err: Error | undefined, stream: ClientChannel) => {
       if (err) return reject(err);
       const out: Buffer[] = [];
       const errs: Buffer[] = [];
       let code: number | null = null;
+      let readError: Error | undefined;
       const timer = setTimeout(() => {
         stream.destroy();
         reject(Object.assign(new Error(`remote command timed out after ${timeoutMs} ms`), { dropped: true }));
@@ -295,13 +309,25 @@ function execOn(client: Ssh2Client, command: string, timeoutMs: number): Promise
       stream.on('data', (d: Buffer) => out.push(d));
       stream.stderr.on('data', (d: Buffer) => errs.push(d));
       stream.on('exit', (c: number | null) => (code = c));
+      // A command that exits before reading all its input closes the channel under the writer:
+      // its exit status says what happened, not the write that failed.
+      stream.on('error', () => undefined);
       stream.on('close', (c?: number | null) => {
         clearTimeout(timer);
         const exit = c ?? code;
+        if (readError) return reject(readError); // this side's file, not the connection: not retried
         // No exit status at all means the channel was torn down, not that the command ended.
         if (exit === null || exit === undefined) return reject(Object.assign(new Error('SSH channel closed without an exit status'), { dropped: true }));
         resolve({ code: exit, stdout: Buffer.concat(out), stderr: Buffer.concat(errs).toString('utf8') });
       });
+      if (!input) return; // stdin stays open, as it always has for plain commands
+      if (Buffer.isBuffer(input)) return void stream.end(input);
+      const file = createReadStream(input.file);
+      file.once('error', (e) => {
+        readError = e;
+        stream.destroy();
+      });
+      file.pipe(stream);
     });
   });
 }

@@ -100,16 +100,54 @@ describe('slurm backend on the test cluster', () => {
   it('stage() ships an image once per digest', async () => {
     steps.length = 0;
     const first = await backend.stage({ runId: newRunId('stage1'), image: { digest, tag }, sourcesDir });
-    expect(steps).toEqual(['image-upload', 'image-convert', 'sources-upload']);
+    expect(steps).toEqual(['sources-upload', 'image-upload', 'image-convert']);
     const inode = await backend.ssh.run(['stat', '-c', '%i %Y', first.image]);
     steps.length = 0;
     const second = await backend.stage({ runId: newRunId('stage2'), image: { digest, tag }, sourcesDir });
-    expect(steps).toEqual(['image-cached', 'sources-upload']);
+    expect(steps).toEqual(['sources-upload', 'image-cached']);
     expect(second.image).toBe(first.image);
     expect(await backend.ssh.run(['stat', '-c', '%i %Y', first.image])).toBe(inode);
     // No temporary upload or conversion is left behind.
     expect(await backend.ssh.run(['sh', '-c', 'ls -A "$(dirname "$1")"', 'sh', first.image])).toBe(`${digest.slice(7)}\n`);
     expect(await backend.ssh.run(['cat', `${second.sources}/code/run.sh`])).toContain('hello from');
+  }, 120_000);
+
+  it('a run whose image the cluster has stages in one SSH round trip and submits in one, no SFTP', async () => {
+    await backend.stage({ runId: newRunId('trips0'), image: { digest, tag }, sourcesDir }); // the image is there
+    const ssh = backend.ssh;
+    const calls: string[] = [];
+    const spied = { execWithInput: ssh.execWithInput, writeFile: ssh.writeFile, upload: ssh.upload };
+    ssh.execWithInput = (argv, ...rest) => (calls.push(`exec ${argv.slice(0, 2).join(' ').slice(0, 40)}`), spied.execWithInput.call(ssh, argv, ...rest));
+    ssh.writeFile = (...args) => (calls.push('sftp writeFile'), spied.writeFile.apply(ssh, args));
+    ssh.upload = (...args) => (calls.push('sftp upload'), spied.upload.apply(ssh, args));
+    try {
+      const runId = newRunId('trips');
+      const staged = await backend.stage({ runId, image: { digest, tag }, sourcesDir });
+      expect(calls).toHaveLength(1);
+      const handle = await backend.submit({ runId, command: ['sh', 'code/run.sh'], env: {}, resources: {}, staged });
+      handles.push(handle);
+      expect(calls).toHaveLength(2);
+      expect(calls.every((c) => c.startsWith('exec '))).toBe(true);
+      expect(await until(handle, ended, 90_000)).toMatchObject({ phase: 'exited', exitCode: 0 });
+      // job.sh was written whole, private to the account.
+      expect(await ssh.run(['stat', '-c', '%a', `${(handle as unknown as { runDir: string }).runDir}/job.sh`])).toBe('700\n');
+    } finally {
+      Object.assign(ssh, spied);
+    }
+  }, 180_000);
+
+  it('a stage the cluster cannot unpack fails with its reason, even while its sources are still being sent', async () => {
+    const big = await tempDir('reprise-slurm-big-');
+    await mkdir(join(big, 'code'), { recursive: true });
+    await writeFile(join(big, 'code/blob.bin'), randomBytes(8 << 20));
+    const runId = newRunId('unpack-fails');
+    // The run directory's place is taken by a file: the script's first step fails.
+    const runDir = (await backend.ssh.run(['sh', '-c', `printf %s "$HOME/reprise-it/$1/runs/$2"`, 'sh', suite, runId])).trim();
+    await backend.ssh.run(['sh', '-c', 'mkdir -p "$(dirname "$1")" && : > "$1"', 'sh', runDir]);
+    const err = await backend.stage({ runId, image: { digest, tag }, sourcesDir: big }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(new RegExp(`unpacking the sources in .*${runId} on .* failed \\(exit [1-9]`));
+    await backend.ssh.run(['rm', '-f', runDir]);
   }, 120_000);
 
   it('submits once per run, runs the job, streams its log and collects output/', async () => {

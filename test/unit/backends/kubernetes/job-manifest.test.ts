@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
-import { jobManifest, jobName } from '../../../../src/backends/kubernetes/job-manifest.js';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { jobManifest, jobName, WAIT_FOR_SOURCES } from '../../../../src/backends/kubernetes/job-manifest.js';
 import type { JobSpec } from '../../../../src/backends/types.js';
 
 const spec = (over: Partial<JobSpec> = {}): JobSpec => ({
@@ -71,7 +75,7 @@ describe('jobManifest', () => {
                 command: [
                   'sh',
                   '-c',
-                  'i=0; while [ ! -e /project/.reprise-ready ]; do i=$((i+1)); if [ "$i" -gt 1800 ]; then echo "reprise: the sources never arrived" >&2; exit 1; fi; sleep 1; done',
+                  'i=0; while [ ! -e /project/.reprise-ready ]; do i=$((i+1)); if [ "$i" -gt 1820 ]; then echo "reprise: the sources never arrived" >&2; exit 1; fi; if [ "$i" -le 20 ]; then sleep 0.1 2>/dev/null || sleep 1; else sleep 1; fi; done',
                 ],
                 volumeMounts,
                 securityContext,
@@ -135,5 +139,36 @@ describe('jobManifest', () => {
     expect(JSON.stringify(job)).not.toContain('hush-123');
     expect(JSON.stringify(job)).not.toContain(Buffer.from('hush-123').toString('base64'));
     expect(jobManifest(spec(), { namespace: 'ns' }).spec!.template.spec!.volumes!.map((v) => v.name)).toEqual(['project', 'tmp']);
+  });
+});
+
+describe('the init container waiting for the sources (WAIT_FOR_SOURCES, run by a real sh)', () => {
+  const dirs: string[] = [];
+  const tempDir = () => (dirs.push(mkdtempSync(join(tmpdir(), 'reprise-wait-'))), dirs.at(-1)!);
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  /** Runs the script with the ready file at `ready` and `sleep` from `sleepDir` first on PATH, if given; resolves with its exit code and time. */
+  async function wait(ready: string, sleepDir?: string): Promise<{ code: number | null; ms: number }> {
+    const script = WAIT_FOR_SOURCES.replaceAll('/project/.reprise-ready', ready);
+    const t0 = Date.now();
+    const child = spawn('sh', ['-c', script], { env: { ...process.env, PATH: sleepDir ? `${sleepDir}:${process.env.PATH}` : process.env.PATH } });
+    const code = await new Promise<number | null>((res) => child.on('exit', res));
+    return { code, ms: Date.now() - t0 };
+  }
+
+  it('sees sources that arrive in its first seconds within a tenth of a second', async () => {
+    const dir = tempDir();
+    setTimeout(() => writeFileSync(join(dir, 'ready'), ''), 300);
+    const { code, ms } = await wait(join(dir, 'ready'));
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(800); // `sleep 1` steps would end it at ~1,000 ms
+  });
+
+  it('falls back to whole seconds under a sleep that refuses fractions, and still ends', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'sleep'), '#!/bin/sh\ncase "$1" in *.*) echo "sleep: invalid number" >&2; exit 1;; esac\nexec /bin/sleep "$1"\n', { mode: 0o755 });
+    setTimeout(() => writeFileSync(join(dir, 'ready'), ''), 300);
+    const { code, ms } = await wait(join(dir, 'ready'), dir);
+    expect(code).toBe(0);
+    expect(ms).toBeGreaterThanOrEqual(900);
   });
 });
