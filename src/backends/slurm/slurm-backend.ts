@@ -86,14 +86,20 @@ tar -x --no-same-owner -f - -C "$1/project"
 mkdir -p "$1/project/output"
 if [ -e "$2" ]; then echo image-present; fi
 `;
-/** $1 the run directory, $3 how many secrets were written (none: a stale secrets folder goes); job.sh on stdin. */
-const WRITE_JOB_SCRIPT = `set -e
+/**
+ * $1 the run directory, $3 how many secrets were written (none: a stale secrets folder goes); job.sh
+ * on stdin, written aside under a name of this shell's own (two submits of one run, as after a
+ * worker restart, may write at once) and renamed into place whole.
+ */
+export const WRITE_JOB_SCRIPT = `set -e
 mkdir -p "$1"
 chmod 0700 "$(dirname "$1")" "$1"
 if [ "$3" = 0 ]; then chmod -R u+w -- "$1/secrets" 2>/dev/null || true; rm -rf -- "$1/secrets"; fi
-cat > "$1/job.sh.tmp"
-chmod 0700 "$1/job.sh.tmp"
-mv -f "$1/job.sh.tmp" "$1/job.sh"
+t="$1/job.sh.tmp.$$"
+trap 'rm -f "$t"' EXIT
+cat > "$t"
+chmod 0700 "$t"
+mv -f "$t" "$1/job.sh"
 `;
 /** $1 the project, $2 the size limit, then the top folders: "size path" NUL-separated (a name may hold a newline). */
 const LARGE_FILES_SCRIPT = 'cd "$1" || exit 0; max=$2; shift 2; for p; do [ -d "$p" ] && [ ! -h "$p" ] && find "$p" -type f -size +"$max"c -printf \'%s %p\\0\'; done; exit 0';
