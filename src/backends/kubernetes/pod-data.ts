@@ -194,8 +194,9 @@ except Exception: sys.exit(7)' "$2"
 
 /**
  * `obj MD5` sets $o (and $r) to the object's path under $d in DVC's layout (xx/rest, so the claim reads as
- * a DVC cache's files/md5); dash has no ${m:0:2}, hence the two-step split. `place PART` puts a
- * verified part there unless another's copy is already in place.
+ * a DVC cache's files/md5); dash has no ${m:0:2}, hence the two-step split. `place PART` hard-links
+ * a verified part there unless another pod's copy got there first, whose inode a tree may already
+ * hold (a volume without hard links gets a rename).
  */
 const OBJECT_PATH = `obj() { r=\${1#??}; o="$d/\${1%"$r"}/$r"; }
 place() { { ln "$1" "$o" 2>/dev/null || [ -e "$o" ] || mv -f "$1" "$o"; } && rm -f "$1"; }
@@ -203,10 +204,9 @@ place() { { ln "$1" "$o" 2>/dev/null || [ -e "$o" ] || mv -f "$1" "$o"; } && rm 
 
 /**
  * $1 the objects' directory, $2 the claim's trees (optional); stdin "md5 url [trees]" lines:
- * each object fetched once, verified, linked into place (a part named per pod and process, so
- * pods sharing a claim never write one file; one that lands second leaves the first's object, whose
- * inode a tree may already hold; a volume without hard links gets a rename). An object only trees need (comma-separated names)
- * is not even looked for once those trees are built. Prints `fetched MD5 BYTES`, `cached MD5`,
+ * each object fetched once, verified, put in place by `place` (a part named per pod and process,
+ * so pods sharing a claim never write one file). An object only trees need (comma-separated
+ * names) is not even looked for once those trees are built. Prints `fetched MD5 BYTES`, `cached MD5`,
  * `mismatch MD5 GOT` or `failed MD5 EXIT`.
  */
 export const FETCH_SCRIPT = `${TOOLS}${OBJECT_PATH}d=$1; td=$2; mkdir -p "$d" || exit 1
