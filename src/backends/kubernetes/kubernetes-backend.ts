@@ -79,6 +79,8 @@ export class KubernetesBackend implements Backend {
   private readonly kc: KubeConfig;
   private readonly batch: BatchV1Api;
   private readonly core: CoreV1Api;
+  /** The command's end of each job being waited on, by Job name: one watch however many wait (see joinEndWatch). */
+  private readonly endWatches = new Map<string, EndWatch>();
 
   constructor(
     private readonly config: KubernetesConfig,
@@ -178,6 +180,7 @@ export class KubernetesBackend implements Backend {
     const started = startedAt ? new Date(startedAt).toISOString() : undefined;
     const granted = grantedOf(seen.pod);
 
+    if (seen.exitCode !== undefined || seen.main?.state?.terminated) this.endWatches.get(h.jobId)?.settle();
     if (seen.exitCode !== undefined) {
       if (seen.stoppedFor === 'timeout' && h.timeSeconds) {
         return { phase: 'exited', exitCode: TIMEOUT_EXIT_CODE, reason: timeLimitReason(formatDuration(h.timeSeconds)), startedAt: started, ...granted };
@@ -268,6 +271,76 @@ export class KubernetesBackend implements Backend {
   }
 
   /** Kill the command once it runs past its time limit, measured from its start on the kubelet's clock; the pod stays to be collected. */
+  /**
+   * Wait while the command runs, on the job's end watch: wakes as the command ends (the container
+   * itself outlives it, waiting to be collected), at the time limit, after `timeoutMs` or on abort.
+   */
+  async waitForEnd(handle: JobHandle, { timeoutMs, signal }: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
+    const h = handle as KubernetesHandle;
+    const seen = await this.observe(h, false);
+    const running = seen.main?.state?.running;
+    if (!running) return; // not started, or ended: status() says which
+    const toLimit = h.timeSeconds && running.startedAt ? new Date(running.startedAt).getTime() + h.timeSeconds * 1000 + 1 - Date.now() : Infinity;
+    const ms = Math.min(timeoutMs, toLimit);
+    if (ms <= 0 || signal?.aborted) return;
+    const watch = this.joinEndWatch(h);
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    try {
+      await Promise.race([
+        watch.ended,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, ms);
+          onAbort = resolve;
+          signal?.addEventListener('abort', onAbort, { once: true });
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      watch.leave();
+    }
+  }
+
+  /**
+   * Join the watch for a job's command end, made by the first who waits and stopped when the last
+   * leaves: the container outlives its command (it waits to be collected), so the end is asked
+   * for, every 250 ms in the watch's first 5 s (where a short job ends), then every second; a
+   * status() that reads the end first settles it at once. One watch per job, so the job activity
+   * and its log follower do not each exec into the pod.
+   */
+  private joinEndWatch(h: KubernetesHandle): { ended: Promise<void>; leave: () => void } {
+    let watch = this.endWatches.get(h.jobId);
+    if (!watch) {
+      let settle!: () => void;
+      const ended = new Promise<void>((resolve) => (settle = resolve));
+      const w: EndWatch = { ended, settle: () => ((w.done = true), settle()), waiters: 0, done: false };
+      this.endWatches.set(h.jobId, (watch = w));
+      void (async () => {
+        const since = Date.now();
+        // Its first look comes after a sleep: by then the one who made it has joined.
+        for (;;) {
+          await sleep(Date.now() - since < 5000 ? 250 : 1000);
+          if (w.waiters === 0 || w.done) break;
+          // A failed ask (the API server restarting) is asked again; a Job gone reads as ended.
+          const now = await this.observe(h, true).catch(() => undefined);
+          if (now && (now.exitCode !== undefined || !now.main?.state?.running)) w.settle();
+        }
+        if (this.endWatches.get(h.jobId) === w) this.endWatches.delete(h.jobId);
+      })();
+    }
+    const joined = watch;
+    joined.waiters++;
+    let left = false;
+    return {
+      ended: joined.ended,
+      leave: () => {
+        if (!left) joined.waiters--;
+        left = true;
+      },
+    };
+  }
+
   async enforceTimeLimit(handle: JobHandle): Promise<void> {
     const h = handle as KubernetesHandle;
     let seen = await this.observe(h, true);
@@ -598,11 +671,11 @@ export class KubernetesBackend implements Backend {
     const log = new Log(this.kc);
     const followEnded = new Promise<void>((resolve) => follower.on('finish', resolve).on('close', resolve));
     const abort = await log.log(h.namespace, podName, MAIN_CONTAINER, follower, { follow: true });
-    for (;;) {
-      const ended = await Promise.race([followEnded.then(() => true), sleep(1000).then(() => false)]);
-      if (ended) break;
-      const now = await this.observe(h, true).catch(() => undefined);
-      if (!now || now.exitCode !== undefined || !now.main?.state?.running) break;
+    const watch = this.joinEndWatch(h);
+    try {
+      await Promise.race([followEnded, watch.ended]);
+    } finally {
+      watch.leave();
     }
     await sleep(500); // the runtime writes the last lines to the log file a moment after they are printed
     abort.abort();
@@ -641,6 +714,14 @@ export class KubernetesBackend implements Backend {
   }
 }
 
+
+/** One job's command-end watch: settled once the end is read; asked while anyone waits on it. */
+interface EndWatch {
+  ended: Promise<void>;
+  settle: () => void;
+  waiters: number;
+  done: boolean;
+}
 
 const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ').trim();
 

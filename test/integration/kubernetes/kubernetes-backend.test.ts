@@ -236,6 +236,33 @@ describe('kubernetes backend on the real test cluster', () => {
     expect(await collected(backend, h)).toEqual({ 'partial.txt': 'started\n' });
   }, 120_000);
 
+  it('waitForEnd wakes as the command ends though its container waits to be collected, and the log follow ends with it; at the time limit; when aborted', async () => {
+    const h = await submitted(backend, ['sh', '-c', 'sleep 3; echo done']);
+    await statusWhen(backend, h, 'the command running', (s) => s.phase === 'running', 60_000);
+    const log = backend.logs(h).then(text);
+    let t0 = Date.now();
+    await backend.waitForEnd(h, { timeoutMs: 60_000 });
+    expect(Date.now() - t0, 'woke at the end, not at the timeout').toBeLessThan(30_000);
+    expect(await backend.status(h)).toMatchObject({ phase: 'exited', exitCode: 0 });
+    expect(await log).toBe('done\n');
+
+    const limited = await submitted(backend, ['sleep', '60'], {}, { resources: { timeSeconds: 3 } });
+    await statusWhen(backend, limited, 'the command running', (s) => s.phase === 'running', 60_000);
+    await backend.waitForEnd(limited, { timeoutMs: 60_000 });
+    expect(await backend.status(limited)).toMatchObject({ phase: 'running', due: 'time-limit' });
+
+    const long = await submitted(backend, ['sleep', '60']);
+    await statusWhen(backend, long, 'the command running', (s) => s.phase === 'running', 60_000);
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 500);
+    t0 = Date.now();
+    await backend.waitForEnd(long, { timeoutMs: 60_000, signal: abort.signal });
+    expect(Date.now() - t0, 'woke on abort').toBeLessThan(30_000);
+    expect(await backend.status(long)).toMatchObject({ phase: 'running' });
+    await backend.cancel(limited);
+    await backend.cancel(long);
+  }, 240_000);
+
   it('a pod that starts after submit returned waits for its sources until shipSources() sends them', async () => {
     // The Job made as submit makes it, but without submit's wait: as when the pod starts late (a busy cluster).
     const id = runId('late');
