@@ -18,3 +18,12 @@ export function checkedUrl(url: string): string {
   if (!/^https?:\/\/[^\s"'\\]+$/.test(url)) throw new Error(`a presigned URL with unexpected characters: ${url.split('?')[0]}`);
   return url;
 }
+
+/**
+ * Shell: `place PART OBJECT` puts a verified part at its object's name by a hard link, unless
+ * another job's copy got there first: trees of hard links may already hold that copy's inode, and
+ * a rename over it would leave them pointing at a lone one. A filesystem without hard links gets
+ * the rename. The part is gone either way.
+ */
+export const PLACE_OBJECT = `place() { { ln "$1" "$2" 2>/dev/null || [ -e "$2" ] || mv -f "$1" "$2"; } && rm -f "$1"; }
+`;

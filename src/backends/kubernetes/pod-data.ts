@@ -4,7 +4,7 @@ import { access, chmod, copyFile, link, mkdir, readFile, rm, writeFile } from 'n
 import { dirname, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { backendUnavailable } from '../../errors.js';
-import { checkedFile, checkedUrl } from '../data-checks.js';
+import { checkedFile, checkedUrl, PLACE_OBJECT } from '../data-checks.js';
 import type { DataFile, DataFolder, DataMount, DataStaged, OutputStoreAccess, StageData } from '../types.js';
 import { isMultipart, parseEtag } from '../../data/store/multipart.js';
 import { execInPod } from './cluster.js';
@@ -194,13 +194,10 @@ except Exception: sys.exit(7)' "$2"
 
 /**
  * `obj MD5` sets $o (and $r) to the object's path under $d in DVC's layout (xx/rest, so the claim reads as
- * a DVC cache's files/md5); dash has no ${m:0:2}, hence the two-step split. `place PART` hard-links
- * a verified part there unless another pod's copy got there first, whose inode a tree may already
- * hold (a volume without hard links gets a rename).
+ * a DVC cache's files/md5); dash has no ${m:0:2}, hence the two-step split. With `place` (PLACE_OBJECT).
  */
 const OBJECT_PATH = `obj() { r=\${1#??}; o="$d/\${1%"$r"}/$r"; }
-place() { { ln "$1" "$o" 2>/dev/null || [ -e "$o" ] || mv -f "$1" "$o"; } && rm -f "$1"; }
-`;
+${PLACE_OBJECT}`;
 
 /**
  * $1 the objects' directory, $2 the claim's trees (optional); stdin "md5 url [trees]" lines:
@@ -220,7 +217,7 @@ while read -r m u n; do
   s=$(sum "$t"); rc=$?
   if [ "$rc" -ne 0 ]; then rm -f "$t"; echo "failed $m $rc"; continue; fi
   if [ "$s" != "$m" ]; then rm -f "$t"; echo "mismatch $m $s"; continue; fi
-  chmod 0444 "$t" && place "$t" && echo "fetched $m $(wc -c < "$o")"
+  chmod 0444 "$t" && place "$t" "$o" && echo "fetched $m $(wc -c < "$o")"
 done`;
 
 /**
@@ -256,7 +253,7 @@ done_tree`;
 const RECEIVE_SCRIPT = `${TOOLS}${OBJECT_PATH}d=$1; obj "$2"; t="$o.part.\${HOSTNAME:-x}.$$"; mkdir -p "\${o%/*}" && cat > "$t" || exit 1
 s=$(sum "$t") || { rm -f "$t"; exit 1; }
 if [ "$s" != "$2" ]; then rm -f "$t"; echo "mismatch $2 $s"; exit 0; fi
-chmod 0444 "$t" && place "$t" && echo "shipped $2"`;
+chmod 0444 "$t" && place "$t" "$o" && echo "shipped $2"`;
 
 /**
  * $1 the objects' directory, $2 the project, $3 `keep` when that directory is the data cache

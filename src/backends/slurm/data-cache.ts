@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { backendUnavailable, badInput } from '../../errors.js';
-import { checkedFile, checkedUrl } from '../data-checks.js';
+import { checkedFile, checkedUrl, PLACE_OBJECT } from '../data-checks.js';
 import { mapLimit } from '../../data/hash.js';
 import { isMultipart, parseEtag } from '../../data/store/multipart.js';
 import { formatBytes } from '../../data/size.js';
@@ -52,7 +52,7 @@ rm -f "$6.have"`;
  * `mismatch MD5 GOT`, `full MD5 EXIT` (curl or wget could not write into a writable cache: no
  * space left) or `failed MD5 EXIT` (curl's or wget's exit code). A failed object leaves nothing.
  */
-const FETCH_ONE = `m=$3; o=${OBJECT}; [ -e "$o" ] && exit 0
+export const FETCH_ONE = `${PLACE_OBJECT}m=$3; o=${OBJECT}; [ -e "$o" ] && exit 0
 mkdir -p "\${o%/*}" || exit 1
 t="$o.part.$$"
 u=$(sed -n "s/^$m //p" "$2" | head -n 1)
@@ -62,18 +62,18 @@ if [ "$rc" -ne 0 ]; then rm -f "$t"
   if { [ "$rc" -eq 23 ] || [ "$rc" -eq 3 ]; } && [ -w "\${o%/*}" ]; then echo "full $m $rc"; else echo "failed $m $rc"; fi; exit 0; fi
 s=$(md5sum < "$t"); s=\${s%% *}
 if [ "$s" != "$m" ]; then rm -f "$t"; echo "mismatch $m $s"; exit 0; fi
-chmod 0444 "$t" && mv -f "$t" "$o" && echo "fetched $m $(wc -c < "$o")"`;
+chmod 0444 "$t" && place "$t" "$o" && echo "fetched $m $(wc -c < "$o")"`;
 
 /** $1 the cache, $2 the URL file, $3 the md5s (one a line), $4 FETCH_ONE: each fetched, FETCH_PARALLEL at once; both files are removed. */
 const FETCH_SCRIPT = `xargs -P ${FETCH_PARALLEL} -n 1 sh -c "$4" sh "$1" "$2" < "$3"; rc=$?; rm -f "$2" "$3"; exit $rc`;
 
-/** $1 the cache, then "md5 part" pairs: each uploaded part verified and renamed into place. */
-const VERIFY_SHIPPED_SCRIPT = `c=$1; shift
+/** $1 the cache, then "md5 part" pairs: each uploaded part verified and put in place (PLACE_OBJECT). */
+const VERIFY_SHIPPED_SCRIPT = `${PLACE_OBJECT}c=$1; shift
 while [ $# -ge 2 ]; do
   m=$1; t=$2; shift 2; o="$c/files/md5/\${m%"\${m#??}"}/\${m#??}"
   s=$(md5sum < "$t"); s=\${s%% *}
   if [ "$s" != "$m" ]; then rm -f "$t"; echo "mismatch $m $s"; continue; fi
-  chmod 0444 "$t" && mv -f "$t" "$o" && echo "shipped $m"
+  chmod 0444 "$t" && place "$t" "$o" && echo "shipped $m"
 done`;
 
 /**
