@@ -25,6 +25,9 @@ export const STOP_FILE = `${PROJECT_DIR}/.reprise-stop`;
 export const DATA_CACHE_DIR = '/reprise-data-cache';
 export const DATA_CACHE_VOLUME = 'data-cache';
 
+/** Where small sources arrive as a ConfigMap (the init container unpacks them from there), and their key. */
+export const SOURCES_CONFIG_DIR = '/reprise-sources';
+export const SOURCES_KEY = 'sources.tar';
 /** How long the init container waits for the sources before the pod fails. */
 export const SOURCES_WAIT_SECONDS = 1800;
 /** activeDeadlineSeconds = the run's time limit + this, for staging and collecting. */
@@ -61,6 +64,8 @@ export const WAIT_FOR_SOURCES = `i=0; while [ ! -e ${READY_FILE} ]; do i=$((i+1)
  * command mounts is in the claim, else it fails the pod and the job never sees an empty input.
  */
 const CHECK_DATA_MOUNTS = `for s; do case "$s" in trees/*) [ -d "${DATA_CACHE_DIR}/$s" ];; *) [ -f "${DATA_CACHE_DIR}/$s" ];; esac || { echo "reprise: the tracked input $s is not in the data cache claim" >&2; exit 1; }; done`;
+/** Sources that came in the pod's ConfigMap need no waiting: unpacked at once, then marked ready as an upload would. */
+const UNPACK_SOURCES = `tar -x -o -f ${SOURCES_CONFIG_DIR}/${SOURCES_KEY} -C ${PROJECT_DIR} && touch ${READY_FILE}`;
 // The user's argv arrives as "$@": it is never pasted into the script.
 const RUN_AND_WAIT_FOR_COLLECTION = `"$@"; rc=$?; echo $rc > ${EXIT_FILE}; while [ ! -e ${COLLECTED_FILE} ]; do sleep 1; done; exit $rc`;
 
@@ -75,6 +80,8 @@ export function jobName(runId: string): string {
 
 /** The Secret holding a run's secrets (made by the backend beside its Job), mounted read-only at /run/secrets. */
 export const secretsName = (jobName: string) => `${jobName}-secrets`;
+/** The ConfigMap holding a run's sources archive when it is small (made by the backend beside its Job). */
+export const sourcesConfigMapName = (jobName: string) => `${jobName}-sources`;
 
 export interface ManifestOptions {
   namespace: string;
@@ -85,6 +92,8 @@ export interface ManifestOptions {
    * mount at its project path (`source` relative to the claim: a folder's tree or an object).
    */
   dataMounts?: DataMount[];
+  /** The sources come in this ConfigMap (key SOURCES_KEY) instead of by upload into the waiting init container. */
+  sourcesConfigMap?: string;
   /** The extended resource a GPU is; default nvidia.com/gpu. */
   gpuResource?: string;
   /** GPU type → the node labels that select its nodes (the backend's `gpuTypes`). */
@@ -124,6 +133,8 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
   const dataMounts = claim ? (options.dataMounts ?? []) : [];
   const inputMounts = dataMounts.map((m) => ({ name: DATA_CACHE_VOLUME, mountPath: `${PROJECT_DIR}/${m.path}`, subPath: m.source, readOnly: true }));
   const timeSeconds = job.resources.timeSeconds;
+  const sourcesMap = options.sourcesConfigMap;
+  const getSources = sourcesMap ? UNPACK_SOURCES : WAIT_FOR_SOURCES;
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -147,14 +158,17 @@ export function jobManifest(job: JobSpec, options: ManifestOptions): V1Job {
             { name: 'tmp', emptyDir: {} },
             ...(job.secrets?.length ? [{ name: 'secrets', secret: { secretName: secretsName(name), defaultMode: 0o440 } }] : []),
             ...(claim ? [{ name: DATA_CACHE_VOLUME, persistentVolumeClaim: { claimName: claim } }] : []),
+            ...(sourcesMap ? [{ name: 'sources', configMap: { name: sourcesMap, defaultMode: 0o444 } }] : []),
           ],
           initContainers: [
             {
               name: INIT_CONTAINER,
               image: job.staged.image,
               imagePullPolicy: 'IfNotPresent',
-              command: dataMounts.length ? ['sh', '-c', `${WAIT_FOR_SOURCES}; ${CHECK_DATA_MOUNTS}`, 'sh', ...dataMounts.map((m) => m.source)] : ['sh', '-c', WAIT_FOR_SOURCES],
-              volumeMounts: [...volumeMounts, ...cacheMount],
+              command: dataMounts.length ? ['sh', '-c', `${getSources} && ${CHECK_DATA_MOUNTS}`, 'sh', ...dataMounts.map((m) => m.source)] : ['sh', '-c', getSources],
+              volumeMounts: [...volumeMounts, ...cacheMount, ...(sourcesMap ? [{ name: 'sources', mountPath: SOURCES_CONFIG_DIR, readOnly: true }] : [])],
+              // Its last lines (tar's complaint, a missing input) become the reason the run failed.
+              terminationMessagePolicy: 'FallbackToLogsOnError',
               securityContext,
             },
           ],

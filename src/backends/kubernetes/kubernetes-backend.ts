@@ -1,8 +1,9 @@
-import { BatchV1Api, CoreV1Api, KubeConfig, Log, VersionApi, type V1ContainerStateTerminated, type V1ContainerStatus, type V1Job, type V1Pod, type V1Secret } from '@kubernetes/client-node';
+import { AuthorizationV1Api, BatchV1Api, CoreV1Api, KubeConfig, Log, VersionApi, type V1ConfigMap, type V1ContainerStateTerminated, type V1ContainerStatus, type V1Job, type V1Pod, type V1Secret } from '@kubernetes/client-node';
 import type { JobSecret } from '../../config/project-secrets.js';
 import type Docker from 'dockerode';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, mkdir, rm } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
 import { formatDuration } from '../../config/resources.js';
@@ -26,6 +27,8 @@ import {
   jobName,
   MANAGED_BY,
   secretsName,
+  SOURCES_KEY,
+  sourcesConfigMapName,
 } from './job-manifest.js';
 import { archiveSources } from '../sources-archive.js';
 import { CollectTally } from '../output-limit.js';
@@ -41,6 +44,8 @@ interface KubernetesHandle extends JobHandle {
   /** The sources archive on the worker's machine, extracted into the pod's /project. */
   sources: string;
   timeSeconds: number | null;
+  /** The sources went in a ConfigMap the init container unpacks (nothing to ship), or are uploaded (as in handles from before, which lack it). */
+  sourcesIn: 'configmap' | 'upload';
 }
 
 /** What the cluster says about a job, read without side effects. */
@@ -62,15 +67,23 @@ const EXEC_TIMEOUT_MS = 5000;
 const uploads = new Map<string, Promise<void>>();
 /** How long submit waits for the pod to start before leaving the upload to shipSources(). */
 const SUBMIT_WAIT_MS = 60_000;
+/**
+ * Sources archives up to this size travel in a ConfigMap made with the Job, so the pod unpacks them
+ * as it starts instead of waiting for an upload; the API server keeps objects under 1 MiB (1.5 MiB
+ * in etcd, base64 included), so larger ones, and runs whose pod fetches tracked data, are uploaded.
+ */
+export const SOURCES_CONFIGMAP_MAX_BYTES = 512 * 1024;
+/** Whether the identity may create ConfigMaps, by server, namespace and user: asked once per process. */
+const configMapRights = new Map<string, Promise<boolean>>();
 // ErrImagePull alone may be a passing registry hiccup: the kubelet retries it before backing off.
 const PULL_FAILURES = ['ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull', 'CreateContainerConfigError'];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Runs jobs as batch/v1 Jobs. The image is pushed to the configured registry; the sources travel
- * through the API server (exec + tar) into an emptyDir, and the outputs come back the same way
- * before the pod is let go, so no shared volume is needed.
+ * Runs jobs as batch/v1 Jobs. The image is pushed to the configured registry; small sources travel
+ * in a ConfigMap made with the Job, larger ones through the API server (exec + tar) into an
+ * emptyDir, and the outputs come back by exec before the pod is let go, so no shared volume is needed.
  */
 export class KubernetesBackend implements Backend {
   readonly kind = 'kubernetes';
@@ -136,18 +149,25 @@ export class KubernetesBackend implements Backend {
     const name = jobName(job.runId);
     const namespace = this.config.namespace;
     let made: V1Job | undefined;
-    // The claim only for a run whose pod fetches tracked data (the plan stage() left), with what the job mounts from it.
-    const plan = this.config.dataCacheClaim ? await readPlan(planFileOf(job.staged.sources)) : undefined;
-    const dataCache = plan ? { dataCacheClaim: this.config.dataCacheClaim, dataMounts: claimMounts(plan) } : {};
+    // What the pod fetches of the tracked data (the plan stage() left); the claim, if any, only for such a run, with what the job mounts from it.
+    const plan = await readPlan(planFileOf(job.staged.sources));
+    const dataCache = plan && this.config.dataCacheClaim ? { dataCacheClaim: this.config.dataCacheClaim, dataMounts: claimMounts(plan) } : {};
+    const handle: KubernetesHandle = { kind: 'kubernetes', runId: job.runId, jobId: name, namespace, sources: job.staged.sources, timeSeconds: job.resources.timeSeconds ?? null, sourcesIn: 'upload' };
+    // A pod that fetches tracked data is handed its plan with the upload, so only a run without one goes by ConfigMap.
+    const archive = plan ? undefined : await this.smallSources(handle);
+    if (archive) handle.sourcesIn = 'configmap';
+    const sourcesConfigMap = archive ? sourcesConfigMapName(name) : undefined;
     try {
-      made = await this.batch.createNamespacedJob({ namespace, body: jobManifest(job, { namespace, ...dataCache, gpuResource: this.config.gpuResource, gpuTypes: this.config.gpuTypes }) });
+      made = await this.batch.createNamespacedJob({ namespace, body: jobManifest(job, { namespace, ...dataCache, sourcesConfigMap, gpuResource: this.config.gpuResource, gpuTypes: this.config.gpuTypes }) });
     } catch (err) {
       if (apiStatus(err) !== 409) throw err; // 409: a concurrent or earlier submit made it
     }
-    if (job.secrets?.length) await this.createSecret(name, (made ?? (await this.readJob(name)))?.metadata?.uid, job.secrets);
-    const handle: KubernetesHandle = { kind: 'kubernetes', runId: job.runId, jobId: name, namespace, sources: job.staged.sources, timeSeconds: job.resources.timeSeconds ?? null };
-    // Ship the sources as soon as the pod waits for them; a pod still queued gets them from shipSources().
     try {
+      const uid = made ? made.metadata?.uid : job.secrets?.length || archive ? (await this.readJob(name))?.metadata?.uid : undefined;
+      // Made after the Job, owned by it (the garbage collector removes them with it); the kubelet mounts them once they exist.
+      await Promise.all([job.secrets?.length ? this.createSecret(name, uid, job.secrets) : undefined, archive ? this.createSourcesConfigMap(name, uid, archive) : undefined]);
+      if (archive) return handle;
+      // Ship the sources as soon as the pod waits for them; a pod still queued gets them from shipSources().
       for (const until = Date.now() + SUBMIT_WAIT_MS; Date.now() < until; ) {
         const seen = await this.observe(handle, false);
         if (!seen.job || seen.main?.state?.running || seen.main?.state?.terminated || seen.pod?.status?.phase === 'Failed') break;
@@ -213,7 +233,7 @@ export class KubernetesBackend implements Backend {
     const failed = jobFailure(seen);
     if (failed) return { phase: 'exited', exitCode: deadlineExceeded(seen.job) && h.timeSeconds ? TIMEOUT_EXIT_CODE : 1, reason: failed };
     // The init container waits for the sources: shipSources sends them (submit did, had the pod started by then).
-    if (seen.init?.state?.running && seen.pod) return { phase: 'pending', due: 'sources' };
+    if (seen.init?.state?.running && seen.pod && h.sourcesIn !== 'configmap') return { phase: 'pending', due: 'sources' };
     const claim = this.missingClaim(seen.pod);
     if (claim) return { phase: 'pending', reason: claim, never: true, misconfigured: true };
     const waiting = schedulingMessage(seen.pod);
@@ -357,6 +377,7 @@ export class KubernetesBackend implements Backend {
   /** Ship the sources to the pod's init container while it waits for them. */
   async shipSources(handle: JobHandle): Promise<void> {
     const h = handle as KubernetesHandle;
+    if (h.sourcesIn === 'configmap') return; // the pod has them from its ConfigMap
     const seen = await this.observe(h, false);
     if (seen.init?.state?.running && seen.pod) await this.uploadSources(h, seen.pod);
   }
@@ -510,8 +531,9 @@ export class KubernetesBackend implements Backend {
     const h = handle as KubernetesHandle;
     // Background propagation: the garbage collector removes the pod (its grace period is short).
     await this.deleteJob(h);
-    // Owned by the Job, so the garbage collector removes it too; deleted here so it goes at once.
+    // Owned by the Job, so the garbage collector removes them too; deleted here so they go at once.
     await this.deleteSecret(h);
+    if (h.sourcesIn === 'configmap') await this.deleteSourcesConfigMap(h);
     await rm(h.sources, { force: true });
     await rm(planFileOf(h.sources), { force: true });
   }
@@ -539,6 +561,61 @@ export class KubernetesBackend implements Backend {
       await this.core.createNamespacedSecret({ namespace, body });
     } catch (err) {
       if (apiStatus(err) !== 409) throw err; // an earlier submit made it
+    }
+  }
+
+  /**
+   * The sources archive when it may go in a ConfigMap: small enough, and the identity may create
+   * ConfigMaps (a Role from before they were used may not: those runs upload, as they did).
+   */
+  private async smallSources(h: KubernetesHandle): Promise<Buffer | undefined> {
+    const tarFile = await this.localSources(h);
+    if ((await stat(tarFile)).size > SOURCES_CONFIGMAP_MAX_BYTES || !(await this.mayCreateConfigMaps())) return undefined;
+    return readFile(tarFile);
+  }
+
+  private mayCreateConfigMaps(): Promise<boolean> {
+    // By who asks (the user entry: its token or certificate), not its name: every kubeconfig may call its user "default".
+    const who = createHash('sha256').update(JSON.stringify(this.kc.getCurrentUser() ?? null)).digest('hex');
+    const key = `${this.kc.getCurrentCluster()?.server}/${this.config.namespace}/${who}`;
+    let known = configMapRights.get(key);
+    if (!known) {
+      const review = { spec: { resourceAttributes: { namespace: this.config.namespace, verb: 'create', resource: 'configmaps' } } };
+      known = this.kc
+        .makeApiClient(AuthorizationV1Api)
+        .createSelfSubjectAccessReview({ body: review })
+        .then((r) => r.status?.allowed === true, () => false);
+      configMapRights.set(key, known);
+    }
+    return known;
+  }
+
+  private async createSourcesConfigMap(jobName: string, jobUid: string | undefined, archive: Buffer): Promise<void> {
+    const namespace = this.config.namespace;
+    const body: V1ConfigMap = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: sourcesConfigMapName(jobName),
+        namespace,
+        labels: { 'app.kubernetes.io/managed-by': MANAGED_BY },
+        ...(jobUid ? { ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid: jobUid }] } : {}),
+      },
+      immutable: true,
+      binaryData: { [SOURCES_KEY]: archive.toString('base64') },
+    };
+    try {
+      await this.core.createNamespacedConfigMap({ namespace, body });
+    } catch (err) {
+      if (apiStatus(err) !== 409) throw err; // an earlier submit made it
+    }
+  }
+
+  private async deleteSourcesConfigMap(h: KubernetesHandle): Promise<void> {
+    try {
+      await this.core.deleteNamespacedConfigMap({ name: sourcesConfigMapName(h.jobId), namespace: h.namespace });
+    } catch (err) {
+      if (apiStatus(err) !== 404) throw err;
     }
   }
 
@@ -770,7 +847,10 @@ function jobFailure(seen: Observed): string | undefined {
   const pull = pullFailure(seen);
   if (pull) return `the pod cannot start: ${pull}`;
   const initDone = seen.init?.state?.terminated;
-  if (initDone && initDone.exitCode !== 0) return `the sources never arrived in the pod (init container exited ${initDone.exitCode})`;
+  if (initDone && initDone.exitCode !== 0) {
+    const said = initDone.message?.trim().split('\n').filter(Boolean).pop();
+    return `the sources or tracked inputs never arrived in the pod (init container exited ${initDone.exitCode}${said ? `: ${said}` : ''})`;
+  }
   const failed = seen.job?.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
   if (failed) return `Job failed: ${failed.reason ?? ''} ${failed.message ?? ''}`.trim();
   if (seen.pod?.status?.phase === 'Failed') return `pod failed: ${seen.pod.status.reason ?? ''} ${seen.pod.status.message ?? ''}`.trim();

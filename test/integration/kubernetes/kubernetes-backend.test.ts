@@ -1,7 +1,7 @@
 // The kubernetes backend against the REAL test cluster (`test/infra/kubernetes up`): real API
 // server, real kubelet on containerd, images pushed to the real registry on 127.0.0.1:5000.
 import { BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -166,6 +166,31 @@ describe('kubernetes backend on the real test cluster', () => {
     expect((await podsOf(first.jobId))[0]?.status?.phase).toBe('Succeeded');
   }, 120_000);
 
+  it('small sources go in a ConfigMap owned by the Job (nothing uploaded); larger ones are uploaded; cleanup removes the ConfigMap', async () => {
+    const small = await submitted(backend, ['sh', '-c', 'md5sum code/a.txt'], { 'code/a.txt': `small ${token}\n` });
+    expect(small.sourcesIn).toBe('configmap');
+    const map = await core.readNamespacedConfigMap({ name: `${small.jobId}-sources`, namespace: env.K8S_NAMESPACE });
+    const [job] = await jobsNamed(small.jobId);
+    expect(map.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'Job', name: small.jobId, uid: job!.metadata!.uid })]);
+    expect(map.immutable).toBe(true);
+    // The pod never waits for an upload: no status asks for one.
+    for (let s = await backend.status(small); s.phase !== 'exited'; s = await backend.status(small)) {
+      expect(s.due).not.toBe('sources');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(await backend.logs(small).then(text)).toContain(createHash('md5').update(`small ${token}\n`).digest('hex'));
+
+    const bulk = randomBytes(300 * 1024).toString('hex'); // 600 KiB: over the ConfigMap limit
+    const big = await submitted(backend, ['sh', '-c', 'md5sum code/big.txt'], { 'code/big.txt': bulk });
+    expect(big.sourcesIn).toBe('upload');
+    await expect(core.readNamespacedConfigMap({ name: `${big.jobId}-sources`, namespace: env.K8S_NAMESPACE })).rejects.toMatchObject({ code: 404 });
+    expect(await waitEnd(backend, big)).toMatchObject({ phase: 'exited', exitCode: 0 });
+    expect(await backend.logs(big).then(text)).toContain(createHash('md5').update(bulk).digest('hex'));
+
+    await backend.cleanup(small);
+    await expect(core.readNamespacedConfigMap({ name: `${small.jobId}-sources`, namespace: env.K8S_NAMESPACE })).rejects.toMatchObject({ code: 404 });
+  }, 180_000);
+
   it('propagates a non-zero exit code (3); the log arrives whole, once', async () => {
     const h = await submitted(backend, ['sh', '-c', 'seq 1 3000; sleep 1; seq 3001 6000; exit 3']);
     const log = backend.logs(h).then(text);
@@ -310,18 +335,23 @@ describe('kubernetes backend on the real test cluster', () => {
     await backend.collect(h, join(work, `out-${h.runId}`)); // nothing to collect, no error
   }, 120_000);
 
-  it('runs a job with ONLY the rights in deploy/kubernetes/rbac.yaml (ServiceAccount token)', async () => {
+  it.each([
+    ['exactly as deploy/kubernetes/rbac.yaml has them: small sources go by ConfigMap', 'configmap', false],
+    ['of a Role from before ConfigMaps were used (no configmaps rule): the sources are uploaded', 'upload', true],
+  ] as const)('runs a job with ONLY the rights %s (ServiceAccount token)', async (_what, sourcesIn, withoutConfigMaps) => {
     const ns = env.K8S_NAMESPACE;
-    const name = `reprise-it-lp-${token}`;
+    const name = `reprise-it-lp-${sourcesIn}-${token}`;
     const rbac = RbacAuthorizationV1Api;
     const rbacApi = kc.makeApiClient(rbac);
     const role = parseAllDocuments(await readFile(join(repoRoot, 'deploy/kubernetes/rbac.yaml'), 'utf8'))
       .map((d) => d.toJS() as { kind: string; rules?: V1PolicyRule[] })
       .find((d) => d.kind === 'Role')!;
     expect(role.rules?.length).toBeGreaterThan(0);
-    const kubeconfig = join(work, 'least-privilege.kubeconfig');
+    expect(role.rules!.some((r) => r.resources?.includes('configmaps'))).toBe(true);
+    const rules = withoutConfigMaps ? role.rules!.filter((r) => !r.resources?.includes('configmaps')) : role.rules!;
+    const kubeconfig = join(work, `least-privilege-${sourcesIn}.kubeconfig`);
     try {
-      await leastPrivilegeKubeconfig(kc, ns, name, role.rules!, kubeconfig);
+      await leastPrivilegeKubeconfig(kc, ns, name, rules, kubeconfig);
       const config: KubernetesConfig = backendConfig(env, { kubeconfig, context: 'lp' });
       const limited = new KubernetesBackend(config, dockerClient());
       // The identity really is limited: it may not read secrets.
@@ -340,12 +370,14 @@ describe('kubernetes backend on the real test cluster', () => {
         }
       }
       const h = await submitted(limited, ['sh', '-c', 'cat code/x.txt; cp code/x.txt output/copy.txt; exit 5'], { 'code/x.txt': 'least privilege\n' });
+      expect(h.sourcesIn).toBe(sourcesIn);
       const log = limited.logs(h).then(text);
       expect(await waitEnd(limited, h)).toMatchObject({ phase: 'exited', exitCode: 5 });
       expect(await log).toBe('least privilege\n');
       expect(await collected(limited, h)).toEqual({ 'copy.txt': 'least privilege\n' });
       await limited.cleanup(h);
       expect(await jobsNamed(h.jobId)).toHaveLength(0);
+      await expect(core.readNamespacedConfigMap({ name: `${h.jobId}-sources`, namespace: ns })).rejects.toMatchObject({ code: 404 });
     } finally {
       await rbacApi.deleteNamespacedRoleBinding({ name, namespace: ns }).catch(() => undefined);
       await rbacApi.deleteNamespacedRole({ name, namespace: ns }).catch(() => undefined);

@@ -78,6 +78,7 @@ describe('jobManifest', () => {
                   'i=0; while [ ! -e /project/.reprise-ready ]; do i=$((i+1)); if [ "$i" -gt 1820 ]; then echo "reprise: the sources never arrived" >&2; exit 1; fi; if [ "$i" -le 20 ]; then sleep 0.1 2>/dev/null || sleep 1; else sleep 1; fi; done',
                 ],
                 volumeMounts,
+                terminationMessagePolicy: 'FallbackToLogsOnError',
                 securityContext,
               },
             ],
@@ -111,6 +112,17 @@ describe('jobManifest', () => {
         },
       },
     });
+  });
+
+  it('with sources in a ConfigMap: the init container alone mounts it read-only, unpacks it into /project and marks them ready, without waiting', () => {
+    const job = jobManifest(spec(), { namespace: 'ns', sourcesConfigMap: 'reprise-run-abc234-sources' });
+    const pod = job.spec!.template.spec!;
+    expect(pod.volumes).toContainEqual({ name: 'sources', configMap: { name: 'reprise-run-abc234-sources', defaultMode: 0o444 } });
+    expect(pod.initContainers![0]!.volumeMounts).toContainEqual({ name: 'sources', mountPath: '/reprise-sources', readOnly: true });
+    expect(pod.containers[0]!.volumeMounts!.map((m) => m.name)).not.toContain('sources');
+    expect(pod.initContainers![0]!.command).toEqual(['sh', '-c', 'tar -x -o -f /reprise-sources/sources.tar -C /project && touch /project/.reprise-ready']);
+    // Without one, the init container waits for the upload as before.
+    expect(jobManifest(spec(), { namespace: 'ns' }).spec!.template.spec!.initContainers![0]!.command![2]).toBe(WAIT_FOR_SOURCES);
   });
 
   it('asks for no resources and sets no deadline when the run has none', () => {
