@@ -529,13 +529,16 @@ export class KubernetesBackend implements Backend {
 
   async cleanup(handle: JobHandle): Promise<void> {
     const h = handle as KubernetesHandle;
-    // Background propagation: the garbage collector removes the pod (its grace period is short).
-    await this.deleteJob(h);
-    // Owned by the Job, so the garbage collector removes them too; deleted here so they go at once.
-    await this.deleteSecret(h);
-    if (h.sourcesIn === 'configmap') await this.deleteSourcesConfigMap(h);
-    await rm(h.sources, { force: true });
-    await rm(planFileOf(h.sources), { force: true });
+    // Side by side, each idempotent. Background propagation: the garbage collector removes the pod
+    // (its grace period is short). The Secret and ConfigMap are owned by the Job, so it would
+    // remove them too; deleted here so they go at once.
+    await Promise.all([
+      this.deleteJob(h),
+      this.deleteSecret(h),
+      h.sourcesIn === 'configmap' ? this.deleteSourcesConfigMap(h) : undefined,
+      rm(h.sources, { force: true }),
+      rm(planFileOf(h.sources), { force: true }),
+    ]);
   }
 
   /**
