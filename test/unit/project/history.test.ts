@@ -238,6 +238,36 @@ describe('recordRun', () => {
     }
   });
 
+  it('a user committing before every swap does not starve the record: after 3 lost swaps it is built holding their index', async () => {
+    const p = await makeProject({ files: { 'code/a.py': '0\n' } });
+    const head = git(p.root, 'rev-parse', 'HEAD').trim();
+    const run = await fakeRun(p.root, 'run-starve111222', head, { 'r.txt': '1\n' });
+    const commitTree = Git.prototype.commitTree;
+    const tries: string[] = [];
+    // Each record commit built, the user commits before it is published (before the fix: 21 lost swaps, "kept moving").
+    const spy = vi.spyOn(Git.prototype, 'commitTree').mockImplementation(async function (this: Git, ...args) {
+      await writeFile(join(p.root, 'code/a.py'), `${tries.length + 1}\n`);
+      try {
+        git(p.root, 'commit', '-qam', `user ${tries.length + 1}`);
+        tries.push('committed');
+      } catch (err) {
+        tries.push(/index\.lock': File exists/.test(String((err as { stderr?: string }).stderr)) ? 'index.lock' : String(err));
+      }
+      return commitTree.apply(this, args);
+    });
+    try {
+      const commit = await recordRun(p.root, run);
+      expect(tries).toEqual(['committed', 'committed', 'committed', 'index.lock']);
+      expect(git(p.root, 'log', '--format=%s', '-n4', commit).trim().split('\n').slice(1)).toEqual(['user 3', 'user 2', 'user 1']);
+      git(p.root, 'commit', '-qam', 'user 4'); // the refused commit, again
+      expect(git(p.root, 'diff', '--name-only', commit, 'HEAD').trim()).toBe('code/a.py');
+      expect(git(p.root, 'status', '--porcelain')).toBe('');
+      expect(existsSync(join(p.root, '.git/index.lock'))).toBe(false);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('takes over an index.lock a killed Reprise left, and waits for one a git of the user holds', async () => {
     const p = await makeProject({ files: { 'code/a.py': 'v1\n' } });
     const head = git(p.root, 'rev-parse', 'HEAD').trim();
