@@ -1,6 +1,6 @@
 import { notFound } from '../errors.js';
 import { Git } from './git.js';
-import { moveIndex, withRecordLock, withTempIndex } from './history.js';
+import { moveIndex, publishOnBranch, withRecordLock, withTempIndex } from './history.js';
 
 /**
  * One commit on the checked-out branch holding exactly `paths` as they are in the working tree
@@ -24,10 +24,8 @@ export async function commitWorkspaceFiles(root: string, paths: string[], untrac
         return git.commitTree(tree, [head], message, await git.identityEnv());
       });
       if (!commit) return undefined;
-      if (await git.updateRef(ref, commit, head, 'reprise: data')) {
-        await moveIndex(git, head, commit);
-        return commit;
-      }
+      // The index held from before the swap until it follows (publishOnBranch): ref is HEAD's.
+      if (await publishOnBranch(git, ref, commit, head, 'reprise: data', (env) => moveIndex(git, head, commit, undefined, env))) return commit;
     }
     throw new Error('could not commit: the branch kept moving; retry');
   });

@@ -198,9 +198,9 @@ export async function recordRunOn(root: string, input: RecordInput): Promise<Rec
       return entries;
     },
     // The user switched branches while the run ran: their working tree belongs to another branch.
-    afterCommit: async (head, commit, ref, moved) => {
-      made = { ref, checkedOut: !input.bare && (await git.headRef()) === ref };
-      if (made.checkedOut) await syncWorkingTree(git, head, commit, input, moved);
+    afterCommit: async (_head, _commit, ref, checkedOut) => {
+      made = { ref, checkedOut: !input.bare && checkedOut };
+      if (made.checkedOut) await writeRunFiles(git, input);
     },
   });
   if (made) return { commit, ...made };
@@ -226,9 +226,8 @@ export async function recordSweep(root: string, record: SweepRecord, branch?: st
     sourceCommit: record.sourceCommit,
     message: sweepCommitMessage(record),
     entries: async () => [`100644 ${await writeBlob(git, text)}\t${path}`],
-    afterCommit: async (head, commit, ref, moved) => {
-      if ((await git.headRef()) !== ref) return;
-      await moveIndex(git, head, commit, moved).catch(() => undefined);
+    afterCommit: async (_head, _commit, _ref, checkedOut) => {
+      if (!checkedOut) return;
       await mkdir(join(root, ACTIVITY_DIR), { recursive: true });
       await writeFile(join(root, path), text);
     },
@@ -250,8 +249,11 @@ export interface BranchCommit {
   message: string | (() => string);
   /** `mode oid\tpath` lines (mode 0: removed) applied to the base tree, for the branch at `head`. */
   entries: (head: string) => Promise<string[]>;
-  /** `moved`: what the commit changed over `head`, path by path, when known (moveIndex needs no diff then). */
-  afterCommit: (head: string, commit: string, ref: string, moved?: IndexChanges) => Promise<void>;
+  /**
+   * Called once the commit is published on `ref` over `head`; `checkedOut`: `ref` is the working
+   * tree's branch, whose index has been moved to the commit already (publishOnBranch).
+   */
+  afterCommit: (head: string, commit: string, ref: string, checkedOut: boolean) => Promise<void>;
 }
 
 /**
@@ -259,6 +261,9 @@ export interface BranchCommit {
  * published with compare-and-swap, under the record lock: safe to repeat and to call
  * concurrently, and as cheap on a long history as on a short one. A branch moved by anyone else
  * meanwhile (the user's own commit) fails the swap: the commit is made again on the new head.
+ * After SWAPS_LOST_BEFORE_HOLDING lost swaps on a checked-out branch, the attempts are built
+ * holding the user's index, as their `git commit` holds it: a user committing faster than a record
+ * is built (every ~50 ms in the faults suite) starved it, 184 swaps lost and 4 minutes in a trial.
  */
 export async function commitOnBranch(git: Git, c: BranchCommit): Promise<string> {
   return withRecordLock(git, async () => {
@@ -274,30 +279,45 @@ export async function commitOnBranch(git: Git, c: BranchCommit): Promise<string>
       const existing = await c.recorded(ref);
       if (existing) return existing;
     }
-    for (let attempt = 0; ; attempt++) {
-      const head = (attempt === 0 && seen) || (await git.revParse(ref));
-      if (!head) throw notFound(`cannot record ${c.id}: its branch ${ref} no longer exists; recreate it with: git branch ${ref.replace(/^refs\/heads\//, '')} ${c.sourceCommit}`);
-      const { parents, base } = await recordParents(git, head, c.sourceCommit);
-      const identity = git.identityEnv(); // asked while the tree is built
-      const changes = parseChanges(await c.entries(head));
-      // The record path is among the changes: the branch holding it already means recorded already.
-      const { tree, prior, written } = await treeWith(git, base, changes);
-      const onHead = base === head ? prior.get(c.recordPath) !== undefined : (await git.tryRun(['cat-file', '-e', `${head}:${c.recordPath}`])) !== undefined;
-      if (!c.recorded && onHead) {
-        await written.catch(() => undefined); // objects no one refers to
-        const existing = (await git.run(['log', '-1', '--format=%H', ref, '--', c.recordPath])).trim();
-        await repairIndex(git, ref, existing, c.recordPath);
-        return existing;
+    let held: IndexLock | undefined;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        if (!held && attempt >= SWAPS_LOST_BEFORE_HOLDING && (await isCheckedOut(git, ref))) held = await lockIndex(git);
+        const head = (attempt === 0 && seen) || (await git.revParse(ref));
+        if (!head) throw notFound(`cannot record ${c.id}: its branch ${ref} no longer exists; recreate it with: git branch ${ref.replace(/^refs\/heads\//, '')} ${c.sourceCommit}`);
+        const { parents, base } = await recordParents(git, head, c.sourceCommit);
+        const identity = git.identityEnv(); // asked while the tree is built
+        const changes = parseChanges(await c.entries(head));
+        // The record path is among the changes: the branch holding it already means recorded already.
+        const { tree, prior, written } = await treeWith(git, base, changes);
+        const onHead = base === head ? prior.get(c.recordPath) !== undefined : (await git.tryRun(['cat-file', '-e', `${head}:${c.recordPath}`])) !== undefined;
+        if (!c.recorded && onHead) {
+          await written.catch(() => undefined); // objects no one refers to
+          const existing = (await git.run(['log', '-1', '--format=%H', ref, '--', c.recordPath])).trim();
+          await held?.release();
+          held = undefined;
+          await repairIndex(git, ref, existing, c.recordPath);
+          return existing;
+        }
+        const [commit] = await Promise.all([git.commitTree(tree, parents, typeof c.message === 'string' ? c.message : c.message(), await identity), written]);
+        const moved = base === head ? changedEntries(changes, prior) : undefined;
+        const checkedOut = await isCheckedOut(git, ref);
+        if (await publishOnBranch(git, ref, commit, head, `reprise: record ${c.id}`, checkedOut ? (env) => moveIndex(git, head, commit, moved, env) : undefined, held)) {
+          await held?.release();
+          held = undefined;
+          await c.afterCommit(head, commit, ref, checkedOut);
+          return commit;
+        }
+        if (attempt >= 20) throw new Error(`could not record ${c.id}: ${ref} kept moving`);
       }
-      const [commit] = await Promise.all([git.commitTree(tree, parents, typeof c.message === 'string' ? c.message : c.message(), await identity), written]);
-      if (await git.updateRef(ref, commit, head, `reprise: record ${c.id}`)) {
-        await c.afterCommit(head, commit, ref, base === head ? changedEntries(changes, prior) : undefined);
-        return commit;
-      }
-      if (attempt >= 20) throw new Error(`could not record ${c.id}: ${ref} kept moving`);
+    } finally {
+      await held?.release();
     }
   });
 }
+
+/** Swaps a record loses to the user's commits before it builds its next attempts holding their index. */
+const SWAPS_LOST_BEFORE_HOLDING = 3;
 
 /** What the index moves by, path by path, from what `prior` says each changed path held. */
 function changedEntries(changes: PathChange[], prior: PriorEntries): IndexChanges {
@@ -321,9 +341,8 @@ async function recordParents(git: Git, head: string, source: string): Promise<{ 
   return { parents: [head, source], base: head };
 }
 
-/** Move the user's index from `oldHead` to `newHead` (keeping their staged work) and write the run's files. */
-async function syncWorkingTree(git: Git, oldHead: string, newHead: string, input: RecordInput, moved?: IndexChanges): Promise<void> {
-  await moveIndex(git, oldHead, newHead, moved);
+/** Write the run's files into the working tree (the index holds them already: publishOnBranch). */
+async function writeRunFiles(git: Git, input: RecordInput): Promise<void> {
   const root = git.dir;
   for (const o of input.record.outputs) {
     const dest = join(root, o.path);
@@ -339,6 +358,103 @@ async function syncWorkingTree(git: Git, oldHead: string, newHead: string, input
   }
 }
 
+/** `ref` is the branch checked out in this repository's working tree (its index follows the branch). */
+async function isCheckedOut(git: Git, ref: string): Promise<boolean> {
+  return (await git.headRef()) === ref && (await git.tryRun(['rev-parse', '--is-inside-work-tree']))?.trim() === 'true';
+}
+
+/**
+ * Publish `commit` on `ref` with compare-and-swap (false: `ref` is no longer at `head`). With
+ * `move` (`ref` is checked out), the user's index is held from before the swap until it has
+ * followed the branch, by git's own index.lock as `git commit` holds it: no git command of the
+ * user's reads the index in between. A `git commit` there committed the old index on top of the
+ * new head, deleting the new commit's files (the faults suite's "user commits during the record").
+ * `move` writes a private copy of the index (GIT_INDEX_FILE in its env) that replaces the index
+ * before the lock is let go; when it fails, the index is left as it was (a retried record repairs
+ * it: repairIndex). A git of the user's holding the index is waited for, before anything moves.
+ */
+export async function publishOnBranch(
+  git: Git,
+  ref: string,
+  commit: string,
+  head: string,
+  reason: string,
+  move?: (env: NodeJS.ProcessEnv) => Promise<void>,
+  /** The index lock the caller holds already (and lets go); else one is taken for the swap. */
+  held?: IndexLock,
+): Promise<boolean> {
+  if (!move) return git.updateRef(ref, commit, head, reason);
+  const lock = held ?? (await lockIndex(git));
+  try {
+    if (!(await git.updateRef(ref, commit, head, reason))) return false;
+    await move(lock.env);
+    await lock.commit();
+    return true;
+  } finally {
+    if (!held) await lock.release();
+  }
+}
+
+/** The user's index held (index.lock): `env` names the copy to edit, `commit` puts it in place, `release` lets the lock go (idempotent). */
+export interface IndexLock {
+  env: NodeJS.ProcessEnv;
+  commit: () => Promise<void>;
+  release: () => Promise<void>;
+}
+
+/** What a Reprise writes into the index.lock it holds: one found with this was left by a Reprise killed holding it. */
+const INDEX_LOCK_MARK = 'reprise: moving the index after its commit\n';
+
+/**
+ * Take the index's lock as git does (index.lock created exclusively); `env` names a copy of the
+ * index to edit, `commit` puts the copy in place, `release` lets the lock go. Called under the
+ * record lock, which every Reprise holding the index lock holds: an index.lock marked as
+ * Reprise's is one left by a Reprise that was killed, and is taken over.
+ */
+async function lockIndex(git: Git): Promise<IndexLock> {
+  const dir = await git.gitDir();
+  const [index, lock, copy] = [join(dir, 'index'), join(dir, 'index.lock'), join(dir, `reprise-index-move-${process.pid}`)];
+  for (let i = 0; ; i++) {
+    try {
+      await writeFile(lock, INDEX_LOCK_MARK, { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if ((await readFile(lock, 'utf8').catch(() => '')) === INDEX_LOCK_MARK) {
+        await rm(lock, { force: true });
+        continue;
+      }
+      // Retryable: nothing is published yet.
+      if (i >= INDEX_LOCK_WAITS) throw new Error(`${lock} stayed locked (a git command of the user's?); nothing was recorded yet, the record is retried`);
+      await new Promise((r) => setTimeout(r, Math.min(100 * (i + 1), 2000)));
+    }
+  }
+  let kept = false;
+  let released = false;
+  try {
+    await copyFile(index, copy);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      await rm(lock, { force: true });
+      throw err;
+    }
+    await rm(copy, { force: true }); // no index yet: git makes one
+  }
+  return {
+    env: { GIT_INDEX_FILE: copy },
+    commit: async () => {
+      await rename(copy, index);
+      kept = true;
+    },
+    release: async () => {
+      if (released) return;
+      released = true;
+      if (!kept) await rm(copy, { force: true });
+      await rm(lock, { force: true });
+    },
+  };
+}
+
 /**
  * Move the user's index from `oldHead` to `newHead` after a record commit: two-tree read-tree
  * (-i: index only) updates the entries they have not staged. When git refuses (a merge in
@@ -348,7 +464,13 @@ async function syncWorkingTree(git: Git, oldHead: string, newHead: string, input
  * changes known (`moved`), only those paths are carried: a two-tree read-tree walks both whole
  * trees, and a history of 10,000 runs made it the slowest step of a record.
  */
-export async function moveIndex(git: Git, oldHead: string, newHead: string, moved?: IndexChanges): Promise<void> {
+export async function moveIndex(git: Git, oldHead: string, newHead: string, moved?: IndexChanges, locked?: NodeJS.ProcessEnv): Promise<void> {
+  if (locked) {
+    // The index is held (publishOnBranch): `locked` names the copy to edit, nothing to wait for.
+    if (!moved && (await git.tryRun(['read-tree', '-m', '-i', oldHead, newHead], { env: locked })) !== undefined) return;
+    await git.run(['update-index', '-z', '--index-info'], { env: locked, input: await carriedEntries(git, moved ?? (await treeChanges(git, oldHead, newHead)), locked) });
+    return;
+  }
   for (let i = 0; i < INDEX_LOCK_WAITS; i++) {
     if (!moved && (await git.tryRun(['read-tree', '-m', '-i', oldHead, newHead])) !== undefined) return;
     if (!(await isIndexLocked(git))) {
@@ -383,11 +505,11 @@ async function treeChanges(git: Git, oldHead: string, newHead: string): Promise<
  * `update-index --index-info` lines (NUL-terminated) setting every changed path to its new
  * entry, where the user's index still holds the old one.
  */
-async function carriedEntries(git: Git, changes: IndexChanges): Promise<string> {
+async function carriedEntries(git: Git, changes: IndexChanges, env?: NodeJS.ProcessEnv): Promise<string> {
   if (!changes.size) return '';
   // "<mode> <sha> <stage>\t<path>\0": a path in conflict (stage > 0) is the user's to resolve.
   const staged = new Map<string, string>();
-  for (const line of (await git.run(['ls-files', '-s', '-z', '--', ...[...changes.keys()].map((p) => `:(literal)${p}`)])).split('\0').filter(Boolean)) {
+  for (const line of (await git.run(['ls-files', '-s', '-z', '--', ...[...changes.keys()].map((p) => `:(literal)${p}`)], { env })).split('\0').filter(Boolean)) {
     const [meta, path] = [line.slice(0, line.indexOf('\t')), line.slice(line.indexOf('\t') + 1)];
     const [mode, sha, stage] = meta.split(' ');
     staged.set(path, stage === '0' ? entryOf(mode!, sha!) : 'conflict');

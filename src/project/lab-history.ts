@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { notFound } from '../errors.js';
 import { CopyBack, type CopyBackChange } from './copy-back.js';
 import { Git } from './git.js';
-import { cachedGrepLog, commitOnBranch, digestFile, moveIndex } from './history.js';
+import { cachedGrepLog, commitOnBranch, digestFile } from './history.js';
 import { ACTIVITY_DIR } from './layout.js';
 import { labAppOf, labCommitMessage, labImageDir, labShortId, type LabExecution, type LabFileChange, type LabRecord } from './lab-record.js';
 import { matchId, parseTrailers } from './run-record.js';
@@ -127,8 +127,8 @@ export async function recordLabCheckpoint(root: string, c: LabCheckpoint): Promi
         images.forEach((img, i) => written.push({ path: img.path, blob: imageBlobs[i], from: img.file }));
         return entries;
       },
-      afterCommit: async (head, newHead, ref) => {
-        if ((await git.headRef()) === ref) notWritten.push(...(await syncLabWorkingTree(git, head, newHead, written, copyBack)));
+      afterCommit: async (head, _newHead, _ref, checkedOut) => {
+        if (checkedOut) notWritten.push(...(await syncLabWorkingTree(git, head, written, copyBack)));
       },
     });
     return { commit, checkpoint, executions: executions.length, files: record?.files ?? [], notWritten };
@@ -342,9 +342,9 @@ async function readExecutions(dir: string, from: number, labId: string): Promise
 const cap = (s: string) => (s.length > TEXT_CAP ? `${s.slice(0, TEXT_CAP)}\n… (${s.length - TEXT_CAP} more characters)` : s);
 
 /**
- * Bring the checkpoint's files into the working tree where the user has not edited them: the
- * index moves from `oldHead` to `newHead` (two-tree read-tree keeps what they staged), and a
- * file is written (or removed) only when the working tree still holds `oldHead`'s version.
+ * Bring the checkpoint's files into the working tree where the user has not edited them (the
+ * index followed the branch already, keeping what they staged: commitOnBranch): a file is written
+ * (or removed) only when the working tree still holds `oldHead`'s version.
  * Returns the paths left alone because the user has their own edits there.
  */
 interface Written {
@@ -355,8 +355,7 @@ interface Written {
   from?: string;
 }
 
-async function syncLabWorkingTree(git: Git, oldHead: string, newHead: string, written: Written[], copyBack: CopyBack): Promise<string[]> {
-  await moveIndex(git, oldHead, newHead);
+async function syncLabWorkingTree(git: Git, oldHead: string, written: Written[], copyBack: CopyBack): Promise<string[]> {
   const root = git.dir;
   const before = await treeBlobs(git, oldHead, written.map((w) => w.path));
   const left: string[] = [];

@@ -16,6 +16,19 @@ import { saveRow, TRIALS, type BackendKind, type TrialRow } from './report.js';
 
 export { TRIALS, type BackendKind, type TrialRow } from './report.js';
 
+/** What a fault that goes on past the run's end found, checked once the run ended (TrialRow.problems, .figures). */
+export interface FaultEnd {
+  problems: string[];
+  figures: Record<string, number>;
+}
+
+/**
+ * A fault, injected once the job runs. Most bring back whatever they stopped before they return;
+ * one that goes on through the run's end (a user's own commits) returns its `finish`, called once
+ * the workflow ended (or the trial failed), which stops it and says what it found.
+ */
+export type Fault = (runId: string) => Promise<void | (() => Promise<FaultEnd>)>;
+
 /** The job every trial runs: long enough for a fault and a restart to land while it runs. */
 export const JOB_SECONDS = 6;
 const JOB = ['sh', '-c', `echo start; sleep ${JOB_SECONDS}; echo finished > output/done.txt; echo end`];
@@ -150,7 +163,7 @@ export class FaultContext {
    * One trial: start a detached run, wait until its job runs, inject the fault (which must bring
    * back whatever it stopped before it returns), wait for the run to end, count.
    */
-  async trial(fault: string, trial: number, inject: (runId: string) => Promise<void>, timeoutMs = 240_000): Promise<TrialRow> {
+  async trial(fault: string, trial: number, inject: Fault, timeoutMs = 240_000): Promise<TrialRow> {
     const t0 = Date.now();
     const seen = new Set<string>();
     const look = (id: string) => {
@@ -165,6 +178,7 @@ export class FaultContext {
     if (start.code !== 0) throw new Error(`reprise run --detach exited ${start.code}: ${start.stderr}`);
     const runId = start.stdout.trim().split('\n').pop()!.trim();
     let watching = true;
+    let finish: (() => Promise<FaultEnd>) | undefined;
     const watch = (async () => {
       while (watching) {
         look(runId);
@@ -180,7 +194,7 @@ export class FaultContext {
       }
       if (state !== 'running') throw new Error(`run ${runId} never ran (state ${state})`);
       await sleep(500);
-      await inject(runId);
+      finish = (await inject(runId)) ?? undefined;
       // Whatever the fault was, the agent is brought back as a user would: any reprise command starts it.
       await this.ensureAgent();
       let status: string | undefined;
@@ -193,6 +207,8 @@ export class FaultContext {
       watching = false;
       await watch;
       look(runId);
+      const end = finish && (await finish());
+      finish = undefined;
       const records = this.records(runId);
       const state2 = records[0]?.state;
       const reason = records.length === 1 ? this.reasonOf(records[0]!.commit, runId) : undefined;
@@ -210,16 +226,18 @@ export class FaultContext {
         duplicateJobs: Math.max(0, jobs - 1),
         state: state2 ?? `workflow ${status ?? 'unreachable'}`,
         ...(reason ? { reason: reason.replace(/\s+/g, ' ').slice(0, 300) } : {}),
+        ...(end ? { problems: end.problems, figures: end.figures } : {}),
         seconds: Math.round((Date.now() - t0) / 100) / 10,
       };
     } finally {
       watching = false;
       await watch;
+      await finish?.().catch(() => undefined);
     }
   }
 
   /** Every trial of a fault, each saved as a row and checked against the goal. */
-  async trials(fault: string, inject: (runId: string) => Promise<void>): Promise<TrialRow[]> {
+  async trials(fault: string, inject: Fault): Promise<TrialRow[]> {
     const rows: TrialRow[] = [];
     for (let t = 1; t <= TRIALS; t++) {
       const row = await this.trial(fault, t, inject);
@@ -235,9 +253,13 @@ export class FaultContext {
   }
 }
 
-/** The goal: completed and recorded once; where impossible, recorded once as failed with the reason; never lost; no second job. */
+/**
+ * The goal: completed and recorded once; where impossible, recorded once as failed with the
+ * reason; never lost; no second job; and nothing the fault's own checks found wrong.
+ */
 export function expectGoal(row: TrialRow): void {
   const what = `${row.fault} on ${row.backend}, trial ${row.trial} (run ${row.runId}): ${JSON.stringify(row)}`;
+  expect(row.problems ?? [], what).toEqual([]);
   expect(row.lost, what).toBe(false);
   expect(row.recordedOnce, what).toBe(true);
   expect(row.completed || row.failedWithReason, what).toBe(true);

@@ -26,6 +26,10 @@ export interface TrialRow {
   duplicateJobs: number;
   state?: string;
   reason?: string;
+  /** What the fault's own checks found wrong (a user's commit lost, …); the goal wants none. */
+  problems?: string[];
+  /** What the fault counted (a user's commits, their retries, …), shown as ranges in the table. */
+  figures?: Record<string, number>;
   seconds: number;
 }
 
@@ -54,6 +58,14 @@ export function faultTable(rows: TrialRow[]): string {
     const n = (p: (r: TrialRow) => boolean) => run.filter(p).length;
     const reasons = [...new Set(run.filter((r) => !r.completed).map((r) => `${r.state}${r.reason ? `: ${r.reason.slice(0, 120)}` : ''}`))];
     const secs = run.map((r) => r.seconds).sort((a, b) => a - b);
+    const withProblems = run.filter((r) => r.problems?.length);
+    if (withProblems.length) reasons.push(`problems in ${withProblems.length} trial(s): ${[...new Set(withProblems.flatMap((r) => r.problems!))].join('; ').slice(0, 400)}`);
+    const figures = [...new Set(run.flatMap((r) => Object.keys(r.figures ?? {})))].map((k) => {
+      const v = run.map((r) => r.figures?.[k]).filter((x): x is number => x !== undefined);
+      const [lo, hi] = [Math.min(...v), Math.max(...v)];
+      return `${k} ${lo === hi ? lo : `${lo}–${hi}`}`;
+    });
+    if (figures.length) reasons.push(figures.join(', '));
     lines.push(
       `| ${fault} | ${backend} | ${run.length} | ${n((r) => r.completed)} | ${n((r) => r.recordedOnce)} | ${n((r) => r.failedWithReason)} | ${n((r) => r.lost)} | ${run.reduce((s, r) => s + r.duplicateJobs, 0)} | median ${secs[Math.floor(secs.length / 2)]} s${reasons.length ? `; ${reasons.join('; ').replace(/\|/g, '/')}` : ''} |`,
     );

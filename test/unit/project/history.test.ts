@@ -204,6 +204,87 @@ describe('recordRun', () => {
     }
   });
 
+  it("a user's `git commit` right after the record's update-ref, before their index follows: refused (index.lock held), so it cannot undo the record", async () => {
+    const p = await makeProject({ files: { 'code/a.py': 'v1\n' } });
+    const head = git(p.root, 'rev-parse', 'HEAD').trim();
+    const run = await fakeRun(p.root, 'run-idxlock11122', head, { 'r.txt': '1\n' });
+    await writeFile(join(p.root, 'code/a.py'), 'v2\n');
+    git(p.root, 'add', 'code/a.py'); // staged by the user, committed the moment the branch moves
+    const updateRef = Git.prototype.updateRef;
+    let tried: string | undefined;
+    const spy = vi.spyOn(Git.prototype, 'updateRef').mockImplementation(async function (this: Git, ...args) {
+      const swapped = await updateRef.apply(this, args);
+      if (swapped && tried === undefined) {
+        try {
+          git(p.root, 'commit', '-qm', 'the user commits as the branch moves');
+          tried = 'committed';
+        } catch (err) {
+          tried = String((err as { stderr?: string }).stderr);
+        }
+      }
+      return swapped;
+    });
+    try {
+      const commit = await recordRun(p.root, run);
+      // Before the fix the commit went through, made from the index without the record's files: it deleted them.
+      expect(tried).toMatch(/index\.lock': File exists/);
+      expect(git(p.root, 'rev-parse', 'HEAD').trim()).toBe(commit);
+      git(p.root, 'commit', '-qm', 'the user commits again'); // as a user would, once git lets them
+      expect(git(p.root, 'diff', '--name-only', commit, 'HEAD').trim()).toBe('code/a.py');
+      expect(git(p.root, 'status', '--porcelain')).toBe('');
+      expect(existsSync(join(p.root, '.git/index.lock'))).toBe(false);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('a user committing before every swap does not starve the record: after 3 lost swaps it is built holding their index', async () => {
+    const p = await makeProject({ files: { 'code/a.py': '0\n' } });
+    const head = git(p.root, 'rev-parse', 'HEAD').trim();
+    const run = await fakeRun(p.root, 'run-starve111222', head, { 'r.txt': '1\n' });
+    const commitTree = Git.prototype.commitTree;
+    const tries: string[] = [];
+    // Each record commit built, the user commits before it is published (before the fix: 21 lost swaps, "kept moving").
+    const spy = vi.spyOn(Git.prototype, 'commitTree').mockImplementation(async function (this: Git, ...args) {
+      await writeFile(join(p.root, 'code/a.py'), `${tries.length + 1}\n`);
+      try {
+        git(p.root, 'commit', '-qam', `user ${tries.length + 1}`);
+        tries.push('committed');
+      } catch (err) {
+        tries.push(/index\.lock': File exists/.test(String((err as { stderr?: string }).stderr)) ? 'index.lock' : String(err));
+      }
+      return commitTree.apply(this, args);
+    });
+    try {
+      const commit = await recordRun(p.root, run);
+      expect(tries).toEqual(['committed', 'committed', 'committed', 'index.lock']);
+      expect(git(p.root, 'log', '--format=%s', '-n4', commit).trim().split('\n').slice(1)).toEqual(['user 3', 'user 2', 'user 1']);
+      git(p.root, 'commit', '-qam', 'user 4'); // the refused commit, again
+      expect(git(p.root, 'diff', '--name-only', commit, 'HEAD').trim()).toBe('code/a.py');
+      expect(git(p.root, 'status', '--porcelain')).toBe('');
+      expect(existsSync(join(p.root, '.git/index.lock'))).toBe(false);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('takes over an index.lock a killed Reprise left, and waits for one a git of the user holds', async () => {
+    const p = await makeProject({ files: { 'code/a.py': 'v1\n' } });
+    const head = git(p.root, 'rev-parse', 'HEAD').trim();
+    await writeFile(join(p.root, '.git/index.lock'), 'reprise: moving the index after its commit\n');
+    const first = await recordRun(p.root, await fakeRun(p.root, 'run-stale1111222', head, { 'r.txt': '1\n' }));
+    expect(git(p.root, 'status', '--porcelain')).toBe('');
+    // A git of the user's holds the index: the record waits, then publishes and moves the index.
+    await writeFile(join(p.root, '.git/index.lock'), '');
+    const second = recordRun(p.root, await fakeRun(p.root, 'run-stale2222333', first, { 's.txt': '2\n' }));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(git(p.root, 'rev-parse', 'HEAD').trim()).toBe(first); // nothing published while the user's git holds the index
+    await rm(join(p.root, '.git/index.lock'));
+    const recorded = await second;
+    expect(git(p.root, 'rev-parse', 'HEAD').trim()).toBe(recorded);
+    expect(git(p.root, 'status', '--porcelain')).toBe('');
+  });
+
   it('records many runs finishing at the same moment, each with only its own outputs', async () => {
     const p = await makeProject();
     const head = git(p.root, 'rev-parse', 'HEAD').trim();
