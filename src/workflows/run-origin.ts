@@ -110,6 +110,11 @@ export function teamOf(origin: RunOrigin): TeamRun | undefined {
   return origin.source.kind === 'remote' ? origin.source.team : undefined;
 }
 
+/** The run a rerun (local or team) executes again. */
+export function rerunOf(origin: RunOrigin): string | undefined {
+  return origin.role === 'run' ? origin.rerunOf : undefined;
+}
+
 /** The sweep a point or an array element belongs to. */
 export function sweepOf(origin: RunOrigin): SweepPointRef | undefined {
   return origin.role === 'point' || origin.role === 'element' ? origin.sweep : undefined;

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { PreparedImage, RunInput, TeamRun } from '../../../src/activities/types.js';
 import type { JobHandle } from '../../../src/backends/types.js';
-import { resolveRunInput, runOrigin, sweepOf, teamOf, type RunOrigin } from '../../../src/workflows/run-origin.js';
+import { rerunOf, resolveRunInput, runOrigin, sweepOf, teamOf, type RunOrigin } from '../../../src/workflows/run-origin.js';
 
 const commit = 'a'.repeat(40);
 const other = 'b'.repeat(40);
@@ -117,7 +117,11 @@ describe('resolving a run input once', () => {
     expect((err as ApplicationFailure).message).toMatch(/^refused workflow input: input\.attached needs sweep/);
   });
 
-  it('says whose remote and which sweep', () => {
+  it('says whose remote, which sweep and which run a rerun executes again', () => {
+    expect(rerunOf(resolved({ rerun }))).toBe('run-original');
+    expect(rerunOf(resolved({ projectRoot: '', team, rerun }))).toBe('run-original');
+    expect(rerunOf(resolved({ projectRoot: '', team }))).toBeUndefined();
+    expect(rerunOf(resolved({ sweep, prepared: { sources, image } }))).toBeUndefined();
     expect(teamOf(resolved({ projectRoot: '', team }))).toEqual(team);
     expect(teamOf(resolved({ rerun }))).toBeUndefined();
     expect(sweepOf(resolved({ sweep, prepared: { sources, image } }))).toEqual(sweep);
