@@ -10,11 +10,11 @@ const into = (folder) => `**/${folder}/*`;
 /**
  * One @typescript-eslint/no-restricted-imports rule per layer that forbids the layers above and
  * beside it. Activities run in the worker, so the client, the dashboard and the CLI take their
- * types only; activities take the workflows' contract (names, queries, signals, option presets)
- * and workflow types. src/workflows keeps its own determinism rule below.
+ * types only; activities take the workflows' contract (names, queries, signals, option presets),
+ * the resolution of a run's modes (run-origin.ts) and workflow types. src/workflows keeps its own determinism rule below.
  */
 function layerZones(layers) {
-  const workflowContract = ['!**/workflows/names*', '!**/workflows/contract*'];
+  const workflowContract = ['!**/workflows/names*', '!**/workflows/contract*', '!**/workflows/run-origin*'];
   const activityTypes = { group: [into('activities')], allowTypeImports: true, message: 'Activities run in the worker: import their types only, and reach them through a workflow (src/client); share values through the workflow contract or a lower layer.' };
   const zones = [
     {
@@ -32,7 +32,7 @@ function layerZones(layers) {
       const message = `src/${folder} holds ${layer.home}; it may not import ${[...beside, ...above].map((f) => `src/${f}`).join(', ')}. Move the shared code down into src/${folder} or a layer below it (a type, a constant, a pure function), or move the importing code up.`;
       const patterns = [];
       if (folder === 'activities') {
-        patterns.push({ group: [into('workflows'), ...workflowContract], allowTypeImports: true, message: `${message} Activities may import the workflow contract (src/workflows/contract.ts, names.ts) and workflow types.` });
+        patterns.push({ group: [into('workflows'), ...workflowContract], allowTypeImports: true, message: `${message} Activities may import the workflow contract (src/workflows/contract.ts, names.ts, run-origin.ts) and workflow types.` });
         patterns.push({ group: [...beside, ...above].filter((f) => f !== 'workflows').map(into), message });
       } else if (['client', 'worker', 'dashboard', 'cli'].includes(folder)) {
         if (above.length + beside.length) patterns.push({ group: [...beside, ...above].map(into), message });

@@ -11,6 +11,8 @@ import { pushImage } from '../images/registry.js';
 import { specsAt } from '../project/environment-at.js';
 import type { PreparedImage, RunInput } from './types.js';
 import { BUILD_LOG } from '../config/env.js';
+import { badInput } from '../errors.js';
+import { runOrigin } from '../workflows/run-origin.js';
 import { guard, withHeartbeat } from './guard.js';
 import type { RunContext } from './context.js';
 
@@ -90,10 +92,11 @@ export function createImageActivities(shared: RunContext) {
      */
     async resolveRecordedImage(input: RunInput): Promise<PreparedImage> {
       return guard(async () => {
-        const rerun = input.rerun!;
-        const { project, environment } = await specsAt(input.projectRoot, rerun.sourceCommit);
-        const { envHash } = await plannedBuildAt(input.projectRoot, rerun.sourceCommit, project.name, environment);
-        return { digest: rerun.imageDigest, reference: rerun.imageReference, environment: envHash, reused: true };
+        const { source, image } = runOrigin(input);
+        if (source.kind !== 'recorded' || image.kind !== 'recorded') throw badInput(`run ${input.runId} is no rerun of a local project: it has no recorded image to resolve`);
+        const { project, environment } = await specsAt(source.projectRoot, source.commit);
+        const { envHash } = await plannedBuildAt(source.projectRoot, source.commit, project.name, environment);
+        return { digest: image.digest, reference: image.reference, environment: envHash, reused: true };
       });
     },
   };

@@ -3,6 +3,7 @@ import { autoTrackBytes } from '../data/settings.js';
 import { currentBranch, snapshotSources } from '../project/history.js';
 import { assertWorkdirIn, checkWorkdir } from '../project/workdir.js';
 import type { PreparedSources, RunInput } from './types.js';
+import { rerunOf, runOrigin, unreachable } from '../workflows/run-origin.js';
 import { guard } from './guard.js';
 import type { RunContext } from './context.js';
 
@@ -22,26 +23,36 @@ export function createPrepareActivities(shared: RunContext) {
     /** Fail fast when the backend is unusable, then fix the source commit the run executes. */
     async prepare(input: RunInput): Promise<PreparedSources> {
       return guard(async () => {
+        const origin = runOrigin(input);
         // A run that may be reused checks its backend only once it knows it will execute (checkBackend).
         if (!input.reuse) await (await backendFor(input.backend)).backend.check();
+        const { source } = origin;
         // A sweep's point: the sweep fixed the source commit for all its points.
-        if (input.prepared) return input.prepared.sources;
+        if (source.kind === 'prepared') return source.sources;
         const workdir = checkWorkdir(input.workdir ?? '');
-        if (input.team) {
-          // The client published the source commit on the remote: fetch it (a remote this worker
-          // cannot reach fails the run now, before anything is submitted).
-          const project = published(input.team);
-          await project.fetch();
-          const { sourceCommit, branch } = input.team;
-          await assertWorkdirIn(await project.withCommit(sourceCommit), sourceCommit, workdir);
-          log(input).info({ sourceCommit, remote: input.team.remote, branch }, 'team run prepared');
-          return { sourceCommit, swept: false, branch };
+        let sources: PreparedSources;
+        switch (source.kind) {
+          case 'remote': {
+            // The client published the source commit on the remote: fetch it (a remote this worker
+            // cannot reach fails the run now, before anything is submitted).
+            const project = published(source.team);
+            await project.fetch();
+            const { sourceCommit, branch, remote } = source.team;
+            await assertWorkdirIn(await project.withCommit(sourceCommit), sourceCommit, workdir);
+            log(input).info({ sourceCommit, remote, branch }, 'team run prepared');
+            return { sourceCommit, swept: false, branch };
+          }
+          case 'recorded':
+            sources = { sourceCommit: source.commit, swept: false, branch: await currentBranch(source.projectRoot) };
+            break;
+          case 'snapshot':
+            sources = await snapshotWithData(input);
+            break;
+          default:
+            return unreachable(source);
         }
-        const sources = input.rerun
-          ? { sourceCommit: input.rerun.sourceCommit, swept: false, branch: await currentBranch(input.projectRoot) }
-          : await snapshotWithData(input);
         await assertWorkdirIn(input.projectRoot, sources.sourceCommit, workdir);
-        log(input).info({ sourceCommit: sources.sourceCommit, swept: sources.swept, rerunOf: input.rerun?.runId }, 'run prepared');
+        log(input).info({ sourceCommit: sources.sourceCommit, swept: sources.swept, rerunOf: rerunOf(origin) }, 'run prepared');
         return sources;
       });
     },

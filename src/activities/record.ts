@@ -19,7 +19,9 @@ import type { SweepRecord } from '../project/sweep-record.js';
 import type { FinalState, RunData, RunRecord, TimelineEntry, UnsentOutputs } from '../project/run-record.js';
 import { PublishedProject, PublishRefused } from '../project/published.js';
 import type { SkippedOutput } from '../project/tar-members.js';
-import type { AwaitedStatus, FinishInput, PreparedImage, PreparedSources, RecordedRun, RunInput, SweepInput, SweepPointResult } from './types.js';
+import type { AwaitedStatus, FinishInput, PreparedImage, PreparedSources, RecordedRun, RunInput, SweepInput, SweepPointResult, TeamRun } from './types.js';
+import { badInput } from '../errors.js';
+import { rerunOf, runOrigin, sweepOf, teamOf } from '../workflows/run-origin.js';
 import { JOB_LOG, STORED_OUTPUTS, UNSENT_OUTPUTS } from '../config/env.js';
 import { guard, withHeartbeat } from './guard.js';
 import type { RunContext } from './context.js';
@@ -32,13 +34,16 @@ export function createRecordActivities(shared: RunContext) {
   async function runRecord(f: FinishInput, root: string, outputsDir: string, logFile: string): Promise<{ record: RunRecord; files: { path: string; content: string }[] }> {
     const { project, environment } = await specsAt(root, f.sources.sourceCommit);
     const { kind } = await backendFor(f.input.backend);
+    const origin = runOrigin(f.input);
+    const rerun = rerunOf(origin);
+    const sweep = sweepOf(origin);
     // The lock of the image the run used, from the per-image cache. A rerun used the recorded
     // image: it records that run's lock, wherever it was captured (the base may be absent here).
     // A run is recorded even when its image can no longer be inspected, without a lock then.
-    const original = f.input.rerun && (await recordedLockText(root, f.input.rerun.runId).catch(() => undefined));
+    const original = rerun === undefined ? undefined : await recordedLockText(root, rerun).catch(() => undefined);
     const lock =
       original?.text ??
-      f.input.team?.lock ??
+      teamOf(origin)?.lock ??
       (await imageLock(deps.docker, deps.home, f.image.digest, { base: environment.base, environment: specHash(environment) }).catch((err: unknown) => {
         log(f.input).warn({ err: String(err) }, 'environment lock not captured');
         return undefined;
@@ -67,7 +72,7 @@ export function createRecordActivities(shared: RunContext) {
       ...((f.status as AwaitedStatus).used ? { used: (f.status as AwaitedStatus).used } : {}),
       startedAt,
       finishedAt,
-      rerunOf: f.input.rerun?.runId,
+      rerunOf: rerun,
       key:
         f.key ??
         runKey(
@@ -78,7 +83,7 @@ export function createRecordActivities(shared: RunContext) {
         ),
       ),
       ...(f.reusedFrom ? { reusedFrom: f.reusedFrom } : {}),
-      ...(f.input.sweep ? { sweep: { id: f.input.sweep.sweepId, index: f.input.sweep.index, params: f.input.sweep.params } } : {}),
+      ...(sweep ? { sweep: { id: sweep.sweepId, index: sweep.index, params: sweep.params } } : {}),
       ...(f.placement ? { placement: f.placement } : {}),
       outputs: await digestTree(outputsDir, 'output'),
       ...(f.skippedOutputs?.length ? { skippedOutputs: f.skippedOutputs } : {}),
@@ -148,8 +153,7 @@ export function createRecordActivities(shared: RunContext) {
    * of the remote (fetched when it lacks the original's commit) and the record is published on the
    * run's branch as publishRun publishes, with state reused. Nothing is submitted.
    */
-  async function publishReused(input: RunInput, sources: PreparedSources, image: PreparedImage, from: KeyedRun): Promise<string> {
-    const team = input.team!;
+  async function publishReused(input: RunInput, team: TeamRun, sources: PreparedSources, image: PreparedImage, from: KeyedRun): Promise<string> {
     const project = published(team);
     const root = await project.withCommit(sources.sourceCommit);
     if ((await new Git(root).tryRun(['cat-file', '-e', `${from.commit}^{commit}`])) === undefined) await project.withAllBranches(sources.sourceCommit, from.commit);
@@ -203,7 +207,8 @@ export function createRecordActivities(shared: RunContext) {
      * as any run's are (same record, same commit, state reused). Nothing is submitted.
      */
     async recordReused(input: RunInput, sources: PreparedSources, image: PreparedImage, from: KeyedRun): Promise<RecordedRun> {
-      if (input.team) return guard(async () => ({ commit: await publishReused(input, sources, image, from) }), { transient: true });
+      const team = teamOf(runOrigin(input));
+      if (team) return guard(async () => ({ commit: await publishReused(input, team, sources, image, from) }), { transient: true });
       return guard(async () => {
         const dir = join(runDir(input.runId), 'reused');
         const { original, outputsDir, logFile: extracted, finish } = await reusedFrom(input.projectRoot, input, sources, image, from, dir);
@@ -222,7 +227,8 @@ export function createRecordActivities(shared: RunContext) {
      */
     async publishRun(f: FinishInput): Promise<string> {
       return guard(async () => {
-        const team = f.input.team!;
+        const team = teamOf(runOrigin(f.input));
+        if (!team) throw badInput(`run ${f.input.runId} is no team run: it is recorded in its local project, not published`);
         const project = published(team);
         const root = await project.withCommit(f.sources.sourceCommit);
         const { backend } = await backendFor(f.input.backend);

@@ -13,6 +13,8 @@ import { LAB_APP_NAMES } from '../lab/apps/types.js';
 import { dotGitIdentity, Git } from '../project/git.js';
 import { PROJECT_FILE } from '../project/layout.js';
 import { redactSecrets, urlCredentials } from '../redact.js';
+import { resolveRunInput } from '../workflows/run-origin.js';
+import type { RunInput } from './types.js';
 
 /**
  * A workflow's input is a request from whoever could start the workflow, never an instruction:
@@ -72,7 +74,12 @@ const runInput = z
     lab: z.object({ port: z.number().int().min(1).max(65535), checkpointSeconds: z.number().positive(), app: z.enum(LAB_APP_NAMES).optional() }).strict().optional(),
     reuse: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  // Which modes go together is decided where the workflows decide them (src/workflows/run-origin.ts).
+  .superRefine((input, ctx) => {
+    const resolved = resolveRunInput(input as RunInput);
+    if ('conflict' in resolved) ctx.addIssue({ code: z.ZodIssueCode.custom, path: resolved.conflict.field.split('.'), message: resolved.conflict.why });
+  });
 type CheckedRunInput = z.infer<typeof runInput>;
 
 const sweepPointResult = z

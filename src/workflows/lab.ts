@@ -1,7 +1,9 @@
-import { CancellationScope, isCancellation, log, patched, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, log, patched, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { LabCheckpointOutcome, LabProgress, LabResult, PreparedImage, PreparedSources, RunInput } from '../activities/types.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
+import { ErrorKind } from '../errors.js';
 import { labProgressQuery } from './contract.js';
+import { runOrigin } from './run-origin.js';
 import { build, checkpoints, finishing, prep, submitting, waiting } from './stubs.js';
 import { announceEnd } from './notify.js';
 
@@ -13,7 +15,10 @@ import { announceEnd } from './notify.js';
  * activities; the tunnel to the Jupyter server is the CLI's business (cli/lab-tunnel.ts).
  */
 export async function labSession(input: RunInput): Promise<LabResult> {
-  const lab = input.lab!;
+  const origin = runOrigin(input);
+  if (origin.role !== 'lab') throw ApplicationFailure.create({ message: 'refused workflow input: input.lab is required: a lab session is started with its options', type: ErrorKind.badInput, nonRetryable: true });
+  // A lab is a snapshot of the local project in an image found or built for it, then its lab layer.
+  const { lab } = origin;
   const progress: LabProgress = { labId: input.runId, state: 'preparing', backend: input.backend, port: lab.port, ...(lab.app ? { app: lab.app } : {}), checkpoints: 0, executions: 0, notWritten: [] };
   setHandler(labProgressQuery, () => progress);
   const startedAt = workflowInfo().startTime.toISOString();

@@ -1,4 +1,5 @@
 import {
+  ApplicationFailure,
   CancellationScope,
   condition,
   getExternalWorkflowHandle,
@@ -12,8 +13,9 @@ import {
 import type { FinishInput, Placement, PreparedImage, PreparedSources, RunInput, RunProgress, RunResult, Target } from '../activities/types.js';
 import type { KeyedRun } from '../project/run-key.js';
 import type { JobHandle, JobStatus } from '../backends/types.js';
-import { ExitCode } from '../errors.js';
+import { ErrorKind, ExitCode } from '../errors.js';
 import { newRunImage } from './image.js';
+import { runOrigin, sweepOf, teamOf, unreachable, type ImageOrigin, type RunOrigin } from './run-origin.js';
 import { announceEnd } from './notify.js';
 import { grantSignal, progressQuery, releaseSignal, slotsWorkflowId } from './contract.js';
 import { build, finishing, prep, submitting, transfer, waiting } from './stubs.js';
@@ -27,13 +29,26 @@ export async function runProject(input: RunInput): Promise<RunResult> {
   const progress: RunProgress = { runId: input.runId, state: 'queued', backend: input.backend, command: input.command };
   setHandler(progressQuery, () => progress);
   const slots = new Slots();
+  const origin = runOrigin(input);
+  const team = teamOf(origin);
 
   progress.state = 'preparing';
-  // An element of its sweep's job array was submitted already, with the sweep's sources and image.
-  const placed = input.attached
-    ? { run: input, ...input.prepared!, handle: input.attached.handle, target: { members: [input.backend] } as Target, trail: [] }
-    : await place(input, slots, progress);
-  if (placed.reusable) return recordReused({ ...placed, reusable: placed.reusable }, progress);
+  let placed: Placed | Reusable;
+  switch (origin.role) {
+    case 'element':
+      // Submitted already by its sweep's job array, with the sweep's sources and image.
+      placed = { run: input, sources: origin.source.sources, image: origin.image.image, handle: origin.handle, target: { members: [input.backend] }, trail: [] };
+      break;
+    case 'run':
+    case 'point':
+      placed = await place(input, origin, slots, progress);
+      break;
+    case 'lab':
+      throw ApplicationFailure.create({ message: 'refused workflow input: input.lab is a lab session: it is started as labSession, not as a run', type: ErrorKind.badInput, nonRetryable: true });
+    default:
+      return unreachable(origin);
+  }
+  if ('reusable' in placed) return recordReused(placed, origin, progress);
   const { run, sources, image, handle, target, trail } = placed;
 
   progress.handle = handle;
@@ -67,7 +82,7 @@ export async function runProject(input: RunInput): Promise<RunResult> {
     await slots.releaseAll();
     progress.state = 'collecting';
     // Older histories' collect returned nothing: `?.` keeps them replayable.
-    const collected = run.team ? undefined : await transfer.collect(run, handle);
+    const collected = team ? undefined : await transfer.collect(run, handle);
     const times = { queuedAt, submittedAt, collectedAt: new Date().toISOString() };
     const state = cancelled ? 'cancelled' : status.phase === 'exited' && status.exitCode === 0 ? 'succeeded' : 'failed';
     const finish: FinishInput = {
@@ -85,12 +100,12 @@ export async function runProject(input: RunInput): Promise<RunResult> {
     };
     // Outputs and log are collected: removing the job can go on while the run is recorded. A team
     // run collects and publishes in one step (any worker may take it), then removes the job.
-    const { commit, recoveredBranch } = run.team
+    const { commit, recoveredBranch } = team
       ? { commit: await transfer.publishRun(finish), recoveredBranch: undefined }
       : (await Promise.all([finishing.record(finish), finishing.cleanup(run, handle)]))[0];
-    if (run.team) await finishing.cleanup(run, handle);
+    if (team) await finishing.cleanup(run, handle);
     // A sweep's points are told as one, by their sweep.
-    if (!run.sweep) await announceEnd({ kind: 'run', id: input.runId, commit, projectRoot: run.projectRoot, ...(run.team ? { team: run.team } : {}) });
+    if (!sweepOf(origin)) await announceEnd({ kind: 'run', id: input.runId, commit, projectRoot: run.projectRoot, ...(team ? { team } : {}) });
     progress.state = state;
     progress.exitCode = finish.status.exitCode;
     progress.reason = finish.status.reason;
@@ -109,12 +124,30 @@ export async function runProject(input: RunInput): Promise<RunResult> {
   });
 }
 
+/** A run whose job was submitted: the input as placed (its backend the one the job is on) and where it was tried. */
+interface Placed {
+  run: RunInput;
+  sources: PreparedSources;
+  image: PreparedImage;
+  handle: JobHandle;
+  target: Target;
+  trail: Placement[];
+}
+
+/** A run that will execute nothing: a succeeded run with its key was found. */
+interface Reusable {
+  reusable: KeyedRun;
+  run: RunInput;
+  sources: PreparedSources;
+  image: PreparedImage;
+}
+
 /**
  * Prepare the sources and the image, then stage and submit, on a pool member after member until
  * the job starts or the last member is reached. Failing, nothing ran: nothing is recorded, the
  * project's history stays as it was, and what was staged is removed.
  */
-async function place(input: RunInput, slots: Slots, progress: RunProgress) {
+async function place(input: RunInput, origin: Extract<RunOrigin, { role: 'run' | 'point' }>, slots: Slots, progress: RunProgress): Promise<Placed | Reusable> {
   // Histories from before pools and slots replay without their steps.
   const placing = patched('placement-and-slots-v1');
   // `run` is the input as placed: its backend is the one the job is on (a pool's member).
@@ -128,16 +161,7 @@ async function place(input: RunInput, slots: Slots, progress: RunProgress) {
     run = { ...input, backend: members[0]! };
     const sources = await prep.prepare(run);
     progress.sourceCommit = sources.sourceCommit;
-    // A new run builds or reuses its image and pushes it when the user has a registry, so any
-    // machine can pull it by digest; a rerun uses the recorded one (stage pulls it if need be);
-    // a team run the one its client built and pushed; a sweep's point the one its sweep made.
-    const image = input.prepared
-      ? input.prepared.image
-      : input.team
-      ? input.team.image
-      : input.rerun
-      ? await prep.resolveRecordedImage(input)
-      : await newRunImage(input, sources.sourceCommit);
+    const image = await imageOf(input, origin.image, sources.sourceCommit);
     progress.image = image;
     if (input.reuse) {
       // The key needs the image digest; nothing has been staged or submitted yet.
@@ -170,16 +194,34 @@ async function place(input: RunInput, slots: Slots, progress: RunProgress) {
   }
 }
 
+/** The run's image, as its origin says. */
+async function imageOf(input: RunInput, origin: ImageOrigin, sourceCommit: string): Promise<PreparedImage> {
+  switch (origin.kind) {
+    // A team run's image its client built and pushed; a sweep's point the one its sweep made.
+    case 'given':
+      return origin.image;
+    // A rerun's recorded one, never rebuilt (stage pulls it if need be).
+    case 'recorded':
+      return prep.resolveRecordedImage(input);
+    // A new run's: found or built, pushed when the user has a registry, so any machine can pull it by digest.
+    case 'build':
+      return newRunImage(input, sourceCommit);
+    default:
+      return unreachable(origin);
+  }
+}
+
 /** A run that executes nothing: the identical run's outputs are recorded as this run's. */
-async function recordReused(placed: { reusable: KeyedRun; run: RunInput; sources: PreparedSources; image: PreparedImage }, progress: RunProgress): Promise<RunResult> {
+async function recordReused(placed: Reusable, origin: RunOrigin, progress: RunProgress): Promise<RunResult> {
   const { reusable, run, sources, image } = placed;
+  const team = teamOf(origin);
   progress.state = 'collecting';
   // A team run's record is published on the remote like publishRun's: a heartbeating activity any
   // worker may take, not a local one.
-  const recording = run.team ? transfer : finishing;
+  const recording = team ? transfer : finishing;
   const { commit, recoveredBranch } = await CancellationScope.nonCancellable(() => recording.recordReused(run, sources, image, reusable));
   // Told like any run's end (filters see it as succeeded); a sweep's points by their sweep. Histories before this replay without it.
-  if (!run.sweep && patched('notify-reused-v1')) await announceEnd({ kind: 'run', id: run.runId, commit, projectRoot: run.projectRoot, ...(run.team ? { team: run.team } : {}) });
+  if (!sweepOf(origin) && patched('notify-reused-v1')) await announceEnd({ kind: 'run', id: run.runId, commit, projectRoot: run.projectRoot, ...(team ? { team } : {}) });
   Object.assign(progress, { state: 'reused', exitCode: reusable.exitCode, commit, reusedFrom: reusable.runId });
   return { runId: run.runId, state: 'reused', exitCode: reusable.exitCode, commit, backend: run.backend, reusedFrom: reusable.runId, ...(recoveredBranch ? { recoveredBranch } : {}) };
 }

@@ -59,8 +59,8 @@ export async function sweepProject(input: SweepInput): Promise<SweepResult> {
   });
   // A job array: every point staged, then one submission; the scheduler holds the parallelism.
   // Points that will be reused stay out of the array: each finds its identical run again as a child.
-  const arrayed = input.array && input.reuse ? await withoutReusable(input.points.map(childOf)) : input.points.map(childOf);
-  const attached = input.array && arrayed.length ? await submitAsArray(input, arrayed) : undefined;
+  const arrayed = input.array && input.reuse ? await withoutReusable(input.points.map(childOf), sources, image) : input.points.map(childOf);
+  const attached = input.array && arrayed.length ? await submitAsArray(input, arrayed, sources, image) : undefined;
 
   progress.state = 'running';
   const queue = [...input.points];
@@ -103,11 +103,11 @@ export async function sweepProject(input: SweepInput): Promise<SweepResult> {
 }
 
 /** Stage every point (a few at once), then submit them all as one array; a failure removes what was staged. */
-async function submitAsArray(input: SweepInput, children: RunInput[]): Promise<Map<string, JobHandle>> {
+async function submitAsArray(input: SweepInput, children: RunInput[], sources: PreparedSources, image: PreparedImage): Promise<Map<string, JobHandle>> {
   const staged: StagedJob[] = [];
   try {
     for (let i = 0; i < children.length; i += 8) {
-      staged.push(...(await Promise.all(children.slice(i, i + 8).map((c) => build.stage(c, c.prepared!.sources.sourceCommit, c.prepared!.image)))));
+      staged.push(...(await Promise.all(children.slice(i, i + 8).map((c) => build.stage(c, sources.sourceCommit, image)))));
     }
     const handles = await CancellationScope.nonCancellable(() =>
       submitting.submitArray(input.sweepId, input.backend, children.map((c, i) => ({ input: c, staged: staged[i]! })), input.maxParallel),
@@ -122,8 +122,8 @@ async function submitAsArray(input: SweepInput, children: RunInput[]): Promise<M
 }
 
 /** The points no succeeded run with the same key has already (asked one by one: each is one local git lookup). */
-async function withoutReusable(children: RunInput[]): Promise<RunInput[]> {
-  const found = await Promise.all(children.map((c) => prep.findReusable(c, c.prepared!.sources.sourceCommit, c.prepared!.image)));
+async function withoutReusable(children: RunInput[], sources: PreparedSources, image: PreparedImage): Promise<RunInput[]> {
+  const found = await Promise.all(children.map((c) => prep.findReusable(c, sources.sourceCommit, image)));
   return children.filter((_, i) => !found[i]);
 }
 

@@ -49,6 +49,7 @@ describe('import layers (eslint.config.js)', () => {
   it.each([
     ['src/activities/notify.ts', "import { SLOTS_WORKFLOW } from '../workflows/names.js';"],
     ['src/activities/notify.ts', "import { RUN_WORKFLOW } from '../workflows/contract.js';"],
+    ['src/activities/prepare.ts', "import { runOrigin } from '../workflows/run-origin.js';"],
     ['src/activities/notify.ts', "import type { SlotsState } from '../workflows/slots.js';"],
     ['src/client/ids.ts', "import { RUN_WORKFLOW } from '../workflows/contract.js';"],
     ['src/client/ids.ts', "import type { RunInput } from '../activities/types.js';"],

@@ -141,8 +141,9 @@ describe('forged workflow inputs against a real worker', () => {
     const runId = newRunId();
     const jobId = execFileSync('docker', ['inspect', '-f', '{{.Id}}', canaryContainer], { encoding: 'utf8' }).trim();
     const prepared = { sources: { sourceCommit: before.head, swept: false, branch: 'refs/heads/main' }, image: { digest, environment: 'a'.repeat(64), reused: true } };
+    const sweep = { sweepId: 'sweep-aaaaaaaaaaaa', index: 0, params: {} };
     const handle = { kind: 'docker', runId, jobId, sources: join(home, 'runs', runId, 'src'), timeSeconds: null };
-    expect(await refusal(runInput(p.root, { runId, prepared, attached: { handle } }))).toMatch(/is not the container of run/);
+    expect(await refusal(runInput(p.root, { runId, sweep, prepared, attached: { handle } }))).toMatch(/is not the container of run/);
     expect(repoState(p.root)).toEqual(before);
   });
 
@@ -151,8 +152,9 @@ describe('forged workflow inputs against a real worker', () => {
     const before = repoState(p.root);
     const runId = newRunId();
     const prepared = { sources: { sourceCommit: before.head, swept: false, branch: 'refs/heads/main' }, image: { digest, environment: 'a'.repeat(64), reused: true } };
+    const sweep = { sweepId: 'sweep-aaaaaaaaaaaa', index: 0, params: {} };
     const handle = { kind: 'docker', runId, jobId: 'f'.repeat(64), sources: canaryDir, timeSeconds: null };
-    expect(await refusal(runInput(p.root, { runId, prepared, attached: { handle } }))).toMatch(/input\.attached\.handle\.sources must be/);
+    expect(await refusal(runInput(p.root, { runId, sweep, prepared, attached: { handle } }))).toMatch(/input\.attached\.handle\.sources must be/);
     expect(repoState(p.root)).toEqual(before);
     expect(git(p.root, 'log', '--all', '--format=%H')).not.toContain('secret');
   });

@@ -283,6 +283,17 @@ describe('runProject: bad input fails fast and leaves the project untouched', ()
     expect(f.type).toBe('BadInput');
     expect(f.message).toBe('.reprise/environment.yaml: unknown key "brew" under "packages"; fix the file and retry');
   });
+
+  // src/workflows/run-origin.ts: the workflow resolves the input's modes before any step.
+  it.each<[string, Partial<RunInput>, RegExp]>([
+    ['an attached handle outside a sweep', { attached: { handle: { kind: 'docker', runId: 'run-x', jobId: 'a'.repeat(64) } } }, /^refused workflow input: input\.attached needs sweep/],
+    ['a lab session started as a run', { lab: { port: 8888, checkpointSeconds: 60 } }, /^refused workflow input: input\.lab is a lab session/],
+  ])('modes that do not go together: %s', async (_, over, message) => {
+    const p = await makeProject();
+    const f = await refused(p.root, input(p.root, ['true'], over), 'local');
+    expect(f.type).toBe('BadInput');
+    expect(f.message).toMatch(message);
+  });
 });
 
 describe('runProject: a submit the backend refuses', () => {

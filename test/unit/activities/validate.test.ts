@@ -48,6 +48,10 @@ describe('workflow inputs checked at the activity boundary', () => {
     [{ workdir: 'code', extra: 1 } as Partial<RunInput>, 'input Unrecognized key(s) in object: \'extra\''],
     [{ rerun: { runId: 'run-x', sourceCommit: 'HEAD', imageDigest: 'sha256:x' } }, 'input.rerun.sourceCommit must be a 40-hex commit id'],
     [{ attached: { handle: { kind: 'docker', runId: 'run-abc', jobId: '--all' } } }, 'input.attached.handle.jobId must be a job id of the backend'],
+    // Modes that do not go together (src/workflows/run-origin.ts), refused by the field that makes them so.
+    [{ attached: { handle: { kind: 'docker', runId: 'run-abc', jobId: 'a'.repeat(64) } } }, "input.attached needs sweep: only a sweep's points"],
+    [{ rerun: { runId: 'run-x', sourceCommit: 'a'.repeat(40), imageDigest: `sha256:${'b'.repeat(64)}` }, reuse: true }, 'input.reuse is refused in a rerun'],
+    [{ lab: { port: 8888, checkpointSeconds: 60 }, placementStart: 1 }, 'input.placementStart is refused in a lab session'],
   ])('refuses %j by name, before the activity runs', async (over, message) => {
     const { acts, ran } = await guarded();
     const p = await makeProject();
