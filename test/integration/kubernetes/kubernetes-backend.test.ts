@@ -288,6 +288,26 @@ describe('kubernetes backend on the real test cluster', () => {
     await backend.cancel(long);
   }, 240_000);
 
+  it("sources the init container cannot unpack fail the run with tar's own words as the reason", async () => {
+    // The Job as submit makes it for ConfigMap sources, but the ConfigMap holds no tar.
+    const id = runId('badtar');
+    const st = await backend.stage({ runId: id, image: { digest: imageId, tag: localTag }, sourcesDir: await sources({}) });
+    const spec: JobSpec = { runId: id, command: ['true'], env: {}, resources: {}, staged: st };
+    const name = jobName(id);
+    await batch.createNamespacedJob({ namespace: env.K8S_NAMESPACE, body: jobManifest(spec, { namespace: env.K8S_NAMESPACE, sourcesConfigMap: `${name}-sources` }) });
+    await core.createNamespacedConfigMap({
+      namespace: env.K8S_NAMESPACE,
+      body: { metadata: { name: `${name}-sources` }, binaryData: { 'sources.tar': Buffer.from('not a tar archive\n'.repeat(64)).toString('base64') } },
+    });
+    const h: JobHandle = { kind: 'kubernetes', runId: id, jobId: name, namespace: env.K8S_NAMESPACE, sources: st.sources, timeSeconds: null, sourcesIn: 'configmap' };
+    handles.push(h);
+    const status = await waitEnd(backend, h);
+    expect(status).toMatchObject({ phase: 'exited', exitCode: 1 });
+    expect(status.reason).toMatch(/^the sources or tracked inputs never arrived in the pod \(init container exited \d+: tar: .+\)$/);
+    await backend.cleanup(h);
+    await expect(core.readNamespacedConfigMap({ name: `${name}-sources`, namespace: env.K8S_NAMESPACE })).rejects.toMatchObject({ code: 404 });
+  }, 120_000);
+
   it('a pod that starts after submit returned waits for its sources until shipSources() sends them', async () => {
     // The Job made as submit makes it, but without submit's wait: as when the pod starts late (a busy cluster).
     const id = runId('late');
