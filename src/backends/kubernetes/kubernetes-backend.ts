@@ -148,25 +148,25 @@ export class KubernetesBackend implements Backend {
   async submit(job: JobSpec): Promise<JobHandle> {
     const name = jobName(job.runId);
     const namespace = this.config.namespace;
-    let made: V1Job | undefined;
     // What the pod fetches of the tracked data (the plan stage() left); the claim, if any, only for such a run, with what the job mounts from it.
     const plan = await readPlan(planFileOf(job.staged.sources));
     const dataCache = plan && this.config.dataCacheClaim ? { dataCacheClaim: this.config.dataCacheClaim, dataMounts: claimMounts(plan) } : {};
     const handle: KubernetesHandle = { kind: 'kubernetes', runId: job.runId, jobId: name, namespace, sources: job.staged.sources, timeSeconds: job.resources.timeSeconds ?? null, sourcesIn: 'upload' };
     // A pod that fetches tracked data is handed its plan with the upload, so only a run without one goes by ConfigMap.
     const archive = plan ? undefined : await this.smallSources(handle);
-    if (archive) handle.sourcesIn = 'configmap';
     const sourcesConfigMap = archive ? sourcesConfigMapName(name) : undefined;
+    const made = await ignoring(409, this.batch.createNamespacedJob({ namespace, body: jobManifest(job, { namespace, ...dataCache, sourcesConfigMap, gpuResource: this.config.gpuResource, gpuTypes: this.config.gpuTypes }) })); // 409: a concurrent or earlier submit made it
+    const existing = made ?? (await this.readJob(name));
+    // The Job decides how its pod takes the sources: one an earlier submit made keeps its way, whatever this one would choose.
+    if (existing?.spec?.template.spec?.volumes?.some((v) => v.configMap?.name === sourcesConfigMapName(name))) handle.sourcesIn = 'configmap';
     try {
-      made = await this.batch.createNamespacedJob({ namespace, body: jobManifest(job, { namespace, ...dataCache, sourcesConfigMap, gpuResource: this.config.gpuResource, gpuTypes: this.config.gpuTypes }) });
-    } catch (err) {
-      if (apiStatus(err) !== 409) throw err; // 409: a concurrent or earlier submit made it
-    }
-    try {
-      const uid = made ? made.metadata?.uid : job.secrets?.length || archive ? (await this.readJob(name))?.metadata?.uid : undefined;
+      const uid = existing?.metadata?.uid;
       // Made after the Job, owned by it (the garbage collector removes them with it); the kubelet mounts them once they exist.
-      await Promise.all([job.secrets?.length ? this.createSecret(name, uid, job.secrets) : undefined, archive ? this.createSourcesConfigMap(name, uid, archive) : undefined]);
-      if (archive) return handle;
+      await Promise.all([
+        job.secrets?.length ? this.createSecret(name, uid, job.secrets) : undefined,
+        handle.sourcesIn === 'configmap' ? this.createSourcesConfigMap(name, uid, archive ?? (await readFile(await this.localSources(handle)))) : undefined,
+      ]);
+      if (handle.sourcesIn === 'configmap') return handle;
       // Ship the sources as soon as the pod waits for them; a pod still queued gets them from shipSources().
       for (const until = Date.now() + SUBMIT_WAIT_MS; Date.now() < until; ) {
         const seen = await this.observe(handle, false);
@@ -552,19 +552,10 @@ export class KubernetesBackend implements Backend {
       apiVersion: 'v1',
       kind: 'Secret',
       type: 'Opaque',
-      metadata: {
-        name: secretsName(jobName),
-        namespace,
-        labels: { 'app.kubernetes.io/managed-by': MANAGED_BY },
-        ...(jobUid ? { ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid: jobUid }] } : {}),
-      },
+      metadata: ownedByJob(secretsName(jobName), namespace, jobName, jobUid),
       data: Object.fromEntries(secrets.map((x) => [x.name, x.content.toString('base64')])),
     };
-    try {
-      await this.core.createNamespacedSecret({ namespace, body });
-    } catch (err) {
-      if (apiStatus(err) !== 409) throw err; // an earlier submit made it
-    }
+    await ignoring(409, this.core.createNamespacedSecret({ namespace, body })); // an earlier submit made it
   }
 
   /**
@@ -587,7 +578,13 @@ export class KubernetesBackend implements Backend {
       known = this.kc
         .makeApiClient(AuthorizationV1Api)
         .createSelfSubjectAccessReview({ body: review })
-        .then((r) => r.status?.allowed === true, () => false);
+        .then(
+          (r) => r.status?.allowed === true,
+          () => {
+            configMapRights.delete(key); // asked again next time: an unanswered review says nothing of the rights
+            return false;
+          },
+        );
       configMapRights.set(key, known);
     }
     return known;
@@ -598,36 +595,19 @@ export class KubernetesBackend implements Backend {
     const body: V1ConfigMap = {
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: {
-        name: sourcesConfigMapName(jobName),
-        namespace,
-        labels: { 'app.kubernetes.io/managed-by': MANAGED_BY },
-        ...(jobUid ? { ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid: jobUid }] } : {}),
-      },
+      metadata: ownedByJob(sourcesConfigMapName(jobName), namespace, jobName, jobUid),
       immutable: true,
       binaryData: { [SOURCES_KEY]: archive.toString('base64') },
     };
-    try {
-      await this.core.createNamespacedConfigMap({ namespace, body });
-    } catch (err) {
-      if (apiStatus(err) !== 409) throw err; // an earlier submit made it
-    }
+    await ignoring(409, this.core.createNamespacedConfigMap({ namespace, body })); // an earlier submit made it
   }
 
   private async deleteSourcesConfigMap(h: KubernetesHandle): Promise<void> {
-    try {
-      await this.core.deleteNamespacedConfigMap({ name: sourcesConfigMapName(h.jobId), namespace: h.namespace });
-    } catch (err) {
-      if (apiStatus(err) !== 404) throw err;
-    }
+    await ignoring(404, this.core.deleteNamespacedConfigMap({ name: sourcesConfigMapName(h.jobId), namespace: h.namespace }));
   }
 
   private async deleteSecret(h: KubernetesHandle): Promise<void> {
-    try {
-      await this.core.deleteNamespacedSecret({ name: secretsName(h.jobId), namespace: h.namespace });
-    } catch (err) {
-      if (apiStatus(err) !== 404) throw err;
-    }
+    await ignoring(404, this.core.deleteNamespacedSecret({ name: secretsName(h.jobId), namespace: h.namespace }));
   }
 
   /** The Job, its pod and, while the command's container runs, the hand-over files. */
@@ -786,11 +766,7 @@ export class KubernetesBackend implements Backend {
   }
 
   private async deleteJob(h: KubernetesHandle): Promise<void> {
-    try {
-      await this.batch.deleteNamespacedJob({ name: h.jobId, namespace: h.namespace, propagationPolicy: 'Background' });
-    } catch (err) {
-      if (apiStatus(err) !== 404) throw err;
-    }
+    await ignoring(404, this.batch.deleteNamespacedJob({ name: h.jobId, namespace: h.namespace, propagationPolicy: 'Background' }));
   }
 }
 
@@ -819,6 +795,26 @@ export function terminationReason(t: V1ContainerStateTerminated): string | undef
   if (t.reason && !['Completed', 'Error'].includes(t.reason)) return `Kubernetes ended the job's container (${t.reason}${said}, exit ${t.exitCode})`;
   if (t.exitCode > 128 && t.exitCode < 160) return `the job's container was stopped by signal ${t.exitCode - 128} (exit ${t.exitCode})${said}`;
   return undefined;
+}
+
+/** `request`'s answer, or undefined when the API server says `status` (409: made already; 404: gone already). */
+async function ignoring<T>(status: number, request: Promise<T>): Promise<T | undefined> {
+  try {
+    return await request;
+  } catch (err) {
+    if (apiStatus(err) !== status) throw err;
+    return undefined;
+  }
+}
+
+/** Metadata of an object made for a run's Job and owned by it (the garbage collector removes it with the Job). */
+function ownedByJob(name: string, namespace: string, jobName: string, jobUid: string | undefined) {
+  return {
+    name,
+    namespace,
+    labels: { 'app.kubernetes.io/managed-by': MANAGED_BY },
+    ...(jobUid ? { ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid: jobUid }] } : {}),
+  };
 }
 
 const deadlineExceeded = (job: V1Job | undefined) => Boolean(job?.status?.conditions?.some((c) => c.type === 'Failed' && c.status === 'True' && c.reason === 'DeadlineExceeded'));

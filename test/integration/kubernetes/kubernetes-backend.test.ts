@@ -288,6 +288,23 @@ describe('kubernetes backend on the real test cluster', () => {
     await backend.cancel(long);
   }, 240_000);
 
+  it('a retried submit keeps the way the Job it finds takes its sources: an upload Job gets its upload, a ConfigMap Job its missing ConfigMap', async () => {
+    for (const [way, sourcesConfigMap] of [['upload', undefined], ['configmap', 'x']] as const) {
+      // The Job an earlier submit made before its worker died (small sources: this submit alone would choose the ConfigMap).
+      const id = runId(way.slice(0, 4));
+      const st = await backend.stage({ runId: id, image: { digest: imageId, tag: localTag }, sourcesDir: await sources({ 'code/in.txt': `${way}\n` }) });
+      const spec: JobSpec = { runId: id, command: ['sh', '-c', 'cat code/in.txt'], env: {}, resources: {}, staged: st };
+      const name = jobName(id);
+      await batch.createNamespacedJob({ namespace: env.K8S_NAMESPACE, body: jobManifest(spec, { namespace: env.K8S_NAMESPACE, sourcesConfigMap: sourcesConfigMap && `${name}-sources` }) });
+      const h = await backend.submit(spec);
+      handles.push(h);
+      expect(h.sourcesIn).toBe(way);
+      const log = backend.logs(h).then(text);
+      expect(await waitEnd(backend, h)).toMatchObject({ phase: 'exited', exitCode: 0 });
+      expect(await log).toBe(`${way}\n`);
+    }
+  }, 180_000);
+
   it("sources the init container cannot unpack fail the run with tar's own words as the reason", async () => {
     // The Job as submit makes it for ConfigMap sources, but the ConfigMap holds no tar.
     const id = runId('badtar');
