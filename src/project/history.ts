@@ -456,31 +456,16 @@ async function lockIndex(git: Git): Promise<IndexLock> {
 }
 
 /**
- * Move the user's index from `oldHead` to `newHead` after a record commit: two-tree read-tree
- * (-i: index only) updates the entries they have not staged. When git refuses (a merge in
- * conflict, a path they staged), each path the commit changed is carried over unless they staged
- * their own version of it; a git command of theirs holding the index lock is waited for. Giving up
- * silently would let their next `git commit` delete the record's files. With the commit's
- * changes known (`moved`), only those paths are carried: a two-tree read-tree walks both whole
- * trees, and a history of 10,000 runs made it the slowest step of a record.
+ * Move the user's index from `oldHead` to `newHead` after a record commit, in the copy `locked`
+ * names while the index is held (lockIndex): two-tree read-tree (-i: index only) updates the
+ * entries they have not staged. When git refuses (a merge in conflict, a path they staged), each
+ * path the commit changed is carried over unless they staged their own version of it. With the
+ * commit's changes known (`moved`), only those paths are carried: a two-tree read-tree walks both
+ * whole trees, and a history of 10,000 runs made it the slowest step of a record.
  */
-export async function moveIndex(git: Git, oldHead: string, newHead: string, moved?: IndexChanges, locked?: NodeJS.ProcessEnv): Promise<void> {
-  if (locked) {
-    // The index is held (publishOnBranch): `locked` names the copy to edit, nothing to wait for.
-    if (!moved && (await git.tryRun(['read-tree', '-m', '-i', oldHead, newHead], { env: locked })) !== undefined) return;
-    await git.run(['update-index', '-z', '--index-info'], { env: locked, input: await carriedEntries(git, moved ?? (await treeChanges(git, oldHead, newHead)), locked) });
-    return;
-  }
-  for (let i = 0; i < INDEX_LOCK_WAITS; i++) {
-    if (!moved && (await git.tryRun(['read-tree', '-m', '-i', oldHead, newHead])) !== undefined) return;
-    if (!(await isIndexLocked(git))) {
-      if ((await git.tryRun(['update-index', '-z', '--index-info'], { input: await carriedEntries(git, moved ?? (await treeChanges(git, oldHead, newHead))) })) !== undefined) return;
-      if (!(await isIndexLocked(git))) throw new Error(`could not bring the index to ${newHead}: git update-index failed`);
-    }
-    await new Promise((r) => setTimeout(r, Math.min(100 * (i + 1), 2000)));
-  }
-  // Retryable: a retried record finds its commit and repairs the index then (repairIndex).
-  throw new Error(`${join(await git.gitDir(), 'index.lock')} stayed locked; the record is committed but the index could not follow it`);
+export async function moveIndex(git: Git, oldHead: string, newHead: string, moved: IndexChanges | undefined, locked: NodeJS.ProcessEnv): Promise<void> {
+  if (!moved && (await git.tryRun(['read-tree', '-m', '-i', oldHead, newHead], { env: locked })) !== undefined) return;
+  await git.run(['update-index', '-z', '--index-info'], { env: locked, input: await carriedEntries(git, moved ?? (await treeChanges(git, oldHead, newHead)), locked) });
 }
 
 /** About a minute of waiting for another git command to release the index. */
@@ -528,18 +513,16 @@ const entryOf = (mode: string, sha: string) => (/^0+$/.test(mode) ? NO_ENTRY : `
  * the index is moved across that commit now, so the user's next commit keeps them.
  */
 async function repairIndex(git: Git, ref: string, commit: string, recordPath: string): Promise<void> {
-  if ((await git.tryRun(['rev-parse', '--is-inside-work-tree']))?.trim() !== 'true' || (await git.headRef()) !== ref) return;
-  if ((await git.run(['ls-files', '-z', '--', `:(literal)${recordPath}`])) !== '') return;
+  if (!(await isCheckedOut(git, ref)) || (await git.run(['ls-files', '-z', '--', `:(literal)${recordPath}`])) !== '') return;
   const parent = await git.revParse(`${commit}^`);
-  if (parent) await moveIndex(git, parent, commit);
-}
-
-async function isIndexLocked(git: Git): Promise<boolean> {
+  if (!parent) return;
+  // Held as publishOnBranch holds it: no git command of the user's reads the index half moved.
+  const lock = await lockIndex(git);
   try {
-    await stat(join(await git.gitDir(), 'index.lock'));
-    return true;
-  } catch {
-    return false;
+    await moveIndex(git, parent, commit, undefined, lock.env);
+    await lock.commit();
+  } finally {
+    await lock.release();
   }
 }
 

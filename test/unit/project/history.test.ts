@@ -229,10 +229,7 @@ describe('recordRun', () => {
       // Before the fix the commit went through, made from the index without the record's files: it deleted them.
       expect(tried).toMatch(/index\.lock': File exists/);
       expect(git(p.root, 'rev-parse', 'HEAD').trim()).toBe(commit);
-      git(p.root, 'commit', '-qm', 'the user commits again'); // as a user would, once git lets them
-      expect(git(p.root, 'diff', '--name-only', commit, 'HEAD').trim()).toBe('code/a.py');
-      expect(git(p.root, 'status', '--porcelain')).toBe('');
-      expect(existsSync(join(p.root, '.git/index.lock'))).toBe(false);
+      commitAgainOnTop(p.root, commit, ['-qm', 'the user commits again']); // as a user would, once git lets them
     } finally {
       spy.mockRestore();
     }
@@ -259,10 +256,7 @@ describe('recordRun', () => {
       const commit = await recordRun(p.root, run);
       expect(tries).toEqual(['committed', 'committed', 'committed', 'index.lock']);
       expect(git(p.root, 'log', '--format=%s', '-n4', commit).trim().split('\n').slice(1)).toEqual(['user 3', 'user 2', 'user 1']);
-      git(p.root, 'commit', '-qam', 'user 4'); // the refused commit, again
-      expect(git(p.root, 'diff', '--name-only', commit, 'HEAD').trim()).toBe('code/a.py');
-      expect(git(p.root, 'status', '--porcelain')).toBe('');
-      expect(existsSync(join(p.root, '.git/index.lock'))).toBe(false);
+      commitAgainOnTop(p.root, commit, ['-qam', 'user 4']); // the refused commit, again
     } finally {
       spy.mockRestore();
     }
@@ -418,3 +412,11 @@ describe('cachedGrepLog', () => {
     expect(await cachedGrepLog(p.root, CACHE, GREP, FORMAT)).toEqual(added);
   });
 });
+
+/** The user's refused commit, made again once git lets them: it lands on the record, changes only their file, and leaves no lock. */
+function commitAgainOnTop(root: string, record: string, args: string[]): void {
+  git(root, 'commit', ...args);
+  expect(git(root, 'diff', '--name-only', record, 'HEAD').trim()).toBe('code/a.py');
+  expect(git(root, 'status', '--porcelain')).toBe('');
+  expect(existsSync(join(root, '.git/index.lock'))).toBe(false);
+}
